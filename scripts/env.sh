@@ -1,0 +1,47 @@
+# Shared settings for the project's scripts; sourced, not run.
+#
+# Where tools live, which Rust toolchain builds the wasm, and the environment worker-build needs.
+# Every script that builds or installs sources this file, so each fact has one place.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export ROOT
+
+# Cargo-installed tools (wasm-bindgen-cli, worker-build) are cached outside the checkout so that
+# fresh clones on the same machine reuse them.
+TOOLS_DIR="${STOMP_ROOMS_TOOLS:-$HOME/.cache/stomp-rooms/tools}"
+export TOOLS_DIR
+
+# node_modules/.bin holds Node 22 (npm package `node`), wrangler, esbuild and wasm-opt.
+export PATH="$ROOT/node_modules/.bin:$TOOLS_DIR/bin:$PATH"
+export WRANGLER_SEND_METRICS=false
+
+# The Debian packages that supply a wasm-capable Rust when the active toolchain has no wasm32 std.
+DEBIAN_WASM_PACKAGES=(rustc-web cargo-web rust-web-src lld-22)
+DEBIAN_WASM_LINKER=/usr/bin/wasm-ld-22
+
+# True when the active (rustup) toolchain already ships the wasm32 standard library.
+active_toolchain_has_wasm_std() {
+    local libdir
+    libdir="$(rustc --print target-libdir --target wasm32-unknown-unknown 2>/dev/null)" || return 1
+    compgen -G "$libdir/libstd-*.rlib" >/dev/null
+}
+
+# The version of a package as pinned in Cargo.lock.
+cargo_lock_version() {
+    awk -v name="$1" '$1 == "name" && $3 == "\"" name "\"" { getline; gsub(/"/, "", $3); print $3; exit }' \
+        "$ROOT/Cargo.lock"
+}
+
+# Exports what a wasm build needs: the toolchain (active one, or Debian's with build-std) and
+# the binaries worker-build would otherwise try to download.
+use_wasm_toolchain() {
+    if ! active_toolchain_has_wasm_std; then
+        export PATH="/usr/bin:$PATH"
+        export RUSTC_BOOTSTRAP=1
+        export CARGO_UNSTABLE_BUILD_STD="std,panic_abort"
+        export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$DEBIAN_WASM_LINKER"
+    fi
+    export WASM_BINDGEN_BIN="$TOOLS_DIR/bin/wasm-bindgen"
+    export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
+    export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
+}
