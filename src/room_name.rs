@@ -24,7 +24,11 @@ impl std::fmt::Display for RoomNameError {
             Self::TooLong { len } => write!(f, "room name is {len} characters long; {RULE}"),
             Self::BadStart => write!(f, "room name must start with a letter or digit; {RULE}"),
             Self::BadCharacter { position } => {
-                write!(f, "room name has a character that is not allowed at position {}; {RULE}", position + 1)
+                write!(
+                    f,
+                    "room name has a character that is not allowed at position {}; {RULE}",
+                    position + 1
+                )
             }
         }
     }
@@ -37,7 +41,9 @@ pub fn validate(name: &str) -> Result<&str, RoomNameError> {
     let bytes = name.as_bytes();
     let first = bytes.first().ok_or(RoomNameError::Empty)?;
     if bytes.len() > MAX_LEN {
-        return Err(RoomNameError::TooLong { len: name.chars().count() });
+        return Err(RoomNameError::TooLong {
+            len: name.chars().count(),
+        });
     }
     if !first.is_ascii_alphanumeric() {
         return Err(RoomNameError::BadStart);
@@ -65,13 +71,28 @@ mod tests {
     #[test]
     fn refuses_bad_names_with_reason() {
         assert_eq!(validate(""), Err(RoomNameError::Empty));
-        assert_eq!(validate(&"x".repeat(65)), Err(RoomNameError::TooLong { len: 65 }));
+        assert_eq!(
+            validate(&"x".repeat(65)),
+            Err(RoomNameError::TooLong { len: 65 })
+        );
         assert_eq!(validate(".hidden"), Err(RoomNameError::BadStart));
         assert_eq!(validate("-x"), Err(RoomNameError::BadStart));
-        assert_eq!(validate("a b"), Err(RoomNameError::BadCharacter { position: 1 }));
-        assert_eq!(validate("a/b"), Err(RoomNameError::BadCharacter { position: 1 }));
-        assert_eq!(validate("caf\u{e9}"), Err(RoomNameError::BadCharacter { position: 3 }));
-        assert_eq!(validate("a%20b"), Err(RoomNameError::BadCharacter { position: 1 }));
+        assert_eq!(
+            validate("a b"),
+            Err(RoomNameError::BadCharacter { position: 1 })
+        );
+        assert_eq!(
+            validate("a/b"),
+            Err(RoomNameError::BadCharacter { position: 1 })
+        );
+        assert_eq!(
+            validate("caf\u{e9}"),
+            Err(RoomNameError::BadCharacter { position: 3 })
+        );
+        assert_eq!(
+            validate("a%20b"),
+            Err(RoomNameError::BadCharacter { position: 1 })
+        );
         let reason = validate("a b").unwrap_err().to_string();
         assert!(reason.contains("position 2"), "{reason}");
         assert!(reason.contains("1-64 characters"), "{reason}");

@@ -33,7 +33,11 @@ impl DurableObject for Room {
         Ok(response)
     }
 
-    async fn websocket_message(&self, ws: WebSocket, message: WebSocketIncomingMessage) -> Result<()> {
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
         for other in self.state.get_websockets() {
             if other == ws {
                 continue;
@@ -47,9 +51,19 @@ impl DurableObject for Room {
         Ok(())
     }
 
-    async fn websocket_close(&self, ws: WebSocket, code: usize, reason: String, _was_clean: bool) -> Result<()> {
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
         // Complete the closing handshake; 1005/1006 are reserved and cannot be sent back.
-        let code = if matches!(code, 1005 | 1006) { 1000 } else { code as u16 };
+        let code = if matches!(code, 1005 | 1006) {
+            1000
+        } else {
+            code as u16
+        };
         let _ = ws.close(Some(code), Some(reason));
         Ok(())
     }

@@ -12,7 +12,10 @@ const ROOMS_BINDING: &str = "ROOMS";
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
-    let Some(room) = path.strip_prefix("/rooms/").or(if path == "/rooms" { Some("") } else { None }) else {
+    let Some(room) =
+        path.strip_prefix("/rooms/")
+            .or(if path == "/rooms" { Some("") } else { None })
+    else {
         return plain_text(404, "not found: rooms live at /rooms/{room}");
     };
     let room = match room_name::validate(room) {
@@ -29,7 +32,10 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             ),
         );
     }
-    let stub = env.durable_object(ROOMS_BINDING)?.id_from_name(&room)?.get_stub()?;
+    let stub = env
+        .durable_object(ROOMS_BINDING)?
+        .id_from_name(&room)?
+        .get_stub()?;
     stub.fetch_with_request(req).await
 }
 
@@ -40,6 +46,8 @@ fn is_websocket_upgrade(req: &Request) -> Result<bool> {
 
 fn plain_text(status: u16, text: &str) -> Result<Response> {
     let response = Response::ok(format!("{text}\n"))?.with_status(status);
-    response.headers().set("Content-Type", "text/plain; charset=utf-8")?;
+    response
+        .headers()
+        .set("Content-Type", "text/plain; charset=utf-8")?;
     Ok(response)
 }

@@ -13,7 +13,9 @@ pub const SUPPORTED: [&str; 3] = ["v12.stomp", "v11.stomp", "v10.stomp"];
 pub fn choose(offered: Option<&str>) -> Option<&'static str> {
     let offered = offered?;
     let tokens: Vec<&str> = offered.split(',').map(str::trim).collect();
-    SUPPORTED.into_iter().find(|candidate| tokens.contains(candidate))
+    SUPPORTED
+        .into_iter()
+        .find(|candidate| tokens.contains(candidate))
 }
 
 #[cfg(test)]
@@ -22,7 +24,10 @@ mod tests {
 
     #[test]
     fn echoes_highest_offered() {
-        assert_eq!(choose(Some("v10.stomp, v11.stomp, v12.stomp")), Some("v12.stomp"));
+        assert_eq!(
+            choose(Some("v10.stomp, v11.stomp, v12.stomp")),
+            Some("v12.stomp")
+        );
         assert_eq!(choose(Some("v10.stomp,v11.stomp")), Some("v11.stomp"));
         assert_eq!(choose(Some("v10.stomp")), Some("v10.stomp"));
         assert_eq!(choose(Some("mqtt, v11.stomp")), Some("v11.stomp"));
