@@ -391,9 +391,11 @@ impl Broker {
             } else {
                 names.insert(message.destination.clone());
                 let queue = self.queues.entry(message.destination.clone()).or_default();
+                // Held by no session, so never delivered (a requeued message is redelivered
+                // only after the room wakes; the flag is not persisted).
                 queue.waiting.push_back(Waiting {
                     message,
-                    redelivered: true,
+                    redelivered: false,
                     avoid: None,
                 });
             }
@@ -896,7 +898,10 @@ impl Broker {
                 return;
             };
             let Some(front) = queue.waiting.front() else {
-                self.queues.remove(name);
+                // An idle queue keeps its round-robin position while it has consumers.
+                if !self.index.contains_key(name) {
+                    self.queues.remove(name);
+                }
                 return;
             };
             let consumers = self.subscribers(name);
@@ -1110,6 +1115,13 @@ impl Broker {
             entries.retain(|entry| *entry != (conn, handle));
             if entries.is_empty() {
                 self.index.remove(destination);
+                if self
+                    .queues
+                    .get(destination)
+                    .is_some_and(|q| q.waiting.is_empty())
+                {
+                    self.queues.remove(destination);
+                }
             }
         }
     }
