@@ -1011,3 +1011,26 @@ fn a_worst_case_session_fits_in_an_attachment() {
     );
     assert_eq!(Session::from_json(&json).unwrap(), session);
 }
+
+#[test]
+fn deadlines_are_split_by_kind_and_partial_frames_can_be_restored() {
+    let mut room = Room::new();
+    room.connect(1, "heart-beat:10000,0\n");
+    room.connect(2, "heart-beat:0,5000\n");
+    let deadlines = room.broker.deadlines();
+    assert_eq!(deadlines.send, Some(room.now + 10_000));
+    assert_eq!(deadlines.liveness, Some(room.now + 20_000));
+
+    room.subscribe(2, "s", "/topic/x");
+    room.raw(1, b"SEND\ndestination:/topic/x\n\nhal");
+    assert_eq!(
+        room.broker.partial_frame(1),
+        b"SEND\ndestination:/topic/x\n\nhal"
+    );
+    let partial = room.broker.partial_frame(1).to_vec();
+    room.hibernate();
+    room.broker.restore_partial_frame(1, &partial);
+    room.raw(1, b"f\0");
+    assert_eq!(room.bodies(2), ["half"]);
+    assert!(room.broker.partial_frame(1).is_empty());
+}

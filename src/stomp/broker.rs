@@ -85,6 +85,17 @@ pub enum ReplayRequest {
     After(u64),
 }
 
+/// When the broker next needs [`Broker::tick`], by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deadlines {
+    /// A heart-beat is due to a client that asked for them without pinging, or a socket's
+    /// CONNECT timeout passes: work that must happen on time.
+    pub send: Option<u64>,
+    /// A client that promised heart-beats may have gone silent. Pings answered by the
+    /// WebSocket auto-response are invisible until checked, so a caller may check lazily.
+    pub liveness: Option<u64>,
+}
+
 /// Work for the caller, to be carried out in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
@@ -318,22 +329,50 @@ impl Broker {
 
     /// When [`Broker::tick`] next has work: a heart-beat due or a deadline passing.
     pub fn next_deadline(&self) -> Option<u64> {
-        self.conns
-            .values()
-            .filter_map(|c| {
-                let hb = c.session.heart_beat;
-                match c.session.phase {
-                    Phase::AwaitingConnect => Some(c.opened_ms + self.config.connect_timeout_ms),
-                    Phase::Connected => {
-                        let dead = (hb.receive_ms > 0).then(|| {
-                            c.last_received_ms + u64::from(hb.receive_ms) * HEART_BEAT_GRACE
-                        });
-                        let beat = (hb.send_ms > 0).then(|| c.last_sent_ms + u64::from(hb.send_ms));
-                        dead.into_iter().chain(beat).min()
+        let deadlines = self.deadlines();
+        deadlines.send.into_iter().chain(deadlines.liveness).min()
+    }
+
+    /// The next deadlines, split by kind so the caller can schedule them differently.
+    pub fn deadlines(&self) -> Deadlines {
+        let mut deadlines = Deadlines::default();
+        let earliest =
+            |slot: &mut Option<u64>, at: u64| *slot = Some(slot.map_or(at, |t| t.min(at)));
+        for c in self.conns.values() {
+            let hb = c.session.heart_beat;
+            match c.session.phase {
+                Phase::AwaitingConnect => earliest(
+                    &mut deadlines.send,
+                    c.opened_ms + self.config.connect_timeout_ms,
+                ),
+                Phase::Connected => {
+                    if hb.send_ms > 0 {
+                        earliest(&mut deadlines.send, c.last_sent_ms + u64::from(hb.send_ms));
+                    }
+                    if hb.receive_ms > 0 {
+                        let silent_until =
+                            c.last_received_ms + u64::from(hb.receive_ms) * HEART_BEAT_GRACE;
+                        earliest(&mut deadlines.liveness, silent_until);
                     }
                 }
-            })
-            .min()
+            }
+        }
+        deadlines
+    }
+
+    /// Bytes of a frame that has only partly arrived on a connection.
+    pub fn partial_frame(&self, conn: ConnId) -> &[u8] {
+        self.conns
+            .get(&conn)
+            .map(|c| c.decoder.pending())
+            .unwrap_or_default()
+    }
+
+    /// Gives back a partial frame persisted before the room was evicted.
+    pub fn restore_partial_frame(&mut self, conn: ConnId, bytes: &[u8]) {
+        if let Some(connection) = self.conns.get_mut(&conn) {
+            connection.decoder.push(bytes);
+        }
     }
 
     /// Delivers history requested by an [`Effect::Replay`], oldest first, marked `replayed:true`.
