@@ -21,6 +21,6 @@ stage "build the Worker (release wasm)"
 bash scripts/build-worker.sh
 
 stage "end-to-end tests (wrangler dev + real clients)"
-STOMP_ROOMS_SKIP_BUILD=1 node --test --test-concurrency=1 tests/e2e/*.test.mjs
+STOMP_ROOMS_SKIP_BUILD=1 node --test --test-concurrency=1 --test-timeout=300000 tests/e2e/*.test.mjs
 
 stage "all tests passed"

@@ -620,6 +620,18 @@ fn malformed_ack_ids_are_errors_and_unknown_ones_are_ignored() {
     assert_eq!(error_message(&room.take(1)), Some("invalid ack id"));
 }
 
+#[test]
+fn a_bare_message_id_is_accepted_as_a_stomp_1_2_ack_id() {
+    let mut room = Room::new();
+    room.connect(1, "");
+    room.frame(1, "SUBSCRIBE\nid:q\ndestination:/queue/work\nack:client-individual", "");
+    room.publish(1, "/queue/work", "job");
+    let frames = room.take(1);
+    let id = frames[0].header("message-id").unwrap();
+    room.frame(1, &format!("ACK\nid:{id}"), "");
+    assert!(room.queue_store.is_empty());
+}
+
 // ---- transactions ---------------------------------------------------------------------
 
 #[test]

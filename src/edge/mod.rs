@@ -3,3 +3,5 @@
 
 mod room;
 mod router;
+mod settings;
+mod store;

@@ -1,5 +1,5 @@
-//! The Worker's fetch handler: routes `/rooms/{room}` WebSocket upgrades to the room's Durable
-//! Object. Everything else under `/` is a static file from `public/`, served by the assets
+//! The Worker's fetch handler: routes `/rooms/{room}` WebSocket upgrades (and
+//! `/rooms/{room}/stats`) to the room's Durable Object. Everything else under `/` is a static file from `public/`, served by the assets
 //! binding before this code runs (see `wrangler.toml`).
 
 use worker::{event, Context, Env, Method, Request, Response, Result};
@@ -12,17 +12,21 @@ const ROOMS_BINDING: &str = "ROOMS";
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
-    let Some(room) =
+    let Some(rest) =
         path.strip_prefix("/rooms/")
             .or(if path == "/rooms" { Some("") } else { None })
     else {
         return plain_text(404, "not found: rooms live at /rooms/{room}");
     };
+    let (room, stats) = match rest.strip_suffix("/stats") {
+        Some(room) => (room, true),
+        None => (rest, false),
+    };
     let room = match room_name::validate(room) {
         Ok(room) => room.to_owned(),
         Err(reason) => return plain_text(400, &reason.to_string()),
     };
-    if !is_websocket_upgrade(&req)? {
+    if !stats && !is_websocket_upgrade(&req)? {
         // No `Upgrade` header: it is hop-by-hop and the runtime drops it from the response.
         return plain_text(
             426,

@@ -1269,12 +1269,16 @@ fn encode_message(
     out
 }
 
-/// Parses a STOMP 1.2 `ack` id as we issue them: `{message-id}-{subscription handle}`.
+/// Parses a STOMP 1.2 `ack` id as we issue them, `{message-id}-{subscription handle}`, or a
+/// bare message id (which some clients send instead): then any subscription matches.
 fn parse_ack_id(id: &str) -> Result<(u64, Option<u32>), ProtocolError> {
-    let (message_id, handle) = id.split_once('-').ok_or_else(|| unknown_ack(id))?;
-    let message_id = message_id.parse().map_err(|_| unknown_ack(id))?;
-    let handle = handle.parse().map_err(|_| unknown_ack(id))?;
-    Ok((message_id, Some(handle)))
+    let invalid = || unknown_ack(id);
+    match id.split_once('-') {
+        Some((message_id, handle)) => {
+            Ok((message_id.parse().map_err(|_| invalid())?, Some(handle.parse().map_err(|_| invalid())?)))
+        }
+        None => Ok((id.parse().map_err(|_| invalid())?, None)),
+    }
 }
 
 fn parse_replay(

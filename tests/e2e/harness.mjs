@@ -30,7 +30,9 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A running `wrangler dev`: start(), stop(), restart() keeping the same port and storage. */
 export class DevServer {
-  constructor({ persistDir } = {}) {
+  /** `vars`: extra `--var` bindings, e.g. { ROOM_SETTINGS: JSON.stringify({...}) }. */
+  constructor({ persistDir, vars = {} } = {}) {
+    this.vars = vars;
     this.persistDir = persistDir ?? mkdtempSync(join(tmpdir(), 'stomp-rooms-state-'));
     this.ownsPersistDir = !persistDir;
     this.log = '';
@@ -49,7 +51,8 @@ export class DevServer {
   async start() {
     this.port ??= await freePort();
     const args = ['dev', '--ip', '127.0.0.1', '--port', String(this.port), '--persist-to', this.persistDir,
-      '--inspector-port', String(await freePort()), '--show-interactive-dev-session=false'];
+      '--inspector-port', String(await freePort()), '--show-interactive-dev-session=false',
+      ...Object.entries(this.vars).flatMap(([name, value]) => ['--var', `${name}:${value}`])];
     this.log += `\n--- wrangler ${args.join(' ')}\n`;
     this.child = spawn(join(ROOT, 'node_modules', '.bin', 'wrangler'), args, {
       cwd: ROOT,
