@@ -624,7 +624,11 @@ fn malformed_ack_ids_are_errors_and_unknown_ones_are_ignored() {
 fn a_bare_message_id_is_accepted_as_a_stomp_1_2_ack_id() {
     let mut room = Room::new();
     room.connect(1, "");
-    room.frame(1, "SUBSCRIBE\nid:q\ndestination:/queue/work\nack:client-individual", "");
+    room.frame(
+        1,
+        "SUBSCRIBE\nid:q\ndestination:/queue/work\nack:client-individual",
+        "",
+    );
     room.publish(1, "/queue/work", "job");
     let frames = room.take(1);
     let id = frames[0].header("message-id").unwrap();

@@ -37,8 +37,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
 use worker::{
-    console_error, durable_object, DurableObject, Env, Request, Response, Result, State, WebSocket,
-    WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+    console_error, durable_object, DurableObject, Env, Request, Response, Result, ScheduledTime,
+    State, WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
 };
 use worker::{js_sys, web_sys};
 
@@ -74,6 +74,14 @@ pub struct Room {
     live: RefCell<Option<Live>>,
 }
 
+#[derive(Default, serde::Serialize)]
+struct EventCounts {
+    connects: u64,
+    messages: u64,
+    closes: u64,
+    alarms: u64,
+}
+
 /// The in-memory cache, rebuilt from attachments and SQLite after each wake.
 struct Live {
     broker: Broker,
@@ -86,8 +94,8 @@ struct Live {
     persisted_message_id: u64,
     /// The alarm this instance last scheduled.
     alarm_at: Option<u64>,
-    /// Handler invocations since this instance was built.
-    events: u64,
+    /// Handler invocations since this instance was built, by kind (see `stats`).
+    counts: EventCounts,
 }
 
 impl DurableObject for Room {
@@ -106,6 +114,7 @@ impl DurableObject for Room {
         let offered = req.headers().get("Sec-WebSocket-Protocol")?;
         let pair = WebSocketPair::new()?;
         let alarm = self.with_live(|live, now| {
+            live.counts.connects += 1;
             let conn = live.store.bump(NEXT_CONN)?;
             self.state
                 .accept_websocket_with_tags(&pair.server, &[&format!("{CONN_TAG_PREFIX}{conn}")]);
@@ -131,6 +140,7 @@ impl DurableObject for Room {
             return Ok(());
         };
         let alarm = self.with_live(|live, now| {
+            live.counts.messages += 1;
             let effects = match &message {
                 WebSocketIncomingMessage::String(text) => {
                     live.broker.receive(conn, text.as_bytes(), false, now)
@@ -171,6 +181,7 @@ impl DurableObject for Room {
     async fn alarm(&self) -> Result<Response> {
         let alarm = self.with_live(|live, now| {
             live.alarm_at = None;
+            live.counts.alarms += 1;
             let state: &HibernationState = self.state.as_raw().unchecked_ref();
             for (&conn, ws) in &live.sockets {
                 if let Ok(stamp) = state.auto_response_timestamp(ws.as_ref()) {
@@ -201,7 +212,6 @@ impl Room {
         let Some(live) = slot.as_mut() else {
             return Ok(None);
         };
-        live.events += 1;
         let effects = work(live, now)?;
         live.carry_out(effects)?;
         let last_id = live.broker.last_message_id();
@@ -264,7 +274,7 @@ impl Room {
             partials,
             persisted_message_id,
             alarm_at: None,
-            events: 0,
+            counts: EventCounts::default(),
         };
         let queued = live.store.queued()?;
         let effects = live.broker.restore_queued(queued);
@@ -278,6 +288,7 @@ impl Room {
             return Ok(());
         };
         let alarm = self.with_live(|live, now| {
+            live.counts.closes += 1;
             live.sockets.remove(&conn);
             live.partials.remove(&conn);
             live.store.forget_connection(conn)?;
@@ -289,7 +300,9 @@ impl Room {
 
     async fn schedule(&self, alarm: Option<u64>) {
         let Some(at) = alarm else { return };
-        match self.state.storage().set_alarm(at as i64).await {
+        // An absolute time: a bare integer would be taken as an offset from now.
+        let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at as f64)));
+        match self.state.storage().set_alarm(when).await {
             Ok(()) => {
                 if let Some(live) = self.live.borrow_mut().as_mut() {
                     live.alarm_at = Some(at);
@@ -306,7 +319,10 @@ impl Room {
             .find_map(|tag| tag.strip_prefix(CONN_TAG_PREFIX)?.parse().ok())
     }
 
-    /// Counters for operators and the benchmark: `GET /rooms/{room}/stats`.
+    /// Counters for operators and the benchmark: `GET /rooms/{room}/stats`. `wakes` counts the
+    /// times the object was rebuilt in memory (first use and every wake from eviction);
+    /// `events_since_wake` counts the handler calls of this instance by kind, so heart-beats
+    /// answered by the auto-response show up as no `messages` at all.
     fn stats(&self) -> Result<Response> {
         let now = now_ms();
         let mut slot = self.live.borrow_mut();
@@ -320,7 +336,7 @@ impl Room {
             "connections": live.broker.connections().count(),
             "sockets": self.state.get_websockets().len(),
             "wakes": live.store.counter(WAKES)?,
-            "events_since_wake": live.events,
+            "events_since_wake": live.counts,
             "last_message_id": live.broker.last_message_id(),
         }))
     }

@@ -1274,9 +1274,10 @@ fn encode_message(
 fn parse_ack_id(id: &str) -> Result<(u64, Option<u32>), ProtocolError> {
     let invalid = || unknown_ack(id);
     match id.split_once('-') {
-        Some((message_id, handle)) => {
-            Ok((message_id.parse().map_err(|_| invalid())?, Some(handle.parse().map_err(|_| invalid())?)))
-        }
+        Some((message_id, handle)) => Ok((
+            message_id.parse().map_err(|_| invalid())?,
+            Some(handle.parse().map_err(|_| invalid())?),
+        )),
         None => Ok((id.parse().map_err(|_| invalid())?, None)),
     }
 }
