@@ -172,7 +172,7 @@ fn message_headers() {
     room.subscribe(2, "mine", "/topic/chat");
     room.frame(
         1,
-        "SEND\ndestination:/topic/chat\ncontent-type:text/plain\nx-user:hello\nmessage-id:forged\nsubscription:forged\nreceipt:r9",
+        "SEND\ndestination:/topic/chat\ncontent-type:text/plain\nx-user:hello\nmessage-id:forged\nsubscription:forged\nsender:forged\ntimestamp:0\nreceipt:r9",
         "body",
     );
     let frames = room.take(2);
@@ -184,6 +184,23 @@ fn message_headers() {
     assert_eq!(message.header("content-type"), Some("text/plain"));
     assert_eq!(message.header("content-length"), Some("4"));
     assert_eq!(message.header("x-user"), Some("hello"));
+    assert_eq!(
+        message.header("sender"),
+        Some("s1"),
+        "stamped by the room: the sender's session"
+    );
+    assert_eq!(
+        message.header("timestamp"),
+        Some(room.now.to_string().as_str())
+    );
+    assert_eq!(
+        message
+            .headers
+            .iter()
+            .filter(|(n, _)| n == "sender" || n == "timestamp")
+            .count(),
+        2
+    );
     assert_eq!(message.header("ack"), None);
     assert_eq!(message.header("receipt"), None);
     let id = message.header("message-id").unwrap();

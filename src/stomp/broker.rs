@@ -24,8 +24,10 @@ use super::version::Version;
 pub const HEART_BEAT_GRACE: u64 = 2;
 
 /// Headers a client may not set on a SEND: the broker sets them on each MESSAGE.
-const RESERVED_HEADERS: [&str; 9] = [
+const RESERVED_HEADERS: [&str; 11] = [
     "destination",
+    "sender",
+    "timestamp",
     "transaction",
     "receipt",
     "content-length",
@@ -585,12 +587,22 @@ impl Broker {
             return self.stage(conn, transaction, frame, binary);
         }
         let binary = binary || std::str::from_utf8(&frame.body).is_err();
-        let headers = frame
-            .headers
-            .iter()
-            .filter(|(name, _)| !RESERVED_HEADERS.contains(&name.as_str()))
-            .cloned()
-            .collect();
+        // The room stamps who sent it and when; a client cannot forge either.
+        let sender = self
+            .session(conn)
+            .map(Session::identity)
+            .unwrap_or_default();
+        let mut headers = vec![
+            ("sender".to_owned(), sender),
+            ("timestamp".to_owned(), self.now_ms.to_string()),
+        ];
+        headers.extend(
+            frame
+                .headers
+                .iter()
+                .filter(|(name, _)| !RESERVED_HEADERS.contains(&name.as_str()))
+                .cloned(),
+        );
         let mut message = Message {
             id: 0,
             destination: destination.clone(),

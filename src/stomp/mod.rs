@@ -25,7 +25,7 @@
 //!     .collect();
 //! assert_eq!(
 //!     to_bob,
-//!     ["MESSAGE\nsubscription:0\nmessage-id:1\ndestination:/topic/chat\ncontent-length:5\n\nhello\0"]
+//!     ["MESSAGE\nsubscription:0\nmessage-id:1\ndestination:/topic/chat\nsender:s1\ntimestamp:1\ncontent-length:5\n\nhello\0"]
 //! );
 //! ```
 
