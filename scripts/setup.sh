@@ -19,23 +19,26 @@ as_root() {
     if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
 }
 
-step "wasm32 Rust toolchain" \
+step "Debian packages (wasm32 Rust toolchain, Chromium for the page tests)" \
     "Check that apt can reach Debian's package registry (apt-get update), then run setup again."
+wanted=(chromium)
 if active_toolchain_has_wasm_std; then
     echo "setup:   the active Rust toolchain has the wasm32 std; using it"
 else
-    missing=()
-    for package in "${DEBIAN_WASM_PACKAGES[@]}"; do
-        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
-            || missing+=("$package")
-    done
-    if [ "${#missing[@]}" -gt 0 ]; then
-        echo "setup:   installing ${missing[*]} from Debian (a minute or two)"
-        as_root apt-get update -q
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
-    else
-        echo "setup:   Debian ${DEBIAN_WASM_PACKAGES[*]} already installed"
-    fi
+    wanted+=("${DEBIAN_WASM_PACKAGES[@]}")
+fi
+missing=()
+for package in "${wanted[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup:   installing ${missing[*]} from Debian (a minute or two)"
+    as_root apt-get update -q
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+else
+    echo "setup:   ${wanted[*]} already installed"
+fi
+if ! active_toolchain_has_wasm_std; then
     # worker-build checks that the wasm32 target directory exists; build-std supplies std itself.
     as_root mkdir -p "$(/usr/bin/rustc --print target-libdir --target wasm32-unknown-unknown)"
 fi
@@ -59,7 +62,7 @@ install_crate wasm-bindgen-cli "$WASM_BINDGEN_VERSION" wasm-bindgen "$WASM_BINDG
 step "worker-build 0.8" "Check crates.io is reachable, then run setup again."
 install_crate worker-build "^0.8" worker-build "0.8."
 
-step "npm packages (Node 22, wrangler, esbuild, binaryen, stomp.js, ws)" \
+step "npm packages (Node 22, wrangler, esbuild, binaryen, stomp.js, ws, playwright-core)" \
     "Check the npm registry is reachable; delete node_modules and run setup again."
 LOCK_STAMP="node_modules/.stomp-rooms-lock"
 if [ -f "$LOCK_STAMP" ] && [ "$(cat "$LOCK_STAMP")" = "$(sha256sum package-lock.json)" ]; then

@@ -17,8 +17,8 @@ cargo clippy --all-targets --quiet -- -D warnings
 stage "cargo test (native core)"
 cargo test --quiet
 
-stage "build the Worker (release wasm)"
-bash scripts/build-worker.sh
+stage "build the page and the Worker (release wasm)"
+bash scripts/build.sh
 
 stage "end-to-end tests (wrangler dev + real clients)"
 STOMP_ROOMS_SKIP_BUILD=1 node --test --test-concurrency=1 --test-timeout=300000 tests/e2e/*.test.mjs

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Builds what wrangler serves: the chat page's script (stomp.js bundled by esbuild into
+# public/assets/) and the Worker (the Rust crate to size-optimised wasm, in build/).
+# wrangler runs this before `wrangler dev` and `wrangler deploy`.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT"
+
+# Tests that restart wrangler dev build once up front and skip the rebuild on each start.
+if [ "${STOMP_ROOMS_SKIP_BUILD:-}" = 1 ] && [ -f build/index.js ] && [ -f public/assets/chat.js ]; then
+    echo "build: using the existing build/ and public/assets/ (STOMP_ROOMS_SKIP_BUILD=1)"
+    exit 0
+fi
+if [ ! -x "$TOOLS_DIR/bin/worker-build" ] || [ ! -x node_modules/.bin/esbuild ]; then
+    echo "build: the toolchain is not installed; run 'npm run setup' first." >&2
+    exit 1
+fi
+
+echo "build: bundling the chat page (public/app -> public/assets/chat.js)"
+esbuild public/app/chat.mjs --bundle --minify --format=esm --target=es2022 \
+    --outfile=public/assets/chat.js --log-level=warning
+
+use_wasm_toolchain
+echo "build: compiling the Worker to wasm with $(rustc --version) (the first build of std takes a few minutes)"
+worker-build --release
+wasm="build/index_bg.wasm"
+echo "build: $wasm is $(stat -c %s "$wasm") bytes, $(gzip -9 -c "$wasm" | wc -c) gzipped"
