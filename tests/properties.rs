@@ -4,7 +4,7 @@ mod support;
 
 use proptest::prelude::*;
 use stomp_rooms::stomp::{Command, Decoded, Decoder, Frame, Limits, Version};
-use support::Room;
+use support::{scripted_frame, Room, Step};
 
 /// Commands whose headers are escaped (CONNECT-family frames are not, so cannot carry every
 /// character).
@@ -136,46 +136,23 @@ proptest! {
     }
 }
 
-/// One step of a random client session.
-#[derive(Debug, Clone)]
-enum Step {
-    Open(u64),
-    Frame(u64, String, bool),
-    Close(u64),
-    Tick(u64),
-    Hibernate,
-}
-
 fn step() -> impl Strategy<Value = Step> {
     let conn = 1u64..5;
-    let destination = prop::sample::select(vec![
-        "/topic/a",
-        "/topic/b",
-        "/queue/q",
-        "/user/s1/x",
-        "/user/x",
-        "/presence",
-        "/bad",
-    ]);
-    let id = prop::sample::select(vec!["0", "1", "t"]);
-    let ack = prop::sample::select(vec!["auto", "client", "client-individual"]);
-    let frame = (destination, id, ack, 0u64..20, 0u32..4).prop_map(|(destination, id, ack, n, pick)| {
-        match n % 10 {
-            0 => format!("CONNECT\naccept-version:1.{pick}\nheart-beat:{n}00,{pick}000\nlogin:u{pick}\n\n\0"),
-            1 => format!("SUBSCRIBE\nid:{id}\ndestination:{destination}\nack:{ack}\nreplay-last:{pick}\n\n\0"),
-            2 => format!("SEND\ndestination:{destination}\nreceipt:r{n}\n\nbody {n}\0"),
-            3 => format!("SEND\ndestination:{destination}\ntransaction:{id}\n\n\0"),
-            4 => format!("ACK\nid:{n}-{pick}\nmessage-id:{n}\nsubscription:{id}\n\n\0"),
-            5 => format!("NACK\nid:{n}-{pick}\nmessage-id:{n}\nsubscription:{id}\n\n\0"),
-            6 => format!("BEGIN\ntransaction:{id}\n\n\0"),
-            7 => format!("{}\ntransaction:{id}\n\n\0", if pick % 2 == 0 { "COMMIT" } else { "ABORT" }),
-            8 => format!("UNSUBSCRIBE\nid:{id}\n\n\0"),
-            _ => "DISCONNECT\nreceipt:bye\n\n\0".to_owned(),
-        }
-    });
+    let frame = (
+        conn.clone(),
+        any::<u8>(),
+        any::<u8>(),
+        any::<u16>(),
+        any::<bool>(),
+    )
+        .prop_map(|(conn, template, a, b, binary)| Step::Bytes {
+            conn,
+            bytes: scripted_frame(template, a, b).into_bytes(),
+            binary,
+        });
     prop_oneof![
         2 => conn.clone().prop_map(Step::Open),
-        10 => (conn.clone(), frame, any::<bool>()).prop_map(|(c, f, b)| Step::Frame(c, f, b)),
+        10 => frame,
         1 => conn.prop_map(Step::Close),
         1 => (0u64..40_000).prop_map(Step::Tick),
         1 => Just(Step::Hibernate),
@@ -192,22 +169,7 @@ proptest! {
     fn random_sessions_keep_the_broker_consistent(steps in prop::collection::vec(step(), 0..60)) {
         let mut room = Room::new();
         for step in steps {
-            match step {
-                Step::Open(conn) => {
-                    if !room.is_open(conn) {
-                        room.closed.remove(&conn);
-                        room.open(conn);
-                    }
-                }
-                Step::Frame(conn, frame, binary) => {
-                    if room.is_open(conn) {
-                        if binary { room.raw_binary(conn, frame.as_bytes()) } else { room.raw(conn, frame.as_bytes()) }
-                    }
-                }
-                Step::Close(conn) => room.close(conn),
-                Step::Tick(ms) => room.advance(ms),
-                Step::Hibernate => room.hibernate(),
-            }
+            room.step(step);
         }
         // Whatever is stored for queues is either waiting or held by an open session.
         let held: usize = room.broker.connections()

@@ -273,3 +273,82 @@ impl Room {
         self.apply(effects);
     }
 }
+
+/// One step of a random session, for the property tests and the broker fuzz target.
+#[derive(Debug, Clone)]
+pub enum Step {
+    Open(ConnId),
+    Bytes {
+        conn: ConnId,
+        bytes: Vec<u8>,
+        binary: bool,
+    },
+    Close(ConnId),
+    Tick(u64),
+    Hibernate,
+}
+
+impl Room {
+    /// Carries out a step; bytes for a connection that is not open are dropped, and opening
+    /// an id again after it closed is allowed.
+    pub fn step(&mut self, step: Step) {
+        match step {
+            Step::Open(conn) => {
+                if !self.is_open(conn) {
+                    self.closed.remove(&conn);
+                    self.open(conn);
+                }
+            }
+            Step::Bytes {
+                conn,
+                bytes,
+                binary,
+            } => {
+                if self.is_open(conn) {
+                    if binary {
+                        self.raw_binary(conn, &bytes)
+                    } else {
+                        self.raw(conn, &bytes)
+                    }
+                }
+            }
+            Step::Close(conn) => self.close(conn),
+            Step::Tick(ms) => self.advance(ms),
+            Step::Hibernate => self.hibernate(),
+        }
+    }
+}
+
+/// A well-formed (if not always valid) client frame picked by three numbers, so random
+/// sessions reach deep into the broker instead of stopping at the parser.
+pub fn scripted_frame(template: u8, a: u8, b: u16) -> String {
+    const DESTINATIONS: [&str; 7] = [
+        "/topic/a",
+        "/topic/b",
+        "/queue/q",
+        "/user/s1/x",
+        "/user/x",
+        "/presence",
+        "/nope",
+    ];
+    const ACKS: [&str; 3] = ["auto", "client", "client-individual"];
+    let destination = DESTINATIONS[usize::from(a) % DESTINATIONS.len()];
+    let ack = ACKS[usize::from(a / 8) % ACKS.len()];
+    let id = b % 4;
+    let pick = a % 4;
+    match template % 11 {
+        0 => format!("CONNECT\naccept-version:1.{pick}\nheart-beat:{b},{a}\nlogin:u{pick}\n\n\0"),
+        1 => format!(
+            "SUBSCRIBE\nid:{id}\ndestination:{destination}\nack:{ack}\nreplay-last:{pick}\n\n\0"
+        ),
+        2 => format!("SEND\ndestination:{destination}\nreceipt:r{b}\n\nbody {b}\0"),
+        3 => format!("SEND\ndestination:{destination}\ntransaction:{id}\ncontent-length:1\n\n\0\0"),
+        4 => format!("ACK\nid:{b}-{pick}\nmessage-id:{b}\nsubscription:{id}\n\n\0"),
+        5 => format!("NACK\nid:{b}-{pick}\nmessage-id:{b}\nsubscription:{id}\n\n\0"),
+        6 => format!("BEGIN\ntransaction:{id}\n\n\0"),
+        7 => format!("COMMIT\ntransaction:{id}\n\n\0"),
+        8 => format!("ABORT\ntransaction:{id}\n\n\0"),
+        9 => format!("UNSUBSCRIBE\nid:{id}\n\n\0"),
+        _ => "DISCONNECT\nreceipt:bye\n\n\0".to_owned(),
+    }
+}

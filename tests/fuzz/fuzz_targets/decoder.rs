@@ -9,10 +9,19 @@ use stomp_rooms::stomp::{Decoded, Decoder, Limits, Version};
 fuzz_target!(|input: (u8, Vec<u16>, &[u8])| {
     let (version, cuts, bytes) = input;
     let version = [Version::V1_0, Version::V1_1, Version::V1_2][usize::from(version % 3)];
-    let limits = Limits { max_frame_bytes: 512, max_body_bytes: 256, max_headers: 8, max_header_line_bytes: 128, ..Limits::default() };
+    let limits = Limits {
+        max_frame_bytes: 512,
+        max_body_bytes: 256,
+        max_headers: 8,
+        max_header_line_bytes: 128,
+        ..Limits::default()
+    };
     let mut decoder = Decoder::new(limits.clone());
     decoder.set_version(version);
-    let mut points: Vec<usize> = cuts.iter().map(|&c| usize::from(c) % (bytes.len() + 1)).collect();
+    let mut points: Vec<usize> = cuts
+        .iter()
+        .map(|&c| usize::from(c) % (bytes.len() + 1))
+        .collect();
     points.sort_unstable();
     points.push(bytes.len());
     let mut start = 0;
