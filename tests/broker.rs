@@ -1067,3 +1067,39 @@ fn deadlines_are_split_by_kind_and_partial_frames_can_be_restored() {
     assert_eq!(room.bodies(2), ["half"]);
     assert!(room.broker.partial_frame(1).is_empty());
 }
+
+#[test]
+fn echoed_pings_stand_in_for_server_heart_beats() {
+    let config = Config {
+        heart_beats_echoed: true,
+        ..Config::default()
+    };
+    let mut room = Room::with_config(config);
+    // stomp.js defaults: pings every 10 s and wants to hear every 10 s; the echo suffices.
+    room.connect(1, "heart-beat:10000,10000\n");
+    // Wants to hear every 10 s but pings only every 20 s: the echo is not enough.
+    room.connect(2, "heart-beat:20000,10000\n");
+    // Wants heart-beats and never pings.
+    room.connect(3, "heart-beat:0,10000\n");
+    assert_eq!(room.broker.deadlines().send, Some(room.now + 10_000));
+    for _ in 0..3 {
+        room.advance(10_000);
+        let now = room.now;
+        room.broker.note_heart_beat(1, now);
+        room.raw(2, b"\n");
+    }
+    assert!(
+        room.take_received(1).is_empty(),
+        "the echoes were its heart-beats"
+    );
+    assert_eq!(room.take_received(2).len(), 3);
+    assert_eq!(room.take_received(3).len(), 3);
+    room.close(2);
+    room.close(3);
+    assert_eq!(
+        room.broker.deadlines().send,
+        None,
+        "an idle room of pinging clients needs no timer but liveness"
+    );
+    assert!(room.broker.deadlines().liveness.is_some());
+}

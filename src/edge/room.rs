@@ -44,7 +44,7 @@ use worker::{js_sys, web_sys};
 
 use super::settings::{authenticator, Settings};
 use super::store::Store;
-use crate::stomp::{subprotocol, Broker, ConnId, Effect, Session};
+use crate::stomp::{subprotocol, Broker, Config, ConnId, Effect, Session};
 
 /// A STOMP heart-beat, and the auto-response that answers it.
 const HEART_BEAT: &str = "\n";
@@ -231,8 +231,12 @@ impl Room {
             .set_websocket_auto_response(&WebSocketRequestResponsePair::new(
                 HEART_BEAT, HEART_BEAT,
             )?);
-        let mut broker =
-            Broker::new(settings.broker.clone()).with_authenticator(authenticator(&self.env));
+        // The auto-response answers each client heart-beat with ours (see the module docs).
+        let config = Config {
+            heart_beats_echoed: true,
+            ..settings.broker.clone()
+        };
+        let mut broker = Broker::new(config).with_authenticator(authenticator(&self.env));
         let persisted_message_id = store.counter(LAST_MESSAGE_ID)?;
         broker.restore_last_message_id(persisted_message_id);
         let mut sockets = HashMap::new();

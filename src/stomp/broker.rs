@@ -51,6 +51,11 @@ pub struct Config {
     pub connect_timeout_ms: u64,
     /// The `server` header of CONNECTED.
     pub server: String,
+    /// The transport answers every client heart-beat with one of ours (the WebSocket
+    /// auto-response does). Then a client that pings at least as often as it wants to hear
+    /// from us needs no heart-beats from the broker: its own pings bring them. Default false.
+    #[serde(skip)]
+    pub heart_beats_echoed: bool,
 }
 
 impl Default for Config {
@@ -60,6 +65,7 @@ impl Default for Config {
             heart_beat: (10_000, 10_000),
             connect_timeout_ms: 30_000,
             server: concat!("stomp-rooms/", env!("CARGO_PKG_VERSION")).to_owned(),
+            heart_beats_echoed: false,
         }
     }
 }
@@ -312,7 +318,8 @@ impl Broker {
                         continue;
                     }
                     let tx = u64::from(hb.send_ms);
-                    if tx > 0 && now_ms >= c.last_sent_ms + tx {
+                    let echoed = self.config.heart_beats_echoed && hb.echoes_cover_sending();
+                    if tx > 0 && !echoed && now_ms >= c.last_sent_ms + tx {
                         c.last_sent_ms = now_ms;
                         self.out.push(Effect::Send {
                             conn,
@@ -348,7 +355,8 @@ impl Broker {
                     c.opened_ms + self.config.connect_timeout_ms,
                 ),
                 Phase::Connected => {
-                    if hb.send_ms > 0 {
+                    let echoed = self.config.heart_beats_echoed && hb.echoes_cover_sending();
+                    if hb.send_ms > 0 && !echoed {
                         earliest(&mut deadlines.send, c.last_sent_ms + u64::from(hb.send_ms));
                     }
                     if hb.receive_ms > 0 {

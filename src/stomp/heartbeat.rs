@@ -37,6 +37,12 @@ impl HeartBeat {
         }
     }
 
+    /// Whether echoing each of the client's heart-beats meets our duty to send them: the client
+    /// pings at least as often as it wants to hear from us.
+    pub fn echoes_cover_sending(&self) -> bool {
+        self.receive_ms > 0 && self.receive_ms <= self.send_ms
+    }
+
     /// Parses a `heart-beat` header value; absent means "0,0".
     pub fn parse_header(value: Option<&str>) -> Result<(u32, u32), ProtocolError> {
         let Some(value) = value else {
