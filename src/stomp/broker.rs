@@ -172,7 +172,9 @@ struct Staged {
     binary: bool,
 }
 
-/// The broker for one room. See the [module docs](self).
+/// The broker for one room: connection events and bytes go in with the time, [`Effect`]s come
+/// out for the caller to carry out in order; durable state is mirrored through effects and
+/// given back with the `restore_*` methods after a wake.
 pub struct Broker {
     config: Config,
     auth: Box<dyn Authenticator>,
