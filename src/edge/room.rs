@@ -51,6 +51,9 @@ const HEART_BEAT: &str = "\n";
 /// Tags a socket with its connection id: `c{id}`.
 const CONN_TAG_PREFIX: &str = "c";
 const LAST_MESSAGE_ID: &str = "last_message_id";
+/// History is trimmed after this many messages to a destination rather than after each one,
+/// so a destination briefly keeps up to this many more than `history_limit`.
+const TRIM_EVERY: u32 = 32;
 const NEXT_CONN: &str = "next_conn";
 const WAKES: &str = "wakes";
 
@@ -90,8 +93,11 @@ struct Live {
     sockets: HashMap<ConnId, WebSocket>,
     /// Connections with a partly-arrived frame in SQLite.
     partials: HashSet<ConnId>,
-    /// The last message id written to SQLite.
+    /// The last message id that SQLite can give back after a wake: the `meta` counter, or the
+    /// newest history row (trimming never removes it), whichever is higher.
     persisted_message_id: u64,
+    /// Messages archived per destination since its history was last trimmed.
+    untrimmed: HashMap<String, u32>,
     /// The alarm this instance last scheduled.
     alarm_at: Option<u64>,
     /// Handler invocations since this instance was built, by kind (see `stats`).
@@ -214,8 +220,9 @@ impl Room {
         };
         let effects = work(live, now)?;
         live.carry_out(effects)?;
+        // Ids of other messages (presence, private, queued) need the counter written.
         let last_id = live.broker.last_message_id();
-        if last_id != live.persisted_message_id {
+        if last_id > live.persisted_message_id {
             live.store.set_counter(LAST_MESSAGE_ID, last_id)?;
             live.persisted_message_id = last_id;
         }
@@ -237,7 +244,9 @@ impl Room {
             ..settings.broker.clone()
         };
         let mut broker = Broker::new(config).with_authenticator(authenticator(&self.env));
-        let persisted_message_id = store.counter(LAST_MESSAGE_ID)?;
+        let persisted_message_id = store
+            .counter(LAST_MESSAGE_ID)?
+            .max(store.newest_archived_id()?);
         broker.restore_last_message_id(persisted_message_id);
         let mut sockets = HashMap::new();
         for ws in self.state.get_websockets() {
@@ -277,6 +286,7 @@ impl Room {
             sockets,
             partials,
             persisted_message_id,
+            untrimmed: HashMap::new(),
             alarm_at: None,
             counts: EventCounts::default(),
         };
@@ -382,7 +392,19 @@ impl Live {
                     }
                 }
                 Effect::Archive(message) => {
-                    self.store.archive(&message, self.settings.history_limit)?
+                    self.store.archive(&message)?;
+                    // The newest history row is never trimmed, so it carries the id counter.
+                    self.persisted_message_id = self.persisted_message_id.max(message.id);
+                    let count = self
+                        .untrimmed
+                        .entry(message.destination.clone())
+                        .or_default();
+                    *count += 1;
+                    if *count >= TRIM_EVERY {
+                        *count = 0;
+                        self.store
+                            .trim_history(&message.destination, self.settings.history_limit)?;
+                    }
                 }
                 Effect::Enqueue(message) => self.store.enqueue(&message)?,
                 Effect::Dequeue { message_id } => self.store.dequeue(message_id)?,

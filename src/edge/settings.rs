@@ -10,7 +10,7 @@ use crate::stomp::{AllowAll, Authenticator, Config, Credentials};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct Settings {
-    /// Messages kept per `/topic/` destination for replay. Default 100.
+    /// Messages kept per `/topic/` destination for replay. Default 100; trimmed in batches.
     pub history_limit: u32,
     /// How often, at most, the room wakes to look for clients whose heart-beats stopped
     /// (their pings are answered without waking it). Default 5 minutes.

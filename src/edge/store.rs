@@ -77,15 +77,30 @@ impl Store {
 
     // ---- messages ----------------------------------------------------------------------
 
-    /// Appends a topic message and trims its destination to the newest `limit`.
-    pub fn archive(&self, message: &Message, limit: u32) -> worker::Result<()> {
-        self.insert_message("history", message)?;
+    /// Appends a topic message to its destination's history.
+    pub fn archive(&self, message: &Message) -> worker::Result<()> {
+        self.insert_message("history", message)
+    }
+
+    /// Deletes all but the newest `limit` messages of a destination (always keeping the newest,
+    /// so the highest archived id survives trimming).
+    pub fn trim_history(&self, destination: &str, limit: u32) -> worker::Result<()> {
         self.sql.exec(
             "DELETE FROM history WHERE destination = ?1 AND id <= (
                  SELECT id FROM history WHERE destination = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-            vec![message.destination.as_str().into(), int(u64::from(limit))],
+            vec![destination.into(), int(u64::from(limit.max(1)))],
         )?;
         Ok(())
+    }
+
+    /// The highest message id in the history, which trimming never removes.
+    pub fn newest_archived_id(&self) -> worker::Result<u64> {
+        let rows = self.rows("SELECT max(id) FROM history", vec![])?;
+        Ok(rows
+            .first()
+            .and_then(|row| row.first())
+            .map(integer)
+            .unwrap_or(0))
     }
 
     /// The stored history of a destination that a replay request asks for, oldest first.

@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Runs the benchmark comparison and writes docs/benchmarks.md, docs/benchmarks.json and
+# docs/latency-cdf.png. In one run it measures, side by side:
+#   1. stomp-rooms under `wrangler dev` (release build),
+#   2. the floor: benches/floor, a Durable Object that rebroadcasts text with no STOMP work,
+#   3. RabbitMQ Web-STOMP (Debian's rabbitmq-server with rabbitmq_web_stomp).
+# The servers run on CPU 0 and the load generator on CPU 1 (taskset). Takes about 15 minutes.
+# Run `npm run setup` first (the README's setup); this script adds RabbitMQ and matplotlib.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT"
+
+WORK="$ROOT/.bench"
+RESULTS="$WORK/results.jsonl"
+LOADGEN="$ROOT/benches/loadgen/target/release/stomp-rooms-loadgen"
+ROOMS_PORT=8811 FLOOR_PORT=8812 RABBIT_WS_PORT=15674
+step() { echo "bench: [$(date +%H:%M:%S)] $*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+mkdir -p "$WORK"
+ulimit -n 65536 2>/dev/null || ulimit -n 8192 || true
+
+step "installing what only the benchmark needs (rabbitmq-server, matplotlib), if missing"
+if ! command -v rabbitmq-server >/dev/null; then
+    as_root apt-get update -q && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rabbitmq-server
+fi
+if [ ! -x "$WORK/venv/bin/python" ]; then
+    python3 -m venv "$WORK/venv" && "$WORK/venv/bin/pip" install -q matplotlib
+fi
+
+step "building the load generator and the release Worker"
+cargo build --release --quiet --manifest-path benches/loadgen/Cargo.toml
+bash scripts/build.sh >&2
+
+PIDS_TO_STOP=()
+cleanup() {
+    for pid in "${PIDS_TO_STOP[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
+    rabbitmqctl -n "bench@localhost" stop >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+wait_http() { # url seconds
+    for _ in $(seq 1 "$2"); do curl -s -o /dev/null "$1" && return 0; sleep 1; done
+    echo "bench: $1 did not answer; see the logs in $WORK" >&2; return 1
+}
+
+# All processes of a process group (wrangler's node and its workerd), comma-separated.
+group_pids() { pgrep -g "$1" | paste -sd, -; }
+
+step "starting stomp-rooms (port $ROOMS_PORT) and the floor (port $FLOOR_PORT) on CPU 0"
+rm -rf "$WORK/state-rooms" "$WORK/state-floor"
+setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev --port "$ROOMS_PORT" --inspector-port 9411 \
+    --persist-to "$WORK/state-rooms" >"$WORK/rooms.log" 2>&1 &
+ROOMS_GROUP=$!; PIDS_TO_STOP+=("$ROOMS_GROUP")
+(cd benches/floor && setsid taskset -c 0 wrangler dev --port "$FLOOR_PORT" --inspector-port 9412 \
+    --persist-to "$WORK/state-floor" >"$WORK/floor.log" 2>&1) &
+FLOOR_GROUP=$!; PIDS_TO_STOP+=("$FLOOR_GROUP")
+
+step "starting RabbitMQ with Web-STOMP (port $RABBIT_WS_PORT) on CPU 0"
+rm -rf "$WORK/rabbit" && mkdir -p "$WORK/rabbit"
+echo "[rabbitmq_web_stomp]." > "$WORK/rabbit/enabled_plugins"
+printf 'web_stomp.tcp.port = %s\nlisteners.tcp.default = 5673\nloopback_users = none\n' "$RABBIT_WS_PORT" > "$WORK/rabbit/rabbitmq.conf"
+setsid taskset -c 0 env RABBITMQ_NODENAME=bench@localhost RABBITMQ_MNESIA_BASE="$WORK/rabbit/mnesia" \
+    RABBITMQ_LOG_BASE="$WORK/rabbit/log" RABBITMQ_ENABLED_PLUGINS_FILE="$WORK/rabbit/enabled_plugins" \
+    RABBITMQ_CONFIG_FILE="$WORK/rabbit/rabbitmq" RABBITMQ_DIST_PORT=25673 \
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none" \
+    rabbitmq-server >"$WORK/rabbit.log" 2>&1 &
+RABBIT_GROUP=$!; PIDS_TO_STOP+=("$RABBIT_GROUP")
+
+wait_http "http://127.0.0.1:$ROOMS_PORT/" 90
+wait_http "http://127.0.0.1:$FLOOR_PORT/rooms/warmup/stats" 90
+wait_http "http://127.0.0.1:$RABBIT_WS_PORT/ws" 120
+
+declare -A URL=(
+    [stomp]="ws://127.0.0.1:$ROOMS_PORT/rooms/{room}"
+    [floor]="ws://127.0.0.1:$FLOOR_PORT/rooms/{room}"
+    [rabbit]="ws://127.0.0.1:$RABBIT_WS_PORT/ws"
+)
+declare -A DEST=([stomp]="/topic/chat" [floor]="/topic/chat" [rabbit]="/topic/{room}")
+pids_of() {
+    case "$1" in
+        stomp) group_pids "$ROOMS_GROUP" ;;
+        floor) group_pids "$FLOOR_GROUP" ;;
+        rabbit) group_pids "$RABBIT_GROUP" ;;
+    esac
+}
+loadgen() { taskset -c 1 "$LOADGEN" "$@"; }
+record() { python3 -c 'import json,sys; extra=json.loads(sys.argv[1]); d=json.load(sys.stdin); d.update(extra); print(json.dumps(d))' "$1" >> "$RESULTS"; }
+
+: > "$RESULTS"
+SYSTEMS=(stomp floor rabbit)
+
+for flavor in "${SYSTEMS[@]}"; do
+    for subscribers in 10 100 1000; do
+        messages=$(( 200000 / subscribers )); [ "$messages" -gt 5000 ] && messages=5000
+        step "fan-out, unpaced: $flavor, 1 -> $subscribers subscribers, $messages messages"
+        loadgen fanout --flavor "$flavor" --url "${URL[$flavor]/\{room\}/fan-$subscribers-$RANDOM}" \
+            --destination "${DEST[$flavor]/\{room\}/fan$subscribers}" --subscribers "$subscribers" \
+            --messages "$messages" --pids "$(pids_of "$flavor")" --timeout 120 | record '{"mode":"unpaced"}'
+        step "fan-out, paced at 1000/s for 3 s: $flavor, 1 -> $subscribers subscribers"
+        loadgen fanout --flavor "$flavor" --url "${URL[$flavor]/\{room\}/paced-$subscribers-$RANDOM}" \
+            --destination "${DEST[$flavor]/\{room\}/paced$subscribers}" --subscribers "$subscribers" \
+            --messages 3000 --rate 1000 --pids "$(pids_of "$flavor")" --timeout 120 | record '{"mode":"paced"}'
+    done
+    step "100 rooms x 10 members, 2 msg/s each, 10 s: $flavor"
+    loadgen rooms --flavor "$flavor" --url "${URL[$flavor]}" --destination "${DEST[$flavor]}" \
+        --rooms 100 --members 10 --rate 2 --seconds 10 --pids "$(pids_of "$flavor")" | record '{}'
+    step "connection storm, 2000 connections: $flavor"
+    loadgen storm --flavor "$flavor" --url "${URL[$flavor]/\{room\}/storm-$RANDOM}" --connections 2000 \
+        --pids "$(pids_of "$flavor")" | record '{}'
+done
+
+step "idle: 1000 clients with 10 s heart-beats for 120 s, all three systems at once"
+stats() { curl -sf "http://127.0.0.1:$1/rooms/idle/stats" || echo '{}'; }
+for flavor in "${SYSTEMS[@]}"; do
+    url="${URL[$flavor]/\{room\}/idle}"
+    loadgen idle --flavor "$flavor" --url "$url" --clients 1000 --seconds 120 --pids "$(pids_of "$flavor")" \
+        > "$WORK/idle-$flavor.json" &
+done
+sleep 60   # the clients are connected by now; count the room's events from here on
+ROOMS_STATS_BEFORE=$(stats "$ROOMS_PORT"); FLOOR_STATS_BEFORE=$(stats "$FLOOR_PORT")
+wait
+ROOMS_STATS_AFTER=$(stats "$ROOMS_PORT"); FLOOR_STATS_AFTER=$(stats "$FLOOR_PORT")
+record "{\"room_stats_before\": $ROOMS_STATS_BEFORE, \"room_stats_after\": $ROOMS_STATS_AFTER}" < "$WORK/idle-stomp.json"
+record "{\"room_stats_before\": $FLOOR_STATS_BEFORE, \"room_stats_after\": $FLOOR_STATS_AFTER}" < "$WORK/idle-floor.json"
+record '{}' < "$WORK/idle-rabbit.json"
+
+step "codec micro-benchmarks"
+taskset -c 1 "$LOADGEN" codec | record '{}'
+
+wasm=build/index_bg.wasm
+echo "{\"scenario\": \"wasm\", \"raw_bytes\": $(stat -c %s "$wasm"), \"gzip_bytes\": $(gzip -9 -c "$wasm" | wc -c)}" >> "$RESULTS"
+
+step "writing docs/benchmarks.md, docs/benchmarks.json and docs/latency-cdf.png"
+MACHINE="$(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/Mem:/ {print $2}') GiB"
+VERSIONS="workerd $(node_modules/.bin/workerd --version 2>/dev/null | awk '{print $2}'), wrangler $(wrangler --version 2>/dev/null | tail -1), RabbitMQ $(dpkg-query -W -f='${Version}' rabbitmq-server)"
+"$WORK/venv/bin/python" benches/report.py "$RESULTS" "$MACHINE" "$VERSIONS"
+step "done"
