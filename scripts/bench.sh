@@ -18,7 +18,8 @@ step() { echo "bench: [$(date +%H:%M:%S)] $*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 mkdir -p "$WORK"
-ulimit -n 65536 2>/dev/null || ulimit -n 8192 || true
+# Thousands of sockets on each side: raise the open-file limit as far as allowed.
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 
 step "installing what only the benchmark needs (rabbitmq-server, matplotlib), if missing"
 if ! command -v rabbitmq-server >/dev/null; then
@@ -52,19 +53,21 @@ rm -rf "$WORK/state-rooms" "$WORK/state-floor"
 setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev --port "$ROOMS_PORT" --inspector-port 9411 \
     --persist-to "$WORK/state-rooms" >"$WORK/rooms.log" 2>&1 &
 ROOMS_GROUP=$!; PIDS_TO_STOP+=("$ROOMS_GROUP")
-(cd benches/floor && setsid taskset -c 0 wrangler dev --port "$FLOOR_PORT" --inspector-port 9412 \
+(cd benches/floor && exec setsid taskset -c 0 wrangler dev --port "$FLOOR_PORT" --inspector-port 9412 \
     --persist-to "$WORK/state-floor" >"$WORK/floor.log" 2>&1) &
 FLOOR_GROUP=$!; PIDS_TO_STOP+=("$FLOOR_GROUP")
 
 step "starting RabbitMQ with Web-STOMP (port $RABBIT_WS_PORT) on CPU 0"
-rm -rf "$WORK/rabbit" && mkdir -p "$WORK/rabbit"
+rm -rf "$WORK/rabbit" && mkdir -p "$WORK/rabbit/mnesia" "$WORK/rabbit/log"
 echo "[rabbitmq_web_stomp]." > "$WORK/rabbit/enabled_plugins"
 printf 'web_stomp.tcp.port = %s\nlisteners.tcp.default = 5673\nloopback_users = none\n' "$RABBIT_WS_PORT" > "$WORK/rabbit/rabbitmq.conf"
+# Debian's rabbitmq-server drops to the rabbitmq user when started as root.
+if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1; then chown -R rabbitmq:rabbitmq "$WORK/rabbit"; fi
 setsid taskset -c 0 env RABBITMQ_NODENAME=bench@localhost RABBITMQ_MNESIA_BASE="$WORK/rabbit/mnesia" \
     RABBITMQ_LOG_BASE="$WORK/rabbit/log" RABBITMQ_ENABLED_PLUGINS_FILE="$WORK/rabbit/enabled_plugins" \
     RABBITMQ_CONFIG_FILE="$WORK/rabbit/rabbitmq" RABBITMQ_DIST_PORT=25673 \
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none" \
-    rabbitmq-server >"$WORK/rabbit.log" 2>&1 &
+    RABBITMQ_FEATURE_FLAGS_FILE="$WORK/rabbit/feature_flags" bash -c 'cd "$0" && exec rabbitmq-server' "$WORK/rabbit" >"$WORK/rabbit.log" 2>&1 &
 RABBIT_GROUP=$!; PIDS_TO_STOP+=("$RABBIT_GROUP")
 
 wait_http "http://127.0.0.1:$ROOMS_PORT/" 90

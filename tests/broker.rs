@@ -1103,3 +1103,34 @@ fn echoed_pings_stand_in_for_server_heart_beats() {
     );
     assert!(room.broker.deadlines().liveness.is_some());
 }
+
+#[test]
+fn identical_frames_are_encoded_once_for_many_subscribers() {
+    let mut room = Room::new();
+    for conn in 1..=50 {
+        room.connect(conn, "");
+        room.subscribe(conn, "sub-0", "/topic/chat");
+    }
+    room.connect(51, "");
+    room.subscribe(51, "other-id", "/topic/chat");
+    room.log.clear();
+    room.publish(1, "/topic/chat", "hello");
+    let fan_out: Vec<usize> = room
+        .log
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SendMany { conns, .. } => Some(conns.len()),
+            Effect::Send { .. } => Some(1),
+            _ => None,
+        })
+        .take(2)
+        .collect();
+    assert_eq!(
+        fan_out,
+        [50, 1],
+        "one shared frame for the 50 'sub-0' subscribers, one for the other"
+    );
+    for conn in 1..=51 {
+        assert_eq!(room.bodies(conn), ["hello"], "connection {conn}");
+    }
+}

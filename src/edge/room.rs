@@ -62,6 +62,12 @@ extern "C" {
     /// The Durable Object state, typed for the one hibernation call workers-rs does not bind.
     type HibernationState;
 
+    /// `WebSocket.send` with a value already in JavaScript, so one string serves a fan-out.
+    type SharedSend;
+
+    #[wasm_bindgen(method, catch, js_name = send)]
+    fn send_value(this: &SharedSend, data: &JsValue) -> std::result::Result<(), JsValue>;
+
     /// When the runtime last answered this socket with the auto-response (a `Date`), or null.
     #[wasm_bindgen(method, catch, js_name = getWebSocketAutoResponseTimestamp)]
     fn auto_response_timestamp(
@@ -376,6 +382,23 @@ impl Live {
                         (_, Ok(text)) => ws.send_with_bytes(text.into_bytes()),
                         (_, Err(error)) => ws.send_with_bytes(error.into_bytes()),
                     };
+                }
+                Effect::SendMany {
+                    conns,
+                    bytes,
+                    binary,
+                } => {
+                    // Crosses into JavaScript once, however many sockets it goes to.
+                    let value: JsValue = match (binary, std::str::from_utf8(&bytes)) {
+                        (false, Ok(text)) => JsValue::from_str(text),
+                        _ => js_sys::Uint8Array::from(bytes.as_slice()).into(),
+                    };
+                    for conn in conns {
+                        if let Some(ws) = self.sockets.get(&conn) {
+                            let socket: &web_sys::WebSocket = ws.as_ref();
+                            let _ = socket.unchecked_ref::<SharedSend>().send_value(&value);
+                        }
+                    }
                 }
                 Effect::Close { conn, code, reason } => {
                     if let Some(ws) = self.sockets.remove(&conn) {

@@ -113,6 +113,12 @@ pub enum Effect {
         bytes: Vec<u8>,
         binary: bool,
     },
+    /// Send the same `bytes` to each of these connections: a fan-out of identical frames.
+    SendMany {
+        conns: Vec<ConnId>,
+        bytes: Vec<u8>,
+        binary: bool,
+    },
     /// Close the connection's socket (after the sends before this effect).
     Close {
         conn: ConnId,
@@ -401,7 +407,7 @@ impl Broker {
             .map(|s| s.handle);
         if let Some(handle) = handle {
             for message in &messages {
-                self.deliver(conn, handle, message, Delivery::Replayed);
+                self.deliver(&[(conn, handle)], message, Delivery::Replayed);
             }
         }
         self.take()
@@ -624,9 +630,8 @@ impl Broker {
             SendTarget::Topic(_) => {
                 message.id = self.next_message_id();
                 self.out.push(Effect::Archive(message.clone()));
-                for (to, handle) in self.subscribers(&destination) {
-                    self.deliver(to, handle, &message, Delivery::Live);
-                }
+                let subscribers = self.subscribers(&destination);
+                self.deliver(&subscribers, &message, Delivery::Live);
             }
             SendTarget::Queue(_) => {
                 message.id = self.next_message_id();
@@ -645,11 +650,10 @@ impl Broker {
             } => {
                 message.id = self.next_message_id();
                 message.destination = subscribed_as.clone();
-                for (to, handle) in self.subscribers(&subscribed_as) {
-                    if self.session(to).is_some_and(|s| s.identity() == identity) {
-                        self.deliver(to, handle, &message, Delivery::Live);
-                    }
-                }
+                let mut recipients = self.subscribers(&subscribed_as);
+                recipients
+                    .retain(|(to, _)| self.session(*to).is_some_and(|s| s.identity() == identity));
+                self.deliver(&recipients, &message, Delivery::Live);
             }
         }
         Ok(())
@@ -916,38 +920,69 @@ impl Broker {
         self.index.get(destination).cloned().unwrap_or_default()
     }
 
-    /// Sends one MESSAGE to one subscription and tracks it when the subscription acknowledges.
-    fn deliver(&mut self, conn: ConnId, handle: u32, message: &Message, delivery: Delivery) {
+    /// Sends one MESSAGE to each target subscription, tracking it where the subscription
+    /// acknowledges. Targets whose frames are byte-identical (same version and subscription id,
+    /// no per-session `ack` id) share one encoding and one [`Effect::SendMany`]: stomp.js names
+    /// every client's first subscription `sub-0`, so a large fan-out encodes a handful of frames.
+    fn deliver(&mut self, targets: &[(ConnId, u32)], message: &Message, delivery: Delivery) {
         let max_unacked = self.config.limits.max_unacked;
         let now = self.now_ms;
-        let Some(connection) = self.conns.get_mut(&conn) else {
-            return;
-        };
-        let session = &mut connection.session;
-        let Some(subscription) = session.subscription_by_handle(handle) else {
-            return;
-        };
-        let bytes = encode_message(message, subscription, session.version, delivery);
-        let tracked = subscription.ack != AckMode::Auto;
         let is_queue = matches!(delivery, Delivery::Queue { .. });
-        connection.last_sent_ms = now;
-        if tracked {
-            if !is_queue && session.unacked.len() >= max_unacked {
-                // Topic messages are never redelivered, so the oldest topic tracking gives way.
-                if let Some(oldest) = session.unacked.iter().position(|u| !u.is_queue()) {
-                    session.unacked.remove(oldest);
+        let mut groups: Vec<(FrameKey, Vec<ConnId>)> = Vec::new();
+        let mut group_of: HashMap<FrameKey, usize> = HashMap::new();
+        let mut tracked_by = Vec::new();
+        for &(conn, handle) in targets {
+            let Some(connection) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            let session = &mut connection.session;
+            let Some(subscription) = session.subscription_by_handle(handle) else {
+                continue;
+            };
+            let tracked = subscription.ack != AckMode::Auto;
+            let key = FrameKey {
+                version: session.version,
+                subscription: subscription.id.clone(),
+                ack_handle: (session.version == Version::V1_2 && tracked).then_some(handle),
+            };
+            connection.last_sent_ms = now;
+            if tracked {
+                if !is_queue && session.unacked.len() >= max_unacked {
+                    // Topic messages are never redelivered, so the oldest topic tracking gives way.
+                    if let Some(oldest) = session.unacked.iter().position(|u| !u.is_queue()) {
+                        session.unacked.remove(oldest);
+                    }
+                }
+                if is_queue || session.unacked.len() < max_unacked {
+                    session.unacked.push(Unacked(message.id, handle, is_queue));
+                }
+                tracked_by.push(conn);
+            }
+            match group_of.get(&key) {
+                Some(&group) => groups[group].1.push(conn),
+                None => {
+                    group_of.insert(key.clone(), groups.len());
+                    groups.push((key, vec![conn]));
                 }
             }
-            if is_queue || session.unacked.len() < max_unacked {
-                session.unacked.push(Unacked(message.id, handle, is_queue));
-            }
         }
-        self.out.push(Effect::Send {
-            conn,
-            bytes,
-            binary: message.binary,
-        });
-        if tracked {
+        let binary = message.binary;
+        for (key, conns) in groups {
+            let bytes = encode_message(message, &key, delivery);
+            self.out.push(match conns.as_slice() {
+                [conn] => Effect::Send {
+                    conn: *conn,
+                    bytes,
+                    binary,
+                },
+                _ => Effect::SendMany {
+                    conns,
+                    bytes,
+                    binary,
+                },
+            });
+        }
+        for conn in tracked_by {
             self.save(conn);
         }
     }
@@ -992,7 +1027,7 @@ impl Broker {
             let delivery = Delivery::Queue {
                 redelivered: waiting.redelivered,
             };
-            self.deliver(conn, handle, &waiting.message, delivery);
+            self.deliver(&[(conn, handle)], &waiting.message, delivery);
             let auto = self
                 .session(conn)
                 .and_then(|s| s.subscription_by_handle(handle))
@@ -1069,7 +1104,7 @@ impl Broker {
             .collect();
         let message =
             self.presence_message(serde_json::json!({ "type": "members", "members": members }));
-        self.deliver(conn, handle, &message, Delivery::Live);
+        self.deliver(&[(conn, handle)], &message, Delivery::Live);
     }
 
     fn publish_presence(&mut self, event: serde_json::Value) {
@@ -1078,9 +1113,7 @@ impl Broker {
             return;
         }
         let message = self.presence_message(event);
-        for (conn, handle) in subscribers {
-            self.deliver(conn, handle, &message, Delivery::Live);
-        }
+        self.deliver(&subscribers, &message, Delivery::Live);
     }
 
     fn presence_message(&mut self, body: serde_json::Value) -> Message {
@@ -1255,25 +1288,29 @@ enum Delivery {
     Queue { redelivered: bool },
 }
 
+/// What makes one subscriber's MESSAGE frame differ from another's.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FrameKey {
+    version: Version,
+    subscription: String,
+    /// The subscription's handle, when the frame carries a STOMP 1.2 `ack` id.
+    ack_handle: Option<u32>,
+}
+
 /// Serializes a MESSAGE for one subscription directly, without building a [`Frame`]: this is
 /// the fan-out hot path.
-fn encode_message(
-    message: &Message,
-    subscription: &Subscription,
-    version: Version,
-    delivery: Delivery,
-) -> Vec<u8> {
-    let escaping = Some(version);
+fn encode_message(message: &Message, key: &FrameKey, delivery: Delivery) -> Vec<u8> {
+    let escaping = Some(key.version);
     let mut out = Vec::with_capacity(message.body.len() + 160 + message.destination.len());
     out.extend_from_slice(b"MESSAGE\n");
-    write_header(&mut out, "subscription", &subscription.id, escaping);
+    write_header(&mut out, "subscription", &key.subscription, escaping);
     write_header(&mut out, "message-id", &message.id.to_string(), escaping);
     write_header(&mut out, "destination", &message.destination, escaping);
-    if version == Version::V1_2 && subscription.ack != AckMode::Auto {
+    if let Some(handle) = key.ack_handle {
         write_header(
             &mut out,
             "ack",
-            &format!("{}-{}", message.id, subscription.handle),
+            &format!("{}-{handle}", message.id),
             escaping,
         );
     }

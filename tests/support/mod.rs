@@ -160,34 +160,14 @@ impl Room {
                     conn,
                     bytes,
                     binary,
+                } => self.client_receives(conn, &bytes, binary),
+                Effect::SendMany {
+                    conns,
+                    bytes,
+                    binary,
                 } => {
-                    assert!(
-                        !self.closed.contains_key(&conn),
-                        "sent to closed connection {conn}"
-                    );
-                    let decoder = self
-                        .decoders
-                        .entry(conn)
-                        .or_insert_with(|| Decoder::new(Limits::default()));
-                    decoder.push(&bytes);
-                    while let Some(item) = decoder
-                        .next_item()
-                        .expect("the server sent a malformed frame")
-                    {
-                        let frame = match item {
-                            Decoded::HeartBeat => None,
-                            Decoded::Frame(frame) => {
-                                if frame.command == Command::Connected {
-                                    let version = frame.header("version").and_then(Version::parse);
-                                    decoder.set_version(version.unwrap_or(Version::V1_0));
-                                }
-                                Some(frame)
-                            }
-                        };
-                        self.received
-                            .entry(conn)
-                            .or_default()
-                            .push(Received { frame, binary });
+                    for conn in conns {
+                        self.client_receives(conn, &bytes, binary);
                     }
                 }
                 Effect::Close { conn, code, reason } => {
@@ -251,6 +231,38 @@ impl Room {
                     self.staged.remove(&(conn, transaction));
                 }
             }
+        }
+    }
+
+    /// A client's end of the socket: decodes what the room sent it.
+    fn client_receives(&mut self, conn: ConnId, bytes: &[u8], binary: bool) {
+        assert!(
+            !self.closed.contains_key(&conn),
+            "sent to closed connection {conn}"
+        );
+        let decoder = self
+            .decoders
+            .entry(conn)
+            .or_insert_with(|| Decoder::new(Limits::default()));
+        decoder.push(bytes);
+        while let Some(item) = decoder
+            .next_item()
+            .expect("the server sent a malformed frame")
+        {
+            let frame = match item {
+                Decoded::HeartBeat => None,
+                Decoded::Frame(frame) => {
+                    if frame.command == Command::Connected {
+                        let version = frame.header("version").and_then(Version::parse);
+                        decoder.set_version(version.unwrap_or(Version::V1_0));
+                    }
+                    Some(frame)
+                }
+            };
+            self.received
+                .entry(conn)
+                .or_default()
+                .push(Received { frame, binary });
         }
     }
 
