@@ -58,16 +58,18 @@ ROOMS_GROUP=$!; PIDS_TO_STOP+=("$ROOMS_GROUP")
 FLOOR_GROUP=$!; PIDS_TO_STOP+=("$FLOOR_GROUP")
 
 step "starting RabbitMQ with Web-STOMP (port $RABBIT_WS_PORT) on CPU 0"
+# The server itself, not Debian's wrapper, which switches user and caps open files at 1024.
+RABBIT_SERVER=/usr/lib/rabbitmq/bin/rabbitmq-server
+[ -x "$RABBIT_SERVER" ] || RABBIT_SERVER="$(command -v rabbitmq-server)"
 rm -rf "$WORK/rabbit" && mkdir -p "$WORK/rabbit/mnesia" "$WORK/rabbit/log"
 echo "[rabbitmq_web_stomp]." > "$WORK/rabbit/enabled_plugins"
 printf 'web_stomp.tcp.port = %s\nlisteners.tcp.default = 5673\nloopback_users = none\n' "$RABBIT_WS_PORT" > "$WORK/rabbit/rabbitmq.conf"
-# Debian's rabbitmq-server drops to the rabbitmq user when started as root.
-if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1; then chown -R rabbitmq:rabbitmq "$WORK/rabbit"; fi
 setsid taskset -c 0 env RABBITMQ_NODENAME=bench@localhost RABBITMQ_MNESIA_BASE="$WORK/rabbit/mnesia" \
     RABBITMQ_LOG_BASE="$WORK/rabbit/log" RABBITMQ_ENABLED_PLUGINS_FILE="$WORK/rabbit/enabled_plugins" \
     RABBITMQ_CONFIG_FILE="$WORK/rabbit/rabbitmq" RABBITMQ_DIST_PORT=25673 \
     RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none" \
-    RABBITMQ_FEATURE_FLAGS_FILE="$WORK/rabbit/feature_flags" bash -c 'cd "$0" && exec rabbitmq-server' "$WORK/rabbit" >"$WORK/rabbit.log" 2>&1 &
+    RABBITMQ_FEATURE_FLAGS_FILE="$WORK/rabbit/feature_flags" bash -c 'cd "$0" && exec "$1"' "$WORK/rabbit" "$RABBIT_SERVER" \
+    >"$WORK/rabbit.log" 2>&1 &
 RABBIT_GROUP=$!; PIDS_TO_STOP+=("$RABBIT_GROUP")
 
 wait_http "http://127.0.0.1:$ROOMS_PORT/" 90
