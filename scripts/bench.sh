@@ -117,15 +117,20 @@ done
 
 step "idle: 1000 clients with 10 s heart-beats for 120 s, all three systems at once"
 stats() { curl -sf "http://127.0.0.1:$1/rooms/idle/stats" || echo '{}'; }
+IDLE_JOBS=()
 for flavor in "${SYSTEMS[@]}"; do
     url="${URL[$flavor]/\{room\}/idle}"
     loadgen idle --flavor "$flavor" --url "$url" --clients 1000 --seconds 120 --pids "$(pids_of "$flavor")" \
         > "$WORK/idle-$flavor.json" &
+    IDLE_JOBS+=($!)
 done
-sleep 60   # the clients are connected by now; count the room's events from here on
+# Connecting takes a few seconds; then the clients only ping. Read the rooms' counters well inside
+# the quiet period, and again before the clients hang up (their closes would wake the rooms).
+sleep 40
 ROOMS_STATS_BEFORE=$(stats "$ROOMS_PORT"); FLOOR_STATS_BEFORE=$(stats "$FLOOR_PORT")
-wait
+sleep 70
 ROOMS_STATS_AFTER=$(stats "$ROOMS_PORT"); FLOOR_STATS_AFTER=$(stats "$FLOOR_PORT")
+wait "${IDLE_JOBS[@]}"   # not a bare `wait`: the servers are background jobs too
 record "{\"room_stats_before\": $ROOMS_STATS_BEFORE, \"room_stats_after\": $ROOMS_STATS_AFTER}" < "$WORK/idle-stomp.json"
 record "{\"room_stats_before\": $FLOOR_STATS_BEFORE, \"room_stats_after\": $FLOOR_STATS_AFTER}" < "$WORK/idle-floor.json"
 record '{}' < "$WORK/idle-rabbit.json"

@@ -85,11 +85,13 @@ impl Latencies {
 pub struct ProcessSample {
     cpu_ticks: u64,
     rss_kb: u64,
+    /// CPU ticks by process name (`/proc/{pid}/comm`), to tell workerd from wrangler's node.
+    by_name: std::collections::BTreeMap<String, u64>,
 }
 
 impl ProcessSample {
     pub fn take(pids: &[u32]) -> Self {
-        let mut sample = Self { cpu_ticks: 0, rss_kb: 0 };
+        let mut sample = Self { cpu_ticks: 0, rss_kb: 0, by_name: Default::default() };
         for pid in pids {
             if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
                 // Fields after the parenthesised command name: utime and stime are 14 and 15.
@@ -97,6 +99,8 @@ impl ProcessSample {
                 let fields: Vec<&str> = after_name.split_whitespace().collect();
                 let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
                 sample.cpu_ticks += ticks(11) + ticks(12);
+                let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                *sample.by_name.entry(name.trim().to_owned()).or_default() += ticks(11) + ticks(12);
             }
             if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
                 let rss = status.lines().find(|l| l.starts_with("VmRSS:"));
@@ -109,6 +113,15 @@ impl ProcessSample {
     /// This process (the load generator itself).
     pub fn own() -> Self {
         Self::take(&[std::process::id()])
+    }
+
+    /// CPU seconds by process name used between `before` and this sample.
+    pub fn cpu_by_process_since(&self, before: &ProcessSample) -> Value {
+        let seconds = |name: &String, ticks: &u64| {
+            let earlier = before.by_name.get(name).copied().unwrap_or(0);
+            (name.clone(), json!(ticks.saturating_sub(earlier) as f64 / 100.0))
+        };
+        Value::Object(self.by_name.iter().map(|(n, t)| seconds(n, t)).collect())
     }
 
     /// Clock ticks are 1/100 s on Linux.
