@@ -61,18 +61,39 @@ pub struct Reader {
 
 impl Conn {
     /// Opens the WebSocket and, for STOMP systems, completes CONNECT/CONNECTED.
-    pub async fn open(flavor: Flavor, url: &str, heart_beat: (u32, u32), login: &str) -> Result<Self, Error> {
+    pub async fn open(
+        flavor: Flavor,
+        url: &str,
+        heart_beat: (u32, u32),
+        login: &str,
+    ) -> Result<Self, Error> {
         let mut request = url.into_client_request()?;
         if flavor.speaks_stomp() {
-            request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("v12.stomp"));
+            request.headers_mut().insert(
+                "Sec-WebSocket-Protocol",
+                HeaderValue::from_static("v12.stomp"),
+            );
         }
         let (ws, _) = connect_async(request).await?;
         let (sink, stream) = ws.split();
-        let mut decoder = Decoder::new(Limits { max_frame_bytes: 64 << 20, max_body_bytes: 64 << 20, ..Limits::default() });
+        let mut decoder = Decoder::new(Limits {
+            max_frame_bytes: 64 << 20,
+            max_body_bytes: 64 << 20,
+            ..Limits::default()
+        });
         decoder.set_version(Version::V1_2);
         let mut conn = Self {
-            writer: Writer { sink, flavor, unflushed: 0 },
-            reader: Reader { stream, flavor, decoder, bodies: VecDeque::new() },
+            writer: Writer {
+                sink,
+                flavor,
+                unflushed: 0,
+            },
+            reader: Reader {
+                stream,
+                flavor,
+                decoder,
+                bodies: VecDeque::new(),
+            },
         };
         if flavor.speaks_stomp() {
             let (host, login, passcode) = match flavor {
@@ -130,17 +151,23 @@ impl Conn {
 impl Writer {
     async fn send_frame(&mut self, frame: &Frame) -> Result<(), Error> {
         let bytes = frame.encode(Some(Version::V1_2));
-        self.sink.feed(Message::text(String::from_utf8(bytes)?)).await?;
+        self.sink
+            .feed(Message::text(String::from_utf8(bytes)?))
+            .await?;
         Ok(())
     }
 
     /// Sends a message; flushes every 64 so an unpaced publisher batches its writes.
     pub async fn publish(&mut self, destination: &str, body: &[u8]) -> Result<(), Error> {
         if self.flavor.speaks_stomp() {
-            let send = Frame::new(Command::Send).with_header("destination", destination).with_body(body.to_vec());
+            let send = Frame::new(Command::Send)
+                .with_header("destination", destination)
+                .with_body(body.to_vec());
             self.send_frame(&send).await?;
         } else {
-            self.sink.feed(Message::text(String::from_utf8(body.to_vec())?)).await?;
+            self.sink
+                .feed(Message::text(String::from_utf8(body.to_vec())?))
+                .await?;
         }
         self.unflushed += 1;
         if self.unflushed >= 64 {
@@ -169,7 +196,9 @@ impl Reader {
             if let Some(body) = self.bodies.pop_front() {
                 return Ok(Some(body));
             }
-            let Some(data) = self.next_data().await? else { return Ok(None) };
+            let Some(data) = self.next_data().await? else {
+                return Ok(None);
+            };
             if !self.flavor.speaks_stomp() {
                 if data != b"\n" {
                     return Ok(Some(data));
@@ -181,7 +210,9 @@ impl Reader {
                 if let Decoded::Frame(frame) = item {
                     match frame.command {
                         Command::Message => self.bodies.push_back(frame.body),
-                        Command::Error => return Err(format!("ERROR: {:?}", frame.header("message")).into()),
+                        Command::Error => {
+                            return Err(format!("ERROR: {:?}", frame.header("message")).into())
+                        }
                         _ => {}
                     }
                 }
@@ -218,7 +249,11 @@ impl Reader {
                         return Ok(());
                     }
                     if frame.command == Command::Error {
-                        return Err(format!("ERROR while waiting for {command}: {:?}", frame.header("message")).into());
+                        return Err(format!(
+                            "ERROR while waiting for {command}: {:?}",
+                            frame.header("message")
+                        )
+                        .into());
                     }
                 }
             }

@@ -46,11 +46,17 @@ impl Args {
     }
 
     fn text(&self, name: &str, default: &str) -> String {
-        self.options.get(name).cloned().unwrap_or_else(|| default.to_owned())
+        self.options
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| default.to_owned())
     }
 
     fn number(&self, name: &str, default: u64) -> u64 {
-        self.options.get(name).and_then(|v| v.parse().ok()).unwrap_or(default)
+        self.options
+            .get(name)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
     }
 
     fn flavor(&self) -> Flavor {
@@ -62,7 +68,10 @@ impl Args {
     }
 
     fn pids(&self) -> Vec<u32> {
-        self.text("pids", "").split(',').filter_map(|p| p.trim().parse().ok()).collect()
+        self.text("pids", "")
+            .split(',')
+            .filter_map(|p| p.trim().parse().ok())
+            .collect()
     }
 }
 
@@ -72,14 +81,20 @@ fn main() -> Result<(), Error> {
         println!("{}", codec_bench::run());
         return Ok(());
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let result = runtime.block_on(async {
         match args.command.as_str() {
             "fanout" => fanout(&args).await,
             "rooms" => rooms(&args).await,
             "storm" => storm(&args).await,
             "idle" => idle(&args).await,
-            other => Err(format!("unknown command {other:?}; see the usage in benches/loadgen/src/main.rs").into()),
+            other => Err(format!(
+                "unknown command {other:?}; see the usage in benches/loadgen/src/main.rs"
+            )
+            .into()),
         }
     })?;
     println!("{result}");
@@ -107,7 +122,12 @@ async fn fanout(args: &Args) -> Result<Value, Error> {
     let mut tasks = Vec::new();
     let connect_limit = Arc::new(Semaphore::new(100));
     for n in 0..subscribers {
-        let (url, destination, ready, limit) = (url.clone(), destination.clone(), ready.clone(), connect_limit.clone());
+        let (url, destination, ready, limit) = (
+            url.clone(),
+            destination.clone(),
+            ready.clone(),
+            connect_limit.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let permit = limit.acquire_owned().await;
             let mut conn = Conn::open(flavor, &url, (0, 0), &format!("sub{n}")).await?;
@@ -137,7 +157,9 @@ async fn fanout(args: &Args) -> Result<Value, Error> {
             let due = started + interval * seq as u32;
             tokio::time::sleep_until(due.into()).await;
         }
-        publisher.publish(&destination, &measure::body(seq, size)).await?;
+        publisher
+            .publish(&destination, &measure::body(seq, size))
+            .await?;
         if interval.is_some() {
             // Paced: each message leaves now, or the latency would include batching.
             publisher.flush().await?;
@@ -152,7 +174,11 @@ async fn fanout(args: &Args) -> Result<Value, Error> {
     let elapsed = started.elapsed();
     let (server_after, client_after) = (ProcessSample::take(&pids), ProcessSample::own());
     let delivered = all.count();
-    eprintln!("fanout: {delivered} of {} deliveries in {:.2} s", messages * subscribers as u64, elapsed.as_secs_f64());
+    eprintln!(
+        "fanout: {delivered} of {} deliveries in {:.2} s",
+        messages * subscribers as u64,
+        elapsed.as_secs_f64()
+    );
     Ok(json!({
         "scenario": "fanout", "flavor": flavor.name(), "subscribers": subscribers, "messages": messages,
         "rate": rate, "size": size, "expected": messages * subscribers as u64, "delivered": delivered,
@@ -170,11 +196,16 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
     let flavor = args.flavor();
     let template = args.text("url", "");
     let destination_template = args.text("destination", "/topic/chat");
-    let (room_count, members) = (args.number("rooms", 100) as usize, args.number("members", 10) as usize);
+    let (room_count, members) = (
+        args.number("rooms", 100) as usize,
+        args.number("members", 10) as usize,
+    );
     let rate = args.number("rate", 2).max(1);
     let seconds = args.number("seconds", 10);
     let size = args.number("size", 100) as usize;
-    eprintln!("rooms: {flavor:?} {room_count} rooms x {members} members, {rate} msg/s each, {seconds} s");
+    eprintln!(
+        "rooms: {flavor:?} {room_count} rooms x {members} members, {rate} msg/s each, {seconds} s"
+    );
     let total = room_count * members;
     let ready = Arc::new(Barrier::new(total));
     let limit = Arc::new(Semaphore::new(100));
@@ -197,7 +228,8 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
                 let write = tokio::spawn(async move {
                     let interval = Duration::from_nanos(1_000_000_000 / rate);
                     // Members start at different offsets, as people do.
-                    let offset = interval.mul_f64(((room * 7919 + member * 104_729) % 1000) as f64 / 1000.0);
+                    let offset =
+                        interval.mul_f64(((room * 7919 + member * 104_729) % 1000) as f64 / 1000.0);
                     let mut seq = 0u64;
                     loop {
                         let due = started + offset + interval * seq as u32;
@@ -205,7 +237,9 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
                             break;
                         }
                         tokio::time::sleep_until(due.into()).await;
-                        writer.publish(&destination, &measure::body(seq, size)).await?;
+                        writer
+                            .publish(&destination, &measure::body(seq, size))
+                            .await?;
                         writer.flush().await?;
                         seq += 1;
                     }
@@ -214,7 +248,9 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
                 });
                 let mut latencies = Latencies::default();
                 let drain_until = stop + Duration::from_secs(2);
-                while let Ok(Ok(Some(body))) = tokio::time::timeout_at(drain_until.into(), reader.next_body()).await {
+                while let Ok(Ok(Some(body))) =
+                    tokio::time::timeout_at(drain_until.into(), reader.next_body()).await
+                {
                     latencies.record_body(&body);
                 }
                 let sent = write.await??;
@@ -241,6 +277,33 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
     }))
 }
 
+/// Opens `count` connections, at most `parallel` at a time; each result in order.
+async fn open_many(
+    flavor: Flavor,
+    url: &str,
+    count: usize,
+    parallel: usize,
+    heart_beat: (u32, u32),
+    name: &str,
+) -> Result<Vec<Result<Conn, Error>>, Error> {
+    let limit = Arc::new(Semaphore::new(parallel));
+    let mut tasks = Vec::new();
+    for n in 0..count {
+        let (url, limit, login) = (url.to_owned(), limit.clone(), format!("{name}{n}"));
+        tasks.push(tokio::spawn(async move {
+            let permit = limit.acquire_owned().await;
+            let conn = Conn::open(flavor, &url, heart_beat, &login).await;
+            drop(permit);
+            conn
+        }));
+    }
+    let mut conns = Vec::new();
+    for task in tasks {
+        conns.push(task.await?);
+    }
+    Ok(conns)
+}
+
 /// C connections, each opened and taken through CONNECT/CONNECTED, at most 200 at a time.
 async fn storm(args: &Args) -> Result<Value, Error> {
     let flavor = args.flavor();
@@ -249,22 +312,11 @@ async fn storm(args: &Args) -> Result<Value, Error> {
     let pids = args.pids();
     eprintln!("storm: {flavor:?} {count} connections");
     let before = ProcessSample::take(&pids);
-    let limit = Arc::new(Semaphore::new(200));
     let started = Instant::now();
-    let mut tasks = Vec::new();
-    for n in 0..count {
-        let (url, limit) = (url.clone(), limit.clone());
-        tasks.push(tokio::spawn(async move {
-            let permit = limit.acquire_owned().await;
-            let conn = Conn::open(flavor, &url, (0, 0), &format!("storm{n}")).await;
-            drop(permit);
-            conn
-        }));
-    }
     let mut conns = Vec::new();
     let mut failed = 0;
-    for task in tasks {
-        match task.await? {
+    for conn in open_many(flavor, &url, count, 200, (0, 0), "storm").await? {
+        match conn {
             Ok(conn) => conns.push(conn),
             Err(_) => failed += 1,
         }
@@ -272,7 +324,11 @@ async fn storm(args: &Args) -> Result<Value, Error> {
     let elapsed = started.elapsed();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = ProcessSample::take(&pids);
-    eprintln!("storm: {} connected, {failed} failed, in {:.2} s", conns.len(), elapsed.as_secs_f64());
+    eprintln!(
+        "storm: {} connected, {failed} failed, in {:.2} s",
+        conns.len(),
+        elapsed.as_secs_f64()
+    );
     let result = json!({
         "scenario": "storm", "flavor": flavor.name(), "connections": count, "connected": conns.len(),
         "failed": failed, "seconds": elapsed.as_secs_f64(),
@@ -294,20 +350,9 @@ async fn idle(args: &Args) -> Result<Value, Error> {
     let seconds = args.number("seconds", 120);
     let pids = args.pids();
     eprintln!("idle: {flavor:?} {count} clients for {seconds} s");
-    let limit = Arc::new(Semaphore::new(100));
-    let mut tasks = Vec::new();
-    for n in 0..count {
-        let (url, limit) = (url.clone(), limit.clone());
-        tasks.push(tokio::spawn(async move {
-            let permit = limit.acquire_owned().await;
-            let conn = Conn::open(flavor, &url, (10_000, 10_000), &format!("idle{n}")).await;
-            drop(permit);
-            conn
-        }));
-    }
     let mut conns = Vec::new();
-    for task in tasks {
-        conns.push(task.await??);
+    for conn in open_many(flavor, &url, count, 100, (10_000, 10_000), "idle").await? {
+        conns.push(conn?);
     }
     eprintln!("idle: all connected; holding");
     let before = ProcessSample::take(&pids);
@@ -332,7 +377,9 @@ async fn idle(args: &Args) -> Result<Value, Error> {
                 pings
             });
             let mut received = 0u64;
-            while let Ok(Ok(Some(_))) = tokio::time::timeout_at(stop.into(), reader.next_raw()).await {
+            while let Ok(Ok(Some(_))) =
+                tokio::time::timeout_at(stop.into(), reader.next_raw()).await
+            {
                 received += 1;
             }
             (ping.await.unwrap_or(0), received)

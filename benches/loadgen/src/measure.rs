@@ -36,7 +36,8 @@ impl Latencies {
             .and_then(|text| text.split(' ').nth(1))
             .and_then(|ns| ns.parse::<u64>().ok());
         if let Some(sent) = sent {
-            self.micros.push((now_ns().saturating_sub(sent) / 1000).min(u64::from(u32::MAX)) as u32);
+            self.micros
+                .push((now_ns().saturating_sub(sent) / 1000).min(u64::from(u32::MAX)) as u32);
         }
     }
 
@@ -59,7 +60,8 @@ impl Latencies {
         if sorted.is_empty() {
             return Value::Null;
         }
-        let at = |q: f64| f64::from(sorted[((sorted.len() - 1) as f64 * q).round() as usize]) / 1000.0;
+        let at =
+            |q: f64| f64::from(sorted[((sorted.len() - 1) as f64 * q).round() as usize]) / 1000.0;
         let mean = sorted.iter().map(|&m| f64::from(m)).sum::<f64>() / sorted.len() as f64 / 1000.0;
         json!({ "p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "p999": at(0.999), "max": at(1.0), "mean": mean })
     }
@@ -91,20 +93,32 @@ pub struct ProcessSample {
 
 impl ProcessSample {
     pub fn take(pids: &[u32]) -> Self {
-        let mut sample = Self { cpu_ticks: 0, rss_kb: 0, by_name: Default::default() };
+        let mut sample = Self {
+            cpu_ticks: 0,
+            rss_kb: 0,
+            by_name: Default::default(),
+        };
         for pid in pids {
             if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
                 // Fields after the parenthesised command name: utime and stime are 14 and 15.
                 let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
                 let fields: Vec<&str> = after_name.split_whitespace().collect();
-                let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+                let ticks = |i: usize| {
+                    fields
+                        .get(i)
+                        .and_then(|f| f.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
                 sample.cpu_ticks += ticks(11) + ticks(12);
                 let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
                 *sample.by_name.entry(name.trim().to_owned()).or_default() += ticks(11) + ticks(12);
             }
             if let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
                 let rss = status.lines().find(|l| l.starts_with("VmRSS:"));
-                sample.rss_kb += rss.and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+                sample.rss_kb += rss
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(0);
             }
         }
         sample
@@ -119,7 +133,10 @@ impl ProcessSample {
     pub fn cpu_by_process_since(&self, before: &ProcessSample) -> Value {
         let seconds = |name: &String, ticks: &u64| {
             let earlier = before.by_name.get(name).copied().unwrap_or(0);
-            (name.clone(), json!(ticks.saturating_sub(earlier) as f64 / 100.0))
+            (
+                name.clone(),
+                json!(ticks.saturating_sub(earlier) as f64 / 100.0),
+            )
         };
         Value::Object(self.by_name.iter().map(|(n, t)| seconds(n, t)).collect())
     }
