@@ -32,7 +32,7 @@
 //! while the broker is borrowed: SQLite and WebSocket sends are synchronous, and the one
 //! asynchronous call (setting the alarm) runs after the borrow ends.
 
-use std::cell::RefCell;
+use std::cell::{RefCell, RefMut};
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
@@ -217,14 +217,8 @@ impl Room {
         work: impl FnOnce(&mut Live, u64) -> Result<Vec<Effect>>,
     ) -> Result<Option<u64>> {
         let now = now_ms();
-        let mut slot = self.live.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(self.wake(now)?);
-        }
-        let Some(live) = slot.as_mut() else {
-            return Ok(None);
-        };
-        let effects = work(live, now)?;
+        let mut live = self.awake(now)?;
+        let effects = work(&mut live, now)?;
         live.carry_out(effects)?;
         // Ids of other messages (presence, private, queued) need the counter written.
         let last_id = live.broker.last_message_id();
@@ -233,6 +227,17 @@ impl Room {
             live.persisted_message_id = last_id;
         }
         Ok(live.wanted_alarm(now))
+    }
+
+    /// The live broker, rebuilt first if the object has just woken. The borrow must end
+    /// before any `.await`.
+    fn awake(&self, now: u64) -> Result<RefMut<'_, Live>> {
+        let mut slot = self.live.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(self.wake(now)?);
+        }
+        RefMut::filter_map(slot, Option::as_mut)
+            .map_err(|_| worker::Error::RustError("room state missing".into()))
     }
 
     /// Rebuilds the broker from SQLite and the sockets' attachments.
@@ -344,14 +349,7 @@ impl Room {
     /// `events_since_wake` counts the handler calls of this instance by kind, so heart-beats
     /// answered by the auto-response show up as no `messages` at all.
     fn stats(&self) -> Result<Response> {
-        let now = now_ms();
-        let mut slot = self.live.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(self.wake(now)?);
-        }
-        let Some(live) = slot.as_ref() else {
-            return Response::error("room unavailable", 503);
-        };
+        let live = self.awake(now_ms())?;
         Response::from_json(&serde_json::json!({
             "connections": live.broker.connections().count(),
             "sockets": self.state.get_websockets().len(),
@@ -377,10 +375,9 @@ impl Live {
                         continue;
                     };
                     // A socket that is closing may refuse a send; its close event cleans up.
-                    let _ = match (binary, String::from_utf8(bytes)) {
-                        (false, Ok(text)) => ws.send_with_str(text),
-                        (_, Ok(text)) => ws.send_with_bytes(text.into_bytes()),
-                        (_, Err(error)) => ws.send_with_bytes(error.into_bytes()),
+                    let _ = match std::str::from_utf8(&bytes) {
+                        Ok(text) if !binary => ws.send_with_str(text),
+                        _ => ws.send_with_bytes(&bytes),
                     };
                 }
                 Effect::SendMany {

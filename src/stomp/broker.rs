@@ -929,7 +929,8 @@ impl Broker {
         let now = self.now_ms;
         let is_queue = matches!(delivery, Delivery::Queue { .. });
         let mut groups: Vec<(FrameKey, Vec<ConnId>)> = Vec::new();
-        let mut group_of: HashMap<FrameKey, usize> = HashMap::new();
+        // Keyed by frame shape, then subscription id, so a repeat target clones nothing.
+        let mut group_of: HashMap<(Version, Option<u32>), HashMap<String, usize>> = HashMap::new();
         let mut tracked_by = Vec::new();
         for &(conn, handle) in targets {
             let Some(connection) = self.conns.get_mut(&conn) else {
@@ -940,11 +941,20 @@ impl Broker {
                 continue;
             };
             let tracked = subscription.ack != AckMode::Auto;
-            let key = FrameKey {
-                version: session.version,
-                subscription: subscription.id.clone(),
-                ack_handle: (session.version == Version::V1_2 && tracked).then_some(handle),
-            };
+            let ack_handle = (session.version == Version::V1_2 && tracked).then_some(handle);
+            let by_id = group_of.entry((session.version, ack_handle)).or_default();
+            match by_id.get(subscription.id.as_str()) {
+                Some(&group) => groups[group].1.push(conn),
+                None => {
+                    by_id.insert(subscription.id.clone(), groups.len());
+                    let key = FrameKey {
+                        version: session.version,
+                        subscription: subscription.id.clone(),
+                        ack_handle,
+                    };
+                    groups.push((key, vec![conn]));
+                }
+            }
             connection.last_sent_ms = now;
             if tracked {
                 if !is_queue && session.unacked.len() >= max_unacked {
@@ -957,13 +967,6 @@ impl Broker {
                     session.unacked.push(Unacked(message.id, handle, is_queue));
                 }
                 tracked_by.push(conn);
-            }
-            match group_of.get(&key) {
-                Some(&group) => groups[group].1.push(conn),
-                None => {
-                    group_of.insert(key.clone(), groups.len());
-                    groups.push((key, vec![conn]));
-                }
             }
         }
         let binary = message.binary;
@@ -1289,7 +1292,7 @@ enum Delivery {
 }
 
 /// What makes one subscriber's MESSAGE frame differ from another's.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug)]
 struct FrameKey {
     version: Version,
     subscription: String,
