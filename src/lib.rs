@@ -1,12 +1,16 @@
 //! stomp-rooms: chat rooms at the edge, spoken in STOMP.
 //!
-//! The crate has two halves:
+//! Three layers, each with one job:
 //!
-//! * [`stomp`] and [`room_name`] are the sans-IO core: plain Rust, no `worker` import, compiled and
-//!   tested natively. Bytes and frames go in; frames and effects come out.
-//! * `edge` (compiled into the Worker) routes WebSocket upgrades to one Durable Object per room and
-//!   carries out what the core returns. It only moves bytes and persists state.
+//! * [`stomp`]: the codec, bytes ↔ frames.
+//! * [`room`]: one room as a sans-IO state machine: broker, persistence policy and timers;
+//!   events and the time in, sends and writes out through two small traits.
+//! * `edge` (compiled into the Worker only): the router and the Durable Object, which implement
+//!   those traits with SQLite, WebSocket attachments and sends, and carry nothing else.
+//!
+//! [`room_name`] is the rule for room names, shared by the router and the tests.
 
+pub mod room;
 pub mod room_name;
 pub mod stomp;
 

@@ -2,13 +2,12 @@
 
 mod support;
 
-use std::collections::HashMap;
-
-use stomp_rooms::stomp::{
-    AckMode, Broker, Command, Config, Credentials, Effect, Frame, HeartBeat, Limits, Phase,
-    Session, Subscription, Unacked, Version,
+use stomp_rooms::room::testing::{SocketCall, ATTACHMENT_LIMIT};
+use stomp_rooms::room::{
+    AckMode, Config, Phase, Session, Settings, Subscription, Unacked, TRIM_EVERY,
 };
-use support::{Room, ATTACHMENT_LIMIT};
+use stomp_rooms::stomp::{Command, Frame, HeartBeat, Limits, Version};
+use support::Room;
 
 fn error_message(frames: &[Frame]) -> Option<&str> {
     frames
@@ -19,7 +18,7 @@ fn error_message(frames: &[Frame]) -> Option<&str> {
 
 // ---- sessions --------------------------------------------------------------------------
 
-#[test]
+room_test! {
 fn connect_negotiates_each_version() {
     let mut room = Room::new();
     let cases = [
@@ -41,19 +40,21 @@ fn connect_negotiates_each_version() {
             .header("server")
             .unwrap()
             .starts_with("stomp-rooms/"));
-        assert_eq!(connected.header("heart-beat"), Some("10000,10000"));
+        assert_eq!(connected.header("heart-beat"), Some("1000,1000"));
     }
 }
+}
 
-#[test]
+room_test! {
 fn stomp_command_connects_too() {
     let mut room = Room::new();
     room.open(1);
     room.raw(1, b"STOMP\naccept-version:1.2\nhost:room\n\n\0");
     assert_eq!(room.take(1)[0].command, Command::Connected);
 }
+}
 
-#[test]
+room_test! {
 fn no_common_version_is_an_error_naming_ours() {
     let mut room = Room::new();
     let error = room.connect_with(1, "accept-version:2.0,3.0");
@@ -61,46 +62,57 @@ fn no_common_version_is_an_error_naming_ours() {
     assert_eq!(error.header("message"), Some("unsupported version"));
     assert_eq!(error.header("version"), Some("1.0,1.1,1.2"));
     assert!(!room.is_open(1));
-    assert_eq!(room.closed[&1].0, 1002);
+    assert_eq!(room.closed(1).unwrap().0, 1002);
+}
 }
 
-#[test]
+room_test! {
 fn heart_beats_follow_the_max_rule() {
     let mut room = Room::new();
     room.connect(1, "heart-beat:1000,30000\n");
     assert_eq!(
-        room.broker.session(1).unwrap().heart_beat,
+        room.session(1).unwrap().heart_beat,
         HeartBeat {
             send_ms: 30_000,
-            receive_ms: 10_000
-        }
+            receive_ms: 1_000
+        },
+        "each direction beats as the client asked"
     );
     room.connect(2, "heart-beat:0,0\n");
     assert_eq!(
-        room.broker.session(2).unwrap().heart_beat,
+        room.session(2).unwrap().heart_beat,
         HeartBeat::default()
     );
     // STOMP 1.0 has no heart-beats.
     room.connect_with(3, "heart-beat:1000,1000");
     assert_eq!(
-        room.broker.session(3).unwrap().heart_beat,
+        room.session(3).unwrap().heart_beat,
         HeartBeat::default()
     );
-    let error = room.connect(4, "heart-beat:soon\n");
+    // Never faster than the room's floor, `heart_beat_min_ms`.
+    let connected = room.connect(4, "heart-beat:200,500\n");
+    assert_eq!(connected.header("heart-beat"), Some("1000,1000"));
+    assert_eq!(
+        room.session(4).unwrap().heart_beat,
+        HeartBeat {
+            send_ms: 1_000,
+            receive_ms: 1_000
+        }
+    );
+    let error = room.connect(5, "heart-beat:soon\n");
     assert_eq!(error.header("message"), Some("invalid heart-beat"));
 }
+}
 
-#[test]
+room_test! {
 fn authentication_hook_decides() {
-    let users = HashMap::from([("alice".to_owned(), "secret".to_owned())]);
-    let broker = Broker::new(Config::default()).with_authenticator(Box::new(Credentials { users }));
-    let mut room = Room::with_broker(broker, Config::default());
+    let mut room = Room::new().with_credentials(&[("alice", "secret")]);
     assert_eq!(
         room.connect(1, "login:alice\npasscode:secret\n").command,
         Command::Connected
     );
     assert_eq!(
-        room.broker.session(1).unwrap().login.as_deref(),
+        room.session(1).unwrap().login.as_deref(),
         Some("alice")
     );
     for (conn, headers) in [
@@ -114,8 +126,9 @@ fn authentication_hook_decides() {
         assert!(!room.is_open(conn));
     }
 }
+}
 
-#[test]
+room_test! {
 fn frames_before_connect_are_refused() {
     let mut room = Room::new();
     room.open(1);
@@ -125,26 +138,29 @@ fn frames_before_connect_are_refused() {
     assert_eq!(frames[0].header("receipt-id"), Some("r1"));
     assert!(!room.is_open(1));
 }
+}
 
-#[test]
+room_test! {
 fn a_second_connect_is_refused() {
     let mut room = Room::new();
     room.connect(1, "");
     room.raw(1, b"CONNECT\naccept-version:1.2\n\n\0");
     assert_eq!(error_message(&room.take(1)), Some("already connected"));
 }
+}
 
-#[test]
+room_test! {
 fn server_commands_from_a_client_are_refused() {
     let mut room = Room::new();
     room.connect(1, "");
     room.frame(1, "MESSAGE\ndestination:/topic/a", "");
     assert_eq!(error_message(&room.take(1)), Some("unexpected command"));
 }
+}
 
 // ---- publish and subscribe ------------------------------------------------------------
 
-#[test]
+room_test! {
 fn topic_messages_reach_every_subscriber_exactly_once() {
     let mut room = Room::new();
     for conn in 1..=3 {
@@ -163,8 +179,9 @@ fn topic_messages_reach_every_subscriber_exactly_once() {
         assert_eq!(room.bodies(conn), expected, "connection {conn}");
     }
 }
+}
 
-#[test]
+room_test! {
 fn message_headers() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -226,8 +243,9 @@ fn message_headers() {
     assert_eq!(receipt[0].command, Command::Receipt);
     assert_eq!(receipt[0].header("receipt-id"), Some("r9"));
 }
+}
 
-#[test]
+room_test! {
 fn message_ids_increase_across_destinations_and_restarts() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -245,8 +263,9 @@ fn message_ids_increase_across_destinations_and_restarts() {
     assert_eq!(ids.len(), 3);
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
 }
+}
 
-#[test]
+room_test! {
 fn send_without_destination_or_to_an_unknown_kind_is_an_error() {
     let mut room = Room::new();
     for (conn, head, message) in [
@@ -272,8 +291,9 @@ fn send_without_destination_or_to_an_unknown_kind_is_an_error() {
         assert!(!room.is_open(conn));
     }
 }
+}
 
-#[test]
+room_test! {
 fn subscription_ids_are_unique_per_session_and_limited() {
     let config = Config {
         limits: Limits {
@@ -293,8 +313,9 @@ fn subscription_ids_are_unique_per_session_and_limited() {
     room.subscribe(2, "c", "/topic/x");
     assert_eq!(error_message(&room.take(2)), Some("too many subscriptions"));
 }
+}
 
-#[test]
+room_test! {
 fn unsubscribe_stops_delivery() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -304,8 +325,9 @@ fn unsubscribe_stops_delivery() {
     room.publish(1, "/topic/x", "after");
     assert_eq!(room.bodies(1), ["before"]);
 }
+}
 
-#[test]
+room_test! {
 fn stomp_1_0_subscriptions_without_id_use_the_destination() {
     let mut room = Room::new();
     room.connect_with(1, "host:room");
@@ -317,8 +339,9 @@ fn stomp_1_0_subscriptions_without_id_use_the_destination() {
     room.publish(1, "/topic/x", "gone");
     assert!(room.take(1).is_empty());
 }
+}
 
-#[test]
+room_test! {
 fn headers_are_escaped_for_each_receivers_version() {
     let mut room = Room::new();
     room.connect_with(10, "accept-version:1.0");
@@ -333,8 +356,9 @@ fn headers_are_escaped_for_each_receivers_version() {
     assert_eq!(value(&mut room, 11), "a:b\nc d");
     assert_eq!(value(&mut room, 10), "a:b c d");
 }
+}
 
-#[test]
+room_test! {
 fn binary_in_binary_out_text_stays_text() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -360,18 +384,20 @@ fn binary_in_binary_out_text_stays_text() {
         ]
     );
 }
+}
 
-#[test]
+room_test! {
 fn bodies_are_only_allowed_on_send() {
     let mut room = Room::new();
     room.connect(1, "");
     room.frame(1, "SUBSCRIBE\nid:1\ndestination:/topic/x", "surprise");
     assert_eq!(error_message(&room.take(1)), Some("unexpected body"));
 }
+}
 
 // ---- queues and private destinations ------------------------------------------------------
 
-#[test]
+room_test! {
 fn queue_messages_go_round_robin_to_one_consumer_each() {
     let mut room = Room::new();
     for conn in 1..=3 {
@@ -385,26 +411,28 @@ fn queue_messages_go_round_robin_to_one_consumer_each() {
     assert_eq!(room.bodies(1), ["0", "2", "4"]);
     assert_eq!(room.bodies(2), ["1", "3", "5"]);
     assert!(
-        room.queue_store.is_empty(),
+        room.store.queued_ids().is_empty(),
         "auto-ack deliveries are not kept"
     );
 }
+}
 
-#[test]
+room_test! {
 fn queue_messages_wait_for_a_consumer() {
     let mut room = Room::new();
     room.connect(1, "");
     room.publish(1, "/queue/later", "a");
     room.publish(1, "/queue/later", "b");
-    assert_eq!(room.queue_store.len(), 2);
+    assert_eq!(room.store.queued_ids().len(), 2);
     room.hibernate();
     room.connect(2, "");
     room.subscribe(2, "q", "/queue/later");
     assert_eq!(room.bodies(2), ["a", "b"]);
-    assert!(room.queue_store.is_empty());
+    assert!(room.store.queued_ids().is_empty());
+}
 }
 
-#[test]
+room_test! {
 fn user_destinations_are_private() {
     let mut room = Room::new();
     room.connect(1, "login:alice\n");
@@ -426,6 +454,7 @@ fn user_destinations_are_private() {
     }
     assert_eq!(room.bodies(4), ["for the anonymous one"]);
 }
+}
 
 // ---- acknowledgements -----------------------------------------------------------------
 
@@ -433,7 +462,7 @@ fn ack_id(frame: &Frame) -> String {
     frame.header("ack").expect("ack header").to_owned()
 }
 
-#[test]
+room_test! {
 fn client_individual_acks_one_message() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -448,14 +477,15 @@ fn client_individual_acks_one_message() {
     }
     let frames = room.take(2);
     assert_eq!(frames.len(), 3);
-    assert_eq!(room.queue_store.len(), 3);
+    assert_eq!(room.store.queued_ids().len(), 3);
     room.frame(2, &format!("ACK\nid:{}", ack_id(&frames[1])), "");
-    assert_eq!(room.broker.session(2).unwrap().unacked.len(), 2);
-    assert_eq!(room.queue_store.len(), 2);
-    assert!(!room.queue_store.values().any(|m| m.body == b"b"));
+    assert_eq!(room.session(2).unwrap().unacked.len(), 2);
+    assert_eq!(room.store.queued_ids().len(), 2);
+    assert!(!room.store.queued().iter().any(|q| q.message.body == b"b"));
+}
 }
 
-#[test]
+room_test! {
 fn client_acks_are_cumulative() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -475,15 +505,17 @@ fn client_acks_are_cumulative() {
         "",
     );
     assert_eq!(room.take(2)[0].header("receipt-id"), Some("done"));
-    let left: Vec<&[u8]> = room
-        .queue_store
-        .values()
-        .map(|m| m.body.as_slice())
+    let left: Vec<Vec<u8>> = room
+        .store
+        .queued()
+        .into_iter()
+        .map(|q| q.message.body)
         .collect();
-    assert_eq!(left, [b"c".as_slice()]);
+    assert_eq!(left, [b"c".to_vec()]);
+}
 }
 
-#[test]
+room_test! {
 fn nack_redelivers_a_queue_message_to_another_consumer() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -513,10 +545,11 @@ fn nack_redelivers_a_queue_message_to_another_consumer() {
         first[0].header("message-id")
     );
     assert!(room.take(1).is_empty());
-    assert_eq!(room.queue_store.len(), 1, "still stored until acknowledged");
+    assert_eq!(room.store.queued_ids().len(), 1, "still stored until acknowledged");
+}
 }
 
-#[test]
+room_test! {
 fn a_lone_consumer_gets_its_nacked_message_again() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -532,8 +565,9 @@ fn a_lone_consumer_gets_its_nacked_message_again() {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].header("redelivered"), Some("true"));
 }
+}
 
-#[test]
+room_test! {
 fn disconnect_requeues_unacked_queue_messages_but_not_topic_ones() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -567,8 +601,9 @@ fn disconnect_requeues_unacked_queue_messages_but_not_topic_ones() {
     assert_eq!(frames[0].body, b"job");
     assert_eq!(frames[0].header("redelivered"), Some("true"));
 }
+}
 
-#[test]
+room_test! {
 fn unacked_queue_messages_are_limited_like_a_prefetch() {
     let config = Config {
         limits: Limits {
@@ -593,8 +628,9 @@ fn unacked_queue_messages_are_limited_like_a_prefetch() {
     room.frame(1, &format!("ACK\nid:{}", ack_id(&frames[0])), "");
     assert_eq!(room.bodies(1), ["2"]);
 }
+}
 
-#[test]
+room_test! {
 fn stomp_1_1_acks_name_message_id_and_subscription() {
     let mut room = Room::new();
     room.connect_with(1, "accept-version:1.1");
@@ -624,10 +660,37 @@ fn stomp_1_1_acks_name_message_id_and_subscription() {
     assert_eq!(frames.len(), 1, "requeued to the remaining consumer");
     let id = frames[0].header("message-id").unwrap();
     room.frame(3, &format!("ACK\nmessage-id:{id}\nsubscription:q"), "");
-    assert!(room.queue_store.is_empty());
+    assert!(room.store.queued_ids().is_empty());
+}
 }
 
-#[test]
+room_test! {
+fn a_stomp_1_1_ack_naming_no_subscription_is_accepted_for_a_pending_message() {
+    let mut room = Room::new();
+    room.connect_with(1, "accept-version:1.1");
+    room.connect(2, "");
+    room.frame(
+        1,
+        "SUBSCRIBE\nid:q\ndestination:/queue/work\nack:client-individual",
+        "",
+    );
+    room.publish(2, "/queue/work", "job");
+    let id = room.take(1)[0].header("message-id").unwrap().to_owned();
+    // Older clients name the destination, or their own label, instead of the id.
+    room.frame(
+        1,
+        &format!("ACK\nmessage-id:{id}\nsubscription:/queue/work\nreceipt:r"),
+        "",
+    );
+    assert_eq!(room.take(1)[0].header("receipt-id"), Some("r"));
+    assert!(room.store.queued_ids().is_empty(), "the ACK took effect");
+    // Naming no subscription and no pending message is still an error.
+    room.frame(1, "ACK\nmessage-id:999\nsubscription:nope", "");
+    assert_eq!(error_message(&room.take(1)), Some("unknown subscription"));
+}
+}
+
+room_test! {
 fn malformed_ack_ids_are_errors_and_unknown_ones_are_ignored() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -636,8 +699,9 @@ fn malformed_ack_ids_are_errors_and_unknown_ones_are_ignored() {
     room.frame(1, "ACK\nid:garbage", "");
     assert_eq!(error_message(&room.take(1)), Some("invalid ack id"));
 }
+}
 
-#[test]
+room_test! {
 fn a_bare_message_id_is_accepted_as_a_stomp_1_2_ack_id() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -650,12 +714,13 @@ fn a_bare_message_id_is_accepted_as_a_stomp_1_2_ack_id() {
     let frames = room.take(1);
     let id = frames[0].header("message-id").unwrap();
     room.frame(1, &format!("ACK\nid:{id}"), "");
-    assert!(room.queue_store.is_empty());
+    assert!(room.store.queued_ids().is_empty());
+}
 }
 
 // ---- transactions ---------------------------------------------------------------------
 
-#[test]
+room_test! {
 fn committed_sends_are_delivered_and_aborted_ones_are_not() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -670,19 +735,20 @@ fn committed_sends_are_delivered_and_aborted_ones_are_not() {
     room.frame(1, "SEND\ndestination:/topic/x\ntransaction:t1", "second");
     assert_eq!(room.take(1)[0].header("receipt-id"), Some("r1"));
     assert!(room.take(2).is_empty(), "nothing before COMMIT");
-    assert_eq!(room.staged.len(), 1);
+    assert_eq!(room.store.staged().len(), 2, "both frames stored until COMMIT");
     room.frame(1, "COMMIT\ntransaction:t1", "");
     assert_eq!(room.bodies(2), ["first", "second"]);
-    assert!(room.staged.is_empty());
+    assert!(room.store.staged().is_empty());
 
     room.frame(1, "BEGIN\ntransaction:t2", "");
     room.frame(1, "SEND\ndestination:/topic/x\ntransaction:t2", "never");
     room.frame(1, "ABORT\ntransaction:t2", "");
     assert!(room.take(2).is_empty());
-    assert!(room.staged.is_empty());
+    assert!(room.store.staged().is_empty());
+}
 }
 
-#[test]
+room_test! {
 fn acks_in_a_transaction_take_effect_on_commit() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -699,12 +765,13 @@ fn acks_in_a_transaction_take_effect_on_commit() {
         &format!("ACK\nid:{}\ntransaction:t", ack_id(&frames[0])),
         "",
     );
-    assert_eq!(room.queue_store.len(), 1);
+    assert_eq!(room.store.queued_ids().len(), 1);
     room.frame(1, "COMMIT\ntransaction:t", "");
-    assert!(room.queue_store.is_empty());
+    assert!(room.store.queued_ids().is_empty());
+}
 }
 
-#[test]
+room_test! {
 fn transaction_errors() {
     let mut room = Room::new();
     for (conn, frames, message) in [
@@ -729,8 +796,9 @@ fn transaction_errors() {
         assert_eq!(error_message(&room.take(conn)), Some(message));
     }
 }
+}
 
-#[test]
+room_test! {
 fn open_transactions_abort_on_disconnect_and_survive_hibernation() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -749,13 +817,14 @@ fn open_transactions_abort_on_disconnect_and_survive_hibernation() {
     room.frame(1, "BEGIN\ntransaction:u", "");
     room.frame(1, "SEND\ndestination:/topic/x\ntransaction:u", "dropped");
     room.close(1);
-    assert!(room.staged.is_empty());
+    assert!(room.store.staged().is_empty());
     assert!(room.take(2).is_empty());
+}
 }
 
 // ---- receipts, errors, disconnect ------------------------------------------------------
 
-#[test]
+room_test! {
 fn every_frame_with_a_receipt_gets_one() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -780,31 +849,41 @@ fn every_frame_with_a_receipt_gets_one() {
         .collect();
     assert_eq!(receipts, ["r0", "r1", "r2", "r3", "r4", "r5"]);
     assert_eq!(
-        room.closed[&1].0, 1000,
+        room.closed(1).unwrap().0, 1000,
         "DISCONNECT closes normally after its receipt"
     );
 }
+}
 
-#[test]
+room_test! {
 fn the_receipt_for_a_send_follows_its_storage() {
     let mut room = Room::new();
     room.connect(1, "");
-    room.log.clear();
+    room.connect(2, "");
+    room.subscribe(2, "s", "/topic/x");
+    room.take_log();
+    let commits_before = room.store.commits.len();
     room.frame(1, "SEND\ndestination:/topic/x\nreceipt:stored", "x");
-    let archive = room
-        .log
-        .iter()
-        .position(|e| matches!(e, Effect::Archive(_)))
-        .unwrap();
-    let receipt = room
-        .log
-        .iter()
-        .position(|e| matches!(e, Effect::Send { conn: 1, .. }))
-        .unwrap();
-    assert!(archive < receipt);
+    assert_eq!(room.history("/topic/x").len(), 1, "the message is stored");
+    let commit = *room.store.commits.last().unwrap();
+    assert_eq!(room.store.commits.len(), commits_before + 1, "one commit for the event");
+    let sent_at = |wanted: u64| {
+        room.sockets
+            .log
+            .iter()
+            .find_map(|call| match call {
+                SocketCall::Send { conn, at, .. } if *conn == wanted => Some(*at),
+                _ => None,
+            })
+            .unwrap()
+    };
+    assert!(sent_at(2) < commit, "the fan-out does not wait for the write");
+    assert!(sent_at(1) > commit, "the RECEIPT leaves only once the message is stored");
+    assert_eq!(room.take(1)[0].header("receipt-id"), Some("stored"));
+}
 }
 
-#[test]
+room_test! {
 fn an_error_closes_only_the_offending_connection() {
     let mut room = Room::new();
     for conn in 1..=3 {
@@ -824,8 +903,9 @@ fn an_error_closes_only_the_offending_connection() {
     assert_eq!(room.bodies(1), ["before", "accepted", "after"]);
     assert_eq!(room.bodies(3), ["before", "accepted", "after"]);
 }
+}
 
-#[test]
+room_test! {
 fn errors_carry_the_receipt_id_and_an_explanation() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -836,8 +916,9 @@ fn errors_carry_the_receipt_id_and_an_explanation() {
     assert_eq!(error.header("content-type"), Some("text/plain"));
     assert!(String::from_utf8_lossy(&error.body).contains("destination"));
 }
+}
 
-#[test]
+room_test! {
 fn oversized_frames_are_refused_with_a_clear_error() {
     let config = Config {
         limits: Limits {
@@ -863,10 +944,11 @@ fn oversized_frames_are_refused_with_a_clear_error() {
     assert!(room.take(2).is_empty());
     assert!(room.is_open(2));
 }
+}
 
 // ---- presence --------------------------------------------------------------------------
 
-#[test]
+room_test! {
 fn presence_lists_members_then_joins_and_leaves() {
     let mut room = Room::new();
     room.connect(1, "login:alice\n");
@@ -894,10 +976,11 @@ fn presence_lists_members_then_joins_and_leaves() {
         ]
     );
 }
+}
 
 // ---- history replay --------------------------------------------------------------------
 
-#[test]
+room_test! {
 fn replay_comes_before_live_messages_without_gaps_or_duplicates() {
     let mut room = Room::new();
     room.connect(1, "");
@@ -927,10 +1010,20 @@ fn replay_comes_before_live_messages_without_gaps_or_duplicates() {
     );
     assert_eq!(room.bodies(3), ["5", "6"]);
 }
+}
 
 // ---- heart-beats and timeouts ----------------------------------------------------------
 
-#[test]
+/// Settings that check liveness on time rather than lazily.
+fn on_time_liveness(config: Config) -> Settings {
+    Settings {
+        liveness_check_ms: 0,
+        broker: config,
+        ..Settings::default()
+    }
+}
+
+room_test! {
 fn server_heart_beats_go_to_clients_that_want_them() {
     let mut room = Room::new();
     room.connect(1, "heart-beat:0,10000\n");
@@ -940,49 +1033,160 @@ fn server_heart_beats_go_to_clients_that_want_them() {
     let received = room.take_received(1);
     assert_eq!(received.len(), 1);
     assert!(received[0].frame.is_none(), "a heart-beat is a bare EOL");
-    assert_eq!(room.broker.next_deadline(), Some(room.now + 10_000));
+    assert_eq!(room.next_alarm(), Some(room.now + 10_000));
+}
 }
 
-#[test]
-fn silent_clients_are_closed_and_pinging_ones_are_kept() {
+room_test! {
+fn a_client_asking_for_fast_heart_beats_gets_them() {
     let mut room = Room::new();
+    let connected = room.connect(1, "heart-beat:0,1500\n");
+    assert_eq!(connected.header("heart-beat"), Some("1000,1000"));
+    room.advance(6_000);
+    assert_eq!(room.take_received(1).len(), 4, "one every 1.5 s");
+}
+}
+
+room_test! {
+fn silent_clients_are_closed_on_time_and_pinging_ones_are_kept() {
+    let config = Config {
+        heart_beats_echoed: true,
+        ..Config::default()
+    };
+    let mut room = Room::with_settings(on_time_liveness(config));
     room.connect(1, "heart-beat:10000,0\n");
     room.connect(2, "heart-beat:10000,0\n");
+    // Pings answered by the transport, without waking the room, count as well.
+    room.connect(3, "heart-beat:10000,10000\n");
     for _ in 0..4 {
         room.advance(9_000);
         room.raw(2, b"\n");
+        room.ping(3);
     }
     assert!(!room.is_open(1));
     assert_eq!(error_message(&room.take(1)), Some("heart-beat timeout"));
     assert!(room.is_open(2));
-    // Pings answered by the auto-response count as well.
-    room.connect(3, "heart-beat:10000,10000\n");
-    for _ in 0..4 {
-        room.advance(9_000);
-        let now = room.now;
-        room.broker.note_heart_beat(3, now);
-    }
     assert!(room.is_open(3));
     assert!(
         room.take_received(3).is_empty(),
-        "the auto-response replies were our heart-beats"
+        "the transport's replies to its pings were our heart-beats"
     );
 }
+}
 
-#[test]
+room_test! {
+fn a_silent_client_is_closed_within_its_grace_period_when_liveness_is_on_time() {
+    let mut room = Room::with_settings(on_time_liveness(Config::default()));
+    room.connect(1, "heart-beat:10000,0\n");
+    room.advance(19_999);
+    assert!(room.is_open(1));
+    room.advance(1);
+    assert!(!room.is_open(1), "closed at twice its interval");
+}
+}
+
+room_test! {
+fn by_default_silent_clients_are_found_lazily() {
+    let mut room = Room::new();
+    room.connect(1, "heart-beat:10000,0\n");
+    room.advance(200_000);
+    assert!(room.is_open(1), "not looked for before the lazy check");
+    assert_eq!(
+        room.next_alarm(),
+        Some(1_000 + Settings::default().liveness_check_ms),
+        "one sweep per check interval, counted from the room's creation"
+    );
+    room.advance(100_000);
+    assert!(!room.is_open(1));
+    assert_eq!(error_message(&room.take(1)), Some("heart-beat timeout"));
+}
+}
+
+room_test! {
 fn sockets_that_never_connect_time_out() {
     let mut room = Room::new();
     room.open(1);
-    assert_eq!(room.broker.next_deadline(), Some(room.now + 30_000));
+    assert_eq!(room.next_alarm(), Some(room.now + 30_000));
     room.advance(30_000);
     assert_eq!(error_message(&room.take(1)), Some("CONNECT timeout"));
     assert!(!room.is_open(1));
-    assert_eq!(room.broker.next_deadline(), None);
+    assert_eq!(room.next_alarm(), None);
+}
+}
+
+room_test! {
+fn the_connect_timeout_runs_from_the_open_and_survives_eviction() {
+    let mut room = Room::new();
+    room.open(1);
+    room.advance(10_000);
+    room.hibernate();
+    room.open(2);
+    room.advance(10_000);
+    room.hibernate();
+    room.advance(9_999);
+    assert!(room.is_open(1));
+    room.advance(1);
+    assert!(!room.is_open(1), "30 s after it opened, whatever woke the room since");
+    assert!(room.is_open(2));
+    room.advance(10_000);
+    assert!(!room.is_open(2));
+}
+}
+
+room_test! {
+fn liveness_deadlines_survive_eviction() {
+    let mut room = Room::with_settings(on_time_liveness(Config::default()));
+    room.connect(1, "heart-beat:10000,0\n");
+    room.connect(2, "heart-beat:10000,0\n");
+    room.subscribe(2, "s", "/topic/x");
+    for _ in 0..4 {
+        room.advance(6_000);
+        room.hibernate();
+        room.publish(2, "/topic/x", "still here");
+    }
+    assert!(!room.is_open(1), "the silent client's clock did not restart on each wake");
+    assert!(room.is_open(2));
+}
+}
+
+room_test! {
+fn echoed_pings_stand_in_for_server_heart_beats() {
+    let config = Config {
+        heart_beats_echoed: true,
+        ..Config::default()
+    };
+    let mut room = Room::with_config(config);
+    // stomp.js defaults: pings every 10 s and wants to hear every 10 s; the echo suffices.
+    room.connect(1, "heart-beat:10000,10000\n");
+    // Wants to hear every 10 s but pings only every 20 s: the echo is not enough.
+    room.connect(2, "heart-beat:20000,10000\n");
+    // Wants heart-beats and never pings.
+    room.connect(3, "heart-beat:0,10000\n");
+    assert_eq!(room.next_alarm(), Some(room.now + 10_000));
+    for _ in 0..3 {
+        room.advance(10_000);
+        room.ping(1);
+        room.raw(2, b"\n");
+    }
+    assert!(
+        room.take_received(1).is_empty(),
+        "the echoes were its heart-beats"
+    );
+    assert_eq!(room.take_received(2).len(), 3);
+    assert_eq!(room.take_received(3).len(), 3);
+    room.close(2);
+    room.close(3);
+    assert_eq!(
+        room.next_alarm(),
+        Some(1_000 + Settings::default().liveness_check_ms),
+        "an idle room of pinging clients sets no timer but the lazy liveness check"
+    );
+}
 }
 
 // ---- persistence -----------------------------------------------------------------------
 
-#[test]
+room_test! {
 fn routing_is_rebuilt_from_sessions_after_hibernation() {
     let mut room = Room::new();
     room.connect(1, "login:alice\n");
@@ -1004,10 +1208,11 @@ fn routing_is_rebuilt_from_sessions_after_hibernation() {
     assert_eq!(room.bodies(1), ["after wake"]);
     // The in-flight queue message is still held by its consumer and can be acknowledged.
     room.frame(1, &format!("ACK\nid:{}", ack_id(&in_flight[0])), "");
-    assert!(room.queue_store.is_empty());
+    assert!(room.store.queued_ids().is_empty());
+}
 }
 
-#[test]
+room_test! {
 fn a_worst_case_session_fits_in_an_attachment() {
     let limits = Limits::default();
     let long = |c: char, n: usize| std::iter::repeat_n(c, n).collect::<String>();
@@ -1035,6 +1240,9 @@ fn a_worst_case_session_fits_in_an_attachment() {
         transactions: (0..limits.max_transactions)
             .map(|_| long('t', limits.max_id_bytes))
             .collect(),
+        opened_ms: u64::MAX,
+        heard_ms: u64::MAX,
+        beat_due_ms: Some(u64::MAX),
     };
     let json = session.to_json();
     assert!(
@@ -1044,67 +1252,24 @@ fn a_worst_case_session_fits_in_an_attachment() {
     );
     assert_eq!(Session::from_json(&json).unwrap(), session);
 }
+}
 
-#[test]
-fn deadlines_are_split_by_kind_and_partial_frames_can_be_restored() {
+room_test! {
+fn a_partly_arrived_frame_survives_eviction() {
     let mut room = Room::new();
-    room.connect(1, "heart-beat:10000,0\n");
-    room.connect(2, "heart-beat:0,5000\n");
-    let deadlines = room.broker.deadlines();
-    assert_eq!(deadlines.send, Some(room.now + 10_000));
-    assert_eq!(deadlines.liveness, Some(room.now + 20_000));
-
+    room.connect(1, "");
+    room.connect(2, "");
     room.subscribe(2, "s", "/topic/x");
     room.raw(1, b"SEND\ndestination:/topic/x\n\nhal");
-    assert_eq!(
-        room.broker.partial_frame(1),
-        b"SEND\ndestination:/topic/x\n\nhal"
-    );
-    let partial = room.broker.partial_frame(1).to_vec();
+    assert_eq!(room.store.partials(), [room.conn(1)], "stored while incomplete");
     room.hibernate();
-    room.broker.restore_partial_frame(1, &partial);
     room.raw(1, b"f\0");
     assert_eq!(room.bodies(2), ["half"]);
-    assert!(room.broker.partial_frame(1).is_empty());
+    assert!(room.store.partials().is_empty(), "forgotten once complete");
+}
 }
 
-#[test]
-fn echoed_pings_stand_in_for_server_heart_beats() {
-    let config = Config {
-        heart_beats_echoed: true,
-        ..Config::default()
-    };
-    let mut room = Room::with_config(config);
-    // stomp.js defaults: pings every 10 s and wants to hear every 10 s; the echo suffices.
-    room.connect(1, "heart-beat:10000,10000\n");
-    // Wants to hear every 10 s but pings only every 20 s: the echo is not enough.
-    room.connect(2, "heart-beat:20000,10000\n");
-    // Wants heart-beats and never pings.
-    room.connect(3, "heart-beat:0,10000\n");
-    assert_eq!(room.broker.deadlines().send, Some(room.now + 10_000));
-    for _ in 0..3 {
-        room.advance(10_000);
-        let now = room.now;
-        room.broker.note_heart_beat(1, now);
-        room.raw(2, b"\n");
-    }
-    assert!(
-        room.take_received(1).is_empty(),
-        "the echoes were its heart-beats"
-    );
-    assert_eq!(room.take_received(2).len(), 3);
-    assert_eq!(room.take_received(3).len(), 3);
-    room.close(2);
-    room.close(3);
-    assert_eq!(
-        room.broker.deadlines().send,
-        None,
-        "an idle room of pinging clients needs no timer but liveness"
-    );
-    assert!(room.broker.deadlines().liveness.is_some());
-}
-
-#[test]
+room_test! {
 fn identical_frames_are_encoded_once_for_many_subscribers() {
     let mut room = Room::new();
     for conn in 1..=50 {
@@ -1113,14 +1278,14 @@ fn identical_frames_are_encoded_once_for_many_subscribers() {
     }
     room.connect(51, "");
     room.subscribe(51, "other-id", "/topic/chat");
-    room.log.clear();
+    room.take_log();
     room.publish(1, "/topic/chat", "hello");
     let fan_out: Vec<usize> = room
-        .log
+        .take_log()
         .iter()
-        .filter_map(|e| match e {
-            Effect::SendMany { conns, .. } => Some(conns.len()),
-            Effect::Send { .. } => Some(1),
+        .filter_map(|call| match call {
+            SocketCall::SendMany { conns, .. } => Some(conns.len()),
+            SocketCall::Send { .. } => Some(1),
             _ => None,
         })
         .take(2)
@@ -1133,4 +1298,121 @@ fn identical_frames_are_encoded_once_for_many_subscribers() {
     for conn in 1..=51 {
         assert_eq!(room.bodies(conn), ["hello"], "connection {conn}");
     }
+}
+}
+
+// ---- eviction and storage ----------------------------------------------------------------
+
+room_test! {
+fn history_stays_bounded_whatever_the_evictions() {
+    let mut room = Room::with_settings(Settings {
+        history_limit: 10,
+        ..Settings::default()
+    });
+    room.connect(1, "");
+    for burst in 0..7 {
+        for n in 0..30 {
+            room.publish(1, "/topic/chat", &format!("{burst}.{n}"));
+        }
+        room.hibernate();
+        let stored = room.history("/topic/chat").len();
+        assert!(
+            stored < 10 + TRIM_EVERY as usize,
+            "{stored} stored after burst {burst}"
+        );
+    }
+    room.connect(2, "");
+    room.frame(
+        2,
+        "SUBSCRIBE\nid:s\ndestination:/topic/chat\nreplay-after:0",
+        "",
+    );
+    let replayed = room.bodies(2);
+    assert_eq!(replayed.len(), 10, "replay gives at most history_limit");
+    assert_eq!(replayed.last().map(String::as_str), Some("6.29"));
+    assert_eq!(replayed.first().map(String::as_str), Some("6.20"));
+}
+}
+
+room_test! {
+fn a_failed_write_refuses_the_event_and_keeps_everything_accepted_before() {
+    let mut room = Room::new();
+    room.connect(1, "");
+    room.connect(2, "");
+    room.connect(3, "");
+    room.subscribe(3, "s", "/topic/chat");
+    room.frame(1, "SEND\ndestination:/topic/chat\nreceipt:a", "accepted");
+    assert_eq!(room.take(1)[0].header("receipt-id"), Some("a"));
+    room.store.fail_commits = 1;
+    room.frame(1, "SEND\ndestination:/topic/chat\nreceipt:b", "refused");
+    let frames = room.take(1);
+    assert_eq!(error_message(&frames), Some("storage failure"));
+    assert!(
+        frames.iter().all(|f| f.command != Command::Receipt),
+        "no RECEIPT for what was not stored"
+    );
+    assert_eq!(room.closed(1).unwrap().0, 1011);
+    assert_eq!(room.failures.len(), 1);
+    // The live subscriber may have seen the refused message; the room keeps serving it.
+    let seen = room.take(3);
+    room.publish(2, "/topic/chat", "after");
+    let after = room.take(3);
+    assert_eq!(after.len(), 1);
+    let id = |f: &Frame| f.header("message-id").unwrap().parse::<u64>().unwrap();
+    assert!(
+        seen.iter().all(|f| id(f) < id(&after[0])),
+        "message ids are never given out twice"
+    );
+    let stored: Vec<Vec<u8>> = room
+        .history("/topic/chat")
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(stored, [b"accepted".to_vec(), b"after".to_vec()]);
+}
+}
+
+room_test! {
+fn queue_redelivery_state_survives_eviction() {
+    let mut room = Room::new();
+    room.connect(1, "");
+    room.connect(2, "");
+    room.connect(3, "");
+    for conn in [1, 2] {
+        room.frame(
+            conn,
+            "SUBSCRIBE\nid:q\ndestination:/queue/work\nack:client-individual",
+            "",
+        );
+    }
+    room.publish(3, "/queue/work", "job");
+    let first = room.take(1);
+    assert_eq!(first.len(), 1, "round-robin starts with the first consumer");
+    room.hibernate();
+    room.frame(1, &format!("NACK\nid:{}", ack_id(&first[0])), "");
+    room.hibernate();
+    let again = room.take(2);
+    assert_eq!(again.len(), 1, "redelivered to the other consumer");
+    assert_eq!(again[0].header("redelivered"), Some("true"));
+    // The round-robin position is kept too: the next job goes to consumer 1.
+    room.frame(2, &format!("ACK\nid:{}", ack_id(&again[0])), "");
+    room.publish(3, "/queue/work", "next");
+    room.hibernate();
+    room.publish(3, "/queue/work", "after that");
+    assert_eq!(room.bodies(1), ["next"]);
+    assert_eq!(room.bodies(2), ["after that"]);
+}
+}
+
+/// An optimisation of a room kept in memory (a woken room does not know the alarm it set, so
+/// it lets a stale one fire once, harmlessly).
+#[test]
+fn an_alarm_no_longer_needed_is_deleted() {
+    support::with_eviction(support::Eviction::Never, || {
+        let mut room = Room::new();
+        room.open(1);
+        assert_eq!(room.alarm, Some(room.now + 30_000), "the CONNECT timeout");
+        room.raw(1, b"CONNECT\naccept-version:1.2\n\n\0");
+        assert_eq!(room.alarm, None, "nothing is due any more");
+    });
 }

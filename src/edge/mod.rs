@@ -1,7 +1,10 @@
-//! The edge layer: what runs inside the Cloudflare Worker. It routes, moves bytes and persists;
-//! every decision about STOMP lives in the sans-IO core ([`crate::stomp`]).
+//! The edge: what runs inside the Cloudflare Worker. The router sends each room's requests to
+//! the room's Durable Object, which implements the room's [`Storage`](crate::room::Storage)
+//! with SQLite and its [`Sockets`](crate::room::Sockets) with hibernatable WebSockets, and
+//! carries events to the [room engine](crate::room::Room). Every decision lives there.
 
-mod room;
+mod env;
+mod object;
 mod router;
-mod settings;
-mod store;
+mod sqlite;
+mod websockets;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Limits enforced by the [`Decoder`](super::Decoder) and the [`Broker`](super::Broker).
+/// Limits enforced by the [`Decoder`](super::Decoder) and the room's broker.
 ///
 /// Defaults are generous for chat (a frame may carry a 1 MiB body) and sit between the STOMP
 /// servers people already run: RabbitMQ's STOMP plugin allows 1,000 headers and 100 KiB header

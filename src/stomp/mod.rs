@@ -1,36 +1,23 @@
-//! The sans-IO STOMP core: no `worker` import, no clock, no I/O.
+//! The STOMP codec: bytes ↔ frames, and nothing else. No `worker` import, no clock, no I/O.
 //!
 //! * [`Decoder`] turns received bytes into [`Frame`]s; [`Frame::encode`] turns frames into bytes.
-//! * [`Broker`] is one room: it takes connection events and bytes with the current time and
-//!   returns [`Effect`]s (send, close, persist) for the caller to carry out.
+//! * [`encode_message`] writes a stored [`Message`] as a MESSAGE frame (the fan-out hot path).
 //! * [`ProtocolError`] is the one error type; it becomes the ERROR frame the peer is sent.
+//! * [`Limits`] bound everything a peer can make us hold, checked before it is kept.
 //!
 //! ```
-//! use stomp_rooms::stomp::{Broker, Config, Effect};
+//! use stomp_rooms::stomp::{Command, Decoded, Decoder, Limits};
 //!
-//! let mut room = Broker::new(Config::default());
-//! let (alice, bob) = (1, 2);
-//! for conn in [alice, bob] {
-//!     room.open(conn, 0);
-//!     room.receive(conn, b"CONNECT\naccept-version:1.2\nhost:room\n\n\0", false, 0);
-//! }
-//! room.receive(bob, b"SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0", false, 0);
-//! let effects = room.receive(alice, b"SEND\ndestination:/topic/chat\n\nhello\0", false, 1);
-//! let to_bob: Vec<_> = effects
-//!     .iter()
-//!     .filter_map(|e| match e {
-//!         Effect::Send { conn, bytes, .. } if *conn == bob => Some(String::from_utf8_lossy(bytes)),
-//!         _ => None,
-//!     })
-//!     .collect();
-//! assert_eq!(
-//!     to_bob,
-//!     ["MESSAGE\nsubscription:0\nmessage-id:1\ndestination:/topic/chat\nsender:s1\ntimestamp:1\ncontent-length:5\n\nhello\0"]
-//! );
+//! let mut decoder = Decoder::new(Limits::default());
+//! decoder.push(b"SEND\ndestination:/topic/chat\n\nhel");
+//! assert!(decoder.next_item().unwrap().is_none(), "the frame has not fully arrived");
+//! decoder.push(b"lo\0\n");
+//! let Some(Decoded::Frame(frame)) = decoder.next_item().unwrap() else { panic!() };
+//! assert_eq!(frame.command, Command::Send);
+//! assert_eq!(frame.header("destination"), Some("/topic/chat"));
+//! assert_eq!(frame.body, b"hello");
 //! ```
 
-mod auth;
-mod broker;
 mod decoder;
 pub mod destination;
 mod error;
@@ -38,16 +25,14 @@ mod escape;
 mod frame;
 mod heartbeat;
 mod limits;
-mod session;
+mod message;
 pub mod subprotocol;
 mod version;
 
-pub use auth::{AllowAll, Authenticator, Credentials};
-pub use broker::{Broker, Config, Effect, Message, ReplayRequest, HEART_BEAT_GRACE};
 pub use decoder::{Decoded, Decoder};
 pub use error::ProtocolError;
 pub use frame::{Command, Frame};
 pub use heartbeat::HeartBeat;
 pub use limits::Limits;
-pub use session::{AckMode, ConnId, Phase, Session, Subscription, Unacked};
+pub use message::{encode_message, Delivery, Message, MessageFrameKey};
 pub use version::Version;

@@ -1,18 +1,62 @@
-//! A simulated room for broker tests: many connections in memory, time stepped by hand, and
-//! every effect carried out the way the Durable Object does (sessions saved as JSON, history
-//! and queue stores kept, replays answered), plus a simulated hibernation.
+//! A simulated room for native tests: the real room engine over in-memory storage and sockets,
+//! many clients, time stepped by hand, the platform's alarm, and eviction.
+//!
+//! Eviction drops the engine; the next event wakes a new one from what storage and the
+//! sockets' kept sessions hold, exactly as the Durable Object does. Each rule test runs twice
+//! (see [`room_test!`]): never evicted, and evicted after every step.
 
 #![allow(dead_code)]
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
-use stomp_rooms::stomp::{
-    Broker, Command, Config, ConnId, Decoded, Decoder, Effect, Frame, Limits, Message,
-    ReplayRequest, Session, Version,
+use stomp_rooms::room::testing::{MemorySockets, MemoryStorage, SocketCall};
+use stomp_rooms::room::{
+    self, AlarmChange, AllowAll, Authenticator, Config, ConnId, Credentials, Failed, Session,
+    Settings,
 };
+use stomp_rooms::stomp::{Command, Decoded, Decoder, Frame, Limits, Message, Version};
 
-/// The most a WebSocket attachment holds.
-pub const ATTACHMENT_LIMIT: usize = 16 * 1024;
+/// When the simulated platform evicts the room from memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Eviction {
+    Never,
+    /// After every event: every step starts from what storage and the sessions hold.
+    EveryStep,
+}
+
+thread_local! {
+    static EVICTION: Cell<Eviction> = const { Cell::new(Eviction::Never) };
+}
+
+/// Runs the test body with rooms evicted as `eviction` says.
+pub fn with_eviction(eviction: Eviction, body: impl FnOnce()) {
+    EVICTION.with(|e| e.set(eviction));
+    body();
+}
+
+/// Declares a rule test twice: `kept_in_memory` and `evicted_after_every_step`.
+#[macro_export]
+macro_rules! room_test {
+    ($(#[$meta:meta])* fn $name:ident() $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn body() $body
+            $(#[$meta])*
+            #[test]
+            fn kept_in_memory() {
+                support::with_eviction(support::Eviction::Never, body);
+            }
+            $(#[$meta])*
+            #[test]
+            fn evicted_after_every_step() {
+                support::with_eviction(support::Eviction::EveryStep, body);
+            }
+        }
+    };
+}
 
 #[derive(Debug, Clone)]
 pub struct Received {
@@ -22,17 +66,23 @@ pub struct Received {
 }
 
 pub struct Room {
-    pub broker: Broker,
-    pub config: Config,
+    engine: Option<room::Room>,
+    pub store: MemoryStorage,
+    pub sockets: MemorySockets,
+    pub settings: Settings,
+    credentials: Option<Credentials>,
+    pub eviction: Eviction,
     pub now: u64,
+    /// The alarm as the platform holds it: it survives eviction.
+    pub alarm: Option<u64>,
+    /// Test ids of clients → the room's connection ids.
+    conns: BTreeMap<ConnId, ConnId>,
     pub received: BTreeMap<ConnId, Vec<Received>>,
     decoders: BTreeMap<ConnId, Decoder>,
-    pub closed: BTreeMap<ConnId, (u16, String)>,
-    pub sessions: BTreeMap<ConnId, String>,
-    pub history: Vec<Message>,
-    pub queue_store: BTreeMap<u64, Message>,
-    pub staged: BTreeMap<(ConnId, String), Vec<(Frame, bool)>>,
-    pub log: Vec<Effect>,
+    /// Events the room failed (storage refused a commit).
+    pub failures: Vec<Failed>,
+    /// How many times the engine was built.
+    pub wakes: u32,
 }
 
 impl Room {
@@ -41,28 +91,104 @@ impl Room {
     }
 
     pub fn with_config(config: Config) -> Self {
-        Self::with_broker(Broker::new(config.clone()), config)
+        Self::with_settings(Settings {
+            broker: config,
+            ..Settings::default()
+        })
     }
 
-    pub fn with_broker(broker: Broker, config: Config) -> Self {
+    pub fn with_settings(settings: Settings) -> Self {
         Self {
-            broker,
-            config,
+            engine: None,
+            store: MemoryStorage::default(),
+            sockets: MemorySockets::default(),
+            settings,
+            credentials: None,
+            eviction: EVICTION.with(Cell::get),
             now: 1_000,
+            alarm: None,
+            conns: BTreeMap::new(),
             received: BTreeMap::new(),
             decoders: BTreeMap::new(),
-            closed: BTreeMap::new(),
-            sessions: BTreeMap::new(),
-            history: Vec::new(),
-            queue_store: BTreeMap::new(),
-            staged: BTreeMap::new(),
-            log: Vec::new(),
+            failures: Vec::new(),
+            wakes: 0,
         }
     }
 
-    pub fn open(&mut self, conn: ConnId) {
-        let effects = self.broker.open(conn, self.now);
-        self.apply(effects);
+    /// Rooms that accept only these login → passcode pairs.
+    pub fn with_credentials(mut self, users: &[(&str, &str)]) -> Self {
+        self.credentials = Some(Credentials {
+            users: users
+                .iter()
+                .map(|(l, p)| (l.to_string(), p.to_string()))
+                .collect(),
+        });
+        self
+    }
+
+    /// The room's connection id for a test's client id.
+    pub fn conn(&self, client: ConnId) -> ConnId {
+        self.conns.get(&client).copied().unwrap_or(ConnId::MAX)
+    }
+
+    /// Runs one event against the engine (waking it first if it was evicted), then carries
+    /// out the platform's part: the alarm it asked for, eviction, and the clients' decoding.
+    fn event(
+        &mut self,
+        work: impl FnOnce(
+            &mut room::Room,
+            &mut MemoryStorage,
+            &mut MemorySockets,
+            u64,
+        ) -> Result<(), Failed>,
+    ) {
+        let now = self.now;
+        if self.engine.is_none() {
+            let auth: Rc<dyn Authenticator> = match &self.credentials {
+                Some(credentials) => Rc::new(credentials.clone()),
+                None => Rc::new(AllowAll),
+            };
+            let settings = self.settings.clone();
+            match room::Room::wake(settings, auth, &mut self.store, &mut self.sockets, now) {
+                Ok(engine) => self.engine = Some(engine),
+                Err(failed) => {
+                    self.failures.push(failed);
+                    return;
+                }
+            }
+            self.wakes += 1;
+        }
+        let engine = self.engine.as_mut().expect("woken above");
+        let result = work(engine, &mut self.store, &mut self.sockets, now);
+        match engine.alarm_change(now) {
+            Some(AlarmChange::Set(at)) => self.alarm = Some(at),
+            Some(AlarmChange::Delete) => self.alarm = None,
+            None => {}
+        }
+        // On failure the engine has rebuilt itself from storage (see `Failed`).
+        if let Err(failed) = result {
+            self.failures.push(failed);
+        }
+        if self.eviction == Eviction::EveryStep {
+            self.engine = None;
+        }
+        self.collect();
+    }
+
+    /// Evicts the room now.
+    pub fn hibernate(&mut self) {
+        self.engine = None;
+    }
+
+    pub fn open(&mut self, client: ConnId) {
+        let mut opened = None;
+        self.event(|engine, store, sockets, now| {
+            opened = Some(engine.open(store, sockets, now)?);
+            Ok(())
+        });
+        if let Some(conn) = opened {
+            self.conns.insert(client, conn);
+        }
     }
 
     /// Opens and connects with STOMP 1.2 and the given extra CONNECT headers ("k:v\n" lines).
@@ -85,15 +211,23 @@ impl Room {
     }
 
     /// Feeds raw bytes as one text WebSocket message.
-    pub fn raw(&mut self, conn: ConnId, bytes: &[u8]) {
-        let effects = self.broker.receive(conn, bytes, false, self.now);
-        self.apply(effects);
+    pub fn raw(&mut self, client: ConnId, bytes: &[u8]) {
+        self.message(client, bytes, false);
     }
 
     /// Feeds raw bytes as one binary WebSocket message.
-    pub fn raw_binary(&mut self, conn: ConnId, bytes: &[u8]) {
-        let effects = self.broker.receive(conn, bytes, true, self.now);
-        self.apply(effects);
+    pub fn raw_binary(&mut self, client: ConnId, bytes: &[u8]) {
+        self.message(client, bytes, true);
+    }
+
+    fn message(&mut self, client: ConnId, bytes: &[u8], binary: bool) {
+        let conn = self.conn(client);
+        if !self.sockets.is_open(conn) {
+            return;
+        }
+        self.event(|engine, store, sockets, now| {
+            engine.receive(store, sockets, conn, bytes, binary, now)
+        });
     }
 
     /// Sends a frame given as `"COMMAND\nheader:value\n..."` (no blank line, no NUL) and a body.
@@ -113,18 +247,45 @@ impl Room {
         self.frame(conn, &format!("SEND\ndestination:{destination}"), body);
     }
 
-    pub fn close(&mut self, conn: ConnId) {
-        let effects = self.broker.close(conn, self.now);
-        self.apply(effects);
+    /// The client closes its socket.
+    pub fn close(&mut self, client: ConnId) {
+        let conn = self.conn(client);
+        if !self.sockets.is_open(conn) {
+            return;
+        }
+        // The socket is still listed while its close is handled, as a hibernatable one is.
+        self.event(|engine, store, sockets, now| engine.closed(store, sockets, conn, now));
+        self.sockets.drop_socket(conn);
     }
 
+    /// The client's heart-beat is answered by the transport, without waking the room.
+    pub fn ping(&mut self, client: ConnId) {
+        let conn = self.conn(client);
+        self.sockets.ping(conn, self.now);
+    }
+
+    /// Time passes; the platform's alarm fires whenever it is due on the way.
     pub fn advance(&mut self, ms: u64) {
-        self.now += ms;
-        let effects = self.broker.tick(self.now);
-        self.apply(effects);
+        let until = self.now + ms;
+        while let Some(at) = self.alarm.filter(|&at| at <= until) {
+            self.now = self.now.max(at);
+            self.alarm = None;
+            self.event(|engine, store, sockets, now| engine.alarm(store, sockets, now));
+        }
+        self.now = until;
     }
 
-    /// Drains and returns the frames a connection received (heart-beats dropped).
+    /// The next alarm the room would set (waking it to ask).
+    pub fn next_alarm(&mut self) -> Option<u64> {
+        let mut next = None;
+        self.event(|engine, _, _, _| {
+            next = engine.next_alarm();
+            Ok(())
+        });
+        next
+    }
+
+    /// Drains and returns the frames a client received (heart-beats dropped).
     pub fn take(&mut self, conn: ConnId) -> Vec<Frame> {
         self.take_received(conn)
             .into_iter()
@@ -136,7 +297,7 @@ impl Room {
         self.received.remove(&conn).unwrap_or_default()
     }
 
-    /// Drains and returns the bodies of the MESSAGE frames a connection received.
+    /// Drains and returns the bodies of the MESSAGE frames a client received.
     pub fn bodies(&mut self, conn: ConnId) -> Vec<String> {
         self.take(conn)
             .into_iter()
@@ -147,102 +308,46 @@ impl Room {
             .collect()
     }
 
-    pub fn is_open(&self, conn: ConnId) -> bool {
-        self.broker.session(conn).is_some()
+    pub fn is_open(&self, client: ConnId) -> bool {
+        self.sockets.is_open(self.conn(client))
     }
 
-    /// Carries out effects the way the room object does.
-    pub fn apply(&mut self, effects: Vec<Effect>) {
-        for effect in effects {
-            self.log.push(effect.clone());
-            match effect {
-                Effect::Send {
-                    conn,
-                    bytes,
-                    binary,
-                } => self.client_receives(conn, &bytes, binary),
-                Effect::SendMany {
-                    conns,
-                    bytes,
-                    binary,
-                } => {
-                    for conn in conns {
-                        self.client_receives(conn, &bytes, binary);
-                    }
-                }
-                Effect::Close { conn, code, reason } => {
-                    self.closed.insert(conn, (code, reason));
-                    self.sessions.remove(&conn);
-                }
-                Effect::SaveSession { conn } => {
-                    let session = self.broker.session(conn).expect("saved session exists");
-                    let json = session.to_json();
-                    assert!(
-                        json.len() <= ATTACHMENT_LIMIT,
-                        "session of {} bytes",
-                        json.len()
-                    );
-                    self.sessions.insert(conn, json);
-                }
-                Effect::Archive(message) => self.history.push(message),
-                Effect::Enqueue(message) => {
-                    assert!(
-                        self.queue_store.insert(message.id, message).is_none(),
-                        "enqueued twice"
-                    );
-                }
-                Effect::Dequeue { message_id } => {
-                    assert!(
-                        self.queue_store.remove(&message_id).is_some(),
-                        "dequeued unknown {message_id}"
-                    );
-                }
-                Effect::Replay {
-                    conn,
-                    subscription,
-                    destination,
-                    request,
-                } => {
-                    let matching = self.history.iter().filter(|m| m.destination == destination);
-                    let messages: Vec<Message> = match request {
-                        ReplayRequest::After(id) => {
-                            matching.filter(|m| m.id > id).cloned().collect()
-                        }
-                        ReplayRequest::Last(n) => {
-                            let all: Vec<Message> = matching.cloned().collect();
-                            all[all.len().saturating_sub(n as usize)..].to_vec()
-                        }
-                    };
-                    let effects = self.broker.replay(conn, &subscription, messages);
-                    self.apply(effects);
-                }
-                Effect::Stage {
-                    conn,
-                    transaction,
-                    frame,
-                    binary,
-                } => {
-                    self.staged
-                        .entry((conn, transaction))
-                        .or_default()
-                        .push((frame, binary));
-                }
-                Effect::Unstage { conn, transaction } => {
-                    self.staged.remove(&(conn, transaction));
-                }
+    /// How the room closed a client's socket: code and reason.
+    pub fn closed(&self, client: ConnId) -> Option<(u16, String)> {
+        self.sockets.closed.get(&self.conn(client)).cloned()
+    }
+
+    /// A client's session as kept with its socket (what survives eviction).
+    pub fn session(&self, client: ConnId) -> Option<Session> {
+        let json = self.sockets.kept_session(self.conn(client))?;
+        Some(Session::from_json(json).expect("a kept session is valid JSON"))
+    }
+
+    /// A destination's stored history.
+    pub fn history(&self, destination: &str) -> Vec<Message> {
+        self.store.history_of(destination)
+    }
+
+    /// The socket calls made so far (drained).
+    pub fn take_log(&mut self) -> Vec<SocketCall> {
+        std::mem::take(&mut self.sockets.log)
+    }
+
+    /// Decodes what each client's socket received, as the client would.
+    fn collect(&mut self) {
+        let clients: Vec<(ConnId, ConnId)> = self.conns.iter().map(|(&c, &n)| (c, n)).collect();
+        for (client, conn) in clients {
+            for (bytes, binary) in self.sockets.take_received(conn) {
+                self.client_receives(client, &bytes, binary);
             }
         }
     }
 
     /// A client's end of the socket: decodes what the room sent it.
-    fn client_receives(&mut self, conn: ConnId, bytes: &[u8], binary: bool) {
-        assert!(
-            !self.closed.contains_key(&conn),
-            "sent to closed connection {conn}"
-        );
+    fn client_receives(&mut self, client: ConnId, bytes: &[u8], binary: bool) {
         let decoder = self
             .decoders
-            .entry(conn)
+            .entry(client)
             .or_insert_with(|| Decoder::new(Limits::default()));
         decoder.push(bytes);
         while let Some(item) = decoder
@@ -260,55 +365,60 @@ impl Room {
                 }
             };
             self.received
-                .entry(conn)
+                .entry(client)
                 .or_default()
                 .push(Received { frame, binary });
         }
-    }
-
-    /// The room object is evicted and wakes up: a new broker is rebuilt from what was persisted.
-    pub fn hibernate(&mut self) {
-        let last_id = self.broker.last_message_id();
-        let mut broker = Broker::new(self.config.clone());
-        for json in self.sessions.values() {
-            broker.restore_session(Session::from_json(json).expect("session JSON"), self.now);
-        }
-        broker.restore_last_message_id(last_id);
-        for ((conn, transaction), frames) in &self.staged {
-            for (frame, binary) in frames {
-                broker.restore_staged(*conn, transaction, frame.clone(), *binary);
-            }
-        }
-        self.broker = broker;
-        let queued = self.queue_store.values().cloned().collect();
-        let effects = self.broker.restore_queued(queued);
-        self.apply(effects);
     }
 }
 
 /// One step of a random session, for the property tests and the broker fuzz target.
 #[derive(Debug, Clone)]
 pub enum Step {
+    /// A socket opens and sends nothing yet.
     Open(ConnId),
+    /// A socket opens and connects: STOMP 1.`minor`, a login, and `heart-beat:cx,cy`.
+    Connect {
+        conn: ConnId,
+        minor: u8,
+        heart_beat: (u32, u32),
+    },
     Bytes {
         conn: ConnId,
         bytes: Vec<u8>,
         binary: bool,
     },
     Close(ConnId),
+    /// The client's heart-beat, answered by the transport without waking the room.
+    Ping(ConnId),
     Tick(u64),
     Hibernate,
 }
 
 impl Room {
-    /// Carries out a step; bytes for a connection that is not open are dropped, and opening
-    /// an id again after it closed is allowed.
+    /// Carries out a step; bytes for a client that is not open are dropped, and opening a
+    /// client again after it closed gives it a new connection.
     pub fn step(&mut self, step: Step) {
         match step {
-            Step::Open(conn) => {
-                if !self.is_open(conn) {
-                    self.closed.remove(&conn);
-                    self.open(conn);
+            Step::Open(client) => {
+                if !self.is_open(client) {
+                    self.decoders.remove(&client);
+                    self.open(client);
+                }
+            }
+            Step::Connect {
+                conn: client,
+                minor,
+                heart_beat: (cx, cy),
+            } => {
+                if !self.is_open(client) {
+                    self.decoders.remove(&client);
+                    self.open(client);
+                    let connect = format!(
+                        "CONNECT\naccept-version:1.{}\nlogin:u{client}\nheart-beat:{cx},{cy}\n\n\0",
+                        minor % 3
+                    );
+                    self.raw(client, connect.as_bytes());
                 }
             }
             Step::Bytes {
@@ -316,15 +426,14 @@ impl Room {
                 bytes,
                 binary,
             } => {
-                if self.is_open(conn) {
-                    if binary {
-                        self.raw_binary(conn, &bytes)
-                    } else {
-                        self.raw(conn, &bytes)
-                    }
+                if binary {
+                    self.raw_binary(conn, &bytes)
+                } else {
+                    self.raw(conn, &bytes)
                 }
             }
             Step::Close(conn) => self.close(conn),
+            Step::Ping(conn) => self.ping(conn),
             Step::Tick(ms) => self.advance(ms),
             Step::Hibernate => self.hibernate(),
         }
@@ -348,11 +457,20 @@ pub fn scripted_frame(template: u8, a: u8, b: u16) -> String {
     let ack = ACKS[usize::from(a / 8) % ACKS.len()];
     let id = b % 4;
     let pick = a % 4;
-    match template % 11 {
-        0 => format!("CONNECT\naccept-version:1.{pick}\nheart-beat:{b},{a}\nlogin:u{pick}\n\n\0"),
-        1 => format!(
-            "SUBSCRIBE\nid:{id}\ndestination:{destination}\nack:{ack}\nreplay-last:{pick}\n\n\0"
+    match template % 12 {
+        0 => format!(
+            "CONNECT\naccept-version:1.{}\nheart-beat:{b},{a}\nlogin:u{pick}\n\n\0",
+            pick % 3
         ),
+        1 => {
+            // History is kept for topics only; asking elsewhere is an error.
+            let replay = if destination.starts_with("/topic/") {
+                format!("replay-last:{pick}\n")
+            } else {
+                String::new()
+            };
+            format!("SUBSCRIBE\nid:{id}\ndestination:{destination}\nack:{ack}\n{replay}\n\0")
+        }
         2 => format!("SEND\ndestination:{destination}\nreceipt:r{b}\n\nbody {b}\0"),
         3 => format!("SEND\ndestination:{destination}\ntransaction:{id}\ncontent-length:1\n\n\0\0"),
         4 => format!("ACK\nid:{b}-{pick}\nmessage-id:{b}\nsubscription:{id}\n\n\0"),
@@ -361,6 +479,10 @@ pub fn scripted_frame(template: u8, a: u8, b: u16) -> String {
         7 => format!("COMMIT\ntransaction:{id}\n\n\0"),
         8 => format!("ABORT\ntransaction:{id}\n\n\0"),
         9 => format!("UNSUBSCRIBE\nid:{id}\n\n\0"),
+        10 => format!(
+            "SUBSCRIBE\nid:r{id}\ndestination:/topic/{}\nreplay-after:{b}\n\n\0",
+            if a % 2 == 0 { "a" } else { "b" }
+        ),
         _ => "DISCONNECT\nreceipt:bye\n\n\0".to_owned(),
     }
 }

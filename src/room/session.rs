@@ -1,13 +1,12 @@
 //! A connection's session: everything about one client that must survive the room object's
-//! eviction. It is small by construction (see [`Limits`](super::Limits)) so it fits in the
+//! eviction. It is small by construction (see [`Limits`](crate::stomp::Limits)) so it fits in the
 //! WebSocket's attachment, and the room's routing index can be rebuilt from all sessions.
 
 use serde::{Deserialize, Serialize};
 
-use super::heartbeat::HeartBeat;
-use super::version::Version;
+use crate::stomp::{HeartBeat, Version};
 
-/// A connection's id in its room, chosen by the caller (the room object keeps a counter).
+/// A connection's id in its room, unique for the room's lifetime (the room keeps a counter).
 pub type ConnId = u64;
 
 /// How a subscription's messages are acknowledged.
@@ -90,10 +89,21 @@ pub struct Session {
     /// Open transaction ids; their staged frames are stored by the room, not here.
     #[serde(rename = "tx", default)]
     pub transactions: Vec<String>,
+    /// When the socket opened (ms since the epoch): the CONNECT timeout runs from here.
+    #[serde(rename = "t0", default)]
+    pub opened_ms: u64,
+    /// When the room last heard from the client (ms). Kept to within half the client's
+    /// heart-beat interval, so a busy client's session is not rewritten on every frame.
+    #[serde(rename = "heard", default)]
+    pub heard_ms: u64,
+    /// When the room owes the client its next heart-beat (ms); `None` when the client's own
+    /// pings, echoed by the transport, stand in for them or it asked for none.
+    #[serde(rename = "beat", default, skip_serializing_if = "Option::is_none")]
+    pub beat_due_ms: Option<u64>,
 }
 
 impl Session {
-    pub fn new(conn: ConnId) -> Self {
+    pub fn new(conn: ConnId, now_ms: u64) -> Self {
         Self {
             conn,
             phase: Phase::AwaitingConnect,
@@ -104,6 +114,9 @@ impl Session {
             next_handle: 0,
             unacked: Vec::new(),
             transactions: Vec::new(),
+            opened_ms: now_ms,
+            heard_ms: now_ms,
+            beat_due_ms: None,
         }
     }
 

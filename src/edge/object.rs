@@ -1,0 +1,284 @@
+//! The room Durable Object: one instance per room name. It carries the Worker's events to the
+//! [room engine](crate::room::Room) and lends it SQLite ([`SqliteStore`]) and the room's
+//! WebSockets ([`RoomSockets`]); it decides nothing itself.
+//!
+//! # What lives where
+//!
+//! * **Attachments** hold each socket's session (version, login, heart-beats and deadlines,
+//!   subscriptions, unacknowledged ids, open transactions) as JSON, under the 16 KiB an
+//!   attachment allows. Each socket is tagged with its connection id.
+//! * **SQLite** holds what is room-wide or large: counters, topic history, queued messages,
+//!   queue positions, transaction frames and partly-arrived frames.
+//! * **Memory** holds only a cache: the engine, rebuilt from the above on the first event after
+//!   a wake ([`Room::wake`](crate::room::Room::wake)), and the socket handles.
+//!
+//! # Hibernation first
+//!
+//! Sockets are accepted with the hibernation API, so while they are idle the runtime evicts the
+//! object and keeps the connections open for free; the next event wakes it. A bare `"\n"` (a
+//! STOMP client's heart-beat) is answered with `"\n"` by the runtime itself, without waking the
+//! object (the auto-response), and that reply is the room's heart-beat. The engine reads the
+//! time of the last such reply when it checks a client's liveness.
+//!
+//! # Order of work
+//!
+//! The engine sends a fan-out before it commits the event's writes (in one `transactionSync`),
+//! and a RECEIPT after them; the alarm is set after both, since setting it is a write too. No
+//! `RefCell` borrow is held across an `.await`: the engine's work is synchronous, and the one
+//! asynchronous call (setting the alarm) runs after the borrow ends.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use wasm_bindgen::JsValue;
+use worker::{
+    console_error, durable_object, js_sys, DurableObject, Env, Method, Request, Response, Result,
+    ScheduledTime, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    WebSocketRequestResponsePair,
+};
+
+use super::env;
+use super::sqlite::SqliteStore;
+use super::websockets::{conn_of, RoomSockets};
+use crate::room::{self, AlarmChange, ConnId, Failed};
+use crate::stomp::subprotocol;
+
+/// A STOMP heart-beat, and the auto-response that answers it.
+const HEART_BEAT: &str = "\n";
+
+#[durable_object]
+pub struct Room {
+    state: State,
+    env: Env,
+    live: RefCell<Option<Live>>,
+}
+
+/// The in-memory cache, rebuilt after each wake.
+struct Live {
+    room: room::Room,
+    store: SqliteStore,
+    sockets: HashMap<ConnId, WebSocket>,
+}
+
+/// What an event brings besides its work: a socket being opened or closed.
+#[derive(Default)]
+struct Arrival {
+    incoming: Option<WebSocket>,
+    closing: Option<WebSocket>,
+}
+
+type Work<'a> = dyn FnMut(
+        &mut room::Room,
+        &mut SqliteStore,
+        &mut RoomSockets,
+        u64,
+    ) -> std::result::Result<(), Failed>
+    + 'a;
+
+impl DurableObject for Room {
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            live: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        // Decided by the upgrade, not the path, so a room may be called `stats`.
+        if is_websocket_upgrade(&req)? {
+            return self.open_socket(&req).await;
+        }
+        if req.path().ends_with("/stats") {
+            return self.stats();
+        }
+        Response::error("not found", 404)
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        let Some(conn) = conn_of(&self.state, &ws) else {
+            let _ = ws.close(Some(1011), Some("unknown connection"));
+            return Ok(());
+        };
+        let (data, binary): (&[u8], bool) = match &message {
+            WebSocketIncomingMessage::String(text) => (text.as_bytes(), false),
+            WebSocketIncomingMessage::Binary(bytes) => (bytes, true),
+        };
+        self.event(Arrival::default(), &mut |room, store, sockets, now| {
+            room.receive(store, sockets, conn, data, binary, now)
+        })
+        .await
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        code: usize,
+        reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        self.closed(&ws).await?;
+        // Complete the closing handshake; 1005 and 1006 are reserved and cannot be sent.
+        let code = if matches!(code, 1005 | 1006) {
+            1000
+        } else {
+            code as u16
+        };
+        let _ = ws.close(Some(code), Some(reason));
+        Ok(())
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.closed(&ws).await
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.event(Arrival::default(), &mut |room, store, sockets, now| {
+            room.alarm(store, sockets, now)
+        })
+        .await?;
+        Response::ok("ok")
+    }
+}
+
+impl Room {
+    async fn open_socket(&self, req: &Request) -> Result<Response> {
+        let offered = req.headers().get("Sec-WebSocket-Protocol")?;
+        let pair = WebSocketPair::new()?;
+        let arrival = Arrival {
+            incoming: Some(pair.server),
+            closing: None,
+        };
+        self.event(arrival, &mut |room, store, sockets, now| {
+            room.open(store, sockets, now).map(|_| ())
+        })
+        .await?;
+        let response = Response::from_websocket(pair.client)?;
+        if let Some(chosen) = subprotocol::choose(offered.as_deref()) {
+            response.headers().set("Sec-WebSocket-Protocol", chosen)?;
+        }
+        Ok(response)
+    }
+
+    async fn closed(&self, ws: &WebSocket) -> Result<()> {
+        let Some(conn) = conn_of(&self.state, ws) else {
+            return Ok(());
+        };
+        let arrival = Arrival {
+            incoming: None,
+            closing: Some(ws.clone()),
+        };
+        self.event(arrival, &mut |room, store, sockets, now| {
+            room.closed(store, sockets, conn, now)
+        })
+        .await
+    }
+
+    /// Runs one event against the engine (waking it first if the object was evicted), then
+    /// sets or deletes the alarm as it asks. The borrow ends before the one `.await`.
+    async fn event(&self, arrival: Arrival, work: &mut Work<'_>) -> Result<()> {
+        let now = now_ms();
+        let alarm = {
+            let mut slot = self.live.borrow_mut();
+            let live = match &mut *slot {
+                Some(live) => live,
+                empty => empty.insert(self.wake(&arrival, now)?),
+            };
+            let mut sockets = RoomSockets {
+                state: &self.state,
+                open: &mut live.sockets,
+                incoming: arrival.incoming,
+                closing: arrival.closing,
+            };
+            if let Err(Failed(error)) = work(&mut live.room, &mut live.store, &mut sockets, now) {
+                console_error!("the room could not store an event ({error}); it was refused and the room rebuilt from storage");
+            }
+            live.room.alarm_change(now)
+        };
+        let storage = self.state.storage();
+        let changed = match alarm {
+            None => return Ok(()),
+            // An absolute time: a bare integer would be taken as an offset from now.
+            Some(AlarmChange::Set(at)) => {
+                let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at as f64)));
+                storage.set_alarm(when).await
+            }
+            Some(AlarmChange::Delete) => storage.delete_alarm().await,
+        };
+        if let Err(error) = changed {
+            console_error!("could not change the room's alarm: {error}");
+        }
+        Ok(())
+    }
+
+    /// Builds the engine from SQLite and the sockets' attachments.
+    fn wake(&self, arrival: &Arrival, now: u64) -> Result<Live> {
+        self.state
+            .set_websocket_auto_response(&WebSocketRequestResponsePair::new(
+                HEART_BEAT, HEART_BEAT,
+            )?);
+        let mut settings = env::settings(&self.env);
+        // The auto-response answers each client heart-beat with ours.
+        settings.broker.heart_beats_echoed = true;
+        let mut store = SqliteStore::open(self.state.storage()).map_err(storage_error)?;
+        let mut open = HashMap::new();
+        let mut sockets = RoomSockets {
+            state: &self.state,
+            open: &mut open,
+            incoming: None,
+            closing: arrival.closing.clone(),
+        };
+        let room = room::Room::wake(
+            settings,
+            env::authenticator(&self.env),
+            &mut store,
+            &mut sockets,
+            now,
+        )
+        .map_err(|Failed(error)| storage_error(error))?;
+        Ok(Live {
+            room,
+            store,
+            sockets: open,
+        })
+    }
+
+    /// Counters for operators and the benchmark: `GET /rooms/{room}/stats`. `wakes` counts the
+    /// times the object was rebuilt in memory (first use and every wake from eviction);
+    /// `events_since_wake` counts the handler calls of this instance by kind, so heart-beats
+    /// answered by the auto-response show up as no `messages` at all; `stored` counts the
+    /// messages in SQLite.
+    fn stats(&self) -> Result<Response> {
+        let mut slot = self.live.borrow_mut();
+        let live = match &mut *slot {
+            Some(live) => live,
+            empty => empty.insert(self.wake(&Arrival::default(), now_ms())?),
+        };
+        // The wake's own counters (`wakes` among them) are stored before they are shown.
+        if let Err(Failed(error)) = live.room.flush(&mut live.store) {
+            console_error!("could not store the room's counters: {error}");
+        }
+        let mut stats = live.room.stats();
+        stats["sockets"] = self.state.get_websockets().len().into();
+        let (history, queued) = live.store.message_counts().map_err(storage_error)?;
+        stats["stored"] = serde_json::json!({ "history": history, "queued": queued });
+        Response::from_json(&stats)
+    }
+}
+
+fn is_websocket_upgrade(req: &Request) -> Result<bool> {
+    let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
+    Ok(req.method() == Method::Get && upgrade.eq_ignore_ascii_case("websocket"))
+}
+
+fn storage_error(error: crate::room::StorageError) -> worker::Error {
+    worker::Error::RustError(format!("the room's storage failed: {error}"))
+}
+
+fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
+}

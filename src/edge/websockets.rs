@@ -1,0 +1,132 @@
+//! The room's [`Sockets`]: hibernatable WebSockets, each tagged with its connection id and
+//! carrying its session as its attachment.
+
+use std::collections::HashMap;
+
+use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
+use worker::{console_error, js_sys, web_sys, State, WebSocket};
+
+use crate::room::{ConnId, Sockets};
+
+/// Tags a socket with its connection id: `c{id}`.
+const CONN_TAG_PREFIX: &str = "c";
+
+#[wasm_bindgen]
+extern "C" {
+    /// The Durable Object state, typed for the one hibernation call workers-rs does not bind.
+    type HibernationState;
+
+    /// `WebSocket.send` with a value already in JavaScript, so one string serves a fan-out.
+    type SharedSend;
+
+    #[wasm_bindgen(method, catch, js_name = send)]
+    fn send_value(this: &SharedSend, data: &JsValue) -> Result<(), JsValue>;
+
+    /// When the runtime last answered this socket with the auto-response (a `Date`), or null.
+    #[wasm_bindgen(method, catch, js_name = getWebSocketAutoResponseTimestamp)]
+    fn auto_response_timestamp(
+        this: &HibernationState,
+        ws: &web_sys::WebSocket,
+    ) -> Result<JsValue, JsValue>;
+}
+
+/// The connection id a socket was tagged with.
+pub fn conn_of(state: &State, ws: &WebSocket) -> Option<ConnId> {
+    state
+        .get_tags(ws)
+        .iter()
+        .find_map(|tag| tag.strip_prefix(CONN_TAG_PREFIX)?.parse().ok())
+}
+
+/// The sockets of one room, for the duration of one event.
+pub struct RoomSockets<'a> {
+    pub state: &'a State,
+    /// The handles of the room's open sockets, kept between events.
+    pub open: &'a mut HashMap<ConnId, WebSocket>,
+    /// A socket being opened, accepted when the room gives it its id.
+    pub incoming: Option<WebSocket>,
+    /// A socket whose close is being handled: listed even if the runtime no longer lists it.
+    pub closing: Option<WebSocket>,
+}
+
+impl Sockets for RoomSockets<'_> {
+    fn accept(&mut self, conn: ConnId) {
+        if let Some(ws) = self.incoming.take() {
+            self.state
+                .accept_websocket_with_tags(&ws, &[&format!("{CONN_TAG_PREFIX}{conn}")]);
+            self.open.insert(conn, ws);
+        }
+    }
+
+    fn send(&mut self, conn: ConnId, bytes: &[u8], binary: bool) {
+        let Some(ws) = self.open.get(&conn) else {
+            return;
+        };
+        // A socket that is closing may refuse a send; its close event cleans up.
+        let _ = match std::str::from_utf8(bytes) {
+            Ok(text) if !binary => ws.send_with_str(text),
+            _ => ws.send_with_bytes(bytes),
+        };
+    }
+
+    fn send_many(&mut self, conns: &[ConnId], bytes: &[u8], binary: bool) {
+        // Crosses into JavaScript once, however many sockets it goes to.
+        let value: JsValue = match (binary, std::str::from_utf8(bytes)) {
+            (false, Ok(text)) => JsValue::from_str(text),
+            _ => js_sys::Uint8Array::from(bytes).into(),
+        };
+        for conn in conns {
+            if let Some(ws) = self.open.get(conn) {
+                let socket: &web_sys::WebSocket = ws.as_ref();
+                let _ = socket.unchecked_ref::<SharedSend>().send_value(&value);
+            }
+        }
+    }
+
+    fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
+        if let Some(ws) = self.open.remove(&conn) {
+            let _ = ws.close(Some(code), Some(reason));
+        }
+    }
+
+    fn save_session(&mut self, conn: ConnId, session: &str) {
+        if let Some(ws) = self.open.get(&conn) {
+            if let Err(error) = ws.serialize_attachment(session) {
+                console_error!("could not keep the session of connection {conn}: {error}");
+            }
+        }
+    }
+
+    fn sessions(&mut self) -> Vec<(ConnId, Option<String>)> {
+        let mut sockets = self.state.get_websockets();
+        if let Some(closing) = &self.closing {
+            let listed = conn_of(self.state, closing).is_some_and(|conn| {
+                sockets
+                    .iter()
+                    .any(|ws| conn_of(self.state, ws) == Some(conn))
+            });
+            if !listed {
+                sockets.push(closing.clone());
+            }
+        }
+        let mut sessions = Vec::new();
+        for ws in sockets {
+            let Some(conn) = conn_of(self.state, &ws) else {
+                let _ = ws.close(Some(1011), Some("unknown connection"));
+                continue;
+            };
+            let session = ws.deserialize_attachment::<String>().ok().flatten();
+            self.open.insert(conn, ws);
+            sessions.push((conn, session));
+        }
+        sessions
+    }
+
+    fn last_ping_ms(&self, conn: ConnId) -> Option<u64> {
+        let ws = self.open.get(&conn)?;
+        let state: &HibernationState = self.state.as_raw().unchecked_ref();
+        let stamp = state.auto_response_timestamp(ws.as_ref()).ok()?;
+        let date = stamp.dyn_ref::<js_sys::Date>()?;
+        Some(date.get_time() as u64)
+    }
+}

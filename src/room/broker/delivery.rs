@@ -1,0 +1,109 @@
+//! Delivery: who subscribes to a destination, and one MESSAGE to each of them.
+
+use std::collections::HashMap;
+
+use super::{Broker, Effect};
+use crate::room::session::{AckMode, ConnId, Unacked};
+use crate::stomp::{encode_message, Delivery, Message, MessageFrameKey, Version};
+
+impl Broker {
+    pub(super) fn subscribers(&self, destination: &str) -> Vec<(ConnId, u32)> {
+        self.index.get(destination).cloned().unwrap_or_default()
+    }
+
+    /// Sends one MESSAGE to each target subscription, tracking it where the subscription
+    /// acknowledges. Targets whose frames are byte-identical (same version and subscription id,
+    /// no per-session `ack` id) share one encoding and one [`Effect::SendMany`]: stomp.js names
+    /// every client's first subscription `sub-0`, so a large fan-out encodes a handful of frames.
+    pub(super) fn deliver(
+        &mut self,
+        targets: &[(ConnId, u32)],
+        message: &Message,
+        delivery: Delivery,
+    ) {
+        let max_unacked = self.config.limits.max_unacked;
+        let is_queue = matches!(delivery, Delivery::Queue { .. });
+        let mut groups: Vec<(MessageFrameKey, Vec<ConnId>)> = Vec::new();
+        // Keyed by frame shape, then subscription id, so a repeat target clones nothing.
+        let mut group_of: HashMap<(Version, Option<u32>), HashMap<String, usize>> = HashMap::new();
+        let mut tracked_by = Vec::new();
+        for &(conn, handle) in targets {
+            let Some(connection) = self.conns.get_mut(&conn) else {
+                continue;
+            };
+            let session = &mut connection.session;
+            let Some(subscription) = session.subscription_by_handle(handle) else {
+                continue;
+            };
+            let tracked = subscription.ack != AckMode::Auto;
+            let ack_handle = (session.version == Version::V1_2 && tracked).then_some(handle);
+            let by_id = group_of.entry((session.version, ack_handle)).or_default();
+            match by_id.get(subscription.id.as_str()) {
+                Some(&group) => groups[group].1.push(conn),
+                None => {
+                    by_id.insert(subscription.id.clone(), groups.len());
+                    let key = MessageFrameKey {
+                        version: session.version,
+                        subscription: subscription.id.clone(),
+                        ack_handle,
+                    };
+                    groups.push((key, vec![conn]));
+                }
+            }
+            if tracked {
+                // At most `max_unacked` in all (which bounds the session's size). Topic
+                // messages are never redelivered, so the oldest topic tracking gives way; a
+                // queue message always finds room, as a consumer holds fewer than
+                // `max_unacked` of them when it is chosen.
+                if session.unacked.len() >= max_unacked {
+                    if let Some(oldest) = session.unacked.iter().position(|u| !u.is_queue()) {
+                        session.unacked.remove(oldest);
+                    }
+                }
+                if session.unacked.len() < max_unacked {
+                    session.unacked.push(Unacked(message.id, handle, is_queue));
+                }
+                tracked_by.push(conn);
+            }
+        }
+        let binary = message.binary;
+        for (key, conns) in groups {
+            let bytes = encode_message(message, &key, delivery);
+            self.out.push(match conns.as_slice() {
+                [conn] => Effect::Send {
+                    conn: *conn,
+                    bytes,
+                    binary,
+                },
+                _ => Effect::SendMany {
+                    conns,
+                    bytes,
+                    binary,
+                },
+            });
+        }
+        for conn in tracked_by {
+            self.save(conn);
+        }
+    }
+
+    /// Delivers history requested by an [`Effect::Replay`], oldest first, marked `replayed:true`.
+    pub fn replay(
+        &mut self,
+        conn: ConnId,
+        subscription: &str,
+        mut messages: Vec<Message>,
+    ) -> Vec<Effect> {
+        messages.sort_by_key(|m| m.id);
+        let handle = self
+            .session(conn)
+            .and_then(|s| s.subscription(subscription))
+            .map(|s| s.handle);
+        if let Some(handle) = handle {
+            for message in &messages {
+                self.deliver(&[(conn, handle)], message, Delivery::Replayed);
+            }
+        }
+        self.take()
+    }
+}

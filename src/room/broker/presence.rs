@@ -1,0 +1,44 @@
+//! `/presence`: the room's members on subscribe, then a join or leave event as they come and go.
+
+use super::Broker;
+use crate::room::session::{ConnId, Phase, Session};
+use crate::stomp::destination::PRESENCE;
+use crate::stomp::{Delivery, Message};
+
+/// A member as presence events show it: `{"session": "s1", "login": "alice" | null}`.
+pub(super) fn member(session: &Session) -> serde_json::Value {
+    serde_json::json!({ "session": session.session_id(), "login": session.login })
+}
+
+impl Broker {
+    pub(super) fn send_presence_snapshot(&mut self, conn: ConnId, handle: u32) {
+        let members: Vec<_> = self
+            .conns
+            .values()
+            .filter(|c| c.session.phase == Phase::Connected)
+            .map(|c| member(&c.session))
+            .collect();
+        let message =
+            self.presence_message(serde_json::json!({ "type": "members", "members": members }));
+        self.deliver(&[(conn, handle)], &message, Delivery::Live);
+    }
+
+    pub(super) fn publish_presence(&mut self, event: serde_json::Value) {
+        let subscribers = self.subscribers(PRESENCE);
+        if subscribers.is_empty() {
+            return;
+        }
+        let message = self.presence_message(event);
+        self.deliver(&subscribers, &message, Delivery::Live);
+    }
+
+    fn presence_message(&mut self, body: serde_json::Value) -> Message {
+        Message {
+            id: self.next_message_id(),
+            destination: PRESENCE.to_owned(),
+            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+            body: body.to_string().into_bytes(),
+            binary: false,
+        }
+    }
+}

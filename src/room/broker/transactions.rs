@@ -1,0 +1,120 @@
+//! Transactions: BEGIN, then SEND/ACK/NACK staged (and stored, so a transaction survives the
+//! room's eviction) until COMMIT applies them in order or ABORT drops them.
+
+use super::{required, Broker, Effect};
+use crate::room::session::ConnId;
+use crate::stomp::destination;
+use crate::stomp::{Frame, ProtocolError};
+
+pub(super) struct Staged {
+    pub frame: Frame,
+    pub binary: bool,
+}
+
+impl Broker {
+    pub(super) fn on_begin(&mut self, conn: ConnId, frame: &Frame) -> Result<(), ProtocolError> {
+        let transaction = required(frame, "transaction")?;
+        let limits = &self.config.limits;
+        destination::check_text("transaction id", transaction, limits.max_id_bytes)?;
+        let max = limits.max_transactions;
+        let session = self.session_mut(conn).ok_or_else(super::gone)?;
+        if session.transactions.iter().any(|t| t == transaction) {
+            return Err(ProtocolError::new(
+                "duplicate transaction",
+                format!("transaction {transaction:?} is already open"),
+            ));
+        }
+        if session.transactions.len() >= max {
+            return Err(ProtocolError::new(
+                "too many transactions",
+                format!("a connection may have at most {max} open transactions (max_transactions)"),
+            ));
+        }
+        session.transactions.push(transaction.to_owned());
+        self.save(conn);
+        Ok(())
+    }
+
+    pub(super) fn on_commit(&mut self, conn: ConnId, frame: &Frame) -> Result<(), ProtocolError> {
+        let transaction = self.end_transaction(conn, frame)?;
+        let staged = self.staged.remove(&(conn, transaction)).unwrap_or_default();
+        for Staged { mut frame, binary } in staged {
+            // The staged frame was validated and receipted when it arrived; now it takes effect.
+            frame
+                .headers
+                .retain(|(name, _)| name != "transaction" && name != "receipt");
+            self.dispatch_frame(conn, frame, binary)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn on_abort(&mut self, conn: ConnId, frame: &Frame) -> Result<(), ProtocolError> {
+        let transaction = self.end_transaction(conn, frame)?;
+        self.staged.remove(&(conn, transaction));
+        Ok(())
+    }
+
+    /// Closes the transaction named by a COMMIT or ABORT and returns its id.
+    fn end_transaction(&mut self, conn: ConnId, frame: &Frame) -> Result<String, ProtocolError> {
+        let transaction = required(frame, "transaction")?.to_owned();
+        let session = self.session_mut(conn).ok_or_else(super::gone)?;
+        let before = session.transactions.len();
+        session.transactions.retain(|t| *t != transaction);
+        if session.transactions.len() == before {
+            return Err(unknown_transaction(&transaction));
+        }
+        self.save(conn);
+        self.out.push(Effect::Unstage {
+            conn,
+            transaction: transaction.clone(),
+        });
+        Ok(transaction)
+    }
+
+    pub(super) fn stage(
+        &mut self,
+        conn: ConnId,
+        transaction: String,
+        frame: Frame,
+        binary: bool,
+    ) -> Result<(), ProtocolError> {
+        let session = self.session(conn).ok_or_else(super::gone)?;
+        if !session.transactions.contains(&transaction) {
+            return Err(unknown_transaction(&transaction));
+        }
+        let max = self.config.limits.max_transaction_frames;
+        let staged = self.staged.entry((conn, transaction.clone())).or_default();
+        if staged.len() >= max {
+            return Err(ProtocolError::new(
+                "transaction too large",
+                format!("a transaction may hold at most {max} frames (max_transaction_frames)"),
+            ));
+        }
+        staged.push(Staged {
+            frame: frame.clone(),
+            binary,
+        });
+        self.out.push(Effect::Stage {
+            conn,
+            transaction,
+            frame,
+            binary,
+        });
+        Ok(())
+    }
+
+    /// Re-adds a frame staged in an open transaction.
+    pub fn restore_staged(&mut self, conn: ConnId, transaction: &str, frame: Frame, binary: bool) {
+        self.staged
+            .entry((conn, transaction.to_owned()))
+            .or_default()
+            .push(Staged { frame, binary });
+    }
+}
+
+fn unknown_transaction(transaction: &str) -> ProtocolError {
+    ProtocolError::new(
+        "unknown transaction",
+        format!("transaction {transaction:?} is not open; send BEGIN first"),
+    )
+}

@@ -1,0 +1,657 @@
+//! The room engine: the broker, the persistence policy and the timers of one room, driven by
+//! events and the time, with storage and sockets behind traits.
+//!
+//! # An event, in order
+//!
+//! 1. The broker handles the event and returns effects.
+//! 2. Sends go out at once, in order; writes are gathered. A RECEIPT promises that what came
+//!    before it is stored, so once an event has writes, the RECEIPT (and anything after it to
+//!    the same connection) waits for the commit. No fan-out ever waits behind a write.
+//! 3. The event's writes are committed together ([`Storage::commit`]): all or nothing.
+//! 4. Then the waiting RECEIPTs go out, and each changed session is kept with its socket
+//!    (at most once per event) and its deadlines re-indexed in the [`Timers`].
+//!
+//! If the commit fails, the connection whose frames caused it gets an ERROR and is closed,
+//! nothing held for the commit is sent, and the engine rebuilds itself from storage and the
+//! kept sessions (as on a wake), so memory never runs ahead of storage; message ids given out
+//! before the failure are not given out again. The event returns [`Failed`] for the caller to
+//! log. If even the rebuild cannot read storage, the next event tries again.
+//!
+//! # What is persisted, and why it is enough
+//!
+//! A woken room must decide exactly as the room that was evicted would have. Sessions (with
+//! their deadlines: when the socket opened, when the client was last heard, when its next
+//! heart-beat is due) live with the sockets; storage holds counters (message and connection
+//! ids, wakes, the last liveness sweep), topic history, queue messages with their redelivery
+//! state and round-robin positions, staged transaction frames and partly-arrived frames.
+//! History is trimmed by the count of stored rows (read from storage after a wake), never by
+//! a count kept only in memory.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::rc::Rc;
+
+use super::auth::Authenticator;
+use super::broker::{Broker, Effect, ReplayRequest};
+use super::session::{ConnId, Phase, Session};
+use super::settings::Settings;
+use super::sockets::Sockets;
+use super::storage::{Counter, Storage, StorageError, Write};
+use super::timers::{TimerKind, Timers};
+use crate::stomp::{Message, ProtocolError};
+
+/// History is trimmed when a destination holds this many messages more than `history_limit`,
+/// so trimming costs one statement per this many messages; replay never returns the extra ones.
+pub const TRIM_EVERY: u32 = 32;
+
+/// The room could not store an event (it has rebuilt itself from storage, or will on the
+/// next event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failed(pub StorageError);
+
+impl From<StorageError> for Failed {
+    fn from(error: StorageError) -> Self {
+        Self(error)
+    }
+}
+
+/// What to do with the platform's alarm (see [`Room::alarm_change`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlarmChange {
+    /// Set it to fire at this time (ms since the epoch).
+    Set(u64),
+    /// Delete it: nothing is due.
+    Delete,
+}
+
+/// Handler calls since the engine was built, by kind (the stats endpoint shows them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct EventCounts {
+    pub connects: u64,
+    pub messages: u64,
+    pub closes: u64,
+    pub alarms: u64,
+}
+
+pub struct Room {
+    broker: Broker,
+    auth: Rc<dyn Authenticator>,
+    settings: Settings,
+    timers: Timers,
+    /// Writes of the event in progress (and of the wake before it), committed at its end.
+    batch: Vec<Write>,
+    /// Messages in each destination's history; read from storage on first use after a wake.
+    history_rows: HashMap<String, u32>,
+    /// Connections with a partly-arrived frame in storage.
+    partials: BTreeSet<ConnId>,
+    /// The highest message id that storage gives back after a wake.
+    stored_message_id: u64,
+    last_conn: ConnId,
+    wakes: u64,
+    liveness_swept_ms: u64,
+    /// The alarm the caller was last asked to set.
+    alarm_set: Option<u64>,
+    counts: EventCounts,
+    /// A commit failed and rebuilding from storage failed too: rebuild before the next event.
+    needs_rebuild: bool,
+}
+
+/// Sends held back until the event's writes are committed, and what the event changed.
+#[derive(Default)]
+struct Outbox {
+    /// The connection whose RECEIPT waits for the commit; later sends to it wait too.
+    held_for: Option<ConnId>,
+    held: Vec<Held>,
+    /// Connections whose sessions changed.
+    changed: BTreeSet<ConnId>,
+    /// Connections closed during the event, and whether their close already went out.
+    closed: Vec<(ConnId, bool)>,
+}
+
+enum Held {
+    Send {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: String,
+    },
+}
+
+impl Room {
+    /// Builds the room from storage and the sockets' kept sessions: after the object is
+    /// created, on first use and after every eviction.
+    pub fn wake(
+        settings: Settings,
+        auth: Rc<dyn Authenticator>,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        now: u64,
+    ) -> Result<Self, Failed> {
+        let stored = store.load()?;
+        let mut broker = Broker::new(settings.broker.clone()).with_authenticator(auth.clone());
+        let stored_message_id = stored
+            .counter(Counter::LastMessageId)
+            .max(stored.newest_message_id);
+        broker.restore_last_message_id(stored_message_id);
+        let mut room = Room {
+            broker,
+            auth,
+            settings,
+            timers: Timers::default(),
+            batch: Vec::new(),
+            history_rows: HashMap::new(),
+            partials: BTreeSet::new(),
+            stored_message_id,
+            last_conn: stored.counter(Counter::LastConn),
+            wakes: stored.counter(Counter::Wakes) + 1,
+            liveness_swept_ms: stored.counter(Counter::LivenessSweep),
+            alarm_set: None,
+            counts: EventCounts::default(),
+            needs_rebuild: false,
+        };
+        room.batch.push(Write::Counter(Counter::Wakes, room.wakes));
+        if room.liveness_swept_ms == 0 {
+            // A new room: its first lazy sweep is one check interval away, not due at once.
+            room.liveness_swept_ms = now;
+            room.batch.push(Write::Counter(Counter::LivenessSweep, now));
+        }
+        for (conn, kept) in sockets.sessions() {
+            let session = kept
+                .and_then(|json| Session::from_json(&json).ok())
+                .filter(|session| session.conn == conn);
+            match session {
+                Some(session) => room.broker.restore_session(session),
+                None => sockets.close(conn, 1011, "session lost; reconnect"),
+            }
+        }
+        for staged in stored.staged {
+            if room.broker.session(staged.conn).is_some() {
+                room.broker.restore_staged(
+                    staged.conn,
+                    &staged.transaction,
+                    staged.frame,
+                    staged.binary,
+                );
+            } else {
+                room.batch.push(Write::Unstage {
+                    conn: staged.conn,
+                    transaction: staged.transaction,
+                });
+            }
+        }
+        for (conn, bytes) in stored.partials {
+            if room.broker.session(conn).is_some() {
+                room.broker.restore_partial_frame(conn, &bytes);
+                room.partials.insert(conn);
+            } else {
+                room.batch.push(Write::Partial {
+                    conn,
+                    bytes: Vec::new(),
+                });
+            }
+        }
+        let conns: Vec<ConnId> = room.broker.connections().collect();
+        for conn in conns {
+            room.timers.set(conn, room.broker.deadlines(conn));
+        }
+        let effects = room.broker.restore_queues(stored.queued, stored.cursors);
+        let mut outbox = Outbox::default();
+        room.carry_out(effects, store, sockets, &mut outbox)?;
+        room.refresh(sockets, &outbox);
+        Ok(room)
+    }
+
+    /// A socket is opening: returns its connection id (the socket was [accepted](Sockets::accept)).
+    pub fn open(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        now: u64,
+    ) -> Result<ConnId, Failed> {
+        self.rebuild_if_needed(store, sockets, now)?;
+        self.counts.connects += 1;
+        self.last_conn += 1;
+        let conn = self.last_conn;
+        self.batch.push(Write::Counter(Counter::LastConn, conn));
+        sockets.accept(conn);
+        let effects = self.broker.open(conn, now);
+        self.run(store, sockets, Some(conn), effects, now)?;
+        Ok(conn)
+    }
+
+    /// One WebSocket message arrived on a connection.
+    pub fn receive(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        conn: ConnId,
+        data: &[u8],
+        binary: bool,
+        now: u64,
+    ) -> Result<(), Failed> {
+        self.rebuild_if_needed(store, sockets, now)?;
+        self.counts.messages += 1;
+        let effects = self.broker.receive(conn, data, binary, now);
+        self.run(store, sockets, Some(conn), effects, now)
+    }
+
+    /// A connection's socket closed or failed.
+    pub fn closed(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        conn: ConnId,
+        now: u64,
+    ) -> Result<(), Failed> {
+        self.rebuild_if_needed(store, sockets, now)?;
+        self.counts.closes += 1;
+        let effects = self.broker.close(conn, now);
+        let mut outbox = Outbox::default();
+        outbox.changed.insert(conn);
+        self.finish_event(store, sockets, Some(conn), effects, outbox, now)
+    }
+
+    /// The alarm fired: meets the deadlines that have passed.
+    pub fn alarm(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        now: u64,
+    ) -> Result<(), Failed> {
+        self.rebuild_if_needed(store, sockets, now)?;
+        self.counts.alarms += 1;
+        self.alarm_set = None;
+        let mut effects = Vec::new();
+        let mut touched = Vec::new();
+        for (conn, kind) in self.timers.due_on_time(now) {
+            touched.push(conn);
+            effects.extend(match kind {
+                TimerKind::Connect => self.broker.connect_deadline(conn, now),
+                TimerKind::HeartBeat => self.broker.heart_beat_deadline(conn, now),
+                TimerKind::Liveness => Vec::new(),
+            });
+        }
+        if self.liveness_sweep_at().is_some_and(|at| now >= at) {
+            for (conn, _) in self.timers.due_liveness(now) {
+                touched.push(conn);
+                let ping = sockets.last_ping_ms(conn);
+                effects.extend(self.broker.liveness_deadline(conn, ping, now));
+            }
+            self.liveness_swept_ms = now;
+            self.batch.push(Write::Counter(Counter::LivenessSweep, now));
+        }
+        let mut outbox = Outbox::default();
+        outbox.changed.extend(touched);
+        self.finish_event(store, sockets, None, effects, outbox, now)
+    }
+
+    /// How the caller must change the platform's alarm after an event, if at all. Deadlines
+    /// that must be met on time are; liveness is checked at most every `liveness_check_ms`
+    /// (see [`Settings`]). An alarm already set earlier than needed is kept (it will fire, meet
+    /// what is due and ask for the next one); one no longer needed at all is deleted, so a
+    /// room whose last deadline went away (a socket sent CONNECT) is not woken for nothing.
+    pub fn alarm_change(&mut self, now: u64) -> Option<AlarmChange> {
+        match (self.next_alarm(), self.alarm_set) {
+            (None, None) => None,
+            (None, Some(_)) => {
+                self.alarm_set = None;
+                Some(AlarmChange::Delete)
+            }
+            (Some(wanted), Some(set)) if set <= wanted && set > now => None,
+            (Some(wanted), _) => {
+                self.alarm_set = Some(wanted);
+                Some(AlarmChange::Set(wanted))
+            }
+        }
+    }
+
+    /// Commits writes still pending from the wake (its counters), for a caller that reads
+    /// the room without an event, such as the stats endpoint.
+    pub fn flush(&mut self, store: &mut impl Storage) -> Result<(), Failed> {
+        Ok(self.commit(store)?)
+    }
+
+    /// When the room next has a deadline to meet.
+    pub fn next_alarm(&self) -> Option<u64> {
+        let on_time = self.timers.next_on_time();
+        on_time.into_iter().chain(self.liveness_sweep_at()).min()
+    }
+
+    /// The broker, for inspection.
+    pub fn broker(&self) -> &Broker {
+        &self.broker
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// Counters for operators: connections, wakes, handler calls since this wake, last id.
+    pub fn stats(&self) -> serde_json::Value {
+        serde_json::json!({
+            "connections": self.broker.connections().count(),
+            "wakes": self.wakes,
+            "events_since_wake": self.counts,
+            "last_message_id": self.broker.last_message_id(),
+        })
+    }
+
+    // ---- one event ----------------------------------------------------------------------
+
+    fn liveness_sweep_at(&self) -> Option<u64> {
+        let first = self.timers.next_liveness()?;
+        Some(first.max(self.liveness_swept_ms + self.settings.liveness_check_ms))
+    }
+
+    fn run(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        origin: Option<ConnId>,
+        effects: Vec<Effect>,
+        now: u64,
+    ) -> Result<(), Failed> {
+        self.finish_event(store, sockets, origin, effects, Outbox::default(), now)
+    }
+
+    /// Carries out an event's effects, commits its writes, then sends what waited for them.
+    fn finish_event(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        origin: Option<ConnId>,
+        effects: Vec<Effect>,
+        mut outbox: Outbox,
+        now: u64,
+    ) -> Result<(), Failed> {
+        let result = self
+            .carry_out(effects, store, sockets, &mut outbox)
+            .and_then(|()| {
+                if let Some(conn) = origin {
+                    self.keep_partial_frame(conn);
+                }
+                self.commit(store)
+            });
+        if let Err(error) = result {
+            self.storage_failed(sockets, origin, &outbox, &error);
+            self.needs_rebuild = true;
+            // Best effort now; if storage cannot be read either, the next event tries again.
+            let _ = self.rebuild_if_needed(store, sockets, now);
+            return Err(Failed(error));
+        }
+        for held in std::mem::take(&mut outbox.held) {
+            match held {
+                Held::Send { conn, bytes } => sockets.send(conn, &bytes, false),
+                Held::Close { conn, code, reason } => sockets.close(conn, code, &reason),
+            }
+        }
+        self.refresh(sockets, &outbox);
+        Ok(())
+    }
+
+    /// After a failed commit, replaces this engine's state with what storage and the kept
+    /// sessions hold, keeping the message ids already given out.
+    fn rebuild_if_needed(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        now: u64,
+    ) -> Result<(), Failed> {
+        if !self.needs_rebuild {
+            return Ok(());
+        }
+        let mut fresh = Room::wake(
+            self.settings.clone(),
+            self.auth.clone(),
+            store,
+            sockets,
+            now,
+        )?;
+        fresh
+            .broker
+            .restore_last_message_id(self.broker.last_message_id());
+        // Stored at once, so ids given out before the failure stay taken even if the room
+        // is evicted before its next event.
+        fresh.commit(store)?;
+        fresh.counts = std::mem::take(&mut self.counts);
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Keeps each changed session with its socket and re-indexes its deadlines.
+    fn refresh(&mut self, sockets: &mut impl Sockets, outbox: &Outbox) {
+        let closed = outbox.closed.iter().map(|&(conn, _)| conn);
+        for conn in outbox.changed.iter().copied().chain(closed) {
+            if let Some(session) = self.broker.session(conn) {
+                sockets.save_session(conn, &session.to_json());
+            }
+            self.timers.set(conn, self.broker.deadlines(conn));
+        }
+    }
+
+    fn carry_out(
+        &mut self,
+        effects: Vec<Effect>,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        outbox: &mut Outbox,
+    ) -> Result<(), StorageError> {
+        let mut pending: VecDeque<Effect> = effects.into();
+        while let Some(effect) = pending.pop_front() {
+            match effect {
+                Effect::Send {
+                    conn,
+                    bytes,
+                    binary,
+                } => {
+                    if outbox.held_for == Some(conn) {
+                        outbox.held.push(Held::Send { conn, bytes });
+                    } else {
+                        sockets.send(conn, &bytes, binary);
+                    }
+                }
+                Effect::SendMany {
+                    mut conns,
+                    bytes,
+                    binary,
+                } => {
+                    if let Some(held) = outbox.held_for.filter(|c| conns.contains(c)) {
+                        conns.retain(|&c| c != held);
+                        outbox.held.push(Held::Send {
+                            conn: held,
+                            bytes: bytes.clone(),
+                        });
+                    }
+                    sockets.send_many(&conns, &bytes, binary);
+                }
+                Effect::Receipt { conn, bytes } => {
+                    if outbox.held_for == Some(conn) || !self.batch.is_empty() {
+                        outbox.held_for = Some(conn);
+                        outbox.held.push(Held::Send { conn, bytes });
+                    } else {
+                        sockets.send(conn, &bytes, false);
+                    }
+                }
+                Effect::Close { conn, code, reason } => {
+                    let now = outbox.held_for != Some(conn);
+                    if now {
+                        sockets.close(conn, code, &reason);
+                    } else {
+                        outbox.held.push(Held::Close { conn, code, reason });
+                    }
+                    outbox.closed.push((conn, now));
+                }
+                Effect::SaveSession { conn } => {
+                    outbox.changed.insert(conn);
+                }
+                Effect::Archive(message) => self.archive(store, message)?,
+                Effect::Enqueue(message) => self.batch.push(Write::Enqueue(message)),
+                Effect::Requeue { message_id, avoid } => {
+                    self.batch.push(Write::Requeue { message_id, avoid })
+                }
+                Effect::Dequeue { message_id } => self.batch.push(Write::Dequeue { message_id }),
+                Effect::QueueCursor { destination, next } => {
+                    self.batch.push(Write::QueueCursor { destination, next })
+                }
+                Effect::Replay {
+                    conn,
+                    subscription,
+                    destination,
+                    request,
+                } => {
+                    let messages = self.history(store, &destination, request)?;
+                    let more = self.broker.replay(conn, &subscription, messages);
+                    for effect in more.into_iter().rev() {
+                        pending.push_front(effect);
+                    }
+                }
+                Effect::Stage {
+                    conn,
+                    transaction,
+                    frame,
+                    binary,
+                } => self.batch.push(Write::Stage {
+                    conn,
+                    transaction,
+                    frame,
+                    binary,
+                }),
+                Effect::Unstage { conn, transaction } => {
+                    self.batch.push(Write::Unstage { conn, transaction })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Commits the event's writes, with the message-id counter when no stored message
+    /// carries the newest id.
+    fn commit(&mut self, store: &mut impl Storage) -> Result<(), StorageError> {
+        let archived = self
+            .batch
+            .iter()
+            .filter_map(|write| match write {
+                Write::Archive(message) => Some(message.id),
+                _ => None,
+            })
+            .max()
+            .unwrap_or(0);
+        let mut stored_message_id = self.stored_message_id.max(archived);
+        let last = self.broker.last_message_id();
+        if last > stored_message_id {
+            self.batch
+                .push(Write::Counter(Counter::LastMessageId, last));
+            stored_message_id = last;
+        }
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let writes = std::mem::take(&mut self.batch);
+        store.commit(&writes)?;
+        self.stored_message_id = stored_message_id;
+        Ok(())
+    }
+
+    /// Appends a topic message to its history, and trims the history when it holds
+    /// [`TRIM_EVERY`] more than the limit. The count comes from storage after a wake.
+    fn archive(&mut self, store: &impl Storage, message: Message) -> Result<(), StorageError> {
+        let limit = self.settings.history_limit;
+        if limit == 0 {
+            return Ok(());
+        }
+        let rows = match self.history_rows.get_mut(&message.destination) {
+            Some(rows) => rows,
+            None => {
+                let stored = store.history_len(&message.destination)?;
+                self.history_rows
+                    .entry(message.destination.clone())
+                    .or_insert(stored)
+            }
+        };
+        *rows += 1;
+        let trim = *rows >= limit + TRIM_EVERY;
+        if trim {
+            *rows = limit;
+        }
+        let destination = trim.then(|| message.destination.clone());
+        self.batch.push(Write::Archive(message));
+        if let Some(destination) = destination {
+            self.batch.push(Write::TrimHistory {
+                destination,
+                keep: limit,
+            });
+        }
+        Ok(())
+    }
+
+    /// The stored history a replay asks for, at most `history_limit` messages, including
+    /// messages archived earlier in this event and not yet committed.
+    fn history(
+        &self,
+        store: &impl Storage,
+        destination: &str,
+        request: ReplayRequest,
+    ) -> Result<Vec<Message>, StorageError> {
+        let limit = self.settings.history_limit;
+        let (after, newest) = match request {
+            ReplayRequest::Last(n) => (0, n.min(limit)),
+            ReplayRequest::After(id) => (id, limit),
+        };
+        let mut messages = store.history(destination, after, newest)?;
+        messages.extend(self.batch.iter().filter_map(|write| match write {
+            Write::Archive(m) if m.destination == destination && m.id > after => Some(m.clone()),
+            _ => None,
+        }));
+        let extra = messages.len().saturating_sub(newest as usize);
+        messages.drain(..extra);
+        Ok(messages)
+    }
+
+    /// Keeps a frame that has only partly arrived, so an eviction does not lose it. Most
+    /// messages hold whole frames, so this writes only when there is, or was, a partial one.
+    fn keep_partial_frame(&mut self, conn: ConnId) {
+        let partial = self.broker.partial_frame(conn);
+        if !partial.is_empty() {
+            self.batch.push(Write::Partial {
+                conn,
+                bytes: partial.to_vec(),
+            });
+            self.partials.insert(conn);
+        } else if self.partials.remove(&conn) {
+            self.batch.push(Write::Partial {
+                conn,
+                bytes: Vec::new(),
+            });
+        }
+    }
+
+    /// Storage refused the event: the connection that caused it hears why and is closed.
+    /// Nothing held for the commit is sent.
+    fn storage_failed(
+        &mut self,
+        sockets: &mut impl Sockets,
+        origin: Option<ConnId>,
+        outbox: &Outbox,
+        error: &StorageError,
+    ) {
+        self.batch.clear();
+        let Some(conn) = origin else { return };
+        if outbox.closed.iter().any(|&(c, sent)| c == conn && sent) {
+            return;
+        }
+        let version = self
+            .broker
+            .session(conn)
+            .filter(|s| s.phase == Phase::Connected)
+            .map(|s| s.version);
+        let frame = ProtocolError::new(
+            "storage failure",
+            format!("the room could not store what this connection just sent ({error}), so none of it was kept; reconnect and send it again"),
+        )
+        .to_frame();
+        sockets.send(conn, &frame.encode(version), false);
+        sockets.close(conn, 1011, "storage failure");
+    }
+}

@@ -1,0 +1,55 @@
+//! The room: one chat room's broker, persistence policy and timers as a sans-IO state machine.
+//! No `worker` import: events and the time go in, sends and writes come out through two small
+//! traits, [`Storage`] and [`Sockets`], which the Durable Object implements with SQLite and
+//! hibernatable WebSockets and the native tests implement in memory.
+//!
+//! * [`Room`] (the engine) orders each event's work: live sends first, then one all-or-nothing
+//!   commit of its writes, then the RECEIPTs that promised them; it keeps the deadlines in a
+//!   [`Timers`] table and says when the alarm should fire.
+//! * [`Broker`] holds sessions, subscriptions and routing, with queues, acknowledgements,
+//!   transactions and presence each in a file of their own.
+//! * A [`Session`] is everything about one connection that must survive eviction, deadlines
+//!   included; it is kept with its socket.
+//!
+//! ```
+//! use stomp_rooms::room::testing::{MemorySockets, MemoryStorage};
+//! use std::rc::Rc;
+//! use stomp_rooms::room::{AllowAll, Room, Settings};
+//!
+//! let (mut store, mut sockets) = (MemoryStorage::default(), MemorySockets::default());
+//! let mut room = Room::wake(Settings::default(), Rc::new(AllowAll), &mut store, &mut sockets, 0).unwrap();
+//! let alice = room.open(&mut store, &mut sockets, 0).unwrap();
+//! let bob = room.open(&mut store, &mut sockets, 0).unwrap();
+//! for conn in [alice, bob] {
+//!     room.receive(&mut store, &mut sockets, conn, b"CONNECT\naccept-version:1.2\n\n\0", false, 0).unwrap();
+//! }
+//! room.receive(&mut store, &mut sockets, bob, b"SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0", false, 0).unwrap();
+//! room.receive(&mut store, &mut sockets, alice, b"SEND\ndestination:/topic/chat\n\nhello\0", false, 1).unwrap();
+//! let to_bob = sockets.sent(bob).last().unwrap().clone();
+//! assert_eq!(
+//!     String::from_utf8(to_bob).unwrap(),
+//!     "MESSAGE\nsubscription:0\nmessage-id:1\ndestination:/topic/chat\nsender:s1\ntimestamp:1\ncontent-length:5\n\nhello\0"
+//! );
+//! assert_eq!(store.history_of("/topic/chat").len(), 1, "stored after the fan-out, in the same event");
+//! ```
+
+mod auth;
+mod broker;
+mod engine;
+mod session;
+mod settings;
+mod sockets;
+mod storage;
+pub mod testing;
+mod timers;
+
+pub use auth::{AllowAll, Authenticator, Credentials};
+pub use broker::{
+    Broker, Config, Deadlines, Effect, QueuedMessage, ReplayRequest, HEART_BEAT_GRACE,
+};
+pub use engine::{AlarmChange, EventCounts, Failed, Room, TRIM_EVERY};
+pub use session::{AckMode, ConnId, Phase, Session, Subscription, Unacked};
+pub use settings::Settings;
+pub use sockets::Sockets;
+pub use storage::{Counter, StagedFrame, Storage, StorageError, Stored, Write};
+pub use timers::{TimerKind, Timers};

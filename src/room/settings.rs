@@ -1,0 +1,33 @@
+//! A room's settings (`ROOM_SETTINGS` in `wrangler.toml`): every field optional, defaults below
+//! and in the README.
+
+use serde::{Deserialize, Serialize};
+
+use super::broker::Config;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Messages kept per `/topic/` destination for replay. Default 100.
+    pub history_limit: u32,
+    /// How often, at most, the room wakes to look for clients whose heart-beats stopped, in
+    /// ms. Their pings are answered by the transport without waking the room, so finding a
+    /// silent one costs a wake; by default the room looks at most every 5 minutes, and a dead
+    /// client is closed up to that late. 0 checks each client on time, at the end of its grace
+    /// period (twice its heart-beat interval), at the cost of waking the room about that often
+    /// while clients are connected.
+    pub liveness_check_ms: u64,
+    /// Limits, heart-beats and timeouts of the STOMP broker.
+    #[serde(flatten)]
+    pub broker: Config,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            history_limit: 100,
+            liveness_check_ms: 300_000,
+            broker: Config::default(),
+        }
+    }
+}

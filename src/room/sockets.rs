@@ -1,0 +1,25 @@
+//! The room's sockets, behind a small trait: the Durable Object implements it with hibernatable
+//! WebSockets (each socket's attachment holds its session), the native tests in memory.
+
+use super::session::ConnId;
+
+pub trait Sockets {
+    /// Accepts the socket that is opening, as connection `conn`.
+    fn accept(&mut self, conn: ConnId);
+    /// Sends one WebSocket message: binary when `binary`, else text (`bytes` are then UTF-8).
+    fn send(&mut self, conn: ConnId, bytes: &[u8], binary: bool);
+    /// Sends the same message to each connection.
+    fn send_many(&mut self, conns: &[ConnId], bytes: &[u8], binary: bool) {
+        for &conn in conns {
+            self.send(conn, bytes, binary);
+        }
+    }
+    /// Closes the socket with a WebSocket close code and reason (after what was sent before).
+    fn close(&mut self, conn: ConnId, code: u16, reason: &str);
+    /// Keeps the connection's session with its socket, replacing the one kept before.
+    fn save_session(&mut self, conn: ConnId, session: &str);
+    /// Every open socket's connection and kept session, for a wake.
+    fn sessions(&mut self) -> Vec<(ConnId, Option<String>)>;
+    /// When the transport last answered the client's heart-beat by itself, without the room.
+    fn last_ping_ms(&self, conn: ConnId) -> Option<u64>;
+}
