@@ -3,8 +3,10 @@
 # docs/latency-cdf.png. In one run it measures, side by side:
 #   1. stomp-rooms under `wrangler dev` (release build),
 #   2. the floor: benches/floor, a Durable Object that rebroadcasts text with no STOMP work,
-#   3. RabbitMQ Web-STOMP (Debian's rabbitmq-server with rabbitmq_web_stomp).
-# The servers run on CPU 0 and the load generator on CPU 1 (taskset). Takes about 15 minutes.
+#   3. the durable floor: the same worker's /durable/{room} object, which also INSERTs each
+#      message into SQLite (its own `wrangler dev`, so its CPU and memory are measured apart),
+#   4. RabbitMQ Web-STOMP (Debian's rabbitmq-server with rabbitmq_web_stomp).
+# The servers run on CPU 0 and the load generator on CPU 1 (taskset). Takes about 20 minutes.
 # Run `npm run setup` first (the README's setup); this script adds RabbitMQ and matplotlib.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -13,7 +15,7 @@ cd "$ROOT"
 WORK="$ROOT/.bench"
 RESULTS="$WORK/results.jsonl"
 LOADGEN="$ROOT/benches/loadgen/target/release/stomp-rooms-loadgen"
-ROOMS_PORT=8811 FLOOR_PORT=8812 RABBIT_WS_PORT=15674
+ROOMS_PORT=8811 FLOOR_PORT=8812 DURABLE_PORT=8813 RABBIT_WS_PORT=15674
 step() { echo "bench: [$(date +%H:%M:%S)] $*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -48,14 +50,19 @@ wait_http() { # url seconds
 # All processes of a process group (wrangler's node and its workerd), comma-separated.
 group_pids() { pgrep -g "$1" | paste -sd, -; }
 
-step "starting stomp-rooms (port $ROOMS_PORT) and the floor (port $FLOOR_PORT) on CPU 0"
-rm -rf "$WORK/state-rooms" "$WORK/state-floor"
+step "starting stomp-rooms (port $ROOMS_PORT), the floor (port $FLOOR_PORT) and the durable floor (port $DURABLE_PORT) on CPU 0"
+rm -rf "$WORK/state-rooms" "$WORK/state-floor" "$WORK/state-durable"
 setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev --port "$ROOMS_PORT" --inspector-port 9411 \
     --persist-to "$WORK/state-rooms" >"$WORK/rooms.log" 2>&1 &
 ROOMS_GROUP=$!; PIDS_TO_STOP+=("$ROOMS_GROUP")
 (cd benches/floor && exec setsid taskset -c 0 wrangler dev --port "$FLOOR_PORT" --inspector-port 9412 \
     --persist-to "$WORK/state-floor" >"$WORK/floor.log" 2>&1) &
 FLOOR_GROUP=$!; PIDS_TO_STOP+=("$FLOOR_GROUP")
+# The same worker again, serving only /durable/{room} here: a process of its own keeps its CPU,
+# memory and idle figures apart from the plain floor's (the idle run drives all systems at once).
+(cd benches/floor && exec setsid taskset -c 0 wrangler dev --port "$DURABLE_PORT" --inspector-port 9413 \
+    --persist-to "$WORK/state-durable" >"$WORK/durable.log" 2>&1) &
+DURABLE_GROUP=$!; PIDS_TO_STOP+=("$DURABLE_GROUP")
 
 step "starting RabbitMQ with Web-STOMP (port $RABBIT_WS_PORT) on CPU 0"
 # The server itself, not Debian's wrapper, which switches user and caps open files at 1024.
@@ -74,65 +81,78 @@ RABBIT_GROUP=$!; PIDS_TO_STOP+=("$RABBIT_GROUP")
 
 wait_http "http://127.0.0.1:$ROOMS_PORT/" 90
 wait_http "http://127.0.0.1:$FLOOR_PORT/rooms/warmup/stats" 90
+wait_http "http://127.0.0.1:$DURABLE_PORT/durable/warmup/stats" 90
 wait_http "http://127.0.0.1:$RABBIT_WS_PORT/ws" 120
 
+# Each system: the loadgen --flavor it speaks, its URL and destination, and what its results carry
+# besides (the durable floor speaks the floor's protocol; "system" tells the report it apart).
+declare -A FLAVOR=([stomp]=stomp [floor]=floor [durable]=floor [rabbit]=rabbit)
 declare -A URL=(
     [stomp]="ws://127.0.0.1:$ROOMS_PORT/rooms/{room}"
     [floor]="ws://127.0.0.1:$FLOOR_PORT/rooms/{room}"
+    [durable]="ws://127.0.0.1:$DURABLE_PORT/durable/{room}"
     [rabbit]="ws://127.0.0.1:$RABBIT_WS_PORT/ws"
 )
-declare -A DEST=([stomp]="/topic/chat" [floor]="/topic/chat" [rabbit]="/topic/{room}")
+declare -A DEST=([stomp]="/topic/chat" [floor]="/topic/chat" [durable]="/topic/chat" [rabbit]="/topic/{room}")
+declare -A TAG=([stomp]='{}' [floor]='{}' [durable]='{"system": "floor-durable"}' [rabbit]='{}')
 pids_of() {
     case "$1" in
         stomp) group_pids "$ROOMS_GROUP" ;;
         floor) group_pids "$FLOOR_GROUP" ;;
+        durable) group_pids "$DURABLE_GROUP" ;;
         rabbit) group_pids "$RABBIT_GROUP" ;;
     esac
 }
 loadgen() { taskset -c 1 "$LOADGEN" "$@"; }
-record() { python3 -c 'import json,sys; extra=json.loads(sys.argv[1]); d=json.load(sys.stdin); d.update(extra); print(json.dumps(d))' "$1" >> "$RESULTS"; }
+# Appends the JSON on stdin to the results, with each JSON argument's fields added.
+record() { python3 -c 'import json,sys; d=json.load(sys.stdin); [d.update(json.loads(a)) for a in sys.argv[1:]]; print(json.dumps(d))' "$@" >> "$RESULTS"; }
 
 : > "$RESULTS"
-SYSTEMS=(stomp floor rabbit)
+SYSTEMS=(stomp floor durable rabbit)
 
-for flavor in "${SYSTEMS[@]}"; do
+for system in "${SYSTEMS[@]}"; do
+    flavor="${FLAVOR[$system]}"
     for subscribers in 10 100 1000; do
         messages=$(( 200000 / subscribers )); [ "$messages" -gt 5000 ] && messages=5000
-        step "fan-out, unpaced: $flavor, 1 -> $subscribers subscribers, $messages messages"
-        loadgen fanout --flavor "$flavor" --url "${URL[$flavor]/\{room\}/fan-$subscribers-$RANDOM}" \
-            --destination "${DEST[$flavor]/\{room\}/fan$subscribers}" --subscribers "$subscribers" \
-            --messages "$messages" --pids "$(pids_of "$flavor")" --timeout 120 | record '{"mode":"unpaced"}'
-        step "fan-out, paced at 1000/s for 3 s: $flavor, 1 -> $subscribers subscribers"
-        loadgen fanout --flavor "$flavor" --url "${URL[$flavor]/\{room\}/paced-$subscribers-$RANDOM}" \
-            --destination "${DEST[$flavor]/\{room\}/paced$subscribers}" --subscribers "$subscribers" \
-            --messages 3000 --rate 1000 --pids "$(pids_of "$flavor")" --timeout 120 | record '{"mode":"paced"}'
+        step "fan-out, unpaced: $system, 1 -> $subscribers subscribers, $messages messages"
+        loadgen fanout --flavor "$flavor" --url "${URL[$system]/\{room\}/fan-$subscribers-$RANDOM}" \
+            --destination "${DEST[$system]/\{room\}/fan$subscribers}" --subscribers "$subscribers" \
+            --messages "$messages" --pids "$(pids_of "$system")" --timeout 120 | record '{"mode":"unpaced"}' "${TAG[$system]}"
+        step "fan-out, paced at 1000/s for 3 s: $system, 1 -> $subscribers subscribers"
+        loadgen fanout --flavor "$flavor" --url "${URL[$system]/\{room\}/paced-$subscribers-$RANDOM}" \
+            --destination "${DEST[$system]/\{room\}/paced$subscribers}" --subscribers "$subscribers" \
+            --messages 3000 --rate 1000 --pids "$(pids_of "$system")" --timeout 120 | record '{"mode":"paced"}' "${TAG[$system]}"
     done
-    step "100 rooms x 10 members, 2 msg/s each, 10 s: $flavor"
-    loadgen rooms --flavor "$flavor" --url "${URL[$flavor]}" --destination "${DEST[$flavor]}" \
-        --rooms 100 --members 10 --rate 2 --seconds 10 --pids "$(pids_of "$flavor")" | record '{}'
-    step "connection storm, 2000 connections: $flavor"
-    loadgen storm --flavor "$flavor" --url "${URL[$flavor]/\{room\}/storm-$RANDOM}" --connections 2000 \
-        --pids "$(pids_of "$flavor")" | record '{}'
+    step "100 rooms x 10 members, 2 msg/s each, 10 s: $system"
+    loadgen rooms --flavor "$flavor" --url "${URL[$system]}" --destination "${DEST[$system]}" \
+        --rooms 100 --members 10 --rate 2 --seconds 10 --pids "$(pids_of "$system")" | record "${TAG[$system]}"
+    step "connection storm, 2000 connections: $system"
+    loadgen storm --flavor "$flavor" --url "${URL[$system]/\{room\}/storm-$RANDOM}" --connections 2000 \
+        --pids "$(pids_of "$system")" | record "${TAG[$system]}"
 done
 
-step "idle: 1000 clients with 10 s heart-beats for 120 s, all three systems at once"
-stats() { curl -sf "http://127.0.0.1:$1/rooms/idle/stats" || echo '{}'; }
+step "idle: 1000 clients with 10 s heart-beats for 120 s, all ${#SYSTEMS[@]} systems at once"
+stats() { curl -sf "http://127.0.0.1:$1/$2/idle/stats" || echo '{}'; } # port, rooms|durable
 IDLE_JOBS=()
-for flavor in "${SYSTEMS[@]}"; do
-    url="${URL[$flavor]/\{room\}/idle}"
-    loadgen idle --flavor "$flavor" --url "$url" --clients 1000 --seconds 120 --pids "$(pids_of "$flavor")" \
-        > "$WORK/idle-$flavor.json" &
+for system in "${SYSTEMS[@]}"; do
+    url="${URL[$system]/\{room\}/idle}"
+    loadgen idle --flavor "${FLAVOR[$system]}" --url "$url" --clients 1000 --seconds 120 --pids "$(pids_of "$system")" \
+        > "$WORK/idle-$system.json" &
     IDLE_JOBS+=($!)
 done
 # Connecting takes a few seconds; then the clients only ping. Read the rooms' counters well inside
 # the quiet period, and again before the clients hang up (their closes would wake the rooms).
 sleep 40
-ROOMS_STATS_BEFORE=$(stats "$ROOMS_PORT"); FLOOR_STATS_BEFORE=$(stats "$FLOOR_PORT")
+ROOMS_STATS_BEFORE=$(stats "$ROOMS_PORT" rooms); FLOOR_STATS_BEFORE=$(stats "$FLOOR_PORT" rooms)
+DURABLE_STATS_BEFORE=$(stats "$DURABLE_PORT" durable)
 sleep 70
-ROOMS_STATS_AFTER=$(stats "$ROOMS_PORT"); FLOOR_STATS_AFTER=$(stats "$FLOOR_PORT")
+ROOMS_STATS_AFTER=$(stats "$ROOMS_PORT" rooms); FLOOR_STATS_AFTER=$(stats "$FLOOR_PORT" rooms)
+DURABLE_STATS_AFTER=$(stats "$DURABLE_PORT" durable)
 wait "${IDLE_JOBS[@]}"   # not a bare `wait`: the servers are background jobs too
 record "{\"room_stats_before\": $ROOMS_STATS_BEFORE, \"room_stats_after\": $ROOMS_STATS_AFTER}" < "$WORK/idle-stomp.json"
 record "{\"room_stats_before\": $FLOOR_STATS_BEFORE, \"room_stats_after\": $FLOOR_STATS_AFTER}" < "$WORK/idle-floor.json"
+record "{\"room_stats_before\": $DURABLE_STATS_BEFORE, \"room_stats_after\": $DURABLE_STATS_AFTER}" "${TAG[durable]}" \
+    < "$WORK/idle-durable.json"
 record '{}' < "$WORK/idle-rabbit.json"
 
 step "codec micro-benchmarks"

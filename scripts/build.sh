@@ -22,6 +22,7 @@ esbuild public/app/chat.mjs --bundle --minify --format=esm --target=es2022 \
 
 use_wasm_toolchain
 echo "build: compiling the Worker to wasm with $(rustc --version) (the first build of std takes a few minutes)"
-worker-build --release
+# STOMP_ROOMS_NO_OPT=1 skips wasm-opt, which keeps function names for profiling.
+worker-build --release ${STOMP_ROOMS_NO_OPT:+--no-opt}
 wasm="build/index_bg.wasm"
 echo "build: $wasm is $(stat -c %s "$wasm") bytes, $(gzip -9 -c "$wasm" | wc -c) gzipped"

@@ -1,7 +1,16 @@
-// The floor: a minimal Durable Object that rebroadcasts each text message to every other
-// socket in its room, with no STOMP work. What a stomp-rooms room would cost if STOMP were free.
-// It uses the same platform features as the product: hibernation and the heart-beat
-// auto-response, and the same routing (one object per /rooms/{room}).
+// The floors: minimal Durable Objects that rebroadcast each text message to every other socket
+// in their room, with no STOMP work. What a stomp-rooms room would cost if STOMP were free.
+// They use the same platform features as the product: hibernation and the heart-beat
+// auto-response, and the same routing (one object per room name).
+//
+//   /rooms/{room}     FloorRoom: rebroadcast only; nothing is stored per message.
+//   /durable/{room}   DurableFloorRoom: the same rebroadcast, then one SQLite INSERT of the
+//                     message into a history table, as stomp-rooms archives each topic message.
+//                     The INSERT comes after the sends, so this message's sends are not held
+//                     by the output gate; sends of a later message can still wait for an earlier
+//                     commit, which is the platform's cost of durability. History is trimmed
+//                     like the product's: every 32 messages, one DELETE keeps the newest 100.
+//   .../stats         the object's wake count (stored) and handler calls since it last woke.
 
 import { DurableObject } from 'cloudflare:workers';
 
@@ -41,10 +50,34 @@ export class FloorRoom extends DurableObject {
   }
 }
 
+// stomp-rooms' defaults: history_limit 100 (src/room/settings.rs), TRIM_EVERY 32 (src/room/engine.rs).
+const HISTORY_KEEP = 100;
+const TRIM_EVERY = 32;
+
+export class DurableFloorRoom extends FloorRoom {
+  constructor(ctx, env) {
+    super(ctx, env);
+    this.ctx.storage.sql.exec(
+      'CREATE TABLE IF NOT EXISTS history (id INTEGER PRIMARY KEY AUTOINCREMENT, body BLOB NOT NULL)');
+    this.sinceTrim = 0; // in memory: after a wake, at most TRIM_EVERY - 1 extra rows stay a while
+  }
+
+  webSocketMessage(ws, message) {
+    super.webSocketMessage(ws, message); // the sends first
+    const sql = this.ctx.storage.sql;
+    sql.exec('INSERT INTO history (body) VALUES (?)', message);
+    if (++this.sinceTrim >= TRIM_EVERY) {
+      this.sinceTrim = 0;
+      sql.exec('DELETE FROM history WHERE id <= (SELECT max(id) FROM history) - ?', HISTORY_KEEP);
+    }
+  }
+}
+
 export default {
   fetch(request, env) {
-    const match = new URL(request.url).pathname.match(/^\/rooms\/([A-Za-z0-9._-]+)(\/stats)?$/);
+    const match = new URL(request.url).pathname.match(/^\/(rooms|durable)\/([A-Za-z0-9._-]+)(\/stats)?$/);
     if (!match) return new Response('not found', { status: 404 });
-    return env.FLOOR.get(env.FLOOR.idFromName(match[1])).fetch(request);
+    const namespace = match[1] === 'durable' ? env.DURABLE_FLOOR : env.FLOOR;
+    return namespace.get(namespace.idFromName(match[2])).fetch(request);
   },
 };

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Profiles the room under load: builds the release Worker and the load generator, serves the
+# Worker with `wrangler dev` (CPU 0, inspector on), runs one load-generator scenario (CPU 1)
+# while V8 samples the Worker's isolate, and writes to .profile/:
+#   <scenario>.cpuprofile  the V8 CPU profile (Chrome DevTools: Performance > Load profile)
+#   <scenario>.md          time by category (our wasm, JS glue, runtime APIs, native) and the
+#                          top functions by self time
+#   <scenario>.loadgen.json  what the load generator measured meanwhile
+#
+#   bash scripts/profile.sh [fanout|paced|rooms|storm] [more load-generator options]
+#   e.g. bash scripts/profile.sh fanout --subscribers 1000 --messages 200
+#
+# Run `npm run setup` first. Defaults: fanout into 100 subscribers, 2,000 messages.
+# Set PROFILE_NAMES=1 to build without wasm-opt, so our Rust functions keep their names in the
+# profile (a slightly slower build than the one deployed).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+cd "$ROOT"
+
+SCENARIO="${1:-fanout}"
+shift || true
+PORT=8831 INSPECTOR=9431
+OUT_DIR="$ROOT/.profile"
+LOADGEN="$ROOT/benches/loadgen/target/release/stomp-rooms-loadgen"
+step() { echo "profile: [$(date +%H:%M:%S)] $*" >&2; }
+
+case "$SCENARIO" in
+    fanout) LOAD=(fanout --subscribers 100 --messages 2000) ;;
+    paced) LOAD=(fanout --subscribers 100 --messages 3000 --rate 1000) ;;
+    rooms) LOAD=(rooms --rooms 100 --members 10 --rate 2 --seconds 10) ;;
+    storm) LOAD=(storm --connections 2000) ;;
+    *) echo "profile: unknown scenario '$SCENARIO'; use fanout, paced, rooms or storm." >&2; exit 2 ;;
+esac
+mkdir -p "$OUT_DIR"
+
+step "building the load generator and the release Worker"
+cargo build --release --quiet --manifest-path benches/loadgen/Cargo.toml
+if [ "${PROFILE_NAMES:-}" = 1 ]; then
+    step "PROFILE_NAMES=1: building without wasm-opt, keeping function names"
+    STOMP_ROOMS_NO_OPT=1 bash scripts/build.sh >&2
+else
+    bash scripts/build.sh >&2
+fi
+
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
+rm -rf "$OUT_DIR/state"
+step "starting wrangler dev on port $PORT (CPU 0), inspector on $INSPECTOR"
+setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev --port "$PORT" --inspector-port "$INSPECTOR" \
+    --persist-to "$OUT_DIR/state" --show-interactive-dev-session=false >"$OUT_DIR/wrangler.log" 2>&1 &
+SERVER=$!
+trap 'kill -TERM -- "-$SERVER" 2>/dev/null || true' EXIT
+for _ in $(seq 1 90); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 1; done
+curl -s -o /dev/null "http://127.0.0.1:$PORT/" || { echo "profile: wrangler dev did not start; see $OUT_DIR/wrangler.log" >&2; exit 1; }
+# Wake the isolate so the inspector lists it.
+curl -s -o /dev/null "http://127.0.0.1:$PORT/rooms/warmup/stats"
+
+ROOM="profile-$SCENARIO-$RANDOM"
+URL="ws://127.0.0.1:$PORT/rooms/$ROOM"
+[ "$SCENARIO" = rooms ] && URL="ws://127.0.0.1:$PORT/rooms/{room}"
+step "profiling: loadgen ${LOAD[*]} $*"
+node scripts/profile.mjs --inspector "$INSPECTOR" --out "$OUT_DIR/$SCENARIO" -- \
+    taskset -c 1 "$LOADGEN" "${LOAD[@]}" --flavor stomp --url "$URL" --destination /topic/chat \
+    --pids "$(pgrep -g "$SERVER" | paste -sd, -)" --timeout 120 "$@"
+step "done: $OUT_DIR/$SCENARIO.md, $OUT_DIR/$SCENARIO.cpuprofile"
