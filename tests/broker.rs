@@ -4,7 +4,8 @@ mod support;
 
 use stomp_rooms::room::testing::{SocketCall, ATTACHMENT_LIMIT};
 use stomp_rooms::room::{
-    AckMode, Config, Phase, Session, Settings, Subscription, Unacked, TRIM_EVERY,
+    AckMode, Config, Phase, Session, Settings, Subscription, Unacked, FLUSH_BATCH, FLUSH_DELAY_MS,
+    TRIM_EVERY,
 };
 use stomp_rooms::stomp::{Command, Frame, HeartBeat, Limits, Version};
 use support::Room;
@@ -1355,7 +1356,7 @@ fn a_failed_write_refuses_the_event_and_keeps_everything_accepted_before() {
     assert_eq!(room.failures.len(), 1);
     // The live subscriber may have seen the refused message; the room keeps serving it.
     let seen = room.take(3);
-    room.publish(2, "/topic/chat", "after");
+    room.frame(2, "SEND\ndestination:/topic/chat\nreceipt:c", "after");
     let after = room.take(3);
     assert_eq!(after.len(), 1);
     let id = |f: &Frame| f.header("message-id").unwrap().parse::<u64>().unwrap();
@@ -1414,5 +1415,65 @@ fn an_alarm_no_longer_needed_is_deleted() {
         assert_eq!(room.alarm, Some(room.now + 30_000), "the CONNECT timeout");
         room.raw(1, b"CONNECT\naccept-version:1.2\n\n\0");
         assert_eq!(room.alarm, None, "nothing is due any more");
+    });
+}
+
+/// Group commit, in a room kept in memory (an evicted room has committed everything first).
+#[test]
+fn history_writes_no_receipt_waits_for_share_a_commit() {
+    support::with_eviction(support::Eviction::Never, || {
+        let mut room = Room::new();
+        room.connect(1, "");
+        room.connect(2, "");
+        room.subscribe(2, "s", "/topic/chat");
+        room.connect(3, "");
+        let commits = room.store.commits.len();
+        for n in 1..FLUSH_BATCH {
+            room.publish(1, "/topic/chat", &format!("m{n}"));
+        }
+        assert_eq!(room.bodies(2).len(), FLUSH_BATCH - 1, "delivered at once");
+        assert_eq!(room.store.commits.len(), commits, "nothing committed yet");
+        // A late subscriber's replay includes what is not yet stored.
+        room.frame(
+            3,
+            "SUBSCRIBE\nid:r\ndestination:/topic/chat\nreplay-last:2",
+            "",
+        );
+        assert_eq!(
+            room.bodies(3),
+            [
+                format!("m{}", FLUSH_BATCH - 2),
+                format!("m{}", FLUSH_BATCH - 1)
+            ]
+        );
+        room.publish(1, "/topic/chat", "the last of a batch");
+        assert_eq!(
+            room.store.commits.len(),
+            commits + 1,
+            "one commit for the batch"
+        );
+        assert_eq!(room.history("/topic/chat").len(), FLUSH_BATCH);
+
+        room.publish(1, "/topic/chat", "alone");
+        assert_eq!(
+            room.alarm,
+            Some(room.now + FLUSH_DELAY_MS),
+            "stored within the delay"
+        );
+        room.advance(FLUSH_DELAY_MS);
+        assert_eq!(room.history("/topic/chat").len(), FLUSH_BATCH + 1);
+
+        room.publish(1, "/topic/chat", "pending");
+        room.frame(
+            1,
+            "SEND\ndestination:/topic/chat\nreceipt:r",
+            "with a receipt",
+        );
+        assert_eq!(room.take(1)[0].header("receipt-id"), Some("r"));
+        assert_eq!(
+            room.history("/topic/chat").len(),
+            FLUSH_BATCH + 3,
+            "a RECEIPT commits what waited before it too"
+        );
     });
 }

@@ -103,7 +103,17 @@ impl SqliteStore {
     }
 
     /// Runs the statements all together or not at all.
-    fn in_transaction(&self, statements: Vec<Statement>) -> Result<(), StorageError> {
+    fn in_transaction(&self, mut statements: Vec<Statement>) -> Result<(), StorageError> {
+        // One statement is atomic by itself: no savepoint, no closure (most events write one
+        // row, and a transaction costs far more than the insert).
+        if statements.len() == 1 {
+            if let Some((query, bindings)) = statements.pop() {
+                self.sql
+                    .exec(query, bindings)
+                    .map_err(|error| StorageError(error.to_string()))?;
+            }
+            return Ok(());
+        }
         let sql = self.sql.clone();
         let callback = Closure::once(move || -> Result<(), JsValue> {
             for (query, bindings) in statements {

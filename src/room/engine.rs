@@ -39,6 +39,17 @@ use super::storage::{Counter, Storage, StorageError, Write};
 use super::timers::{TimerKind, Timers};
 use crate::stomp::{Message, ProtocolError};
 
+/// History writes that no RECEIPT waits for are deferred and committed together: when this
+/// many are pending, with any other commit, or [`FLUSH_DELAY_MS`] after the first. A commit
+/// costs the platform far more than the rows in it, so a burst of messages costs one commit
+/// per this many messages instead of one each.
+pub const FLUSH_BATCH: usize = 32;
+
+/// The longest a history write waits for others to share its commit, in ms. The room sets
+/// its alarm for it, so the write happens even if nothing else does (and an idle room is
+/// evicted only after 10 s, long after).
+pub const FLUSH_DELAY_MS: u64 = 100;
+
 /// History is trimmed when a destination holds this many messages more than `history_limit`,
 /// so trimming costs one statement per this many messages; replay never returns the extra ones.
 pub const TRIM_EVERY: u32 = 32;
@@ -79,6 +90,11 @@ pub struct Room {
     timers: Timers,
     /// Writes of the event in progress (and of the wake before it), committed at its end.
     batch: Vec<Write>,
+    /// History writes no RECEIPT waits for, committed with the next commit (see
+    /// [`FLUSH_BATCH`]).
+    deferred: Vec<Write>,
+    /// When the deferred writes must be committed at the latest.
+    flush_due: Option<u64>,
     /// Messages in each destination's history; read from storage on first use after a wake.
     history_rows: HashMap<String, u32>,
     /// Connections with a partly-arrived frame in storage.
@@ -141,6 +157,8 @@ impl Room {
             settings,
             timers: Timers::default(),
             batch: Vec::new(),
+            deferred: Vec::new(),
+            flush_due: None,
             history_rows: HashMap::new(),
             partials: BTreeSet::new(),
             stored_message_id,
@@ -310,13 +328,17 @@ impl Room {
     /// Commits writes still pending from the wake (its counters), for a caller that reads
     /// the room without an event, such as the stats endpoint.
     pub fn flush(&mut self, store: &mut impl Storage) -> Result<(), Failed> {
-        Ok(self.commit(store)?)
+        Ok(self.commit(store, 0, true)?)
     }
 
     /// When the room next has a deadline to meet.
     pub fn next_alarm(&self) -> Option<u64> {
         let on_time = self.timers.next_on_time();
-        on_time.into_iter().chain(self.liveness_sweep_at()).min()
+        on_time
+            .into_iter()
+            .chain(self.liveness_sweep_at())
+            .chain(self.flush_due)
+            .min()
     }
 
     /// The broker, for inspection.
@@ -372,7 +394,9 @@ impl Room {
                 if let Some(conn) = origin {
                     self.keep_partial_frame(conn);
                 }
-                self.commit(store)
+                // RECEIPTs waiting for the commit: it happens now.
+                let waited_for = !outbox.held.is_empty();
+                self.commit(store, now, waited_for)
             });
         if let Err(error) = result {
             self.storage_failed(sockets, origin, &outbox, &error);
@@ -414,7 +438,7 @@ impl Room {
             .restore_last_message_id(self.broker.last_message_id());
         // Stored at once, so ids given out before the failure stay taken even if the room
         // is evicted before its next event.
-        fresh.commit(store)?;
+        fresh.commit(store, now, true)?;
         fresh.counts = std::mem::take(&mut self.counts);
         *self = fresh;
         Ok(())
@@ -467,7 +491,8 @@ impl Room {
                     sockets.send_many(&conns, &bytes, binary);
                 }
                 Effect::Receipt { conn, bytes } => {
-                    if outbox.held_for == Some(conn) || !self.batch.is_empty() {
+                    let unstored = !self.batch.is_empty() || !self.deferred.is_empty();
+                    if outbox.held_for == Some(conn) || unstored {
                         outbox.held_for = Some(conn);
                         outbox.held.push(Held::Send { conn, bytes });
                     } else {
@@ -526,31 +551,50 @@ impl Room {
         Ok(())
     }
 
-    /// Commits the event's writes, with the message-id counter when no stored message
-    /// carries the newest id.
-    fn commit(&mut self, store: &mut impl Storage) -> Result<(), StorageError> {
+    /// Commits the event's writes with the deferred ones, when anything must be committed
+    /// now (`now_needed`: a RECEIPT waits; or the event has writes that are not deferrable; or
+    /// [`FLUSH_BATCH`] are deferred; or their delay ran out). Adds the message-id counter when
+    /// no stored message carries the newest id.
+    fn commit(
+        &mut self,
+        store: &mut impl Storage,
+        now: u64,
+        now_needed: bool,
+    ) -> Result<(), StorageError> {
         let archived = self
-            .batch
+            .deferred
             .iter()
+            .chain(&self.batch)
             .filter_map(|write| match write {
                 Write::Archive(message) => Some(message.id),
                 _ => None,
             })
             .max()
             .unwrap_or(0);
-        let mut stored_message_id = self.stored_message_id.max(archived);
+        let carried = self.stored_message_id.max(archived);
         let last = self.broker.last_message_id();
-        if last > stored_message_id {
+        if last > carried {
             self.batch
                 .push(Write::Counter(Counter::LastMessageId, last));
-            stored_message_id = last;
         }
-        if self.batch.is_empty() {
+        let due = now_needed
+            || !self.batch.is_empty()
+            || self.deferred.len() >= FLUSH_BATCH
+            || self.flush_due.is_some_and(|at| now >= at);
+        if !due {
+            if !self.deferred.is_empty() && self.flush_due.is_none() {
+                self.flush_due = Some(now + FLUSH_DELAY_MS);
+            }
             return Ok(());
         }
-        let writes = std::mem::take(&mut self.batch);
+        let mut writes = std::mem::take(&mut self.deferred);
+        writes.append(&mut self.batch);
+        self.flush_due = None;
+        if writes.is_empty() {
+            return Ok(());
+        }
         store.commit(&writes)?;
-        self.stored_message_id = stored_message_id;
+        self.stored_message_id = carried.max(last);
         Ok(())
     }
 
@@ -576,9 +620,9 @@ impl Room {
             *rows = limit;
         }
         let destination = trim.then(|| message.destination.clone());
-        self.batch.push(Write::Archive(message));
+        self.deferred.push(Write::Archive(message));
         if let Some(destination) = destination {
-            self.batch.push(Write::TrimHistory {
+            self.deferred.push(Write::TrimHistory {
                 destination,
                 keep: limit,
             });
@@ -587,7 +631,7 @@ impl Room {
     }
 
     /// The stored history a replay asks for, at most `history_limit` messages, including
-    /// messages archived earlier in this event and not yet committed.
+    /// messages archived and not yet committed.
     fn history(
         &self,
         store: &impl Storage,
@@ -600,7 +644,8 @@ impl Room {
             ReplayRequest::After(id) => (id, limit),
         };
         let mut messages = store.history(destination, after, newest)?;
-        messages.extend(self.batch.iter().filter_map(|write| match write {
+        let unstored = self.deferred.iter().chain(&self.batch);
+        messages.extend(unstored.filter_map(|write| match write {
             Write::Archive(m) if m.destination == destination && m.id > after => Some(m.clone()),
             _ => None,
         }));
@@ -637,6 +682,8 @@ impl Room {
         error: &StorageError,
     ) {
         self.batch.clear();
+        self.deferred.clear();
+        self.flush_due = None;
         let Some(conn) = origin else { return };
         if outbox.closed.iter().any(|&(c, sent)| c == conn && sent) {
             return;

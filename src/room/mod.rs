@@ -30,7 +30,9 @@
 //!     String::from_utf8(to_bob).unwrap(),
 //!     "MESSAGE\nsubscription:0\nmessage-id:1\ndestination:/topic/chat\nsender:s1\ntimestamp:1\ncontent-length:5\n\nhello\0"
 //! );
-//! assert_eq!(store.history_of("/topic/chat").len(), 1, "stored after the fan-out, in the same event");
+//! assert_eq!(store.history_of("/topic/chat").len(), 0, "no RECEIPT waits, so the write waits for company");
+//! room.flush(&mut store).unwrap();
+//! assert_eq!(store.history_of("/topic/chat").len(), 1);
 //! ```
 
 mod auth;
@@ -47,7 +49,7 @@ pub use auth::{AllowAll, Authenticator, Credentials};
 pub use broker::{
     Broker, Config, Deadlines, Effect, QueuedMessage, ReplayRequest, HEART_BEAT_GRACE,
 };
-pub use engine::{AlarmChange, EventCounts, Failed, Room, TRIM_EVERY};
+pub use engine::{AlarmChange, EventCounts, Failed, Room, FLUSH_BATCH, FLUSH_DELAY_MS, TRIM_EVERY};
 pub use session::{AckMode, ConnId, Phase, Session, Subscription, Unacked};
 pub use settings::Settings;
 pub use sockets::Sockets;

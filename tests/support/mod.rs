@@ -170,14 +170,19 @@ impl Room {
             self.failures.push(failed);
         }
         if self.eviction == Eviction::EveryStep {
-            self.engine = None;
+            self.hibernate();
         }
         self.collect();
     }
 
-    /// Evicts the room now.
+    /// Evicts the room now. The platform evicts a room only after 10 s without events, so
+    /// by then the alarm for its deferred history writes has fired: they are committed first.
     pub fn hibernate(&mut self) {
-        self.engine = None;
+        if let Some(mut engine) = self.engine.take() {
+            if let Err(failed) = engine.flush(&mut self.store) {
+                self.failures.push(failed);
+            }
+        }
     }
 
     pub fn open(&mut self, client: ConnId) {
