@@ -1163,7 +1163,9 @@ fn echoed_pings_stand_in_for_server_heart_beats() {
     room.connect(2, "heart-beat:20000,10000\n");
     // Wants heart-beats and never pings.
     room.connect(3, "heart-beat:0,10000\n");
-    assert_eq!(room.next_alarm(), Some(room.now + 10_000));
+    let connected = room.now;
+    room.advance(FLUSH_DELAY_MS); // the connections' deferred writes are committed
+    assert_eq!(room.next_alarm(), Some(connected + 10_000));
     for _ in 0..3 {
         room.advance(10_000);
         room.ping(1);
@@ -1427,6 +1429,7 @@ fn history_writes_no_receipt_waits_for_share_a_commit() {
         room.connect(2, "");
         room.subscribe(2, "s", "/topic/chat");
         room.connect(3, "");
+        room.advance(FLUSH_DELAY_MS); // the connections' own deferred writes
         let commits = room.store.commits.len();
         for n in 1..FLUSH_BATCH {
             room.publish(1, "/topic/chat", &format!("m{n}"));

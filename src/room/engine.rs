@@ -90,8 +90,8 @@ pub struct Room {
     timers: Timers,
     /// Writes of the event in progress (and of the wake before it), committed at its end.
     batch: Vec<Write>,
-    /// History writes no RECEIPT waits for, committed with the next commit (see
-    /// [`FLUSH_BATCH`]).
+    /// Writes no client waits for (history, the connection and wake counters), committed with
+    /// the next commit (see [`FLUSH_BATCH`]).
     deferred: Vec<Write>,
     /// When the deferred writes must be committed at the latest.
     flush_due: Option<u64>,
@@ -169,7 +169,8 @@ impl Room {
             counts: EventCounts::default(),
             needs_rebuild: false,
         };
-        room.batch.push(Write::Counter(Counter::Wakes, room.wakes));
+        room.deferred
+            .push(Write::Counter(Counter::Wakes, room.wakes));
         if room.liveness_swept_ms == 0 {
             // A new room: its first lazy sweep is one check interval away, not due at once.
             room.liveness_swept_ms = now;
@@ -232,7 +233,9 @@ impl Room {
         self.counts.connects += 1;
         self.last_conn += 1;
         let conn = self.last_conn;
-        self.batch.push(Write::Counter(Counter::LastConn, conn));
+        // Deferred like history: the socket's 101 response does not wait for a commit. The
+        // room is never evicted with deferred writes, so an id is not given out twice.
+        self.deferred.push(Write::Counter(Counter::LastConn, conn));
         sockets.accept(conn);
         let effects = self.broker.open(conn, now);
         self.run(store, sockets, Some(conn), effects, now)?;
@@ -308,11 +311,15 @@ impl Room {
     /// How the caller must change the platform's alarm after an event, if at all. Deadlines
     /// that must be met on time are; liveness is checked at most every `liveness_check_ms`
     /// (see [`Settings`]). An alarm already set earlier than needed is kept (it will fire, meet
-    /// what is due and ask for the next one); one no longer needed at all is deleted, so a
-    /// room whose last deadline went away (a socket sent CONNECT) is not woken for nothing.
+    /// what is due and ask for the next one); one no longer needed at all is deleted unless it
+    /// is due within a second, so a room whose last deadline went away (a socket sent CONNECT)
+    /// is not woken for nothing later.
     pub fn alarm_change(&mut self, now: u64) -> Option<AlarmChange> {
         match (self.next_alarm(), self.alarm_set) {
             (None, None) => None,
+            // Deleting is a write too: an alarm due within a second is left to fire while
+            // the room is awake anyway (a group commit sets one every burst).
+            (None, Some(set)) if set <= now + 1_000 => None,
             (None, Some(_)) => {
                 self.alarm_set = None;
                 Some(AlarmChange::Delete)
