@@ -4,8 +4,8 @@ mod support;
 
 use stomp_rooms::room::testing::{SocketCall, ATTACHMENT_LIMIT};
 use stomp_rooms::room::{
-    AckMode, Config, Phase, Session, Settings, Subscription, Unacked, FLUSH_BATCH, FLUSH_DELAY_MS,
-    TRIM_EVERY,
+    AckMode, Config, Phase, Session, Settings, Subscription, Unacked, FLUSH_BATCH,
+    FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, TRIM_EVERY,
 };
 use stomp_rooms::stomp::{Command, Frame, HeartBeat, Limits, Version};
 use support::Room;
@@ -1164,7 +1164,7 @@ fn echoed_pings_stand_in_for_server_heart_beats() {
     // Wants heart-beats and never pings.
     room.connect(3, "heart-beat:0,10000\n");
     let connected = room.now;
-    room.advance(FLUSH_DELAY_MS); // the connections' deferred writes are committed
+    room.advance(FLUSH_DEADLINE_MS); // the connections' deferred writes are committed
     assert_eq!(room.next_alarm(), Some(connected + 10_000));
     for _ in 0..3 {
         room.advance(10_000);
@@ -1429,7 +1429,7 @@ fn history_writes_no_receipt_waits_for_share_a_commit() {
         room.connect(2, "");
         room.subscribe(2, "s", "/topic/chat");
         room.connect(3, "");
-        room.advance(FLUSH_DELAY_MS); // the connections' own deferred writes
+        room.advance(FLUSH_DEADLINE_MS); // the connections' own deferred writes
         let commits = room.store.commits.len();
         for n in 1..FLUSH_BATCH {
             room.publish(1, "/topic/chat", &format!("m{n}"));
@@ -1460,11 +1460,19 @@ fn history_writes_no_receipt_waits_for_share_a_commit() {
         room.publish(1, "/topic/chat", "alone");
         assert_eq!(
             room.alarm,
-            Some(room.now + FLUSH_DELAY_MS),
-            "stored within the delay"
+            Some(room.now + FLUSH_DEADLINE_MS),
+            "stored by the alarm at the latest"
         );
         room.advance(FLUSH_DELAY_MS);
-        assert_eq!(room.history("/topic/chat").len(), FLUSH_BATCH + 1);
+        room.subscribe(2, "other", "/topic/other");
+        assert_eq!(
+            room.history("/topic/chat").len(),
+            FLUSH_BATCH + 1,
+            "or by the first event after the delay"
+        );
+        room.publish(1, "/topic/chat", "quiet after");
+        room.advance(FLUSH_DEADLINE_MS);
+        assert_eq!(room.history("/topic/chat").len(), FLUSH_BATCH + 2);
 
         room.publish(1, "/topic/chat", "pending");
         room.frame(
@@ -1475,7 +1483,7 @@ fn history_writes_no_receipt_waits_for_share_a_commit() {
         assert_eq!(room.take(1)[0].header("receipt-id"), Some("r"));
         assert_eq!(
             room.history("/topic/chat").len(),
-            FLUSH_BATCH + 3,
+            FLUSH_BATCH + 4,
             "a RECEIPT commits what waited before it too"
         );
     });

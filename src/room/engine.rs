@@ -39,16 +39,19 @@ use super::storage::{Counter, Storage, StorageError, Write};
 use super::timers::{TimerKind, Timers};
 use crate::stomp::{Message, ProtocolError};
 
-/// History writes that no RECEIPT waits for are deferred and committed together: when this
-/// many are pending, with any other commit, or [`FLUSH_DELAY_MS`] after the first. A commit
-/// costs the platform far more than the rows in it, so a burst of messages costs one commit
-/// per this many messages instead of one each.
+/// Writes that no client waits for are deferred and committed together: when this many are
+/// pending, with any other commit, with the first event [`FLUSH_DELAY_MS`] after the first of
+/// them, or by the alarm [`FLUSH_DEADLINE_MS`] after it. A commit costs the platform far more
+/// than the rows in it, so a burst of messages costs one commit per this many.
 pub const FLUSH_BATCH: usize = 32;
 
-/// The longest a history write waits for others to share its commit, in ms. The room sets
-/// its alarm for it, so the write happens even if nothing else does (and an idle room is
-/// evicted only after 10 s, long after).
+/// From this long after the first deferred write, the next event commits them.
 pub const FLUSH_DELAY_MS: u64 = 100;
+
+/// The latest a deferred write is committed, by the alarm if no event comes first, in ms. A
+/// room is evicted only after 10 s without events, so this is always before; and a busy room
+/// sets its alarm once per this interval, not once per burst (setting it is a write too).
+pub const FLUSH_DEADLINE_MS: u64 = 2_000;
 
 /// History is trimmed when a destination holds this many messages more than `history_limit`,
 /// so trimming costs one statement per this many messages; replay never returns the extra ones.
@@ -93,8 +96,8 @@ pub struct Room {
     /// Writes no client waits for (history, the connection and wake counters), committed with
     /// the next commit (see [`FLUSH_BATCH`]).
     deferred: Vec<Write>,
-    /// When the deferred writes must be committed at the latest.
-    flush_due: Option<u64>,
+    /// When the first of the deferred writes was deferred.
+    deferred_since: Option<u64>,
     /// Messages in each destination's history; read from storage on first use after a wake.
     history_rows: HashMap<String, u32>,
     /// Connections with a partly-arrived frame in storage.
@@ -158,7 +161,7 @@ impl Room {
             timers: Timers::default(),
             batch: Vec::new(),
             deferred: Vec::new(),
-            flush_due: None,
+            deferred_since: None,
             history_rows: HashMap::new(),
             partials: BTreeSet::new(),
             stored_message_id,
@@ -312,14 +315,14 @@ impl Room {
     /// that must be met on time are; liveness is checked at most every `liveness_check_ms`
     /// (see [`Settings`]). An alarm already set earlier than needed is kept (it will fire, meet
     /// what is due and ask for the next one); one no longer needed at all is deleted unless it
-    /// is due within a second, so a room whose last deadline went away (a socket sent CONNECT)
-    /// is not woken for nothing later.
+    /// is due within 10 s, so a room whose last deadline went away (a socket sent CONNECT) is
+    /// not woken for nothing half a minute later.
     pub fn alarm_change(&mut self, now: u64) -> Option<AlarmChange> {
         match (self.next_alarm(), self.alarm_set) {
             (None, None) => None,
-            // Deleting is a write too: an alarm due within a second is left to fire while
-            // the room is awake anyway (a group commit sets one every burst).
-            (None, Some(set)) if set <= now + 1_000 => None,
+            // Deleting is a write too: an alarm due within 10 s is left to fire (group commit
+            // sets one 2 s ahead whenever writes are deferred).
+            (None, Some(set)) if set <= now + 10_000 => None,
             (None, Some(_)) => {
                 self.alarm_set = None;
                 Some(AlarmChange::Delete)
@@ -344,7 +347,7 @@ impl Room {
         on_time
             .into_iter()
             .chain(self.liveness_sweep_at())
-            .chain(self.flush_due)
+            .chain(self.deferred_since.map(|since| since + FLUSH_DEADLINE_MS))
             .min()
     }
 
@@ -587,16 +590,18 @@ impl Room {
         let due = now_needed
             || !self.batch.is_empty()
             || self.deferred.len() >= FLUSH_BATCH
-            || self.flush_due.is_some_and(|at| now >= at);
+            || self
+                .deferred_since
+                .is_some_and(|since| now >= since + FLUSH_DELAY_MS);
         if !due {
-            if !self.deferred.is_empty() && self.flush_due.is_none() {
-                self.flush_due = Some(now + FLUSH_DELAY_MS);
+            if !self.deferred.is_empty() && self.deferred_since.is_none() {
+                self.deferred_since = Some(now);
             }
             return Ok(());
         }
         let mut writes = std::mem::take(&mut self.deferred);
         writes.append(&mut self.batch);
-        self.flush_due = None;
+        self.deferred_since = None;
         if writes.is_empty() {
             return Ok(());
         }
@@ -690,7 +695,7 @@ impl Room {
     ) {
         self.batch.clear();
         self.deferred.clear();
-        self.flush_due = None;
+        self.deferred_since = None;
         let Some(conn) = origin else { return };
         if outbox.closed.iter().any(|&(c, sent)| c == conn && sent) {
             return;

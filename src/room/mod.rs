@@ -49,7 +49,10 @@ pub use auth::{AllowAll, Authenticator, Credentials};
 pub use broker::{
     Broker, Config, Deadlines, Effect, QueuedMessage, ReplayRequest, HEART_BEAT_GRACE,
 };
-pub use engine::{AlarmChange, EventCounts, Failed, Room, FLUSH_BATCH, FLUSH_DELAY_MS, TRIM_EVERY};
+pub use engine::{
+    AlarmChange, EventCounts, Failed, Room, FLUSH_BATCH, FLUSH_DEADLINE_MS, FLUSH_DELAY_MS,
+    TRIM_EVERY,
+};
 pub use session::{AckMode, ConnId, Phase, Session, Subscription, Unacked};
 pub use settings::Settings;
 pub use sockets::Sockets;
