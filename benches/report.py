@@ -309,6 +309,20 @@ lines += [
     "bookkeeping). CPU per delivery, above, shows the same split in microseconds.",
 ]
 
+profiles = sorted(docs.glob("profile-*.md"))
+if profiles:
+    lines += [
+        "",
+        "## Where the time goes: V8 CPU profiles",
+        "",
+        "Written by `PROFILE_DOCS=1 bash scripts/profile.sh ...` (see the README), a separate run from the",
+        "tables above. Categories: our wasm (the Rust crate), JS glue (wasm-bindgen and workers-rs",
+        "JavaScript), runtime APIs (`WebSocket.send`, SQLite `exec`, alarms: the platform's work on our",
+        "behalf), native (V8 and workerd outside JavaScript, garbage collection).",
+    ]
+    for profile in profiles:
+        lines += [""] + profile.read_text().strip().splitlines()
+
 (docs / "benchmarks.md").write_text("\n".join(lines) + "\n")
 (docs / "benchmarks.json").write_text(json.dumps({"machine": machine, "versions": versions, "results": results}, indent=1) + "\n")
 

@@ -12,7 +12,9 @@
 #
 # Run `npm run setup` first. Defaults: fanout into 100 subscribers, 2,000 messages.
 # Set PROFILE_NAMES=1 to build without wasm-opt, so our Rust functions keep their names in the
-# profile (a slightly slower build than the one deployed).
+# profile (a slightly slower build than the one deployed). PROFILE_LABEL names the output
+# files (default: the scenario); PROFILE_DOCS=1 also writes the summary to
+# docs/profile-<label>.md, which the benchmark report includes.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
@@ -54,11 +56,30 @@ curl -s -o /dev/null "http://127.0.0.1:$PORT/" || { echo "profile: wrangler dev 
 # Wake the isolate so the inspector lists it.
 curl -s -o /dev/null "http://127.0.0.1:$PORT/rooms/warmup/stats"
 
+LABEL="${PROFILE_LABEL:-$SCENARIO}"
 ROOM="profile-$SCENARIO-$RANDOM"
 URL="ws://127.0.0.1:$PORT/rooms/$ROOM"
 [ "$SCENARIO" = rooms ] && URL="ws://127.0.0.1:$PORT/rooms/{room}"
 step "profiling: loadgen ${LOAD[*]} $*"
-node scripts/profile.mjs --inspector "$INSPECTOR" --out "$OUT_DIR/$SCENARIO" -- \
+node scripts/profile.mjs --inspector "$INSPECTOR" --out "$OUT_DIR/$LABEL" -- \
     taskset -c 1 "$LOADGEN" "${LOAD[@]}" --flavor stomp --url "$URL" --destination /topic/chat \
     --pids "$(pgrep -g "$SERVER" | paste -sd, -)" --timeout 120 "$@"
-step "done: $OUT_DIR/$SCENARIO.md, $OUT_DIR/$SCENARIO.cpuprofile"
+if [ "${PROFILE_DOCS:-}" = 1 ]; then
+    {
+        echo "### $LABEL: \`loadgen ${LOAD[*]} $*\`"
+        echo
+        echo "Profiled $(date +%Y-%m-%d) by \`scripts/profile.sh\` (V8 sampling every 100 µs, which slows the"
+        echo "Worker; compare shares, not absolute times, with the benchmark). Build: $([ "${PROFILE_NAMES:-}" = 1 ] && echo 'without wasm-opt, names kept' || echo 'release, as deployed')."
+        python3 - "$OUT_DIR/$LABEL.loadgen.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+count = d.get("delivered", d.get("connected"))
+rate = d.get("delivered_per_second", d.get("connects_per_second", 0))
+print("Meanwhile the load generator saw %s deliveries or connections, %s/s (slowed by the sampling)." % (format(count, ","), format(round(rate), ",")))
+PY
+        echo
+        cat "$OUT_DIR/$LABEL.md"
+    } > "docs/profile-$LABEL.md"
+    step "wrote docs/profile-$LABEL.md"
+fi
+step "done: $OUT_DIR/$LABEL.md, $OUT_DIR/$LABEL.cpuprofile"

@@ -184,10 +184,7 @@ impl Room {
         let now = now_ms();
         let alarm = {
             let mut slot = self.live.borrow_mut();
-            let live = match &mut *slot {
-                Some(live) => live,
-                empty => empty.insert(self.wake(&arrival, now)?),
-            };
+            let live = self.awake(&mut slot, &arrival, now)?;
             let mut sockets = RoomSockets {
                 state: &self.state,
                 open: &mut live.sockets,
@@ -213,6 +210,19 @@ impl Room {
             console_error!("could not change the room's alarm: {error}");
         }
         Ok(())
+    }
+
+    /// The in-memory room, built first if the object has just been created or woken.
+    fn awake<'a>(
+        &self,
+        slot: &'a mut Option<Live>,
+        arrival: &Arrival,
+        now: u64,
+    ) -> Result<&'a mut Live> {
+        match slot {
+            Some(live) => Ok(live),
+            empty => Ok(empty.insert(self.wake(arrival, now)?)),
+        }
     }
 
     /// Builds the engine from SQLite and the sockets' attachments.
@@ -254,10 +264,7 @@ impl Room {
     /// messages in SQLite.
     fn stats(&self) -> Result<Response> {
         let mut slot = self.live.borrow_mut();
-        let live = match &mut *slot {
-            Some(live) => live,
-            empty => empty.insert(self.wake(&Arrival::default(), now_ms())?),
-        };
+        let live = self.awake(&mut slot, &Arrival::default(), now_ms())?;
         // The wake's own counters (`wakes` among them) are stored before they are shown.
         if let Err(Failed(error)) = live.room.flush(&mut live.store) {
             console_error!("could not store the room's counters: {error}");

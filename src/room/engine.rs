@@ -8,10 +8,12 @@
 //!    before it is stored, so once an event has writes, the RECEIPT (and anything after it to
 //!    the same connection) waits for the commit. No fan-out ever waits behind a write.
 //! 3. The event's writes are committed together ([`Storage::commit`]): all or nothing.
+//!    Writes no client waits for (a history row without a RECEIPT, the connection counter)
+//!    are deferred to share a later commit: group commit, see [`FLUSH_BATCH`].
 //! 4. Then the waiting RECEIPTs go out, and each changed session is kept with its socket
 //!    (at most once per event) and its deadlines re-indexed in the [`Timers`].
 //!
-//! If the commit fails, the connection whose frames caused it gets an ERROR and is closed,
+//! If the commit fails, the connection whose event carried it gets an ERROR and is closed,
 //! nothing held for the commit is sent, and the engine rebuilds itself from storage and the
 //! kept sessions (as on a wake), so memory never runs ahead of storage; message ids given out
 //! before the failure are not given out again. The event returns [`Failed`] for the caller to
