@@ -1,6 +1,7 @@
 //! Random operations from several clients against one room, with the simulated room's checks:
 //! no panic, no send to a closed connection, no unknown dequeue, every saved session fits in
-//! an attachment, and the room survives simulated hibernation at any point.
+//! an attachment, and the room survives simulated eviction at any point (the room engine over
+//! the in-memory storage and sockets, as the native tests run it).
 
 #![no_main]
 
@@ -28,6 +29,7 @@ enum Op {
         binary: bool,
     },
     Close(u8),
+    Ping(u8),
     Tick(u16),
     Hibernate,
 }
@@ -63,6 +65,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 binary,
             },
             Op::Close(n) => Step::Close(conn(n)),
+            Op::Ping(n) => Step::Ping(conn(n)),
             Op::Tick(ms) => Step::Tick(u64::from(ms)),
             Op::Hibernate => Step::Hibernate,
         });
