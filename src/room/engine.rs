@@ -353,15 +353,6 @@ impl Room {
             .min()
     }
 
-    /// The broker, for inspection.
-    pub fn broker(&self) -> &Broker {
-        &self.broker
-    }
-
-    pub fn settings(&self) -> &Settings {
-        &self.settings
-    }
-
     /// Counters for operators: connections, wakes, handler calls since this wake, last id.
     pub fn stats(&self) -> serde_json::Value {
         serde_json::json!({
