@@ -2,10 +2,11 @@
 
 mod support;
 
+use stomp_rooms::room::auth::{Grants, MAX_GRANT_BYTES};
 use stomp_rooms::room::testing::{SocketCall, ATTACHMENT_LIMIT};
 use stomp_rooms::room::{
-    AckMode, Config, Phase, Session, Settings, Subscription, Unacked, FLUSH_BATCH,
-    FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, TRIM_EVERY,
+    AckMode, Config, Phase, PublishRate, Session, Settings, Subscription, Throttle, Unacked,
+    FLUSH_BATCH, FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, TRIM_EVERY,
 };
 use stomp_rooms::stomp::{Command, Frame, HeartBeat, Limits, Version};
 use support::Room;
@@ -434,26 +435,48 @@ fn queue_messages_wait_for_a_consumer() {
 }
 
 room_test! {
-fn user_destinations_are_private() {
-    let mut room = Room::new();
-    room.connect(1, "login:alice\n");
-    room.connect(2, "login:bob\n");
-    room.connect(3, "login:bob\n");
-    room.connect(4, "");
-    for conn in 1..=4 {
+fn user_destinations_reach_every_connection_of_a_verified_login() {
+    let mut room = Room::new().with_credentials(&[("alice", "a"), ("bob", "b")]);
+    room.connect(1, "login:alice\npasscode:a\n");
+    room.connect(2, "login:bob\npasscode:b\n");
+    room.connect(3, "login:bob\npasscode:b\n");
+    for conn in 1..=3 {
         room.subscribe(conn, "inbox", "/user/inbox");
     }
     room.publish(1, "/user/bob/inbox", "for bob");
-    room.publish(2, "/user/s4/inbox", "for the anonymous one");
     room.publish(2, "/user/alice/elsewhere", "nobody listens");
     assert!(room.bodies(1).is_empty());
     for conn in [2, 3] {
         let frames = room.take(conn);
         assert_eq!(frames.len(), 1);
         assert_eq!(frames[0].header("destination"), Some("/user/inbox"));
+        assert_eq!(frames[0].header("sender"), Some("alice"));
+        assert_eq!(frames[0].header("sender-verified"), Some("true"));
         assert_eq!(frames[0].body, b"for bob");
     }
-    assert_eq!(room.bodies(4), ["for the anonymous one"]);
+}
+}
+
+room_test! {
+fn in_open_rooms_user_destinations_name_sessions_never_claimed_logins() {
+    let mut room = Room::new();
+    room.connect(1, "login:bob\n");
+    room.connect(2, "");
+    room.connect(3, "login:mallory\n");
+    for conn in 1..=3 {
+        room.subscribe(conn, "inbox", "/user/inbox");
+    }
+    room.publish(3, "/user/bob/inbox", "a claimed login is no address");
+    room.publish(3, "/user/s1/inbox", "for session 1");
+    room.publish(3, "/user/s2/inbox", "for session 2");
+    let to_1 = room.take(1);
+    assert_eq!(to_1.len(), 1);
+    assert_eq!(to_1[0].body, b"for session 1");
+    assert_eq!(to_1[0].header("sender"), Some("s3"), "the session, not the claim");
+    assert_eq!(to_1[0].header("sender-name"), Some("mallory"));
+    assert_eq!(to_1[0].header("sender-verified"), None);
+    assert_eq!(room.bodies(2), ["for session 2"]);
+    assert!(room.take(3).is_empty());
 }
 }
 
@@ -959,7 +982,8 @@ fn presence_lists_members_then_joins_and_leaves() {
     assert_eq!(
         snapshot,
         serde_json::json!({"type": "members", "members": [
-            {"session": "s1", "login": "alice"}, {"session": "s2", "login": null}
+            {"session": "s1", "login": "alice", "verified": false},
+            {"session": "s2", "login": null, "verified": false}
         ]})
     );
     room.connect(3, "login:carol\n");
@@ -972,8 +996,8 @@ fn presence_lists_members_then_joins_and_leaves() {
     assert_eq!(
         events,
         [
-            serde_json::json!({"type": "join", "member": {"session": "s3", "login": "carol"}}),
-            serde_json::json!({"type": "leave", "member": {"session": "s2", "login": null}}),
+            serde_json::json!({"type": "join", "member": {"session": "s3", "login": "carol", "verified": false}}),
+            serde_json::json!({"type": "leave", "member": {"session": "s2", "login": null, "verified": false}}),
         ]
     );
 }
@@ -1224,6 +1248,18 @@ fn a_worst_case_session_fits_in_an_attachment() {
         phase: Phase::Connected,
         version: Version::V1_2,
         login: Some(long('l', limits.max_id_bytes)),
+        verified: true,
+        grants: Grants {
+            subscribe: Some(vec![long('s', MAX_GRANT_BYTES / 2)]),
+            publish: Some(vec![long('p', MAX_GRANT_BYTES / 2)]),
+        },
+        expires_ms: Some(u64::MAX),
+        room: long('r', stomp_rooms::room_name::MAX_LEN),
+        address: Some(long('a', 45)),
+        throttle: Throttle {
+            messages_us: u64::MAX,
+            bytes_us: u64::MAX,
+        },
         heart_beat: HeartBeat {
             send_ms: u32::MAX,
             receive_ms: u32::MAX,
@@ -1310,6 +1346,10 @@ room_test! {
 fn history_stays_bounded_whatever_the_evictions() {
     let mut room = Room::with_settings(Settings {
         history_limit: 10,
+        broker: Config {
+            publish_rate: PublishRate::UNLIMITED,
+            ..Config::default()
+        },
         ..Settings::default()
     });
     room.connect(1, "");

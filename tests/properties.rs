@@ -305,6 +305,7 @@ fn settings_checking_liveness_every(liveness_check_ms: u64) -> Settings {
             },
             ..Config::default()
         },
+        ..Settings::default()
     }
 }
 

@@ -1,12 +1,13 @@
 //! What a room reads from the Worker's environment: `ROOM_SETTINGS` (a table in
-//! `wrangler.toml`, or a JSON string) and the `STOMP_USERS` secret.
+//! `wrangler.toml`, or a JSON string) and the secrets for authentication.
 
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use worker::{console_error, Env};
 
-use crate::room::{AllowAll, Authenticator, Credentials, Settings};
+use crate::room::auth::{ConnectRequest, Identity, Key, Verifier};
+use crate::room::{AllowAll, Authenticator, Credentials, Gate, Settings};
 
 /// Reads `ROOM_SETTINGS`. Invalid settings are logged and the defaults used.
 pub fn settings(env: &Env) -> Settings {
@@ -29,32 +30,57 @@ pub fn settings(env: &Env) -> Settings {
     serde_json::from_str(&text).unwrap_or_else(|error| invalid(&error))
 }
 
-/// The CONNECT authentication hook. Rooms are open unless the `STOMP_USERS` secret (or var)
-/// holds a JSON object of login → passcode.
-pub fn authenticator(env: &Env) -> Rc<dyn Authenticator> {
-    let Ok(users) = env
-        .secret("STOMP_USERS")
-        .map(|s| s.to_string())
-        .or_else(|_| env.var("STOMP_USERS").map(|v| v.to_string()))
-    else {
-        return Rc::new(AllowAll);
-    };
-    match serde_json::from_str::<HashMap<String, String>>(&users) {
-        Ok(users) => Rc::new(Credentials { users }),
-        Err(error) => {
-            console_error!("STOMP_USERS is not a JSON object of login -> passcode ({error}); refusing all logins until it is fixed.");
+/// The CONNECT authentication hook. Rooms are open unless keys for signed tokens
+/// (`STOMP_JWT_SECRET`, `STOMP_JWT_KEYS`) or a login list (`STOMP_USERS`) are configured, as
+/// secrets or vars; then every connection needs a valid token or login. A configuration that
+/// cannot be read fails closed: nobody gets in, and the log says what to fix.
+pub fn authenticator(env: &Env, settings: &Settings) -> Rc<dyn Authenticator> {
+    match gate(env, settings) {
+        Ok(None) => Rc::new(AllowAll),
+        Ok(Some(gate)) => Rc::new(gate),
+        Err(problem) => {
+            console_error!("{problem}; refusing every connection until it is fixed.");
             Rc::new(Misconfigured)
         }
     }
+}
+
+fn gate(env: &Env, settings: &Settings) -> Result<Option<Gate>, String> {
+    let mut keys = Vec::new();
+    if let Some(secret) = secret(env, "STOMP_JWT_SECRET") {
+        keys.push(Key::shared_secret(&secret));
+    }
+    if let Some(jwks) = secret(env, "STOMP_JWT_KEYS") {
+        keys.extend(Key::parse_jwks(&jwks).map_err(|e| format!("STOMP_JWT_KEYS is invalid: {e}"))?);
+    }
+    let users = match secret(env, "STOMP_USERS") {
+        None => None,
+        Some(json) => Some(Credentials {
+            users: serde_json::from_str::<HashMap<String, String>>(&json).map_err(|e| {
+                format!("STOMP_USERS is not a JSON object of login -> passcode ({e})")
+            })?,
+        }),
+    };
+    let tokens = (!keys.is_empty()).then(|| Verifier::new(keys, settings.auth.clone()));
+    Ok((tokens.is_some() || users.is_some()).then_some(Gate { tokens, users }))
+}
+
+/// A secret, or a var of the same name (handy in `wrangler dev --var`).
+fn secret(env: &Env, name: &str) -> Option<String> {
+    env.secret(name)
+        .map(|s| s.to_string())
+        .or_else(|_| env.var(name).map(|v| v.to_string()))
+        .ok()
+        .filter(|value| !value.is_empty())
 }
 
 /// Fails closed when authentication was meant to be on but cannot be read.
 struct Misconfigured;
 
 impl Authenticator for Misconfigured {
-    fn authenticate(&self, _login: Option<&str>, _passcode: Option<&str>) -> Result<(), String> {
+    fn authenticate(&self, _request: &ConnectRequest) -> Result<Identity, String> {
         Err(
-            "the room's authentication is misconfigured; ask its operator to fix STOMP_USERS"
+            "the room's authentication is misconfigured; ask its operator to check the logs"
                 .to_owned(),
         )
     }

@@ -40,7 +40,7 @@ use worker::{
 use super::env;
 use super::sqlite::SqliteStore;
 use super::websockets::{conn_of, RoomSockets};
-use crate::room::{self, AlarmChange, ConnId, Failed};
+use crate::room::{self, AlarmChange, ConnId, Failed, Peer};
 use crate::stomp::subprotocol;
 
 /// A STOMP heart-beat, and the auto-response that answers it.
@@ -148,13 +148,17 @@ impl DurableObject for Room {
 impl Room {
     async fn open_socket(&self, req: &Request) -> Result<Response> {
         let offered = req.headers().get("Sec-WebSocket-Protocol")?;
+        let peer = Peer {
+            room: room_of(req),
+            address: req.headers().get("CF-Connecting-IP")?,
+        };
         let pair = WebSocketPair::new()?;
         let arrival = Arrival {
             incoming: Some(pair.server),
             closing: None,
         };
         self.event(arrival, &mut |room, store, sockets, now| {
-            room.open(store, sockets, now).map(|_| ())
+            room.open(store, sockets, peer.clone(), now).map(|_| ())
         })
         .await?;
         let response = Response::from_websocket(pair.client)?;
@@ -242,14 +246,9 @@ impl Room {
             incoming: None,
             closing: arrival.closing.clone(),
         };
-        let room = room::Room::wake(
-            settings,
-            env::authenticator(&self.env),
-            &mut store,
-            &mut sockets,
-            now,
-        )
-        .map_err(|Failed(error)| storage_error(error))?;
+        let auth = env::authenticator(&self.env, &settings);
+        let room = room::Room::wake(settings, auth, &mut store, &mut sockets, now)
+            .map_err(|Failed(error)| storage_error(error))?;
         Ok(Live {
             room,
             store,
@@ -280,6 +279,15 @@ impl Room {
 fn is_websocket_upgrade(req: &Request) -> Result<bool> {
     let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
     Ok(req.method() == Method::Get && upgrade.eq_ignore_ascii_case("websocket"))
+}
+
+/// The room name of a `/rooms/{room}` request, as the router forwarded it.
+fn room_of(req: &Request) -> String {
+    let path = req.path();
+    let name = path.strip_prefix("/rooms/").unwrap_or_default();
+    crate::room_name::validate(name)
+        .map(str::to_owned)
+        .unwrap_or_default()
 }
 
 fn storage_error(error: crate::room::StorageError) -> worker::Error {

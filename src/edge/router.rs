@@ -1,5 +1,6 @@
 //! The Worker's fetch handler: routes `/rooms/{room}` WebSocket upgrades (and
-//! `/rooms/{room}/stats`) to the room's Durable Object. Everything else under `/` is a static file from `public/`, served by the assets
+//! `/rooms/{room}/stats`) to the room's Durable Object, refusing upgrades from browser pages
+//! whose `Origin` is not allowed. Everything else under `/` is a static file from `public/`, served by the assets
 //! binding before this code runs (see `wrangler.toml`).
 
 use worker::{event, Context, Env, Method, Request, Response, Result};
@@ -35,6 +36,19 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                  (for example @stomp/stompjs) to ws(s)://<host>/rooms/{room}"
             ),
         );
+    }
+    if !stats {
+        let origin = req.headers().get("Origin")?;
+        if !super::env::settings(&env).origin_allowed(origin.as_deref()) {
+            return plain_text(
+                403,
+                &format!(
+                    "origin {} may not open WebSockets to this server: it is not in the \
+                     room settings' allowed_origins",
+                    origin.unwrap_or_default()
+                ),
+            );
+        }
     }
     let stub = env
         .durable_object(ROOMS_BINDING)?

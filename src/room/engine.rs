@@ -34,7 +34,7 @@ use std::rc::Rc;
 
 use super::auth::Authenticator;
 use super::broker::{Broker, Effect, ReplayRequest};
-use super::session::{ConnId, Phase, Session};
+use super::session::{ConnId, Peer, Phase, Session};
 use super::settings::Settings;
 use super::sockets::Sockets;
 use super::storage::{Counter, Storage, StorageError, Write};
@@ -232,6 +232,7 @@ impl Room {
         &mut self,
         store: &mut impl Storage,
         sockets: &mut impl Sockets,
+        peer: Peer,
         now: u64,
     ) -> Result<ConnId, Failed> {
         self.rebuild_if_needed(store, sockets, now)?;
@@ -242,7 +243,7 @@ impl Room {
         // room is never evicted with deferred writes, so an id is not given out twice.
         self.deferred.push(Write::Counter(Counter::LastConn, conn));
         sockets.accept(conn);
-        let effects = self.broker.open(conn, now);
+        let effects = self.broker.open(conn, peer, now);
         self.run(store, sockets, Some(conn), effects, now)?;
         Ok(conn)
     }
@@ -296,6 +297,7 @@ impl Room {
             effects.extend(match kind {
                 TimerKind::Connect => self.broker.connect_deadline(conn, now),
                 TimerKind::HeartBeat => self.broker.heart_beat_deadline(conn, now),
+                TimerKind::TokenExpiry => self.broker.token_deadline(conn, now),
                 TimerKind::Liveness => Vec::new(),
             });
         }

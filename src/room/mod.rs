@@ -14,12 +14,12 @@
 //! ```
 //! use stomp_rooms::room::testing::{MemorySockets, MemoryStorage};
 //! use std::rc::Rc;
-//! use stomp_rooms::room::{AllowAll, Room, Settings};
+//! use stomp_rooms::room::{AllowAll, Peer, Room, Settings};
 //!
 //! let (mut store, mut sockets) = (MemoryStorage::default(), MemorySockets::default());
 //! let mut room = Room::wake(Settings::default(), Rc::new(AllowAll), &mut store, &mut sockets, 0).unwrap();
-//! let alice = room.open(&mut store, &mut sockets, 0).unwrap();
-//! let bob = room.open(&mut store, &mut sockets, 0).unwrap();
+//! let alice = room.open(&mut store, &mut sockets, Peer::default(), 0).unwrap();
+//! let bob = room.open(&mut store, &mut sockets, Peer::default(), 0).unwrap();
 //! for conn in [alice, bob] {
 //!     room.receive(&mut store, &mut sockets, conn, b"CONNECT\naccept-version:1.2\n\n\0", false, 0).unwrap();
 //! }
@@ -35,7 +35,6 @@
 //! assert_eq!(store.history_of("/topic/chat").len(), 1);
 //! ```
 
-mod auth;
 mod broker;
 mod engine;
 mod session;
@@ -45,15 +44,17 @@ mod storage;
 pub mod testing;
 mod timers;
 
-pub use auth::{AllowAll, Authenticator, Credentials};
+pub mod auth;
+pub use auth::{AllowAll, Authenticator, Credentials, Gate};
 pub use broker::{
-    Broker, Config, Deadlines, Effect, QueuedMessage, ReplayRequest, HEART_BEAT_GRACE,
+    Broker, Config, Deadlines, Effect, PublishRate, QueuedMessage, ReplayRequest, Throttle,
+    HEART_BEAT_GRACE,
 };
 pub use engine::{
     AlarmChange, EventCounts, Failed, Room, FLUSH_BATCH, FLUSH_DEADLINE_MS, FLUSH_DELAY_MS,
     TRIM_EVERY,
 };
-pub use session::{AckMode, ConnId, Phase, Session, Subscription, Unacked};
+pub use session::{AckMode, ConnId, Peer, Phase, Session, Subscription, Unacked};
 pub use settings::Settings;
 pub use sockets::Sockets;
 pub use storage::{Counter, StagedFrame, Storage, StorageError, Stored, Write};

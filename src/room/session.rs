@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::auth::Grants;
+use super::broker::Throttle;
 use crate::stomp::{HeartBeat, Version};
 
 /// A connection's id in its room, unique for the room's lifetime (the room keeps a counter).
@@ -69,6 +71,15 @@ pub enum Phase {
     Connected,
 }
 
+/// Where a socket came from, as the edge saw its upgrade request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Peer {
+    /// The room name in the URL.
+    pub room: String,
+    /// The client's address (`CF-Connecting-IP`), when known.
+    pub address: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Session {
     pub conn: ConnId,
@@ -76,8 +87,27 @@ pub struct Session {
     /// The negotiated version (1.2 until CONNECT says otherwise, for error frames).
     #[serde(rename = "v")]
     pub version: Version,
+    /// The login: verified when `verified`, otherwise only the name the client claims.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<String>,
+    /// Whether `login` was proven (a token or a passcode).
+    #[serde(rename = "vf", default, skip_serializing_if = "is_false")]
+    pub verified: bool,
+    /// What the token lets the connection subscribe and publish to.
+    #[serde(rename = "g", default, skip_serializing_if = "Grants::is_unrestricted")]
+    pub grants: Grants,
+    /// When the connection's token expires, exp plus leeway (ms): the room closes it then.
+    #[serde(rename = "exp", default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<u64>,
+    /// The room the socket was opened to, for a token's `rooms` claim at CONNECT.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub room: String,
+    /// The client's address, for the per-address connection cap.
+    #[serde(rename = "addr", default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Where the connection stands against its publish rate.
+    #[serde(rename = "rate", default, skip_serializing_if = "Throttle::is_unused")]
+    pub throttle: Throttle,
     #[serde(rename = "hb", default)]
     pub heart_beat: HeartBeat,
     #[serde(rename = "subs", default)]
@@ -103,12 +133,18 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(conn: ConnId, now_ms: u64) -> Self {
+    pub fn new(conn: ConnId, peer: Peer, now_ms: u64) -> Self {
         Self {
             conn,
             phase: Phase::AwaitingConnect,
             version: Version::V1_2,
             login: None,
+            verified: false,
+            grants: Grants::default(),
+            expires_ms: None,
+            room: peer.room,
+            address: peer.address,
+            throttle: Throttle::default(),
             heart_beat: HeartBeat::default(),
             subscriptions: Vec::new(),
             next_handle: 0,
@@ -125,9 +161,13 @@ impl Session {
         format!("s{}", self.conn)
     }
 
-    /// Who this session is for `/user/` delivery and presence: its login, else its session id.
+    /// Who this session is for `sender` and `/user/` delivery: its verified login, else its
+    /// session id. A claimed login is never an identity: anyone can claim "alice".
     pub fn identity(&self) -> String {
-        self.login.clone().unwrap_or_else(|| self.session_id())
+        match &self.login {
+            Some(login) if self.verified => login.clone(),
+            _ => self.session_id(),
+        }
     }
 
     pub fn subscription(&self, id: &str) -> Option<&Subscription> {
@@ -147,4 +187,8 @@ impl Session {
     pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(json)
     }
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }

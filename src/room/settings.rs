@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::auth::{pattern, TokenRules};
 use super::broker::Config;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,9 +18,30 @@ pub struct Settings {
     /// period (twice its heart-beat interval), at the cost of waking the room about that often
     /// while clients are connected.
     pub liveness_check_ms: u64,
+    /// What a signed token must say besides its signature (used when keys are configured).
+    pub auth: TokenRules,
+    /// The `Origin`s a browser page may open WebSockets from (exact, or with `*` as in
+    /// `https://*.example.com`). Empty: any. Requests without an `Origin` (not from a browser
+    /// page) are not cross-site and always allowed.
+    pub allowed_origins: Vec<String>,
     /// Limits, heart-beats and timeouts of the STOMP broker.
     #[serde(flatten)]
     pub broker: Config,
+}
+
+impl Settings {
+    /// Whether a WebSocket upgrade with this `Origin` header may proceed: the defence against
+    /// cross-site WebSocket hijacking, where another site's page connects with its visitor's
+    /// cookies and address.
+    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        match origin {
+            None => true,
+            Some(origin) => {
+                self.allowed_origins.is_empty()
+                    || pattern::any_matches(&self.allowed_origins, origin)
+            }
+        }
+    }
 }
 
 impl Default for Settings {
@@ -27,6 +49,8 @@ impl Default for Settings {
         Self {
             history_limit: 100,
             liveness_check_ms: 300_000,
+            auth: TokenRules::default(),
+            allowed_origins: Vec::new(),
             broker: Config::default(),
         }
     }

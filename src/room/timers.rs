@@ -18,6 +18,8 @@ pub enum TimerKind {
     HeartBeat,
     /// The client may have gone silent: check its pings, close it if it has.
     Liveness,
+    /// The connection's token expires: close it.
+    TokenExpiry,
 }
 
 impl TimerKind {
@@ -90,11 +92,12 @@ impl Timers {
     }
 }
 
-fn slots(deadlines: &Deadlines) -> [(TimerKind, Option<u64>); 3] {
+fn slots(deadlines: &Deadlines) -> [(TimerKind, Option<u64>); 4] {
     [
         (TimerKind::Connect, deadlines.connect),
         (TimerKind::HeartBeat, deadlines.heart_beat),
         (TimerKind::Liveness, deadlines.liveness),
+        (TimerKind::TokenExpiry, deadlines.token),
     ]
 }
 

@@ -15,6 +15,9 @@ pub struct ProtocolError {
     pub receipt: Option<String>,
     /// Extra headers for the ERROR frame (the `version` list on a failed negotiation).
     pub headers: Vec<(String, String)>,
+    /// The WebSocket close code after the ERROR: 1002 (protocol error) unless a refusal says
+    /// otherwise, e.g. 1008 (policy violation) or 1013 (try again later).
+    pub close_code: u16,
 }
 
 impl ProtocolError {
@@ -24,7 +27,13 @@ impl ProtocolError {
             detail: detail.into(),
             receipt: None,
             headers: Vec::new(),
+            close_code: 1002,
         }
+    }
+
+    pub fn with_close_code(mut self, code: u16) -> Self {
+        self.close_code = code;
+        self
     }
 
     pub fn with_receipt(mut self, receipt: Option<&str>) -> Self {

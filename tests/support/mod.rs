@@ -7,13 +7,15 @@
 
 #![allow(dead_code)]
 
+pub mod tokens;
+
 use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use stomp_rooms::room::testing::{MemorySockets, MemoryStorage, SocketCall};
 use stomp_rooms::room::{
-    self, AlarmChange, AllowAll, Authenticator, Config, ConnId, Credentials, Failed, Session,
+    self, AlarmChange, AllowAll, Authenticator, Config, ConnId, Credentials, Failed, Peer, Session,
     Settings,
 };
 use stomp_rooms::stomp::{Command, Decoded, Decoder, Frame, Limits, Message, Version};
@@ -65,12 +67,15 @@ pub struct Received {
     pub binary: bool,
 }
 
+/// The name of the room every test opens sockets to.
+pub const ROOM: &str = "lobby";
+
 pub struct Room {
     engine: Option<room::Room>,
     pub store: MemoryStorage,
     pub sockets: MemorySockets,
     pub settings: Settings,
-    credentials: Option<Credentials>,
+    auth: Option<Rc<dyn Authenticator>>,
     pub eviction: Eviction,
     pub now: u64,
     /// The alarm as the platform holds it: it survives eviction.
@@ -103,7 +108,7 @@ impl Room {
             store: MemoryStorage::default(),
             sockets: MemorySockets::default(),
             settings,
-            credentials: None,
+            auth: None,
             eviction: EVICTION.with(Cell::get),
             now: 1_000,
             alarm: None,
@@ -116,13 +121,18 @@ impl Room {
     }
 
     /// Rooms that accept only these login → passcode pairs.
-    pub fn with_credentials(mut self, users: &[(&str, &str)]) -> Self {
-        self.credentials = Some(Credentials {
+    pub fn with_credentials(self, users: &[(&str, &str)]) -> Self {
+        self.with_authenticator(Rc::new(Credentials {
             users: users
                 .iter()
                 .map(|(l, p)| (l.to_string(), p.to_string()))
                 .collect(),
-        });
+        }))
+    }
+
+    /// Rooms whose CONNECTs this hook decides.
+    pub fn with_authenticator(mut self, auth: Rc<dyn Authenticator>) -> Self {
+        self.auth = Some(auth);
         self
     }
 
@@ -144,8 +154,8 @@ impl Room {
     ) {
         let now = self.now;
         if self.engine.is_none() {
-            let auth: Rc<dyn Authenticator> = match &self.credentials {
-                Some(credentials) => Rc::new(credentials.clone()),
+            let auth: Rc<dyn Authenticator> = match &self.auth {
+                Some(auth) => auth.clone(),
                 None => Rc::new(AllowAll),
             };
             let settings = self.settings.clone();
@@ -186,13 +196,24 @@ impl Room {
     }
 
     pub fn open(&mut self, client: ConnId) {
+        self.open_from(client, None);
+    }
+
+    /// Opens a socket to the room `ROOM` from this client address.
+    pub fn open_from(&mut self, client: ConnId, address: Option<&str>) {
+        let peer = Peer {
+            room: ROOM.to_owned(),
+            address: address.map(str::to_owned),
+        };
         let mut opened = None;
         self.event(|engine, store, sockets, now| {
-            opened = Some(engine.open(store, sockets, now)?);
+            opened = Some(engine.open(store, sockets, peer, now)?);
             Ok(())
         });
         if let Some(conn) = opened {
             self.conns.insert(client, conn);
+            // What the room sent while opening (a refusal) reaches the client too.
+            self.collect();
         }
     }
 

@@ -13,6 +13,7 @@ mod acks;
 mod delivery;
 mod presence;
 mod queues;
+mod rate;
 mod transactions;
 
 use std::collections::{BTreeMap, HashMap};
@@ -20,8 +21,8 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use super::auth::{AllowAll, Authenticator};
-use super::session::{AckMode, ConnId, Phase, Session, Subscription};
+use super::auth::{AllowAll, Authenticator, ConnectRequest};
+use super::session::{AckMode, ConnId, Peer, Phase, Session, Subscription};
 use crate::stomp::destination::{self, SendTarget, SubscribeTarget};
 use crate::stomp::{
     Command, Decoded, Decoder, Delivery, Frame, HeartBeat, Limits, Message, ProtocolError, Version,
@@ -32,14 +33,17 @@ use queues::{Queue, Waiting};
 use transactions::Staged;
 
 pub use queues::QueuedMessage;
+pub use rate::{PublishRate, Throttle};
 
 /// A peer that promised heart-beats every `n` ms is declared dead after `n * GRACE` ms of silence.
 pub const HEART_BEAT_GRACE: u64 = 2;
 
 /// Headers a client may not set on a SEND: the broker sets them on each MESSAGE.
-const RESERVED_HEADERS: [&str; 11] = [
+const RESERVED_HEADERS: [&str; 13] = [
     "destination",
     "sender",
+    "sender-name",
+    "sender-verified",
     "timestamp",
     "transaction",
     "receipt",
@@ -69,6 +73,14 @@ pub struct Config {
     /// from us needs no heart-beats from the broker: its own pings bring them. Default false.
     #[serde(skip)]
     pub heart_beats_echoed: bool,
+    /// How fast each connection may publish.
+    pub publish_rate: PublishRate,
+    /// Connections the room holds at once; the next gets an ERROR ("room full"). 0: no cap.
+    /// Default 5000.
+    pub max_connections: u32,
+    /// Connections from one client address (`CF-Connecting-IP`) the room holds at once; the
+    /// next gets an ERROR ("too many connections"). 0: no cap. Default 100.
+    pub max_connections_per_address: u32,
 }
 
 impl Default for Config {
@@ -79,6 +91,9 @@ impl Default for Config {
             connect_timeout_ms: 30_000,
             server: concat!("stomp-rooms/", env!("CARGO_PKG_VERSION")).to_owned(),
             heart_beats_echoed: false,
+            publish_rate: PublishRate::default(),
+            max_connections: 5000,
+            max_connections_per_address: 100,
         }
     }
 }
@@ -102,6 +117,8 @@ pub struct Deadlines {
     /// The client is silent past its grace period from then on, unless its pings (answered by
     /// the transport without waking the room) say otherwise.
     pub liveness: Option<u64>,
+    /// The connection's token expires.
+    pub token: Option<u64>,
 }
 
 /// Work for the caller, to be carried out in order.
@@ -237,11 +254,46 @@ impl Broker {
     // ---- events -------------------------------------------------------------------------
 
     /// A WebSocket was accepted. The client must send CONNECT within `connect_timeout_ms`.
-    pub fn open(&mut self, conn: ConnId, now_ms: u64) -> Vec<Effect> {
+    /// Past the room's connection caps it gets an ERROR at once and is closed.
+    pub fn open(&mut self, conn: ConnId, peer: Peer, now_ms: u64) -> Vec<Effect> {
         self.now_ms = now_ms;
-        self.insert_connection(Session::new(conn, now_ms));
+        self.insert_connection(Session::new(conn, peer, now_ms));
         self.save(conn);
+        if let Err(error) = self.check_connection_caps(conn) {
+            self.fail(conn, error);
+        }
         self.take()
+    }
+
+    /// The room-wide and per-address connection caps, counting the new connection.
+    fn check_connection_caps(&self, conn: ConnId) -> Result<(), ProtocolError> {
+        let (max, per_address) = (
+            self.config.max_connections as usize,
+            self.config.max_connections_per_address as usize,
+        );
+        if max > 0 && self.conns.len() > max {
+            return Err(ProtocolError::new(
+                "room full",
+                format!("the room holds its maximum of {max} connections (max_connections); try again later"),
+            )
+            .with_close_code(1013));
+        }
+        let address = self.session(conn).and_then(|s| s.address.as_deref());
+        if let Some(address) = address.filter(|_| per_address > 0) {
+            let from_address = self
+                .conns
+                .values()
+                .filter(|c| c.session.address.as_deref() == Some(address))
+                .count();
+            if from_address > per_address {
+                return Err(ProtocolError::new(
+                    "too many connections",
+                    format!("the room holds its maximum of {per_address} connections from your address (max_connections_per_address); close one or try again later"),
+                )
+                .with_close_code(1013));
+            }
+        }
+        Ok(())
     }
 
     /// Bytes arrived on a connection (one WebSocket message; `binary` if it was a binary one).
@@ -300,6 +352,7 @@ impl Broker {
                     connect: None,
                     heart_beat: session.beat_due_ms,
                     liveness: (rx > 0).then(|| session.heard_ms + rx * HEART_BEAT_GRACE),
+                    token: session.expires_ms,
                 }
             }
         }
@@ -312,6 +365,23 @@ impl Broker {
             self.fail(
                 conn,
                 ProtocolError::new("CONNECT timeout", "no CONNECT frame arrived in time"),
+            );
+        }
+        self.take()
+    }
+
+    /// The connection's token may have expired: tell the client and close, so it can fetch a
+    /// fresh token and reconnect.
+    pub fn token_deadline(&mut self, conn: ConnId, now_ms: u64) -> Vec<Effect> {
+        self.now_ms = now_ms;
+        if self.deadlines(conn).token.is_some_and(|at| now_ms >= at) {
+            self.fail(
+                conn,
+                ProtocolError::new(
+                    "token expired",
+                    "the connection's token expired: fetch a fresh token and reconnect",
+                )
+                .with_close_code(1008),
             );
         }
         self.take()
@@ -412,7 +482,8 @@ impl Broker {
     ) -> Result<(), ProtocolError> {
         let receipt = frame.header("receipt").map(str::to_owned);
         let command = frame.command;
-        self.dispatch_frame(conn, frame, binary)
+        self.admit_publish(conn, &frame)
+            .and_then(|()| self.dispatch_frame(conn, frame, binary))
             .map_err(|error| error.with_receipt(receipt.as_deref()))?;
         if let Some(receipt) = receipt {
             let reply = Frame::new(Command::Receipt).with_header("receipt-id", &receipt);
@@ -430,6 +501,30 @@ impl Broker {
                 reason: "DISCONNECT".to_owned(),
             });
             self.remove_connection(conn);
+        }
+        Ok(())
+    }
+
+    /// A SEND from the wire (not one replayed by a COMMIT) must be allowed by the token and
+    /// within the connection's publish rate; it counts against the rate even if staged.
+    fn admit_publish(&mut self, conn: ConnId, frame: &Frame) -> Result<(), ProtocolError> {
+        let (Command::Send, Some(destination)) = (frame.command, frame.header("destination"))
+        else {
+            return Ok(());
+        };
+        let now = self.now_ms;
+        let rate = self.config.publish_rate.clone();
+        let Some(session) = self
+            .session_mut(conn)
+            .filter(|s| s.phase == Phase::Connected)
+        else {
+            return Ok(());
+        };
+        session.grants.check_publish(destination)?;
+        let before = session.throttle;
+        session.throttle.admit(&rate, frame.body.len(), now)?;
+        if session.throttle != before {
+            self.save(conn);
         }
         Ok(())
     }
@@ -502,9 +597,30 @@ impl Broker {
         if let Some(login) = login {
             destination::check_text("login", login, self.config.limits.max_id_bytes)?;
         }
-        self.auth
-            .authenticate(login, frame.header("passcode"))
-            .map_err(|reason| ProtocolError::new("authentication failed", reason))?;
+        let bearer = frame
+            .header("Authorization")
+            .or(frame.header("authorization"))
+            .map(|value| value.strip_prefix("Bearer ").unwrap_or(value).trim());
+        let room = self
+            .session(conn)
+            .map(|s| s.room.as_str())
+            .unwrap_or_default();
+        let refused =
+            |reason| ProtocolError::new("authentication failed", reason).with_close_code(1008);
+        let identity = self
+            .auth
+            .authenticate(&ConnectRequest {
+                room,
+                login,
+                passcode: frame.header("passcode"),
+                bearer,
+                now_ms: self.now_ms,
+            })
+            .map_err(refused)?;
+        if let Some(login) = identity.login.as_deref().filter(|_| identity.verified) {
+            destination::check_text("login", login, self.config.limits.max_id_bytes)
+                .map_err(|error| refused(format!("the token's login: {}", error.detail)))?;
+        }
         let min = self.config.heart_beat_min_ms;
         let heart_beat = if version == Version::V1_0 {
             HeartBeat::default()
@@ -519,7 +635,10 @@ impl Broker {
         connection.decoder.set_version(version);
         let session = &mut connection.session;
         session.phase = Phase::Connected;
-        session.login = login.map(str::to_owned);
+        session.login = identity.login;
+        session.verified = identity.verified;
+        session.grants = identity.grants;
+        session.expires_ms = identity.expires_ms;
         session.heart_beat = heart_beat;
         session.heard_ms = now;
         session.beat_due_ms =
@@ -544,15 +663,20 @@ impl Broker {
             return self.stage(conn, transaction, frame, binary);
         }
         let binary = binary || std::str::from_utf8(&frame.body).is_err();
-        // The room stamps who sent it and when; a client cannot forge either.
-        let sender = self
-            .session(conn)
-            .map(Session::identity)
-            .unwrap_or_default();
-        let mut headers = vec![
-            ("sender".to_owned(), sender),
-            ("timestamp".to_owned(), self.now_ms.to_string()),
-        ];
+        // The room stamps who sent it and when; a client cannot forge either. A claimed
+        // login is shown apart, as a name, never as the sender.
+        let mut headers = Vec::with_capacity(frame.headers.len() + 3);
+        if let Some(session) = self.session(conn) {
+            headers.push(("sender".to_owned(), session.identity()));
+            match &session.login {
+                Some(_) if session.verified => {
+                    headers.push(("sender-verified".to_owned(), "true".to_owned()));
+                }
+                Some(name) => headers.push(("sender-name".to_owned(), name.clone())),
+                None => {}
+            }
+        }
+        headers.push(("timestamp".to_owned(), self.now_ms.to_string()));
         headers.extend(
             frame
                 .headers
@@ -621,6 +745,7 @@ impl Broker {
         let replay = parse_replay(frame, target)?;
         let max_subscriptions = limits.max_subscriptions;
         let session = self.session_mut(conn).ok_or_else(gone)?;
+        session.grants.check_subscribe(&destination)?;
         if session.subscription(&id).is_some() {
             return Err(ProtocolError::new(
                 "duplicate subscription",
@@ -771,7 +896,7 @@ impl Broker {
         reason.truncate(100);
         self.out.push(Effect::Close {
             conn,
-            code: 1002,
+            code: error.close_code,
             reason,
         });
         self.remove_connection(conn);

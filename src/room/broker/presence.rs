@@ -5,9 +5,14 @@ use crate::room::session::{ConnId, Phase, Session};
 use crate::stomp::destination::PRESENCE;
 use crate::stomp::{Delivery, Message};
 
-/// A member as presence events show it: `{"session": "s1", "login": "alice" | null}`.
+/// A member as presence events show it: `{"session": "s1", "login": "alice" | null,
+/// "verified": bool}`; an unverified login is only the name the client claims.
 pub(super) fn member(session: &Session) -> serde_json::Value {
-    serde_json::json!({ "session": session.session_id(), "login": session.login })
+    serde_json::json!({
+        "session": session.session_id(),
+        "login": session.login,
+        "verified": session.verified,
+    })
 }
 
 impl Broker {

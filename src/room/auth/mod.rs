@@ -1,0 +1,150 @@
+//! Who may connect, as whom, and what they may do: the hook consulted on CONNECT.
+//!
+//! * [`AllowAll`]: open rooms (the default). A claimed `login` is only a display name.
+//! * [`Gate`]: rooms with authentication configured: signed tokens ([`jwt`]) and/or a fixed
+//!   login → passcode list ([`Credentials`]). Only these give a verified login.
+
+mod base64url;
+mod grants;
+pub mod jwt;
+mod keys;
+pub mod pattern;
+
+use std::collections::HashMap;
+
+pub use grants::{Grants, MAX_GRANT_BYTES};
+pub use jwt::{TokenRules, Verified, Verifier};
+pub use keys::{Algorithm, Key};
+
+/// What a CONNECT offers to prove who it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnectRequest<'a> {
+    /// The room the socket was opened to.
+    pub room: &'a str,
+    pub login: Option<&'a str>,
+    pub passcode: Option<&'a str>,
+    /// The token of an `Authorization: Bearer <token>` header.
+    pub bearer: Option<&'a str>,
+    pub now_ms: u64,
+}
+
+/// Who a connection is, as far as the room can tell.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// A verified login, or in an open room the name the client claims.
+    pub login: Option<String>,
+    /// Whether `login` was proven (a token's signature or a passcode).
+    pub verified: bool,
+    pub grants: Grants,
+    /// When the connection must end because its token expires (ms).
+    pub expires_ms: Option<u64>,
+}
+
+/// Decides whether a CONNECT may join the room, and as whom.
+pub trait Authenticator {
+    /// `Err` carries the reason given to the client in the ERROR frame.
+    fn authenticate(&self, request: &ConnectRequest) -> Result<Identity, String>;
+}
+
+/// Open rooms: everyone may connect, with or without a login (the default).
+#[derive(Debug, Default, Clone)]
+pub struct AllowAll;
+
+impl Authenticator for AllowAll {
+    fn authenticate(&self, request: &ConnectRequest) -> Result<Identity, String> {
+        Ok(Identity {
+            login: request.login.map(str::to_owned),
+            ..Identity::default()
+        })
+    }
+}
+
+/// A fixed set of login → passcode pairs; everything else is refused.
+#[derive(Debug, Default, Clone)]
+pub struct Credentials {
+    pub users: HashMap<String, String>,
+}
+
+impl Credentials {
+    fn check(&self, login: &str, passcode: Option<&str>) -> Result<Identity, String> {
+        match self.users.get(login) {
+            Some(expected)
+                if constant_time_eq(expected.as_bytes(), passcode.unwrap_or("").as_bytes()) =>
+            {
+                Ok(Identity {
+                    login: Some(login.to_owned()),
+                    verified: true,
+                    ..Identity::default()
+                })
+            }
+            _ => Err("bad login or passcode".to_owned()),
+        }
+    }
+}
+
+impl Authenticator for Credentials {
+    fn authenticate(&self, request: &ConnectRequest) -> Result<Identity, String> {
+        let login = request
+            .login
+            .ok_or("this room requires a login and passcode")?;
+        self.check(login, request.passcode)
+    }
+}
+
+/// A room with authentication configured: a token (in `Authorization: Bearer`, or as the
+/// passcode) or, when `users` is set, a login and passcode. Nobody gets in without one.
+#[derive(Debug, Clone, Default)]
+pub struct Gate {
+    pub tokens: Option<Verifier>,
+    pub users: Option<Credentials>,
+}
+
+impl Authenticator for Gate {
+    fn authenticate(&self, request: &ConnectRequest) -> Result<Identity, String> {
+        let token = request.bearer.or(request
+            .passcode
+            .filter(|passcode| looks_like_token(passcode)));
+        match (&self.tokens, token, &self.users, request.login) {
+            (Some(verifier), Some(token), _, _) => {
+                let verified = verifier.verify(token, request.now_ms)?;
+                if let Some(rooms) = &verified.rooms {
+                    if !pattern::any_matches(rooms, request.room) {
+                        return Err(format!(
+                            "token does not allow room {} (its rooms claim allows {})",
+                            request.room,
+                            if rooms.is_empty() {
+                                "none".to_owned()
+                            } else {
+                                rooms.join(", ")
+                            }
+                        ));
+                    }
+                }
+                Ok(Identity {
+                    login: Some(verified.login),
+                    verified: true,
+                    grants: verified.grants,
+                    expires_ms: Some(verified.expires_ms),
+                })
+            }
+            (_, _, Some(users), Some(login)) => users.check(login, request.passcode),
+            (Some(_), _, _, _) => Err("this room requires a token: send CONNECT with an \
+                 `Authorization: Bearer <token>` header, or the token as passcode"
+                .to_owned()),
+            (None, _, _, _) => Err("this room requires a login and passcode".to_owned()),
+        }
+    }
+}
+
+/// A JWT's compact form: three base64url parts. A passcode of that shape is taken as a token.
+fn looks_like_token(text: &str) -> bool {
+    text.split('.').count() == 3
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'='))
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a passcode matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
