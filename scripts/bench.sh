@@ -53,6 +53,7 @@ group_pids() { pgrep -g "$1" | paste -sd, -; }
 step "starting stomp-rooms (port $ROOMS_PORT), the floor (port $FLOOR_PORT) and the durable floor (port $DURABLE_PORT) on CPU 0"
 rm -rf "$WORK/state-rooms" "$WORK/state-floor" "$WORK/state-durable"
 setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev --port "$ROOMS_PORT" --inspector-port 9411 \
+    --var "ROOM_SETTINGS:$LOAD_TEST_SETTINGS" \
     --persist-to "$WORK/state-rooms" >"$WORK/rooms.log" 2>&1 &
 ROOMS_GROUP=$!; PIDS_TO_STOP+=("$ROOMS_GROUP")
 (cd benches/floor && exec setsid taskset -c 0 wrangler dev --port "$FLOOR_PORT" --inspector-port 9412 \

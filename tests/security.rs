@@ -275,9 +275,9 @@ fn the_per_address_cap_counts_only_that_address() {
 }
 
 #[test]
-fn origins_are_allowed_by_the_list_or_by_default() {
+fn origins_are_allowed_by_the_list_by_default_or_when_same_site() {
     let open = Settings::default();
-    assert!(open.origin_allowed(Some("https://anywhere.example")));
+    assert!(open.origin_allowed(Some("https://anywhere.example"), Some("rooms.example")));
     let listed = Settings {
         allowed_origins: vec![
             "https://chat.example".into(),
@@ -285,13 +285,49 @@ fn origins_are_allowed_by_the_list_or_by_default() {
         ],
         ..Settings::default()
     };
-    assert!(listed.origin_allowed(Some("https://chat.example")));
-    assert!(listed.origin_allowed(Some("https://eu.example.com")));
-    assert!(!listed.origin_allowed(Some("https://evil.example")));
-    assert!(!listed.origin_allowed(Some("https://chat.example.evil.example")));
-    assert!(!listed.origin_allowed(Some("null")));
+    let host = Some("rooms.example");
+    assert!(listed.origin_allowed(Some("https://chat.example"), host));
+    assert!(listed.origin_allowed(Some("https://eu.example.com"), host));
+    assert!(!listed.origin_allowed(Some("https://evil.example"), host));
+    assert!(!listed.origin_allowed(Some("https://chat.example.evil.example"), host));
+    assert!(!listed.origin_allowed(Some("null"), host));
     assert!(
-        listed.origin_allowed(None),
+        listed.origin_allowed(None, host),
         "not a browser page: not cross-site"
     );
+    assert!(
+        listed.origin_allowed(Some("https://rooms.example"), host),
+        "the server's own page"
+    );
+    assert!(!listed.origin_allowed(Some("https://rooms.example.evil"), host));
+    assert!(!listed.origin_allowed(Some("https://rooms.example"), None));
+}
+
+#[test]
+fn where_tokens_and_logins_are_both_configured_a_failed_login_asks_for_a_token() {
+    use stomp_rooms::room::auth::{ConnectRequest, Gate};
+    use stomp_rooms::room::{Authenticator, Credentials};
+    let gate = Gate {
+        tokens: Some(verifier(TokenRules::default())),
+        users: Some(Credentials {
+            users: [("carol".to_owned(), "pass".to_owned())].into(),
+        }),
+    };
+    let request = |login, passcode| ConnectRequest {
+        room: "lobby",
+        login: Some(login),
+        passcode: Some(passcode),
+        ..ConnectRequest::default()
+    };
+    assert!(
+        gate.authenticate(&request("carol", "pass"))
+            .unwrap()
+            .verified
+    );
+    let refusal = gate.authenticate(&request("Ada", "")).unwrap_err();
+    assert!(
+        refusal.starts_with("this room requires a token"),
+        "{refusal}"
+    );
+    assert!(refusal.ends_with("or a login and passcode this room knows"));
 }

@@ -39,7 +39,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     }
     if !stats {
         let origin = req.headers().get("Origin")?;
-        if !super::env::settings(&env).origin_allowed(origin.as_deref()) {
+        let host = req.headers().get("Host")?;
+        if !super::env::settings(&env).origin_allowed(origin.as_deref(), host.as_deref()) {
             return plain_text(
                 403,
                 &format!(

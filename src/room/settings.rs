@@ -30,17 +30,18 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Whether a WebSocket upgrade with this `Origin` header may proceed: the defence against
-    /// cross-site WebSocket hijacking, where another site's page connects with its visitor's
-    /// cookies and address.
-    pub fn origin_allowed(&self, origin: Option<&str>) -> bool {
-        match origin {
-            None => true,
-            Some(origin) => {
-                self.allowed_origins.is_empty()
-                    || pattern::any_matches(&self.allowed_origins, origin)
-            }
-        }
+    /// Whether a WebSocket upgrade with this `Origin` header, to the server at `host`, may
+    /// proceed: the defence against cross-site WebSocket hijacking, where another site's page
+    /// connects with its visitor's cookies and address. The server's own pages (the origin's
+    /// host is the request's `Host`) are never cross-site.
+    pub fn origin_allowed(&self, origin: Option<&str>, host: Option<&str>) -> bool {
+        let Some(origin) = origin else {
+            return true;
+        };
+        let origin_host = origin.split_once("://").map(|(_, authority)| authority);
+        self.allowed_origins.is_empty()
+            || (origin_host.is_some() && origin_host == host)
+            || pattern::any_matches(&self.allowed_origins, origin)
     }
 }
 

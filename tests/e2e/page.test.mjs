@@ -5,20 +5,15 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { launchChromium, memberNames, messageTexts, openPage, say, submitJoin, waitForText } from './browser.mjs';
 import { useServer } from './harness.mjs';
 
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test-output');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const server = useServer();
 let browser;
 
 before(async () => {
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 });
 
 after(async () => {
@@ -27,26 +22,11 @@ after(async () => {
 
 /** Opens the page in a fresh browser context and joins `room` as `name`. */
 async function joinAs(name, room, viewport = { width: 1000, height: 700 }) {
-  const context = await browser.newContext({ viewport });
-  const page = await context.newPage();
-  await page.goto(`${server.httpUrl}/?room=${room}`);
-  await page.getByLabel('Display name').fill(name);
-  await page.getByRole('button', { name: 'Join' }).click();
+  const page = await openPage(browser, `${server.httpUrl}/?room=${room}`, viewport);
+  await submitJoin(page, name);
   await page.locator('#status[data-state="live"]').waitFor();
   assert.equal(await page.locator('#join').isVisible(), false, 'the join form gives way to the room');
   return page;
-}
-
-async function say(page, text) {
-  await page.getByLabel('Message', { exact: true }).fill(text);
-  await page.getByLabel('Message', { exact: true }).press('Enter');
-}
-
-const messageTexts = (page) => page.locator('#messages .text').allTextContents();
-const memberNames = (page) => page.locator('#members li').allTextContents();
-
-async function waitForText(page, text) {
-  await page.locator('#messages .text', { hasText: text }).first().waitFor();
 }
 
 test('two people chat both ways, presence shows both, another room hears nothing, a late joiner sees history', async () => {

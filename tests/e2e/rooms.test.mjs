@@ -81,21 +81,25 @@ test('queue messages go to one competing consumer each, round-robin', async () =
   await Promise.all([producer, c1, c2].map((c) => c.disconnect()));
 });
 
-test('/user destinations reach only that user', async () => {
+test('/user destinations in an open room reach a session, never a claimed login', async () => {
   const url = freshRoom('private');
-  const [alice, bob, bob2, eve] = await Promise.all([
-    connect(url, { login: 'alice' }), connect(url, { login: 'bob' }), connect(url, { login: 'bob' }), connect(url, { login: 'eve' }),
+  const [alice, bob, impostor] = await Promise.all([
+    connect(url, { login: 'alice' }), connect(url, { login: 'bob' }), connect(url, { login: 'bob' }),
   ]);
-  const inboxes = [bob, bob2, eve].map((c) => c.subscribe('/user/queue/inbox'));
-  await Promise.all([bob, bob2, eve].map((c) => c.withReceipt((h) => c.subscribe('/topic/sync', h))));
-  await alice.publishConfirmed('/user/bob/queue/inbox', 'psst');
-  const [toBob, toBob2] = await Promise.all([inboxes[0].atLeast(1), inboxes[1].atLeast(1)]);
-  assert.equal(toBob[0].body, 'psst');
-  assert.equal(toBob[0].headers.destination, '/user/queue/inbox');
-  assert.equal(toBob2[0].body, 'psst');
+  const inboxes = [bob, impostor].map((c) => c.subscribe('/user/queue/inbox'));
+  await Promise.all([bob, impostor].map((c) => c.withReceipt((h) => c.subscribe('/topic/sync', h))));
+  const bobSession = bob.connectedFrame.headers.session;
+  await alice.publishConfirmed(`/user/${bobSession}/queue/inbox`, 'psst');
+  await alice.publishConfirmed('/user/bob/queue/inbox', 'to a claimed name');
+  const [toBob] = await inboxes[0].atLeast(1);
+  assert.equal(toBob.body, 'psst');
+  assert.equal(toBob.headers.destination, '/user/queue/inbox');
+  assert.equal(toBob.headers.sender, alice.connectedFrame.headers.session);
+  assert.equal(toBob.headers['sender-name'], 'alice');
   await alice.publishConfirmed('/topic/sync', 'end');
-  assert.equal(inboxes[2].items.length, 0, 'eve heard nothing');
-  await Promise.all([alice, bob, bob2, eve].map((c) => c.disconnect()));
+  assert.equal(inboxes[0].items.length, 1, 'nothing reached the claimed name');
+  assert.equal(inboxes[1].items.length, 0, 'the other "bob" heard nothing');
+  await Promise.all([alice, bob, impostor].map((c) => c.disconnect()));
 });
 
 test('receipts, including the DISCONNECT receipt of deactivate()', async () => {
@@ -221,10 +225,10 @@ test('presence lists members, then joins and leaves', async () => {
   assert.deepEqual(members.members.map((m) => m.login), ['alice']);
   const bob = await connect(url, { login: 'bob' });
   const [, joined] = await presence.atLeast(2);
-  assert.deepEqual(JSON.parse(joined.body), { type: 'join', member: { session: bob.connectedFrame.headers.session, login: 'bob' } });
+  assert.deepEqual(JSON.parse(joined.body), { type: 'join', member: { session: bob.connectedFrame.headers.session, login: 'bob', verified: false } });
   await bob.disconnect();
   const [, , left] = await presence.atLeast(3);
-  assert.deepEqual(JSON.parse(left.body), { type: 'leave', member: { session: bob.connectedFrame.headers.session, login: 'bob' } });
+  assert.deepEqual(JSON.parse(left.body), { type: 'leave', member: { session: bob.connectedFrame.headers.session, login: 'bob', verified: false } });
   await alice.disconnect();
 });
 

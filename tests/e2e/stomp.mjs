@@ -56,17 +56,22 @@ function describeItem(item) {
 }
 
 /**
- * Connects a stomp.js client. Options: versions (['1.2']...), login, passcode, heartbeat
- * ([outgoing, incoming]), protocols (WebSocket subprotocols; default all three).
+ * Connects a stomp.js client. Options: versions (['1.2']...), login, passcode, connectHeaders
+ * (more CONNECT headers, e.g. { Authorization: 'Bearer ...' }), heartbeat ([outgoing, incoming]).
+ * Resolves once CONNECTED; rejects if the server answers with an ERROR (the rejection's `frame`
+ * is that ERROR frame) or closes the socket first (its `closeEvent`); the rejection's `closes`
+ * Inbox then receives the socket's close.
  */
-export async function connect(url, { versions, login, passcode, heartbeat = [0, 0], debug = false } = {}) {
+export async function connect(url, {
+  versions, login, passcode, connectHeaders = {}, heartbeat = [0, 0], debug = false,
+} = {}) {
   const errors = new Inbox('ERROR frames');
   const closes = new Inbox('socket closes');
   const pongs = new Inbox('server heart-beats');
   const receipts = new Inbox('receipts');
   const client = new Client({
     brokerURL: url,
-    connectHeaders: { ...(login ? { login } : {}), ...(passcode ? { passcode } : {}) },
+    connectHeaders: { ...(login ? { login } : {}), ...(passcode ? { passcode } : {}), ...connectHeaders },
     heartbeatOutgoing: heartbeat[0],
     heartbeatIncoming: heartbeat[1],
     reconnectDelay: 0,
@@ -81,8 +86,14 @@ export async function connect(url, { versions, login, passcode, heartbeat = [0, 
   client.onUnhandledReceipt = (frame) => receipts.push(frame);
   const connected = new Promise((resolve, reject) => {
     client.onConnect = resolve;
-    client.onStompError = (frame) => { errors.push(frame); reject(new Error(`ERROR: ${frame.headers.message}`)); };
-    client.onWebSocketClose = (event) => { closes.push(event); reject(new Error(`closed before CONNECTED (${event.code})`)); };
+    client.onStompError = (frame) => {
+      errors.push(frame);
+      reject(Object.assign(new Error(`ERROR: ${frame.headers.message}: ${frame.body}`), { frame, closes }));
+    };
+    client.onWebSocketClose = (event) => {
+      closes.push(event);
+      reject(Object.assign(new Error(`closed before CONNECTED (${event.code})`), { closeEvent: event, closes }));
+    };
   });
   client.activate();
   const frame = await connected;

@@ -127,14 +127,18 @@ impl Authenticator for Gate {
                     expires_ms: Some(verified.expires_ms),
                 })
             }
-            (_, _, Some(users), Some(login)) => users.check(login, request.passcode),
-            (Some(_), _, _, _) => Err("this room requires a token: send CONNECT with an \
-                 `Authorization: Bearer <token>` header, or the token as passcode"
-                .to_owned()),
+            (None, _, Some(users), Some(login)) => users.check(login, request.passcode),
+            (Some(_), _, Some(users), Some(login)) => users
+                .check(login, request.passcode)
+                .map_err(|_| format!("{NEEDS_A_TOKEN}, or a login and passcode this room knows")),
+            (Some(_), _, _, _) => Err(NEEDS_A_TOKEN.to_owned()),
             (None, _, _, _) => Err("this room requires a login and passcode".to_owned()),
         }
     }
 }
+
+const NEEDS_A_TOKEN: &str = "this room requires a token: send CONNECT with an \
+     `Authorization: Bearer <token>` header, or the token as passcode";
 
 /// A JWT's compact form: three base64url parts. A passcode of that shape is taken as a token.
 fn looks_like_token(text: &str) -> bool {

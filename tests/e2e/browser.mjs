@@ -1,0 +1,41 @@
+// The chat page in real Chromium for end-to-end tests: Debian's Chromium (or CHROMIUM_PATH),
+// driven by playwright-core, and helpers for what a person does on the page and what it shows.
+
+import { chromium } from 'playwright-core';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** Launches a headless Chromium; the caller closes it. */
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync'],
+  });
+}
+
+/** Opens `url` in a fresh browser context (its own storage), and returns the page. */
+export async function openPage(browser, url, viewport = { width: 1000, height: 700 }) {
+  const context = await browser.newContext({ viewport });
+  const page = await context.newPage();
+  await page.goto(url);
+  return page;
+}
+
+/** Fills in the join form's display name and presses Join (the room is already in the form). */
+export async function submitJoin(page, name) {
+  await page.getByLabel('Display name').fill(name);
+  await page.getByRole('button', { name: 'Join' }).click();
+}
+
+export async function say(page, text) {
+  await page.getByLabel('Message', { exact: true }).fill(text);
+  await page.getByLabel('Message', { exact: true }).press('Enter');
+}
+
+export const messageTexts = (page) => page.locator('#messages .text').allTextContents();
+export const memberNames = (page) => page.locator('#members li').allTextContents();
+
+export async function waitForText(page, text) {
+  await page.locator('#messages .text', { hasText: text }).first().waitFor();
+}
