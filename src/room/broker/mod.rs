@@ -55,6 +55,37 @@ const RESERVED_HEADERS: [&str; 13] = [
     "replayed",
 ];
 
+/// Who sent a message, as the room stamps it on the MESSAGE.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sender {
+    /// `sender`: a verified login, or what names an unverified sender (a session id).
+    pub identity: String,
+    /// `sender-verified: true` when the identity was proven.
+    pub verified: bool,
+    /// `sender-name`: the name an unverified sender claimed.
+    pub name: Option<String>,
+}
+
+impl Sender {
+    pub fn of(session: &Session) -> Self {
+        Self {
+            identity: session.identity(),
+            verified: session.verified && session.login.is_some(),
+            name: session.login.clone().filter(|_| !session.verified),
+        }
+    }
+
+    fn stamp(&self, headers: &mut Vec<(String, String)>) {
+        headers.push(("sender".to_owned(), self.identity.clone()));
+        if self.verified {
+            headers.push(("sender-verified".to_owned(), "true".to_owned()));
+        }
+        if let Some(name) = &self.name {
+            headers.push(("sender-name".to_owned(), name.clone()));
+        }
+    }
+}
+
 /// The broker's settings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -662,50 +693,80 @@ impl Broker {
             let transaction = transaction.to_owned();
             return self.stage(conn, transaction, frame, binary);
         }
-        let binary = binary || std::str::from_utf8(&frame.body).is_err();
+        let sender = self.session(conn).map(Sender::of).unwrap_or_default();
+        self.route(
+            &sender,
+            target,
+            &destination,
+            frame.headers,
+            frame.body,
+            binary,
+        );
+        Ok(())
+    }
+
+    /// Publishes a message from outside any connection (an HTTP POST): routed, stored and
+    /// delivered exactly as a SEND would be. Returns its id and the effects to carry out.
+    pub fn publish(
+        &mut self,
+        sender: &Sender,
+        destination: &str,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        now_ms: u64,
+    ) -> Result<(u64, Vec<Effect>), ProtocolError> {
+        self.now_ms = now_ms;
+        let target = destination::parse_send(destination, &self.config.limits)?;
+        let id = self.route(sender, target, destination, headers, body, false);
+        Ok((id, self.take()))
+    }
+
+    /// Stamps a message with its id, sender and time and sends it on its way; returns its id.
+    fn route(
+        &mut self,
+        sender: &Sender,
+        target: SendTarget,
+        destination: &str,
+        own_headers: Vec<(String, String)>,
+        body: Vec<u8>,
+        binary: bool,
+    ) -> u64 {
+        let binary = binary || std::str::from_utf8(&body).is_err();
         // The room stamps who sent it and when; a client cannot forge either. A claimed
         // login is shown apart, as a name, never as the sender.
-        let mut headers = Vec::with_capacity(frame.headers.len() + 3);
-        if let Some(session) = self.session(conn) {
-            headers.push(("sender".to_owned(), session.identity()));
-            match &session.login {
-                Some(_) if session.verified => {
-                    headers.push(("sender-verified".to_owned(), "true".to_owned()));
-                }
-                Some(name) => headers.push(("sender-name".to_owned(), name.clone())),
-                None => {}
-            }
-        }
+        let mut headers = Vec::with_capacity(own_headers.len() + 3);
+        sender.stamp(&mut headers);
         headers.push(("timestamp".to_owned(), self.now_ms.to_string()));
         headers.extend(
-            frame
-                .headers
-                .iter()
-                .filter(|(name, _)| !RESERVED_HEADERS.contains(&name.as_str()))
-                .cloned(),
+            own_headers
+                .into_iter()
+                .filter(|(name, _)| !RESERVED_HEADERS.contains(&name.as_str())),
         );
         let mut message = Message {
             id: self.next_message_id(),
-            destination: destination.clone(),
+            destination: destination.to_owned(),
             headers,
-            body: frame.body,
+            body,
             binary,
         };
+        let id = message.id;
         match target {
             SendTarget::Topic(_) => {
                 // Live delivery first: the caller stores the message after the fan-out.
-                let subscribers = self.subscribers(&destination);
+                let subscribers = self.subscribers(destination);
                 self.deliver(&subscribers, &message, Delivery::Live);
                 self.out.push(Effect::Archive(message));
             }
             SendTarget::Queue(_) => {
                 self.out.push(Effect::Enqueue(message.clone()));
-                self.queue(destination.clone()).waiting.push_back(Waiting {
-                    message,
-                    redelivered: false,
-                    avoid: None,
-                });
-                self.dispatch_queue(&destination);
+                self.queue(destination.to_owned())
+                    .waiting
+                    .push_back(Waiting {
+                        message,
+                        redelivered: false,
+                        avoid: None,
+                    });
+                self.dispatch_queue(destination);
             }
             SendTarget::User {
                 identity,
@@ -718,7 +779,7 @@ impl Broker {
                 self.deliver(&recipients, &message, Delivery::Live);
             }
         }
-        Ok(())
+        id
     }
 
     fn on_subscribe(&mut self, conn: ConnId, frame: &Frame) -> Result<(), ProtocolError> {
