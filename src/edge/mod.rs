@@ -4,6 +4,7 @@
 //! carries events to the [room engine](crate::room::Room). Every decision lives there.
 
 mod env;
+mod http;
 mod object;
 mod router;
 mod sqlite;

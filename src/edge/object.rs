@@ -29,17 +29,24 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::channel::mpsc;
+use futures::future::{self, Either};
+use futures::StreamExt;
 
 use wasm_bindgen::JsValue;
 use worker::{
-    console_error, durable_object, js_sys, DurableObject, Env, Method, Request, Response, Result,
-    ScheduledTime, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    console_error, durable_object, js_sys, Delay, DurableObject, Env, Method, Request, Response,
+    Result, ScheduledTime, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
     WebSocketRequestResponsePair,
 };
 
 use super::env;
+use super::http::{self, Outlet, Push};
 use super::sqlite::SqliteStore;
 use super::websockets::{conn_of, RoomSockets};
+use crate::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
 use crate::room::{self, AlarmChange, ConnId, Failed, Peer};
 use crate::stomp::subprotocol;
 
@@ -58,6 +65,8 @@ struct Live {
     room: room::Room,
     store: SqliteStore,
     sockets: HashMap<ConnId, WebSocket>,
+    /// HTTP requests the room holds open (long polls, event streams).
+    held: HashMap<ListenerId, Outlet>,
 }
 
 /// What an event brings besides its work: a socket being opened or closed.
@@ -65,6 +74,8 @@ struct Live {
 struct Arrival {
     incoming: Option<WebSocket>,
     closing: Option<WebSocket>,
+    /// The room's end of an HTTP request being handled, should the room hold it open.
+    request: Option<Outlet>,
 }
 
 type Work<'a> = dyn FnMut(
@@ -84,15 +95,21 @@ impl DurableObject for Room {
         }
     }
 
-    async fn fetch(&self, req: Request) -> Result<Response> {
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
         // Decided by the upgrade, not the path, so a room may be called `stats`.
         if is_websocket_upgrade(&req)? {
             return self.open_socket(&req).await;
         }
-        if req.path().ends_with("/stats") {
-            return self.stats();
+        let path = req.path();
+        let (room, rest) = split_room_path(&path);
+        match rest.as_deref() {
+            Some("/stats") => self.stats(),
+            Some(destination) if destination.starts_with('/') => {
+                let request = http::read_request(&mut req, &room, destination).await?;
+                self.http(request).await
+            }
+            _ => Response::error("not found", 404),
         }
-        Response::error("not found", 404)
     }
 
     async fn websocket_message(
@@ -155,7 +172,7 @@ impl Room {
         let pair = WebSocketPair::new()?;
         let arrival = Arrival {
             incoming: Some(pair.server),
-            closing: None,
+            ..Arrival::default()
         };
         self.event(arrival, &mut |room, store, sockets, now| {
             room.open(store, sockets, peer.clone(), now).map(|_| ())
@@ -168,13 +185,65 @@ impl Room {
         Ok(response)
     }
 
+    /// A request to one of the room's destinations over HTTP: answered now, or held open as a
+    /// long poll (until the room answers or the wait runs out) or an event stream.
+    async fn http(&self, request: HttpRequest) -> Result<Response> {
+        let (outlet, pushed) = mpsc::unbounded();
+        let arrival = Arrival {
+            request: Some(outlet),
+            ..Arrival::default()
+        };
+        let mut outcome = None;
+        self.event(arrival, &mut |room, store, sockets, now| {
+            outcome = Some(room.http(store, sockets, &request, now)?);
+            Ok(())
+        })
+        .await?;
+        match outcome {
+            None => http::to_response(HttpResponse::text(
+                503,
+                "the room could not store or read this request; try again",
+            )),
+            Some(HttpOutcome::Respond(answer)) => http::to_response(answer),
+            Some(HttpOutcome::Stream {
+                head,
+                keep_alive_ms,
+                ..
+            }) => http::stream_response(head, pushed, keep_alive_ms),
+            Some(HttpOutcome::Wait {
+                listener,
+                timeout_ms,
+            }) => {
+                let mut pushed = pushed;
+                let timeout = Delay::from(Duration::from_millis(timeout_ms));
+                let answer = match future::select(pushed.next(), timeout).await {
+                    Either::Left((Some(Push::Answer(answer)), _)) => answer,
+                    _ => self.poll_timed_out(listener),
+                };
+                http::to_response(answer)
+            }
+        }
+    }
+
+    /// A long poll's wait ran out: the room gives its empty answer and forgets it.
+    fn poll_timed_out(&self, listener: ListenerId) -> HttpResponse {
+        let mut slot = self.live.borrow_mut();
+        match slot.as_mut() {
+            Some(live) => {
+                live.held.remove(&listener);
+                live.room.http_timeout(listener)
+            }
+            None => HttpResponse::text(503, "the room restarted; poll again"),
+        }
+    }
+
     async fn closed(&self, ws: &WebSocket) -> Result<()> {
         let Some(conn) = conn_of(&self.state, ws) else {
             return Ok(());
         };
         let arrival = Arrival {
-            incoming: None,
             closing: Some(ws.clone()),
+            ..Arrival::default()
         };
         self.event(arrival, &mut |room, store, sockets, now| {
             room.closed(store, sockets, conn, now)
@@ -194,6 +263,8 @@ impl Room {
                 open: &mut live.sockets,
                 incoming: arrival.incoming,
                 closing: arrival.closing,
+                held: &mut live.held,
+                incoming_request: arrival.request,
             };
             if let Err(Failed(error)) = work(&mut live.room, &mut live.store, &mut sockets, now) {
                 console_error!("the room could not store an event ({error}); it was refused and the room rebuilt from storage");
@@ -240,11 +311,14 @@ impl Room {
         settings.broker.heart_beats_echoed = true;
         let mut store = SqliteStore::open(self.state.storage()).map_err(storage_error)?;
         let mut open = HashMap::new();
+        let mut held = HashMap::new();
         let mut sockets = RoomSockets {
             state: &self.state,
             open: &mut open,
             incoming: None,
             closing: arrival.closing.clone(),
+            held: &mut held,
+            incoming_request: None,
         };
         let auth = env::authenticator(&self.env, &settings);
         let room = room::Room::wake(settings, auth, &mut store, &mut sockets, now)
@@ -253,6 +327,7 @@ impl Room {
             room,
             store,
             sockets: open,
+            held,
         })
     }
 
@@ -283,11 +358,17 @@ fn is_websocket_upgrade(req: &Request) -> Result<bool> {
 
 /// The room name of a `/rooms/{room}` request, as the router forwarded it.
 fn room_of(req: &Request) -> String {
-    let path = req.path();
-    let name = path.strip_prefix("/rooms/").unwrap_or_default();
-    crate::room_name::validate(name)
+    split_room_path(&req.path()).0
+}
+
+/// `/rooms/{room}{rest}` → (room, rest), `rest` percent-decoded (`None` if it is not UTF-8).
+fn split_room_path(path: &str) -> (String, Option<String>) {
+    let after = path.strip_prefix("/rooms/").unwrap_or_default();
+    let (name, rest) = after.split_at(after.find('/').unwrap_or(after.len()));
+    let room = crate::room_name::validate(name)
         .map(str::to_owned)
-        .unwrap_or_default()
+        .unwrap_or_default();
+    (room, crate::room::http::percent_decode(rest))
 }
 
 fn storage_error(error: crate::room::StorageError) -> worker::Error {

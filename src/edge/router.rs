@@ -1,10 +1,13 @@
-//! The Worker's fetch handler: routes `/rooms/{room}` WebSocket upgrades (and
-//! `/rooms/{room}/stats`) to the room's Durable Object, refusing upgrades from browser pages
-//! whose `Origin` is not allowed. Everything else under `/` is a static file from `public/`, served by the assets
+//! The Worker's fetch handler: routes `/rooms/{room}` WebSocket upgrades, HTTP requests to
+//! `/rooms/{room}/{destination}` and `/rooms/{room}/stats` to the room's Durable Object,
+//! refusing upgrades from browser pages whose `Origin` is not allowed and answering CORS
+//! preflights itself. Everything else under `/` is a static file from `public/`, served by the assets
 //! binding before this code runs (see `wrangler.toml`).
 
 use worker::{event, Context, Env, Method, Request, Response, Result};
 
+use super::http;
+use crate::room::http as room_http;
 use crate::room_name;
 
 /// The Durable Object namespace binding declared in `wrangler.toml`.
@@ -19,36 +22,55 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     else {
         return plain_text(404, "not found: rooms live at /rooms/{room}");
     };
-    let (room, stats) = match rest.strip_suffix("/stats") {
-        Some(room) => (room, true),
-        None => (rest, false),
-    };
-    let room = match room_name::validate(room) {
+    let (name, rest) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let room = match room_name::validate(name) {
         Ok(room) => room.to_owned(),
         Err(reason) => return plain_text(400, &reason.to_string()),
     };
-    if !stats && !is_websocket_upgrade(&req)? {
+    let upgrade = is_websocket_upgrade(&req)?;
+    match rest {
+        "" if upgrade => {
+            let origin = req.headers().get("Origin")?;
+            let host = req.headers().get("Host")?;
+            if !super::env::settings(&env).origin_allowed(origin.as_deref(), host.as_deref()) {
+                return plain_text(
+                    403,
+                    &format!(
+                        "origin {} may not open WebSockets to this server: it is not in the \
+                         room settings' allowed_origins",
+                        origin.unwrap_or_default()
+                    ),
+                );
+            }
+        }
         // No `Upgrade` header: it is hop-by-hop and the runtime drops it from the response.
-        return plain_text(
-            426,
-            &format!(
-                "/rooms/{room} speaks STOMP over WebSocket: connect with a WebSocket client \
-                 (for example @stomp/stompjs) to ws(s)://<host>/rooms/{room}"
-            ),
-        );
-    }
-    if !stats {
-        let origin = req.headers().get("Origin")?;
-        let host = req.headers().get("Host")?;
-        if !super::env::settings(&env).origin_allowed(origin.as_deref(), host.as_deref()) {
+        "" => {
             return plain_text(
-                403,
+                426,
                 &format!(
-                    "origin {} may not open WebSockets to this server: it is not in the \
-                     room settings' allowed_origins",
-                    origin.unwrap_or_default()
+                    "/rooms/{room} speaks STOMP over WebSocket: connect with a WebSocket client \
+                     (for example @stomp/stompjs) to ws(s)://<host>/rooms/{room}; over plain \
+                     HTTP, POST to and GET from /rooms/{room}/topic/{{name}}"
                 ),
-            );
+            )
+        }
+        "/stats" => {}
+        destination if !upgrade && is_destination(destination) => {
+            // A CORS preflight needs nothing from the room: answered here, without waking it.
+            if req.method() == Method::Options {
+                let head = http::head_of(&req, &room, destination, room_http::Method::Options)?;
+                return http::to_response(room_http::preflight(&super::env::settings(&env), &head));
+            }
+        }
+        _ => {
+            return plain_text(
+                404,
+                &format!(
+                    "not found: a room is /rooms/{room} (STOMP over WebSocket), \
+                     /rooms/{room}/topic/{{name}} (HTTP: POST to publish, GET to poll or stream) \
+                     and /rooms/{room}/stats"
+                ),
+            )
         }
     }
     let stub = env
@@ -56,6 +78,13 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         .id_from_name(&room)?
         .get_stub()?;
     stub.fetch_with_request(req).await
+}
+
+/// A destination the HTTP rungs serve.
+fn is_destination(path: &str) -> bool {
+    ["/topic/", "/queue/", "/user/"]
+        .iter()
+        .any(|prefix| path.starts_with(prefix))
 }
 
 fn is_websocket_upgrade(req: &Request) -> Result<bool> {

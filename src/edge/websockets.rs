@@ -6,6 +6,8 @@ use std::collections::HashMap;
 use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
 use worker::{console_error, js_sys, web_sys, State, WebSocket};
 
+use super::http::{Outlet, Push};
+use crate::room::http::{HttpResponse, ListenerId};
 use crate::room::{ConnId, Sockets};
 
 /// Tags a socket with its connection id: `c{id}`.
@@ -47,6 +49,10 @@ pub struct RoomSockets<'a> {
     pub incoming: Option<WebSocket>,
     /// A socket whose close is being handled: listed even if the runtime no longer lists it.
     pub closing: Option<WebSocket>,
+    /// The open HTTP requests (long polls, event streams), kept between events.
+    pub held: &'a mut HashMap<ListenerId, Outlet>,
+    /// The request being handled, kept open if the room holds it.
+    pub incoming_request: Option<Outlet>,
 }
 
 impl Sockets for RoomSockets<'_> {
@@ -95,6 +101,30 @@ impl Sockets for RoomSockets<'_> {
                 console_error!("could not keep the session of connection {conn}: {error}");
             }
         }
+    }
+
+    fn hold(&mut self, listener: ListenerId) {
+        if let Some(outlet) = self.incoming_request.take() {
+            self.held.insert(listener, outlet);
+        }
+    }
+
+    fn answer(&mut self, listener: ListenerId, response: HttpResponse) {
+        if let Some(outlet) = self.held.remove(&listener) {
+            // A poll whose client has gone has nobody to tell.
+            let _ = outlet.unbounded_send(Push::Answer(response));
+        }
+    }
+
+    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> bool {
+        let delivered = self
+            .held
+            .get(&listener)
+            .is_some_and(|outlet| outlet.unbounded_send(Push::Bytes(bytes.to_vec())).is_ok());
+        if !delivered {
+            self.held.remove(&listener);
+        }
+        delivered
     }
 
     fn sessions(&mut self) -> Vec<(ConnId, Option<String>)> {

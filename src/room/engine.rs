@@ -29,11 +29,14 @@
 //! History is trimmed by the count of stored rows (read from storage after a wake), never by
 //! a count kept only in memory.
 
+mod http;
+
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
 
 use super::auth::Authenticator;
 use super::broker::{Broker, Effect, ReplayRequest};
+use super::http::Listeners;
 use super::session::{ConnId, Peer, Phase, Session};
 use super::settings::Settings;
 use super::sockets::Sockets;
@@ -86,6 +89,8 @@ pub struct EventCounts {
     pub messages: u64,
     pub closes: u64,
     pub alarms: u64,
+    /// HTTP requests (publishes, polls, streams).
+    pub requests: u64,
 }
 
 pub struct Room {
@@ -114,6 +119,8 @@ pub struct Room {
     counts: EventCounts,
     /// A commit failed and rebuilding from storage failed too: rebuild before the next event.
     needs_rebuild: bool,
+    /// HTTP requests held open for messages (long polls, event streams).
+    listeners: Listeners,
 }
 
 /// Sends held back until the event's writes are committed, and what the event changed.
@@ -126,6 +133,8 @@ struct Outbox {
     changed: BTreeSet<ConnId>,
     /// Connections closed during the event, and whether their close already went out.
     closed: Vec<(ConnId, bool)>,
+    /// Someone waits for this event's writes though no RECEIPT is held (an HTTP publish).
+    must_commit: bool,
 }
 
 enum Held {
@@ -173,6 +182,7 @@ impl Room {
             alarm_set: None,
             counts: EventCounts::default(),
             needs_rebuild: false,
+            listeners: Listeners::default(),
         };
         room.deferred
             .push(Write::Counter(Counter::Wakes, room.wakes));
@@ -362,6 +372,10 @@ impl Room {
             "wakes": self.wakes,
             "events_since_wake": self.counts,
             "last_message_id": self.broker.last_message_id(),
+            "open_requests": {
+                "waiting_polls": self.listeners.polls(),
+                "streams": self.listeners.streams(),
+            },
         })
     }
 
@@ -400,7 +414,7 @@ impl Room {
                     self.keep_partial_frame(conn);
                 }
                 // RECEIPTs waiting for the commit: it happens now.
-                let waited_for = !outbox.held.is_empty();
+                let waited_for = !outbox.held.is_empty() || outbox.must_commit;
                 self.commit(store, now, waited_for)
             });
         if let Err(error) = result {
@@ -445,6 +459,8 @@ impl Room {
         // is evicted before its next event.
         fresh.commit(store, now, true)?;
         fresh.counts = std::mem::take(&mut self.counts);
+        // Open requests live in memory only, and are still open.
+        fresh.listeners = std::mem::take(&mut self.listeners);
         *self = fresh;
         Ok(())
     }
@@ -516,7 +532,10 @@ impl Room {
                 Effect::SaveSession { conn } => {
                     outbox.changed.insert(conn);
                 }
-                Effect::Archive(message) => self.archive(store, message)?,
+                Effect::Archive(message) => {
+                    self.notify_listeners(sockets, &message);
+                    self.archive(store, message)?
+                }
                 Effect::Enqueue(message) => self.batch.push(Write::Enqueue(message)),
                 Effect::Requeue { message_id, avoid } => {
                     self.batch.push(Write::Requeue { message_id, avoid })

@@ -37,6 +37,7 @@
 
 mod broker;
 mod engine;
+pub mod http;
 mod session;
 mod settings;
 mod sockets;

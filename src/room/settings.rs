@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{pattern, TokenRules};
 use super::broker::Config;
+use super::http::HttpSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -24,6 +25,8 @@ pub struct Settings {
     /// `https://*.example.com`). Empty: any. Requests without an `Origin` (not from a browser
     /// page) are not cross-site and always allowed.
     pub allowed_origins: Vec<String>,
+    /// Limits of the HTTP rungs: open event streams and waiting polls.
+    pub http: HttpSettings,
     /// Limits, heart-beats and timeouts of the STOMP broker.
     #[serde(flatten)]
     pub broker: Config,
@@ -52,6 +55,7 @@ impl Default for Settings {
             liveness_check_ms: 300_000,
             auth: TokenRules::default(),
             allowed_origins: Vec::new(),
+            http: HttpSettings::default(),
             broker: Config::default(),
         }
     }

@@ -1,6 +1,9 @@
 //! The room's sockets, behind a small trait: the Durable Object implements it with hibernatable
-//! WebSockets (each socket's attachment holds its session), the native tests in memory.
+//! WebSockets (each socket's attachment holds its session), the native tests in memory. The
+//! requests of the HTTP rungs held open for messages (long polls, event streams) are answered
+//! through it too.
 
+use super::http::{HttpResponse, ListenerId};
 use super::session::ConnId;
 
 pub trait Sockets {
@@ -22,4 +25,12 @@ pub trait Sockets {
     fn sessions(&mut self) -> Vec<(ConnId, Option<String>)>;
     /// When the transport last answered the client's heart-beat by itself, without the room.
     fn last_ping_ms(&self, conn: ConnId) -> Option<u64>;
+    /// Keeps the request being handled open as `listener` (a long poll or an event stream),
+    /// as [`accept`](Self::accept) keeps a socket.
+    fn hold(&mut self, listener: ListenerId);
+    /// Answers a waiting long poll (see [`HttpOutcome::Wait`](super::http::HttpOutcome)).
+    fn answer(&mut self, listener: ListenerId, response: HttpResponse);
+    /// Appends bytes to an open event stream; `false` when its client has gone, and the room
+    /// forgets it.
+    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> bool;
 }

@@ -8,9 +8,10 @@
 //! [`Room`]: super::Room
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::broker::QueuedMessage;
+use super::http::{HttpResponse, ListenerId};
 use super::session::ConnId;
 use super::sockets::Sockets;
 use super::storage::{Counter, StagedFrame, Storage, StorageError, Stored, Write};
@@ -232,6 +233,20 @@ pub enum SocketCall {
     SaveSession {
         conn: ConnId,
     },
+    /// A request was kept open for messages.
+    Hold {
+        listener: ListenerId,
+    },
+    /// A waiting long poll was answered.
+    Answer {
+        listener: ListenerId,
+        response: HttpResponse,
+    },
+    /// Bytes went to an open event stream.
+    Stream {
+        listener: ListenerId,
+        bytes: Vec<u8>,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -251,6 +266,8 @@ pub struct MemorySockets {
     pub closed: BTreeMap<ConnId, (u16, String)>,
     /// Every call, in order; tests may drain it.
     pub log: Vec<SocketCall>,
+    /// Event streams whose client has gone: the next bytes for them are refused.
+    pub gone_streams: BTreeSet<ListenerId>,
 }
 
 impl MemorySockets {
@@ -373,6 +390,25 @@ impl Sockets for MemorySockets {
         if let Some(socket) = self.open.get_mut(&conn).filter(|s| !s.closed) {
             socket.session = Some(session.to_owned());
         }
+    }
+
+    fn hold(&mut self, listener: ListenerId) {
+        self.log.push(SocketCall::Hold { listener });
+    }
+
+    fn answer(&mut self, listener: ListenerId, response: HttpResponse) {
+        self.log.push(SocketCall::Answer { listener, response });
+    }
+
+    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> bool {
+        if self.gone_streams.contains(&listener) {
+            return false;
+        }
+        self.log.push(SocketCall::Stream {
+            listener,
+            bytes: bytes.to_vec(),
+        });
+        true
     }
 
     fn sessions(&mut self) -> Vec<(ConnId, Option<String>)> {

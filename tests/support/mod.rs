@@ -13,6 +13,7 @@ use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use stomp_rooms::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
 use stomp_rooms::room::testing::{MemorySockets, MemoryStorage, SocketCall};
 use stomp_rooms::room::{
     self, AlarmChange, AllowAll, Authenticator, Config, ConnId, Credentials, Failed, Peer, Session,
@@ -187,7 +188,12 @@ impl Room {
 
     /// Evicts the room now. The platform evicts a room only after 10 s without events, so
     /// by then the alarm for its deferred history writes has fired: they are committed first.
+    /// An open HTTP request (a long poll, an event stream) keeps the object awake, so a room
+    /// with any is not evicted.
     pub fn hibernate(&mut self) {
+        if self.engine.as_ref().is_some_and(|e| e.open_requests() > 0) {
+            return;
+        }
         if let Some(mut engine) = self.engine.take() {
             if let Err(failed) = engine.flush(&mut self.store) {
                 self.failures.push(failed);
@@ -215,6 +221,75 @@ impl Room {
             // What the room sent while opening (a refusal) reaches the client too.
             self.collect();
         }
+    }
+
+    /// An HTTP request to the room `ROOM`; `None` if the room failed it (storage).
+    pub fn http(&mut self, mut request: HttpRequest) -> Option<HttpOutcome> {
+        request.peer.room = ROOM.to_owned();
+        let mut outcome = None;
+        self.event(|engine, store, sockets, now| {
+            outcome = Some(engine.http(store, sockets, &request, now)?);
+            Ok(())
+        });
+        outcome
+    }
+
+    /// A long poll's wait ran out.
+    pub fn http_timeout(&mut self, listener: ListenerId) -> HttpResponse {
+        let mut response = None;
+        self.event(|engine, _, _, _| {
+            response = Some(engine.http_timeout(listener));
+            Ok(())
+        });
+        response.expect("the room is awake while a request is open")
+    }
+
+    /// The client of an open request went away.
+    pub fn http_closed(&mut self, listener: ListenerId) {
+        self.sockets.gone_streams.insert(listener);
+        self.event(|engine, _, _, _| {
+            engine.http_closed(listener);
+            Ok(())
+        });
+    }
+
+    /// The room's stats (waking it to ask).
+    pub fn stats(&mut self) -> serde_json::Value {
+        let mut stats = serde_json::Value::Null;
+        self.event(|engine, _, _, _| {
+            stats = engine.stats();
+            Ok(())
+        });
+        stats
+    }
+
+    /// Drains the answers given to waiting long polls.
+    pub fn answers(&mut self) -> Vec<(ListenerId, HttpResponse)> {
+        let mut answers = Vec::new();
+        self.sockets.log.retain(|call| match call {
+            SocketCall::Answer { listener, response } => {
+                answers.push((*listener, response.clone()));
+                false
+            }
+            _ => true,
+        });
+        answers
+    }
+
+    /// Drains what went to an event stream, as text.
+    pub fn streamed(&mut self, listener: ListenerId) -> String {
+        let mut text = String::new();
+        self.sockets.log.retain(|call| match call {
+            SocketCall::Stream {
+                listener: to,
+                bytes,
+            } if *to == listener => {
+                text.push_str(&String::from_utf8_lossy(bytes));
+                false
+            }
+            _ => true,
+        });
+        text
     }
 
     /// Opens and connects with STOMP 1.2 and the given extra CONNECT headers ("k:v\n" lines).

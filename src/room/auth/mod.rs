@@ -4,7 +4,7 @@
 //! * [`Gate`]: rooms with authentication configured: signed tokens ([`jwt`]) and/or a fixed
 //!   login → passcode list ([`Credentials`]). Only these give a verified login.
 
-mod base64url;
+pub mod base64url;
 mod grants;
 pub mod jwt;
 mod keys;

@@ -1,0 +1,104 @@
+//! Carries the HTTP rungs between the runtime and the room: a `Request` becomes an
+//! [`HttpRequest`], an [`HttpResponse`] a `Response`, and an open request (a long poll, an
+//! event stream) a channel the room pushes into through [`RoomSockets`](super::websockets).
+
+use std::time::Duration;
+
+use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
+use futures::{future, stream, StreamExt};
+use worker::{Delay, Headers, Method as HttpMethod, Request, Response, Result};
+
+use crate::room::http::{HttpRequest, HttpResponse, Method, KEEP_ALIVE};
+use crate::room::Peer;
+
+/// What the room pushes into an open request.
+pub enum Push {
+    /// A long poll's answer.
+    Answer(HttpResponse),
+    /// The next bytes of an event stream.
+    Bytes(Vec<u8>),
+}
+
+/// The room's end of an open request.
+pub type Outlet = UnboundedSender<Push>;
+
+/// The request as the room sees it; the body is read only for a POST.
+pub async fn read_request(req: &mut Request, room: &str, destination: &str) -> Result<HttpRequest> {
+    let method = match req.method() {
+        HttpMethod::Get | HttpMethod::Head => Method::Get,
+        HttpMethod::Post => Method::Post,
+        HttpMethod::Options => Method::Options,
+        _ => Method::Other,
+    };
+    let mut request = head_of(req, room, destination, method)?;
+    if method == Method::Post {
+        request.body = req.bytes().await?;
+    }
+    Ok(request)
+}
+
+/// The request without its body (enough for a CORS preflight).
+pub fn head_of(
+    req: &Request,
+    room: &str,
+    destination: &str,
+    method: Method,
+) -> Result<HttpRequest> {
+    let url = req.url()?;
+    Ok(HttpRequest {
+        method,
+        destination: destination.to_owned(),
+        query: url.query_pairs().into_owned().collect(),
+        headers: req
+            .headers()
+            .entries()
+            .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .collect(),
+        body: Vec::new(),
+        peer: Peer {
+            room: room.to_owned(),
+            address: req.headers().get("CF-Connecting-IP")?,
+        },
+    })
+}
+
+pub fn to_response(answer: HttpResponse) -> Result<Response> {
+    let headers = headers_of(&answer)?;
+    Ok(Response::from_bytes(answer.body)?
+        .with_status(answer.status)
+        .with_headers(headers))
+}
+
+/// An event stream: the head's body first, then what the room pushes, with a keep-alive
+/// comment every `keep_alive_ms` so proxies keep an idle stream open.
+pub fn stream_response(
+    head: HttpResponse,
+    pushed: UnboundedReceiver<Push>,
+    keep_alive_ms: u64,
+) -> Result<Response> {
+    let headers = headers_of(&head)?;
+    let events = pushed.filter_map(|push| {
+        future::ready(match push {
+            Push::Bytes(bytes) => Some(bytes),
+            Push::Answer(_) => None,
+        })
+    });
+    let keep_alive = stream::unfold((), move |()| async move {
+        Delay::from(Duration::from_millis(keep_alive_ms.max(1000))).await;
+        Some((KEEP_ALIVE.to_vec(), ()))
+    });
+    let body = stream::once(future::ready(head.body))
+        .chain(stream::select(events, keep_alive))
+        .map(Ok::<Vec<u8>, worker::Error>);
+    Ok(Response::from_stream(body)?
+        .with_status(head.status)
+        .with_headers(headers))
+}
+
+fn headers_of(answer: &HttpResponse) -> Result<Headers> {
+    let headers = Headers::new();
+    for (name, value) in &answer.headers {
+        headers.append(name, value)?;
+    }
+    Ok(headers)
+}

@@ -1,0 +1,466 @@
+//! The engine's side of the HTTP rungs: who a request is, what it may do, and the answers,
+//! sharing the room's message ids, history, destinations and authentication with STOMP.
+
+use super::{Outbox, Room};
+use crate::room::auth::{base64url, ConnectRequest, Identity};
+use crate::room::broker::{ReplayRequest, Sender};
+use crate::room::http::{
+    allow_origin, message_json, preflight, sse_event, HttpOutcome, HttpRequest, HttpResponse,
+    Listener, ListenerId, ListenerKind, Method, SSE_RETRY_MS,
+};
+use crate::room::sockets::Sockets;
+use crate::room::storage::Storage;
+use crate::room::Failed;
+use crate::stomp::destination::{self, SubscribeTarget};
+use crate::stomp::{Limits, Message};
+
+/// The sender of an unverified HTTP publish: there is no session to name it.
+pub const HTTP_SENDER: &str = "http";
+
+/// Request headers with this prefix become message headers: `X-Stomp-Priority: high` gives
+/// `priority:high`.
+const HEADER_PREFIX: &str = "x-stomp-";
+
+/// An answer now, or a refusal (also an answer now).
+type Answer<T> = Result<T, HttpResponse>;
+
+impl Room {
+    /// Handles one HTTP request to a destination of this room.
+    pub fn http(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        request: &HttpRequest,
+        now: u64,
+    ) -> Result<HttpOutcome, Failed> {
+        self.rebuild_if_needed(store, sockets, now)?;
+        self.counts.requests += 1;
+        let origin = match allow_origin(&self.settings, request) {
+            Ok(origin) => origin,
+            Err(refusal) => return Ok(HttpOutcome::Respond(refusal)),
+        };
+        let answer = match request.method {
+            Method::Options => Ok(HttpOutcome::Respond(preflight(&self.settings, request))),
+            Method::Post => self
+                .publish(store, sockets, request, now)?
+                .map(HttpOutcome::Respond),
+            Method::Get => self.read(store, sockets, request, origin.clone(), now)?,
+            Method::Other => Err(HttpResponse::text(
+                405,
+                "use GET to read a destination, POST to publish to it",
+            )
+            .with_header("allow", "GET, POST, OPTIONS")),
+        };
+        Ok(match answer {
+            Ok(HttpOutcome::Respond(response)) | Err(response) => {
+                HttpOutcome::Respond(with_cors(response, origin.as_deref()))
+            }
+            Ok(HttpOutcome::Stream {
+                listener,
+                head,
+                keep_alive_ms,
+            }) => HttpOutcome::Stream {
+                listener,
+                head: with_cors(head, origin.as_deref()),
+                keep_alive_ms,
+            },
+            Ok(wait) => wait,
+        })
+    }
+
+    /// A long poll waited as long as it may: its empty answer, with where to go on from.
+    pub fn http_timeout(&mut self, listener: ListenerId) -> HttpResponse {
+        let Some(listener) = self.listeners.remove(listener) else {
+            return HttpResponse::text(410, "this poll was already answered");
+        };
+        let after = match listener.kind {
+            ListenerKind::Poll { after } => after,
+            ListenerKind::Stream => 0,
+        };
+        with_cors(self.poll_answer(&[], after), listener.origin.as_deref())
+    }
+
+    /// The client of an event stream (or a long poll) went away.
+    pub fn http_closed(&mut self, listener: ListenerId) {
+        self.listeners.remove(listener);
+    }
+
+    /// Requests held open for messages; the platform never evicts a room that has any.
+    pub fn open_requests(&self) -> usize {
+        self.listeners.polls() + self.listeners.streams()
+    }
+
+    /// A topic message went out: answers the long polls and feeds the streams waiting for it.
+    pub(super) fn notify_listeners(&mut self, sockets: &mut impl Sockets, message: &Message) {
+        for id in self.listeners.of(&message.destination) {
+            let Some(kind) = self.listeners.get(id).map(|l| l.kind) else {
+                continue;
+            };
+            match kind {
+                ListenerKind::Poll { .. } => {
+                    let origin = self.listeners.remove(id).and_then(|l| l.origin);
+                    let answer = self.poll_answer(std::slice::from_ref(message), message.id);
+                    sockets.answer(id, with_cors(answer, origin.as_deref()));
+                }
+                ListenerKind::Stream => {
+                    if !sockets.stream(id, &sse_event(message)) {
+                        self.listeners.remove(id);
+                    }
+                }
+            }
+        }
+    }
+
+    /// POST: publishes the body, answering once the message is stored.
+    fn publish(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        request: &HttpRequest,
+        now: u64,
+    ) -> Result<Answer<HttpResponse>, Failed> {
+        let prepared = self.identify(request, now).and_then(|identity| {
+            identity
+                .grants
+                .check_publish(&request.destination)
+                .map_err(|refused| HttpResponse::text(403, refused.detail))?;
+            let max_body = self.settings.broker.limits.max_body_bytes;
+            if request.body.len() > max_body {
+                return Err(HttpResponse::text(
+                    413,
+                    format!(
+                        "the body is {} bytes; a message may have at most {max_body} (max_body_bytes)",
+                        request.body.len()
+                    ),
+                ));
+            }
+            let headers = message_headers(request, &self.settings.broker.limits)?;
+            Ok((sender_of(identity), headers))
+        });
+        let (sender, headers) = match prepared {
+            Ok(prepared) => prepared,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        let published = self.broker.publish(
+            &sender,
+            &request.destination,
+            headers,
+            request.body.clone(),
+            now,
+        );
+        let (id, effects) = match published {
+            Ok(published) => published,
+            Err(error) => return Ok(Err(HttpResponse::text(400, error.detail))),
+        };
+        let outbox = Outbox {
+            must_commit: true,
+            ..Outbox::default()
+        };
+        self.finish_event(store, sockets, None, effects, outbox, now)?;
+        Ok(Ok(HttpResponse::json(
+            201,
+            &serde_json::json!({ "id": id, "destination": request.destination }),
+        )))
+    }
+
+    /// GET: a short poll, a long poll or an event stream.
+    fn read(
+        &mut self,
+        store: &impl Storage,
+        sockets: &mut impl Sockets,
+        request: &HttpRequest,
+        origin: Option<String>,
+        now: u64,
+    ) -> Result<Answer<HttpOutcome>, Failed> {
+        let checked = self.check_read(request, now);
+        let (stream, position) = match checked {
+            Ok(checked) => checked,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        if stream {
+            return Ok(self.open_stream(store, sockets, request, position, origin));
+        }
+        let after = match position {
+            Some(ReplayRequest::After(id)) => id,
+            _ => 0,
+        };
+        let wanted = position.unwrap_or(ReplayRequest::Last(self.settings.history_limit));
+        let messages = self.history(store, &request.destination, wanted)?;
+        let wait_s = match request.param("wait").map(str::parse::<u32>) {
+            None => 0,
+            Some(Ok(wait)) => wait.min(self.settings.http.max_wait_s),
+            Some(Err(_)) => {
+                return Ok(Err(HttpResponse::text(
+                    400,
+                    "wait must be a whole number of seconds",
+                )))
+            }
+        };
+        if !messages.is_empty() || wait_s == 0 {
+            return Ok(Ok(HttpOutcome::Respond(self.poll_answer(&messages, after))));
+        }
+        let max = self.settings.http.max_waiting_polls as usize;
+        if self.listeners.polls() >= max {
+            return Ok(Err(too_many(format!(
+                "the room holds its maximum of {max} waiting polls (http.max_waiting_polls)"
+            ))));
+        }
+        let listener = self.listeners.add(Listener {
+            destination: request.destination.clone(),
+            kind: ListenerKind::Poll { after },
+            origin,
+        });
+        sockets.hold(listener);
+        Ok(Ok(HttpOutcome::Wait {
+            listener,
+            timeout_ms: u64::from(wait_s) * 1000,
+        }))
+    }
+
+    /// What a GET may read and how: `(wants an event stream, where to start)`.
+    fn check_read(&self, request: &HttpRequest, now: u64) -> Answer<(bool, Option<ReplayRequest>)> {
+        match destination::parse_subscribe(&request.destination, &self.settings.broker.limits) {
+            Ok(SubscribeTarget::Topic) => {}
+            Ok(_) => {
+                return Err(HttpResponse::text(
+                    400,
+                    format!(
+                        "{} cannot be read over HTTP: GET reads /topic/ destinations (queues, \
+                         /user/ and presence are for STOMP subscribers)",
+                        request.destination
+                    ),
+                ))
+            }
+            Err(error) => return Err(HttpResponse::text(400, error.detail)),
+        }
+        let identity = self.identify(request, now)?;
+        identity
+            .grants
+            .check_subscribe(&request.destination)
+            .map_err(|refused| HttpResponse::text(403, refused.detail))?;
+        let stream = wants_stream(request).ok_or_else(|| {
+            HttpResponse::text(
+                406,
+                "this endpoint answers application/json (polling) or text/event-stream \
+                 (server-sent events); say which in Accept",
+            )
+        })?;
+        Ok((stream, position(request, stream)?))
+    }
+
+    fn open_stream(
+        &mut self,
+        store: &impl Storage,
+        sockets: &mut impl Sockets,
+        request: &HttpRequest,
+        position: Option<ReplayRequest>,
+        origin: Option<String>,
+    ) -> Answer<HttpOutcome> {
+        let max = self.settings.http.max_streams as usize;
+        if self.listeners.streams() >= max {
+            return Err(too_many(format!(
+                "the room holds its maximum of {max} event streams (http.max_streams)"
+            )));
+        }
+        let mut body = format!("retry: {SSE_RETRY_MS}\n\n").into_bytes();
+        if let Some(position) = position {
+            let replay = self
+                .history(store, &request.destination, position)
+                .map_err(|error| {
+                    HttpResponse::text(
+                        503,
+                        format!("the room could not read its history ({error}); try again"),
+                    )
+                })?;
+            for message in &replay {
+                body.extend(sse_event(message));
+            }
+        }
+        let listener = self.listeners.add(Listener {
+            destination: request.destination.clone(),
+            kind: ListenerKind::Stream,
+            origin,
+        });
+        sockets.hold(listener);
+        let head = HttpResponse {
+            status: 200,
+            headers: vec![
+                ("content-type".to_owned(), "text/event-stream".to_owned()),
+                ("cache-control".to_owned(), "no-cache".to_owned()),
+                // Tells buffering proxies to pass each event on at once.
+                ("x-accel-buffering".to_owned(), "no".to_owned()),
+            ],
+            body,
+        };
+        Ok(HttpOutcome::Stream {
+            listener,
+            head,
+            keep_alive_ms: u64::from(self.settings.http.keep_alive_s) * 1000,
+        })
+    }
+
+    /// `{"messages": [...], "next_after": id}`: `next_after` is the id to poll after next
+    /// time, so consecutive polls miss nothing and repeat nothing. With no messages it is the
+    /// room's last id: anything later on this destination has a greater one.
+    fn poll_answer(&self, messages: &[Message], after: u64) -> HttpResponse {
+        let next_after = messages
+            .last()
+            .map(|m| m.id)
+            .unwrap_or_else(|| after.max(self.broker.last_message_id()));
+        let messages: Vec<_> = messages.iter().map(message_json).collect();
+        HttpResponse::json(
+            200,
+            &serde_json::json!({ "messages": messages, "next_after": next_after }),
+        )
+        .with_header("cache-control", "no-store")
+    }
+
+    /// Who the request is, by the same rules as a CONNECT: a token (`Authorization: Bearer`,
+    /// or `access_token` in the query for clients that cannot set headers, like EventSource),
+    /// a login and passcode (HTTP Basic), or in an open room a claimed name (`login`).
+    fn identify(&self, request: &HttpRequest, now: u64) -> Answer<Identity> {
+        let authorization = request.header("authorization");
+        let bearer = authorization
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .or(request.param("access_token"))
+            .map(str::trim);
+        let basic = authorization
+            .and_then(|value| value.strip_prefix("Basic "))
+            .and_then(|encoded| decode_basic(encoded.trim()));
+        let (login, passcode) = match &basic {
+            Some((login, passcode)) => (Some(login.as_str()), Some(passcode.as_str())),
+            None => (request.param("login"), None),
+        };
+        if let Some(login) = login {
+            destination::check_text("login", login, self.settings.broker.limits.max_id_bytes)
+                .map_err(|error| HttpResponse::text(400, error.detail))?;
+        }
+        self.auth
+            .authenticate(&ConnectRequest {
+                room: &request.peer.room,
+                login,
+                passcode,
+                bearer,
+                now_ms: now,
+            })
+            .map_err(|reason| {
+                HttpResponse::text(401, format!("authentication failed: {reason}"))
+                    .with_header("www-authenticate", "Bearer")
+            })
+    }
+}
+
+/// A verified login sends as itself; anyone else as [`HTTP_SENDER`], with the name it claims.
+fn sender_of(identity: Identity) -> Sender {
+    match identity.login {
+        Some(login) if identity.verified => Sender {
+            identity: login,
+            verified: true,
+            name: None,
+        },
+        name => Sender {
+            identity: HTTP_SENDER.to_owned(),
+            verified: false,
+            name,
+        },
+    }
+}
+
+/// Whether a GET wants an event stream (`Some(true)`), JSON (`Some(false)`), or neither.
+fn wants_stream(request: &HttpRequest) -> Option<bool> {
+    let Some(accept) = request.header("accept") else {
+        return Some(false);
+    };
+    let types: Vec<&str> = accept
+        .split(',')
+        .map(|part| part.split(';').next().unwrap_or("").trim())
+        .collect();
+    if types.contains(&"text/event-stream") {
+        Some(true)
+    } else if types
+        .iter()
+        .any(|t| matches!(*t, "application/json" | "application/*" | "*/*" | ""))
+    {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// Where a read starts: after an id (`after`, or an event stream's `Last-Event-ID`), or the
+/// last `n` messages (`last`); `None` for a poll's default and a stream's live-only start.
+fn position(request: &HttpRequest, stream: bool) -> Answer<Option<ReplayRequest>> {
+    let resumed = stream.then(|| request.header("last-event-id")).flatten();
+    if let Some(after) = resumed.or(request.param("after")) {
+        return after
+            .trim()
+            .parse::<u64>()
+            .map(|id| Some(ReplayRequest::After(id)))
+            .map_err(|_| HttpResponse::text(400, "after (or Last-Event-ID) must be a message id"));
+    }
+    match request.param("last").map(str::parse::<u32>) {
+        None => Ok(None),
+        Some(Ok(n)) => Ok(Some(ReplayRequest::Last(n))),
+        Some(Err(_)) => Err(HttpResponse::text(400, "last must be a number of messages")),
+    }
+}
+
+/// The message headers a POST sets: its `Content-Type`, and each `X-Stomp-{name}` header.
+fn message_headers(request: &HttpRequest, limits: &Limits) -> Answer<Vec<(String, String)>> {
+    let mut headers = Vec::new();
+    if let Some(content_type) = request.header("content-type") {
+        headers.push(("content-type".to_owned(), content_type.to_owned()));
+    }
+    for (name, value) in &request.headers {
+        let lower = name.to_ascii_lowercase();
+        let Some(name) = lower.strip_prefix(HEADER_PREFIX) else {
+            continue;
+        };
+        if name.is_empty() || value.len() > limits.max_header_line_bytes {
+            return Err(HttpResponse::text(
+                400,
+                format!("header {HEADER_PREFIX}{name} is empty or too long"),
+            ));
+        }
+        headers.push((name.to_owned(), value.clone()));
+    }
+    if headers.len() > limits.max_headers {
+        return Err(HttpResponse::text(
+            400,
+            format!(
+                "at most {} message headers (max_headers)",
+                limits.max_headers
+            ),
+        ));
+    }
+    Ok(headers)
+}
+
+/// `login:passcode` from HTTP Basic credentials (standard base64).
+fn decode_basic(encoded: &str) -> Option<(String, String)> {
+    let url_safe: String = encoded
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    let text = String::from_utf8(base64url::decode(&url_safe).ok()?).ok()?;
+    let (login, passcode) = text.split_once(':')?;
+    Some((login.to_owned(), passcode.to_owned()))
+}
+
+fn too_many(detail: String) -> HttpResponse {
+    HttpResponse::text(429, format!("{detail}; try again shortly")).with_header("retry-after", "5")
+}
+
+/// Adds the CORS headers an allowed cross-origin page needs to read the answer.
+fn with_cors(response: HttpResponse, origin: Option<&str>) -> HttpResponse {
+    match origin {
+        Some(origin) if response.header("access-control-allow-origin").is_none() => response
+            .with_header("access-control-allow-origin", origin)
+            .with_header("vary", "Origin"),
+        _ => response,
+    }
+}

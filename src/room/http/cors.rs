@@ -1,0 +1,55 @@
+//! Cross-origin use of the HTTP rungs: a page on another origin may publish and read when the
+//! settings allow its origin (`allowed_origins`, empty: any). A request from an origin that is
+//! not allowed is refused outright, not only hidden from the page, since a POST would
+//! otherwise still publish (cross-site request forgery).
+
+use super::request::{HttpRequest, HttpResponse};
+use crate::room::Settings;
+
+/// The `Access-Control-Allow-Origin` a request gets: its own `Origin` when allowed.
+/// `Err` is the refusal for an origin that is not allowed.
+pub fn allow_origin(
+    settings: &Settings,
+    request: &HttpRequest,
+) -> Result<Option<String>, HttpResponse> {
+    let Some(origin) = request.header("origin") else {
+        return Ok(None);
+    };
+    if settings.origin_allowed(Some(origin), request.header("host")) {
+        Ok(Some(origin.to_owned()))
+    } else {
+        Err(HttpResponse::text(
+            403,
+            format!("origin {origin} may not use this room: it is not in the room settings' allowed_origins"),
+        ))
+    }
+}
+
+/// The answer to a CORS preflight (`OPTIONS`): which methods and headers a page may use.
+pub fn preflight(settings: &Settings, request: &HttpRequest) -> HttpResponse {
+    let origin = match allow_origin(settings, request) {
+        Ok(origin) => origin,
+        Err(refusal) => return refusal,
+    };
+    let mut response = HttpResponse {
+        status: 204,
+        headers: vec![
+            ("allow".to_owned(), "GET, POST, OPTIONS".to_owned()),
+            (
+                "access-control-allow-methods".to_owned(),
+                "GET, POST".to_owned(),
+            ),
+            ("access-control-max-age".to_owned(), "600".to_owned()),
+        ],
+        body: Vec::new(),
+    };
+    if let Some(origin) = origin {
+        response = response
+            .with_header("access-control-allow-origin", &origin)
+            .with_header("vary", "Origin");
+        if let Some(asked) = request.header("access-control-request-headers") {
+            response = response.with_header("access-control-allow-headers", asked);
+        }
+    }
+    response
+}

@@ -1,0 +1,78 @@
+//! The room over plain HTTP, the lower rungs of the ladder: publish with a POST, read with a
+//! short poll, a long poll or a server-sent event stream. Requests come in as plain data
+//! ([`HttpRequest`]) and answers go out as plain data ([`HttpResponse`], stream chunks), so
+//! every rule here is tested natively; the Durable Object only moves bytes.
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `POST /rooms/{room}/topic/{name}` (or `/queue/`, `/user/`) | `201` `{"id": 42, "destination": …}` once stored |
+//! | `GET …/topic/{name}?after={id}` or `?last={n}` | `200` `{"messages": [...], "next_after": 42}` |
+//! | the same with `&wait={s}` | as soon as a message after `after` exists, or empty after `s` |
+//! | `GET …/topic/{name}` with `Accept: text/event-stream` | an event per message, `id` = message id |
+
+mod cors;
+mod json;
+mod listeners;
+mod request;
+
+pub use cors::{allow_origin, preflight};
+pub use json::{encode_base64, message_json, sse_event};
+pub use listeners::{Listener, ListenerId, ListenerKind, Listeners};
+pub use request::{percent_decode, HttpRequest, HttpResponse, Method};
+
+use serde::{Deserialize, Serialize};
+
+/// Limits of the HTTP rungs (`http` in the settings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpSettings {
+    /// Event streams a room holds open at once; the next gets 429. Default 1000.
+    pub max_streams: u32,
+    /// Long polls a room holds waiting at once; the next gets 429. Default 1000.
+    pub max_waiting_polls: u32,
+    /// The longest a long poll waits, in seconds (`wait` is capped to it). Default 30.
+    pub max_wait_s: u32,
+    /// How often an idle event stream gets a comment, so proxies keep it open, in seconds.
+    /// Default 15.
+    pub keep_alive_s: u32,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_streams: 1000,
+            max_waiting_polls: 1000,
+            max_wait_s: 30,
+            keep_alive_s: 15,
+        }
+    }
+}
+
+/// What the edge does with a request the room has handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpOutcome {
+    /// Answer now.
+    Respond(HttpResponse),
+    /// A long poll: keep the request open. The answer comes through
+    /// [`Sockets::answer`](crate::room::Sockets::answer) when a message arrives; if none has
+    /// after `timeout_ms`, ask [`Room::http_timeout`](crate::room::Room::http_timeout) for it.
+    Wait {
+        listener: ListenerId,
+        timeout_ms: u64,
+    },
+    /// An event stream: answer with `head` now (its body is the stream's first bytes) and keep
+    /// the body open: later events come through [`Sockets::stream`](crate::room::Sockets::stream);
+    /// send [`KEEP_ALIVE`] every `keep_alive_ms` meanwhile. When the client goes away, tell
+    /// [`Room::http_closed`](crate::room::Room::http_closed).
+    Stream {
+        listener: ListenerId,
+        head: HttpResponse,
+        keep_alive_ms: u64,
+    },
+}
+
+/// The comment an idle event stream gets, so proxies do not close it.
+pub const KEEP_ALIVE: &[u8] = b": keep-alive\n\n";
+
+/// How long an event-stream client waits before reconnecting, sent first (ms).
+pub const SSE_RETRY_MS: u32 = 2000;

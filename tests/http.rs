@@ -1,0 +1,334 @@
+//! The HTTP rungs of the ladder against the room engine: publish, short and long polls and
+//! event streams share the room's ids, history, destinations and authentication with STOMP.
+//! Each rule runs kept in memory and evicted after every step (a room with an open request
+//! is not evicted: the request keeps it awake).
+
+mod support;
+
+use std::rc::Rc;
+
+use serde_json::{json, Value};
+use stomp_rooms::room::auth::{Gate, TokenRules};
+use stomp_rooms::room::http::{HttpOutcome, HttpRequest, HttpResponse, HttpSettings, Method};
+use stomp_rooms::room::Settings;
+use support::tokens::{hs256, verifier};
+use support::Room;
+
+fn get(path_and_query: &str) -> HttpRequest {
+    request(Method::Get, path_and_query)
+}
+
+fn request(method: Method, path_and_query: &str) -> HttpRequest {
+    let (destination, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    HttpRequest {
+        method,
+        destination: destination.to_owned(),
+        query: query
+            .split('&')
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| {
+                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (name.to_owned(), value.to_owned())
+            })
+            .collect(),
+        ..HttpRequest::default()
+    }
+}
+
+fn post(path_and_query: &str, body: &str) -> HttpRequest {
+    HttpRequest {
+        body: body.as_bytes().to_vec(),
+        ..request(Method::Post, path_and_query)
+    }
+}
+
+fn with_header(mut request: HttpRequest, name: &str, value: &str) -> HttpRequest {
+    request.headers.push((name.to_owned(), value.to_owned()));
+    request
+}
+
+fn respond(outcome: Option<HttpOutcome>) -> HttpResponse {
+    match outcome {
+        Some(HttpOutcome::Respond(response)) => response,
+        other => panic!("expected an answer now, got {other:?}"),
+    }
+}
+
+fn body_json(response: &HttpResponse) -> Value {
+    serde_json::from_slice(&response.body)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&response.body)))
+}
+
+fn text(response: &HttpResponse) -> String {
+    String::from_utf8_lossy(&response.body).into_owned()
+}
+
+fn ids(answer: &Value) -> Vec<u64> {
+    answer["messages"]
+        .as_array()
+        .expect("messages")
+        .iter()
+        .map(|m| m["id"].as_u64().expect("id"))
+        .collect()
+}
+
+fn publish_over_http(room: &mut Room, destination: &str, body: &str) -> u64 {
+    let response = respond(room.http(post(destination, body)));
+    assert_eq!(response.status, 201, "{}", text(&response));
+    body_json(&response)["id"].as_u64().expect("id")
+}
+
+room_test! {
+fn a_post_reaches_stomp_subscribers_and_is_answered_once_stored() {
+    let mut room = Room::new();
+    room.connect(1, "");
+    room.subscribe(1, "s", "/topic/chat");
+    let request = with_header(
+        with_header(post("/topic/chat?login=webhook", "deploy finished"), "content-type", "text/plain"),
+        "x-stomp-priority",
+        "high",
+    );
+    let request = with_header(request, "x-stomp-sender", "mallory");
+    let response = respond(room.http(request));
+    assert_eq!(response.status, 201);
+    let answer = body_json(&response);
+    assert_eq!(answer["destination"], "/topic/chat");
+    let id = answer["id"].as_u64().unwrap();
+    let frames = room.take(1);
+    assert_eq!(frames.len(), 1);
+    let message = &frames[0];
+    assert_eq!(message.header("message-id"), Some(id.to_string().as_str()));
+    assert_eq!(message.header("sender"), Some("http"));
+    assert_eq!(message.header("sender-name"), Some("webhook"));
+    assert_eq!(message.header("sender-verified"), None);
+    assert_eq!(message.header("content-type"), Some("text/plain"));
+    assert_eq!(message.header("priority"), Some("high"));
+    assert_eq!(message.body, b"deploy finished");
+    assert_eq!(
+        room.store.history_of("/topic/chat").iter().map(|m| m.id).collect::<Vec<_>>(),
+        [id],
+        "stored before the answer, not deferred"
+    );
+}
+}
+
+room_test! {
+fn short_polls_return_exactly_the_messages_after_an_id() {
+    let mut room = Room::new();
+    room.connect(1, "");
+    let first = publish_over_http(&mut room, "/topic/chat", "1");
+    room.publish(1, "/topic/chat", "2");
+    room.publish(1, "/topic/other", "elsewhere");
+    let third = publish_over_http(&mut room, "/topic/chat", "3");
+    let all = body_json(&respond(room.http(get("/topic/chat"))));
+    assert_eq!(all["messages"].as_array().unwrap().len(), 3);
+    assert_eq!(all["messages"][1]["body"], "2");
+    assert_eq!(all["messages"][1]["sender"], "s1");
+    assert_eq!(all["next_after"], third);
+    let after = body_json(&respond(room.http(get(&format!("/topic/chat?after={first}")))));
+    assert_eq!(after["messages"].as_array().unwrap().iter().map(|m| m["body"].clone()).collect::<Vec<_>>(), [json!("2"), json!("3")]);
+    let last = body_json(&respond(room.http(get("/topic/chat?last=1"))));
+    assert_eq!(ids(&last), [third]);
+    let none = body_json(&respond(room.http(get(&format!("/topic/chat?after={third}")))));
+    assert!(ids(&none).is_empty());
+    let next_after = none["next_after"].as_u64().unwrap();
+    assert!(next_after >= third, "the room's last id, past the other topic's message");
+    let fourth = publish_over_http(&mut room, "/topic/chat", "4");
+    let chained = body_json(&respond(room.http(get(&format!("/topic/chat?after={next_after}")))));
+    assert_eq!(ids(&chained), [fourth], "chaining next_after misses nothing, repeats nothing");
+}
+}
+
+room_test! {
+fn a_waiting_long_poll_is_answered_by_the_next_message_on_its_destination() {
+    let mut room = Room::new();
+    room.connect(1, "");
+    let before = publish_over_http(&mut room, "/topic/chat", "old");
+    let Some(HttpOutcome::Wait { listener, timeout_ms }) =
+        room.http(get(&format!("/topic/chat?after={before}&wait=25")))
+    else {
+        panic!("the poll should wait");
+    };
+    assert_eq!(timeout_ms, 25_000);
+    room.publish(1, "/topic/other", "not for it");
+    assert!(room.answers().is_empty());
+    room.publish(1, "/topic/chat", "new");
+    let answers = room.answers();
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].0, listener);
+    let answer = body_json(&answers[0].1);
+    assert_eq!(answer["messages"][0]["body"], "new");
+    assert_eq!(answer["next_after"], answer["messages"][0]["id"]);
+    room.publish(1, "/topic/chat", "later");
+    assert!(room.answers().is_empty(), "a poll is answered once");
+}
+}
+
+room_test! {
+fn a_long_poll_that_waits_out_its_time_is_answered_empty_with_where_to_go_on() {
+    let mut room = Room::new();
+    room.connect(1, "");
+    room.publish(1, "/topic/other", "x");
+    let Some(HttpOutcome::Wait { listener, .. }) = room.http(get("/topic/chat?after=0&wait=5")) else {
+        panic!("the poll should wait");
+    };
+    let answer = body_json(&room.http_timeout(listener));
+    assert_eq!(answer, json!({"messages": [], "next_after": 1}));
+    room.publish(1, "/topic/chat", "after the timeout");
+    assert!(room.answers().is_empty(), "forgotten once answered");
+    let waits = room.http(get("/topic/chat?after=0&wait=0"));
+    assert!(matches!(waits, Some(HttpOutcome::Respond(_))), "wait=0 is a short poll");
+}
+}
+
+room_test! {
+fn an_event_stream_replays_after_last_event_id_then_goes_live() {
+    let mut room = Room::new();
+    room.connect(1, "");
+    let first = publish_over_http(&mut room, "/topic/chat", "one");
+    let second = publish_over_http(&mut room, "/topic/chat", "two");
+    let resume = with_header(
+        with_header(get("/topic/chat"), "accept", "text/event-stream"),
+        "last-event-id",
+        &first.to_string(),
+    );
+    let Some(HttpOutcome::Stream { listener, head, keep_alive_ms }) = room.http(resume) else {
+        panic!("expected a stream");
+    };
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-type"), Some("text/event-stream"));
+    assert_eq!(keep_alive_ms, 15_000);
+    let start = text(&head);
+    assert!(start.starts_with("retry: 2000\n\n"));
+    assert!(start.contains(&format!("id: {second}\nevent: message\ndata: {{")));
+    assert!(!start.contains(&format!("id: {first}\n")), "nothing up to Last-Event-ID again");
+    room.publish(1, "/topic/chat", "three");
+    let live = room.streamed(listener);
+    assert!(live.starts_with(&format!("id: {}\nevent: message\n", second + 1)), "{live}");
+    let data: Value = serde_json::from_str(
+        live.lines().find_map(|l| l.strip_prefix("data: ")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(data["body"], "three");
+    assert_eq!(room.stats()["open_requests"]["streams"], 1);
+    room.http_closed(listener);
+    room.publish(1, "/topic/chat", "four");
+    assert_eq!(room.streamed(listener), "", "a closed stream is sent nothing");
+    assert_eq!(room.stats()["open_requests"]["streams"], 0);
+}
+}
+
+room_test! {
+fn a_stream_whose_client_went_away_is_forgotten_at_the_next_message() {
+    let mut room = Room::new();
+    room.connect(1, "");
+    let accept = with_header(get("/topic/chat"), "accept", "text/event-stream");
+    let Some(HttpOutcome::Stream { listener, .. }) = room.http(accept) else {
+        panic!("expected a stream");
+    };
+    room.sockets.gone_streams.insert(listener);
+    room.publish(1, "/topic/chat", "x");
+    assert_eq!(room.stats()["open_requests"]["streams"], 0);
+}
+}
+
+room_test! {
+fn open_streams_and_waiting_polls_are_capped_with_429() {
+    let mut room = Room::with_settings(Settings {
+        http: HttpSettings {
+            max_streams: 1,
+            max_waiting_polls: 1,
+            ..HttpSettings::default()
+        },
+        ..Settings::default()
+    });
+    let stream = || with_header(get("/topic/chat"), "accept", "text/event-stream");
+    assert!(matches!(room.http(stream()), Some(HttpOutcome::Stream { .. })));
+    let refused = respond(room.http(stream()));
+    assert_eq!(refused.status, 429);
+    assert_eq!(refused.header("retry-after"), Some("5"));
+    assert!(text(&refused).contains("max_streams"));
+    assert!(matches!(room.http(get("/topic/chat?wait=10")), Some(HttpOutcome::Wait { .. })));
+    let refused = respond(room.http(get("/topic/chat?wait=10")));
+    assert_eq!(refused.status, 429);
+    assert!(text(&refused).contains("max_waiting_polls"));
+}
+}
+
+room_test! {
+fn bad_requests_get_clear_refusals() {
+    let mut room = Room::new();
+    let put = respond(room.http(request(Method::Other, "/topic/chat")));
+    assert_eq!(put.status, 405);
+    assert_eq!(put.header("allow"), Some("GET, POST, OPTIONS"));
+    let xml = respond(room.http(with_header(get("/topic/chat"), "accept", "application/xml")));
+    assert_eq!(xml.status, 406);
+    assert!(text(&xml).contains("text/event-stream"));
+    let queue = respond(room.http(get("/queue/jobs")));
+    assert_eq!(queue.status, 400);
+    assert!(text(&queue).contains("GET reads /topic/ destinations"));
+    assert_eq!(respond(room.http(get("/topic/chat?after=x"))).status, 400);
+    assert_eq!(respond(room.http(get("/topic/chat?wait=soon"))).status, 400);
+    assert_eq!(respond(room.http(post("/nowhere/x", "hi"))).status, 400);
+    let big = "x".repeat(1024 * 1024 + 1);
+    let too_large = respond(room.http(post("/topic/chat", &big)));
+    assert_eq!(too_large.status, 413);
+    assert!(text(&too_large).contains("max_body_bytes"));
+    assert!(room.history("/topic/chat").is_empty(), "nothing refused was stored");
+}
+}
+
+room_test! {
+fn cross_origin_pages_get_cors_headers_only_when_allowed() {
+    let mut room = Room::with_settings(Settings {
+        allowed_origins: vec!["https://chat.example".into()],
+        ..Settings::default()
+    });
+    let allowed = respond(room.http(with_header(get("/topic/chat"), "origin", "https://chat.example")));
+    assert_eq!(allowed.status, 200);
+    assert_eq!(allowed.header("access-control-allow-origin"), Some("https://chat.example"));
+    assert_eq!(allowed.header("vary"), Some("Origin"));
+    let forged = respond(room.http(with_header(post("/topic/chat", "csrf"), "origin", "https://evil.example")));
+    assert_eq!(forged.status, 403);
+    assert!(room.history("/topic/chat").is_empty(), "a refused cross-site POST publishes nothing");
+    let preflight = with_header(
+        with_header(request(Method::Options, "/topic/chat"), "origin", "https://chat.example"),
+        "access-control-request-headers",
+        "authorization, content-type",
+    );
+    let answer = respond(room.http(preflight));
+    assert_eq!(answer.status, 204);
+    assert_eq!(answer.header("access-control-allow-headers"), Some("authorization, content-type"));
+    assert_eq!(answer.header("access-control-allow-methods"), Some("GET, POST"));
+}
+}
+
+room_test! {
+fn token_rooms_apply_the_token_rules_to_http() {
+    let rules = TokenRules {
+        leeway_s: 0,
+        ..TokenRules::default()
+    };
+    let mut room = Room::new().with_authenticator(Rc::new(Gate {
+        tokens: Some(verifier(rules)),
+        users: None,
+    }));
+    let exp = room.now / 1000 + 60;
+    let anonymous = respond(room.http(post("/topic/chat", "hi")));
+    assert_eq!(anonymous.status, 401);
+    assert!(text(&anonymous).starts_with("authentication failed: this room requires a token"));
+    assert_eq!(anonymous.header("www-authenticate"), Some("Bearer"));
+    let writer = hs256(&json!({"sub": "bot", "exp": exp}));
+    let posted = with_header(post("/topic/chat", "hi"), "authorization", &format!("Bearer {writer}"));
+    assert_eq!(respond(room.http(posted)).status, 201);
+    let reader = hs256(&json!({"sub": "viewer", "exp": exp, "publish": []}));
+    let refused = respond(room.http(post(&format!("/topic/chat?access_token={reader}"), "no")));
+    assert_eq!(refused.status, 403);
+    assert_eq!(text(&refused), "SEND to /topic/chat is not allowed: the token's publish claim allows nothing\n");
+    let read = body_json(&respond(room.http(get(&format!("/topic/chat?access_token={reader}")))));
+    assert_eq!(read["messages"][0]["sender"], "bot");
+    assert_eq!(read["messages"][0]["headers"]["sender-verified"], "true");
+}
+}
