@@ -15,7 +15,17 @@
 //
 // Who sent a message: a verified sender (token or STOMP_USERS) is named by its login; anyone
 // else by the name they claimed (or "guest s7"), marked unverified, since anyone can claim any
-// name. "Mine" is this page's own sessions, or its verified login (learnt from presence).
+// name. "Mine" is this page's own sessions, or its verified login (learnt from presence), or,
+// over HTTP, the ids the room gave the messages this page POSTed.
+//
+// Climbing down the ladder: the page tries a WebSocket first. When none can be opened (the
+// browser has no WebSocket, its constructor throws, the first socket closes without ever
+// opening, or is still not open after FIRST_OPEN_TIMEOUT_MS), it falls back for the rest of the
+// page's life to the room's HTTP rungs: a server-sent event stream to receive (the same ids and
+// history; EventSource resumes by itself with Last-Event-ID) and a POST per message to send.
+// A STOMP ERROR (say, a refused token) is an answer, not a broken transport: no fallback then.
+// Presence has no HTTP rung, so the member list says it is unavailable. The label next to the
+// status (#transport, data-transport="websocket" | "sse") says which transport is in use.
 
 import { Client } from '@stomp/stompjs';
 
@@ -27,23 +37,36 @@ const MAX_BODY_BYTES = 1024 * 1024 - 4096;
 const ROOM_RULE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const TOKEN_KEY = 'stomp-rooms:token';
 const RETRY_WHEN_FULL_MS = 10_000;
+// How long the first WebSocket may take to open before the page falls back to HTTP.
+const FIRST_OPEN_TIMEOUT_MS = 10_000;
+// How soon to reopen an event stream that failed for no reason the room gave.
+const STREAM_RETRY_MS = 3000;
 const UNVERIFIED_TITLE = 'Not verified: anyone can use this name';
+const TOKEN_EXPIRED = 'Your token has expired. Open the page again with a fresh ?token= to rejoin.';
+const TRANSPORT_LABELS = {
+  websocket: 'WebSocket (STOMP)',
+  sse: 'Server-sent events + HTTP POST',
+};
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   join: $('join'), name: $('name'), room: $('room'), joinError: $('join-error'), tokenNote: $('token-note'),
-  chat: $('chat'), roomTitle: $('room-title'), status: $('status'),
-  messages: $('messages'), members: $('members'),
+  chat: $('chat'), roomTitle: $('room-title'), status: $('status'), transport: $('transport'),
+  messages: $('messages'), members: $('members'), membersNote: $('members-note'),
   composer: $('composer'), text: $('text'), notice: $('notice'),
 };
 
-let client = null;
+let joined = null; // { name, room } once the join form is sent
+let transport = null; // 'websocket' | 'sse'
+let client = null; // the stomp.js client, over a WebSocket
+let source = null; // the EventSource, over HTTP
 let token = null;
 let session = null; // this connection's session id
 const mySessions = new Set(); // every session id this page has had, across reconnects
 let myLogin = null; // our verified login, once presence shows one
 let lastMessageId = null;
 const seen = new Set();
+const myMessageIds = new Set(); // ids the room gave this page's POSTs
 const members = new Map(); // session id -> { name, verified }
 
 function setStatus(state, text) {
@@ -53,6 +76,16 @@ function setStatus(state, text) {
 
 function showNotice(text) {
   ui.notice.textContent = text;
+}
+
+/** Shows which transport the page uses; `reason` (why it fell back) goes in the tooltip. */
+function setTransport(kind, reason = '') {
+  transport = kind;
+  ui.transport.hidden = false;
+  ui.transport.dataset.transport = kind;
+  ui.transport.textContent = TRANSPORT_LABELS[kind];
+  ui.transport.title = reason;
+  ui.membersNote.hidden = kind !== 'sse';
 }
 
 function validateName(name) {
@@ -87,19 +120,21 @@ function markUnverified(element, verified) {
 }
 
 /** Who sent a message, from the headers the room stamps on it. */
-function senderOf(headers) {
+function senderOf(id, headers) {
   const sender = headers.sender ?? '';
-  if (headers['sender-verified'] === 'true') return { name: sender, verified: true, mine: sender === myLogin };
+  const posted = myMessageIds.has(id);
+  if (headers['sender-verified'] === 'true') return { name: sender, verified: true, mine: posted || sender === myLogin };
   const name = headers['sender-name'] ?? (sender ? `guest ${sender}` : 'someone');
-  return { name, verified: false, mine: mySessions.has(sender) };
+  return { name, verified: false, mine: posted || mySessions.has(sender) };
 }
 
+/** Shows a message once: `{ id, headers, body }`, from either transport. */
 function renderMessage(message) {
-  const id = message.headers['message-id'];
+  const { id } = message;
   if (seen.has(id)) return;
   seen.add(id);
   lastMessageId = id;
-  const sender = senderOf(message.headers);
+  const sender = senderOf(id, message.headers);
   const at = new Date(Number(message.headers.timestamp) || Date.now());
   const item = document.createElement('li');
   item.dataset.messageId = id;
@@ -153,58 +188,249 @@ function onPresence(message) {
   renderMembers();
 }
 
+/** Marks a message this page POSTed as its own, whether it has arrived yet or not. */
+function markMine(id) {
+  myMessageIds.add(id);
+  ui.messages.querySelector(`li[data-message-id="${CSS.escape(id)}"]`)?.classList.add('mine');
+}
+
 function join(name, room) {
+  joined = { name, room };
   ui.join.hidden = true;
   ui.chat.hidden = false;
   ui.roomTitle.textContent = `# ${room}`;
   document.title = `${room} · stomp-rooms`;
+  setStatus('connecting');
+  if (typeof WebSocket !== 'function') useEventStream('This browser has no WebSocket.');
+  else connectStomp();
+  ui.text.focus();
+}
+
+/** The failure a WebSocket constructor threw, rethrown to stop stomp.js's attempt. */
+class WebSocketUnavailable extends Error {}
+
+// stomp.js starts each attempt without awaiting it, so a thrown constructor ends up as an
+// unhandled rejection; the page handles it by falling back, so keep it out of the console.
+window.addEventListener('unhandledrejection', (event) => {
+  if (event.reason instanceof WebSocketUnavailable) event.preventDefault();
+});
+
+/** The top rung: STOMP over a WebSocket, with stomp.js reconnecting by itself. */
+function connectStomp() {
+  const { name } = joined;
+  setTransport('websocket');
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const url = `${scheme}://${location.host}/rooms/${joined.room}`;
   let everConnected = false;
-  client = new Client({
-    brokerURL: `${scheme}://${location.host}/rooms/${room}`,
+  let everOpened = false; // whether any socket of this page ever opened
+  let firstOpenTimer = null;
+  const stomp = new Client({
+    webSocketFactory: () => {
+      let socket;
+      try {
+        socket = new WebSocket(url, stomp.stompVersions.protocolVersions());
+      } catch (error) {
+        setTimeout(() => fallBack(`The WebSocket could not be created (${error?.message ?? error}).`));
+        throw new WebSocketUnavailable(String(error?.message ?? error));
+      }
+      socket.addEventListener('open', () => {
+        everOpened = true;
+        clearTimeout(firstOpenTimer);
+      });
+      if (!everOpened && firstOpenTimer === null) {
+        firstOpenTimer = setTimeout(() => {
+          if (!everOpened) fallBack(`The WebSocket did not open within ${FIRST_OPEN_TIMEOUT_MS / 1000} s.`);
+        }, FIRST_OPEN_TIMEOUT_MS);
+      }
+      return socket;
+    },
     connectHeaders: { login: name, ...(token ? { Authorization: `Bearer ${token}` } : {}) },
     reconnectDelay: 1000,
     heartbeatIncoming: 10000,
     heartbeatOutgoing: 10000,
   });
-  client.onConnect = (frame) => {
+  client = stomp;
+  stomp.onConnect = (frame) => {
+    if (client !== stomp) return;
     everConnected = true;
     session = frame.headers.session;
     mySessions.add(session);
     setStatus('live');
     showNotice('');
     // Presence first: its snapshot tells our verified login before the history is shown.
-    client.subscribe(PRESENCE, onPresence);
+    stomp.subscribe(PRESENCE, onPresence);
     const replay = lastMessageId ? { 'replay-after': lastMessageId } : { 'replay-last': HISTORY_ON_JOIN };
-    client.subscribe(CHAT, renderMessage, replay);
+    stomp.subscribe(CHAT, (message) => renderMessage({
+      id: message.headers['message-id'], headers: message.headers, body: message.body,
+    }), replay);
   };
-  client.onStompError = (frame) => {
+  stomp.onStompError = (frame) => {
+    if (client !== stomp) return;
     const reason = frame.headers.message ?? 'error';
     setStatus('error');
     if (reason === 'authentication failed' || reason === 'token expired') {
-      void client.deactivate(); // the same credentials would only be refused again
-      showNotice(reason === 'token expired'
-        ? 'Your token has expired. Open the page again with a fresh ?token= to rejoin.'
-        : `The room did not let you in: ${frame.body}`.trim());
+      void stomp.deactivate(); // the same credentials would only be refused again
+      showNotice(reason === 'token expired' ? TOKEN_EXPIRED : `The room did not let you in: ${frame.body}`.trim());
     } else if (reason === 'room full' || reason === 'too many connections') {
       // Refused as the socket opened: wait longer than the usual reconnect delay.
       showNotice(`${frame.body || reason} Trying again in ${RETRY_WHEN_FULL_MS / 1000} s.`.trim());
-      void client.deactivate().then(() => setTimeout(() => {
+      void stomp.deactivate().then(() => setTimeout(() => {
+        if (client !== stomp) return;
         setStatus(everConnected ? 'reconnecting' : 'connecting');
-        client.activate();
+        stomp.activate();
       }, RETRY_WHEN_FULL_MS));
     } else {
       showNotice(`The room refused a message: ${reason}. ${frame.body}`.trim());
     }
   };
-  client.onWebSocketClose = () => {
+  stomp.onWebSocketClose = () => {
+    if (client !== stomp) return;
     members.clear();
     renderMembers();
-    if (client.active) setStatus(everConnected ? 'reconnecting' : 'connecting');
+    if (!everOpened) {
+      // The very first socket closed without ever opening: WebSockets do not get through
+      // here (a proxy, a firewall, an extension), so climb down to HTTP.
+      fallBack('The WebSocket could not be opened.');
+      return;
+    }
+    if (stomp.active) setStatus(everConnected ? 'reconnecting' : 'connecting');
   };
-  setStatus('connecting');
-  client.activate();
-  ui.text.focus();
+  stomp.activate();
+}
+
+/** Leaves the WebSocket for server-sent events + POST, for the rest of the page's life. */
+function fallBack(reason) {
+  if (transport !== 'websocket') return;
+  const stomp = client;
+  client = null;
+  void stomp?.deactivate();
+  useEventStream(reason);
+}
+
+/** The lower rungs: an event stream to receive, a POST per message to send. */
+function useEventStream(reason) {
+  setTransport('sse', reason);
+  members.clear();
+  renderMembers();
+  if (typeof EventSource !== 'function') {
+    setStatus('error');
+    showNotice('This browser can open neither a WebSocket nor an event stream, so it cannot join the room.');
+    return;
+  }
+  openEventStream(false);
+}
+
+/** Where the room's chat destination is over HTTP, with query parameters. */
+function chatUrl(params) {
+  return `/rooms/${joined.room}${CHAT}?${new URLSearchParams(params)}`;
+}
+
+function authorization() {
+  return token ? { Authorization: `Bearer ${token}` } : {};
+}
+
+/** Opens the event stream: the last messages on joining, else everything after the last one
+ * shown. Once open, the browser itself reconnects it (with Last-Event-ID) after a network
+ * error; a refusal closes it for good, and streamClosed() finds out why. */
+function openEventStream(everOpened) {
+  const params = { login: joined.name };
+  if (lastMessageId) params.after = lastMessageId;
+  else params.last = HISTORY_ON_JOIN;
+  // EventSource cannot set headers, so a token goes in the query.
+  if (token) params.access_token = token;
+  const stream = new EventSource(chatUrl(params));
+  source = stream;
+  stream.addEventListener('open', () => {
+    if (source !== stream) return;
+    everOpened = true;
+    setStatus('live');
+    showNotice('');
+  });
+  stream.addEventListener('message', (event) => {
+    if (source !== stream) return;
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return; // not a message of ours
+    }
+    renderMessage({
+      id: String(message.id),
+      headers: message.headers ?? {},
+      body: message.body ?? decodeBase64(message.body_base64 ?? ''),
+    });
+  });
+  stream.addEventListener('error', () => {
+    if (source !== stream) return;
+    if (stream.readyState === EventSource.CLOSED) {
+      source = null;
+      void streamClosed(everOpened);
+    } else {
+      setStatus(everOpened ? 'reconnecting' : 'connecting');
+    }
+  });
+}
+
+/** The event stream was refused, and EventSource does not say why: a short poll with the same
+ * credentials asks the room. A refusal of who we are is final; anything else is tried again. */
+async function streamClosed(everOpened) {
+  let status = 0;
+  let reason = '';
+  try {
+    const response = await fetch(chatUrl({ login: joined.name, last: '0' }), {
+      headers: { Accept: 'application/json', ...authorization() },
+      cache: 'no-store',
+    });
+    status = response.status;
+    reason = response.ok ? '' : (await response.text()).trim();
+  } catch {
+    // the room cannot be reached: try again shortly
+  }
+  if (status === 401 || status === 403 || status === 400) {
+    setStatus('error');
+    if (/token expired/.test(reason)) showNotice(TOKEN_EXPIRED);
+    else showNotice(`The room did not let you in: ${reason}`.trim());
+    return;
+  }
+  const delay = status === 0 ? STREAM_RETRY_MS : RETRY_WHEN_FULL_MS;
+  setStatus(everOpened ? 'reconnecting' : 'connecting');
+  if (status !== 0) {
+    showNotice(`${reason || 'The room could not open an event stream right now.'} Trying again in ${delay / 1000} s.`);
+  }
+  setTimeout(() => openEventStream(everOpened), delay);
+}
+
+function decodeBase64(text) {
+  const bytes = Uint8Array.from(atob(text), (char) => char.charCodeAt(0));
+  return new TextDecoder().decode(bytes);
+}
+
+/** Sends one message with a POST; the room answers 201 with its id once it is stored. */
+async function post(text) {
+  let failure;
+  try {
+    const response = await fetch(`/rooms/${joined.room}${CHAT}?login=${encodeURIComponent(joined.name)}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'text/plain;charset=utf-8', ...authorization() },
+      body: text,
+    });
+    if (response.status === 201) {
+      const { id } = await response.json();
+      markMine(String(id));
+      return;
+    }
+    const reason = (await response.text()).trim();
+    failure = /token expired/.test(reason) ? TOKEN_EXPIRED : `The room refused the message: ${reason || response.status}.`;
+  } catch {
+    failure = 'The room could not be reached, so the message was not sent.';
+  }
+  if (ui.text.value) {
+    const quoted = text.length > 80 ? `${text.slice(0, 80)}…` : text;
+    showNotice(`${failure} It was: ${quoted}`);
+  } else {
+    ui.text.value = text;
+    showNotice(`${failure} It is back in the box.`);
+  }
 }
 
 function send() {
@@ -213,6 +439,12 @@ function send() {
   const size = new TextEncoder().encode(text).length;
   if (size > MAX_BODY_BYTES) {
     showNotice(`That message is ${Math.ceil(size / 1024)} KiB; a room takes at most ${MAX_BODY_BYTES >> 10} KiB.`);
+    return;
+  }
+  if (transport === 'sse') {
+    ui.text.value = '';
+    showNotice('');
+    void post(text);
     return;
   }
   if (!client?.connected) {

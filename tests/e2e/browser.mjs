@@ -14,9 +14,12 @@ export function launchChromium() {
   });
 }
 
-/** Opens `url` in a fresh browser context (its own storage), and returns the page. */
-export async function openPage(browser, url, viewport = { width: 1000, height: 700 }) {
+/** Opens `url` in a fresh browser context (its own storage), and returns the page. `init`, if
+ * given, is a function run in every page of the context before the page's own scripts (e.g. to
+ * take WebSocket away). */
+export async function openPage(browser, url, viewport = { width: 1000, height: 700 }, { init } = {}) {
   const context = await browser.newContext({ viewport });
+  if (init) await context.addInitScript(init);
   const page = await context.newPage();
   await page.goto(url);
   return page;
@@ -35,6 +38,9 @@ export async function say(page, text) {
 
 export const messageTexts = (page) => page.locator('#messages .text').allTextContents();
 export const memberNames = (page) => page.locator('#members li').allTextContents();
+export const senderNames = (page) => page.locator('#messages .sender').allTextContents();
+/** Which transport the page says it uses: 'websocket' or 'sse'. */
+export const transportOf = (page) => page.locator('#transport').getAttribute('data-transport');
 
 export async function waitForText(page, text) {
   await page.locator('#messages .text', { hasText: text }).first().waitFor();

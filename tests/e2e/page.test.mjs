@@ -5,8 +5,11 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { launchChromium, memberNames, messageTexts, openPage, say, submitJoin, waitForText } from './browser.mjs';
+import {
+  launchChromium, memberNames, messageTexts, openPage, say, senderNames, submitJoin, transportOf, waitForText,
+} from './browser.mjs';
 import { useServer } from './harness.mjs';
+import { connect } from './stomp.mjs';
 
 const OUTPUT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test-output');
 const server = useServer();
@@ -20,9 +23,9 @@ after(async () => {
   await browser?.close();
 });
 
-/** Opens the page in a fresh browser context and joins `room` as `name`. */
-async function joinAs(name, room, viewport = { width: 1000, height: 700 }) {
-  const page = await openPage(browser, `${server.httpUrl}/?room=${room}`, viewport);
+/** Opens the page in a fresh browser context and joins `room` as `name`. `init`: see openPage. */
+async function joinAs(name, room, viewport = { width: 1000, height: 700 }, { init } = {}) {
+  const page = await openPage(browser, `${server.httpUrl}/?room=${room}`, viewport, { init });
   await submitJoin(page, name);
   await page.locator('#status[data-state="live"]').waitFor();
   assert.equal(await page.locator('#join').isVisible(), false, 'the join form gives way to the room');
@@ -35,6 +38,9 @@ test('two people chat both ways, presence shows both, another room hears nothing
   const bob = await joinAs('Bob', room);
   const carol = await joinAs('Carol', `${room}-elsewhere`);
   assert.match(ada.url(), new RegExp(`room=${room}`), 'the room is in the address');
+  assert.equal(await transportOf(ada), 'websocket', 'a browser with WebSockets uses them');
+  assert.equal(await ada.locator('#transport').textContent(), 'WebSocket (STOMP)');
+  assert.equal(await ada.locator('#members-note').isVisible(), false);
 
   await say(ada, 'hello Bob');
   await waitForText(bob, 'hello Bob');
@@ -71,6 +77,60 @@ test('markup in a message renders as text', async () => {
   assert.deepEqual(await messageTexts(bob), attacks);
   assert.equal(await bob.locator('#messages img, #messages script').count(), 0);
   assert.equal(await bob.evaluate(() => window.pwned), undefined);
+  for (const page of [ada, bob]) await page.context().close();
+});
+
+test('when WebSocket is unavailable the page falls back to server-sent events and HTTP POST, says so, and chats with a stomp.js client', async () => {
+  const room = `sse-${process.pid}`;
+  const eve = await connect(`${server.wsUrl}/rooms/${room}`, { login: 'Eve' });
+  await eve.publishConfirmed('/topic/chat', 'before you came', { 'content-type': 'text/plain' });
+  let inbox;
+  await eve.withReceipt((receipt) => { inbox = eve.subscribe('/topic/chat', receipt); });
+
+  // No WebSocket at all: the page goes straight to an event stream.
+  const ada = await joinAs('Ada', room, undefined, { init: () => { window.WebSocket = undefined; } });
+  assert.equal(await transportOf(ada), 'sse');
+  assert.equal(await ada.locator('#transport').textContent(), 'Server-sent events + HTTP POST');
+  assert.equal(await ada.locator('#members-note').isVisible(), true, 'presence is shown as unavailable');
+  assert.deepEqual(await memberNames(ada), []);
+  await waitForText(ada, 'before you came');
+  assert.deepEqual(await senderNames(ada), ['Eve'], 'history on joining, with its sender');
+
+  await say(ada, 'hello over HTTP');
+  const [fromAda] = await inbox.atLeast(1);
+  assert.equal(fromAda.body, 'hello over HTTP');
+  assert.equal(fromAda.headers.sender, 'http');
+  assert.equal(fromAda.headers['sender-name'], 'Ada');
+  assert.equal(fromAda.headers['sender-verified'], undefined);
+  await ada.locator('#messages li.mine', { hasText: 'hello over HTTP' }).waitFor();
+  assert.equal(await ada.locator('#messages li.mine .sender').textContent(), 'Ada');
+
+  eve.publish('/topic/chat', 'hi Ada, from STOMP', { 'content-type': 'text/plain' });
+  await waitForText(ada, 'hi Ada, from STOMP');
+  assert.deepEqual(await messageTexts(ada), ['before you came', 'hello over HTTP', 'hi Ada, from STOMP'], 'each once, in order');
+  assert.deepEqual(await senderNames(ada), ['Eve', 'Ada', 'Eve']);
+  assert.equal(await ada.locator('#messages li.mine').count(), 1, 'only what the page sent is its own');
+  assert.equal(await ada.locator('#notice').textContent(), '');
+
+  // A WebSocket whose constructor throws (as for a blocked address): the same fallback.
+  const bob = await joinAs('Bob', room, undefined, {
+    init: () => {
+      window.WebSocket = class {
+        constructor() { throw new DOMException('WebSockets are blocked here', 'SecurityError'); }
+      };
+    },
+  });
+  assert.equal(await transportOf(bob), 'sse');
+  await waitForText(bob, 'hi Ada, from STOMP');
+  assert.deepEqual(await messageTexts(bob), ['before you came', 'hello over HTTP', 'hi Ada, from STOMP']);
+  await say(bob, 'event streams all round');
+  await waitForText(ada, 'event streams all round');
+  // Eve hears her own message too: Ada's, Eve's, then Bob's.
+  const [, , fromBob] = await inbox.atLeast(3);
+  assert.equal(fromBob.body, 'event streams all round');
+  assert.equal(fromBob.headers['sender-name'], 'Bob');
+
+  await eve.disconnect();
   for (const page of [ada, bob]) await page.context().close();
 });
 
