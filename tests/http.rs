@@ -194,7 +194,7 @@ fn an_event_stream_replays_after_last_event_id_then_goes_live() {
         "last-event-id",
         &first.to_string(),
     );
-    let Some(HttpOutcome::Stream { listener, head, keep_alive_ms }) = room.http(resume) else {
+    let Some(HttpOutcome::Stream { listener, head, keep_alive_ms, ends_at_ms: None }) = room.http(resume) else {
         panic!("expected a stream");
     };
     assert_eq!(head.status, 200);
@@ -330,5 +330,89 @@ fn token_rooms_apply_the_token_rules_to_http() {
     let read = body_json(&respond(room.http(get(&format!("/topic/chat?access_token={reader}")))));
     assert_eq!(read["messages"][0]["sender"], "bot");
     assert_eq!(read["messages"][0]["headers"]["sender-verified"], "true");
+}
+}
+
+room_test! {
+fn a_poll_after_an_id_not_reached_yet_waits_for_that_id() {
+    let mut room = Room::new();
+    room.connect(1, "");
+    let Some(HttpOutcome::Wait { .. }) = room.http(get("/topic/chat?after=2&wait=10")) else {
+        panic!("the poll should wait");
+    };
+    room.publish(1, "/topic/chat", "id 1");
+    room.publish(1, "/topic/chat", "id 2");
+    assert!(room.answers().is_empty(), "ids up to `after` do not answer it");
+    room.publish(1, "/topic/chat", "id 3");
+    let answers = room.answers();
+    assert_eq!(ids(&body_json(&answers[0].1)), [3]);
+}
+}
+
+room_test! {
+fn an_event_stream_ends_when_its_token_expires() {
+    let mut room = Room::new().with_authenticator(Rc::new(Gate {
+        tokens: Some(verifier(TokenRules { leeway_s: 0, ..TokenRules::default() })),
+        users: None,
+    }));
+    let exp = room.now / 1000 + 60;
+    let token = hs256(&json!({"sub": "viewer", "exp": exp}));
+    let request = with_header(get(&format!("/topic/chat?access_token={token}")), "accept", "text/event-stream");
+    let Some(HttpOutcome::Stream { ends_at_ms, .. }) = room.http(request) else {
+        panic!("expected a stream");
+    };
+    assert_eq!(ends_at_ms, Some(exp * 1000));
+}
+}
+
+room_test! {
+fn http_publishers_are_held_to_the_publish_rate_by_address() {
+    let mut room = Room::with_settings(Settings {
+        broker: stomp_rooms::room::Config {
+            publish_rate: stomp_rooms::room::PublishRate {
+                messages_per_s: 1,
+                messages_burst: 2,
+                ..stomp_rooms::room::PublishRate::UNLIMITED
+            },
+            ..stomp_rooms::room::Config::default()
+        },
+        ..Settings::default()
+    });
+    let from = |address: &str| {
+        let mut request = post("/topic/chat", "m");
+        request.peer.address = Some(address.to_owned());
+        request
+    };
+    assert_eq!(respond(room.http(from("203.0.113.7"))).status, 201);
+    assert_eq!(respond(room.http(from("203.0.113.7"))).status, 201);
+    let refused = respond(room.http(from("203.0.113.7")));
+    assert_eq!(refused.status, 429);
+    assert!(text(&refused).starts_with("rate limit exceeded: your address may publish 1 messages per second (burst 2)"));
+    assert_eq!(respond(room.http(from("198.51.100.1"))).status, 201, "another address");
+    room.advance(1000);
+    assert_eq!(respond(room.http(from("203.0.113.7"))).status, 201, "a second later");
+    assert_eq!(room.history("/topic/chat").len(), 4);
+}
+}
+
+room_test! {
+fn open_requests_count_against_the_per_address_cap() {
+    let mut room = Room::with_settings(Settings {
+        broker: stomp_rooms::room::Config {
+            max_connections_per_address: 1,
+            ..stomp_rooms::room::Config::default()
+        },
+        ..Settings::default()
+    });
+    let stream_from = |address: &str| {
+        let mut request = with_header(get("/topic/chat"), "accept", "text/event-stream");
+        request.peer.address = Some(address.to_owned());
+        request
+    };
+    assert!(matches!(room.http(stream_from("203.0.113.7")), Some(HttpOutcome::Stream { .. })));
+    let refused = respond(room.http(stream_from("203.0.113.7")));
+    assert_eq!(refused.status, 429);
+    assert!(text(&refused).contains("max_connections_per_address"));
+    assert!(matches!(room.http(stream_from("198.51.100.1")), Some(HttpOutcome::Stream { .. })));
 }
 }

@@ -25,7 +25,7 @@ pub type Outlet = UnboundedSender<Push>;
 /// The request as the room sees it; the body is read only for a POST.
 pub async fn read_request(req: &mut Request, room: &str, destination: &str) -> Result<HttpRequest> {
     let method = match req.method() {
-        HttpMethod::Get | HttpMethod::Head => Method::Get,
+        HttpMethod::Get => Method::Get,
         HttpMethod::Post => Method::Post,
         HttpMethod::Options => Method::Options,
         _ => Method::Other,
@@ -65,32 +65,43 @@ pub fn head_of(
     })
 }
 
-/// `a=1&b=x%20y` → pairs, percent-decoded (`+` is a space); undecodable pairs are dropped.
+/// `a=1&b=x%20y` → pairs, percent-decoded (`+` is a space).
 fn query_pairs(query: &str) -> Vec<(String, String)> {
     query
         .split('&')
         .filter(|pair| !pair.is_empty())
-        .filter_map(|pair| {
+        .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let decode = |text: &str| percent_decode(&text.replace('+', " "));
-            Some((decode(name)?, decode(value)?))
+            // An undecodable value is kept as it came, so the room refuses it by name.
+            let decode = |text: &str| {
+                let text = text.replace('+', " ");
+                percent_decode(&text).unwrap_or(text)
+            };
+            (decode(name), decode(value))
         })
         .collect()
 }
 
 pub fn to_response(answer: HttpResponse) -> Result<Response> {
     let headers = headers_of(&answer)?;
-    Ok(Response::from_bytes(answer.body)?
-        .with_status(answer.status)
-        .with_headers(headers))
+    // A 204 has no body at all, not an empty one.
+    let response = if answer.body.is_empty() {
+        Response::empty()?
+    } else {
+        Response::from_bytes(answer.body)?
+    };
+    Ok(response.with_status(answer.status).with_headers(headers))
 }
 
 /// An event stream: the head's body first, then what the room pushes, with a keep-alive
-/// comment every `keep_alive_ms` so proxies keep an idle stream open.
+/// comment every `keep_alive_ms` so proxies keep an idle stream open; it ends after
+/// `ends_after_ms` (its token expires). `keep` lives as long as the stream.
 pub fn stream_response(
     head: HttpResponse,
     pushed: UnboundedReceiver<Push>,
     keep_alive_ms: u64,
+    ends_after_ms: Option<u64>,
+    keep: impl Sized + 'static,
 ) -> Result<Response> {
     let headers = headers_of(&head)?;
     let events = pushed.filter_map(|push| {
@@ -103,9 +114,19 @@ pub fn stream_response(
         Delay::from(Duration::from_millis(keep_alive_ms.max(1000))).await;
         Some((KEEP_ALIVE.to_vec(), ()))
     });
+    let end = async move {
+        match ends_after_ms {
+            Some(ms) => Delay::from(Duration::from_millis(ms)).await,
+            None => future::pending::<()>().await,
+        }
+    };
     let body = stream::once(future::ready(head.body))
         .chain(stream::select(events, keep_alive))
-        .map(Ok::<Vec<u8>, worker::Error>);
+        .take_until(end)
+        .map(move |chunk| {
+            let _ = &keep;
+            Ok::<Vec<u8>, worker::Error>(chunk)
+        });
     Ok(Response::from_stream(body)?
         .with_status(head.status)
         .with_headers(headers))

@@ -29,6 +29,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use futures::channel::mpsc;
@@ -57,7 +58,8 @@ const HEART_BEAT: &str = "\n";
 pub struct Room {
     state: State,
     env: Env,
-    live: RefCell<Option<Live>>,
+    /// Shared with open event streams, which tell the room when their client goes away.
+    live: Rc<RefCell<Option<Live>>>,
 }
 
 /// The in-memory cache, rebuilt after each wake.
@@ -91,7 +93,7 @@ impl DurableObject for Room {
         Self {
             state,
             env,
-            live: RefCell::new(None),
+            live: Rc::new(RefCell::new(None)),
         }
     }
 
@@ -206,10 +208,18 @@ impl Room {
             )),
             Some(HttpOutcome::Respond(answer)) => http::to_response(answer),
             Some(HttpOutcome::Stream {
+                listener,
                 head,
                 keep_alive_ms,
-                ..
-            }) => http::stream_response(head, pushed, keep_alive_ms),
+                ends_at_ms,
+            }) => {
+                let ends_after_ms = ends_at_ms.map(|at| at.saturating_sub(now_ms()));
+                let gone = StreamGone {
+                    live: Rc::downgrade(&self.live),
+                    listener,
+                };
+                http::stream_response(head, pushed, keep_alive_ms, ends_after_ms, gone)
+            }
             Some(HttpOutcome::Wait {
                 listener,
                 timeout_ms,
@@ -354,6 +364,29 @@ impl Room {
 fn is_websocket_upgrade(req: &Request) -> Result<bool> {
     let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
     Ok(req.method() == Method::Get && upgrade.eq_ignore_ascii_case("websocket"))
+}
+
+/// Dropped with an event stream's body, when its client goes away (or the stream ends): the
+/// room forgets the stream at once rather than at its next message.
+struct StreamGone {
+    live: Weak<RefCell<Option<Live>>>,
+    listener: ListenerId,
+}
+
+impl Drop for StreamGone {
+    fn drop(&mut self) {
+        let Some(live) = self.live.upgrade() else {
+            return;
+        };
+        // Busy with an event: the room notices at the stream's next message instead.
+        let Ok(mut slot) = live.try_borrow_mut() else {
+            return;
+        };
+        if let Some(live) = slot.as_mut() {
+            live.held.remove(&self.listener);
+            live.room.http_closed(self.listener);
+        }
+    }
 }
 
 /// The room name of a `/rooms/{room}` request, as the router forwarded it.

@@ -16,11 +16,13 @@
 use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
 use worker::{js_sys, SqlStorage, SqlStorageValue};
 
-use crate::room::{Counter, QueuedMessage, StagedFrame, Storage, StorageError, Stored, Write};
+use crate::room::{
+    Counter, QueuedMessage, StagedFrame, Storage, StorageError, Stored, Throttle, Write,
+};
 use crate::stomp::{Decoded, Decoder, Frame, Limits, Message, Version};
 
 /// The schema this code writes; older databases are migrated when the room wakes.
-const SCHEMA_VERSION: u64 = 2;
+const SCHEMA_VERSION: u64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -43,6 +45,12 @@ ALTER TABLE queued ADD COLUMN redelivered INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE queued ADD COLUMN avoid_conn INTEGER;
 ALTER TABLE queued ADD COLUMN avoid_handle INTEGER;
 CREATE TABLE IF NOT EXISTS queue_cursor (destination TEXT PRIMARY KEY, next INTEGER NOT NULL);
+";
+
+/// Version 3: client addresses' publish rates over HTTP.
+const SCHEMA_V3: &str = "
+CREATE TABLE IF NOT EXISTS address_rate (
+    address TEXT PRIMARY KEY, messages_us INTEGER NOT NULL, bytes_us INTEGER NOT NULL);
 ";
 
 const SCHEMA_KEY: &str = "schema";
@@ -94,6 +102,9 @@ impl SqliteStore {
         let mut statements: Vec<Statement> = vec![(SCHEMA_V1, vec![])];
         if from < 2 {
             statements.push((SCHEMA_V2, vec![]));
+        }
+        if from < 3 {
+            statements.push((SCHEMA_V3, vec![]));
         }
         statements.push((
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -244,6 +255,23 @@ impl Storage for SqliteStore {
                 _ => None,
             })
             .collect();
+        let address_rates = self
+            .rows(
+                "SELECT address, messages_us, bytes_us FROM address_rate",
+                vec![],
+            )?
+            .iter()
+            .filter_map(|row| match row.as_slice() {
+                [SqlStorageValue::String(address), messages, bytes] => Some((
+                    address.clone(),
+                    Throttle {
+                        messages_us: integer(messages),
+                        bytes_us: integer(bytes),
+                    },
+                )),
+                _ => None,
+            })
+            .collect();
         let partials = self
             .rows("SELECT conn, bytes FROM partial", vec![])?
             .into_iter()
@@ -262,6 +290,7 @@ impl Storage for SqliteStore {
             cursors,
             staged,
             partials,
+            address_rates,
         })
     }
 
@@ -354,6 +383,18 @@ fn statement(write: &Write) -> Statement {
         Write::Partial { conn, bytes } => (
             "INSERT OR REPLACE INTO partial (conn, bytes) VALUES (?, ?)",
             vec![int(*conn), SqlStorageValue::Blob(bytes.clone())],
+        ),
+        Write::AddressRate { address, throttle } => (
+            "INSERT OR REPLACE INTO address_rate (address, messages_us, bytes_us) VALUES (?, ?, ?)",
+            vec![
+                address.as_str().into(),
+                int(throttle.messages_us),
+                int(throttle.bytes_us),
+            ],
+        ),
+        Write::ForgetFullAddressRates { now_us } => (
+            "DELETE FROM address_rate WHERE messages_us <= ?1 AND bytes_us <= ?1",
+            vec![int(*now_us)],
         ),
     }
 }

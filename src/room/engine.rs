@@ -35,7 +35,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
 
 use super::auth::Authenticator;
-use super::broker::{Broker, Effect, ReplayRequest};
+use super::broker::{Broker, Effect, ReplayRequest, Throttle};
 use super::http::Listeners;
 use super::session::{ConnId, Peer, Phase, Session};
 use super::settings::Settings;
@@ -121,6 +121,9 @@ pub struct Room {
     needs_rebuild: bool,
     /// HTTP requests held open for messages (long polls, event streams).
     listeners: Listeners,
+    /// Each client address's publish rate over HTTP, which has no session to keep it in: it
+    /// is stored with the publish's own commit, and read back on wake.
+    http_throttles: HashMap<String, Throttle>,
 }
 
 /// Sends held back until the event's writes are committed, and what the event changed.
@@ -183,6 +186,7 @@ impl Room {
             counts: EventCounts::default(),
             needs_rebuild: false,
             listeners: Listeners::default(),
+            http_throttles: stored.address_rates.iter().cloned().collect(),
         };
         room.deferred
             .push(Write::Counter(Counter::Wakes, room.wakes));

@@ -5,7 +5,7 @@
 //! event goes to [`Storage::commit`] together, after the event's live sends, so a fan-out never
 //! waits behind a write and a failed write leaves nothing half-done.
 
-use super::broker::QueuedMessage;
+use super::broker::{QueuedMessage, Throttle};
 use super::session::ConnId;
 use crate::stomp::{Frame, Message};
 
@@ -84,6 +84,15 @@ pub enum Write {
         conn: ConnId,
         bytes: Vec<u8>,
     },
+    /// Where a client address stands against the publish rate over HTTP.
+    AddressRate {
+        address: String,
+        throttle: Throttle,
+    },
+    /// Forget the address rates whose buckets are full by `now_us` (they equal no entry).
+    ForgetFullAddressRates {
+        now_us: u64,
+    },
 }
 
 /// A frame staged in an open transaction, as stored.
@@ -108,6 +117,8 @@ pub struct Stored {
     /// Staged frames, in the order they were staged.
     pub staged: Vec<StagedFrame>,
     pub partials: Vec<(ConnId, Vec<u8>)>,
+    /// Client addresses' publish rates over HTTP.
+    pub address_rates: Vec<(String, Throttle)>,
 }
 
 impl Stored {

@@ -10,7 +10,7 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::broker::QueuedMessage;
+use super::broker::{QueuedMessage, Throttle};
 use super::http::{HttpResponse, ListenerId};
 use super::session::ConnId;
 use super::sockets::Sockets;
@@ -36,6 +36,7 @@ pub fn sequence() -> u64 {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStorage {
     counters: BTreeMap<Counter, u64>,
+    address_rates: BTreeMap<String, Throttle>,
     history: BTreeMap<u64, Message>,
     queued: BTreeMap<u64, QueuedMessage>,
     cursors: BTreeMap<String, u64>,
@@ -155,6 +156,12 @@ impl MemoryStorage {
                     self.partials.insert(*conn, bytes.clone());
                 }
             }
+            Write::AddressRate { address, throttle } => {
+                self.address_rates.insert(address.clone(), *throttle);
+            }
+            Write::ForgetFullAddressRates { now_us } => {
+                self.address_rates.retain(|_, t| !t.is_full_at(*now_us));
+            }
         }
     }
 }
@@ -169,6 +176,7 @@ impl Storage for MemoryStorage {
             cursors: self.cursors.clone().into_iter().collect(),
             staged: self.staged.clone(),
             partials: self.partials.clone().into_iter().collect(),
+            address_rates: self.address_rates.clone().into_iter().collect(),
         })
     }
 

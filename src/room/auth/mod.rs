@@ -137,8 +137,9 @@ impl Authenticator for Gate {
     }
 }
 
-const NEEDS_A_TOKEN: &str = "this room requires a token: send CONNECT with an \
-     `Authorization: Bearer <token>` header, or the token as passcode";
+const NEEDS_A_TOKEN: &str = "this room requires a token: send it in an \
+     `Authorization: Bearer <token>` header (or as the STOMP passcode, or as access_token in an \
+     HTTP query)";
 
 /// A JWT's compact form: three base64url parts. A passcode of that shape is taken as a token.
 fn looks_like_token(text: &str) -> bool {

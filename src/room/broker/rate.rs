@@ -57,6 +57,11 @@ impl Throttle {
         *self == Self::default()
     }
 
+    /// Whether both buckets are full again at `now_us`: the same as never used.
+    pub fn is_full_at(&self, now_us: u64) -> bool {
+        self.messages_us <= now_us && self.bytes_us <= now_us
+    }
+
     /// Counts one SEND of `body_bytes` at `now_ms`, or refuses it (and counts nothing) when it
     /// would exceed either limit.
     pub fn admit(

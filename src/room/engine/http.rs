@@ -9,7 +9,7 @@ use crate::room::http::{
     Listener, ListenerId, ListenerKind, Method, SSE_RETRY_MS,
 };
 use crate::room::sockets::Sockets;
-use crate::room::storage::Storage;
+use crate::room::storage::{Storage, Write};
 use crate::room::Failed;
 use crate::stomp::destination::{self, SubscribeTarget};
 use crate::stomp::{Limits, Message};
@@ -20,6 +20,9 @@ pub const HTTP_SENDER: &str = "http";
 /// Request headers with this prefix become message headers: `X-Stomp-Priority: high` gives
 /// `priority:high`.
 const HEADER_PREFIX: &str = "x-stomp-";
+
+/// Addresses whose HTTP publish rate the room remembers before it forgets full buckets.
+const MAX_REMEMBERED_ADDRESSES: usize = 1024;
 
 /// An answer now, or a refusal (also an answer now).
 type Answer<T> = Result<T, HttpResponse>;
@@ -59,10 +62,12 @@ impl Room {
                 listener,
                 head,
                 keep_alive_ms,
+                ends_at_ms,
             }) => HttpOutcome::Stream {
                 listener,
                 head: with_cors(head, origin.as_deref()),
                 keep_alive_ms,
+                ends_at_ms,
             },
             Ok(wait) => wait,
         })
@@ -97,6 +102,8 @@ impl Room {
                 continue;
             };
             match kind {
+                // A poll after an id the room has not reached yet waits for that id.
+                ListenerKind::Poll { after } if message.id <= after => {}
                 ListenerKind::Poll { .. } => {
                     let origin = self.listeners.remove(id).and_then(|l| l.origin);
                     let answer = self.poll_answer(std::slice::from_ref(message), message.id);
@@ -137,6 +144,10 @@ impl Room {
             let headers = message_headers(request, &self.settings.broker.limits)?;
             Ok((sender_of(identity), headers))
         });
+        let prepared = prepared.and_then(|prepared| {
+            self.admit_publish(request, now)?;
+            Ok(prepared)
+        });
         let (sender, headers) = match prepared {
             Ok(prepared) => prepared,
             Err(refusal) => return Ok(Err(refusal)),
@@ -163,6 +174,54 @@ impl Room {
         )))
     }
 
+    /// Holds an address to the publish rate a connection has (`publish_rate`), as one client.
+    fn admit_publish(&mut self, request: &HttpRequest, now: u64) -> Answer<()> {
+        let Some(address) = &request.peer.address else {
+            return Ok(());
+        };
+        // A full bucket is the same as none: forget those before remembering one more.
+        if self.http_throttles.len() >= MAX_REMEMBERED_ADDRESSES {
+            let now_us = now.saturating_mul(1000);
+            self.http_throttles.retain(|_, t| !t.is_full_at(now_us));
+            self.batch.push(Write::ForgetFullAddressRates { now_us });
+        }
+        let rate = &self.settings.broker.publish_rate;
+        let throttle = self.http_throttles.entry(address.clone()).or_default();
+        let admitted = throttle.admit(rate, request.body.len(), now);
+        if admitted.is_ok() && !throttle.is_unused() {
+            // Committed with the message itself: no write of its own.
+            self.batch.push(Write::AddressRate {
+                address: address.clone(),
+                throttle: *throttle,
+            });
+        }
+        admitted.map_err(|_| {
+            HttpResponse::text(
+                429,
+                format!(
+                    "rate limit exceeded: your address may publish {} messages per second \
+                     (burst {}) and {} body bytes per second (burst {}); slow down",
+                    rate.messages_per_s, rate.messages_burst, rate.bytes_per_s, rate.bytes_burst
+                ),
+            )
+            .with_header("retry-after", "1")
+        })
+    }
+
+    /// The per-address cap on connections counts requests held open too.
+    fn check_address_cap(&self, request: &HttpRequest) -> Answer<()> {
+        let max = self.settings.broker.max_connections_per_address as usize;
+        match &request.peer.address {
+            Some(address) if max > 0 && self.listeners.from_address(address) >= max => {
+                Err(too_many(format!(
+                    "your address holds its maximum of {max} open requests in this room \
+                     (max_connections_per_address)"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// GET: a short poll, a long poll or an event stream.
     fn read(
         &mut self,
@@ -173,12 +232,13 @@ impl Room {
         now: u64,
     ) -> Result<Answer<HttpOutcome>, Failed> {
         let checked = self.check_read(request, now);
-        let (stream, position) = match checked {
+        let (stream, position, expires_ms) = match checked {
             Ok(checked) => checked,
             Err(refusal) => return Ok(Err(refusal)),
         };
         if stream {
-            return Ok(self.open_stream(store, sockets, request, position, origin));
+            let ends_at = expires_ms;
+            return Ok(self.open_stream(store, sockets, request, position, origin, ends_at));
         }
         let after = match position {
             Some(ReplayRequest::After(id)) => id,
@@ -205,10 +265,14 @@ impl Room {
                 "the room holds its maximum of {max} waiting polls (http.max_waiting_polls)"
             ))));
         }
+        if let Err(refusal) = self.check_address_cap(request) {
+            return Ok(Err(refusal));
+        }
         let listener = self.listeners.add(Listener {
             destination: request.destination.clone(),
             kind: ListenerKind::Poll { after },
             origin,
+            address: request.peer.address.clone(),
         });
         sockets.hold(listener);
         Ok(Ok(HttpOutcome::Wait {
@@ -217,8 +281,13 @@ impl Room {
         }))
     }
 
-    /// What a GET may read and how: `(wants an event stream, where to start)`.
-    fn check_read(&self, request: &HttpRequest, now: u64) -> Answer<(bool, Option<ReplayRequest>)> {
+    /// What a GET may read and how: `(wants an event stream, where to start, when the
+    /// reader's token expires)`.
+    fn check_read(
+        &self,
+        request: &HttpRequest,
+        now: u64,
+    ) -> Answer<(bool, Option<ReplayRequest>, Option<u64>)> {
         match destination::parse_subscribe(&request.destination, &self.settings.broker.limits) {
             Ok(SubscribeTarget::Topic) => {}
             Ok(_) => {
@@ -245,7 +314,7 @@ impl Room {
                  (server-sent events); say which in Accept",
             )
         })?;
-        Ok((stream, position(request, stream)?))
+        Ok((stream, position(request, stream)?, identity.expires_ms))
     }
 
     fn open_stream(
@@ -255,6 +324,7 @@ impl Room {
         request: &HttpRequest,
         position: Option<ReplayRequest>,
         origin: Option<String>,
+        ends_at_ms: Option<u64>,
     ) -> Answer<HttpOutcome> {
         let max = self.settings.http.max_streams as usize;
         if self.listeners.streams() >= max {
@@ -262,6 +332,7 @@ impl Room {
                 "the room holds its maximum of {max} event streams (http.max_streams)"
             )));
         }
+        self.check_address_cap(request)?;
         let mut body = format!("retry: {SSE_RETRY_MS}\n\n").into_bytes();
         if let Some(position) = position {
             let replay = self
@@ -280,6 +351,7 @@ impl Room {
             destination: request.destination.clone(),
             kind: ListenerKind::Stream,
             origin,
+            address: request.peer.address.clone(),
         });
         sockets.hold(listener);
         let head = HttpResponse {
@@ -296,6 +368,7 @@ impl Room {
             listener,
             head,
             keep_alive_ms: u64::from(self.settings.http.keep_alive_s) * 1000,
+            ends_at_ms,
         })
     }
 
@@ -413,7 +486,11 @@ fn message_headers(request: &HttpRequest, limits: &Limits) -> Answer<Vec<(String
     }
     for (name, value) in &request.headers {
         let lower = name.to_ascii_lowercase();
-        let Some(name) = lower.strip_prefix(HEADER_PREFIX) else {
+        // The request's own Content-Type is the message's; a second one would contradict it.
+        let Some(name) = lower
+            .strip_prefix(HEADER_PREFIX)
+            .filter(|name| *name != "content-type")
+        else {
             continue;
         };
         if name.is_empty() || value.len() > limits.max_header_line_bytes {
@@ -460,6 +537,10 @@ fn with_cors(response: HttpResponse, origin: Option<&str>) -> HttpResponse {
     match origin {
         Some(origin) if response.header("access-control-allow-origin").is_none() => response
             .with_header("access-control-allow-origin", origin)
+            .with_header(
+                "access-control-expose-headers",
+                "retry-after, www-authenticate",
+            )
             .with_header("vary", "Origin"),
         _ => response,
     }

@@ -21,6 +21,8 @@ pub struct Listener {
     pub kind: ListenerKind,
     /// The allowed cross-origin page that asked, for the CORS header of a later answer.
     pub origin: Option<String>,
+    /// The client's address, for the per-address cap.
+    pub address: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -72,6 +74,14 @@ impl Listeners {
 
     pub fn get(&self, id: ListenerId) -> Option<&Listener> {
         self.by_id.get(&id)
+    }
+
+    /// Open requests from one address.
+    pub fn from_address(&self, address: &str) -> usize {
+        self.by_id
+            .values()
+            .filter(|l| l.address.as_deref() == Some(address))
+            .count()
     }
 
     pub fn polls(&self) -> usize {

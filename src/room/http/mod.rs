@@ -68,6 +68,9 @@ pub enum HttpOutcome {
         listener: ListenerId,
         head: HttpResponse,
         keep_alive_ms: u64,
+        /// When the stream must end: its token expires then (ms since the epoch). The client
+        /// reconnects and must show a fresh token.
+        ends_at_ms: Option<u64>,
     },
 }
 
