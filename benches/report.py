@@ -1,8 +1,16 @@
 """Turns the benchmark's raw results (one JSON object per line) into docs/benchmarks.md,
-docs/benchmarks.json and docs/latency-cdf.png. Called by scripts/bench.sh."""
+docs/benchmarks.json and docs/latency-cdf.png, and the ladder's runs (docs/ladder.json, written by
+scripts/ladder.sh) into its section of the report and docs/ladder.png.
+
+    python benches/report.py RESULTS.jsonl MACHINE VERSIONS   # scripts/bench.sh: fresh results
+    python benches/report.py                                  # re-render from docs/benchmarks.json
+
+The second form changes no figure: it re-renders the report from the raw data already in docs/
+(scripts/ladder.sh uses it to refresh the ladder's section)."""
 
 import datetime
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -11,9 +19,23 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-results_path, machine, versions = sys.argv[1], sys.argv[2], sys.argv[3]
 docs = Path(__file__).resolve().parent.parent / "docs"
-results = [json.loads(line) for line in Path(results_path).read_text().splitlines() if line.strip()]
+if len(sys.argv) == 4:
+    results_path, machine, versions = sys.argv[1], sys.argv[2], sys.argv[3]
+    results = [json.loads(line) for line in Path(results_path).read_text().splitlines() if line.strip()]
+    measured_on = datetime.date.today().isoformat()
+elif len(sys.argv) == 1:
+    if not (docs / "benchmarks.json").exists():
+        sys.exit("report.py: docs/benchmarks.json is absent; run scripts/bench.sh to measure everything.")
+    raw = json.loads((docs / "benchmarks.json").read_text())
+    machine, versions, results = raw["machine"], raw["versions"], raw["results"]
+    # Older benchmarks.json files carry no date: keep the one the report already states.
+    earlier = (docs / "benchmarks.md").read_text() if (docs / "benchmarks.md").exists() else ""
+    found = re.search(r"^Measured (\d{4}-\d{2}-\d{2}) ", earlier, re.M)
+    measured_on = raw.get("date") or (found and found.group(1)) or "on an unrecorded date"
+else:
+    sys.exit("usage: report.py RESULTS.jsonl MACHINE VERSIONS (from scripts/bench.sh), or no arguments to "
+             "re-render docs/benchmarks.md from docs/benchmarks.json and docs/ladder.json")
 NAMES = {
     "stomp-rooms": "stomp-rooms",
     "floor": "floor (raw rebroadcast DO)",
@@ -56,7 +78,7 @@ def ratio(a, b):
 lines = [
     "# Benchmarks",
     "",
-    f"Measured {datetime.date.today().isoformat()} by `scripts/bench.sh` on this project's machine: {machine}.",
+    f"Measured {measured_on} by `scripts/bench.sh` on this project's machine: {machine}.",
     f"Versions: {versions}. Servers ran on CPU 0 and the load generator (`benches/loadgen`, Rust,",
     "tokio + tokio-tungstenite) on CPU 1, pinned with `taskset`; everything on loopback. stomp-rooms and",
     "the two floors run under `wrangler dev` (workerd, local SQLite; one `wrangler dev` each), RabbitMQ 3",
@@ -312,6 +334,111 @@ lines += [
     "bookkeeping). CPU per delivery, above, shows the same split in microseconds.",
 ]
 
+# The ladder: one room, one publish rate, each way of receiving in turn (docs/ladder.json, one
+# invocation of scripts/ladder.sh, either alone or from scripts/bench.sh).
+LADDER_NAMES = {"short": "short polling", "long": "long polling", "sse": "server-sent events", "ws": "WebSocket (STOMP)"}
+ladder_path = docs / "ladder.json"
+ladder = json.loads(ladder_path.read_text()) if ladder_path.exists() else None
+ladder_runs = [r for r in (ladder or {}).get("runs", []) if r.get("transport") in LADDER_NAMES]
+lines += ["", "## The ladder: polling, long polling, server-sent events, WebSocket", ""]
+if not ladder_runs:
+    lines.append("Not measured yet: run `bash scripts/ladder.sh`.")
+else:
+    first = ladder_runs[0]
+    short = next((r for r in ladder_runs if r["transport"] == "short"), None)
+    long_poll = next((r for r in ladder_runs if r["transport"] == "long"), None)
+    by = ladder.get("by", "scripts/ladder.sh")
+    idle = ladder.get("idle") or {}
+    idle_rate = idle["server_cpu_seconds"] / idle["seconds"] if idle.get("seconds") else None
+    lines += [
+        f"Measured {ladder['date'][:10]} by `{by}`" + (" (its ladder step, `scripts/ladder.sh`, on its stomp-rooms server)" if by != "scripts/ladder.sh" else "")
+        + f", all rows in one invocation and measured apart from the sections above; on {ladder['machine']}; {ladder['versions']};"
+        f" commit {ladder.get('commit', 'not recorded')}.",
+        "Raw figures: [ladder.json](ladder.json).",
+        "",
+        f"One room, one publisher: a STOMP client on one WebSocket SENDs {first['rate']:g} messages/s for {first['seconds']:g} s "
+        f"({first['published']:,} messages, {first['body_bytes']}-byte bodies) to `/topic/ladder`, and {first['receivers']} receivers "
+        "read that topic, all of them one way per run (a fresh room each run):",
+        "",
+        f"- short polling: `GET /rooms/{{room}}/topic/ladder?after={{next_after}}` every "
+        f"{short['interval_ms'] if short else '—'} ms, the receivers spread evenly over the interval;",
+        f"- long polling: the same with `&wait={long_poll['wait_s'] if long_poll else '—'}`, re-issued as soon as it answers;",
+        "- server-sent events: one `GET` with `Accept: text/event-stream` per receiver, held open;",
+        "- WebSocket: one STOMP connection per receiver, subscribed to the topic.",
+        "",
+        "Server on CPU 0 (`wrangler dev`, `LOAD_TEST_SETTINGS`), the client (`benches/ladder.mjs`, Node, publisher and",
+        "receivers in one process) on CPU 1. Columns: **p50 / p99 ms**, publish → receipt, from the send time the",
+        "publisher writes into each body, read on the same clock; **deliveries**, messages received (each counted once",
+        "per receiver) of messages published × receivers; **requests per delivery**, the HTTP requests (WebSocket",
+        "upgrades for WebSocket) the receivers made from their first connection to the end of the window, divided by",
+        "deliveries (the publisher's one WebSocket is the same in every run and not counted); **server CPU s**, CPU",
+        "time of the stomp-rooms `wrangler dev` process group (workerd and wrangler's node proxy; `/proc`, 10 ms",
+        "ticks) over the window, which runs from the first publish until every receiver has every message;",
+        "**CPU µs per delivery**, that divided by deliveries. Each row includes the publishing itself (the same",
+        "in every run) and the server's idle cost"
+        + (f" ({idle_rate:.3f} CPU s per second with no clients, measured just before the runs)." if idle_rate is not None else "."),
+        "",
+        "| transport | how | p50 ms | p99 ms | deliveries | requests per delivery | server CPU s | window s | CPU µs per delivery |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in ladder_runs:
+        l = r.get("latency_ms") or {}
+        got = f"{r['delivered']:,} of {r['expected']:,}" + ("" if r.get("complete") else " (incomplete)")
+        per = r.get("requests_per_delivery")
+        lines.append(f"| {LADDER_NAMES[r['transport']]} | {r['how']} | {fmt(l.get('p50'), 1)} | {fmt(l.get('p99'), 1)} | {got} "
+                     f"| {'—' if per is None else f'{per:.4f}'} ({r['requests']:,} requests) | {fmt(r.get('server_cpu_seconds'), 2)} "
+                     f"| {fmt(r.get('window_seconds'), 1)} | {fmt(r.get('cpu_us_per_delivery'), 1)} |")
+    saturated = [r for r in ladder_runs if r.get("server_cpu_seconds") and r.get("window_seconds")
+                 and r["server_cpu_seconds"] >= 0.9 * r["window_seconds"]]
+    for r in saturated:
+        lines.append(f"\n{LADDER_NAMES[r['transport']]}: the server was busy for {r['server_cpu_seconds'] / r['window_seconds']:.0%} of the "
+                     "window (one core), so its latency is mostly requests queueing behind each other.")
+    troubled = [r for r in ladder_runs if not r.get("complete") or r.get("errors") or r.get("duplicates")]
+    for r in troubled:
+        what = ", ".join(f"{k} ({v}×)" for k, v in (r.get("errors") or {}).items()) or "none recorded"
+        lines.append(f"\n{LADDER_NAMES[r['transport']]}: {r['missing']:,} deliveries missing, {r.get('duplicates', 0):,} "
+                     f"duplicates; receiver errors: {what}.")
+    floor = ladder.get("request_floor") or {}
+    if floor.get("requests"):
+        per_request_ms = floor["server_cpu_seconds"] * 1000 / floor["requests"]
+        lines += ["", f"**What a request costs by itself.** {floor['requests']} requests that the Worker answers without any room "
+                  f"(a room's address without a WebSocket upgrade, `426`), one at a time, cost the same server {per_request_ms:.1f} ms "
+                  "of CPU each under `wrangler dev` (workerd and wrangler's proxy). That is most of what each poll costs above: the "
+                  "rungs that make a request per message pay it per message, the rungs that hold one connection pay it once."]
+    lines += ["", "![Latency, requests and server CPU per delivery by transport](ladder.png)"]
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    names = [LADDER_NAMES[r["transport"]].replace(" (STOMP)", "") for r in ladder_runs]
+    xs = range(len(ladder_runs))
+    p50 = [max((r.get("latency_ms") or {}).get("p50") or 0, 0.01) for r in ladder_runs]
+    p99 = [max((r.get("latency_ms") or {}).get("p99") or 0, 0.01) for r in ladder_runs]
+    axes[0].bar([x - 0.2 for x in xs], p50, width=0.4, label="p50", color="C0")
+    axes[0].bar([x + 0.2 for x in xs], p99, width=0.4, label="p99", color="C1")
+    axes[0].set_yscale("log")
+    axes[0].set_ylabel("publish → receipt latency (ms, log scale)")
+    axes[0].legend(fontsize=8)
+    panels = ((axes[1], "requests_per_delivery", "receiver requests per delivery", "C2"),
+              (axes[2], "cpu_us_per_delivery", "server CPU µs per delivery", "C3"))
+    for ax, key, label, color in panels:
+        values = [r.get(key) or 0 for r in ladder_runs]
+        ax.bar(list(xs), values, color=color)
+        ax.set_ylabel(label)
+        for x, v in zip(xs, values):
+            ax.annotate(f"{v:.3g}", (x, v), ha="center", va="bottom", fontsize=7)
+    if all(r.get("requests_per_delivery") for r in ladder_runs):
+        axes[1].set_yscale("log")
+        axes[1].set_ylabel("receiver requests per delivery (log scale)")
+    for ax in axes:
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels(names, rotation=15, fontsize=8)
+        ax.grid(True, axis="y", which="both", alpha=0.3)
+    interval = f", short polling every {short['interval_ms']} ms" if short else ""
+    fig.suptitle(f"The ladder: {first['receivers']} receivers, {first['rate']:g} messages/s for {first['seconds']:g} s{interval}"
+                 f" ({ladder['date'][:10]})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(docs / "ladder.png", dpi=120)
+    plt.close(fig)
+
 profiles = sorted(docs.glob("profile-*.md"))
 if profiles:
     lines += [
@@ -327,7 +454,9 @@ if profiles:
         lines += [""] + profile.read_text().strip().splitlines()
 
 (docs / "benchmarks.md").write_text("\n".join(lines) + "\n")
-(docs / "benchmarks.json").write_text(json.dumps({"machine": machine, "versions": versions, "results": results}, indent=1) + "\n")
+(docs / "benchmarks.json").write_text(
+    json.dumps({"date": measured_on if re.fullmatch(r"\d{4}-\d{2}-\d{2}", measured_on) else None,
+                "machine": machine, "versions": versions, "results": results}, indent=1) + "\n")
 
 fig, ax = plt.subplots(figsize=(8, 5))
 for color, s in enumerate(SYSTEMS):  # one colour per system, one line style per fan-out size

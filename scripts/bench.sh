@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs the benchmark comparison and writes docs/benchmarks.md, docs/benchmarks.json and
-# docs/latency-cdf.png. In one run it measures, side by side:
+# Runs the benchmark comparison and writes docs/benchmarks.md, docs/benchmarks.json,
+# docs/latency-cdf.png, docs/ladder.json and docs/ladder.png. In one run it measures, side by side:
 #   1. stomp-rooms under `wrangler dev` (release build),
 #   2. the floor: benches/floor, a Durable Object that rebroadcasts text with no STOMP work,
 #   3. the durable floor: the same worker's /durable/{room} object, which also INSERTs each
 #      message into SQLite (its own `wrangler dev`, so its CPU and memory are measured apart),
 #   4. RabbitMQ Web-STOMP (Debian's rabbitmq-server with rabbitmq_web_stomp).
-# The servers run on CPU 0 and the load generator on CPU 1 (taskset). Takes about 20 minutes.
+# It also runs the ladder (scripts/ladder.sh: short polling, long polling, SSE and WebSocket
+# receivers of one stomp-rooms room) on the stomp-rooms server, writing docs/ladder.json.
+# The servers run on CPU 0 and the load generator on CPU 1 (taskset). Takes about 23 minutes.
 # Run `npm run setup` first (the README's setup); this script adds RabbitMQ and matplotlib.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
@@ -179,13 +181,18 @@ record "{\"room_stats_before\": $DURABLE_STATS_BEFORE, \"room_stats_after\": $DU
     < "$WORK/idle-durable.json"
 record '{}' < "$WORK/idle-rabbit.json"
 
+quiet
+step "the ladder on stomp-rooms: short polling, long polling, SSE and WebSocket receivers (docs/ladder.json)"
+LADDER_SERVER_GROUP="$ROOMS_GROUP" LADDER_PORT="$ROOMS_PORT" bash scripts/ladder.sh \
+    || step "the ladder failed (above); the report keeps the ladder of the previous docs/ladder.json, with its date"
+
 step "codec micro-benchmarks"
 taskset -c 1 "$LOADGEN" codec | record '{}'
 
 wasm=build/index_bg.wasm
 echo "{\"scenario\": \"wasm\", \"raw_bytes\": $(stat -c %s "$wasm"), \"gzip_bytes\": $(gzip -9 -c "$wasm" | wc -c)}" >> "$RESULTS"
 
-step "writing docs/benchmarks.md, docs/benchmarks.json and docs/latency-cdf.png"
+step "writing docs/benchmarks.md, docs/benchmarks.json, docs/latency-cdf.png and docs/ladder.png"
 MACHINE="$(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/Mem:/ {print $2}') GiB"
 VERSIONS="workerd $(node_modules/.bin/workerd --version 2>/dev/null | awk '{print $2}'), wrangler $(wrangler --version 2>/dev/null | tail -1), RabbitMQ $(dpkg-query -W -f='${Version}' rabbitmq-server)"
 "$WORK/venv/bin/python" benches/report.py "$RESULTS" "$MACHINE" "$VERSIONS"
