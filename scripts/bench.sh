@@ -49,8 +49,7 @@ wait_http() { # url seconds
     echo "bench: $1 did not answer; see the logs in $WORK" >&2; return 1
 }
 
-# All processes of a process group (wrangler's node and its workerd), comma-separated.
-group_pids() { pgrep -g "$1" | paste -sd, -; }
+source "$ROOT/scripts/measure.sh"
 
 step "starting stomp-rooms (port $ROOMS_PORT), the floor (port $FLOOR_PORT) and the durable floor (port $DURABLE_PORT) on CPU 0"
 rm -rf "$WORK/state-rooms" "$WORK/state-floor" "$WORK/state-durable"
@@ -107,21 +106,8 @@ pids_of() {
     esac
 }
 loadgen() { taskset -c 1 "$LOADGEN" "$@"; }
-# CPU ticks used so far by a set of processes (comma-separated pids).
-cpu_ticks() { local total=0 pid; for pid in ${1//,/ }; do
-    [ -r "/proc/$pid/stat" ] && total=$(( total + $(awk '{print $14 + $15}' "/proc/$pid/stat") )); done; echo "$total"; }
-# Waits until every server is idle: an overloaded scenario (the paced 1000-subscriber fan-out
-# cannot be kept up with) leaves a backlog that would otherwise eat the next measurement's CPU.
-quiet() {
-    local waited=0 flavor pids before
-    for _ in $(seq 1 240); do
-        pids=""; for flavor in "${SYSTEMS[@]}"; do pids="$pids,$(pids_of "$flavor")"; done
-        before=$(cpu_ticks "$pids"); sleep 1; waited=$((waited + 1))
-        [ $(( $(cpu_ticks "$pids") - before )) -le 5 ] && break
-    done
-    [ "$waited" -gt 1 ] && step "waited ${waited} s for the servers to go idle"
-    return 0
-}
+all_server_pids() { local flavor pids=""; for flavor in "${SYSTEMS[@]}"; do pids="$pids,$(pids_of "$flavor")"; done; echo "$pids"; }
+quiet() { wait_until_idle all_server_pids; }
 # Appends the JSON on stdin to the results, with each JSON argument's fields added.
 record() { python3 -c 'import json,sys; d=json.load(sys.stdin); [d.update(json.loads(a)) for a in sys.argv[1:]]; print(json.dumps(d))' "$@" >> "$RESULTS"; }
 

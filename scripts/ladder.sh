@@ -41,12 +41,7 @@ for transport in "${TRANSPORTS[@]}"; do
         echo "ladder: unknown transport '$transport' in LADDER_TRANSPORTS; use short, long, sse, ws." >&2; exit 2 ;;
     esac
 done
-
-# All processes of a process group (wrangler's node and its workerd), comma-separated.
-group_pids() { pgrep -g "$1" | paste -sd, -; }
-# CPU ticks used so far by a set of processes (comma-separated pids).
-cpu_ticks() { local total=0 pid; for pid in ${1//,/ }; do
-    [ -r "/proc/$pid/stat" ] && total=$(( total + $(awk '{print $14 + $15}' "/proc/$pid/stat") )); done; echo "$total"; }
+source "$ROOT/scripts/measure.sh"
 
 if [ -n "${LADDER_SERVER_GROUP:-}" ]; then
     GROUP="$LADDER_SERVER_GROUP"
@@ -76,17 +71,8 @@ else
     curl -s -o /dev/null "$URL/" || { echo "ladder: wrangler dev did not answer on port $PORT within 90 s; see $WORK/ladder-server.log" >&2; exit 1; }
 fi
 
-# Waits until the server is idle, so one run's leftovers do not land in the next one's CPU.
-quiet() {
-    local waited=0 pids before
-    for _ in $(seq 1 240); do
-        pids="$(group_pids "$GROUP")"
-        before=$(cpu_ticks "$pids"); sleep 1; waited=$((waited + 1))
-        [ $(( $(cpu_ticks "$pids") - before )) -le 5 ] && break
-    done
-    [ "$waited" -gt 1 ] && step "waited ${waited} s for the server to go idle"
-    return 0
-}
+server_pids() { group_pids "$GROUP"; }
+quiet() { wait_until_idle server_pids; }
 ladder() { taskset -c 1 node benches/ladder.mjs --url "$URL" --interval-ms "$INTERVAL_MS" --wait-s "$WAIT_S" \
     --body-bytes "$BODY_BYTES" "$@"; }
 

@@ -20,13 +20,17 @@ test('a bad room name gets 400 with a plain-text reason', async () => {
     ['/rooms/-dash', /must start with a letter or digit/],
     ['/rooms/a%20b', /not allowed at position 2/],
     [`/rooms/${'x'.repeat(65)}`, /65 characters long/],
-    ['/rooms/a/b', /not allowed at position 2/],
+    ['/rooms/a%2Fb', /not allowed at position 2/],
   ]) {
     const response = await fetch(`${server.httpUrl}${path}`);
     assert.equal(response.status, 400, path);
     assert.match(response.headers.get('content-type'), /text\/plain/);
     assert.match(await response.text(), reason, path);
   }
+  // `/rooms/a/b` is a path under room `a` (its HTTP destinations live there): 404, saying what is.
+  const under = await fetch(`${server.httpUrl}/rooms/a/b`);
+  assert.equal(under.status, 404);
+  assert.match(await under.text(), /a room is \/rooms\/a \(STOMP over WebSocket\)/);
   // A WebSocket client is refused the same way, before any upgrade.
   await assert.rejects(TestSocket.open(`${server.wsUrl}/rooms/.hidden`), /unexpected HTTP 400/);
 });

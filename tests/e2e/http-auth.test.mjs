@@ -8,8 +8,8 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { EventSource } from 'eventsource';
 import { useServer } from './harness.mjs';
-import { destinationUrl, EventStream, request } from './http.mjs';
-import { connect, Inbox } from './stomp.mjs';
+import { destinationUrl, EventStream, openEventSource, request } from './http.mjs';
+import { connect } from './stomp.mjs';
 
 const ISSUER = 'https://auth.example';
 const AUDIENCE = 'stomp-rooms';
@@ -113,14 +113,8 @@ test('a read-only token (publish: []) gets 403 naming the rule for a POST, yet r
   assert.match(refused.text, /\/topic\/chat is not allowed/);
   assert.match(refused.text, /publish claim allows nothing/);
 
-  const source = new EventSource(url(room, '/topic/chat', { access_token: readOnly }));
-  const events = new Inbox('EventSource message events');
-  source.addEventListener('message', (event) => events.push(event));
+  const { source, events } = await openEventSource(EventSource, url(room, '/topic/chat', { access_token: readOnly }));
   try {
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the EventSource did not open in 5 s')), 5000);
-      source.addEventListener('open', () => { clearTimeout(timer); resolve(); }, { once: true });
-    });
     const writer = hs256(claims('writer', { publish: ['/topic/chat'] }));
     const published = await post(room, 'from the writer', { headers: bearer(writer) });
     assert.equal(published.status, 201, published.text);

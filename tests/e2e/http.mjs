@@ -5,6 +5,19 @@
 
 import { Inbox, sleep } from './stomp.mjs';
 
+/** Opens an EventSource (of the given class) and waits up to 5 s for it to open; `events`
+ * collects its message events. The caller closes `source`. */
+export async function openEventSource(EventSourceClass, url) {
+  const source = new EventSourceClass(url);
+  const events = new Inbox('EventSource message events');
+  source.addEventListener('message', (event) => events.push(event));
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { source.close(); reject(new Error('the EventSource did not open in 5 s')); }, 5000);
+    source.addEventListener('open', () => { clearTimeout(timer); resolve(); }, { once: true });
+  });
+  return { source, events };
+}
+
 /** `${base}/rooms/${room}${destination}?query`; query values that are undefined are left out. */
 export function destinationUrl(base, room, destination = '/topic/chat', query = {}) {
   const url = new URL(`/rooms/${room}${destination}`, base);

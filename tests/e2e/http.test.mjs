@@ -12,8 +12,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { EventSource } from 'eventsource';
 import { useServer } from './harness.mjs';
-import { destinationUrl, EventStream, request, roomStats, until } from './http.mjs';
-import { connect, Inbox, sleep } from './stomp.mjs';
+import { destinationUrl, EventStream, openEventSource, request, roomStats, until } from './http.mjs';
+import { connect, sleep } from './stomp.mjs';
 
 const MAX_STREAMS = 2;
 const MAX_WAITING_POLLS = 2;
@@ -271,14 +271,8 @@ test('a long poll with nothing published on its topic answers {"messages": [], "
 test('an EventSource (the eventsource package) gets each message as an event whose lastEventId is the message id and whose data is the message JSON', async () => {
   const room = roomName('eventsource');
   await publishAll(room, ['before the stream']); // no ?last= nor ?after=: live only
-  const source = new EventSource(url(room));
-  const events = new Inbox('EventSource message events');
-  source.addEventListener('message', (event) => events.push(event));
+  const { source, events } = await openEventSource(EventSource, url(room));
   try {
-    await new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('the EventSource did not open in 5 s')), 5000);
-      source.addEventListener('open', () => { clearTimeout(timer); resolve(); }, { once: true });
-    });
     assert.equal(source.readyState, EventSource.OPEN);
     const first = await post(room, 'first', { query: { login: 'sse-poster' }, headers: { 'X-Stomp-Kind': 'greeting' } });
     const second = await post(room, 'second');
