@@ -334,18 +334,45 @@ fn token_rooms_apply_the_token_rules_to_http() {
 }
 
 room_test! {
-fn a_poll_after_an_id_not_reached_yet_waits_for_that_id() {
+fn an_id_the_room_never_gave_counts_as_its_last_so_nothing_is_skipped() {
     let mut room = Room::new();
     room.connect(1, "");
-    let Some(HttpOutcome::Wait { .. }) = room.http(get("/topic/chat?after=2&wait=10")) else {
+    room.publish(1, "/topic/chat", "id 1");
+    let answer = body_json(&respond(room.http(get("/topic/chat?after=1000"))));
+    assert_eq!(answer, json!({"messages": [], "next_after": 1}));
+    let Some(HttpOutcome::Wait { .. }) = room.http(get("/topic/chat?after=1000&wait=10")) else {
         panic!("the poll should wait");
     };
-    room.publish(1, "/topic/chat", "id 1");
     room.publish(1, "/topic/chat", "id 2");
-    assert!(room.answers().is_empty(), "ids up to `after` do not answer it");
-    room.publish(1, "/topic/chat", "id 3");
     let answers = room.answers();
-    assert_eq!(ids(&body_json(&answers[0].1)), [3]);
+    assert_eq!(ids(&body_json(&answers[0].1)), [2], "the next message answers it");
+}
+}
+
+room_test! {
+fn a_body_declared_too_large_is_refused_unread() {
+    let mut room = Room::new();
+    let request = HttpRequest {
+        declared_length: Some(1 << 30),
+        ..post("/topic/chat", "")
+    };
+    let refused = respond(room.http(request));
+    assert_eq!(refused.status, 413);
+    assert!(text(&refused).starts_with("the body is 1073741824 bytes"));
+}
+}
+
+room_test! {
+fn a_lower_case_bearer_scheme_is_a_bearer_token() {
+    let mut room = Room::new().with_authenticator(Rc::new(Gate {
+        tokens: Some(verifier(TokenRules::default())),
+        users: None,
+    }));
+    let token = hs256(&json!({"sub": "bot", "exp": room.now / 1000 + 60}));
+    let posted = with_header(post("/topic/chat", "hi"), "authorization", &format!("bearer {token}"));
+    assert_eq!(respond(room.http(posted)).status, 201);
+    let reply = room.connect(1, &format!("Authorization:BEARER {token}\n"));
+    assert_eq!(reply.header("message"), None, "{reply:?}");
 }
 }
 

@@ -304,6 +304,19 @@ fn origins_are_allowed_by_the_list_by_default_or_when_same_site() {
 }
 
 #[test]
+fn a_misspelt_setting_is_refused_rather_than_ignored() {
+    for json in [
+        r#"{"auth": {"audiance": "stomp-rooms"}}"#,
+        r#"{"publish_rate": {"messages_per_second": 5}}"#,
+        r#"{"http": {"max_stream": 5}}"#,
+    ] {
+        assert!(serde_json::from_str::<Settings>(json).is_err(), "{json}");
+    }
+    let good: Settings = serde_json::from_str(r#"{"auth": {"audience": "stomp-rooms"}}"#).unwrap();
+    assert_eq!(good.auth.audience.as_deref(), Some("stomp-rooms"));
+}
+
+#[test]
 fn where_tokens_and_logins_are_both_configured_a_failed_login_asks_for_a_token() {
     use stomp_rooms::room::auth::{ConnectRequest, Gate};
     use stomp_rooms::room::{Authenticator, Credentials};

@@ -9,32 +9,36 @@ use worker::{console_error, Env};
 use crate::room::auth::{ConnectRequest, Identity, Key, Verifier};
 use crate::room::{AllowAll, Authenticator, Credentials, Gate, Settings};
 
-/// Reads `ROOM_SETTINGS`. Invalid settings are logged and the defaults used.
-pub fn settings(env: &Env) -> Settings {
+/// Reads `ROOM_SETTINGS` (absent: the defaults). `Err` says why they are invalid; callers
+/// then fail closed, since the settings hold the security rules (token issuer and audience,
+/// allowed origins, limits), and logs say what to fix.
+pub fn settings(env: &Env) -> Result<Settings, String> {
     let invalid = |error: &dyn std::fmt::Display| {
-        console_error!(
-            "ROOM_SETTINGS is invalid ({error}); fix it in wrangler.toml. Using the defaults."
-        );
-        Settings::default()
+        let problem = format!("ROOM_SETTINGS is invalid ({error}); fix it in wrangler.toml");
+        console_error!("{problem}. Refusing connections until it is fixed.");
+        problem
     };
     match env.object_var::<Settings>("ROOM_SETTINGS") {
-        Ok(settings) => return settings,
+        Ok(settings) => return Ok(settings),
         Err(error) if env.object_var::<serde_json::Value>("ROOM_SETTINGS").is_ok() => {
-            return invalid(&error)
+            return Err(invalid(&error))
         }
         Err(_) => {}
     }
     let Ok(text) = env.var("ROOM_SETTINGS").map(|v| v.to_string()) else {
-        return Settings::default();
+        return Ok(Settings::default());
     };
-    serde_json::from_str(&text).unwrap_or_else(|error| invalid(&error))
+    serde_json::from_str(&text).map_err(|error| invalid(&error))
 }
 
 /// The CONNECT authentication hook. Rooms are open unless keys for signed tokens
 /// (`STOMP_JWT_SECRET`, `STOMP_JWT_KEYS`) or a login list (`STOMP_USERS`) are configured, as
 /// secrets or vars; then every connection needs a valid token or login. A configuration that
 /// cannot be read fails closed: nobody gets in, and the log says what to fix.
-pub fn authenticator(env: &Env, settings: &Settings) -> Rc<dyn Authenticator> {
+pub fn authenticator(env: &Env, settings: Option<&Settings>) -> Rc<dyn Authenticator> {
+    let Some(settings) = settings else {
+        return Rc::new(Misconfigured);
+    };
     match gate(env, settings) {
         Ok(None) => Rc::new(AllowAll),
         Ok(Some(gate)) => Rc::new(gate),

@@ -23,7 +23,12 @@ pub enum Push {
 pub type Outlet = UnboundedSender<Push>;
 
 /// The request as the room sees it; the body is read only for a POST.
-pub async fn read_request(req: &mut Request, room: &str, destination: &str) -> Result<HttpRequest> {
+pub async fn read_request(
+    req: &mut Request,
+    room: &str,
+    destination: &str,
+    max_body: usize,
+) -> Result<HttpRequest> {
     let method = match req.method() {
         HttpMethod::Get => Method::Get,
         HttpMethod::Post => Method::Post,
@@ -31,7 +36,8 @@ pub async fn read_request(req: &mut Request, room: &str, destination: &str) -> R
         _ => Method::Other,
     };
     let mut request = head_of(req, room, destination, method)?;
-    if method == Method::Post {
+    // A body declared over the room's limit is not read: the room refuses it by its length.
+    if method == Method::Post && request.declared_length.is_none_or(|n| n <= max_body as u64) {
         request.body = req.bytes().await?;
     }
     Ok(request)
@@ -58,6 +64,10 @@ pub fn head_of(
             .map(|(name, value)| (name.to_ascii_lowercase(), value))
             .collect(),
         body: Vec::new(),
+        declared_length: req
+            .headers()
+            .get("Content-Length")?
+            .and_then(|length| length.trim().parse().ok()),
         peer: Peer {
             room: room.to_owned(),
             address: req.headers().get("CF-Connecting-IP")?,

@@ -98,16 +98,25 @@ impl DurableObject for Room {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        // Decided by the upgrade, not the path, so a room may be called `stats`.
-        if is_websocket_upgrade(&req)? {
-            return self.open_socket(&req).await;
-        }
         let path = req.path();
         let (room, rest) = split_room_path(&path);
+        // Only the room's own address opens a socket (where the router checked the Origin);
+        // a room may be called `stats`.
+        if is_websocket_upgrade(&req)? {
+            return match rest.as_deref() {
+                Some("") => self.open_socket(&req).await,
+                _ => Response::error("WebSockets open at /rooms/{room}", 404),
+            };
+        }
         match rest.as_deref() {
             Some("/stats") => self.stats(),
             Some(destination) if destination.starts_with('/') => {
-                let request = http::read_request(&mut req, &room, destination).await?;
+                let max_body = env::settings(&self.env)
+                    .unwrap_or_default()
+                    .broker
+                    .limits
+                    .max_body_bytes;
+                let request = http::read_request(&mut req, &room, destination, max_body).await?;
                 self.http(request).await
             }
             _ => Response::error("not found", 404),
@@ -316,7 +325,10 @@ impl Room {
             .set_websocket_auto_response(&WebSocketRequestResponsePair::new(
                 HEART_BEAT, HEART_BEAT,
             )?);
-        let mut settings = env::settings(&self.env);
+        // Invalid settings: the defaults, with everyone refused (see `env::settings`).
+        let read = env::settings(&self.env);
+        let auth = env::authenticator(&self.env, read.as_ref().ok());
+        let mut settings = read.unwrap_or_default();
         // The auto-response answers each client heart-beat with ours.
         settings.broker.heart_beats_echoed = true;
         let mut store = SqliteStore::open(self.state.storage()).map_err(storage_error)?;
@@ -330,7 +342,6 @@ impl Room {
             held: &mut held,
             incoming_request: None,
         };
-        let auth = env::authenticator(&self.env, &settings);
         let room = room::Room::wake(settings, auth, &mut store, &mut sockets, now)
             .map_err(|Failed(error)| storage_error(error))?;
         Ok(Live {

@@ -32,7 +32,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         "" if upgrade => {
             let origin = req.headers().get("Origin")?;
             let host = req.headers().get("Host")?;
-            if !super::env::settings(&env).origin_allowed(origin.as_deref(), host.as_deref()) {
+            let settings = match super::env::settings(&env) {
+                Ok(settings) => settings,
+                Err(problem) => return plain_text(503, &format!("{problem}; ask its operator")),
+            };
+            if !settings.origin_allowed(origin.as_deref(), host.as_deref()) {
                 return plain_text(
                     403,
                     &format!(
@@ -54,12 +58,18 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 ),
             )
         }
-        "/stats" => {}
+        "/stats" if !upgrade => {}
         destination if !upgrade && is_destination(destination) => {
             // A CORS preflight needs nothing from the room: answered here, without waking it.
             if req.method() == Method::Options {
                 let head = http::head_of(&req, &room, destination, room_http::Method::Options)?;
-                return http::to_response(room_http::preflight(&super::env::settings(&env), &head));
+                let settings = match super::env::settings(&env) {
+                    Ok(settings) => settings,
+                    Err(problem) => {
+                        return plain_text(503, &format!("{problem}; ask its operator"))
+                    }
+                };
+                return http::to_response(room_http::preflight(&settings, &head));
             }
         }
         _ => {

@@ -290,6 +290,12 @@ test('an upgrade from an Origin off the allow-list gets HTTP 403 and no WebSocke
     assert.match(answer.contentType, /text\/plain/, origin);
     assert.ok(answer.body.includes(origin), `the body names ${origin}: ${answer.body}`);
   }
+  // Only the room's own address upgrades: not its stats or destinations, whatever the Origin.
+  for (const path of ['/stats', '/topic/chat']) {
+    const answer = await openRaw(`${url}${path}`, { Origin: 'https://evil.example' });
+    assert.equal(answer.socket, undefined, `${path} gave a WebSocket`);
+    assert.equal(answer.status, 404, path);
+  }
   for (const headers of [{ Origin: 'https://chat.example' }, { Origin: 'https://eu.example.com' }, { Origin: server.httpUrl }, {}]) {
     const { socket, status } = await openRaw(url, headers);
     assert.ok(socket, `${JSON.stringify(headers)} was refused with HTTP ${status}`);

@@ -21,8 +21,9 @@ const MAX_HEADER_CHARS: usize = 1024;
 const MAX_PATTERNS: usize = 64;
 
 /// What a valid token must also say (`auth` in the settings).
+/// Unknown keys are refused, so a misspelt `audiance` cannot switch a check off unseen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct TokenRules {
     /// When set, the token's `iss` must equal it.
     pub issuer: Option<String>,

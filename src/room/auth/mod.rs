@@ -141,6 +141,15 @@ const NEEDS_A_TOKEN: &str = "this room requires a token: send it in an \
      `Authorization: Bearer <token>` header (or as the STOMP passcode, or as access_token in an \
      HTTP query)";
 
+/// The credentials of an `Authorization: {scheme} {credentials}` value when the scheme is
+/// `scheme` (schemes are case-insensitive, RFC 9110).
+pub fn authorization_credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a str> {
+    let (given, credentials) = value.trim().split_once(' ')?;
+    given
+        .eq_ignore_ascii_case(scheme)
+        .then(|| credentials.trim())
+}
+
 /// A JWT's compact form: three base64url parts. A passcode of that shape is taken as a token.
 fn looks_like_token(text: &str) -> bool {
     text.split('.').count() == 3

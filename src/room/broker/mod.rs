@@ -21,7 +21,7 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 
-use super::auth::{AllowAll, Authenticator, ConnectRequest};
+use super::auth::{authorization_credentials, AllowAll, Authenticator, ConnectRequest};
 use super::session::{AckMode, ConnId, Peer, Phase, Session, Subscription};
 use crate::stomp::destination::{self, SendTarget, SubscribeTarget};
 use crate::stomp::{
@@ -631,7 +631,7 @@ impl Broker {
         let bearer = frame
             .header("Authorization")
             .or(frame.header("authorization"))
-            .map(|value| value.strip_prefix("Bearer ").unwrap_or(value).trim());
+            .map(|value| authorization_credentials(value, "Bearer").unwrap_or(value.trim()));
         let room = self
             .session(conn)
             .map(|s| s.room.as_str())

@@ -8,7 +8,7 @@ use crate::stomp::ProtocolError;
 
 /// How fast one connection may publish (`publish_rate` in the settings). A rate of 0 is no limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PublishRate {
     /// SEND frames per second, sustained. Default 50.
     pub messages_per_s: u32,

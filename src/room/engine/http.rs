@@ -2,7 +2,7 @@
 //! sharing the room's message ids, history, destinations and authentication with STOMP.
 
 use super::{Outbox, Room};
-use crate::room::auth::{base64url, ConnectRequest, Identity};
+use crate::room::auth::{authorization_credentials, base64url, ConnectRequest, Identity};
 use crate::room::broker::{ReplayRequest, Sender};
 use crate::room::http::{
     allow_origin, message_json, preflight, sse_event, HttpOutcome, HttpRequest, HttpResponse,
@@ -132,16 +132,18 @@ impl Room {
                 .check_publish(&request.destination)
                 .map_err(|refused| HttpResponse::text(403, refused.detail))?;
             let max_body = self.settings.broker.limits.max_body_bytes;
-            if request.body.len() > max_body {
+            let length = request.declared_length.unwrap_or(0).max(request.body.len() as u64);
+            if length > max_body as u64 {
                 return Err(HttpResponse::text(
                     413,
                     format!(
-                        "the body is {} bytes; a message may have at most {max_body} (max_body_bytes)",
-                        request.body.len()
+                        "the body is {length} bytes; a message may have at most {max_body} (max_body_bytes)"
                     ),
                 ));
             }
             let headers = message_headers(request, &self.settings.broker.limits)?;
+            destination::parse_send(&request.destination, &self.settings.broker.limits)
+                .map_err(|error| HttpResponse::text(400, error.detail))?;
             Ok((sender_of(identity), headers))
         });
         let prepared = prepared.and_then(|prepared| {
@@ -240,6 +242,13 @@ impl Room {
             let ends_at = expires_ms;
             return Ok(self.open_stream(store, sockets, request, position, origin, ends_at));
         }
+        // An id the room never gave (its storage was reset, or a client made it up) would
+        // skip what comes next: it counts as the room's last id.
+        let last_id = self.broker.last_message_id();
+        let position = position.map(|position| match position {
+            ReplayRequest::After(id) => ReplayRequest::After(id.min(last_id)),
+            other => other,
+        });
         let after = match position {
             Some(ReplayRequest::After(id)) => id,
             _ => 0,
@@ -379,7 +388,7 @@ impl Room {
         let next_after = messages
             .last()
             .map(|m| m.id)
-            .unwrap_or_else(|| after.max(self.broker.last_message_id()));
+            .unwrap_or_else(|| self.broker.last_message_id().max(after));
         let messages: Vec<_> = messages.iter().map(message_json).collect();
         HttpResponse::json(
             200,
@@ -394,12 +403,12 @@ impl Room {
     fn identify(&self, request: &HttpRequest, now: u64) -> Answer<Identity> {
         let authorization = request.header("authorization");
         let bearer = authorization
-            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(|value| authorization_credentials(value, "Bearer"))
             .or(request.param("access_token"))
             .map(str::trim);
         let basic = authorization
-            .and_then(|value| value.strip_prefix("Basic "))
-            .and_then(|encoded| decode_basic(encoded.trim()));
+            .and_then(|value| authorization_credentials(value, "Basic"))
+            .and_then(decode_basic);
         let (login, passcode) = match &basic {
             Some((login, passcode)) => (Some(login.as_str()), Some(passcode.as_str())),
             None => (request.param("login"), None),

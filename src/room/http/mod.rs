@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 /// Limits of the HTTP rungs (`http` in the settings).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpSettings {
     /// Event streams a room holds open at once; the next gets 429. Default 1000.
     pub max_streams: u32,

@@ -33,6 +33,9 @@ pub struct HttpRequest {
     /// Headers, names in lower case.
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// The `Content-Length` the client declared; a body declared too large is refused
+    /// without being read.
+    pub declared_length: Option<u64>,
     pub peer: Peer,
 }
 
