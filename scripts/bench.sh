@@ -10,6 +10,8 @@
 # receivers of one stomp-rooms room) on the stomp-rooms server, writing docs/ladder.json.
 # The servers run on CPU 0 and the load generator on CPU 1 (taskset). Takes about 23 minutes.
 # Run `npm run setup` first (the README's setup); this script adds RabbitMQ and matplotlib.
+# Leave src/ and public/app/ alone while it runs: wrangler dev rebuilds and restarts the
+# servers when they change, which drops every connection mid-measurement.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"

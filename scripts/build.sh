@@ -25,4 +25,11 @@ echo "build: compiling the Worker to wasm with $(rustc --version) (the first bui
 # STOMP_ROOMS_NO_OPT=1 skips wasm-opt, which keeps function names for profiling.
 worker-build --release ${STOMP_ROOMS_NO_OPT:+--no-opt}
 wasm="build/index_bg.wasm"
+if [ -z "${STOMP_ROOMS_NO_OPT:-}" ]; then
+    # worker-build keeps the function-name section (wasm-opt --debuginfo): a third of the
+    # file, shipped for nothing. Drop it (and DWARF), with the features worker-build enables.
+    wasm-opt "$wasm" --strip-debug -o "$wasm" --enable-mutable-globals --enable-sign-ext \
+        --enable-nontrapping-float-to-int --enable-bulk-memory --enable-multivalue \
+        --enable-reference-types --enable-exception-handling
+fi
 echo "build: $wasm is $(stat -c %s "$wasm") bytes, $(gzip -9 -c "$wasm" | wc -c) gzipped"

@@ -2,7 +2,8 @@
 //!
 //! Three layers, each with one job:
 //!
-//! * [`stomp`]: the codec, bytes ↔ frames.
+//! * [`stomp`]: the codec, bytes ↔ frames ([`sockjs`]: the SockJS framing some clients wrap
+//!   them in).
 //! * [`room`]: one room as a sans-IO state machine: broker, persistence policy and timers;
 //!   events and the time in, sends and writes out through two small traits.
 //! * `edge` (compiled into the Worker only): the router and the Durable Object, which implement
@@ -12,6 +13,7 @@
 
 pub mod room;
 pub mod room_name;
+pub mod sockjs;
 pub mod stomp;
 
 mod edge;

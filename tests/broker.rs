@@ -1528,3 +1528,43 @@ fn history_writes_no_receipt_waits_for_share_a_commit() {
         );
     });
 }
+
+// ---- Spring-style destinations ---------------------------------------------------------
+
+fn spring_room() -> Room {
+    Room::with_config(Config {
+        destinations: stomp_rooms::stomp::destination::Prefixes {
+            topics: vec!["/sub/".into()],
+            application: [("/pub/".to_owned(), "/sub/".to_owned())].into(),
+        },
+        ..Config::default()
+    })
+}
+
+room_test! {
+fn a_send_to_an_application_prefix_reaches_the_mapped_topic_and_its_history() {
+    let mut room = spring_room();
+    room.connect(1, "");
+    room.connect(2, "");
+    room.subscribe(2, "s", "/sub/chat/room/7");
+    room.publish(1, "/pub/chat/room/7", "hello");
+    room.publish(1, "/sub/chat/room/7", "straight to the broker prefix");
+    let frames = room.take(2);
+    assert_eq!(frames.len(), 2);
+    assert!(frames.iter().all(|f| f.header("destination") == Some("/sub/chat/room/7")));
+    assert_eq!(frames[0].body, b"hello");
+    room.connect(3, "");
+    room.frame(3, "SUBSCRIBE\nid:r\ndestination:/sub/chat/room/7\nreplay-last:5", "");
+    assert_eq!(room.bodies(3), ["hello", "straight to the broker prefix"], "kept as topic history");
+}
+}
+
+room_test! {
+fn without_the_setting_spring_prefixes_are_unknown() {
+    let mut room = Room::new();
+    room.connect(1, "");
+    room.frame(1, "SUBSCRIBE\nid:s\ndestination:/sub/chat", "");
+    let frames = room.take(1);
+    assert_eq!(error_message(&frames), Some("unknown destination"));
+}
+}

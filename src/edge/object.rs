@@ -28,7 +28,7 @@
 //! asynchronous call (setting the alarm) runs after the borrow ends.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
@@ -46,9 +46,11 @@ use worker::{
 use super::env;
 use super::http::{self, Outlet, Push};
 use super::sqlite::SqliteStore;
-use super::websockets::{conn_of, RoomSockets};
+use super::websockets::{conn_of, socket_of, Framing, RoomSockets};
+use crate::room::endpoints::{self, EndpointRequest};
 use crate::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
 use crate::room::{self, AlarmChange, ConnId, Failed, Peer};
+use crate::sockjs;
 use crate::stomp::subprotocol;
 
 /// A STOMP heart-beat, and the auto-response that answers it.
@@ -69,6 +71,8 @@ struct Live {
     sockets: HashMap<ConnId, WebSocket>,
     /// HTTP requests the room holds open (long polls, event streams).
     held: HashMap<ListenerId, Outlet>,
+    /// The sockets that carry SockJS frames.
+    sockjs: HashSet<ConnId>,
 }
 
 /// What an event brings besides its work: a socket being opened or closed.
@@ -78,6 +82,8 @@ struct Arrival {
     closing: Option<WebSocket>,
     /// The room's end of an HTTP request being handled, should the room hold it open.
     request: Option<Outlet>,
+    /// How the incoming socket carries frames.
+    framing: Framing,
 }
 
 type Work<'a> = dyn FnMut(
@@ -103,9 +109,9 @@ impl DurableObject for Room {
         // Only the room's own address opens a socket (where the router checked the Origin);
         // a room may be called `stats`.
         if is_websocket_upgrade(&req)? {
-            return match rest.as_deref() {
-                Some("") => self.open_socket(&req).await,
-                _ => Response::error("WebSockets open at /rooms/{room}", 404),
+            return match self.socket_target(&path) {
+                Some((room, framing)) => self.open_socket(&req, room, framing).await,
+                None => Response::error("WebSockets open at /rooms/{room}", 404),
             };
         }
         match rest.as_deref() {
@@ -128,13 +134,32 @@ impl DurableObject for Room {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        let Some(conn) = conn_of(&self.state, &ws) else {
+        let Some((conn, framing)) = socket_of(&self.state, &ws) else {
             let _ = ws.close(Some(1011), Some("unknown connection"));
             return Ok(());
         };
-        let (data, binary): (&[u8], bool) = match &message {
-            WebSocketIncomingMessage::String(text) => (text.as_bytes(), false),
-            WebSocketIncomingMessage::Binary(bytes) => (bytes, true),
+        let unwrapped;
+        let (data, binary): (&[u8], bool) = match (&message, framing) {
+            (WebSocketIncomingMessage::String(text), Framing::Plain) => (text.as_bytes(), false),
+            (WebSocketIncomingMessage::Binary(bytes), Framing::Plain) => (bytes, true),
+            (WebSocketIncomingMessage::String(text), Framing::SockJs) => {
+                let Ok(messages) = sockjs::decode_client(text) else {
+                    let _ = ws.send_with_str(sockjs::close_frame(1002, "Broken framing."));
+                    let _ = ws.close(Some(1002), Some("Broken framing."));
+                    return Ok(());
+                };
+                unwrapped = messages.concat();
+                // The runtime's auto-response answers only a bare "\n": a SockJS client's
+                // heart-beat arrives framed, so it is answered here, as the auto-response would.
+                if !unwrapped.is_empty() && unwrapped.bytes().all(|b| b == b'\n' || b == b'\r') {
+                    let _ = ws.send_with_str(sockjs::messages_frame(["\n"]));
+                }
+                (unwrapped.as_bytes(), false)
+            }
+            (WebSocketIncomingMessage::Binary(_), Framing::SockJs) => {
+                let _ = ws.close(Some(1002), Some("SockJS sends text"));
+                return Ok(());
+            }
         };
         self.event(Arrival::default(), &mut |room, store, sockets, now| {
             room.receive(store, sockets, conn, data, binary, now)
@@ -174,15 +199,32 @@ impl DurableObject for Room {
 }
 
 impl Room {
-    async fn open_socket(&self, req: &Request) -> Result<Response> {
+    /// Where an upgrade's socket belongs: `/rooms/{room}` (plain), or a Spring-style endpoint
+    /// (plain, or SockJS framed).
+    fn socket_target(&self, path: &str) -> Option<(String, Framing)> {
+        if path.starts_with("/rooms/") {
+            let (room, rest) = split_room_path(path);
+            return (!room.is_empty() && rest.as_deref() == Some(""))
+                .then_some((room, Framing::Plain));
+        }
+        let settings = env::settings(&self.env).unwrap_or_default();
+        match endpoints::route(&settings.endpoints, path, true)? {
+            (room, EndpointRequest::PlainWebSocket) => Some((room, Framing::Plain)),
+            (room, EndpointRequest::SockJsWebSocket) => Some((room, Framing::SockJs)),
+            _ => None,
+        }
+    }
+
+    async fn open_socket(&self, req: &Request, room: String, framing: Framing) -> Result<Response> {
         let offered = req.headers().get("Sec-WebSocket-Protocol")?;
         let peer = Peer {
-            room: room_of(req),
+            room,
             address: req.headers().get("CF-Connecting-IP")?,
         };
         let pair = WebSocketPair::new()?;
         let arrival = Arrival {
             incoming: Some(pair.server),
+            framing,
             ..Arrival::default()
         };
         self.event(arrival, &mut |room, store, sockets, now| {
@@ -284,6 +326,8 @@ impl Room {
                 closing: arrival.closing,
                 held: &mut live.held,
                 incoming_request: arrival.request,
+                incoming_framing: arrival.framing,
+                sockjs: &mut live.sockjs,
             };
             if let Err(Failed(error)) = work(&mut live.room, &mut live.store, &mut sockets, now) {
                 console_error!("the room could not store an event ({error}); it was refused and the room rebuilt from storage");
@@ -334,6 +378,7 @@ impl Room {
         let mut store = SqliteStore::open(self.state.storage()).map_err(storage_error)?;
         let mut open = HashMap::new();
         let mut held = HashMap::new();
+        let mut sockjs = HashSet::new();
         let mut sockets = RoomSockets {
             state: &self.state,
             open: &mut open,
@@ -341,6 +386,8 @@ impl Room {
             closing: arrival.closing.clone(),
             held: &mut held,
             incoming_request: None,
+            incoming_framing: Framing::Plain,
+            sockjs: &mut sockjs,
         };
         let room = room::Room::wake(settings, auth, &mut store, &mut sockets, now)
             .map_err(|Failed(error)| storage_error(error))?;
@@ -349,6 +396,7 @@ impl Room {
             store,
             sockets: open,
             held,
+            sockjs,
         })
     }
 
@@ -398,11 +446,6 @@ impl Drop for StreamGone {
             live.room.http_closed(self.listener);
         }
     }
-}
-
-/// The room name of a `/rooms/{room}` request, as the router forwarded it.
-fn room_of(req: &Request) -> String {
-    split_room_path(&req.path()).0
 }
 
 /// `/rooms/{room}{rest}` → (room, rest), `rest` percent-decoded (`None` if it is not UTF-8).

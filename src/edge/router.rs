@@ -4,11 +4,12 @@
 //! preflights itself. Everything else under `/` is a static file from `public/`, served by the assets
 //! binding before this code runs (see `wrangler.toml`).
 
-use worker::{event, Context, Env, Method, Request, Response, Result};
+use worker::{event, js_sys, Context, Env, Headers, Method, Request, Response, Result};
 
 use super::http;
+use crate::room::endpoints::{self, EndpointRequest};
 use crate::room::http as room_http;
-use crate::room_name;
+use crate::{room_name, sockjs};
 
 /// The Durable Object namespace binding declared in `wrangler.toml`.
 const ROOMS_BINDING: &str = "ROOMS";
@@ -20,7 +21,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         path.strip_prefix("/rooms/")
             .or(if path == "/rooms" { Some("") } else { None })
     else {
-        return plain_text(404, "not found: rooms live at /rooms/{room}");
+        return endpoint(req, &env, &path).await;
     };
     let (name, rest) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let room = match room_name::validate(name) {
@@ -30,21 +31,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let upgrade = is_websocket_upgrade(&req)?;
     match rest {
         "" if upgrade => {
-            let origin = req.headers().get("Origin")?;
-            let host = req.headers().get("Host")?;
-            let settings = match super::env::settings(&env) {
-                Ok(settings) => settings,
-                Err(problem) => return plain_text(503, &format!("{problem}; ask its operator")),
-            };
-            if !settings.origin_allowed(origin.as_deref(), host.as_deref()) {
-                return plain_text(
-                    403,
-                    &format!(
-                        "origin {} may not open WebSockets to this server: it is not in the \
-                         room settings' allowed_origins",
-                        origin.unwrap_or_default()
-                    ),
-                );
+            if let Some(refusal) = refuse_origin(&req, &env)? {
+                return Ok(refusal);
             }
         }
         // No `Upgrade` header: it is hop-by-hop and the runtime drops it from the response.
@@ -59,7 +47,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             )
         }
         "/stats" if !upgrade => {}
-        destination if !upgrade && is_destination(destination) => {
+        destination if !upgrade && is_destination(&env, destination) => {
             // A CORS preflight needs nothing from the room: answered here, without waking it.
             if req.method() == Method::Options {
                 let head = http::head_of(&req, &room, destination, room_http::Method::Options)?;
@@ -90,11 +78,88 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     stub.fetch_with_request(req).await
 }
 
-/// A destination the HTTP rungs serve.
-fn is_destination(path: &str) -> bool {
-    ["/topic/", "/queue/", "/user/"]
-        .iter()
-        .any(|prefix| path.starts_with(prefix))
+/// An upgrade's refusal when its page's `Origin` is not allowed (or the settings are invalid).
+fn refuse_origin(req: &Request, env: &Env) -> Result<Option<Response>> {
+    let origin = req.headers().get("Origin")?;
+    let host = req.headers().get("Host")?;
+    let settings = match super::env::settings(env) {
+        Ok(settings) => settings,
+        Err(problem) => return plain_text(503, &format!("{problem}; ask its operator")).map(Some),
+    };
+    if settings.origin_allowed(origin.as_deref(), host.as_deref()) {
+        return Ok(None);
+    }
+    plain_text(
+        403,
+        &format!(
+            "origin {} may not open WebSockets to this server: it is not in the room \
+             settings' allowed_origins",
+            origin.unwrap_or_default()
+        ),
+    )
+    .map(Some)
+}
+
+/// A request to a Spring-style endpoint (`endpoints` in the settings), or to nothing.
+async fn endpoint(req: Request, env: &Env, path: &str) -> Result<Response> {
+    let upgrade = is_websocket_upgrade(&req)?;
+    let settings = super::env::settings(env).unwrap_or_default();
+    let Some((room, request)) = endpoints::route(&settings.endpoints, path, upgrade) else {
+        return plain_text(404, "not found: rooms live at /rooms/{room}");
+    };
+    match request {
+        EndpointRequest::PlainWebSocket | EndpointRequest::SockJsWebSocket => {
+            if let Some(refusal) = refuse_origin(&req, env)? {
+                return Ok(refusal);
+            }
+            let stub = env
+                .durable_object(ROOMS_BINDING)?
+                .id_from_name(&room)?
+                .get_stub()?;
+            stub.fetch_with_request(req).await
+        }
+        EndpointRequest::Info => sockjs_info(&req),
+        EndpointRequest::Greeting => plain_text(200, "Welcome to SockJS!"),
+        EndpointRequest::Other => plain_text(
+            404,
+            "this endpoint serves STOMP over WebSocket, plain or through SockJS's websocket \
+             transport; SockJS's HTTP transports are not served",
+        ),
+    }
+}
+
+/// sockjs-client's `/info`: uncached, readable by the page that asked (with credentials, as
+/// sockjs-client sends its requests).
+fn sockjs_info(req: &Request) -> Result<Response> {
+    let headers = Headers::new();
+    if let Some(origin) = req.headers().get("Origin")? {
+        headers.set("Access-Control-Allow-Origin", &origin)?;
+        headers.set("Access-Control-Allow-Credentials", "true")?;
+    } else {
+        headers.set("Access-Control-Allow-Origin", "*")?;
+    }
+    headers.set("Vary", "Origin")?;
+    headers.set(
+        "Cache-Control",
+        "no-store, no-cache, no-transform, must-revalidate, max-age=0",
+    )?;
+    if req.method() == Method::Options {
+        headers.set("Access-Control-Allow-Methods", "OPTIONS, GET")?;
+        headers.set("Access-Control-Max-Age", "31536000")?;
+        return Ok(Response::empty()?.with_status(204).with_headers(headers));
+    }
+    headers.set("Content-Type", "application/json; charset=UTF-8")?;
+    let entropy = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
+    Ok(Response::ok(sockjs::info(true, entropy))?.with_headers(headers))
+}
+
+/// A destination the HTTP rungs serve (the settings may add Spring-style prefixes).
+fn is_destination(env: &Env, path: &str) -> bool {
+    super::env::settings(env)
+        .unwrap_or_default()
+        .broker
+        .destinations
+        .is_known(path)
 }
 
 fn is_websocket_upgrade(req: &Request) -> Result<bool> {

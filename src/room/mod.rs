@@ -36,6 +36,7 @@
 //! ```
 
 mod broker;
+pub mod endpoints;
 mod engine;
 pub mod http;
 mod session;

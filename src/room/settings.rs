@@ -25,6 +25,9 @@ pub struct Settings {
     /// `https://*.example.com`). Empty: any. Requests without an `Origin` (not from a browser
     /// page) are not cross-site and always allowed.
     pub allowed_origins: Vec<String>,
+    /// Spring-style endpoints, e.g. `["/ws-stomp"]`: each path's connections share one room
+    /// (see [`endpoints`](super::endpoints)). Empty by default.
+    pub endpoints: Vec<String>,
     /// Limits of the HTTP rungs: open event streams and waiting polls.
     pub http: HttpSettings,
     /// Limits, heart-beats and timeouts of the STOMP broker.
@@ -56,6 +59,7 @@ impl Default for Settings {
             auth: TokenRules::default(),
             allowed_origins: Vec::new(),
             http: HttpSettings::default(),
+            endpoints: Vec::new(),
             broker: Config::default(),
         }
     }

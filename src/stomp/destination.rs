@@ -11,8 +11,55 @@
 //! Names are case-sensitive. Destinations and ids may not contain control characters, `"` or
 //! `\`, which keeps them printable and keeps a session's persisted state compact.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
 use super::error::ProtocolError;
 use super::limits::Limits;
+
+/// Destination names of a deployment's own, as a Spring app names them (`destinations` in the
+/// settings). Empty by default: only the names in the table above.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Prefixes {
+    /// More prefixes that act as `/topic/`, e.g. `/sub/` (Spring's `enableSimpleBroker("/sub")`).
+    pub topics: Vec<String>,
+    /// Application prefixes, and the topic prefix their SENDs are delivered to: with
+    /// `{"/pub/": "/sub/"}` a SEND to `/pub/chat/room/7` reaches the subscribers of
+    /// `/sub/chat/room/7` (Spring's `setApplicationDestinationPrefixes("/pub")`, with the
+    /// controller's forwarding built in).
+    pub application: BTreeMap<String, String>,
+}
+
+impl Prefixes {
+    /// Where a SEND to `destination` is delivered.
+    pub fn route<'a>(&self, destination: &'a str) -> Cow<'a, str> {
+        for (from, to) in &self.application {
+            if let Some(rest) = destination.strip_prefix(from.as_str()) {
+                return Cow::Owned(format!("{to}{rest}"));
+            }
+        }
+        Cow::Borrowed(destination)
+    }
+
+    /// Whether a path names a destination at all (its prefix is known), for routing requests.
+    pub fn is_known(&self, destination: &str) -> bool {
+        ["/topic/", "/queue/", "/user/"]
+            .into_iter()
+            .chain(self.topics.iter().map(String::as_str))
+            .chain(self.application.keys().map(String::as_str))
+            .any(|prefix| destination.starts_with(prefix))
+    }
+
+    /// The name after a topic prefix, if `destination` is a topic.
+    fn topic_name<'a>(&self, destination: &'a str) -> Option<&'a str> {
+        std::iter::once("/topic/")
+            .chain(self.topics.iter().map(String::as_str))
+            .find_map(|prefix| destination.strip_prefix(prefix))
+    }
+}
 
 /// The presence destination.
 pub const PRESENCE: &str = "/presence";
@@ -38,12 +85,14 @@ pub enum SubscribeTarget {
     Presence,
 }
 
+/// Where a SEND goes; `destination` is the one [`Prefixes::route`] gave.
 pub fn parse_send<'a>(
     destination: &'a str,
     limits: &Limits,
+    prefixes: &Prefixes,
 ) -> Result<SendTarget<'a>, ProtocolError> {
     check_text("destination", destination, limits.max_destination_bytes)?;
-    if let Some(name) = destination.strip_prefix("/topic/") {
+    if let Some(name) = prefixes.topic_name(destination) {
         non_empty(destination, name)?;
         return Ok(SendTarget::Topic(destination));
     }
@@ -74,10 +123,15 @@ pub fn parse_send<'a>(
 pub fn parse_subscribe(
     destination: &str,
     limits: &Limits,
+    prefixes: &Prefixes,
 ) -> Result<SubscribeTarget, ProtocolError> {
     check_text("destination", destination, limits.max_destination_bytes)?;
     if destination == PRESENCE {
         return Ok(SubscribeTarget::Presence);
+    }
+    if let Some(name) = prefixes.topic_name(destination) {
+        non_empty(destination, name)?;
+        return Ok(SubscribeTarget::Topic);
     }
     for (prefix, target) in [
         ("/topic/", SubscribeTarget::Topic),
@@ -146,16 +200,17 @@ mod tests {
     #[test]
     fn send_targets() {
         let limits = Limits::default();
+        let none = Prefixes::default();
         assert_eq!(
-            parse_send("/topic/chat", &limits),
+            parse_send("/topic/chat", &limits, &none),
             Ok(SendTarget::Topic("/topic/chat"))
         );
         assert_eq!(
-            parse_send("/queue/jobs", &limits),
+            parse_send("/queue/jobs", &limits, &none),
             Ok(SendTarget::Queue("/queue/jobs"))
         );
         assert_eq!(
-            parse_send("/user/bob/queue/inbox", &limits),
+            parse_send("/user/bob/queue/inbox", &limits, &none),
             Ok(SendTarget::User {
                 identity: "bob",
                 subscribed_as: "/user/queue/inbox".to_owned()
@@ -171,32 +226,70 @@ mod tests {
             "",
             "/topic/a\"b",
         ] {
-            assert!(parse_send(bad, &limits).is_err(), "{bad}");
+            assert!(
+                parse_send(bad, &limits, &Prefixes::default()).is_err(),
+                "{bad}"
+            );
         }
-        assert!(parse_send(&format!("/topic/{}", "x".repeat(200)), &limits).is_err());
+        assert!(parse_send(
+            &format!("/topic/{}", "x".repeat(200)),
+            &limits,
+            &Prefixes::default()
+        )
+        .is_err());
     }
 
     #[test]
     fn subscribe_targets() {
         let limits = Limits::default();
+        let none = Prefixes::default();
         assert_eq!(
-            parse_subscribe("/topic/chat", &limits),
+            parse_subscribe("/topic/chat", &limits, &none),
             Ok(SubscribeTarget::Topic)
         );
         assert_eq!(
-            parse_subscribe("/queue/jobs", &limits),
+            parse_subscribe("/queue/jobs", &limits, &none),
             Ok(SubscribeTarget::Queue)
         );
         assert_eq!(
-            parse_subscribe("/user/inbox", &limits),
+            parse_subscribe("/user/inbox", &limits, &none),
             Ok(SubscribeTarget::User)
         );
         assert_eq!(
-            parse_subscribe("/presence", &limits),
+            parse_subscribe("/presence", &limits, &none),
             Ok(SubscribeTarget::Presence)
         );
         for bad in ["/queue/", "/user/", "/other", "/topic/x\u{7}"] {
-            assert!(parse_subscribe(bad, &limits).is_err(), "{bad}");
+            assert!(parse_subscribe(bad, &limits, &none).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn spring_prefixes_add_topics_and_route_application_sends() {
+        let limits = Limits::default();
+        let spring = Prefixes {
+            topics: vec!["/sub/".into()],
+            application: [("/pub/".to_owned(), "/sub/".to_owned())].into(),
+        };
+        assert_eq!(spring.route("/pub/chat/room/7"), "/sub/chat/room/7");
+        assert_eq!(spring.route("/topic/x"), "/topic/x");
+        let routed = spring.route("/pub/chat/room/7");
+        assert_eq!(
+            parse_send(&routed, &limits, &spring),
+            Ok(SendTarget::Topic("/sub/chat/room/7"))
+        );
+        assert_eq!(
+            parse_subscribe("/sub/chat/room/7", &limits, &spring),
+            Ok(SubscribeTarget::Topic)
+        );
+        assert!(parse_subscribe("/sub/", &limits, &spring).is_err());
+        assert!(
+            parse_subscribe("/sub/x", &limits, &Prefixes::default()).is_err(),
+            "without the setting, /sub/ is unknown"
+        );
+        assert!(
+            parse_send("/pub/x", &limits, &spring).is_err(),
+            "routed first, never sent as is"
+        );
     }
 }

@@ -106,6 +106,8 @@ pub struct Config {
     pub heart_beats_echoed: bool,
     /// How fast each connection may publish.
     pub publish_rate: PublishRate,
+    /// Spring-style destination prefixes (empty by default).
+    pub destinations: destination::Prefixes,
     /// Connections the room holds at once; the next gets an ERROR ("room full"). 0: no cap.
     /// Default 5000.
     pub max_connections: u32,
@@ -123,6 +125,7 @@ impl Default for Config {
             server: concat!("stomp-rooms/", env!("CARGO_PKG_VERSION")).to_owned(),
             heart_beats_echoed: false,
             publish_rate: PublishRate::default(),
+            destinations: destination::Prefixes::default(),
             max_connections: 5000,
             max_connections_per_address: 100,
         }
@@ -687,8 +690,10 @@ impl Broker {
     }
 
     fn on_send(&mut self, conn: ConnId, frame: Frame, binary: bool) -> Result<(), ProtocolError> {
-        let destination = required(&frame, "destination")?.to_owned();
-        let target = destination::parse_send(&destination, &self.config.limits)?;
+        let requested = required(&frame, "destination")?;
+        let destination = self.config.destinations.route(requested).into_owned();
+        let target =
+            destination::parse_send(&destination, &self.config.limits, &self.config.destinations)?;
         if let Some(transaction) = frame.header("transaction") {
             let transaction = transaction.to_owned();
             return self.stage(conn, transaction, frame, binary);
@@ -716,8 +721,10 @@ impl Broker {
         now_ms: u64,
     ) -> Result<(u64, Vec<Effect>), ProtocolError> {
         self.now_ms = now_ms;
-        let target = destination::parse_send(destination, &self.config.limits)?;
-        let id = self.route(sender, target, destination, headers, body, false);
+        let destination = self.config.destinations.route(destination).into_owned();
+        let target =
+            destination::parse_send(&destination, &self.config.limits, &self.config.destinations)?;
+        let id = self.route(sender, target, &destination, headers, body, false);
         Ok((id, self.take()))
     }
 
@@ -785,7 +792,7 @@ impl Broker {
     fn on_subscribe(&mut self, conn: ConnId, frame: &Frame) -> Result<(), ProtocolError> {
         let limits = &self.config.limits;
         let destination = required(frame, "destination")?.to_owned();
-        let target = destination::parse_subscribe(&destination, limits)?;
+        let target = destination::parse_subscribe(&destination, limits, &self.config.destinations)?;
         let version = self
             .session(conn)
             .map(|s| s.version)

@@ -142,7 +142,9 @@ impl Room {
                 ));
             }
             let headers = message_headers(request, &self.settings.broker.limits)?;
-            destination::parse_send(&request.destination, &self.settings.broker.limits)
+            let broker = &self.settings.broker;
+            let routed = broker.destinations.route(&request.destination);
+            destination::parse_send(&routed, &broker.limits, &broker.destinations)
                 .map_err(|error| HttpResponse::text(400, error.detail))?;
             Ok((sender_of(identity), headers))
         });
@@ -297,7 +299,12 @@ impl Room {
         request: &HttpRequest,
         now: u64,
     ) -> Answer<(bool, Option<ReplayRequest>, Option<u64>)> {
-        match destination::parse_subscribe(&request.destination, &self.settings.broker.limits) {
+        let broker = &self.settings.broker;
+        match destination::parse_subscribe(
+            &request.destination,
+            &broker.limits,
+            &broker.destinations,
+        ) {
             Ok(SubscribeTarget::Topic) => {}
             Ok(_) => {
                 return Err(HttpResponse::text(

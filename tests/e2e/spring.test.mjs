@@ -1,0 +1,123 @@
+// Spring's clients at the edge: a `/ws-stomp` endpoint whose connections share one room,
+// stomp.js over the real sockjs-client (its websocket transport), and Spring-style
+// destinations (`/sub/...` topics, SENDs to `/pub/...` delivered to `/sub/...`).
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Client } from '@stomp/stompjs';
+import SockJS from 'sockjs-client';
+import WebSocket from 'ws';
+import { useServer } from './harness.mjs';
+import { connect, Inbox } from './stomp.mjs';
+
+const server = useServer({
+  vars: {
+    ROOM_SETTINGS: JSON.stringify({
+      endpoints: ['/ws-stomp'],
+      destinations: { topics: ['/sub/'], application: { '/pub/': '/sub/' } },
+    }),
+  },
+});
+
+/** stomp.js over sockjs-client, as a Spring tutorial's page connects: resolves once CONNECTED. */
+async function connectOverSockJs(transports = ['websocket']) {
+  const client = new Client({
+    webSocketFactory: () => new SockJS(`${server.httpUrl}/ws-stomp`, null, { transports }),
+    reconnectDelay: 0,
+    heartbeatIncoming: 0,
+    heartbeatOutgoing: 0,
+  });
+  const connected = new Promise((resolve, reject) => {
+    client.onConnect = resolve;
+    client.onStompError = (frame) => reject(new Error(`ERROR: ${frame.headers.message} ${frame.body}`));
+    client.onWebSocketClose = (event) => reject(new Error(`closed before CONNECTED (${event.code} ${event.reason})`));
+  });
+  client.activate();
+  const frame = await connected;
+  return { client, frame };
+}
+
+function subscribe(client, destination) {
+  const inbox = new Inbox(`messages on ${destination}`);
+  client.subscribe(destination, (message) => inbox.push(message));
+  return inbox;
+}
+
+test('stomp.js over sockjs-client chats through /ws-stomp with a plain WebSocket client: /pub SENDs reach /sub subscribers both ways', async () => {
+  const { client: sockjsClient, frame } = await connectOverSockJs();
+  assert.equal(frame.headers.version, '1.2');
+  const plain = await connect(`${server.wsUrl}/ws-stomp`);
+  const room = `room-${process.pid}-${Date.now()}`;
+  const toSockJs = subscribe(sockjsClient, `/sub/chat/room/${room}`);
+  const toPlain = plain.subscribe(`/sub/chat/room/${room}`);
+  // A receipt from each, so both subscriptions are in place before anyone sends.
+  await new Promise((resolve) => {
+    sockjsClient.watchForReceipt('sub-ready', resolve);
+    sockjsClient.subscribe('/sub/ready', () => {}, { receipt: 'sub-ready' });
+  });
+  await plain.withReceipt((h) => plain.subscribe('/sub/ready', h));
+
+  plain.publish(`/pub/chat/room/${room}`, 'from a plain WebSocket');
+  sockjsClient.publish({ destination: `/pub/chat/room/${room}`, body: 'from SockJS, with "quotes" and \u2028 and é' });
+  const [a, b] = await toSockJs.atLeast(2);
+  assert.deepEqual([a.body, b.body], ['from a plain WebSocket', 'from SockJS, with "quotes" and \u2028 and é']);
+  assert.equal(a.headers.destination, `/sub/chat/room/${room}`, 'delivered to the mapped broker destination');
+  const fromSockJs = await toPlain.atLeast(2);
+  assert.deepEqual(fromSockJs.map((m) => m.body), ['from a plain WebSocket', 'from SockJS, with "quotes" and \u2028 and é']);
+  await sockjsClient.deactivate();
+  await plain.disconnect();
+});
+
+test('one endpoint is one room: connections to /ws-stomp and its SockJS URLs share it, and a room URL of the same name is that room', async () => {
+  const { client: sockjsClient } = await connectOverSockJs();
+  const inbox = subscribe(sockjsClient, '/topic/shared');
+  await new Promise((resolve) => {
+    sockjsClient.watchForReceipt('r', resolve);
+    sockjsClient.subscribe('/topic/sync', () => {}, { receipt: 'r' });
+  });
+  const viaRoomUrl = await connect(`${server.wsUrl}/rooms/ws-stomp`);
+  await viaRoomUrl.publishConfirmed('/topic/shared', 'same room');
+  const [message] = await inbox.atLeast(1);
+  assert.equal(message.body, 'same room');
+  await sockjsClient.deactivate();
+  await viaRoomUrl.disconnect();
+});
+
+test('/ws-stomp/info tells sockjs-client what it needs, readable cross-origin with credentials; SockJS\'s HTTP transports get 404', async () => {
+  const response = await fetch(`${server.httpUrl}/ws-stomp/info?t=1`, { headers: { Origin: 'https://app.example' } });
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('content-type'), /^application\/json/);
+  assert.equal(response.headers.get('access-control-allow-origin'), 'https://app.example');
+  assert.equal(response.headers.get('access-control-allow-credentials'), 'true');
+  assert.match(response.headers.get('cache-control'), /no-store/);
+  const info = await response.json();
+  assert.equal(info.websocket, true);
+  assert.equal(info.cookie_needed, false);
+  assert.deepEqual(info.origins, ['*:*']);
+  const greeting = await fetch(`${server.httpUrl}/ws-stomp`);
+  assert.equal(await greeting.text(), 'Welcome to SockJS!\n');
+  const xhr = await fetch(`${server.httpUrl}/ws-stomp/123/abcdefgh/xhr_streaming`, { method: 'POST' });
+  assert.equal(xhr.status, 404);
+});
+
+test('SockJS framing: the session opens with "o", a STOMP frame goes inside a["..."], heart-beats are answered, broken framing closes the socket', async () => {
+  const ws = new WebSocket(`${server.wsUrl}/ws-stomp/000/framing${process.pid}/websocket`);
+  const received = [];
+  const next = () => new Promise((resolve) => {
+    if (received.length) return resolve(received.shift());
+    ws.once('message', () => resolve(received.shift()));
+  });
+  ws.on('message', (data) => received.push(data.toString()));
+  const closed = new Promise((resolve) => ws.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+  await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+  assert.equal(await next(), 'o');
+  ws.send(JSON.stringify(['CONNECT\naccept-version:1.2\nheart-beat:1000,0\n\n\u0000']));
+  const connected = await next();
+  assert.match(connected, /^a\["CONNECTED\\nversion:1.2\\n/);
+  ws.send(JSON.stringify(['\n']));
+  assert.equal(await next(), 'a["\\n"]', 'a framed heart-beat is answered in kind');
+  ws.send('["broken');
+  const close = await closed;
+  assert.equal(close.code, 1002);
+  assert.equal(close.reason, 'Broken framing.');
+});
