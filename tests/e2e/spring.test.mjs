@@ -3,10 +3,12 @@
 // destinations (`/sub/...` topics, SENDs to `/pub/...` delivered to `/sub/...`).
 
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { after, test } from 'node:test';
 import { Client } from '@stomp/stompjs';
 import SockJS from 'sockjs-client';
 import WebSocket from 'ws';
+import { launchChromium } from './browser.mjs';
 import { useServer } from './harness.mjs';
 import { connect, Inbox } from './stomp.mjs';
 
@@ -120,4 +122,80 @@ test('SockJS framing: the session opens with "o", a STOMP frame goes inside a[".
   const close = await closed;
   assert.equal(close.code, 1002);
   assert.equal(close.reason, 'Broken framing.');
+});
+
+// A page written the way a Spring chat tutorial writes it, served from the app's own origin:
+// sockjs-client and stomp.js from script tags, Stomp.over(socket), /sub and /pub.
+// Another origin than the server's, as a Spring app's frontend usually is; the test serves it
+// through the browser's request interception, so nothing listens there.
+const APP = 'http://app.example';
+// The frontend here is "public" and the test server is on the loopback address, which
+// Chromium's local-network-access rules would hold back; a deployed server is public too.
+const CHROMIUM_FLAGS = ['--disable-features=LocalNetworkAccessChecks,PrivateNetworkAccessSendPreflights,BlockInsecurePrivateNetworkRequests'];
+const fromNodeModules = (path) => new URL(`../../node_modules/${path}`, import.meta.url);
+const SCRIPTS = {
+  '/sockjs.min.js': fromNodeModules('sockjs-client/dist/sockjs.min.js'),
+  '/stomp.umd.min.js': fromNodeModules('@stomp/stompjs/bundles/stomp.umd.min.js'),
+};
+const tutorialPage = (serverUrl) => `<!DOCTYPE html>
+<html><body>
+<ul id="messages"></ul>
+<script src="/sockjs.min.js"></script>
+<script src="/stomp.umd.min.js"></script>
+<script>
+  const roomId = new URLSearchParams(location.search).get('roomId');
+  const ws = StompJs.Stomp.over(() => new SockJS('${serverUrl}/ws-stomp'));
+  ws.connect({}, () => {
+    ws.subscribe('/sub/chat/room/' + roomId, (message) => {
+      const recv = JSON.parse(message.body);
+      const item = document.createElement('li');
+      item.textContent = recv.sender + ': ' + recv.message;
+      document.getElementById('messages').append(item);
+    });
+    document.body.dataset.connected = 'true';
+  });
+  window.sendMessage = (message) =>
+    ws.send('/pub/chat/room/' + roomId, {}, JSON.stringify({ type: 'TALK', roomId, sender: 'Ada', message }));
+</script>
+</body></html>`;
+
+let browser = null;
+after(async () => {
+  await browser?.close();
+});
+
+test('a page written like a Spring tutorial (SockJS + Stomp.over, /sub and /pub), on its own origin, chats with a plain stomp.js client', async () => {
+  browser ??= await launchChromium(CHROMIUM_FLAGS);
+  const context = await browser.newContext();
+  await context.route(`${APP}/**`, (route) => {
+    const path = new URL(route.request().url()).pathname;
+    if (SCRIPTS[path]) return route.fulfill({ body: readFileSync(SCRIPTS[path]), contentType: 'application/javascript' });
+    return route.fulfill({ body: tutorialPage(server.httpUrl), contentType: 'text/html' });
+  });
+  const page = await context.newPage();
+  const pageLog = [];
+  page.on('pageerror', (error) => pageLog.push(String(error)));
+  page.on('console', (message) => pageLog.push(`${message.type()}: ${message.text()}`));
+  page.on('requestfailed', (request) => pageLog.push(`failed ${request.url()} ${request.failure()?.errorText}`));
+  const roomId = `${process.pid}-${Date.now()}`;
+  const plain = await connect(`${server.wsUrl}/ws-stomp`);
+  const inbox = plain.subscribe(`/sub/chat/room/${roomId}`);
+  await plain.withReceipt((h) => plain.subscribe('/sub/ready', h));
+  try {
+    await page.goto(`${APP}/chat.html?roomId=${roomId}`);
+    // Polled on a timer: waiting on a locator (animation-frame polling) kept stomp.js's CONNECT
+    // from going out in headless Chromium.
+    await page.waitForFunction(() => document.body.dataset.connected === 'true', null, { polling: 100, timeout: 10_000 })
+      .catch((error) => { throw new Error(`${error.message}; page log: ${pageLog.join(' | ')}`); });
+    await page.evaluate(() => window.sendMessage('hello from the tutorial page'));
+    const [fromPage] = await inbox.atLeast(1);
+    assert.equal(fromPage.headers.destination, `/sub/chat/room/${roomId}`);
+    assert.deepEqual(JSON.parse(fromPage.body), { type: 'TALK', roomId, sender: 'Ada', message: 'hello from the tutorial page' });
+    plain.publish(`/pub/chat/room/${roomId}`, JSON.stringify({ type: 'TALK', roomId, sender: 'Bob', message: 'hi Ada' }));
+    await page.locator('#messages li', { hasText: 'Bob: hi Ada' }).waitFor({ timeout: 5_000 });
+    assert.deepEqual(await page.locator('#messages li').allTextContents(), ['Ada: hello from the tutorial page', 'Bob: hi Ada']);
+  } finally {
+    await context.close();
+    await plain.disconnect();
+  }
 });
