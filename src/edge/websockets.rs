@@ -142,6 +142,10 @@ impl Sockets for RoomSockets<'_> {
             if self.sockjs.remove(&conn) {
                 let _ = ws.send_with_str(sockjs::close_frame(code, reason));
             }
+            // The runtime lists a closing socket until the client answers (seconds later); a
+            // wake meanwhile must not bring its session back to life. No session: the wake
+            // closes it again, harmlessly, and it counts for nothing.
+            let _ = ws.serialize_attachment(Option::<String>::None);
             let _ = ws.close(Some(code), Some(reason));
         }
     }
