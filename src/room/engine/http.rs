@@ -78,11 +78,7 @@ impl Room {
         let Some(listener) = self.listeners.remove(listener) else {
             return HttpResponse::text(410, "this poll was already answered");
         };
-        let after = match listener.kind {
-            ListenerKind::Poll { after } => after,
-            ListenerKind::Stream => 0,
-        };
-        with_cors(self.poll_answer(&[], after), listener.origin.as_deref())
+        with_cors(self.poll_answer(&[]), listener.origin.as_deref())
     }
 
     /// The client of an event stream (or a long poll) went away.
@@ -102,11 +98,9 @@ impl Room {
                 continue;
             };
             match kind {
-                // A poll after an id the room has not reached yet waits for that id.
-                ListenerKind::Poll { after } if message.id <= after => {}
-                ListenerKind::Poll { .. } => {
+                ListenerKind::Poll => {
                     let origin = self.listeners.remove(id).and_then(|l| l.origin);
-                    let answer = self.poll_answer(std::slice::from_ref(message), message.id);
+                    let answer = self.poll_answer(std::slice::from_ref(message));
                     sockets.answer(id, with_cors(answer, origin.as_deref()));
                 }
                 ListenerKind::Stream => {
@@ -251,10 +245,6 @@ impl Room {
             ReplayRequest::After(id) => ReplayRequest::After(id.min(last_id)),
             other => other,
         });
-        let after = match position {
-            Some(ReplayRequest::After(id)) => id,
-            _ => 0,
-        };
         let wanted = position.unwrap_or(ReplayRequest::Last(self.settings.history_limit));
         let messages = self.history(store, &request.destination, wanted)?;
         let wait_s = match request.param("wait").map(str::parse::<u32>) {
@@ -268,7 +258,7 @@ impl Room {
             }
         };
         if !messages.is_empty() || wait_s == 0 {
-            return Ok(Ok(HttpOutcome::Respond(self.poll_answer(&messages, after))));
+            return Ok(Ok(HttpOutcome::Respond(self.poll_answer(&messages))));
         }
         let max = self.settings.http.max_waiting_polls as usize;
         if self.listeners.polls() >= max {
@@ -281,7 +271,7 @@ impl Room {
         }
         let listener = self.listeners.add(Listener {
             destination: request.destination.clone(),
-            kind: ListenerKind::Poll { after },
+            kind: ListenerKind::Poll,
             origin,
             address: request.peer.address.clone(),
         });
@@ -390,12 +380,12 @@ impl Room {
 
     /// `{"messages": [...], "next_after": id}`: `next_after` is the id to poll after next
     /// time, so consecutive polls miss nothing and repeat nothing. With no messages it is the
-    /// room's last id: anything later on this destination has a greater one.
-    fn poll_answer(&self, messages: &[Message], after: u64) -> HttpResponse {
+    /// room's last id: anything later on this destination has a greater one (a poll's `after`
+    /// never exceeds it: an id the room never gave counts as its last).
+    fn poll_answer(&self, messages: &[Message]) -> HttpResponse {
         let next_after = messages
             .last()
-            .map(|m| m.id)
-            .unwrap_or_else(|| self.broker.last_message_id().max(after));
+            .map_or_else(|| self.broker.last_message_id(), |m| m.id);
         let messages: Vec<_> = messages.iter().map(message_json).collect();
         HttpResponse::json(
             200,

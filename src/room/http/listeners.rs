@@ -9,8 +9,9 @@ pub type ListenerId = u64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ListenerKind {
-    /// A long poll, answered by the first message after `after`.
-    Poll { after: u64 },
+    /// A long poll, answered by the next message (its `after` is the room's last id or less,
+    /// so any new message is after it).
+    Poll,
     /// An event stream, sent every message.
     Stream,
 }
@@ -37,7 +38,7 @@ impl Listeners {
     pub fn add(&mut self, listener: Listener) -> ListenerId {
         self.last_id += 1;
         let id = self.last_id;
-        if matches!(listener.kind, ListenerKind::Poll { .. }) {
+        if matches!(listener.kind, ListenerKind::Poll) {
             self.polls += 1;
         }
         self.by_destination
@@ -50,7 +51,7 @@ impl Listeners {
 
     pub fn remove(&mut self, id: ListenerId) -> Option<Listener> {
         let listener = self.by_id.remove(&id)?;
-        if matches!(listener.kind, ListenerKind::Poll { .. }) {
+        if matches!(listener.kind, ListenerKind::Poll) {
             self.polls -= 1;
         }
         if let Some(ids) = self.by_destination.get_mut(&listener.destination) {
