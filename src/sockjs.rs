@@ -73,12 +73,120 @@ pub fn info(websocket: bool, entropy: u32) -> String {
     )
 }
 
-/// Whether the path after an endpoint is a session's WebSocket: `/{server}/{session}/websocket`,
-/// ids non-empty and without dots.
-pub fn is_session_websocket(path: &str) -> bool {
+/// A session's transport: the last segment of `/{server}/{session}/{transport}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `websocket`: frames in WebSocket messages.
+    WebSocket,
+    /// `xhr`: a POST answered with the frames waiting, or the next one (polling).
+    Xhr,
+    /// `xhr_send`: a POST carrying the client's messages.
+    XhrSend,
+    /// `xhr_streaming`: a POST whose answer streams frames, one per line.
+    XhrStreaming,
+    /// `eventsource`: a GET whose answer streams frames as server-sent events.
+    EventSource,
+}
+
+/// The session id and transport of the path after an endpoint, `/{server}/{session}/{transport}`:
+/// ids non-empty and without dots. `None` for any other path, or a transport not served.
+pub fn session_path(path: &str) -> Option<(&str, Transport)> {
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
-    matches!(parts.as_slice(), ["", server, session, "websocket"]
-        if [server, session].iter().all(|id| !id.is_empty() && !id.contains('.')))
+    let ["", server, session, transport] = parts.as_slice() else {
+        return None;
+    };
+    if ![server, session]
+        .iter()
+        .all(|id| !id.is_empty() && !id.contains('.'))
+    {
+        return None;
+    }
+    let transport = match *transport {
+        "websocket" => Transport::WebSocket,
+        "xhr" => Transport::Xhr,
+        "xhr_send" => Transport::XhrSend,
+        "xhr_streaming" => Transport::XhrStreaming,
+        "eventsource" => Transport::EventSource,
+        _ => return None,
+    };
+    Some((session, transport))
+}
+
+/// How an HTTP request receives a session's frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receiver {
+    /// `xhr`: one answer, then the client asks again.
+    Polling,
+    /// `xhr_streaming`: frames one per line in a long answer.
+    XhrStreaming,
+    /// `eventsource`: frames as server-sent events.
+    EventSource,
+}
+
+impl Receiver {
+    pub fn of(transport: Transport) -> Option<Self> {
+        match transport {
+            Transport::Xhr => Some(Self::Polling),
+            Transport::XhrStreaming => Some(Self::XhrStreaming),
+            Transport::EventSource => Some(Self::EventSource),
+            Transport::WebSocket | Transport::XhrSend => None,
+        }
+    }
+
+    /// Whether the answer stays open for more frames.
+    pub fn streams(self) -> bool {
+        self != Self::Polling
+    }
+
+    /// What a streaming answer starts with: 2 KiB of `h` for `xhr_streaming` (some browsers
+    /// show a streaming XHR's body only after that much), an empty line for `eventsource`.
+    pub fn prelude(self) -> Vec<u8> {
+        match self {
+            Self::Polling => Vec::new(),
+            Self::XhrStreaming => {
+                let mut prelude = vec![b'h'; 2048];
+                prelude.push(b'\n');
+                prelude
+            }
+            Self::EventSource => b"\r\n".to_vec(),
+        }
+    }
+
+    /// One frame as this receiver carries it: a line, or an event whose data has `%`, CR, LF
+    /// and NUL percent-escaped (sockjs-client reads it with `decodeURI`).
+    pub fn encode(self, frame: &str, into: &mut Vec<u8>) {
+        match self {
+            Self::Polling | Self::XhrStreaming => {
+                into.extend_from_slice(frame.as_bytes());
+                into.push(b'\n');
+            }
+            Self::EventSource => {
+                into.extend_from_slice(b"data: ");
+                for c in frame.chars() {
+                    match c {
+                        '%' => into.extend_from_slice(b"%25"),
+                        '\r' => into.extend_from_slice(b"%0D"),
+                        '\n' => into.extend_from_slice(b"%0A"),
+                        '\0' => into.extend_from_slice(b"%00"),
+                        c => into.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes()),
+                    }
+                }
+                into.extend_from_slice(b"\r\n\r\n");
+            }
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Polling | Self::XhrStreaming => "application/javascript; charset=UTF-8",
+            Self::EventSource => "text/event-stream; charset=UTF-8",
+        }
+    }
+}
+
+/// The close frame a session's second receiver gets while the first is still open.
+pub fn another_connection_open() -> String {
+    close_frame(2010, "Another connection still open")
 }
 
 /// Escapes, after JSON encoding, the characters the SockJS protocol requires as `\uXXXX`
@@ -143,18 +251,51 @@ mod tests {
     }
 
     #[test]
-    fn session_websocket_paths() {
-        assert!(is_session_websocket("/123/abcdefgh/websocket"));
-        assert!(is_session_websocket("/1/a_b-c%20d/websocket/"));
+    fn session_paths_name_a_session_and_a_transport() {
+        assert_eq!(
+            session_path("/123/abcdefgh/websocket"),
+            Some(("abcdefgh", Transport::WebSocket))
+        );
+        assert_eq!(
+            session_path("/1/a_b-c%20d/websocket/"),
+            Some(("a_b-c%20d", Transport::WebSocket))
+        );
+        assert_eq!(session_path("/1/a/xhr"), Some(("a", Transport::Xhr)));
+        assert_eq!(
+            session_path("/1/a/xhr_send"),
+            Some(("a", Transport::XhrSend))
+        );
+        assert_eq!(
+            session_path("/1/a/xhr_streaming"),
+            Some(("a", Transport::XhrStreaming))
+        );
+        assert_eq!(
+            session_path("/1/a/eventsource"),
+            Some(("a", Transport::EventSource))
+        );
         for not in [
             "/websocket",
             "/1//websocket",
             "/1/a.b/websocket",
-            "/1/a/xhr",
+            "/1/a/jsonp",
             "/1/a/b/websocket",
         ] {
-            assert!(!is_session_websocket(not), "{not}");
+            assert_eq!(session_path(not), None, "{not}");
         }
+    }
+
+    #[test]
+    fn receivers_frame_as_their_transport_requires() {
+        let mut line = Vec::new();
+        Receiver::Polling.encode("a[\"x\"]", &mut line);
+        assert_eq!(line, b"a[\"x\"]\n");
+        let mut event = Vec::new();
+        Receiver::EventSource.encode("a[\"100%\r\n\0\"]", &mut event);
+        assert_eq!(event, b"data: a[\"100%25%0D%0A%00\"]\r\n\r\n");
+        let prelude = Receiver::XhrStreaming.prelude();
+        assert_eq!(prelude.len(), 2049);
+        assert!(prelude.ends_with(b"h\n"));
+        assert_eq!(Receiver::EventSource.prelude(), b"\r\n");
     }
 
     #[test]

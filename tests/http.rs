@@ -194,7 +194,7 @@ fn an_event_stream_replays_after_last_event_id_then_goes_live() {
         "last-event-id",
         &first.to_string(),
     );
-    let Some(HttpOutcome::Stream { listener, head, keep_alive_ms, ends_at_ms: None }) = room.http(resume) else {
+    let Some(HttpOutcome::Stream { listener, head, keep_alive_ms, ends_at_ms: None, .. }) = room.http(resume) else {
         panic!("expected a stream");
     };
     assert_eq!(head.status, 200);

@@ -8,7 +8,7 @@ use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures::{future, stream, StreamExt};
 use worker::{Delay, Headers, Method as HttpMethod, Request, Response, Result};
 
-use crate::room::http::{percent_decode, HttpRequest, HttpResponse, Method, KEEP_ALIVE};
+use crate::room::http::{percent_decode, HttpRequest, HttpResponse, Method};
 use crate::room::Peer;
 
 /// What the room pushes into an open request.
@@ -17,6 +17,8 @@ pub enum Push {
     Answer(HttpResponse),
     /// The next bytes of an event stream.
     Bytes(Vec<u8>),
+    /// The end of an event stream.
+    End,
 }
 
 /// The room's end of an open request.
@@ -103,26 +105,29 @@ pub fn to_response(answer: HttpResponse) -> Result<Response> {
     Ok(response.with_status(answer.status).with_headers(headers))
 }
 
-/// An event stream: the head's body first, then what the room pushes, with a keep-alive
-/// comment every `keep_alive_ms` so proxies keep an idle stream open; it ends after
-/// `ends_after_ms` (its token expires). `keep` lives as long as the stream.
+/// An event stream: the head's body first, then what the room pushes until it pushes
+/// [`Push::End`], with `keep_alive` every `keep_alive_ms` so proxies keep an idle stream open;
+/// it ends after `ends_after_ms` (its token expires). `keep` lives as long as the stream.
 pub fn stream_response(
     head: HttpResponse,
     pushed: UnboundedReceiver<Push>,
-    keep_alive_ms: u64,
+    keep_alive: (Vec<u8>, u64),
     ends_after_ms: Option<u64>,
     keep: impl Sized + 'static,
 ) -> Result<Response> {
     let headers = headers_of(&head)?;
+    // `None` marks the end the room asked for.
     let events = pushed.filter_map(|push| {
         future::ready(match push {
-            Push::Bytes(bytes) => Some(bytes),
+            Push::Bytes(bytes) => Some(Some(bytes)),
+            Push::End => Some(None),
             Push::Answer(_) => None,
         })
     });
-    let keep_alive = stream::unfold((), move |()| async move {
+    let (keep_alive, keep_alive_ms) = keep_alive;
+    let keep_alive = stream::unfold(keep_alive, move |bytes| async move {
         Delay::from(Duration::from_millis(keep_alive_ms.max(1000))).await;
-        Some((KEEP_ALIVE.to_vec(), ()))
+        Some((Some(bytes.clone()), bytes))
     });
     let end = async move {
         match ends_after_ms {
@@ -130,8 +135,10 @@ pub fn stream_response(
             None => future::pending::<()>().await,
         }
     };
-    let body = stream::once(future::ready(head.body))
+    let body = stream::once(future::ready(Some(head.body)))
         .chain(stream::select(events, keep_alive))
+        .take_while(|chunk| future::ready(chunk.is_some()))
+        .filter_map(future::ready)
         .take_until(end)
         .map(move |chunk| {
             let _ = &keep;

@@ -75,6 +75,15 @@ struct Live {
     sockjs: HashSet<ConnId>,
 }
 
+/// Which handler of the room an HTTP request is for.
+#[derive(Clone, Copy)]
+enum Served {
+    /// A destination (`/rooms/{room}/topic/…`): the ladder's rungs.
+    Destination,
+    /// A SockJS HTTP transport under an endpoint.
+    SockJs,
+}
+
 /// What an event brings besides its work: a socket being opened or closed.
 #[derive(Default)]
 struct Arrival {
@@ -114,16 +123,22 @@ impl DurableObject for Room {
                 None => Response::error("WebSockets open at /rooms/{room}", 404),
             };
         }
+        let settings = env::settings(&self.env).unwrap_or_default();
+        if !path.starts_with("/rooms/") {
+            let route = endpoints::route(&settings.endpoints, &path, false);
+            let Some((room, EndpointRequest::SockJsHttp { session_path })) = route else {
+                return Response::error("not found", 404);
+            };
+            let max_body = room::max_sockjs_payload(settings.broker.limits.max_frame_bytes);
+            let request = http::read_request(&mut req, &room, &session_path, max_body).await?;
+            return self.serve(request, Served::SockJs).await;
+        }
         match rest.as_deref() {
             Some("/stats") => self.stats(),
             Some(destination) if destination.starts_with('/') => {
-                let max_body = env::settings(&self.env)
-                    .unwrap_or_default()
-                    .broker
-                    .limits
-                    .max_body_bytes;
+                let max_body = settings.broker.limits.max_body_bytes;
                 let request = http::read_request(&mut req, &room, destination, max_body).await?;
-                self.http(request).await
+                self.serve(request, Served::Destination).await
             }
             _ => Response::error("not found", 404),
         }
@@ -238,9 +253,10 @@ impl Room {
         Ok(response)
     }
 
-    /// A request to one of the room's destinations over HTTP: answered now, or held open as a
-    /// long poll (until the room answers or the wait runs out) or an event stream.
-    async fn http(&self, request: HttpRequest) -> Result<Response> {
+    /// A request to one of the room's destinations over HTTP, or of a SockJS HTTP transport:
+    /// answered now, or held open as a long poll (until the room answers or the wait runs
+    /// out) or an event stream.
+    async fn serve(&self, request: HttpRequest, served: Served) -> Result<Response> {
         let (outlet, pushed) = mpsc::unbounded();
         let arrival = Arrival {
             request: Some(outlet),
@@ -248,7 +264,10 @@ impl Room {
         };
         let mut outcome = None;
         self.event(arrival, &mut |room, store, sockets, now| {
-            outcome = Some(room.http(store, sockets, &request, now)?);
+            outcome = Some(match served {
+                Served::Destination => room.http(store, sockets, &request, now)?,
+                Served::SockJs => room.sockjs(store, sockets, &request, now)?,
+            });
             Ok(())
         })
         .await?;
@@ -262,6 +281,7 @@ impl Room {
                 listener,
                 head,
                 keep_alive_ms,
+                keep_alive,
                 ends_at_ms,
             }) => {
                 let ends_after_ms = ends_at_ms.map(|at| at.saturating_sub(now_ms()));
@@ -269,7 +289,13 @@ impl Room {
                     live: Rc::downgrade(&self.live),
                     listener,
                 };
-                http::stream_response(head, pushed, keep_alive_ms, ends_after_ms, gone)
+                http::stream_response(
+                    head,
+                    pushed,
+                    (keep_alive, keep_alive_ms),
+                    ends_after_ms,
+                    gone,
+                )
             }
             Some(HttpOutcome::Wait {
                 listener,
@@ -292,7 +318,7 @@ impl Room {
         match slot.as_mut() {
             Some(live) => {
                 live.held.remove(&listener);
-                live.room.http_timeout(listener)
+                live.room.http_timeout(listener, now_ms())
             }
             None => HttpResponse::text(503, "the room restarted; poll again"),
         }
@@ -443,7 +469,7 @@ impl Drop for StreamGone {
         };
         if let Some(live) = slot.as_mut() {
             live.held.remove(&self.listener);
-            live.room.http_closed(self.listener);
+            live.room.http_closed(self.listener, now_ms());
         }
     }
 }

@@ -9,6 +9,7 @@ use worker::{event, js_sys, Context, Env, Headers, Method, Request, Response, Re
 use super::http;
 use crate::room::endpoints::{self, EndpointRequest};
 use crate::room::http as room_http;
+use crate::room::sockjs as room_sockjs;
 use crate::{room_name, sockjs};
 
 /// The Durable Object namespace binding declared in `wrangler.toml`.
@@ -118,12 +119,24 @@ async fn endpoint(req: Request, env: &Env, path: &str) -> Result<Response> {
                 .get_stub()?;
             stub.fetch_with_request(req).await
         }
+        EndpointRequest::SockJsHttp { session_path } => {
+            // A CORS preflight needs nothing from the room: answered here, without waking it.
+            if req.method() == Method::Options {
+                let head = http::head_of(&req, &room, &session_path, room_http::Method::Options)?;
+                return http::to_response(room_sockjs::preflight(&settings, &head));
+            }
+            let stub = env
+                .durable_object(ROOMS_BINDING)?
+                .id_from_name(&room)?
+                .get_stub()?;
+            stub.fetch_with_request(req).await
+        }
         EndpointRequest::Info => sockjs_info(&req),
         EndpointRequest::Greeting => plain_text(200, "Welcome to SockJS!"),
         EndpointRequest::Other => plain_text(
             404,
-            "this endpoint serves STOMP over WebSocket, plain or through SockJS's websocket \
-             transport; SockJS's HTTP transports are not served",
+            "this endpoint serves STOMP over WebSocket, plain or through SockJS (transports \
+             websocket, xhr_streaming, xhr, eventsource)",
         ),
     }
 }

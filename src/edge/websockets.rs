@@ -183,6 +183,12 @@ impl Sockets for RoomSockets<'_> {
         delivered
     }
 
+    fn end(&mut self, listener: ListenerId) {
+        if let Some(outlet) = self.held.remove(&listener) {
+            let _ = outlet.unbounded_send(Push::End);
+        }
+    }
+
     fn sessions(&mut self) -> Vec<(ConnId, Option<String>)> {
         let mut sockets = self.state.get_websockets();
         if let Some(closing) = &self.closing {

@@ -1,11 +1,12 @@
 //! Spring-style endpoints (`endpoints` in the settings): a fixed path such as `/ws-stomp`
 //! whose connections all share one room, as Spring's clients expect (their rooms live in
 //! destinations). Each endpoint speaks STOMP over a plain WebSocket at its path and at
-//! `{path}/websocket`, and over SockJS's WebSocket transport at
-//! `{path}/{server}/{session}/websocket`, with `{path}/info` for sockjs-client.
+//! `{path}/websocket`, and through SockJS at `{path}/{server}/{session}/{transport}`: the
+//! `websocket` transport, and the HTTP ones (`xhr`, `xhr_send`, `xhr_streaming`,
+//! `eventsource`; see [`crate::room::sockjs`]), with `{path}/info` for sockjs-client.
 
 use crate::room_name;
-use crate::sockjs;
+use crate::sockjs::{self, Transport};
 
 /// What a request to an endpoint asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,11 +15,14 @@ pub enum EndpointRequest {
     PlainWebSocket,
     /// A WebSocket carrying SockJS frames (`{path}/{server}/{session}/websocket`).
     SockJsWebSocket,
+    /// A request of one of SockJS's HTTP transports (`{path}/{server}/{session}/xhr` …);
+    /// `session_path` is the part after the endpoint.
+    SockJsHttp { session_path: String },
     /// sockjs-client's first request (`{path}/info`).
     Info,
     /// SockJS's greeting (`GET {path}` without an upgrade).
     Greeting,
-    /// Another path under the endpoint (the HTTP transports are not served).
+    /// Another path under the endpoint.
     Other,
 }
 
@@ -34,10 +38,17 @@ pub fn route(endpoints: &[String], path: &str, upgrade: bool) -> Option<(String,
         let room = room_of(endpoint)?;
         let request = match (rest.trim_end_matches('/'), upgrade) {
             ("" | "/websocket", true) => EndpointRequest::PlainWebSocket,
-            (_, true) if sockjs::is_session_websocket(rest) => EndpointRequest::SockJsWebSocket,
             ("/info", false) => EndpointRequest::Info,
             ("", false) => EndpointRequest::Greeting,
-            _ => EndpointRequest::Other,
+            (_, upgrade) => match (sockjs::session_path(rest), upgrade) {
+                (Some((_, Transport::WebSocket)), true) => EndpointRequest::SockJsWebSocket,
+                (Some((_, transport)), false) if transport != Transport::WebSocket => {
+                    EndpointRequest::SockJsHttp {
+                        session_path: rest.to_owned(),
+                    }
+                }
+                _ => EndpointRequest::Other,
+            },
         };
         Some((room, request))
     })
@@ -84,6 +95,19 @@ mod tests {
         );
         assert_eq!(
             route("/ws-stomp/123/abc/xhr_streaming", false),
+            Some((
+                room(),
+                EndpointRequest::SockJsHttp {
+                    session_path: "/123/abc/xhr_streaming".into()
+                }
+            ))
+        );
+        assert_eq!(
+            route("/ws-stomp/123/abc/jsonp", false),
+            Some((room(), EndpointRequest::Other))
+        );
+        assert_eq!(
+            route("/ws-stomp/123/abc/xhr", true),
             Some((room(), EndpointRequest::Other))
         );
         assert_eq!(

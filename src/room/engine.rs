@@ -30,6 +30,9 @@
 //! a count kept only in memory.
 
 mod http;
+mod sockjs;
+
+pub use sockjs::max_payload as max_sockjs_payload;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
@@ -40,6 +43,7 @@ use super::http::Listeners;
 use super::session::{ConnId, Peer, Phase, Session};
 use super::settings::Settings;
 use super::sockets::Sockets;
+use super::sockjs::{SessionSockets, SockJsSessions};
 use super::storage::{Counter, Storage, StorageError, Write};
 use super::timers::{TimerKind, Timers};
 use crate::stomp::{Message, ProtocolError};
@@ -124,6 +128,8 @@ pub struct Room {
     /// Each client address's publish rate over HTTP, which has no session to keep it in: it
     /// is stored with the publish's own commit, and read back on wake.
     http_throttles: HashMap<String, Throttle>,
+    /// SockJS sessions over HTTP, in memory only (see [`crate::room::sockjs`]).
+    sockjs: SockJsSessions,
 }
 
 /// Sends held back until the event's writes are committed, and what the event changed.
@@ -187,6 +193,7 @@ impl Room {
             needs_rebuild: false,
             listeners: Listeners::default(),
             http_throttles: stored.address_rates.iter().cloned().collect(),
+            sockjs: SockJsSessions::default(),
         };
         room.deferred
             .push(Write::Counter(Counter::Wakes, room.wakes));
@@ -249,17 +256,9 @@ impl Room {
         peer: Peer,
         now: u64,
     ) -> Result<ConnId, Failed> {
-        self.rebuild_if_needed(store, sockets, now)?;
-        self.counts.connects += 1;
-        self.last_conn += 1;
-        let conn = self.last_conn;
-        // Deferred like history: the socket's 101 response does not wait for a commit. The
-        // room is never evicted with deferred writes, so an id is not given out twice.
-        self.deferred.push(Write::Counter(Counter::LastConn, conn));
-        sockets.accept(conn);
-        let effects = self.broker.open(conn, peer, now);
-        self.run(store, sockets, Some(conn), effects, now)?;
-        Ok(conn)
+        self.with_sessions(sockets, now, |room, sockets| {
+            room.open_conn(store, sockets, peer, now)
+        })
     }
 
     /// One WebSocket message arrived on a connection.
@@ -272,10 +271,9 @@ impl Room {
         binary: bool,
         now: u64,
     ) -> Result<(), Failed> {
-        self.rebuild_if_needed(store, sockets, now)?;
-        self.counts.messages += 1;
-        let effects = self.broker.receive(conn, data, binary, now);
-        self.run(store, sockets, Some(conn), effects, now)
+        self.with_sessions(sockets, now, |room, sockets| {
+            room.receive_data(store, sockets, conn, data, binary, now)
+        })
     }
 
     /// A connection's socket closed or failed.
@@ -286,12 +284,14 @@ impl Room {
         conn: ConnId,
         now: u64,
     ) -> Result<(), Failed> {
-        self.rebuild_if_needed(store, sockets, now)?;
-        self.counts.closes += 1;
-        let effects = self.broker.close(conn, now);
-        let mut outbox = Outbox::default();
-        outbox.changed.insert(conn);
-        self.finish_event(store, sockets, Some(conn), effects, outbox, now)
+        self.with_sessions(sockets, now, |room, sockets| {
+            room.rebuild_if_needed(store, sockets, now)?;
+            room.counts.closes += 1;
+            let effects = room.broker.close(conn, now);
+            let mut outbox = Outbox::default();
+            outbox.changed.insert(conn);
+            room.finish_event(store, sockets, Some(conn), effects, outbox, now)
+        })
     }
 
     /// The alarm fired: meets the deadlines that have passed.
@@ -301,32 +301,40 @@ impl Room {
         sockets: &mut impl Sockets,
         now: u64,
     ) -> Result<(), Failed> {
-        self.rebuild_if_needed(store, sockets, now)?;
-        self.counts.alarms += 1;
-        self.alarm_set = None;
-        let mut effects = Vec::new();
-        let mut touched = Vec::new();
-        for (conn, kind) in self.timers.due_on_time(now) {
-            touched.push(conn);
-            effects.extend(match kind {
-                TimerKind::Connect => self.broker.connect_deadline(conn, now),
-                TimerKind::HeartBeat => self.broker.heart_beat_deadline(conn, now),
-                TimerKind::TokenExpiry => self.broker.token_deadline(conn, now),
-                TimerKind::Liveness => Vec::new(),
-            });
-        }
-        if self.liveness_sweep_at().is_some_and(|at| now >= at) {
-            for (conn, _) in self.timers.due_liveness(now) {
+        self.with_sessions(sockets, now, |room, sockets| {
+            room.rebuild_if_needed(store, sockets, now)?;
+            room.counts.alarms += 1;
+            room.alarm_set = None;
+            let mut effects = Vec::new();
+            let mut touched = Vec::new();
+            for (conn, kind) in room.timers.due_on_time(now) {
                 touched.push(conn);
-                let ping = sockets.last_ping_ms(conn);
-                effects.extend(self.broker.liveness_deadline(conn, ping, now));
+                effects.extend(match kind {
+                    TimerKind::Connect => room.broker.connect_deadline(conn, now),
+                    TimerKind::HeartBeat => room.broker.heart_beat_deadline(conn, now),
+                    TimerKind::TokenExpiry => room.broker.token_deadline(conn, now),
+                    TimerKind::Liveness => Vec::new(),
+                });
             }
-            self.liveness_swept_ms = now;
-            self.batch.push(Write::Counter(Counter::LivenessSweep, now));
-        }
-        let mut outbox = Outbox::default();
-        outbox.changed.extend(touched);
-        self.finish_event(store, sockets, None, effects, outbox, now)
+            if room.liveness_sweep_at().is_some_and(|at| now >= at) {
+                for (conn, _) in room.timers.due_liveness(now) {
+                    touched.push(conn);
+                    let ping = sockets.last_ping_ms(conn);
+                    effects.extend(room.broker.liveness_deadline(conn, ping, now));
+                }
+                room.liveness_swept_ms = now;
+                room.batch.push(Write::Counter(Counter::LivenessSweep, now));
+            }
+            // SockJS sessions whose client stopped coming: closed as a socket that went.
+            for conn in sockets.sessions.expire(now) {
+                touched.push(conn);
+                room.counts.closes += 1;
+                effects.extend(room.broker.close(conn, now));
+            }
+            let mut outbox = Outbox::default();
+            outbox.changed.extend(touched);
+            room.finish_event(store, sockets, None, effects, outbox, now)
+        })
     }
 
     /// How the caller must change the platform's alarm after an event, if at all. Deadlines
@@ -365,6 +373,7 @@ impl Room {
         on_time
             .into_iter()
             .chain(self.liveness_sweep_at())
+            .chain(self.sockjs.next_deadline())
             .chain(self.deferred_since.map(|since| since + FLUSH_DEADLINE_MS))
             .min()
     }
@@ -379,11 +388,69 @@ impl Room {
             "open_requests": {
                 "waiting_polls": self.listeners.polls(),
                 "streams": self.listeners.streams(),
+                "sockjs_receivers": self.sockjs.receivers(),
             },
+            "sockjs_sessions": self.sockjs.len(),
         })
     }
 
     // ---- one event ----------------------------------------------------------------------
+
+    /// Runs an event's work with the room's sockets seen through its SockJS sessions, so what
+    /// the room sends to a session's connection goes to the session.
+    fn with_sessions<S: Sockets, T>(
+        &mut self,
+        sockets: &mut S,
+        now: u64,
+        work: impl FnOnce(&mut Self, &mut SessionSockets<'_, S>) -> T,
+    ) -> T {
+        let mut sessions = std::mem::take(&mut self.sockjs);
+        let result = work(
+            self,
+            &mut SessionSockets {
+                sessions: &mut sessions,
+                sockets,
+                now,
+            },
+        );
+        self.sockjs = sessions;
+        result
+    }
+
+    fn open_conn(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        peer: Peer,
+        now: u64,
+    ) -> Result<ConnId, Failed> {
+        self.rebuild_if_needed(store, sockets, now)?;
+        self.counts.connects += 1;
+        self.last_conn += 1;
+        let conn = self.last_conn;
+        // Deferred like history: the socket's 101 response does not wait for a commit. The
+        // room is never evicted with deferred writes, so an id is not given out twice.
+        self.deferred.push(Write::Counter(Counter::LastConn, conn));
+        sockets.accept(conn);
+        let effects = self.broker.open(conn, peer, now);
+        self.run(store, sockets, Some(conn), effects, now)?;
+        Ok(conn)
+    }
+
+    fn receive_data(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        conn: ConnId,
+        data: &[u8],
+        binary: bool,
+        now: u64,
+    ) -> Result<(), Failed> {
+        self.rebuild_if_needed(store, sockets, now)?;
+        self.counts.messages += 1;
+        let effects = self.broker.receive(conn, data, binary, now);
+        self.run(store, sockets, Some(conn), effects, now)
+    }
 
     fn liveness_sweep_at(&self) -> Option<u64> {
         let first = self.timers.next_liveness()?;

@@ -42,6 +42,7 @@ pub mod http;
 mod session;
 mod settings;
 mod sockets;
+pub mod sockjs;
 mod storage;
 pub mod testing;
 mod timers;
@@ -53,8 +54,8 @@ pub use broker::{
     HEART_BEAT_GRACE,
 };
 pub use engine::{
-    AlarmChange, EventCounts, Failed, Room, FLUSH_BATCH, FLUSH_DEADLINE_MS, FLUSH_DELAY_MS,
-    TRIM_EVERY,
+    max_sockjs_payload, AlarmChange, EventCounts, Failed, Room, FLUSH_BATCH, FLUSH_DEADLINE_MS,
+    FLUSH_DELAY_MS, TRIM_EVERY,
 };
 pub use session::{AckMode, ConnId, Peer, Phase, Session, Subscription, Unacked};
 pub use settings::Settings;

@@ -33,4 +33,7 @@ pub trait Sockets {
     /// Appends bytes to an open event stream; `false` when its client has gone, and the room
     /// forgets it.
     fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> bool;
+    /// Ends an open event stream after what was streamed (a SockJS streaming answer that
+    /// reached its size limit, or whose session closed).
+    fn end(&mut self, listener: ListenerId);
 }

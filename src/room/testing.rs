@@ -255,6 +255,10 @@ pub enum SocketCall {
         listener: ListenerId,
         bytes: Vec<u8>,
     },
+    /// An open event stream was ended.
+    End {
+        listener: ListenerId,
+    },
 }
 
 #[derive(Debug, Default)]
@@ -417,6 +421,10 @@ impl Sockets for MemorySockets {
             bytes: bytes.to_vec(),
         });
         true
+    }
+
+    fn end(&mut self, listener: ListenerId) {
+        self.log.push(SocketCall::End { listener });
     }
 
     fn sessions(&mut self) -> Vec<(ConnId, Option<String>)> {

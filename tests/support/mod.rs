@@ -189,11 +189,19 @@ impl Room {
     /// Evicts the room now. The platform evicts a room only after 10 s without events, so
     /// by then the alarm for its deferred history writes has fired: they are committed first.
     /// An open HTTP request (a long poll, an event stream) keeps the object awake, so a room
-    /// with any is not evicted.
+    /// with any is not evicted; nor is one with SockJS sessions over HTTP, whose clients come
+    /// back within milliseconds (a session without them ends after 5 s, by the alarm).
     pub fn hibernate(&mut self) {
-        if self.engine.as_ref().is_some_and(|e| e.open_requests() > 0) {
+        let awake = |e: &room::Room| e.open_requests() > 0 || e.sockjs_sessions() > 0;
+        if self.engine.as_ref().is_some_and(awake) {
             return;
         }
+        self.restart();
+    }
+
+    /// Drops the engine whatever it holds, as a restart of the object would (a deploy, a
+    /// crash): what lives only in memory is lost.
+    pub fn restart(&mut self) {
         if let Some(mut engine) = self.engine.take() {
             if let Err(failed) = engine.flush(&mut self.store) {
                 self.failures.push(failed);
@@ -234,11 +242,22 @@ impl Room {
         outcome
     }
 
+    /// A request of a SockJS HTTP transport to the endpoint room `ROOM`.
+    pub fn sockjs(&mut self, mut request: HttpRequest) -> Option<HttpOutcome> {
+        request.peer.room = ROOM.to_owned();
+        let mut outcome = None;
+        self.event(|engine, store, sockets, now| {
+            outcome = Some(engine.sockjs(store, sockets, &request, now)?);
+            Ok(())
+        });
+        outcome
+    }
+
     /// A long poll's wait ran out.
     pub fn http_timeout(&mut self, listener: ListenerId) -> HttpResponse {
         let mut response = None;
-        self.event(|engine, _, _, _| {
-            response = Some(engine.http_timeout(listener));
+        self.event(|engine, _, _, now| {
+            response = Some(engine.http_timeout(listener, now));
             Ok(())
         });
         response.expect("the room is awake while a request is open")
@@ -247,8 +266,8 @@ impl Room {
     /// The client of an open request went away.
     pub fn http_closed(&mut self, listener: ListenerId) {
         self.sockets.gone_streams.insert(listener);
-        self.event(|engine, _, _, _| {
-            engine.http_closed(listener);
+        self.event(|engine, _, _, now| {
+            engine.http_closed(listener, now);
             Ok(())
         });
     }

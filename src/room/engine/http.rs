@@ -6,7 +6,7 @@ use crate::room::auth::{authorization_credentials, base64url, ConnectRequest, Id
 use crate::room::broker::{ReplayRequest, Sender};
 use crate::room::http::{
     allow_origin, message_json, preflight, sse_event, HttpOutcome, HttpRequest, HttpResponse,
-    Listener, ListenerId, ListenerKind, Method, SSE_RETRY_MS,
+    Listener, ListenerId, ListenerKind, Method, KEEP_ALIVE, SSE_RETRY_MS,
 };
 use crate::room::sockets::Sockets;
 use crate::room::storage::{Storage, Write};
@@ -30,6 +30,47 @@ type Answer<T> = Result<T, HttpResponse>;
 impl Room {
     /// Handles one HTTP request to a destination of this room.
     pub fn http(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        request: &HttpRequest,
+        now: u64,
+    ) -> Result<HttpOutcome, Failed> {
+        self.with_sessions(sockets, now, |room, sockets| {
+            room.http_request(store, sockets, request, now)
+        })
+    }
+
+    /// A long poll waited as long as it may: its empty answer, with where to go on from (for
+    /// a SockJS poll, a heart-beat frame).
+    pub fn http_timeout(&mut self, listener: ListenerId, now: u64) -> HttpResponse {
+        if let Some(heart_beat) = self.sockjs.poll_timed_out(listener, now) {
+            return heart_beat;
+        }
+        let Some(listener) = self.listeners.remove(listener) else {
+            return HttpResponse::text(410, "this poll was already answered");
+        };
+        with_cors(self.poll_answer(&[]), listener.origin.as_deref())
+    }
+
+    /// The client of an event stream (or a long poll) went away.
+    pub fn http_closed(&mut self, listener: ListenerId, now: u64) {
+        if !self.sockjs.receiver_gone(listener, now) {
+            self.listeners.remove(listener);
+        }
+    }
+
+    /// Requests held open for messages; the platform never evicts a room that has any.
+    pub fn open_requests(&self) -> usize {
+        self.listeners.polls() + self.listeners.streams() + self.sockjs.receivers()
+    }
+
+    /// SockJS sessions over HTTP; they live in memory only.
+    pub fn sockjs_sessions(&self) -> usize {
+        self.sockjs.len()
+    }
+
+    fn http_request(
         &mut self,
         store: &mut impl Storage,
         sockets: &mut impl Sockets,
@@ -62,33 +103,17 @@ impl Room {
                 listener,
                 head,
                 keep_alive_ms,
+                keep_alive,
                 ends_at_ms,
             }) => HttpOutcome::Stream {
                 listener,
                 head: with_cors(head, origin.as_deref()),
                 keep_alive_ms,
+                keep_alive,
                 ends_at_ms,
             },
             Ok(wait) => wait,
         })
-    }
-
-    /// A long poll waited as long as it may: its empty answer, with where to go on from.
-    pub fn http_timeout(&mut self, listener: ListenerId) -> HttpResponse {
-        let Some(listener) = self.listeners.remove(listener) else {
-            return HttpResponse::text(410, "this poll was already answered");
-        };
-        with_cors(self.poll_answer(&[]), listener.origin.as_deref())
-    }
-
-    /// The client of an event stream (or a long poll) went away.
-    pub fn http_closed(&mut self, listener: ListenerId) {
-        self.listeners.remove(listener);
-    }
-
-    /// Requests held open for messages; the platform never evicts a room that has any.
-    pub fn open_requests(&self) -> usize {
-        self.listeners.polls() + self.listeners.streams()
     }
 
     /// A topic message went out: answers the long polls and feeds the streams waiting for it.
@@ -374,6 +399,7 @@ impl Room {
             listener,
             head,
             keep_alive_ms: u64::from(self.settings.http.keep_alive_s) * 1000,
+            keep_alive: KEEP_ALIVE.to_vec(),
             ends_at_ms,
         })
     }

@@ -49,6 +49,12 @@ impl Listeners {
         id
     }
 
+    /// An id for an open request kept elsewhere (a SockJS session's receiver).
+    pub fn reserve(&mut self) -> ListenerId {
+        self.last_id += 1;
+        self.last_id
+    }
+
     pub fn remove(&mut self, id: ListenerId) -> Option<Listener> {
         let listener = self.by_id.remove(&id)?;
         if matches!(listener.kind, ListenerKind::Poll) {

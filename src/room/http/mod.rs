@@ -61,13 +61,16 @@ pub enum HttpOutcome {
         timeout_ms: u64,
     },
     /// An event stream: answer with `head` now (its body is the stream's first bytes) and keep
-    /// the body open: later events come through [`Sockets::stream`](crate::room::Sockets::stream);
-    /// send [`KEEP_ALIVE`] every `keep_alive_ms` meanwhile. When the client goes away, tell
+    /// the body open: later events come through [`Sockets::stream`](crate::room::Sockets::stream)
+    /// until [`Sockets::end`](crate::room::Sockets::end); send `keep_alive` every
+    /// `keep_alive_ms` meanwhile. When the client goes away, tell
     /// [`Room::http_closed`](crate::room::Room::http_closed).
     Stream {
         listener: ListenerId,
         head: HttpResponse,
         keep_alive_ms: u64,
+        /// [`KEEP_ALIVE`] for the ladder's event streams; SockJS's heart-beat frame for its.
+        keep_alive: Vec<u8>,
         /// When the stream must end: its token expires then (ms since the epoch). The client
         /// reconnects and must show a fresh token.
         ends_at_ms: Option<u64>,

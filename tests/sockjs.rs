@@ -1,0 +1,381 @@
+//! SockJS's HTTP transports against the room engine: a session opened by a receiver request
+//! (`xhr` polling, `xhr_streaming`, `eventsource`), fed by `xhr_send`, carries STOMP to the
+//! same broker as a WebSocket; one receiver at a time; heart-beats, the response limit, the
+//! disconnect delay and close frames as the SockJS protocol says. Each rule runs kept in
+//! memory and "evicted after every step"; a room with SockJS sessions is not evicted (their
+//! clients come back within milliseconds), so the second run shows exactly that.
+
+mod support;
+
+use serde_json::Value;
+use stomp_rooms::room::http::{HttpOutcome, HttpRequest, HttpResponse, Method};
+use stomp_rooms::room::sockjs::{DISCONNECT_DELAY_MS, HEART_BEAT_MS, RESPONSE_LIMIT};
+use stomp_rooms::room::Settings;
+use support::Room;
+
+fn request(method: Method, session: &str, transport: &str, body: &str) -> HttpRequest {
+    HttpRequest {
+        method,
+        destination: format!("/000/{session}/{transport}"),
+        body: body.as_bytes().to_vec(),
+        ..HttpRequest::default()
+    }
+}
+
+fn poll(session: &str) -> HttpRequest {
+    request(Method::Post, session, "xhr", "")
+}
+
+/// `xhr_send` with these STOMP frames, each a SockJS message.
+fn send(session: &str, frames: &[&str]) -> HttpRequest {
+    let body = serde_json::to_string(frames).expect("strings encode");
+    request(Method::Post, session, "xhr_send", &body)
+}
+
+fn respond(outcome: Option<HttpOutcome>) -> HttpResponse {
+    match outcome {
+        Some(HttpOutcome::Respond(response)) => response,
+        other => panic!("expected an answer now, got {other:?}"),
+    }
+}
+
+fn text(response: &HttpResponse) -> String {
+    String::from_utf8_lossy(&response.body).into_owned()
+}
+
+fn header<'a>(response: &'a HttpResponse, name: &str) -> Option<&'a str> {
+    response
+        .headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// The STOMP frames of an `a[...]` line.
+fn messages(line: &str) -> Vec<String> {
+    let array = line
+        .strip_prefix('a')
+        .unwrap_or_else(|| panic!("not a messages frame: {line:?}"));
+    let values: Vec<Value> = serde_json::from_str(array).expect("a JSON array");
+    values
+        .into_iter()
+        .map(|v| v.as_str().expect("strings").to_owned())
+        .collect()
+}
+
+/// Opens a session with a poll and connects STOMP through it; returns the CONNECTED frame.
+fn open_and_connect(room: &mut Room, session: &str, connect_headers: &str) -> String {
+    let opened = respond(room.sockjs(poll(session)));
+    assert_eq!(text(&opened), "o\n");
+    let sent = respond(room.sockjs(send(
+        session,
+        &[&format!(
+            "CONNECT\naccept-version:1.2\nhost:room\n{connect_headers}\n\0"
+        )],
+    )));
+    assert_eq!(sent.status, 204, "{}", text(&sent));
+    let answer = respond(room.sockjs(poll(session)));
+    let frames = messages(text(&answer).trim_end());
+    assert_eq!(frames.len(), 1);
+    frames[0].clone()
+}
+
+room_test! {
+fn a_polling_session_chats_with_a_websocket_client() {
+    let mut room = Room::new();
+    let connected = open_and_connect(&mut room, "s1", "login:ann\n");
+    assert!(connected.starts_with("CONNECTED\nversion:1.2\n"), "{connected:?}");
+    let subscribed = respond(room.sockjs(send(
+        "s1",
+        &["SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"],
+    )));
+    assert_eq!(subscribed.status, 204);
+    room.connect(1, "");
+    room.subscribe(1, "w", "/topic/chat");
+
+    // A waiting poll is answered by the next message, sent before the commit like a fan-out.
+    let Some(HttpOutcome::Wait { listener, timeout_ms }) = room.sockjs(poll("s1")) else {
+        panic!("a poll with nothing waiting waits");
+    };
+    assert_eq!(timeout_ms, HEART_BEAT_MS);
+    room.publish(1, "/topic/chat", "from the websocket");
+    let answers = room.answers();
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].0, listener);
+    let frames = messages(text(&answers[0].1).trim_end());
+    assert!(frames[0].starts_with("MESSAGE\n"), "{frames:?}");
+    assert!(frames[0].ends_with("\n\nfrom the websocket\0"));
+
+    // And the other way: the session's SEND reaches the WebSocket subscriber.
+    respond(room.sockjs(send("s1", &["SEND\ndestination:/topic/chat\n\nfrom sockjs\0"])));
+    let bodies = room.bodies(1);
+    assert_eq!(bodies, ["from the websocket", "from sockjs"]);
+    // Meanwhile the session's own copy waits for its next poll.
+    let next = respond(room.sockjs(poll("s1")));
+    assert!(messages(text(&next).trim_end())[0].ends_with("\n\nfrom sockjs\0"));
+}
+}
+
+room_test! {
+fn a_waiting_poll_is_answered_with_a_heart_beat_frame_after_25_s() {
+    let mut room = Room::new();
+    open_and_connect(&mut room, "s1", "");
+    let Some(HttpOutcome::Wait { listener, .. }) = room.sockjs(poll("s1")) else {
+        panic!("waits");
+    };
+    room.now += HEART_BEAT_MS;
+    let beat = room.http_timeout(listener);
+    assert_eq!(text(&beat), "h\n");
+    assert_eq!(header(&beat, "content-type"), Some("application/javascript; charset=UTF-8"));
+    // The session lives on: the next poll is its receiver.
+    assert!(matches!(room.sockjs(poll("s1")), Some(HttpOutcome::Wait { .. })));
+}
+}
+
+room_test! {
+fn a_second_receiver_is_refused_with_2010_and_the_first_keeps_the_session() {
+    let mut room = Room::new();
+    open_and_connect(&mut room, "s1", "");
+    respond(room.sockjs(send("s1", &["SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"])));
+    let Some(HttpOutcome::Wait { listener, .. }) = room.sockjs(poll("s1")) else {
+        panic!("waits");
+    };
+    let second = respond(room.sockjs(poll("s1")));
+    assert_eq!(text(&second), "c[2010,\"Another connection still open\"]\n");
+    let streaming = respond(room.sockjs(request(Method::Post, "s1", "xhr_streaming", "")));
+    assert!(text(&streaming).ends_with("hhh\nc[2010,\"Another connection still open\"]\n"));
+    room.connect(1, "");
+    room.publish(1, "/topic/chat", "still mine");
+    let answers = room.answers();
+    assert_eq!(answers.len(), 1);
+    assert_eq!(answers[0].0, listener, "the first receiver got it");
+}
+}
+
+room_test! {
+fn xhr_streaming_sends_its_prelude_then_frames_and_ends_at_the_response_limit() {
+    let mut room = Room::new();
+    let Some(HttpOutcome::Stream { listener, head, keep_alive_ms, keep_alive, .. }) =
+        room.sockjs(request(Method::Post, "s1", "xhr_streaming", ""))
+    else {
+        panic!("a streaming receiver streams");
+    };
+    let body = text(&head);
+    assert_eq!(body, format!("{}\no\n", "h".repeat(2048)));
+    assert_eq!(header(&head, "content-type"), Some("application/javascript; charset=UTF-8"));
+    assert_eq!((keep_alive_ms, keep_alive.as_slice()), (HEART_BEAT_MS, b"h\n".as_slice()));
+    respond(room.sockjs(send("s1", &["CONNECT\naccept-version:1.2\n\n\0"])));
+    let streamed = room.streamed(listener);
+    assert!(streamed.starts_with("a[\"CONNECTED\\nversion:1.2\\n"), "{streamed:?}");
+    assert!(streamed.ends_with("\"]\n"));
+
+    respond(room.sockjs(send("s1", &["SUBSCRIBE\nid:0\ndestination:/topic/big\n\n\0"])));
+    room.connect(1, "");
+    let big = "x".repeat(40 * 1024);
+    let mut sent = 0;
+    while !room.sockets.log.iter().any(|call| matches!(call, stomp_rooms::room::testing::SocketCall::End { listener: l } if *l == listener)) {
+        room.publish(1, "/topic/big", &big);
+        sent += 1;
+        assert!(sent <= RESPONSE_LIMIT / big.len() + 1, "the stream never ended");
+    }
+    assert_eq!(sent, RESPONSE_LIMIT / big.len() + 1, "ended once it carried 128 KiB");
+    // The client opens the next streaming receiver on the same session.
+    room.publish(1, "/topic/big", "after the limit");
+    let Some(HttpOutcome::Stream { head, .. }) =
+        room.sockjs(request(Method::Post, "s1", "xhr_streaming", ""))
+    else {
+        panic!("the session goes on");
+    };
+    assert!(text(&head).ends_with("\\n\\nafter the limit\\u0000\"]\n"), "waiting frames come first");
+}
+}
+
+room_test! {
+fn eventsource_carries_frames_as_events_with_percent_escaping() {
+    let mut room = Room::new();
+    let Some(HttpOutcome::Stream { listener, head, keep_alive, .. }) =
+        room.sockjs(request(Method::Get, "s1", "eventsource", ""))
+    else {
+        panic!("eventsource streams");
+    };
+    assert_eq!(text(&head), "\r\ndata: o\r\n\r\n");
+    assert_eq!(header(&head, "content-type"), Some("text/event-stream; charset=UTF-8"));
+    assert_eq!(keep_alive, b"data: h\r\n\r\n");
+    respond(room.sockjs(send("s1", &["CONNECT\naccept-version:1.2\n\n\0"])));
+    respond(room.sockjs(send("s1", &["SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"])));
+    room.streamed(listener);
+    room.connect(1, "");
+    room.publish(1, "/topic/chat", "100% sure");
+    let event = room.streamed(listener);
+    assert!(event.starts_with("data: a[\"MESSAGE\\n"), "{event:?}");
+    assert!(event.ends_with("\\n\\n100%25 sure\\u0000\"]\r\n\r\n"), "{event:?}");
+}
+}
+
+room_test! {
+fn xhr_send_refuses_what_is_not_a_session_or_not_json() {
+    let mut room = Room::new();
+    let unknown = respond(room.sockjs(send("nobody", &["CONNECT\n\n\0"])));
+    assert_eq!(unknown.status, 404);
+    respond(room.sockjs(poll("s1")));
+    let empty = respond(room.sockjs(request(Method::Post, "s1", "xhr_send", "")));
+    assert_eq!((empty.status, text(&empty).as_str()), (500, "Payload expected.\n"));
+    let broken = respond(room.sockjs(request(Method::Post, "s1", "xhr_send", "[\"x")));
+    assert_eq!((broken.status, text(&broken).as_str()), (500, "Broken JSON encoding.\n"));
+    let wrong = respond(room.sockjs(request(Method::Get, "s1", "xhr", "")));
+    assert_eq!(wrong.status, 405);
+    assert_eq!(header(&wrong, "allow"), Some("OPTIONS, POST"));
+    let other = respond(room.sockjs(request(Method::Post, "s1", "jsonp", "")));
+    assert_eq!(other.status, 404);
+    // The session is untouched by the refusals.
+    let connected = respond(room.sockjs(send("s1", &["CONNECT\naccept-version:1.2\n\n\0"])));
+    assert_eq!(connected.status, 204);
+}
+}
+
+room_test! {
+fn answers_carry_cors_with_credentials_and_no_caching() {
+    let mut room = Room::new();
+    let mut opening = poll("s1");
+    opening.headers.push(("origin".into(), "https://app.example".into()));
+    let opened = respond(room.sockjs(opening));
+    assert_eq!(header(&opened, "access-control-allow-origin"), Some("https://app.example"));
+    assert_eq!(header(&opened, "access-control-allow-credentials"), Some("true"));
+    assert_eq!(
+        header(&opened, "cache-control"),
+        Some("no-store, no-cache, no-transform, must-revalidate, max-age=0")
+    );
+    let mut preflight = request(Method::Options, "s1", "xhr_send", "");
+    preflight.headers.push(("origin".into(), "https://app.example".into()));
+    preflight.headers.push(("access-control-request-headers".into(), "content-type".into()));
+    let allowed = respond(room.sockjs(preflight));
+    assert_eq!(allowed.status, 204);
+    assert_eq!(header(&allowed, "access-control-allow-methods"), Some("OPTIONS, POST"));
+    assert_eq!(header(&allowed, "access-control-allow-headers"), Some("content-type"));
+    assert_eq!(header(&allowed, "access-control-max-age"), Some("31536000"));
+}
+}
+
+room_test! {
+fn a_page_whose_origin_is_not_allowed_opens_no_session() {
+    let mut room = Room::with_settings(Settings {
+        allowed_origins: vec!["https://app.example".into()],
+        ..Settings::default()
+    });
+    let mut opening = poll("s1");
+    opening.headers.push(("origin".into(), "https://evil.example".into()));
+    let refused = respond(room.sockjs(opening));
+    assert_eq!(refused.status, 403);
+    assert_eq!(room.stats()["sockjs_sessions"], 0);
+    assert_eq!(room.stats()["connections"], 0);
+}
+}
+
+room_test! {
+fn a_session_without_a_receiver_for_5_s_ends_and_its_connection_closes() {
+    let mut room = Room::new();
+    open_and_connect(&mut room, "s1", "");
+    respond(room.sockjs(send("s1", &["SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"])));
+    assert_eq!(room.stats()["connections"], 1);
+    room.advance(DISCONNECT_DELAY_MS - 1);
+    assert_eq!(room.stats()["sockjs_sessions"], 1, "not yet");
+    room.advance(1);
+    assert_eq!(room.stats()["sockjs_sessions"], 0);
+    assert_eq!(room.stats()["connections"], 0, "its STOMP connection is gone too");
+    let gone = respond(room.sockjs(send("s1", &["SEND\ndestination:/topic/chat\n\nlate\0"])));
+    assert_eq!(gone.status, 404);
+    // The same id now opens a new session.
+    assert_eq!(text(&respond(room.sockjs(poll("s1")))), "o\n");
+}
+}
+
+room_test! {
+fn an_open_receiver_keeps_its_session_however_long_it_waits() {
+    let mut room = Room::new();
+    open_and_connect(&mut room, "s1", "");
+    let Some(HttpOutcome::Stream { .. }) =
+        room.sockjs(request(Method::Post, "s1", "xhr_streaming", ""))
+    else {
+        panic!("streams");
+    };
+    room.advance(10 * DISCONNECT_DELAY_MS);
+    assert_eq!(room.stats()["sockjs_sessions"], 1);
+    assert_eq!(room.stats()["connections"], 1);
+}
+}
+
+room_test! {
+fn a_session_whose_receiver_went_away_ends_5_s_later() {
+    let mut room = Room::new();
+    open_and_connect(&mut room, "s1", "");
+    let Some(HttpOutcome::Stream { listener, .. }) =
+        room.sockjs(request(Method::Get, "s1", "eventsource", ""))
+    else {
+        panic!("streams");
+    };
+    room.advance(1_000);
+    room.http_closed(listener);
+    room.advance(DISCONNECT_DELAY_MS);
+    assert_eq!(room.stats()["connections"], 0);
+}
+}
+
+room_test! {
+fn a_session_the_room_closed_repeats_its_close_frame_until_it_ends() {
+    let mut room = Room::new();
+    open_and_connect(&mut room, "s1", "");
+    respond(room.sockjs(send("s1", &["BOGUS\n\n\0"])));
+    let closing = text(&respond(room.sockjs(poll("s1"))));
+    let lines: Vec<&str> = closing.lines().collect();
+    assert_eq!(lines.len(), 2, "{closing:?}");
+    assert!(messages(lines[0])[0].starts_with("ERROR\n"));
+    assert!(lines[1].starts_with("c[1002,"), "{closing:?}");
+    let again = text(&respond(room.sockjs(poll("s1"))));
+    assert_eq!(again, format!("{}\n", lines[1]), "the close frame again, alone");
+    let refused = respond(room.sockjs(send("s1", &["SEND\ndestination:/topic/x\n\nx\0"])));
+    assert_eq!(refused.status, 404);
+    room.advance(DISCONNECT_DELAY_MS);
+    assert_eq!(room.stats()["sockjs_sessions"], 0);
+}
+}
+
+room_test! {
+fn a_stomp_heart_beat_over_xhr_send_is_answered_in_kind() {
+    let mut room = Room::new();
+    open_and_connect(&mut room, "s1", "heart-beat:10000,10000\n");
+    respond(room.sockjs(send("s1", &["\n"])));
+    assert_eq!(text(&respond(room.sockjs(poll("s1")))), "a[\"\\n\"]\n");
+}
+}
+
+room_test! {
+fn room_limits_apply_to_sessions_as_to_sockets() {
+    let mut settings = Settings::default();
+    settings.broker.max_connections_per_address = 1;
+    let mut room = Room::with_settings(settings);
+    let mut first = poll("s1");
+    first.peer.address = Some("203.0.113.9".into());
+    assert_eq!(text(&respond(room.sockjs(first))), "o\n");
+    let mut second = poll("s2");
+    second.peer.address = Some("203.0.113.9".into());
+    let refused = text(&respond(room.sockjs(second)));
+    let lines: Vec<&str> = refused.lines().collect();
+    assert_eq!(lines[0], "o");
+    assert!(messages(lines[1])[0].starts_with("ERROR\nmessage:too many connections"), "{refused:?}");
+    assert!(lines[2].starts_with("c[1013,"), "{refused:?}");
+}
+}
+
+#[test]
+fn a_restarted_room_has_lost_its_sessions_and_the_next_receiver_opens_a_new_one() {
+    let mut room = Room::new();
+    open_and_connect(&mut room, "s1", "");
+    room.restart();
+    // sockjs-client takes an `o` on a session it had open as "Server lost session".
+    assert_eq!(text(&respond(room.sockjs(poll("s1")))), "o\n");
+    assert_eq!(
+        room.stats()["connections"],
+        1,
+        "only the new session's connection"
+    );
+}
