@@ -163,6 +163,7 @@ fn xhr_streaming_sends_its_prelude_then_frames_and_ends_at_the_response_limit() 
     let body = text(&head);
     assert_eq!(body, format!("{}\no\n", "h".repeat(2048)));
     assert_eq!(header(&head, "content-type"), Some("application/javascript; charset=UTF-8"));
+    assert_eq!(header(&head, "content-encoding"), Some("identity"), "never compressed, so never held back");
     assert_eq!((keep_alive_ms, keep_alive.as_slice()), (HEART_BEAT_MS, b"h\n".as_slice()));
     respond(room.sockjs(send("s1", &["CONNECT\naccept-version:1.2\n\n\0"])));
     let streamed = room.streamed(listener);

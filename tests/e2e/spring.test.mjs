@@ -1,6 +1,7 @@
 // Spring's clients at the edge: a `/ws-stomp` endpoint whose connections share one room,
-// stomp.js over the real sockjs-client (its websocket transport), and Spring-style
-// destinations (`/sub/...` topics, SENDs to `/pub/...` delivered to `/sub/...`).
+// stomp.js over the real sockjs-client (each of its transports forced in turn: websocket,
+// xhr-streaming, xhr-polling, eventsource), and Spring-style destinations (`/sub/...` topics,
+// SENDs to `/pub/...` delivered to `/sub/...`).
 
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -23,8 +24,13 @@ const server = useServer({
 
 /** stomp.js over sockjs-client, as a Spring tutorial's page connects: resolves once CONNECTED. */
 async function connectOverSockJs(transports = ['websocket']) {
+  const sockets = [];
   const client = new Client({
-    webSocketFactory: () => new SockJS(`${server.httpUrl}/ws-stomp`, null, { transports }),
+    webSocketFactory: () => {
+      const socket = new SockJS(`${server.httpUrl}/ws-stomp`, null, { transports });
+      sockets.push(socket);
+      return socket;
+    },
     reconnectDelay: 0,
     heartbeatIncoming: 0,
     heartbeatOutgoing: 0,
@@ -36,7 +42,18 @@ async function connectOverSockJs(transports = ['websocket']) {
   });
   client.activate();
   const frame = await connected;
-  return { client, frame };
+  // The transport sockjs-client chose (it sets it once the session is open).
+  return { client, frame, transport: sockets.at(-1).transport };
+}
+
+/** Subscribes with a receipt, so the subscription is in place when this resolves. */
+async function subscribeConfirmed(client, destination) {
+  const inbox = new Inbox(`messages on ${destination}`);
+  const receipt = `sub-${Math.random().toString(36).slice(2)}`;
+  const ready = new Promise((resolve) => client.watchForReceipt(receipt, resolve));
+  client.subscribe(destination, (message) => inbox.push(message), { receipt });
+  await ready;
+  return inbox;
 }
 
 function subscribe(client, destination) {
@@ -85,7 +102,7 @@ test('one endpoint is one room: connections to /ws-stomp and its SockJS URLs sha
   await viaRoomUrl.disconnect();
 });
 
-test('/ws-stomp/info tells sockjs-client what it needs, readable cross-origin with credentials; SockJS\'s HTTP transports get 404', async () => {
+test('/ws-stomp/info tells sockjs-client what it needs, readable cross-origin with credentials; transports not served get 404', async () => {
   const response = await fetch(`${server.httpUrl}/ws-stomp/info?t=1`, { headers: { Origin: 'https://app.example' } });
   assert.equal(response.status, 200);
   assert.match(response.headers.get('content-type'), /^application\/json/);
@@ -98,8 +115,91 @@ test('/ws-stomp/info tells sockjs-client what it needs, readable cross-origin wi
   assert.deepEqual(info.origins, ['*:*']);
   const greeting = await fetch(`${server.httpUrl}/ws-stomp`);
   assert.equal(await greeting.text(), 'Welcome to SockJS!\n');
-  const xhr = await fetch(`${server.httpUrl}/ws-stomp/123/abcdefgh/xhr_streaming`, { method: 'POST' });
-  assert.equal(xhr.status, 404);
+  const jsonp = await fetch(`${server.httpUrl}/ws-stomp/123/abcdefgh/jsonp?c=f`);
+  assert.equal(jsonp.status, 404);
+});
+
+// sockjs-client's names for its transports, and the names in their URLs.
+const TRANSPORTS = { websocket: 'websocket', 'xhr-streaming': 'xhr_streaming', 'xhr-polling': 'xhr', eventsource: 'eventsource' };
+
+for (const transport of Object.keys(TRANSPORTS)) {
+  test(`sockjs-client forced to ${transport}: stomp.js connects, subscribes, publishes and receives, and chats with a plain WebSocket client`, async () => {
+    const { client, frame, transport: used } = await connectOverSockJs([transport]);
+    assert.equal(used, transport, 'the forced transport carried the session');
+    assert.equal(frame.headers.version, '1.2');
+    const room = `${transport}-${process.pid}-${Date.now()}`;
+    const inbox = await subscribeConfirmed(client, `/sub/chat/room/${room}`);
+    const plain = await connect(`${server.wsUrl}/ws-stomp`);
+    const toPlain = plain.subscribe(`/sub/chat/room/${room}`);
+    await plain.withReceipt((h) => plain.subscribe('/sub/ready', h));
+    // Long and awkward bodies: JSON escapes, %-escapes for eventsource, more than one frame per answer.
+    const awkward = `100% "quoted" \u2028 é ${'x'.repeat(5000)}`;
+    client.publish({ destination: `/pub/chat/room/${room}`, body: awkward });
+    plain.publish(`/pub/chat/room/${room}`, 'from a plain WebSocket');
+    const received = (await inbox.atLeast(2)).map((m) => m.body);
+    assert.ok(received.includes(awkward), 'the long, awkward body came back intact');
+    assert.ok(received.includes('from a plain WebSocket'));
+    const fromSockJs = (await toPlain.atLeast(2)).find((m) => m.body.startsWith('100%'));
+    assert.ok(fromSockJs?.body === awkward, 'the plain client got the SockJS client\'s body intact');
+    assert.equal(fromSockJs.headers.destination, `/sub/chat/room/${room}`);
+    await client.deactivate();
+    await plain.disconnect();
+  });
+}
+
+test('a message sent over each SockJS transport reaches subscribers on every other transport and on a plain WebSocket', async () => {
+  const room = `mixed-${process.pid}-${Date.now()}`;
+  const destination = `/sub/chat/room/${room}`;
+  const clients = {};
+  for (const transport of Object.keys(TRANSPORTS)) {
+    const { client, transport: used } = await connectOverSockJs([transport]);
+    assert.equal(used, transport);
+    clients[transport] = { client, inbox: await subscribeConfirmed(client, destination) };
+  }
+  const plain = await connect(`${server.wsUrl}/ws-stomp`);
+  const plainInbox = plain.subscribe(destination);
+  await plain.withReceipt((h) => plain.subscribe('/sub/ready', h));
+  for (const [transport, { client }] of Object.entries(clients)) {
+    client.publish({ destination: `/pub/chat/room/${room}`, body: `via ${transport}` });
+  }
+  plain.publish(`/pub/chat/room/${room}`, 'via plain');
+  const expected = [...Object.keys(clients).map((t) => `via ${t}`), 'via plain'].sort();
+  for (const [transport, { inbox }] of Object.entries(clients)) {
+    const bodies = (await inbox.atLeast(expected.length)).map((m) => m.body).sort();
+    assert.deepEqual(bodies, expected, `everything reached the ${transport} client`);
+  }
+  assert.deepEqual((await plainInbox.atLeast(expected.length)).map((m) => m.body).sort(), expected);
+  for (const { client } of Object.values(clients)) await client.deactivate();
+  await plain.disconnect();
+});
+
+test('SockJS over HTTP, raw: o, xhr_send 204, frames on the next poll, 2010 for a second receiver, the xhr_streaming prelude, 404 for an unknown session', async () => {
+  const base = `${server.httpUrl}/ws-stomp/000/raw${process.pid}${Date.now()}`;
+  const post = (transport, body) => fetch(`${base}/${transport}`, { method: 'POST', body, headers: { Origin: 'https://app.example' } });
+  const opened = await post('xhr');
+  assert.equal(opened.status, 200);
+  assert.equal(await opened.text(), 'o\n');
+  assert.equal(opened.headers.get('access-control-allow-origin'), 'https://app.example');
+  assert.equal(opened.headers.get('access-control-allow-credentials'), 'true');
+  const sent = await post('xhr_send', JSON.stringify(['CONNECT\naccept-version:1.2\n\n\u0000']));
+  assert.equal(sent.status, 204);
+  assert.match(await (await post('xhr')).text(), /^a\["CONNECTED\\nversion:1.2\\n/);
+  const waiting = post('xhr');
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const second = await post('xhr');
+  assert.equal(await second.text(), 'c[2010,"Another connection still open"]\n');
+  await post('xhr_send', JSON.stringify(['DISCONNECT\nreceipt:bye\n\n\u0000']));
+  assert.match(await (await waiting).text(), /^a\["RECEIPT\\nreceipt-id:bye\\n/, 'the waiting poll is answered at once');
+  assert.equal(await (await post('xhr')).text(), 'c[1000,"DISCONNECT"]\n');
+  assert.equal(await (await post('xhr')).text(), 'c[1000,"DISCONNECT"]\n', 'and again, until the session ends');
+  const streaming = await fetch(`${server.httpUrl}/ws-stomp/000/stream${process.pid}/xhr_streaming`, { method: 'POST' });
+  const reader = streaming.body.getReader();
+  let text = '';
+  while (!text.includes('o\n')) text += new TextDecoder().decode((await reader.read()).value);
+  assert.equal(text, `${'h'.repeat(2048)}\no\n`);
+  await reader.cancel();
+  const unknown = await post('../nobody/xhr_send', '["x"]');
+  assert.equal(unknown.status, 404);
 });
 
 test('SockJS framing: the session opens with "o", a STOMP frame goes inside a["..."], heart-beats are answered, broken framing closes the socket', async () => {
@@ -137,14 +237,17 @@ const SCRIPTS = {
   '/sockjs.min.js': fromNodeModules('sockjs-client/dist/sockjs.min.js'),
   '/stomp.umd.min.js': fromNodeModules('@stomp/stompjs/bundles/stomp.umd.min.js'),
 };
+// `?nows=1` takes WebSocket away from the page, as a proxy that blocks it would: sockjs-client
+// then falls back to its HTTP transports.
 const tutorialPage = (serverUrl) => `<!DOCTYPE html>
 <html><body>
 <ul id="messages"></ul>
+<script>if (location.search.includes('nows=1')) window.WebSocket = undefined;</script>
 <script src="/sockjs.min.js"></script>
 <script src="/stomp.umd.min.js"></script>
 <script>
   const roomId = new URLSearchParams(location.search).get('roomId');
-  const ws = StompJs.Stomp.over(() => new SockJS('${serverUrl}/ws-stomp'));
+  const ws = StompJs.Stomp.over(() => (window.sock = new SockJS('${serverUrl}/ws-stomp')));
   ws.connect({}, () => {
     ws.subscribe('/sub/chat/room/' + roomId, (message) => {
       const recv = JSON.parse(message.body);
@@ -152,7 +255,7 @@ const tutorialPage = (serverUrl) => `<!DOCTYPE html>
       item.textContent = recv.sender + ': ' + recv.message;
       document.getElementById('messages').append(item);
     });
-    document.body.dataset.connected = 'true';
+    document.body.dataset.connected = window.sock.transport;
   });
   window.sendMessage = (message) =>
     ws.send('/pub/chat/room/' + roomId, {}, JSON.stringify({ type: 'TALK', roomId, sender: 'Ada', message }));
@@ -164,7 +267,10 @@ after(async () => {
   await browser?.close();
 });
 
-test('a page written like a Spring tutorial (SockJS + Stomp.over, /sub and /pub), on its own origin, chats with a plain stomp.js client', async () => {
+for (const { nows, transport, title } of [
+  { nows: false, transport: 'websocket', title: 'a page written like a Spring tutorial (SockJS + Stomp.over, /sub and /pub), on its own origin, chats with a plain stomp.js client' },
+  { nows: true, transport: 'xhr-streaming', title: 'the same page where WebSocket is blocked falls back to xhr-streaming in Chromium and still chats both ways' },
+]) test(title, async () => {
   browser ??= await launchChromium(CHROMIUM_FLAGS);
   const context = await browser.newContext();
   await context.route(`${APP}/**`, (route) => {
@@ -182,11 +288,12 @@ test('a page written like a Spring tutorial (SockJS + Stomp.over, /sub and /pub)
   const inbox = plain.subscribe(`/sub/chat/room/${roomId}`);
   await plain.withReceipt((h) => plain.subscribe('/sub/ready', h));
   try {
-    await page.goto(`${APP}/chat.html?roomId=${roomId}`);
+    await page.goto(`${APP}/chat.html?roomId=${roomId}${nows ? '&nows=1' : ''}`);
     // Polled on a timer: waiting on a locator (animation-frame polling) kept stomp.js's CONNECT
     // from going out in headless Chromium.
-    await page.waitForFunction(() => document.body.dataset.connected === 'true', null, { polling: 100, timeout: 10_000 })
+    await page.waitForFunction(() => document.body.dataset.connected, null, { polling: 100, timeout: 10_000 })
       .catch((error) => { throw new Error(`${error.message}; page log: ${pageLog.join(' | ')}`); });
+    assert.equal(await page.evaluate(() => document.body.dataset.connected), transport, 'the transport sockjs-client chose');
     await page.evaluate(() => window.sendMessage('hello from the tutorial page'));
     const [fromPage] = await inbox.atLeast(1);
     assert.equal(fromPage.headers.destination, `/sub/chat/room/${roomId}`);

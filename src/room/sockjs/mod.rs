@@ -331,14 +331,18 @@ impl Session {
 
 /// A receiver's answer (or a streaming answer's head).
 pub fn answer(body: Vec<u8>, kind: Receiver, origin: Option<&str>) -> HttpResponse {
-    with_cors(
-        HttpResponse {
-            status: 200,
-            headers: vec![("content-type".to_owned(), kind.content_type().to_owned())],
-            body,
-        },
-        origin,
-    )
+    let mut response = HttpResponse {
+        status: 200,
+        headers: vec![("content-type".to_owned(), kind.content_type().to_owned())],
+        body,
+    };
+    if kind == Receiver::XhrStreaming {
+        // Cloudflare gzips `application/javascript` for clients that accept it, and a
+        // compressor holds a stream's frames back until it has enough of them: a stated
+        // encoding is passed on as it is.
+        response = response.with_header("content-encoding", "identity");
+    }
+    with_cors(response, origin)
 }
 
 /// SockJS's headers on any answer: CORS with credentials, and no caching.
