@@ -67,9 +67,9 @@ pub fn decode_client(payload: &str) -> Result<Vec<String>, BrokenFraming> {
 pub struct BrokenFraming;
 
 /// The `/info` answer: `{"websocket":true,"origins":["*:*"],"cookie_needed":false,"entropy":n}`.
-pub fn info(websocket: bool, entropy: u32) -> String {
+pub fn info(websocket: bool, cookie_needed: bool, entropy: u32) -> String {
     format!(
-        "{{\"websocket\":{websocket},\"origins\":[\"*:*\"],\"cookie_needed\":false,\"entropy\":{entropy}}}"
+        "{{\"websocket\":{websocket},\"origins\":[\"*:*\"],\"cookie_needed\":{cookie_needed},\"entropy\":{entropy}}}"
     )
 }
 
@@ -179,7 +179,7 @@ impl Receiver {
     pub fn content_type(self) -> &'static str {
         match self {
             Self::Polling | Self::XhrStreaming => "application/javascript; charset=UTF-8",
-            Self::EventSource => "text/event-stream; charset=UTF-8",
+            Self::EventSource => "text/event-stream",
         }
     }
 }
@@ -300,7 +300,7 @@ mod tests {
 
     #[test]
     fn info_says_what_the_client_needs() {
-        let info: Value = serde_json::from_str(&info(true, 7)).unwrap();
+        let info: Value = serde_json::from_str(&info(true, false, 7)).unwrap();
         assert_eq!(info["websocket"], true);
         assert_eq!(info["cookie_needed"], false);
         assert_eq!(info["origins"][0], "*:*");

@@ -10,6 +10,7 @@ mod support;
 use serde_json::Value;
 use stomp_rooms::room::http::{HttpOutcome, HttpRequest, HttpResponse, Method};
 use stomp_rooms::room::sockjs::{DISCONNECT_DELAY_MS, HEART_BEAT_MS, RESPONSE_LIMIT};
+use stomp_rooms::room::testing::SocketCall;
 use stomp_rooms::room::Settings;
 use support::Room;
 
@@ -61,6 +62,14 @@ fn messages(line: &str) -> Vec<String> {
         .into_iter()
         .map(|v| v.as_str().expect("strings").to_owned())
         .collect()
+}
+
+/// Whether the room ended this open streaming answer.
+fn ended(room: &Room, listener: u64) -> bool {
+    room.sockets
+        .log
+        .iter()
+        .any(|call| matches!(call, SocketCall::End { listener: l } if *l == listener))
 }
 
 /// Opens a session with a poll and connects STOMP through it; returns the CONNECTED frame.
@@ -142,8 +151,14 @@ fn a_second_receiver_is_refused_with_2010_and_the_first_keeps_the_session() {
     };
     let second = respond(room.sockjs(poll("s1")));
     assert_eq!(text(&second), "c[2010,\"Another connection still open\"]\n");
-    let streaming = respond(room.sockjs(request(Method::Post, "s1", "xhr_streaming", "")));
-    assert!(text(&streaming).ends_with("hhh\nc[2010,\"Another connection still open\"]\n"));
+    let Some(HttpOutcome::Stream { listener: refused, head, .. }) =
+        room.sockjs(request(Method::Post, "s1", "xhr_streaming", ""))
+    else {
+        panic!("a streaming receiver streams its refusal");
+    };
+    assert!(text(&head).ends_with("hhh\n"));
+    assert_eq!(room.streamed(refused), "c[2010,\"Another connection still open\"]\n");
+    assert!(ended(&room, refused), "and ends");
     room.connect(1, "");
     room.publish(1, "/topic/chat", "still mine");
     let answers = room.answers();
@@ -160,8 +175,8 @@ fn xhr_streaming_sends_its_prelude_then_frames_and_ends_at_the_response_limit() 
     else {
         panic!("a streaming receiver streams");
     };
-    let body = text(&head);
-    assert_eq!(body, format!("{}\no\n", "h".repeat(2048)));
+    assert_eq!(text(&head), format!("{}\n", "h".repeat(2048)), "the prelude alone");
+    assert_eq!(room.streamed(listener), "o\n", "then the open frame in a chunk of its own");
     assert_eq!(header(&head, "content-type"), Some("application/javascript; charset=UTF-8"));
     assert_eq!(header(&head, "content-encoding"), Some("identity"), "never compressed, so never held back");
     assert_eq!((keep_alive_ms, keep_alive.as_slice()), (HEART_BEAT_MS, b"h\n".as_slice()));
@@ -174,20 +189,23 @@ fn xhr_streaming_sends_its_prelude_then_frames_and_ends_at_the_response_limit() 
     room.connect(1, "");
     let big = "x".repeat(40 * 1024);
     let mut sent = 0;
-    while !room.sockets.log.iter().any(|call| matches!(call, stomp_rooms::room::testing::SocketCall::End { listener: l } if *l == listener)) {
+    while !ended(&room, listener) {
         room.publish(1, "/topic/big", &big);
         sent += 1;
         assert!(sent <= RESPONSE_LIMIT / big.len() + 1, "the stream never ended");
     }
     assert_eq!(sent, RESPONSE_LIMIT / big.len() + 1, "ended once it carried 128 KiB");
-    // The client opens the next streaming receiver on the same session.
+    // The client opens the next streaming receiver on the same session: what waited for it
+    // comes first.
     room.publish(1, "/topic/big", "after the limit");
-    let Some(HttpOutcome::Stream { head, .. }) =
+    let Some(HttpOutcome::Stream { listener: next, head, .. }) =
         room.sockjs(request(Method::Post, "s1", "xhr_streaming", ""))
     else {
         panic!("the session goes on");
     };
-    assert!(text(&head).ends_with("\\n\\nafter the limit\\u0000\"]\n"), "waiting frames come first");
+    assert!(text(&head).ends_with("hhh\n"));
+    let waited = room.streamed(next);
+    assert!(waited.ends_with("\\n\\nafter the limit\\u0000\"]\n"), "{waited:?}");
 }
 }
 
@@ -199,8 +217,9 @@ fn eventsource_carries_frames_as_events_with_percent_escaping() {
     else {
         panic!("eventsource streams");
     };
-    assert_eq!(text(&head), "\r\ndata: o\r\n\r\n");
-    assert_eq!(header(&head, "content-type"), Some("text/event-stream; charset=UTF-8"));
+    assert_eq!(text(&head), "\r\n");
+    assert_eq!(room.streamed(listener), "data: o\r\n\r\n");
+    assert_eq!(header(&head, "content-type"), Some("text/event-stream"));
     assert_eq!(keep_alive, b"data: h\r\n\r\n");
     respond(room.sockjs(send("s1", &["CONNECT\naccept-version:1.2\n\n\0"])));
     respond(room.sockjs(send("s1", &["SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"])));
@@ -306,7 +325,7 @@ fn an_open_receiver_keeps_its_session_however_long_it_waits() {
 }
 
 room_test! {
-fn a_session_whose_receiver_went_away_ends_5_s_later() {
+fn a_session_whose_receiver_was_cut_off_is_interrupted_and_ends_5_s_later() {
     let mut room = Room::new();
     open_and_connect(&mut room, "s1", "");
     let Some(HttpOutcome::Stream { listener, .. }) =
@@ -316,8 +335,13 @@ fn a_session_whose_receiver_went_away_ends_5_s_later() {
     };
     room.advance(1_000);
     room.http_closed(listener);
+    let next = text(&respond(room.sockjs(poll("s1"))));
+    assert_eq!(next, "c[1002,\"Connection interrupted\"]\n");
+    let refused = respond(room.sockjs(send("s1", &["SEND\ndestination:/topic/x\n\nx\0"])));
+    assert_eq!(refused.status, 404, "nothing more goes in");
     room.advance(DISCONNECT_DELAY_MS);
-    assert_eq!(room.stats()["connections"], 0);
+    assert_eq!(room.stats()["connections"], 0, "its connection closed with the session");
+    assert_eq!(room.stats()["sockjs_sessions"], 0);
 }
 }
 
@@ -359,11 +383,11 @@ fn room_limits_apply_to_sessions_as_to_sockets() {
     assert_eq!(text(&respond(room.sockjs(first))), "o\n");
     let mut second = poll("s2");
     second.peer.address = Some("203.0.113.9".into());
-    let refused = text(&respond(room.sockjs(second)));
+    assert_eq!(text(&respond(room.sockjs(second))), "o\n");
+    let refused = text(&respond(room.sockjs(to_address(poll("s2"), "203.0.113.9"))));
     let lines: Vec<&str> = refused.lines().collect();
-    assert_eq!(lines[0], "o");
-    assert!(messages(lines[1])[0].starts_with("ERROR\nmessage:too many connections"), "{refused:?}");
-    assert!(lines[2].starts_with("c[1013,"), "{refused:?}");
+    assert!(messages(lines[0])[0].starts_with("ERROR\nmessage:too many connections"), "{refused:?}");
+    assert!(lines[1].starts_with("c[1013,"), "{refused:?}");
 }
 }
 
@@ -379,4 +403,89 @@ fn a_restarted_room_has_lost_its_sessions_and_the_next_receiver_opens_a_new_one(
         1,
         "only the new session's connection"
     );
+}
+
+fn to_address(mut request: HttpRequest, address: &str) -> HttpRequest {
+    request.peer.address = Some(address.to_owned());
+    request
+}
+
+fn to_service(room: &str, mut request: HttpRequest) -> HttpRequest {
+    request.peer.room = room.to_owned();
+    request
+}
+
+fn with_test_services() -> Room {
+    Room::with_settings(Settings {
+        sockjs_test_services: true,
+        ..Settings::default()
+    })
+}
+
+room_test! {
+fn the_echo_test_service_sends_each_message_back_and_ends_streams_at_4096_bytes() {
+    let mut room = with_test_services();
+    let Some(HttpOutcome::Stream { listener, .. }) =
+        room.sockjs(to_service("echo", request(Method::Post, "e1", "xhr_streaming", "")))
+    else {
+        panic!("streams");
+    };
+    let sent = respond(room.sockjs(to_service("echo", send("e1", &["one", "two \u{2028}"]))));
+    assert_eq!(sent.status, 204);
+    assert_eq!(room.streamed(listener), "o\na[\"one\"]\na[\"two \\u2028\"]\n");
+    let big = "x".repeat(128);
+    let mut frames = 2;
+    while !ended(&room, listener) {
+        respond(room.sockjs(to_service("echo", send("e1", &[&big]))));
+        frames += 1;
+        assert!(frames < 100, "never ended");
+    }
+    // 25 bytes, then lines of 134: the 31st takes the answer past 4096 bytes, and it ends.
+    assert_eq!(frames - 2, 31, "ended at the test services' 4096 bytes");
+    assert_eq!(room.stats()["connections"], 1, "no STOMP frame was parsed, and none refused");
+}
+}
+
+room_test! {
+fn the_close_test_service_closes_each_session_with_3000_and_repeats_it() {
+    let mut room = with_test_services();
+    let Some(HttpOutcome::Stream { listener, .. }) =
+        room.sockjs(to_service("close", request(Method::Post, "c0", "xhr_streaming", "")))
+    else {
+        panic!("streams");
+    };
+    assert_eq!(room.streamed(listener), "o\nc[3000,\"Go away!\"]\n");
+    assert!(ended(&room, listener));
+    let opened = text(&respond(room.sockjs(to_service("close", poll("c1")))));
+    assert_eq!(opened, "o\n");
+    let closed = text(&respond(room.sockjs(to_service("close", poll("c1")))));
+    assert_eq!(closed, "c[3000,\"Go away!\"]\n");
+    let again = text(&respond(room.sockjs(to_service("close", poll("c1")))));
+    assert_eq!(again, "c[3000,\"Go away!\"]\n");
+    assert_eq!(room.stats()["connections"], 0);
+}
+}
+
+room_test! {
+fn the_cookie_needed_test_service_sets_jsessionid() {
+    let mut room = with_test_services();
+    let opened = respond(room.sockjs(to_service("cookie_needed_echo", poll("k1"))));
+    assert_eq!(header(&opened, "set-cookie"), Some("JSESSIONID=dummy; path=/"));
+    let mut own = to_service("cookie_needed_echo", poll("k2"));
+    own.headers.push(("cookie".into(), "a=1; JSESSIONID=abcdef".into()));
+    let echoed = respond(room.sockjs(own));
+    assert_eq!(header(&echoed, "set-cookie"), Some("JSESSIONID=abcdef; path=/"));
+    let plain = respond(room.sockjs(to_service("echo", poll("k3"))));
+    assert_eq!(header(&plain, "set-cookie"), None);
+}
+}
+
+room_test! {
+fn without_the_setting_a_room_named_echo_is_a_stomp_room() {
+    let mut room = Room::new();
+    respond(room.sockjs(to_service("echo", poll("s1"))));
+    respond(room.sockjs(to_service("echo", send("s1", &["CONNECT\naccept-version:1.2\n\n\0"]))));
+    let answer = text(&respond(room.sockjs(to_service("echo", poll("s1")))));
+    assert!(answer.starts_with("a[\"CONNECTED\\n"), "{answer:?}");
+}
 }

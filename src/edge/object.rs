@@ -125,7 +125,7 @@ impl DurableObject for Room {
         }
         let settings = env::settings(&self.env).unwrap_or_default();
         if !path.starts_with("/rooms/") {
-            let route = endpoints::route(&settings.endpoints, &path, false);
+            let route = endpoints::route(&settings, &path, false);
             let Some((room, EndpointRequest::SockJsHttp { session_path })) = route else {
                 return Response::error("not found", 404);
             };
@@ -153,23 +153,23 @@ impl DurableObject for Room {
             let _ = ws.close(Some(1011), Some("unknown connection"));
             return Ok(());
         };
-        let unwrapped;
         let (data, binary): (&[u8], bool) = match (&message, framing) {
             (WebSocketIncomingMessage::String(text), Framing::Plain) => (text.as_bytes(), false),
             (WebSocketIncomingMessage::Binary(bytes), Framing::Plain) => (bytes, true),
             (WebSocketIncomingMessage::String(text), Framing::SockJs) => {
+                // Broken framing ends the socket at once, without a close frame, as SockJS
+                // servers do (the client cannot be trusted to read one).
                 let Ok(messages) = sockjs::decode_client(text) else {
-                    let _ = ws.send_with_str(sockjs::close_frame(1002, "Broken framing."));
                     let _ = ws.close(Some(1002), Some("Broken framing."));
                     return Ok(());
                 };
-                unwrapped = messages.concat();
-                // The runtime's auto-response answers only a bare "\n": a SockJS client's
-                // heart-beat arrives framed, so it is answered here, as the auto-response would.
-                if !unwrapped.is_empty() && unwrapped.bytes().all(|b| b == b'\n' || b == b'\r') {
-                    let _ = ws.send_with_str(sockjs::messages_frame(["\n"]));
-                }
-                (unwrapped.as_bytes(), false)
+                let mut messages = Some(messages);
+                return self
+                    .event(Arrival::default(), &mut |room, store, sockets, now| {
+                        let messages = messages.take().unwrap_or_default();
+                        room.sockjs_messages(store, sockets, conn, messages, now)
+                    })
+                    .await;
             }
             (WebSocketIncomingMessage::Binary(_), Framing::SockJs) => {
                 let _ = ws.close(Some(1002), Some("SockJS sends text"));
@@ -223,7 +223,7 @@ impl Room {
                 .then_some((room, Framing::Plain));
         }
         let settings = env::settings(&self.env).unwrap_or_default();
-        match endpoints::route(&settings.endpoints, path, true)? {
+        match endpoints::route(&settings, path, true)? {
             (room, EndpointRequest::PlainWebSocket) => Some((room, Framing::Plain)),
             (room, EndpointRequest::SockJsWebSocket) => Some((room, Framing::SockJs)),
             _ => None,
@@ -285,7 +285,7 @@ impl Room {
                 ends_at_ms,
             }) => {
                 let ends_after_ms = ends_at_ms.map(|at| at.saturating_sub(now_ms()));
-                let gone = StreamGone {
+                let gone = RequestGone {
                     live: Rc::downgrade(&self.live),
                     listener,
                 };
@@ -302,11 +302,17 @@ impl Room {
                 timeout_ms,
             }) => {
                 let mut pushed = pushed;
+                // Dropped with this future if the client goes away while it waits.
+                let gone = RequestGone {
+                    live: Rc::downgrade(&self.live),
+                    listener,
+                };
                 let timeout = Delay::from(Duration::from_millis(timeout_ms));
                 let answer = match future::select(pushed.next(), timeout).await {
                     Either::Left((Some(Push::Answer(answer)), _)) => answer,
                     _ => self.poll_timed_out(listener),
                 };
+                gone.disarm();
                 http::to_response(answer)
             }
         }
@@ -451,14 +457,22 @@ fn is_websocket_upgrade(req: &Request) -> Result<bool> {
     Ok(req.method() == Method::Get && upgrade.eq_ignore_ascii_case("websocket"))
 }
 
-/// Dropped with an event stream's body, when its client goes away (or the stream ends): the
-/// room forgets the stream at once rather than at its next message.
-struct StreamGone {
+/// Dropped with an event stream's body, when its client goes away (or the stream ends), or
+/// with a waiting poll cancelled by its client: the room forgets the request at once rather
+/// than at its next message.
+struct RequestGone {
     live: Weak<RefCell<Option<Live>>>,
     listener: ListenerId,
 }
 
-impl Drop for StreamGone {
+impl RequestGone {
+    /// The request was answered: nothing to tell the room.
+    fn disarm(mut self) {
+        self.live = Weak::new();
+    }
+}
+
+impl Drop for RequestGone {
     fn drop(&mut self) {
         let Some(live) = self.live.upgrade() else {
             return;

@@ -4,13 +4,14 @@
 //! preflights itself. Everything else under `/` is a static file from `public/`, served by the assets
 //! binding before this code runs (see `wrangler.toml`).
 
-use worker::{event, js_sys, Context, Env, Headers, Method, Request, Response, Result};
+use worker::{event, js_sys, Context, Env, Method, Request, Response, Result};
 
 use super::http;
 use crate::room::endpoints::{self, EndpointRequest};
 use crate::room::http as room_http;
 use crate::room::sockjs as room_sockjs;
-use crate::{room_name, sockjs};
+use crate::room::Settings;
+use crate::room_name;
 
 /// The Durable Object namespace binding declared in `wrangler.toml`.
 const ROOMS_BINDING: &str = "ROOMS";
@@ -105,11 +106,14 @@ fn refuse_origin(req: &Request, env: &Env) -> Result<Option<Response>> {
 async fn endpoint(req: Request, env: &Env, path: &str) -> Result<Response> {
     let upgrade = is_websocket_upgrade(&req)?;
     let settings = super::env::settings(env).unwrap_or_default();
-    let Some((room, request)) = endpoints::route(&settings.endpoints, path, upgrade) else {
+    let Some((room, request)) = endpoints::route(&settings, path, upgrade) else {
         return plain_text(404, "not found: rooms live at /rooms/{room}");
     };
     match request {
         EndpointRequest::PlainWebSocket | EndpointRequest::SockJsWebSocket => {
+            if let Some(refusal) = refuse_broken_upgrade(&req)? {
+                return Ok(refusal);
+            }
             if let Some(refusal) = refuse_origin(&req, env)? {
                 return Ok(refusal);
             }
@@ -123,7 +127,7 @@ async fn endpoint(req: Request, env: &Env, path: &str) -> Result<Response> {
             // A CORS preflight needs nothing from the room: answered here, without waking it.
             if req.method() == Method::Options {
                 let head = http::head_of(&req, &room, &session_path, room_http::Method::Options)?;
-                return http::to_response(room_sockjs::preflight(&settings, &head));
+                return http::to_response(room_sockjs::preflight(&settings, &head, now_ms()));
             }
             let stub = env
                 .durable_object(ROOMS_BINDING)?
@@ -131,8 +135,23 @@ async fn endpoint(req: Request, env: &Env, path: &str) -> Result<Response> {
                 .get_stub()?;
             stub.fetch_with_request(req).await
         }
-        EndpointRequest::Info => sockjs_info(&req),
-        EndpointRequest::Greeting => plain_text(200, "Welcome to SockJS!"),
+        EndpointRequest::Info => sockjs_info(&req, &settings, &room),
+        EndpointRequest::Greeting => {
+            let response = Response::ok("Welcome to SockJS!\n")?;
+            response
+                .headers()
+                .set("Content-Type", "text/plain; charset=UTF-8")?;
+            Ok(response)
+        }
+        // As SockJS servers answer a session's WebSocket address without a WebSocket.
+        EndpointRequest::NotAnUpgrade if req.method() == Method::Get => {
+            plain_text(400, "Can \"Upgrade\" only to \"WebSocket\".")
+        }
+        EndpointRequest::NotAnUpgrade => {
+            let response = Response::empty()?.with_status(405);
+            response.headers().set("Allow", "GET")?;
+            Ok(response)
+        }
         EndpointRequest::Other => plain_text(
             404,
             "this endpoint serves STOMP over WebSocket, plain or through SockJS (transports \
@@ -141,29 +160,19 @@ async fn endpoint(req: Request, env: &Env, path: &str) -> Result<Response> {
     }
 }
 
-/// sockjs-client's `/info`: uncached, readable by the page that asked (with credentials, as
-/// sockjs-client sends its requests).
-fn sockjs_info(req: &Request) -> Result<Response> {
-    let headers = Headers::new();
-    if let Some(origin) = req.headers().get("Origin")? {
-        headers.set("Access-Control-Allow-Origin", &origin)?;
-        headers.set("Access-Control-Allow-Credentials", "true")?;
-    } else {
-        headers.set("Access-Control-Allow-Origin", "*")?;
+/// sockjs-client's `/info` (and its preflight).
+fn sockjs_info(req: &Request, settings: &Settings, room: &str) -> Result<Response> {
+    let method = match req.method() {
+        Method::Options => room_http::Method::Options,
+        _ => room_http::Method::Get,
+    };
+    let head = http::head_of(req, room, "/info", method)?;
+    if method == room_http::Method::Options {
+        return http::to_response(room_sockjs::preflight(settings, &head, now_ms()));
     }
-    headers.set("Vary", "Origin")?;
-    headers.set(
-        "Cache-Control",
-        "no-store, no-cache, no-transform, must-revalidate, max-age=0",
-    )?;
-    if req.method() == Method::Options {
-        headers.set("Access-Control-Allow-Methods", "OPTIONS, GET")?;
-        headers.set("Access-Control-Max-Age", "31536000")?;
-        return Ok(Response::empty()?.with_status(204).with_headers(headers));
-    }
-    headers.set("Content-Type", "application/json; charset=UTF-8")?;
     let entropy = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
-    Ok(Response::ok(sockjs::info(true, entropy))?.with_headers(headers))
+    let endpoint = endpoints::endpoint_of(settings, room);
+    http::to_response(room_sockjs::info(endpoint, &head, entropy))
 }
 
 /// A destination the HTTP rungs serve (the settings may add Spring-style prefixes).
@@ -173,6 +182,23 @@ fn is_destination(env: &Env, path: &str) -> bool {
         .broker
         .destinations
         .is_known(path)
+}
+
+/// An upgrade whose `Connection` header does not say so (a proxy rewrote it) cannot become a
+/// WebSocket: refused with a reason rather than left to fail.
+fn refuse_broken_upgrade(req: &Request) -> Result<Option<Response>> {
+    let connection = req.headers().get("Connection")?.unwrap_or_default();
+    let upgrades = connection
+        .split(',')
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    if upgrades {
+        return Ok(None);
+    }
+    plain_text(400, "\"Connection\" must be \"Upgrade\".").map(Some)
+}
+
+fn now_ms() -> u64 {
+    worker::Date::now().as_millis()
 }
 
 fn is_websocket_upgrade(req: &Request) -> Result<bool> {

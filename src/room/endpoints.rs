@@ -5,8 +5,86 @@
 //! `websocket` transport, and the HTTP ones (`xhr`, `xhr_send`, `xhr_streaming`,
 //! `eventsource`; see [`crate::room::sockjs`]), with `{path}/info` for sockjs-client.
 
+use super::settings::Settings;
+use super::sockjs::RESPONSE_LIMIT;
 use crate::room_name;
 use crate::sockjs::{self, Transport};
+
+/// The services SockJS's protocol tests expect beside an echo (`sockjs_test_services`):
+/// `/echo`, `/close` (every session is closed at once with `c[3000,"Go away!"]`),
+/// `/disabled_websocket_echo` (no WebSocket transport) and `/cookie_needed_echo` (a
+/// `JSESSIONID` cookie on each answer), each its own room.
+const TEST_SERVICES: [&str; 4] = [
+    "/echo",
+    "/close",
+    "/disabled_websocket_echo",
+    "/cookie_needed_echo",
+];
+
+/// The response limit of the test services, as the protocol tests expect it.
+const TEST_RESPONSE_LIMIT: usize = 4096;
+
+/// What an endpoint's connections get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    /// The room's STOMP broker.
+    Stomp,
+    /// Each SockJS message sent back as it came (a test service).
+    Echo,
+    /// The session closed as soon as it opens (a test service).
+    Close,
+}
+
+/// How an endpoint's room serves SockJS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub service: Service,
+    /// Whether the `websocket` transport is offered (`/info` says so).
+    pub websocket: bool,
+    /// Whether answers set a `JSESSIONID` cookie, for load balancers that need one.
+    pub cookie_needed: bool,
+    /// Bytes after which a streaming answer ends.
+    pub response_limit: usize,
+}
+
+impl Default for Endpoint {
+    fn default() -> Self {
+        Self {
+            service: Service::Stomp,
+            websocket: true,
+            cookie_needed: false,
+            response_limit: RESPONSE_LIMIT,
+        }
+    }
+}
+
+/// How the room `room` serves SockJS: a STOMP room, unless it is a test service.
+pub fn endpoint_of(settings: &Settings, room: &str) -> Endpoint {
+    if !settings.sockjs_test_services {
+        return Endpoint::default();
+    }
+    let test = Endpoint {
+        service: Service::Echo,
+        response_limit: TEST_RESPONSE_LIMIT,
+        ..Endpoint::default()
+    };
+    match room {
+        "echo" => test,
+        "close" => Endpoint {
+            service: Service::Close,
+            ..test
+        },
+        "disabled_websocket_echo" => Endpoint {
+            websocket: false,
+            ..test
+        },
+        "cookie_needed_echo" => Endpoint {
+            cookie_needed: true,
+            ..test
+        },
+        _ => Endpoint::default(),
+    }
+}
 
 /// What a request to an endpoint asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,36 +100,45 @@ pub enum EndpointRequest {
     Info,
     /// SockJS's greeting (`GET {path}` without an upgrade).
     Greeting,
+    /// A session's WebSocket address without a WebSocket upgrade.
+    NotAnUpgrade,
     /// Another path under the endpoint.
     Other,
 }
 
 /// The endpoint `path` belongs to, the room its connections share, and what it asks for;
 /// `None` when it is under no endpoint.
-pub fn route(endpoints: &[String], path: &str, upgrade: bool) -> Option<(String, EndpointRequest)> {
-    endpoints.iter().find_map(|endpoint| {
-        let endpoint = endpoint.trim_end_matches('/');
-        let rest = path.strip_prefix(endpoint)?;
-        if !(rest.is_empty() || rest.starts_with('/')) {
-            return None;
-        }
-        let room = room_of(endpoint)?;
-        let request = match (rest.trim_end_matches('/'), upgrade) {
-            ("" | "/websocket", true) => EndpointRequest::PlainWebSocket,
-            ("/info", false) => EndpointRequest::Info,
-            ("", false) => EndpointRequest::Greeting,
-            (_, upgrade) => match (sockjs::session_path(rest), upgrade) {
-                (Some((_, Transport::WebSocket)), true) => EndpointRequest::SockJsWebSocket,
-                (Some((_, transport)), false) if transport != Transport::WebSocket => {
-                    EndpointRequest::SockJsHttp {
-                        session_path: rest.to_owned(),
+pub fn route(settings: &Settings, path: &str, upgrade: bool) -> Option<(String, EndpointRequest)> {
+    let tests = settings.sockjs_test_services.then_some(&TEST_SERVICES[..]);
+    let configured = settings.endpoints.iter().map(String::as_str);
+    configured
+        .chain(tests.into_iter().flatten().copied())
+        .find_map(|endpoint| {
+            let endpoint = endpoint.trim_end_matches('/');
+            let rest = path.strip_prefix(endpoint)?;
+            if !(rest.is_empty() || rest.starts_with('/')) {
+                return None;
+            }
+            let room = room_of(endpoint)?;
+            let websocket = endpoint_of(settings, &room).websocket;
+            let request = match (rest.trim_end_matches('/'), upgrade) {
+                (_, true) if !websocket => EndpointRequest::Other,
+                ("" | "/websocket", true) => EndpointRequest::PlainWebSocket,
+                ("/info", false) => EndpointRequest::Info,
+                ("", false) if rest.len() <= 1 => EndpointRequest::Greeting,
+                (_, upgrade) => match (sockjs::session_path(rest), upgrade) {
+                    (Some((_, Transport::WebSocket)), true) => EndpointRequest::SockJsWebSocket,
+                    (Some((_, Transport::WebSocket)), false) => EndpointRequest::NotAnUpgrade,
+                    (Some((_, transport)), false) if transport != Transport::WebSocket => {
+                        EndpointRequest::SockJsHttp {
+                            session_path: rest.to_owned(),
+                        }
                     }
-                }
-                _ => EndpointRequest::Other,
-            },
-        };
-        Some((room, request))
-    })
+                    _ => EndpointRequest::Other,
+                },
+            };
+            Some((room, request))
+        })
 }
 
 /// The room an endpoint's connections share: its path as a room name (`/ws-stomp` →
@@ -65,13 +152,16 @@ pub fn room_of(endpoint: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    fn endpoints() -> Vec<String> {
-        vec!["/ws-stomp".into(), "/api/ws/".into()]
+    fn settings() -> Settings {
+        Settings {
+            endpoints: vec!["/ws-stomp".into(), "/api/ws/".into()],
+            ..Settings::default()
+        }
     }
 
     #[test]
     fn an_endpoint_routes_its_paths_to_one_room() {
-        let route = |path, upgrade| route(&endpoints(), path, upgrade);
+        let route = |path, upgrade| route(&settings(), path, upgrade);
         let room = || "ws-stomp".to_owned();
         assert_eq!(
             route("/ws-stomp", true),
@@ -114,12 +204,44 @@ mod tests {
             route("/api/ws/info", false),
             Some(("api.ws".to_owned(), EndpointRequest::Info))
         );
+        assert_eq!(
+            route("/ws-stomp//", false),
+            Some((room(), EndpointRequest::Other))
+        );
+        assert_eq!(
+            route("/ws-stomp/1/a/websocket", false),
+            Some((room(), EndpointRequest::NotAnUpgrade))
+        );
         assert_eq!(route("/ws-stompx", true), None);
         assert_eq!(route("/rooms/lobby", true), None);
     }
 
     #[test]
     fn an_endpoint_that_is_no_room_name_routes_nothing() {
-        assert_eq!(route(&["/-bad".to_owned()], "/-bad", true), None);
+        let settings = Settings {
+            endpoints: vec!["/-bad".to_owned()],
+            ..Settings::default()
+        };
+        assert_eq!(route(&settings, "/-bad", true), None);
+    }
+
+    #[test]
+    fn the_test_services_exist_only_when_asked_for() {
+        let mut settings = settings();
+        assert_eq!(route(&settings, "/echo/info", false), None);
+        assert_eq!(endpoint_of(&settings, "echo"), Endpoint::default());
+        settings.sockjs_test_services = true;
+        assert_eq!(
+            route(&settings, "/echo/info", false),
+            Some(("echo".to_owned(), EndpointRequest::Info))
+        );
+        assert_eq!(endpoint_of(&settings, "close").service, Service::Close);
+        assert_eq!(endpoint_of(&settings, "echo").response_limit, 4096);
+        assert_eq!(
+            route(&settings, "/disabled_websocket_echo/0/a/websocket", true),
+            Some(("disabled_websocket_echo".to_owned(), EndpointRequest::Other))
+        );
+        assert!(endpoint_of(&settings, "cookie_needed_echo").cookie_needed);
+        assert_eq!(endpoint_of(&settings, "lobby"), Endpoint::default());
     }
 }

@@ -39,6 +39,7 @@ use std::rc::Rc;
 
 use super::auth::Authenticator;
 use super::broker::{Broker, Effect, ReplayRequest, Throttle};
+use super::endpoints::{endpoint_of, Service};
 use super::http::Listeners;
 use super::session::{ConnId, Peer, Phase, Session};
 use super::settings::Settings;
@@ -272,6 +273,10 @@ impl Room {
         now: u64,
     ) -> Result<(), Failed> {
         self.with_sessions(sockets, now, |room, sockets| {
+            if room.echoes(conn) {
+                sockets.send(conn, data, binary);
+                return Ok(());
+            }
             room.receive_data(store, sockets, conn, data, binary, now)
         })
     }
@@ -432,9 +437,26 @@ impl Room {
         // room is never evicted with deferred writes, so an id is not given out twice.
         self.deferred.push(Write::Counter(Counter::LastConn, conn));
         sockets.accept(conn);
-        let effects = self.broker.open(conn, peer, now);
+        let closes_at_once = endpoint_of(&self.settings, &peer.room).service == Service::Close;
+        let mut effects = self.broker.open(conn, peer, now);
+        if closes_at_once && self.broker.session(conn).is_some() {
+            effects.extend(self.broker.close(conn, now));
+            effects.push(Effect::Close {
+                conn,
+                code: 3000,
+                reason: "Go away!".to_owned(),
+            });
+        }
         self.run(store, sockets, Some(conn), effects, now)?;
         Ok(conn)
+    }
+
+    /// Whether the connection is to the echo test service (`sockjs_test_services`).
+    fn echoes(&self, conn: ConnId) -> bool {
+        self.settings.sockjs_test_services
+            && self.broker.session(conn).is_some_and(|session| {
+                endpoint_of(&self.settings, &session.room).service == Service::Echo
+            })
     }
 
     fn receive_data(

@@ -28,6 +28,10 @@ pub struct Settings {
     /// Spring-style endpoints, e.g. `["/ws-stomp"]`: each path's connections share one room
     /// (see [`endpoints`](super::endpoints)). Empty by default.
     pub endpoints: Vec<String>,
+    /// Adds the services SockJS's protocol tests expect (`/echo`, `/close`,
+    /// `/disabled_websocket_echo`, `/cookie_needed_echo`; see [`endpoints`](super::endpoints)),
+    /// for running those tests against a test server. Never on in production. Default false.
+    pub sockjs_test_services: bool,
     /// Limits of the HTTP rungs: open event streams and waiting polls.
     pub http: HttpSettings,
     /// Limits, heart-beats and timeouts of the STOMP broker.
@@ -60,6 +64,7 @@ impl Default for Settings {
             allowed_origins: Vec::new(),
             http: HttpSettings::default(),
             endpoints: Vec::new(),
+            sockjs_test_services: false,
             broker: Config::default(),
         }
     }

@@ -242,9 +242,12 @@ impl Room {
         outcome
     }
 
-    /// A request of a SockJS HTTP transport to the endpoint room `ROOM`.
+    /// A request of a SockJS HTTP transport to the endpoint room `ROOM` (unless the request
+    /// names another).
     pub fn sockjs(&mut self, mut request: HttpRequest) -> Option<HttpOutcome> {
-        request.peer.room = ROOM.to_owned();
+        if request.peer.room.is_empty() {
+            request.peer.room = ROOM.to_owned();
+        }
         let mut outcome = None;
         self.event(|engine, store, sockets, now| {
             outcome = Some(engine.sockjs(store, sockets, &request, now)?);

@@ -4,12 +4,14 @@
 //! [`crate::room::sockjs`].
 
 use super::Room;
+use crate::room::endpoints::endpoint_of;
 use crate::room::http::{allow_origin, HttpOutcome, HttpRequest, HttpResponse, Method};
+use crate::room::session::ConnId;
 use crate::room::sockets::Sockets;
 use crate::room::sockjs::{self as sessions, Reception, SessionSockets, HEART_BEAT_MS};
 use crate::room::storage::Storage;
 use crate::room::Failed;
-use crate::sockjs::{self, Receiver};
+use crate::sockjs::{self, Receiver, Transport};
 
 impl Room {
     /// A request of one of SockJS's HTTP transports; `request.destination` is the path after
@@ -38,6 +40,7 @@ impl Room {
                 return Ok(HttpOutcome::Respond(sessions::preflight(
                     &room.settings,
                     request,
+                    now,
                 )));
             }
             let wanted = sessions::method_of(transport);
@@ -50,14 +53,21 @@ impl Room {
                     origin.as_deref(),
                 )));
             }
-            match Receiver::of(transport) {
-                Some(kind) => room.sockjs_receiver(store, sockets, request, id, kind, origin, now),
-                None => room
-                    .sockjs_send(store, sockets, request, id, now)
-                    .map(|answer| {
-                        HttpOutcome::Respond(sessions::with_cors(answer, origin.as_deref()))
-                    }),
-            }
+            let outcome = match Receiver::of(transport) {
+                Some(kind) => {
+                    room.sockjs_receiver(store, sockets, request, id, kind, origin, now)?
+                }
+                None => {
+                    let answer = room.sockjs_send(store, sockets, request, id, now)?;
+                    HttpOutcome::Respond(sessions::with_cors(answer, origin.as_deref()))
+                }
+            };
+            let cookie_needed = endpoint_of(&room.settings, &request.peer.room).cookie_needed;
+            Ok(if cookie_needed && transport != Transport::XhrSend {
+                with_session_cookie(outcome, request)
+            } else {
+                outcome
+            })
         })
     }
 
@@ -73,37 +83,89 @@ impl Room {
         origin: Option<String>,
         now: u64,
     ) -> Result<HttpOutcome, Failed> {
-        let mut first = kind.prelude();
-        if !sockets.sessions.contains(id) {
-            sockets.sessions.opening(id, origin.clone());
+        let opened = !sockets.sessions.contains(id);
+        if opened {
+            let limit = endpoint_of(&self.settings, &request.peer.room).response_limit;
+            sockets.sessions.opening(id, origin.clone(), limit);
             self.open_conn(store, sockets, request.peer.clone(), now)?;
-            kind.encode(sockjs::OPEN, &mut first);
         }
         let listener = self.listeners.reserve();
-        let reception = sockets.sessions.receive(id, kind, listener, first, now);
+        let reception = sockets.sessions.receive(id, kind, listener, opened, now);
         let origin = origin.as_deref();
-        Ok(match reception {
-            Reception::Now(body) => HttpOutcome::Respond(sessions::answer(body, kind, origin)),
+        let (frames, ends) = match reception {
+            Reception::Now(frames) if !kind.streams() => {
+                let body = frames.concat();
+                return Ok(HttpOutcome::Respond(sessions::answer(body, kind, origin)));
+            }
             Reception::Wait => {
                 sockets.hold(listener);
-                HttpOutcome::Wait {
+                return Ok(HttpOutcome::Wait {
                     listener,
                     timeout_ms: HEART_BEAT_MS,
-                }
+                });
             }
-            Reception::Stream(body) => {
-                sockets.hold(listener);
-                let mut keep_alive = Vec::new();
-                kind.encode(sockjs::HEART_BEAT, &mut keep_alive);
-                HttpOutcome::Stream {
-                    listener,
-                    head: sessions::answer(body, kind, origin),
-                    keep_alive_ms: HEART_BEAT_MS,
-                    keep_alive,
-                    ends_at_ms: None,
-                }
-            }
+            // A streaming receiver with nothing more to come (a refusal, a closed session):
+            // streamed all the same, then ended.
+            Reception::Now(frames) => (frames, true),
+            Reception::Stream(frames) => (frames, false),
+        };
+        sockets.hold(listener);
+        // The prelude, then each frame in a chunk of its own, as SockJS clients (and its
+        // protocol tests) read them.
+        for frame in frames {
+            sockets.stream(listener, &frame);
+        }
+        if ends {
+            sockets.end(listener);
+        }
+        let mut keep_alive = Vec::new();
+        kind.encode(sockjs::HEART_BEAT, &mut keep_alive);
+        Ok(HttpOutcome::Stream {
+            listener,
+            head: sessions::answer(kind.prelude(), kind, origin),
+            keep_alive_ms: HEART_BEAT_MS,
+            keep_alive,
+            ends_at_ms: None,
         })
+    }
+
+    /// The SockJS messages one WebSocket message or `xhr_send` brought on a connection: STOMP
+    /// for the broker (whose frames may span messages), or a test service's.
+    pub fn sockjs_messages(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        conn: ConnId,
+        messages: Vec<String>,
+        now: u64,
+    ) -> Result<(), Failed> {
+        self.with_sessions(sockets, now, |room, sockets| {
+            room.sockjs_deliver(store, sockets, conn, messages, now)
+        })
+    }
+
+    fn sockjs_deliver(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        conn: ConnId,
+        messages: Vec<String>,
+        now: u64,
+    ) -> Result<(), Failed> {
+        if self.echoes(conn) {
+            for message in messages {
+                sockets.send(conn, message.as_bytes(), false);
+            }
+            return Ok(());
+        }
+        let data = messages.concat();
+        self.receive_data(store, sockets, conn, data.as_bytes(), false, now)?;
+        // A STOMP client's heart-beat arrives framed, so the runtime's auto-response (which
+        // answers a bare "\n") does not see it: answered here in kind, as it would be.
+        if !data.is_empty() && data.bytes().all(|b| b == b'\n' || b == b'\r') {
+            sockets.send(conn, b"\n", false);
+        }
+        Ok(())
     }
 
     /// `xhr_send`: the client's messages, as one WebSocket message would bring them.
@@ -141,12 +203,7 @@ impl Room {
         let Some(messages) = messages else {
             return Ok(HttpResponse::text(500, "Broken JSON encoding."));
         };
-        let data = messages.concat();
-        self.receive_data(store, sockets, conn, data.as_bytes(), false, now)?;
-        // A STOMP client's heart-beat, answered in kind as the WebSocket auto-response would.
-        if !data.is_empty() && data.bytes().all(|b| b == b'\n' || b == b'\r') {
-            sockets.send(conn, b"\n", false);
-        }
+        self.sockjs_deliver(store, sockets, conn, messages, now)?;
         Ok(HttpResponse {
             status: 204,
             headers: vec![(
@@ -162,4 +219,35 @@ impl Room {
 /// (at most six bytes for one).
 pub fn max_payload(max_frame_bytes: usize) -> usize {
     max_frame_bytes.saturating_mul(6).saturating_add(64)
+}
+
+/// Sets the `JSESSIONID` cookie that sticky load balancers route by (`cookie_needed`): the
+/// client's own, or a placeholder.
+fn with_session_cookie(outcome: HttpOutcome, request: &HttpRequest) -> HttpOutcome {
+    let id = request
+        .header("cookie")
+        .into_iter()
+        .flat_map(|cookies| cookies.split(';'))
+        .find_map(|cookie| cookie.trim().strip_prefix("JSESSIONID="))
+        .unwrap_or("dummy");
+    let cookie = format!("JSESSIONID={id}; path=/");
+    match outcome {
+        HttpOutcome::Respond(response) => {
+            HttpOutcome::Respond(response.with_header("set-cookie", &cookie))
+        }
+        HttpOutcome::Stream {
+            listener,
+            head,
+            keep_alive_ms,
+            keep_alive,
+            ends_at_ms,
+        } => HttpOutcome::Stream {
+            listener,
+            head: head.with_header("set-cookie", &cookie),
+            keep_alive_ms,
+            keep_alive,
+            ends_at_ms,
+        },
+        wait @ HttpOutcome::Wait { .. } => wait,
+    }
 }

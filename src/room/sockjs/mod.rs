@@ -21,6 +21,7 @@ use std::collections::HashMap;
 
 pub use outlet::SessionSockets;
 
+use super::endpoints::Endpoint;
 use super::http::{allow_origin, HttpRequest, HttpResponse, ListenerId, Method};
 use super::session::ConnId;
 use super::settings::Settings;
@@ -59,18 +60,30 @@ struct Session {
     idle_since: Option<u64>,
     /// The page's origin, for the CORS headers of answers given later.
     origin: Option<String>,
+    /// Bytes after which a streaming answer ends.
+    response_limit: usize,
 }
 
-/// What a receiver request gets from its session.
+/// What a receiver request gets from its session: frames, each encoded for the receiver
+/// (a line, or an event), each to be sent in a chunk of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reception {
-    /// Answer now with this body (a poll with frames waiting, or a refusal).
-    Now(Vec<u8>),
+    /// These frames, and nothing more (a poll with frames waiting, a refusal, a closed
+    /// session).
+    Now(Vec<Vec<u8>>),
     /// A poll with nothing waiting: hold it; it is answered by the next frames, or with `h`
     /// after [`HEART_BEAT_MS`].
     Wait,
-    /// A streaming receiver: start the answer with this body and keep it open.
-    Stream(Vec<u8>),
+    /// A streaming receiver: these frames, then the answer stays open for more.
+    Stream(Vec<Vec<u8>>),
+}
+
+/// A session about to open.
+#[derive(Debug)]
+struct Opening {
+    id: String,
+    origin: Option<String>,
+    response_limit: usize,
 }
 
 /// The room's SockJS sessions over HTTP, by session id.
@@ -80,7 +93,7 @@ pub struct SockJsSessions {
     by_conn: HashMap<ConnId, String>,
     by_listener: HashMap<ListenerId, String>,
     /// The session whose connection the room is opening: its `accept` is not a socket's.
-    opening: Option<(String, Option<String>)>,
+    opening: Option<Opening>,
 }
 
 impl SockJsSessions {
@@ -109,38 +122,48 @@ impl SockJsSessions {
         self.by_listener.len()
     }
 
-    /// The next connection the room opens belongs to this new session.
-    pub fn opening(&mut self, id: &str, origin: Option<String>) {
-        self.opening = Some((id.to_owned(), origin));
+    /// The next connection the room opens belongs to this new session, whose streaming
+    /// answers end after `response_limit` bytes ([`RESPONSE_LIMIT`] but for test services).
+    pub fn opening(&mut self, id: &str, origin: Option<String>, response_limit: usize) {
+        self.opening = Some(Opening {
+            id: id.to_owned(),
+            origin,
+            response_limit,
+        });
     }
 
-    /// A receiver request for an existing session, as `listener`: what it gets now. The
-    /// opening `o` is the caller's (it answers a new session's first receiver).
+    /// A receiver request for a session, as `listener`: what it gets now. `opened`: the
+    /// session has just been opened for it, so it gets the `o` frame first.
     pub fn receive(
         &mut self,
         id: &str,
         kind: Receiver,
         listener: ListenerId,
-        first: Vec<u8>,
+        opened: bool,
         now: u64,
     ) -> Reception {
-        let mut body = first;
+        let encoded = |frame: &str| {
+            let mut bytes = Vec::new();
+            kind.encode(frame, &mut bytes);
+            bytes
+        };
         let Some(session) = self.by_id.get_mut(id) else {
-            return Reception::Now(body);
+            return Reception::Now(Vec::new());
         };
         if session.receiver.is_some() {
-            kind.encode(&sockjs::another_connection_open(), &mut body);
-            return Reception::Now(body);
+            return Reception::Now(vec![encoded(&sockjs::another_connection_open())]);
         }
-        let had_frames = session.take_frames(kind, &mut body);
+        let mut frames: Vec<Vec<u8>> = opened.then(|| encoded(sockjs::OPEN)).into_iter().collect();
+        if !kind.streams() && opened {
+            // A new session's first poll is answered with `o` alone; what the room sent
+            // meanwhile waits for the next.
+            session.idle_since = Some(now);
+            return Reception::Now(frames);
+        }
+        let had_frames = session.take_frames(kind, &mut frames);
         if session.closed.is_some() || (had_frames && !kind.streams()) {
             session.idle_since = Some(now);
-            return Reception::Now(body);
-        }
-        if !kind.streams() && !body.is_empty() {
-            // A new session's first poll: answered with `o` alone.
-            session.idle_since = Some(now);
-            return Reception::Now(body);
+            return Reception::Now(frames);
         }
         session.receiver = Some(Receiving {
             listener,
@@ -150,7 +173,7 @@ impl SockJsSessions {
         session.idle_since = None;
         self.by_listener.insert(listener, id.to_owned());
         if kind.streams() {
-            Reception::Stream(body)
+            Reception::Stream(frames)
         } else {
             Reception::Wait
         }
@@ -165,9 +188,20 @@ impl SockJsSessions {
         Some(answer(body, Receiver::Polling, session.origin.as_deref()))
     }
 
-    /// A receiver's client went away; `false` if it is no session's.
+    /// A receiver's client went away before its answer ended; `false` if it is no session's.
+    /// The session is over, as SockJS says: later receivers get
+    /// `c[1002,"Connection interrupted"]`, and its connection closes when it ends.
     pub fn receiver_gone(&mut self, listener: ListenerId, now: u64) -> bool {
-        self.detach(listener, now).is_some()
+        let Some(id) = self.by_listener.get(&listener).cloned() else {
+            return false;
+        };
+        self.detach(listener, now);
+        if let Some(session) = self.by_id.get_mut(&id) {
+            session
+                .closed
+                .get_or_insert_with(|| sockjs::close_frame(1002, "Connection interrupted"));
+        }
+        true
     }
 
     /// When the next idle session ends.
@@ -210,7 +244,12 @@ impl SockJsSessions {
 
     /// The connection just opened belongs to the session being opened (if any).
     fn accept(&mut self, conn: ConnId, now: u64) -> bool {
-        let Some((id, origin)) = self.opening.take() else {
+        let Some(Opening {
+            id,
+            origin,
+            response_limit,
+        }) = self.opening.take()
+        else {
             return false;
         };
         self.by_conn.insert(conn, id.clone());
@@ -223,6 +262,7 @@ impl SockJsSessions {
                 receiver: None,
                 idle_since: Some(now),
                 origin,
+                response_limit,
             },
         );
         true
@@ -279,19 +319,21 @@ impl SockJsSessions {
         let Some(receiving) = session.receiver.clone() else {
             return;
         };
-        let mut bytes = Vec::new();
-        if !session.take_frames(receiving.kind, &mut bytes) {
+        let mut frames = Vec::new();
+        if !session.take_frames(receiving.kind, &mut frames) {
             return;
         }
         let listener = receiving.listener;
         let done = if receiving.kind.streams() {
-            if !sockets.stream(listener, &bytes) {
-                // The client has gone: nothing was delivered, nor is anything lost to it but
-                // the frames, which a SockJS session cannot resend to a new receiver safely.
+            if !frames.iter().all(|frame| sockets.stream(listener, frame)) {
+                // The client has gone (and the room forgets its receiver): it takes no more
+                // frames, and sockjs-client does not come back to a session whose receiver
+                // failed.
                 true
             } else {
-                let streamed = receiving.streamed + bytes.len();
-                let done = session.closed.is_some() || streamed >= RESPONSE_LIMIT;
+                let bytes: usize = frames.iter().map(Vec::len).sum();
+                let streamed = receiving.streamed + bytes;
+                let done = session.closed.is_some() || streamed >= session.response_limit;
                 if done {
                     sockets.end(listener);
                 } else if let Some(open) = session.receiver.as_mut() {
@@ -302,7 +344,7 @@ impl SockJsSessions {
         } else {
             sockets.answer(
                 listener,
-                answer(bytes, receiving.kind, session.origin.as_deref()),
+                answer(frames.concat(), receiving.kind, session.origin.as_deref()),
             );
             true
         };
@@ -313,17 +355,21 @@ impl SockJsSessions {
 }
 
 impl Session {
-    /// Appends the waiting messages (one `a[…]` frame) and the close frame, encoded for `kind`;
-    /// `false` if there were none.
-    fn take_frames(&mut self, kind: Receiver, into: &mut Vec<u8>) -> bool {
+    /// Appends the waiting messages (one `a[…]` frame) and the close frame, each encoded for
+    /// `kind`; `false` if there were none.
+    fn take_frames(&mut self, kind: Receiver, into: &mut Vec<Vec<u8>>) -> bool {
         let waiting = !self.waiting.is_empty();
         if waiting {
             let frame = sockjs::messages_frame(self.waiting.iter().map(String::as_str));
             self.waiting.clear();
-            kind.encode(&frame, into);
+            let mut bytes = Vec::new();
+            kind.encode(&frame, &mut bytes);
+            into.push(bytes);
         }
         if let Some(close) = &self.closed {
-            kind.encode(close, into);
+            let mut bytes = Vec::new();
+            kind.encode(close, &mut bytes);
+            into.push(bytes);
         }
         waiting || self.closed.is_some()
     }
@@ -364,17 +410,19 @@ pub fn method_of(transport: Transport) -> Method {
     }
 }
 
-/// The answer to a CORS preflight (`OPTIONS`) of a transport, cacheable for a year as SockJS
-/// asks; a page whose origin is not allowed is refused.
-pub fn preflight(settings: &Settings, request: &HttpRequest) -> HttpResponse {
+/// The answer to a CORS preflight (`OPTIONS`) of `/info` or a transport, cacheable for a
+/// year as SockJS asks; a page whose origin is not allowed is refused.
+pub fn preflight(settings: &Settings, request: &HttpRequest, now: u64) -> HttpResponse {
     let origin = match allow_origin(settings, request) {
         Ok(origin) => origin,
         Err(refusal) => return refusal,
     };
     let transport = sockjs::session_path(&request.destination).map(|(_, t)| t);
-    let methods = match transport.map(method_of) {
-        Some(Method::Get) => "OPTIONS, GET",
-        _ => "OPTIONS, POST",
+    let reads = request.destination == "/info" || transport.map(method_of) == Some(Method::Get);
+    let methods = if reads {
+        "OPTIONS, GET"
+    } else {
+        "OPTIONS, POST"
     };
     let response = HttpResponse {
         status: 204,
@@ -389,6 +437,7 @@ pub fn preflight(settings: &Settings, request: &HttpRequest) -> HttpResponse {
                 "cache-control".to_owned(),
                 "public, max-age=31536000".to_owned(),
             ),
+            ("expires".to_owned(), http_date(now + YEAR_MS)),
         ],
         body: Vec::new(),
     };
@@ -397,6 +446,48 @@ pub fn preflight(settings: &Settings, request: &HttpRequest) -> HttpResponse {
         None => response,
     };
     allow_page(response, origin.as_deref())
+}
+
+const YEAR_MS: u64 = 365 * 24 * 3600 * 1000;
+
+/// An HTTP date (`Sun, 06 Nov 1994 08:49:37 GMT`) for a time in ms since the epoch.
+pub fn http_date(ms: u64) -> String {
+    let secs = ms / 1000;
+    let days = secs / 86_400;
+    let (hour, minute, second) = (secs % 86_400 / 3600, secs % 3600 / 60, secs % 60);
+    // Days to a civil date (Howard Hinnant's algorithm), for dates after 1970.
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {day:02} {} {year} {hour:02}:{minute:02}:{second:02} GMT",
+        WEEKDAYS[(days % 7) as usize],
+        MONTHS[(month - 1) as usize]
+    )
+}
+
+/// sockjs-client's first request, `GET {endpoint}/info`: what the endpoint offers, uncached.
+pub fn info(endpoint: Endpoint, request: &HttpRequest, entropy: u32) -> HttpResponse {
+    let body = sockjs::info(endpoint.websocket, endpoint.cookie_needed, entropy);
+    let response = HttpResponse {
+        status: 200,
+        headers: vec![(
+            "content-type".to_owned(),
+            "application/json; charset=UTF-8".to_owned(),
+        )],
+        body: body.into_bytes(),
+    };
+    with_cors(response, request.header("origin"))
 }
 
 /// Lets the page that asked read the answer: its own origin with credentials (sockjs-client
@@ -408,5 +499,20 @@ fn allow_page(response: HttpResponse, origin: Option<&str>) -> HttpResponse {
             .with_header("access-control-allow-credentials", "true")
             .with_header("vary", "Origin"),
         None => response.with_header("access-control-allow-origin", "*"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::http_date;
+
+    #[test]
+    fn http_dates() {
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(784_111_777_000), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            http_date(1_709_210_096_000),
+            "Thu, 29 Feb 2024 12:34:56 GMT"
+        );
     }
 }
