@@ -224,6 +224,46 @@ test('SockJS framing: the session opens with "o", a STOMP frame goes inside a[".
   assert.equal(close.reason, 'Broken framing.');
 });
 
+test('an xhr-polling session lost in a restart: sockjs-client reports the close, and stomp.js reconnects with a new session that chats again', async () => {
+  const destination = `/sub/chat/room/lost-${process.pid}`;
+  const inbox = new Inbox(`messages on ${destination}`);
+  const closes = [];
+  const sessions = [];
+  let connected = null;
+  const nextConnect = () => new Promise((resolve) => { connected = resolve; });
+  const client = new Client({
+    webSocketFactory: () => {
+      const socket = new SockJS(`${server.httpUrl}/ws-stomp`, null, { transports: ['xhr-polling'] });
+      sessions.push(socket);
+      return socket;
+    },
+    reconnectDelay: 300,
+    heartbeatIncoming: 0,
+    heartbeatOutgoing: 0,
+  });
+  // As an app does: subscribe in onConnect, so a new session subscribes again.
+  client.onConnect = () => {
+    const receipt = `sub-${sessions.length}`;
+    client.watchForReceipt(receipt, () => connected());
+    client.subscribe(destination, (message) => inbox.push(message), { receipt });
+  };
+  client.onWebSocketClose = (event) => closes.push(event.code);
+  const first = nextConnect();
+  client.activate();
+  await first;
+  const again = nextConnect();
+  await server.restart();
+  await again;
+  assert.ok(closes.length >= 1 && closes.every((code) => code !== 1000), `the lost session was reported as a close: ${closes}`);
+  assert.ok(sessions.length >= 2, 'a new SockJS session');
+  const plain = await connect(`${server.wsUrl}/ws-stomp`);
+  plain.publish(destination, 'after the restart');
+  const [message] = await inbox.atLeast(1);
+  assert.equal(message.body, 'after the restart');
+  await client.deactivate();
+  await plain.disconnect();
+});
+
 // A page written the way a Spring chat tutorial writes it, served from the app's own origin:
 // sockjs-client and stomp.js from script tags, Stomp.over(socket), /sub and /pub.
 // Another origin than the server's, as a Spring app's frontend usually is; the test serves it
