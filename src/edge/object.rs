@@ -9,8 +9,10 @@
 //!   attachment allows. Each socket is tagged with its connection id.
 //! * **SQLite** holds what is room-wide or large: counters, topic history, queued messages,
 //!   queue positions, transaction frames and partly-arrived frames.
-//! * **Memory** holds only a cache: the engine, rebuilt from the above on the first event after
-//!   a wake ([`Room::wake`](crate::room::Room::wake)), and the socket handles.
+//! * **Memory** holds a cache: the engine, rebuilt from the above on the first event after a
+//!   wake ([`Room::wake`](crate::room::Room::wake)), and the socket handles; and what lives
+//!   only while requests keep the object awake: the HTTP requests the room holds open and
+//!   SockJS sessions over HTTP (see [`crate::room::sockjs`]).
 //!
 //! # Hibernation first
 //!
