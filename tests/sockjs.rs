@@ -1,17 +1,20 @@
 //! SockJS's HTTP transports against the room engine: a session opened by a receiver request
 //! (`xhr` polling, `xhr_streaming`, `eventsource`), fed by `xhr_send`, carries STOMP to the
 //! same broker as a WebSocket; one receiver at a time; heart-beats, the response limit, the
-//! disconnect delay and close frames as the SockJS protocol says. Each rule runs kept in
-//! memory and "evicted after every step"; a room with SockJS sessions is not evicted (their
-//! clients come back within milliseconds), so the second run shows exactly that.
+//! disconnect delay and close frames as the SockJS protocol says. Unlike the other rule files,
+//! these rules do not run "evicted after every step": a room with SockJS sessions over HTTP is
+//! never evicted (their clients come back within milliseconds; see `Room::hibernate`), and
+//! what a restart does to them is a rule of its own here.
 
 mod support;
 
 use serde_json::Value;
 use stomp_rooms::room::http::{HttpOutcome, HttpRequest, HttpResponse, Method};
-use stomp_rooms::room::sockjs::{DISCONNECT_DELAY_MS, HEART_BEAT_MS, RESPONSE_LIMIT};
+use stomp_rooms::room::sockjs::{
+    DISCONNECT_DELAY_MS, HEART_BEAT_MS, MAX_WAITING_BYTES, RESPONSE_LIMIT,
+};
 use stomp_rooms::room::testing::SocketCall;
-use stomp_rooms::room::Settings;
+use stomp_rooms::room::{PublishRate, Settings};
 use support::Room;
 
 fn request(method: Method, session: &str, transport: &str, body: &str) -> HttpRequest {
@@ -89,11 +92,14 @@ fn open_and_connect(room: &mut Room, session: &str, connect_headers: &str) -> St
     frames[0].clone()
 }
 
-room_test! {
+#[test]
 fn a_polling_session_chats_with_a_websocket_client() {
     let mut room = Room::new();
     let connected = open_and_connect(&mut room, "s1", "login:ann\n");
-    assert!(connected.starts_with("CONNECTED\nversion:1.2\n"), "{connected:?}");
+    assert!(
+        connected.starts_with("CONNECTED\nversion:1.2\n"),
+        "{connected:?}"
+    );
     let subscribed = respond(room.sockjs(send(
         "s1",
         &["SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"],
@@ -103,7 +109,11 @@ fn a_polling_session_chats_with_a_websocket_client() {
     room.subscribe(1, "w", "/topic/chat");
 
     // A waiting poll is answered by the next message, sent before the commit like a fan-out.
-    let Some(HttpOutcome::Wait { listener, timeout_ms }) = room.sockjs(poll("s1")) else {
+    let Some(HttpOutcome::Wait {
+        listener,
+        timeout_ms,
+    }) = room.sockjs(poll("s1"))
+    else {
         panic!("a poll with nothing waiting waits");
     };
     assert_eq!(timeout_ms, HEART_BEAT_MS);
@@ -116,16 +126,18 @@ fn a_polling_session_chats_with_a_websocket_client() {
     assert!(frames[0].ends_with("\n\nfrom the websocket\0"));
 
     // And the other way: the session's SEND reaches the WebSocket subscriber.
-    respond(room.sockjs(send("s1", &["SEND\ndestination:/topic/chat\n\nfrom sockjs\0"])));
+    respond(room.sockjs(send(
+        "s1",
+        &["SEND\ndestination:/topic/chat\n\nfrom sockjs\0"],
+    )));
     let bodies = room.bodies(1);
     assert_eq!(bodies, ["from the websocket", "from sockjs"]);
     // Meanwhile the session's own copy waits for its next poll.
     let next = respond(room.sockjs(poll("s1")));
     assert!(messages(text(&next).trim_end())[0].ends_with("\n\nfrom sockjs\0"));
 }
-}
 
-room_test! {
+#[test]
 fn a_waiting_poll_is_answered_with_a_heart_beat_frame_after_25_s() {
     let mut room = Room::new();
     open_and_connect(&mut room, "s1", "");
@@ -135,29 +147,43 @@ fn a_waiting_poll_is_answered_with_a_heart_beat_frame_after_25_s() {
     room.now += HEART_BEAT_MS;
     let beat = room.http_timeout(listener);
     assert_eq!(text(&beat), "h\n");
-    assert_eq!(header(&beat, "content-type"), Some("application/javascript; charset=UTF-8"));
+    assert_eq!(
+        header(&beat, "content-type"),
+        Some("application/javascript; charset=UTF-8")
+    );
     // The session lives on: the next poll is its receiver.
-    assert!(matches!(room.sockjs(poll("s1")), Some(HttpOutcome::Wait { .. })));
-}
+    assert!(matches!(
+        room.sockjs(poll("s1")),
+        Some(HttpOutcome::Wait { .. })
+    ));
 }
 
-room_test! {
+#[test]
 fn a_second_receiver_is_refused_with_2010_and_the_first_keeps_the_session() {
     let mut room = Room::new();
     open_and_connect(&mut room, "s1", "");
-    respond(room.sockjs(send("s1", &["SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"])));
+    respond(room.sockjs(send(
+        "s1",
+        &["SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"],
+    )));
     let Some(HttpOutcome::Wait { listener, .. }) = room.sockjs(poll("s1")) else {
         panic!("waits");
     };
     let second = respond(room.sockjs(poll("s1")));
     assert_eq!(text(&second), "c[2010,\"Another connection still open\"]\n");
-    let Some(HttpOutcome::Stream { listener: refused, head, .. }) =
-        room.sockjs(request(Method::Post, "s1", "xhr_streaming", ""))
+    let Some(HttpOutcome::Stream {
+        listener: refused,
+        head,
+        ..
+    }) = room.sockjs(request(Method::Post, "s1", "xhr_streaming", ""))
     else {
         panic!("a streaming receiver streams its refusal");
     };
     assert!(text(&head).ends_with("hhh\n"));
-    assert_eq!(room.streamed(refused), "c[2010,\"Another connection still open\"]\n");
+    assert_eq!(
+        room.streamed(refused),
+        "c[2010,\"Another connection still open\"]\n"
+    );
     assert!(ended(&room, refused), "and ends");
     room.connect(1, "");
     room.publish(1, "/topic/chat", "still mine");
@@ -165,55 +191,99 @@ fn a_second_receiver_is_refused_with_2010_and_the_first_keeps_the_session() {
     assert_eq!(answers.len(), 1);
     assert_eq!(answers[0].0, listener, "the first receiver got it");
 }
-}
 
-room_test! {
+#[test]
 fn xhr_streaming_sends_its_prelude_then_frames_and_ends_at_the_response_limit() {
     let mut room = Room::new();
-    let Some(HttpOutcome::Stream { listener, head, keep_alive_ms, keep_alive, .. }) =
-        room.sockjs(request(Method::Post, "s1", "xhr_streaming", ""))
+    let Some(HttpOutcome::Stream {
+        listener,
+        head,
+        keep_alive_ms,
+        keep_alive,
+        ..
+    }) = room.sockjs(request(Method::Post, "s1", "xhr_streaming", ""))
     else {
         panic!("a streaming receiver streams");
     };
-    assert_eq!(text(&head), format!("{}\n", "h".repeat(2048)), "the prelude alone");
-    assert_eq!(room.streamed(listener), "o\n", "then the open frame in a chunk of its own");
-    assert_eq!(header(&head, "content-type"), Some("application/javascript; charset=UTF-8"));
-    assert_eq!(header(&head, "content-encoding"), Some("identity"), "never compressed, so never held back");
-    assert_eq!((keep_alive_ms, keep_alive.as_slice()), (HEART_BEAT_MS, b"h\n".as_slice()));
+    assert_eq!(
+        text(&head),
+        format!("{}\n", "h".repeat(2048)),
+        "the prelude alone"
+    );
+    assert_eq!(
+        room.streamed(listener),
+        "o\n",
+        "then the open frame in a chunk of its own"
+    );
+    assert_eq!(
+        header(&head, "content-type"),
+        Some("application/javascript; charset=UTF-8")
+    );
+    assert_eq!(
+        header(&head, "content-encoding"),
+        Some("identity"),
+        "never compressed, so never held back"
+    );
+    assert_eq!(
+        (keep_alive_ms, keep_alive.as_slice()),
+        (HEART_BEAT_MS, b"h\n".as_slice())
+    );
     respond(room.sockjs(send("s1", &["CONNECT\naccept-version:1.2\n\n\0"])));
     let streamed = room.streamed(listener);
-    assert!(streamed.starts_with("a[\"CONNECTED\\nversion:1.2\\n"), "{streamed:?}");
+    assert!(
+        streamed.starts_with("a[\"CONNECTED\\nversion:1.2\\n"),
+        "{streamed:?}"
+    );
     assert!(streamed.ends_with("\"]\n"));
 
-    respond(room.sockjs(send("s1", &["SUBSCRIBE\nid:0\ndestination:/topic/big\n\n\0"])));
+    respond(room.sockjs(send(
+        "s1",
+        &["SUBSCRIBE\nid:0\ndestination:/topic/big\n\n\0"],
+    )));
     room.connect(1, "");
     let big = "x".repeat(40 * 1024);
     let mut sent = 0;
     while !ended(&room, listener) {
         room.publish(1, "/topic/big", &big);
         sent += 1;
-        assert!(sent <= RESPONSE_LIMIT / big.len() + 1, "the stream never ended");
+        assert!(
+            sent <= RESPONSE_LIMIT / big.len() + 1,
+            "the stream never ended"
+        );
     }
-    assert_eq!(sent, RESPONSE_LIMIT / big.len() + 1, "ended once it carried 128 KiB");
+    assert_eq!(
+        sent,
+        RESPONSE_LIMIT / big.len() + 1,
+        "ended once it carried 128 KiB"
+    );
     // The client opens the next streaming receiver on the same session: what waited for it
     // comes first.
     room.publish(1, "/topic/big", "after the limit");
-    let Some(HttpOutcome::Stream { listener: next, head, .. }) =
-        room.sockjs(request(Method::Post, "s1", "xhr_streaming", ""))
+    let Some(HttpOutcome::Stream {
+        listener: next,
+        head,
+        ..
+    }) = room.sockjs(request(Method::Post, "s1", "xhr_streaming", ""))
     else {
         panic!("the session goes on");
     };
     assert!(text(&head).ends_with("hhh\n"));
     let waited = room.streamed(next);
-    assert!(waited.ends_with("\\n\\nafter the limit\\u0000\"]\n"), "{waited:?}");
-}
+    assert!(
+        waited.ends_with("\\n\\nafter the limit\\u0000\"]\n"),
+        "{waited:?}"
+    );
 }
 
-room_test! {
+#[test]
 fn eventsource_carries_frames_as_events_with_percent_escaping() {
     let mut room = Room::new();
-    let Some(HttpOutcome::Stream { listener, head, keep_alive, .. }) =
-        room.sockjs(request(Method::Get, "s1", "eventsource", ""))
+    let Some(HttpOutcome::Stream {
+        listener,
+        head,
+        keep_alive,
+        ..
+    }) = room.sockjs(request(Method::Get, "s1", "eventsource", ""))
     else {
         panic!("eventsource streams");
     };
@@ -222,26 +292,37 @@ fn eventsource_carries_frames_as_events_with_percent_escaping() {
     assert_eq!(header(&head, "content-type"), Some("text/event-stream"));
     assert_eq!(keep_alive, b"data: h\r\n\r\n");
     respond(room.sockjs(send("s1", &["CONNECT\naccept-version:1.2\n\n\0"])));
-    respond(room.sockjs(send("s1", &["SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"])));
+    respond(room.sockjs(send(
+        "s1",
+        &["SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"],
+    )));
     room.streamed(listener);
     room.connect(1, "");
     room.publish(1, "/topic/chat", "100% sure");
     let event = room.streamed(listener);
     assert!(event.starts_with("data: a[\"MESSAGE\\n"), "{event:?}");
-    assert!(event.ends_with("\\n\\n100%25 sure\\u0000\"]\r\n\r\n"), "{event:?}");
-}
+    assert!(
+        event.ends_with("\\n\\n100%25 sure\\u0000\"]\r\n\r\n"),
+        "{event:?}"
+    );
 }
 
-room_test! {
+#[test]
 fn xhr_send_refuses_what_is_not_a_session_or_not_json() {
     let mut room = Room::new();
     let unknown = respond(room.sockjs(send("nobody", &["CONNECT\n\n\0"])));
     assert_eq!(unknown.status, 404);
     respond(room.sockjs(poll("s1")));
     let empty = respond(room.sockjs(request(Method::Post, "s1", "xhr_send", "")));
-    assert_eq!((empty.status, text(&empty).as_str()), (500, "Payload expected.\n"));
+    assert_eq!(
+        (empty.status, text(&empty).as_str()),
+        (500, "Payload expected.\n")
+    );
     let broken = respond(room.sockjs(request(Method::Post, "s1", "xhr_send", "[\"x")));
-    assert_eq!((broken.status, text(&broken).as_str()), (500, "Broken JSON encoding.\n"));
+    assert_eq!(
+        (broken.status, text(&broken).as_str()),
+        (500, "Broken JSON encoding.\n")
+    );
     let wrong = respond(room.sockjs(request(Method::Get, "s1", "xhr", "")));
     assert_eq!(wrong.status, 405);
     assert_eq!(header(&wrong, "allow"), Some("OPTIONS, POST"));
@@ -251,65 +332,89 @@ fn xhr_send_refuses_what_is_not_a_session_or_not_json() {
     let connected = respond(room.sockjs(send("s1", &["CONNECT\naccept-version:1.2\n\n\0"])));
     assert_eq!(connected.status, 204);
 }
-}
 
-room_test! {
+#[test]
 fn answers_carry_cors_with_credentials_and_no_caching() {
     let mut room = Room::new();
     let mut opening = poll("s1");
-    opening.headers.push(("origin".into(), "https://app.example".into()));
+    opening
+        .headers
+        .push(("origin".into(), "https://app.example".into()));
     let opened = respond(room.sockjs(opening));
-    assert_eq!(header(&opened, "access-control-allow-origin"), Some("https://app.example"));
-    assert_eq!(header(&opened, "access-control-allow-credentials"), Some("true"));
+    assert_eq!(
+        header(&opened, "access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(
+        header(&opened, "access-control-allow-credentials"),
+        Some("true")
+    );
     assert_eq!(
         header(&opened, "cache-control"),
         Some("no-store, no-cache, no-transform, must-revalidate, max-age=0")
     );
     let mut preflight = request(Method::Options, "s1", "xhr_send", "");
-    preflight.headers.push(("origin".into(), "https://app.example".into()));
-    preflight.headers.push(("access-control-request-headers".into(), "content-type".into()));
+    preflight
+        .headers
+        .push(("origin".into(), "https://app.example".into()));
+    preflight.headers.push((
+        "access-control-request-headers".into(),
+        "content-type".into(),
+    ));
     let allowed = respond(room.sockjs(preflight));
     assert_eq!(allowed.status, 204);
-    assert_eq!(header(&allowed, "access-control-allow-methods"), Some("OPTIONS, POST"));
-    assert_eq!(header(&allowed, "access-control-allow-headers"), Some("content-type"));
+    assert_eq!(
+        header(&allowed, "access-control-allow-methods"),
+        Some("OPTIONS, POST")
+    );
+    assert_eq!(
+        header(&allowed, "access-control-allow-headers"),
+        Some("content-type")
+    );
     assert_eq!(header(&allowed, "access-control-max-age"), Some("31536000"));
 }
-}
 
-room_test! {
+#[test]
 fn a_page_whose_origin_is_not_allowed_opens_no_session() {
     let mut room = Room::with_settings(Settings {
         allowed_origins: vec!["https://app.example".into()],
         ..Settings::default()
     });
     let mut opening = poll("s1");
-    opening.headers.push(("origin".into(), "https://evil.example".into()));
+    opening
+        .headers
+        .push(("origin".into(), "https://evil.example".into()));
     let refused = respond(room.sockjs(opening));
     assert_eq!(refused.status, 403);
     assert_eq!(room.stats()["sockjs_sessions"], 0);
     assert_eq!(room.stats()["connections"], 0);
 }
-}
 
-room_test! {
+#[test]
 fn a_session_without_a_receiver_for_5_s_ends_and_its_connection_closes() {
     let mut room = Room::new();
     open_and_connect(&mut room, "s1", "");
-    respond(room.sockjs(send("s1", &["SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"])));
+    respond(room.sockjs(send(
+        "s1",
+        &["SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"],
+    )));
     assert_eq!(room.stats()["connections"], 1);
     room.advance(DISCONNECT_DELAY_MS - 1);
     assert_eq!(room.stats()["sockjs_sessions"], 1, "not yet");
     room.advance(1);
     assert_eq!(room.stats()["sockjs_sessions"], 0);
-    assert_eq!(room.stats()["connections"], 0, "its STOMP connection is gone too");
+    assert_eq!(
+        room.stats()["connections"],
+        0,
+        "its STOMP connection is gone too"
+    );
     let gone = respond(room.sockjs(send("s1", &["SEND\ndestination:/topic/chat\n\nlate\0"])));
     assert_eq!(gone.status, 404);
     // The same id now opens a new session.
     assert_eq!(text(&respond(room.sockjs(poll("s1")))), "o\n");
 }
-}
 
-room_test! {
+#[test]
 fn an_open_receiver_keeps_its_session_however_long_it_waits() {
     let mut room = Room::new();
     open_and_connect(&mut room, "s1", "");
@@ -322,30 +427,164 @@ fn an_open_receiver_keeps_its_session_however_long_it_waits() {
     assert_eq!(room.stats()["sockjs_sessions"], 1);
     assert_eq!(room.stats()["connections"], 1);
 }
-}
 
-room_test! {
-fn a_session_whose_receiver_was_cut_off_is_interrupted_and_ends_5_s_later() {
+#[test]
+fn a_session_whose_receiver_was_cut_off_is_interrupted_and_its_connection_closes_at_once() {
     let mut room = Room::new();
     open_and_connect(&mut room, "s1", "");
+    respond(room.sockjs(send(
+        "s1",
+        &["SUBSCRIBE\nid:0\ndestination:/queue/work\n\n\0"],
+    )));
     let Some(HttpOutcome::Stream { listener, .. }) =
         room.sockjs(request(Method::Get, "s1", "eventsource", ""))
     else {
         panic!("streams");
     };
-    room.advance(1_000);
     room.http_closed(listener);
+    // Until the alarm, due now, a receiver is told; nothing more goes in.
     let next = text(&respond(room.sockjs(poll("s1"))));
     assert_eq!(next, "c[1002,\"Connection interrupted\"]\n");
     let refused = respond(room.sockjs(send("s1", &["SEND\ndestination:/topic/x\n\nx\0"])));
-    assert_eq!(refused.status, 404, "nothing more goes in");
-    room.advance(DISCONNECT_DELAY_MS);
-    assert_eq!(room.stats()["connections"], 0, "its connection closed with the session");
+    assert_eq!(refused.status, 404);
+    assert_eq!(
+        room.next_alarm(),
+        Some(room.now),
+        "the session ends at once"
+    );
+    room.advance(0);
+    assert_eq!(
+        room.stats()["connections"],
+        0,
+        "its connection closed with the session"
+    );
     assert_eq!(room.stats()["sockjs_sessions"], 0);
-}
+    // So a queue message goes to a consumer that is there, not to the one cut off.
+    room.connect(1, "");
+    room.subscribe(1, "q", "/queue/work");
+    room.publish(1, "/queue/work", "job");
+    assert_eq!(room.bodies(1), ["job"]);
 }
 
-room_test! {
+#[test]
+fn a_closed_session_ends_5_s_after_it_closed_however_often_it_is_polled() {
+    let mut room = Room::new();
+    open_and_connect(&mut room, "s1", "");
+    respond(room.sockjs(send("s1", &["DISCONNECT\n\n\0"])));
+    for _ in 0..10 {
+        room.advance(DISCONNECT_DELAY_MS / 10 - 1);
+        respond(room.sockjs(poll("s1")));
+    }
+    room.advance(10);
+    assert_eq!(room.stats()["sockjs_sessions"], 0);
+}
+
+#[test]
+fn a_failed_write_loses_the_http_sessions_tells_their_clients_and_gives_no_id_twice() {
+    let mut room = Room::new();
+    open_and_connect(&mut room, "s1", "");
+    respond(room.sockjs(send(
+        "s1",
+        &["SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"],
+    )));
+    room.connect(1, "");
+    room.subscribe(1, "c", "/topic/chat");
+    room.connect(2, "");
+    room.store.fail_commits = 1;
+    room.frame(2, "SEND\ndestination:/topic/chat\nreceipt:r", "refused");
+    assert_eq!(room.failures.len(), 1);
+    room.take(1);
+    // The engine rebuilt itself from the sessions kept with sockets; this one was not.
+    let told = text(&respond(room.sockjs(poll("s1"))));
+    assert!(
+        told.ends_with("c[1011,\"session lost; reconnect\"]\n"),
+        "{told:?}"
+    );
+    let gone = respond(room.sockjs(send("s1", &["SEND\ndestination:/topic/chat\n\nx\0"])));
+    assert_eq!(gone.status, 404);
+    // New connections get ids never given out (the ids before the failure were not all
+    // stored), so the socket that lived through the failure keeps its own.
+    open_and_connect(&mut room, "s2", "");
+    respond(room.sockjs(send(
+        "s2",
+        &["SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"],
+    )));
+    room.connect(3, "");
+    room.publish(3, "/topic/chat", "after");
+    let answer = text(&respond(room.sockjs(poll("s2"))));
+    assert!(answer.contains("\\n\\nafter\\u0000"), "{answer:?}");
+    assert_eq!(
+        room.bodies(1),
+        ["after"],
+        "the socket that lived through it still receives"
+    );
+}
+
+#[test]
+fn a_receipt_to_a_session_waits_for_the_commit_and_is_never_sent_if_it_fails() {
+    let mut room = Room::new();
+    open_and_connect(&mut room, "s1", "");
+    room.store.fail_commits = 1;
+    let sent = "SEND\ndestination:/topic/chat\nreceipt:stored\n\nhello\0";
+    assert_eq!(
+        room.sockjs(send("s1", &[sent])),
+        None,
+        "the request failed (the edge answers 503)"
+    );
+    let answer = text(&respond(room.sockjs(poll("s1"))));
+    assert!(!answer.contains("RECEIPT"), "{answer:?}");
+    assert!(answer.contains("message:storage failure"), "{answer:?}");
+    assert!(
+        answer.ends_with("c[1011,\"storage failure\"]\n"),
+        "{answer:?}"
+    );
+    open_and_connect(&mut room, "s2", "");
+    respond(room.sockjs(send("s2", &[sent])));
+    assert_eq!(room.store.history_of("/topic/chat").len(), 1, "stored");
+    let receipt = text(&respond(room.sockjs(poll("s2"))));
+    assert!(
+        receipt.starts_with("a[\"RECEIPT\\nreceipt-id:stored\\n"),
+        "{receipt:?}"
+    );
+}
+
+#[test]
+fn a_client_that_never_reads_cannot_make_its_session_hold_more_than_4_mib() {
+    let mut settings = Settings::default();
+    settings.broker.publish_rate = PublishRate::UNLIMITED;
+    let mut room = Room::with_settings(settings);
+    open_and_connect(&mut room, "s1", "");
+    respond(room.sockjs(send(
+        "s1",
+        &["SUBSCRIBE\nid:0\ndestination:/topic/big\n\n\0"],
+    )));
+    room.connect(1, "");
+    let big = "x".repeat(1_000_000);
+    for _ in 0..(MAX_WAITING_BYTES / big.len() + 1) {
+        room.publish(1, "/topic/big", &big);
+    }
+    let told = text(&respond(room.sockjs(poll("s1"))));
+    assert!(
+        told == "c[1013,\"the client does not read what is sent to it\"]\n",
+        "what waited was dropped and the session closed; got {} bytes",
+        told.len()
+    );
+    room.advance(0);
+    assert_eq!(room.stats()["connections"], 1, "only the publisher is left");
+}
+
+#[test]
+fn an_xhr_send_larger_than_any_frame_could_be_is_refused_unread() {
+    let mut room = Room::new();
+    open_and_connect(&mut room, "s1", "");
+    let mut huge = send("s1", &["x"]);
+    huge.declared_length = Some(64 * 1024 * 1024);
+    let refused = respond(room.sockjs(huge));
+    assert_eq!(refused.status, 413);
+    assert_eq!(room.stats()["connections"], 1, "the session is untouched");
+}
+
+#[test]
 fn a_session_the_room_closed_repeats_its_close_frame_until_it_ends() {
     let mut room = Room::new();
     open_and_connect(&mut room, "s1", "");
@@ -356,24 +595,41 @@ fn a_session_the_room_closed_repeats_its_close_frame_until_it_ends() {
     assert!(messages(lines[0])[0].starts_with("ERROR\n"));
     assert!(lines[1].starts_with("c[1002,"), "{closing:?}");
     let again = text(&respond(room.sockjs(poll("s1"))));
-    assert_eq!(again, format!("{}\n", lines[1]), "the close frame again, alone");
+    assert_eq!(
+        again,
+        format!("{}\n", lines[1]),
+        "the close frame again, alone"
+    );
     let refused = respond(room.sockjs(send("s1", &["SEND\ndestination:/topic/x\n\nx\0"])));
     assert_eq!(refused.status, 404);
     room.advance(DISCONNECT_DELAY_MS);
     assert_eq!(room.stats()["sockjs_sessions"], 0);
 }
-}
 
-room_test! {
+#[test]
 fn a_stomp_heart_beat_over_xhr_send_is_answered_in_kind() {
     let mut room = Room::new();
     open_and_connect(&mut room, "s1", "heart-beat:10000,10000\n");
     respond(room.sockjs(send("s1", &["\n"])));
     assert_eq!(text(&respond(room.sockjs(poll("s1")))), "a[\"\\n\"]\n");
 }
+
+#[test]
+fn a_full_room_refuses_a_new_session_as_it_refuses_a_socket() {
+    let mut settings = Settings::default();
+    settings.broker.max_connections = 1;
+    let mut room = Room::with_settings(settings);
+    open_and_connect(&mut room, "s1", "");
+    assert_eq!(text(&respond(room.sockjs(poll("s2")))), "o\n");
+    let refused = text(&respond(room.sockjs(poll("s2"))));
+    assert!(
+        refused.starts_with("a[\"ERROR\\nmessage:room full"),
+        "{refused:?}"
+    );
+    assert!(refused.ends_with("c[1013,\"room full\"]\n"), "{refused:?}");
 }
 
-room_test! {
+#[test]
 fn room_limits_apply_to_sessions_as_to_sockets() {
     let mut settings = Settings::default();
     settings.broker.max_connections_per_address = 1;
@@ -386,9 +642,11 @@ fn room_limits_apply_to_sessions_as_to_sockets() {
     assert_eq!(text(&respond(room.sockjs(second))), "o\n");
     let refused = text(&respond(room.sockjs(to_address(poll("s2"), "203.0.113.9"))));
     let lines: Vec<&str> = refused.lines().collect();
-    assert!(messages(lines[0])[0].starts_with("ERROR\nmessage:too many connections"), "{refused:?}");
+    assert!(
+        messages(lines[0])[0].starts_with("ERROR\nmessage:too many connections"),
+        "{refused:?}"
+    );
     assert!(lines[1].starts_with("c[1013,"), "{refused:?}");
-}
 }
 
 #[test]
@@ -422,17 +680,21 @@ fn with_test_services() -> Room {
     })
 }
 
-room_test! {
+#[test]
 fn the_echo_test_service_sends_each_message_back_and_ends_streams_at_4096_bytes() {
     let mut room = with_test_services();
-    let Some(HttpOutcome::Stream { listener, .. }) =
-        room.sockjs(to_service("echo", request(Method::Post, "e1", "xhr_streaming", "")))
-    else {
+    let Some(HttpOutcome::Stream { listener, .. }) = room.sockjs(to_service(
+        "echo",
+        request(Method::Post, "e1", "xhr_streaming", ""),
+    )) else {
         panic!("streams");
     };
     let sent = respond(room.sockjs(to_service("echo", send("e1", &["one", "two \u{2028}"]))));
     assert_eq!(sent.status, 204);
-    assert_eq!(room.streamed(listener), "o\na[\"one\"]\na[\"two \\u2028\"]\n");
+    assert_eq!(
+        room.streamed(listener),
+        "o\na[\"one\"]\na[\"two \\u2028\"]\n"
+    );
     let big = "x".repeat(128);
     let mut frames = 2;
     while !ended(&room, listener) {
@@ -442,16 +704,20 @@ fn the_echo_test_service_sends_each_message_back_and_ends_streams_at_4096_bytes(
     }
     // 25 bytes, then lines of 134: the 31st takes the answer past 4096 bytes, and it ends.
     assert_eq!(frames - 2, 31, "ended at the test services' 4096 bytes");
-    assert_eq!(room.stats()["connections"], 1, "no STOMP frame was parsed, and none refused");
-}
+    assert_eq!(
+        room.stats()["connections"],
+        1,
+        "no STOMP frame was parsed, and none refused"
+    );
 }
 
-room_test! {
+#[test]
 fn the_close_test_service_closes_each_session_with_3000_and_repeats_it() {
     let mut room = with_test_services();
-    let Some(HttpOutcome::Stream { listener, .. }) =
-        room.sockjs(to_service("close", request(Method::Post, "c0", "xhr_streaming", "")))
-    else {
+    let Some(HttpOutcome::Stream { listener, .. }) = room.sockjs(to_service(
+        "close",
+        request(Method::Post, "c0", "xhr_streaming", ""),
+    )) else {
         panic!("streams");
     };
     assert_eq!(room.streamed(listener), "o\nc[3000,\"Go away!\"]\n");
@@ -464,28 +730,35 @@ fn the_close_test_service_closes_each_session_with_3000_and_repeats_it() {
     assert_eq!(again, "c[3000,\"Go away!\"]\n");
     assert_eq!(room.stats()["connections"], 0);
 }
-}
 
-room_test! {
+#[test]
 fn the_cookie_needed_test_service_sets_jsessionid() {
     let mut room = with_test_services();
     let opened = respond(room.sockjs(to_service("cookie_needed_echo", poll("k1"))));
-    assert_eq!(header(&opened, "set-cookie"), Some("JSESSIONID=dummy; path=/"));
+    assert_eq!(
+        header(&opened, "set-cookie"),
+        Some("JSESSIONID=dummy; path=/")
+    );
     let mut own = to_service("cookie_needed_echo", poll("k2"));
-    own.headers.push(("cookie".into(), "a=1; JSESSIONID=abcdef".into()));
+    own.headers
+        .push(("cookie".into(), "a=1; JSESSIONID=abcdef".into()));
     let echoed = respond(room.sockjs(own));
-    assert_eq!(header(&echoed, "set-cookie"), Some("JSESSIONID=abcdef; path=/"));
+    assert_eq!(
+        header(&echoed, "set-cookie"),
+        Some("JSESSIONID=abcdef; path=/")
+    );
     let plain = respond(room.sockjs(to_service("echo", poll("k3"))));
     assert_eq!(header(&plain, "set-cookie"), None);
 }
-}
 
-room_test! {
+#[test]
 fn without_the_setting_a_room_named_echo_is_a_stomp_room() {
     let mut room = Room::new();
     respond(room.sockjs(to_service("echo", poll("s1"))));
-    respond(room.sockjs(to_service("echo", send("s1", &["CONNECT\naccept-version:1.2\n\n\0"]))));
+    respond(room.sockjs(to_service(
+        "echo",
+        send("s1", &["CONNECT\naccept-version:1.2\n\n\0"]),
+    )));
     let answer = text(&respond(room.sockjs(to_service("echo", poll("s1")))));
     assert!(answer.starts_with("a[\"CONNECTED\\n"), "{answer:?}");
-}
 }

@@ -40,9 +40,9 @@ use futures::StreamExt;
 
 use wasm_bindgen::JsValue;
 use worker::{
-    console_error, durable_object, js_sys, Delay, DurableObject, Env, Method, Request, Response,
-    Result, ScheduledTime, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
-    WebSocketRequestResponsePair,
+    console_error, durable_object, js_sys, wasm_bindgen_futures, Delay, DurableObject, Env, Method,
+    Request, Response, Result, ScheduledTime, State, Storage, WebSocket, WebSocketIncomingMessage,
+    WebSocketPair, WebSocketRequestResponsePair,
 };
 
 use super::env;
@@ -289,6 +289,7 @@ impl Room {
                 let ends_after_ms = ends_at_ms.map(|at| at.saturating_sub(now_ms()));
                 let gone = RequestGone {
                     live: Rc::downgrade(&self.live),
+                    storage: Some(self.state.storage()),
                     listener,
                 };
                 http::stream_response(
@@ -307,12 +308,17 @@ impl Room {
                 // Dropped with this future if the client goes away while it waits.
                 let gone = RequestGone {
                     live: Rc::downgrade(&self.live),
+                    storage: Some(self.state.storage()),
                     listener,
                 };
                 let timeout = Delay::from(Duration::from_millis(timeout_ms));
                 let answer = match future::select(pushed.next(), timeout).await {
                     Either::Left((Some(Push::Answer(answer)), _)) => answer,
-                    _ => self.poll_timed_out(listener),
+                    _ => {
+                        let (answer, alarm) = self.poll_timed_out(listener);
+                        change_alarm(self.state.storage(), alarm).await;
+                        answer
+                    }
                 };
                 gone.disarm();
                 http::to_response(answer)
@@ -320,15 +326,21 @@ impl Room {
         }
     }
 
-    /// A long poll's wait ran out: the room gives its empty answer and forgets it.
-    fn poll_timed_out(&self, listener: ListenerId) -> HttpResponse {
+    /// A long poll's wait ran out: the room gives its empty answer and forgets it (a SockJS
+    /// session then waits for its next poll, so the alarm may change).
+    fn poll_timed_out(&self, listener: ListenerId) -> (HttpResponse, Option<AlarmChange>) {
         let mut slot = self.live.borrow_mut();
         match slot.as_mut() {
             Some(live) => {
                 live.held.remove(&listener);
-                live.room.http_timeout(listener, now_ms())
+                let now = now_ms();
+                let answer = live.room.http_timeout(listener, now);
+                (answer, live.room.alarm_change(now))
             }
-            None => HttpResponse::text(503, "the room restarted; poll again"),
+            None => (
+                HttpResponse::text(503, "the room restarted; poll again"),
+                None,
+            ),
         }
     }
 
@@ -368,19 +380,7 @@ impl Room {
             }
             live.room.alarm_change(now)
         };
-        let storage = self.state.storage();
-        let changed = match alarm {
-            None => return Ok(()),
-            // An absolute time: a bare integer would be taken as an offset from now.
-            Some(AlarmChange::Set(at)) => {
-                let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at as f64)));
-                storage.set_alarm(when).await
-            }
-            Some(AlarmChange::Delete) => storage.delete_alarm().await,
-        };
-        if let Err(error) = changed {
-            console_error!("could not change the room's alarm: {error}");
-        }
+        change_alarm(self.state.storage(), alarm).await;
         Ok(())
     }
 
@@ -454,6 +454,22 @@ impl Room {
     }
 }
 
+/// Sets or deletes the platform's alarm as the engine asked.
+async fn change_alarm(storage: Storage, alarm: Option<AlarmChange>) {
+    let changed = match alarm {
+        None => return,
+        // An absolute time: a bare integer would be taken as an offset from now.
+        Some(AlarmChange::Set(at)) => {
+            let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at as f64)));
+            storage.set_alarm(when).await
+        }
+        Some(AlarmChange::Delete) => storage.delete_alarm().await,
+    };
+    if let Err(error) = changed {
+        console_error!("could not change the room's alarm: {error}");
+    }
+}
+
 fn is_websocket_upgrade(req: &Request) -> Result<bool> {
     let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
     Ok(req.method() == Method::Get && upgrade.eq_ignore_ascii_case("websocket"))
@@ -464,6 +480,8 @@ fn is_websocket_upgrade(req: &Request) -> Result<bool> {
 /// than at its next message.
 struct RequestGone {
     live: Weak<RefCell<Option<Live>>>,
+    /// To set the alarm the room then asks for (a cut-off SockJS session ends at once).
+    storage: Option<Storage>,
     listener: ListenerId,
 }
 
@@ -483,9 +501,15 @@ impl Drop for RequestGone {
         let Ok(mut slot) = live.try_borrow_mut() else {
             return;
         };
-        if let Some(live) = slot.as_mut() {
-            live.held.remove(&self.listener);
-            live.room.http_closed(self.listener, now_ms());
+        let Some(live) = slot.as_mut() else {
+            return;
+        };
+        let now = now_ms();
+        live.held.remove(&self.listener);
+        live.room.http_closed(self.listener, now);
+        let alarm = live.room.alarm_change(now);
+        if let (Some(storage), Some(_)) = (self.storage.take(), alarm) {
+            wasm_bindgen_futures::spawn_local(change_alarm(storage, alarm));
         }
     }
 }

@@ -111,8 +111,9 @@ async fn endpoint(req: Request, env: &Env, path: &str) -> Result<Response> {
     };
     match request {
         EndpointRequest::PlainWebSocket | EndpointRequest::SockJsWebSocket => {
-            if let Some(refusal) = refuse_broken_upgrade(&req)? {
-                return Ok(refusal);
+            let connection = req.headers().get("Connection")?;
+            if let Some(refusal) = room_sockjs::refuse_broken_upgrade(connection.as_deref()) {
+                return http::to_response(refusal);
             }
             if let Some(refusal) = refuse_origin(&req, env)? {
                 return Ok(refusal);
@@ -136,21 +137,10 @@ async fn endpoint(req: Request, env: &Env, path: &str) -> Result<Response> {
             stub.fetch_with_request(req).await
         }
         EndpointRequest::Info => sockjs_info(&req, &settings, &room),
-        EndpointRequest::Greeting => {
-            let response = Response::ok("Welcome to SockJS!\n")?;
-            response
-                .headers()
-                .set("Content-Type", "text/plain; charset=UTF-8")?;
-            Ok(response)
-        }
-        // As SockJS servers answer a session's WebSocket address without a WebSocket.
-        EndpointRequest::NotAnUpgrade if req.method() == Method::Get => {
-            plain_text(400, "Can \"Upgrade\" only to \"WebSocket\".")
-        }
+        EndpointRequest::Greeting => http::to_response(room_sockjs::greeting()),
         EndpointRequest::NotAnUpgrade => {
-            let response = Response::empty()?.with_status(405);
-            response.headers().set("Allow", "GET")?;
-            Ok(response)
+            let method = room_http::Method::parse(req.method().as_ref());
+            http::to_response(room_sockjs::not_an_upgrade(method))
         }
         EndpointRequest::Other => plain_text(
             404,
@@ -182,19 +172,6 @@ fn is_destination(env: &Env, path: &str) -> bool {
         .broker
         .destinations
         .is_known(path)
-}
-
-/// An upgrade whose `Connection` header does not say so (a proxy rewrote it) cannot become a
-/// WebSocket: refused with a reason rather than left to fail.
-fn refuse_broken_upgrade(req: &Request) -> Result<Option<Response>> {
-    let connection = req.headers().get("Connection")?.unwrap_or_default();
-    let upgrades = connection
-        .split(',')
-        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
-    if upgrades {
-        return Ok(None);
-    }
-    plain_text(400, "\"Connection\" must be \"Upgrade\".").map(Some)
 }
 
 fn now_ms() -> u64 {

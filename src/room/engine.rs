@@ -548,11 +548,19 @@ impl Room {
         fresh
             .broker
             .restore_last_message_id(self.broker.last_message_id());
+        // Connection ids given out since the last stored one (a deferred write the failure
+        // dropped) stay taken too.
+        fresh.last_conn = fresh.last_conn.max(self.last_conn);
+        fresh
+            .batch
+            .push(Write::Counter(Counter::LastConn, fresh.last_conn));
         // Stored at once, so ids given out before the failure stay taken even if the room
         // is evicted before its next event.
         fresh.commit(store, now, true)?;
         fresh.counts = std::mem::take(&mut self.counts);
-        // Open requests live in memory only, and are still open.
+        // Open requests live in memory only, and are still open. (SockJS sessions are out of
+        // `self` during the event, see `with_sessions`; those open were lost and told so when
+        // the wake asked for the kept sessions.)
         fresh.listeners = std::mem::take(&mut self.listeners);
         *self = fresh;
         Ok(())

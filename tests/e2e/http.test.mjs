@@ -626,20 +626,20 @@ test('stats count the requests a room holds open: open_requests.streams while a 
   try {
     assert.equal(stream.status, 200, stream.text);
     let now = await stats(room);
-    assert.deepEqual(now.open_requests, { waiting_polls: 0, streams: 1 });
+    assert.deepEqual(now.open_requests, { waiting_polls: 0, streams: 1, sockjs_receivers: 0 });
     assert.ok(now.events_since_wake.requests >= 1, JSON.stringify(now.events_since_wake));
 
     const waiting = poll(room, { after: 0, wait: MAX_WAIT_S });
     await pollsWaiting(room, 1);
     now = await stats(room);
-    assert.deepEqual(now.open_requests, { waiting_polls: 1, streams: 1 });
+    assert.deepEqual(now.open_requests, { waiting_polls: 1, streams: 1, sockjs_receivers: 0 });
     const requests = now.events_since_wake.requests;
 
     const [id] = await publishAll(room, ['answers the poll, feeds the stream']);
     assert.deepEqual((await waiting).json.messages.map((m) => m.id), [id]);
     assert.equal((await stream.events.atLeast(1))[0].id, String(id));
     now = await stats(room);
-    assert.deepEqual(now.open_requests, { waiting_polls: 0, streams: 1 }, 'the answered poll is gone; the stream stays');
+    assert.deepEqual(now.open_requests, { waiting_polls: 0, streams: 1, sockjs_receivers: 0 }, 'the answered poll is gone; the stream stays');
     assert.equal(now.events_since_wake.requests, requests + 1, 'the POST counted as one request');
   } finally {
     await stream.close();

@@ -56,7 +56,11 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
         }
     }
 
+    /// Asked only while the engine is built from the sessions kept with sockets (a wake, or
+    /// a rebuild after a failed write), which SockJS sessions over HTTP are not among: the
+    /// rebuilt broker does not know them, so they are lost, and their clients told so.
     fn sessions(&mut self) -> Vec<(ConnId, Option<String>)> {
+        self.sessions.lose_all(self.sockets, self.now);
         self.sockets.sessions()
     }
 
