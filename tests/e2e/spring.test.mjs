@@ -147,6 +147,31 @@ for (const transport of Object.keys(TRANSPORTS)) {
   });
 }
 
+test('STOMP heart-beats over xhr-polling: with 1 s heart-beats both ways, stomp.js stays connected and still receives', async () => {
+  const closes = [];
+  const client = new Client({
+    webSocketFactory: () => new SockJS(`${server.httpUrl}/ws-stomp`, null, { transports: ['xhr-polling'] }),
+    reconnectDelay: 0,
+    heartbeatIncoming: 1000,
+    heartbeatOutgoing: 1000,
+  });
+  const connected = new Promise((resolve) => { client.onConnect = resolve; });
+  client.onWebSocketClose = (event) => closes.push(event.code);
+  client.activate();
+  const frame = await connected;
+  assert.equal(frame.headers['heart-beat'], '1000,1000');
+  const inbox = await subscribeConfirmed(client, '/sub/beats');
+  // stomp.js closes a connection that is silent for twice its incoming interval.
+  await new Promise((resolve) => setTimeout(resolve, 4000));
+  assert.deepEqual(closes, [], 'no close while heart-beats flow');
+  const plain = await connect(`${server.wsUrl}/ws-stomp`);
+  plain.publish('/sub/beats', 'still here');
+  const [message] = await inbox.atLeast(1);
+  assert.equal(message.body, 'still here');
+  await client.deactivate();
+  await plain.disconnect();
+});
+
 test('a message sent over each SockJS transport reaches subscribers on every other transport and on a plain WebSocket', async () => {
   const room = `mixed-${process.pid}-${Date.now()}`;
   const destination = `/sub/chat/room/${room}`;
