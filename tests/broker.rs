@@ -1256,6 +1256,7 @@ fn a_worst_case_session_fits_in_an_attachment() {
         expires_ms: Some(u64::MAX),
         room: long('r', stomp_rooms::room_name::MAX_LEN),
         address: Some(long('a', 45)),
+        sockjs: true,
         throttle: Throttle {
             messages_us: u64::MAX,
             bytes_us: u64::MAX,

@@ -762,3 +762,71 @@ fn without_the_setting_a_room_named_echo_is_a_stomp_room() {
     let answer = text(&respond(room.sockjs(to_service("echo", poll("s1")))));
     assert!(answer.starts_with("a[\"CONNECTED\\n"), "{answer:?}");
 }
+
+// ---- SockJS's websocket transport: a hibernatable socket carrying SockJS frames ----------
+
+fn sockjs_message(frame: &str) -> Vec<u8> {
+    serde_json::to_string(&[frame])
+        .expect("strings encode")
+        .into_bytes()
+}
+
+room_test! {
+fn a_sockjs_websocket_opens_with_o_frames_what_the_room_sends_and_keeps_its_framing_across_evictions() {
+    let mut room = Room::new();
+    room.open_sockjs(1);
+    room.raw(1, &sockjs_message("CONNECT\naccept-version:1.2\n\n\0"));
+    room.raw(1, &sockjs_message("SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"));
+    let connected = room.take(1);
+    assert_eq!(connected.len(), 1, "CONNECTED, inside a SockJS frame");
+    room.connect(2, "");
+    room.subscribe(2, "p", "/topic/chat");
+    room.connect(3, "");
+    room.publish(3, "/topic/chat", "to both");
+    let frames = room.sockjs_frames[&1].clone();
+    assert_eq!(frames[0], "o");
+    assert!(frames[1].starts_with("a[\"CONNECTED\\nversion:1.2\\n"), "{frames:?}");
+    assert!(frames[2].starts_with("a[\"MESSAGE\\n"), "{frames:?}");
+    assert_eq!(room.bodies(1), ["to both"], "the STOMP inside the frame");
+    assert_eq!(room.bodies(2), ["to both"], "a plain socket in the same fan-out gets it as it is");
+}
+}
+
+room_test! {
+fn a_framed_heart_beat_is_answered_in_kind() {
+    let mut room = Room::new();
+    room.open_sockjs(1);
+    room.raw(1, &sockjs_message("CONNECT\naccept-version:1.2\nheart-beat:10000,10000\n\n\0"));
+    room.raw(1, &sockjs_message("\n"));
+    assert_eq!(room.sockjs_frames[&1].last().map(String::as_str), Some("a[\"\\n\"]"));
+}
+}
+
+room_test! {
+fn broken_framing_or_a_binary_message_ends_a_sockjs_socket_without_a_close_frame() {
+    let mut room = Room::new();
+    room.open_sockjs(1);
+    room.raw(1, b"[\"CONNECT");
+    assert_eq!(room.closed(1), Some((1002, "Broken framing.".to_owned())));
+    room.open_sockjs(2);
+    room.raw_binary(2, &sockjs_message("CONNECT\n\n\0"));
+    assert_eq!(room.closed(2), Some((1002, "SockJS sends text".to_owned())));
+    for client in [1, 2] {
+        assert_eq!(room.sockjs_frames[&client], ["o"], "no close frame");
+    }
+    assert_eq!(room.stats()["connections"], 0, "both connections are gone from the room");
+}
+}
+
+room_test! {
+fn a_sockjs_socket_the_room_closes_gets_the_close_frame_first() {
+    let mut room = Room::new();
+    room.open_sockjs(1);
+    room.raw(1, &sockjs_message("CONNECT\naccept-version:1.2\n\n\0"));
+    room.raw(1, &sockjs_message("DISCONNECT\nreceipt:bye\n\n\0"));
+    let frames = room.sockjs_frames[&1].clone();
+    assert!(frames[2].starts_with("a[\"RECEIPT\\nreceipt-id:bye\\n"), "{frames:?}");
+    assert_eq!(frames[3], "c[1000,\"DISCONNECT\"]");
+    assert_eq!(room.closed(1), Some((1000, "DISCONNECT".to_owned())));
+}
+}

@@ -73,6 +73,7 @@ pub fn head_of(
         peer: Peer {
             room: room.to_owned(),
             address: req.headers().get("CF-Connecting-IP")?,
+            sockjs: false,
         },
     })
 }

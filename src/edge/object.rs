@@ -30,7 +30,7 @@
 //! asynchronous call (setting the alarm) runs after the borrow ends.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
@@ -48,11 +48,10 @@ use worker::{
 use super::env;
 use super::http::{self, Outlet, Push};
 use super::sqlite::SqliteStore;
-use super::websockets::{conn_of, socket_of, Framing, RoomSockets};
+use super::websockets::{conn_of, RoomSockets};
 use crate::room::endpoints::{self, EndpointRequest};
 use crate::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
 use crate::room::{self, AlarmChange, ConnId, Failed, Peer};
-use crate::sockjs;
 use crate::stomp::subprotocol;
 
 /// A STOMP heart-beat, and the auto-response that answers it.
@@ -73,8 +72,6 @@ struct Live {
     sockets: HashMap<ConnId, WebSocket>,
     /// HTTP requests the room holds open (long polls, event streams).
     held: HashMap<ListenerId, Outlet>,
-    /// The sockets that carry SockJS frames.
-    sockjs: HashSet<ConnId>,
 }
 
 /// Which handler of the room an HTTP request is for.
@@ -93,8 +90,6 @@ struct Arrival {
     closing: Option<WebSocket>,
     /// The room's end of an HTTP request being handled, should the room hold it open.
     request: Option<Outlet>,
-    /// How the incoming socket carries frames.
-    framing: Framing,
 }
 
 type Work<'a> = dyn FnMut(
@@ -121,7 +116,7 @@ impl DurableObject for Room {
         // a room may be called `stats`.
         if is_websocket_upgrade(&req)? {
             return match self.socket_target(&path) {
-                Some((room, framing)) => self.open_socket(&req, room, framing).await,
+                Some((room, sockjs)) => self.open_socket(&req, room, sockjs).await,
                 None => Response::error("WebSockets open at /rooms/{room}", 404),
             };
         }
@@ -151,32 +146,13 @@ impl DurableObject for Room {
         ws: WebSocket,
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
-        let Some((conn, framing)) = socket_of(&self.state, &ws) else {
+        let Some(conn) = conn_of(&self.state, &ws) else {
             let _ = ws.close(Some(1011), Some("unknown connection"));
             return Ok(());
         };
-        let (data, binary): (&[u8], bool) = match (&message, framing) {
-            (WebSocketIncomingMessage::String(text), Framing::Plain) => (text.as_bytes(), false),
-            (WebSocketIncomingMessage::Binary(bytes), Framing::Plain) => (bytes, true),
-            (WebSocketIncomingMessage::String(text), Framing::SockJs) => {
-                // Broken framing ends the socket at once, without a close frame, as SockJS
-                // servers do (the client cannot be trusted to read one).
-                let Ok(messages) = sockjs::decode_client(text) else {
-                    let _ = ws.close(Some(1002), Some("Broken framing."));
-                    return Ok(());
-                };
-                let mut messages = Some(messages);
-                return self
-                    .event(Arrival::default(), &mut |room, store, sockets, now| {
-                        let messages = messages.take().unwrap_or_default();
-                        room.sockjs_messages(store, sockets, conn, messages, now)
-                    })
-                    .await;
-            }
-            (WebSocketIncomingMessage::Binary(_), Framing::SockJs) => {
-                let _ = ws.close(Some(1002), Some("SockJS sends text"));
-                return Ok(());
-            }
+        let (data, binary): (&[u8], bool) = match &message {
+            WebSocketIncomingMessage::String(text) => (text.as_bytes(), false),
+            WebSocketIncomingMessage::Binary(bytes) => (bytes, true),
         };
         self.event(Arrival::default(), &mut |room, store, sockets, now| {
             room.receive(store, sockets, conn, data, binary, now)
@@ -218,30 +194,30 @@ impl DurableObject for Room {
 impl Room {
     /// Where an upgrade's socket belongs: `/rooms/{room}` (plain), or a Spring-style endpoint
     /// (plain, or SockJS framed).
-    fn socket_target(&self, path: &str) -> Option<(String, Framing)> {
+    /// (The room, and whether the socket carries SockJS frames.)
+    fn socket_target(&self, path: &str) -> Option<(String, bool)> {
         if path.starts_with("/rooms/") {
             let (room, rest) = split_room_path(path);
-            return (!room.is_empty() && rest.as_deref() == Some(""))
-                .then_some((room, Framing::Plain));
+            return (!room.is_empty() && rest.as_deref() == Some("")).then_some((room, false));
         }
         let settings = env::settings(&self.env).unwrap_or_default();
         match endpoints::route(&settings, path, true)? {
-            (room, EndpointRequest::PlainWebSocket) => Some((room, Framing::Plain)),
-            (room, EndpointRequest::SockJsWebSocket) => Some((room, Framing::SockJs)),
+            (room, EndpointRequest::PlainWebSocket) => Some((room, false)),
+            (room, EndpointRequest::SockJsWebSocket) => Some((room, true)),
             _ => None,
         }
     }
 
-    async fn open_socket(&self, req: &Request, room: String, framing: Framing) -> Result<Response> {
+    async fn open_socket(&self, req: &Request, room: String, sockjs: bool) -> Result<Response> {
         let offered = req.headers().get("Sec-WebSocket-Protocol")?;
         let peer = Peer {
             room,
             address: req.headers().get("CF-Connecting-IP")?,
+            sockjs,
         };
         let pair = WebSocketPair::new()?;
         let arrival = Arrival {
             incoming: Some(pair.server),
-            framing,
             ..Arrival::default()
         };
         self.event(arrival, &mut |room, store, sockets, now| {
@@ -372,8 +348,6 @@ impl Room {
                 closing: arrival.closing,
                 held: &mut live.held,
                 incoming_request: arrival.request,
-                incoming_framing: arrival.framing,
-                sockjs: &mut live.sockjs,
             };
             if let Err(Failed(error)) = work(&mut live.room, &mut live.store, &mut sockets, now) {
                 console_error!("the room could not store an event ({error}); it was refused and the room rebuilt from storage");
@@ -412,7 +386,6 @@ impl Room {
         let mut store = SqliteStore::open(self.state.storage()).map_err(storage_error)?;
         let mut open = HashMap::new();
         let mut held = HashMap::new();
-        let mut sockjs = HashSet::new();
         let mut sockets = RoomSockets {
             state: &self.state,
             open: &mut open,
@@ -420,8 +393,6 @@ impl Room {
             closing: arrival.closing.clone(),
             held: &mut held,
             incoming_request: None,
-            incoming_framing: Framing::Plain,
-            sockjs: &mut sockjs,
         };
         let room = room::Room::wake(settings, auth, &mut store, &mut sockets, now)
             .map_err(|Failed(error)| storage_error(error))?;
@@ -430,7 +401,6 @@ impl Room {
             store,
             sockets: open,
             held,
-            sockjs,
         })
     }
 

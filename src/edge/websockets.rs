@@ -1,7 +1,7 @@
 //! The room's [`Sockets`]: hibernatable WebSockets, each tagged with its connection id and
 //! carrying its session as its attachment.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
 use worker::{console_error, js_sys, web_sys, State, WebSocket};
@@ -9,7 +9,6 @@ use worker::{console_error, js_sys, web_sys, State, WebSocket};
 use super::http::{Outlet, Push};
 use crate::room::http::{HttpResponse, ListenerId};
 use crate::room::{ConnId, Sockets};
-use crate::sockjs;
 
 /// Tags a socket with its connection id: `c{id}`.
 const CONN_TAG_PREFIX: &str = "c";
@@ -35,34 +34,10 @@ extern "C" {
 
 /// The connection id a socket was tagged with.
 pub fn conn_of(state: &State, ws: &WebSocket) -> Option<ConnId> {
-    socket_of(state, ws).map(|(conn, _)| conn)
-}
-
-/// How a socket's STOMP frames are carried.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Framing {
-    /// One STOMP frame (or heart-beat) per WebSocket message, as it is.
-    #[default]
-    Plain,
-    /// Inside SockJS frames ([`crate::sockjs`]).
-    SockJs,
-}
-
-/// Tags a SockJS socket (besides its connection id).
-const SOCKJS_TAG: &str = "sockjs";
-
-/// The connection id and framing a socket was tagged with.
-pub fn socket_of(state: &State, ws: &WebSocket) -> Option<(ConnId, Framing)> {
-    let tags = state.get_tags(ws);
-    let conn = tags
+    state
+        .get_tags(ws)
         .iter()
-        .find_map(|tag| tag.strip_prefix(CONN_TAG_PREFIX)?.parse().ok())?;
-    let framing = if tags.iter().any(|tag| tag == SOCKJS_TAG) {
-        Framing::SockJs
-    } else {
-        Framing::Plain
-    };
-    Some((conn, framing))
+        .find_map(|tag| tag.strip_prefix(CONN_TAG_PREFIX)?.parse().ok())
 }
 
 /// The sockets of one room, for the duration of one event.
@@ -78,26 +53,13 @@ pub struct RoomSockets<'a> {
     pub held: &'a mut HashMap<ListenerId, Outlet>,
     /// The request being handled, kept open if the room holds it.
     pub incoming_request: Option<Outlet>,
-    /// How the incoming socket carries frames.
-    pub incoming_framing: Framing,
-    /// The open sockets that carry SockJS frames, kept between events.
-    pub sockjs: &'a mut HashSet<ConnId>,
 }
 
 impl Sockets for RoomSockets<'_> {
     fn accept(&mut self, conn: ConnId) {
         if let Some(ws) = self.incoming.take() {
             let tag = format!("{CONN_TAG_PREFIX}{conn}");
-            match self.incoming_framing {
-                Framing::Plain => self.state.accept_websocket_with_tags(&ws, &[&tag]),
-                Framing::SockJs => {
-                    self.state
-                        .accept_websocket_with_tags(&ws, &[&tag, SOCKJS_TAG]);
-                    // A SockJS session opens with `o`, before anything the room sends.
-                    let _ = ws.send_with_str(sockjs::OPEN);
-                    self.sockjs.insert(conn);
-                }
-            }
+            self.state.accept_websocket_with_tags(&ws, &[&tag]);
             self.open.insert(conn, ws);
         }
     }
@@ -106,10 +68,6 @@ impl Sockets for RoomSockets<'_> {
         let Some(ws) = self.open.get(&conn) else {
             return;
         };
-        if self.sockjs.contains(&conn) {
-            let _ = ws.send_with_str(sockjs_frame(bytes));
-            return;
-        }
         // A socket that is closing may refuse a send; its close event cleans up.
         let _ = match std::str::from_utf8(bytes) {
             Ok(text) if !binary => ws.send_with_str(text),
@@ -123,26 +81,16 @@ impl Sockets for RoomSockets<'_> {
             (false, Ok(text)) => JsValue::from_str(text),
             _ => js_sys::Uint8Array::from(bytes).into(),
         };
-        // SockJS sockets are rare: a fan-out among plain ones pays no lookup per subscriber.
-        let framed = !self.sockjs.is_empty() && conns.iter().any(|conn| self.sockjs.contains(conn));
-        let sockjs_value = framed.then(|| JsValue::from_str(&sockjs_frame(bytes)));
         for conn in conns {
             if let Some(ws) = self.open.get(conn) {
                 let socket: &web_sys::WebSocket = ws.as_ref();
-                let value = match &sockjs_value {
-                    Some(framed) if self.sockjs.contains(conn) => framed,
-                    _ => &value,
-                };
-                let _ = socket.unchecked_ref::<SharedSend>().send_value(value);
+                let _ = socket.unchecked_ref::<SharedSend>().send_value(&value);
             }
         }
     }
 
     fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
         if let Some(ws) = self.open.remove(&conn) {
-            if self.sockjs.remove(&conn) {
-                let _ = ws.send_with_str(sockjs::close_frame(code, reason));
-            }
             // The runtime lists a closing socket until the client answers (seconds later); a
             // wake meanwhile must not bring its session back to life. No session: the wake
             // closes it again, harmlessly, and it counts for nothing.
@@ -203,13 +151,10 @@ impl Sockets for RoomSockets<'_> {
         }
         let mut sessions = Vec::new();
         for ws in sockets {
-            let Some((conn, framing)) = socket_of(self.state, &ws) else {
+            let Some(conn) = conn_of(self.state, &ws) else {
                 let _ = ws.close(Some(1011), Some("unknown connection"));
                 continue;
             };
-            if framing == Framing::SockJs {
-                self.sockjs.insert(conn);
-            }
             let session = ws.deserialize_attachment::<String>().ok().flatten();
             self.open.insert(conn, ws);
             sessions.push((conn, session));
@@ -224,10 +169,4 @@ impl Sockets for RoomSockets<'_> {
         let date = stamp.dyn_ref::<js_sys::Date>()?;
         Some(date.get_time() as u64)
     }
-}
-
-/// A STOMP frame (or heart-beat) as one SockJS message. SockJS carries text only: a body that
-/// is not UTF-8 arrives with replacement characters (the README says so).
-fn sockjs_frame(bytes: &[u8]) -> String {
-    sockjs::messages_frame([String::from_utf8_lossy(bytes).as_ref()])
 }

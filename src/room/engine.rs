@@ -241,6 +241,9 @@ impl Room {
         let conns: Vec<ConnId> = room.broker.connections().collect();
         for conn in conns {
             room.timers.set(conn, room.broker.deadlines(conn));
+            if room.broker.session(conn).is_some_and(|s| s.sockjs) {
+                room.sockjs.frame(conn);
+            }
         }
         let effects = room.broker.restore_queues(stored.queued, stored.cursors);
         let mut outbox = Outbox::default();
@@ -262,7 +265,8 @@ impl Room {
         })
     }
 
-    /// One WebSocket message arrived on a connection.
+    /// One WebSocket message arrived on a connection (a SockJS-framed socket's is unwrapped
+    /// here).
     pub fn receive(
         &mut self,
         store: &mut impl Storage,
@@ -273,6 +277,9 @@ impl Room {
         now: u64,
     ) -> Result<(), Failed> {
         self.with_sessions(sockets, now, |room, sockets| {
+            if sockets.sessions.is_framed(conn) {
+                return room.sockjs_framed(store, sockets, conn, data, binary, now);
+            }
             if room.echoes(conn) {
                 sockets.send(conn, data, binary);
                 return Ok(());
@@ -422,10 +429,10 @@ impl Room {
         result
     }
 
-    fn open_conn(
+    fn open_conn<S: Sockets>(
         &mut self,
         store: &mut impl Storage,
-        sockets: &mut impl Sockets,
+        sockets: &mut SessionSockets<'_, S>,
         peer: Peer,
         now: u64,
     ) -> Result<ConnId, Failed> {
@@ -436,6 +443,9 @@ impl Room {
         // Deferred like history: the socket's 101 response does not wait for a commit. The
         // room is never evicted with deferred writes, so an id is not given out twice.
         self.deferred.push(Write::Counter(Counter::LastConn, conn));
+        if peer.sockjs {
+            sockets.sessions.framing_next();
+        }
         sockets.accept(conn);
         let closes_at_once = endpoint_of(&self.settings, &peer.room).service == Service::Close;
         let mut effects = self.broker.open(conn, peer, now);

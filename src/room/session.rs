@@ -78,6 +78,9 @@ pub struct Peer {
     pub room: String,
     /// The client's address (`CF-Connecting-IP`), when known.
     pub address: Option<String>,
+    /// The socket carries SockJS frames (`o`, `a[...]`, `c[...]`; SockJS's `websocket`
+    /// transport), not STOMP frames as they are.
+    pub sockjs: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -105,6 +108,9 @@ pub struct Session {
     /// The client's address, for the per-address connection cap.
     #[serde(rename = "addr", default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// The socket carries SockJS frames (see [`Peer::sockjs`]).
+    #[serde(rename = "sj", default, skip_serializing_if = "is_false")]
+    pub sockjs: bool,
     /// Where the connection stands against its publish rate.
     #[serde(rename = "rate", default, skip_serializing_if = "Throttle::is_unused")]
     pub throttle: Throttle,
@@ -144,6 +150,7 @@ impl Session {
             expires_ms: None,
             room: peer.room,
             address: peer.address,
+            sockjs: peer.sockjs,
             throttle: Throttle::default(),
             heart_beat: HeartBeat::default(),
             subscriptions: Vec::new(),

@@ -10,7 +10,7 @@
 pub mod tokens;
 
 use std::cell::Cell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use stomp_rooms::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
@@ -89,6 +89,9 @@ pub struct Room {
     pub failures: Vec<Failed>,
     /// How many times the engine was built.
     pub wakes: u32,
+    /// Clients of SockJS's `websocket` transport, and the SockJS frames each received.
+    sockjs_clients: BTreeSet<ConnId>,
+    pub sockjs_frames: BTreeMap<ConnId, Vec<String>>,
 }
 
 impl Room {
@@ -118,6 +121,8 @@ impl Room {
             decoders: BTreeMap::new(),
             failures: Vec::new(),
             wakes: 0,
+            sockjs_clients: BTreeSet::new(),
+            sockjs_frames: BTreeMap::new(),
         }
     }
 
@@ -215,10 +220,32 @@ impl Room {
 
     /// Opens a socket to the room `ROOM` from this client address.
     pub fn open_from(&mut self, client: ConnId, address: Option<&str>) {
-        let peer = Peer {
-            room: ROOM.to_owned(),
-            address: address.map(str::to_owned),
-        };
+        self.open_peer(
+            client,
+            Peer {
+                room: ROOM.to_owned(),
+                address: address.map(str::to_owned),
+                sockjs: false,
+            },
+        );
+    }
+
+    /// Opens a socket of SockJS's `websocket` transport: the client sees the SockJS frames
+    /// themselves in [`sockjs_frames`](Self::sockjs_frames), and the STOMP frames inside them
+    /// as any client's.
+    pub fn open_sockjs(&mut self, client: ConnId) {
+        self.sockjs_clients.insert(client);
+        self.open_peer(
+            client,
+            Peer {
+                room: ROOM.to_owned(),
+                address: None,
+                sockjs: true,
+            },
+        );
+    }
+
+    fn open_peer(&mut self, client: ConnId, peer: Peer) {
         let mut opened = None;
         self.event(|engine, store, sockets, now| {
             opened = Some(engine.open(store, sockets, peer, now)?);
@@ -461,9 +488,26 @@ impl Room {
         let clients: Vec<(ConnId, ConnId)> = self.conns.iter().map(|(&c, &n)| (c, n)).collect();
         for (client, conn) in clients {
             for (bytes, binary) in self.sockets.take_received(conn) {
-                self.client_receives(client, &bytes, binary);
+                if self.sockjs_clients.contains(&client) {
+                    self.sockjs_client_receives(client, &bytes);
+                } else {
+                    self.client_receives(client, &bytes, binary);
+                }
             }
         }
+    }
+
+    /// A SockJS client's end: keeps the SockJS frame, and decodes the STOMP inside `a[...]`.
+    fn sockjs_client_receives(&mut self, client: ConnId, bytes: &[u8]) {
+        let text = String::from_utf8(bytes.to_vec()).expect("SockJS frames are text");
+        if let Some(array) = text.strip_prefix('a') {
+            let messages: Vec<String> =
+                serde_json::from_str(array).expect("a SockJS messages frame is a JSON array");
+            for message in messages {
+                self.client_receives(client, message.as_bytes(), false);
+            }
+        }
+        self.sockjs_frames.entry(client).or_default().push(text);
     }
 
     /// A client's end of the socket: decodes what the room sent it.

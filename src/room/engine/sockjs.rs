@@ -129,21 +129,41 @@ impl Room {
         })
     }
 
-    /// The SockJS messages one WebSocket message or `xhr_send` brought on a connection: STOMP
-    /// for the broker (whose frames may span messages), or a test service's.
-    pub fn sockjs_messages(
+    /// A message on a SockJS-framed socket: a JSON array of strings (or one string). Anything
+    /// else (not JSON, binary) ends the socket at once, without a close frame, as SockJS
+    /// servers do: the client cannot be trusted to read one.
+    pub(super) fn sockjs_framed<S: Sockets>(
         &mut self,
         store: &mut impl Storage,
-        sockets: &mut impl Sockets,
+        sockets: &mut SessionSockets<'_, S>,
         conn: ConnId,
-        messages: Vec<String>,
+        data: &[u8],
+        binary: bool,
         now: u64,
     ) -> Result<(), Failed> {
-        self.with_sessions(sockets, now, |room, sockets| {
-            room.sockjs_deliver(store, sockets, conn, messages, now)
-        })
+        let text = std::str::from_utf8(data).ok().filter(|_| !binary);
+        match text.map(sockjs::decode_client) {
+            Some(Ok(messages)) => self.sockjs_deliver(store, sockets, conn, messages, now),
+            broken => {
+                let reason = if broken.is_none() {
+                    "SockJS sends text"
+                } else {
+                    "Broken framing."
+                };
+                self.rebuild_if_needed(store, sockets, now)?;
+                sockets.sessions.unframe(conn);
+                sockets.sockets.close(conn, 1002, reason);
+                self.counts.closes += 1;
+                let effects = self.broker.close(conn, now);
+                let mut outbox = super::Outbox::default();
+                outbox.changed.insert(conn);
+                self.finish_event(store, sockets, Some(conn), effects, outbox, now)
+            }
+        }
     }
 
+    /// The SockJS messages one WebSocket message or `xhr_send` brought: STOMP for the broker
+    /// (whose frames may span messages), or a test service's.
     fn sockjs_deliver(
         &mut self,
         store: &mut impl Storage,

@@ -1,4 +1,12 @@
-//! SockJS sessions over HTTP: a STOMP connection whose frames travel in HTTP requests
+//! SockJS in the room: sessions over HTTP, and the framing of SockJS's `websocket` transport.
+//!
+//! A socket opened by SockJS's `websocket` transport ([`Peer::sockjs`]) is a hibernatable
+//! WebSocket like any other, but carries SockJS frames: [`SessionSockets`] opens it with `o`,
+//! wraps each frame the room sends in `a["…"]` and sends `c[code,"reason"]` before a close;
+//! the room unwraps what the client sends (see `Room::receive`). Which sockets are framed is
+//! part of their kept session, so it survives evictions.
+//!
+//! A SockJS session over HTTP is a STOMP connection whose frames travel in HTTP requests
 //! (`xhr` polling with `xhr_send`, `xhr_streaming`, `eventsource`) instead of a WebSocket.
 //!
 //! A session is a connection of the room like any other (the same broker, limits, tokens and
@@ -23,7 +31,7 @@
 mod answers;
 mod outlet;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 pub use answers::{
     answer, greeting, http_date, info, method_of, not_an_upgrade, preflight, refuse_broken_upgrade,
@@ -108,9 +116,32 @@ pub struct SockJsSessions {
     by_listener: HashMap<ListenerId, String>,
     /// The session whose connection the room is opening: its `accept` is not a socket's.
     opening: Option<Opening>,
+    /// Sockets that carry SockJS frames (the `websocket` transport).
+    framed: HashSet<ConnId>,
+    /// The socket the room is opening carries SockJS frames.
+    opening_framed: bool,
 }
 
 impl SockJsSessions {
+    /// The socket `conn` carries SockJS frames (restored from its session on a wake).
+    pub fn frame(&mut self, conn: ConnId) {
+        self.framed.insert(conn);
+    }
+
+    /// The next socket the room opens carries SockJS frames.
+    pub fn framing_next(&mut self) {
+        self.opening_framed = true;
+    }
+
+    pub fn is_framed(&self, conn: ConnId) -> bool {
+        !self.framed.is_empty() && self.framed.contains(&conn)
+    }
+
+    /// Forgets a framed socket the room closes itself, without a close frame.
+    pub fn unframe(&mut self, conn: ConnId) {
+        self.framed.remove(&conn);
+    }
+
     pub fn contains(&self, id: &str) -> bool {
         self.by_id.contains_key(id)
     }

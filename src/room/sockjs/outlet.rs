@@ -1,10 +1,12 @@
-//! The room's sockets as the engine sees them while SockJS sessions exist: sends and closes
-//! for a session's connection go to the session, everything else to the sockets.
+//! The room's sockets as the engine sees them: sends and closes for a SockJS session's
+//! connection go to the session, those for a SockJS-framed socket are framed, everything else
+//! goes to the sockets as it is.
 
 use super::SockJsSessions;
 use crate::room::http::{HttpResponse, ListenerId};
 use crate::room::session::ConnId;
 use crate::room::sockets::Sockets;
+use crate::sockjs;
 
 pub struct SessionSockets<'a, S: Sockets> {
     pub sessions: &'a mut SockJsSessions,
@@ -14,29 +16,47 @@ pub struct SessionSockets<'a, S: Sockets> {
 
 impl<S: Sockets> Sockets for SessionSockets<'_, S> {
     fn accept(&mut self, conn: ConnId) {
-        if !self.sessions.accept(conn, self.now) {
-            self.sockets.accept(conn);
+        if self.sessions.accept(conn, self.now) {
+            return;
+        }
+        self.sockets.accept(conn);
+        if std::mem::take(&mut self.sessions.opening_framed) {
+            self.sessions.framed.insert(conn);
+            // A SockJS session opens with `o`, before anything the room sends.
+            self.sockets.send(conn, sockjs::OPEN.as_bytes(), false);
         }
     }
 
     fn send(&mut self, conn: ConnId, bytes: &[u8], binary: bool) {
         if self.sessions.is_session(conn) {
             self.sessions.send(conn, bytes, self.sockets, self.now);
+        } else if self.sessions.is_framed(conn) {
+            self.sockets.send(conn, framed(bytes).as_bytes(), false);
         } else {
             self.sockets.send(conn, bytes, binary);
         }
     }
 
     fn send_many(&mut self, conns: &[ConnId], bytes: &[u8], binary: bool) {
-        if self.sessions.by_conn.is_empty() {
+        // The common case, sockets as they are, pays no lookup per subscriber.
+        if self.sessions.by_conn.is_empty() && self.sessions.framed.is_empty() {
             return self.sockets.send_many(conns, bytes, binary);
         }
-        let (sessions, sockets): (Vec<ConnId>, Vec<ConnId>) = conns
-            .iter()
-            .partition(|&&conn| self.sessions.is_session(conn));
-        self.sockets.send_many(&sockets, bytes, binary);
-        for conn in sessions {
-            self.sessions.send(conn, bytes, self.sockets, self.now);
+        let mut plain = Vec::with_capacity(conns.len());
+        let mut framed_conns = Vec::new();
+        for &conn in conns {
+            if self.sessions.is_session(conn) {
+                self.sessions.send(conn, bytes, self.sockets, self.now);
+            } else if self.sessions.is_framed(conn) {
+                framed_conns.push(conn);
+            } else {
+                plain.push(conn);
+            }
+        }
+        self.sockets.send_many(&plain, bytes, binary);
+        if !framed_conns.is_empty() {
+            self.sockets
+                .send_many(&framed_conns, framed(bytes).as_bytes(), false);
         }
     }
 
@@ -44,9 +64,13 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
         if self.sessions.is_session(conn) {
             self.sessions
                 .close(conn, code, reason, self.sockets, self.now);
-        } else {
-            self.sockets.close(conn, code, reason);
+            return;
         }
+        if self.sessions.framed.remove(&conn) {
+            let frame = sockjs::close_frame(code, reason);
+            self.sockets.send(conn, frame.as_bytes(), false);
+        }
+        self.sockets.close(conn, code, reason);
     }
 
     fn save_session(&mut self, conn: ConnId, session: &str) {
@@ -83,4 +107,10 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
     fn end(&mut self, listener: ListenerId) {
         self.sockets.end(listener);
     }
+}
+
+/// A STOMP frame (or heart-beat) as one SockJS message. SockJS carries text only: a body that
+/// is not UTF-8 arrives with replacement characters (the README says so).
+fn framed(bytes: &[u8]) -> String {
+    sockjs::messages_frame([String::from_utf8_lossy(bytes).as_ref()])
 }
