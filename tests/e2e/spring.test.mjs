@@ -301,18 +301,23 @@ const fromNodeModules = (path) => new URL(`../../node_modules/${path}`, import.m
 const SCRIPTS = {
   '/sockjs.min.js': fromNodeModules('sockjs-client/dist/sockjs.min.js'),
   '/stomp.umd.min.js': fromNodeModules('@stomp/stompjs/bundles/stomp.umd.min.js'),
+  // The stomp.js of older tutorials (jmesnil's 2.3.3): a global `Stomp`, `Stomp.over(sock)`.
+  '/stomp.min.js': fromNodeModules('stompjs/lib/stomp.min.js'),
 };
 // `?nows=1` takes WebSocket away from the page, as a proxy that blocks it would: sockjs-client
-// then falls back to its HTTP transports.
-const tutorialPage = (serverUrl) => `<!DOCTYPE html>
+// then falls back to its HTTP transports. `oldStomp`: the page of an older tutorial, with
+// stomp.js 2.3.3 and `Stomp.over(sock)`; otherwise today's @stomp/stompjs.
+const tutorialPage = (serverUrl, oldStomp) => `<!DOCTYPE html>
 <html><body>
 <ul id="messages"></ul>
 <script>if (location.search.includes('nows=1')) window.WebSocket = undefined;</script>
 <script src="/sockjs.min.js"></script>
-<script src="/stomp.umd.min.js"></script>
+<script src="${oldStomp ? '/stomp.min.js' : '/stomp.umd.min.js'}"></script>
 <script>
   const roomId = new URLSearchParams(location.search).get('roomId');
-  const ws = StompJs.Stomp.over(() => (window.sock = new SockJS('${serverUrl}/ws-stomp')));
+  const ws = ${oldStomp
+    ? `Stomp.over(window.sock = new SockJS('${serverUrl}/ws-stomp'))`
+    : `StompJs.Stomp.over(() => (window.sock = new SockJS('${serverUrl}/ws-stomp')))`};
   ws.connect({}, () => {
     ws.subscribe('/sub/chat/room/' + roomId, (message) => {
       const recv = JSON.parse(message.body);
@@ -332,16 +337,17 @@ after(async () => {
   await browser?.close();
 });
 
-for (const { nows, transport, title } of [
+for (const { nows, oldStomp, transport, title } of [
   { nows: false, transport: 'websocket', title: 'a page written like a Spring tutorial (SockJS + Stomp.over, /sub and /pub), on its own origin, chats with a plain stomp.js client' },
   { nows: true, transport: 'xhr-streaming', title: 'the same page where WebSocket is blocked falls back to xhr-streaming in Chromium and still chats both ways' },
+  { nows: false, oldStomp: true, transport: 'websocket', title: 'the page of an older tutorial (stomp.js 2.3.3, Stomp.over(sock)) chats the same way' },
 ]) test(title, async () => {
   browser ??= await launchChromium(CHROMIUM_FLAGS);
   const context = await browser.newContext();
   await context.route(`${APP}/**`, (route) => {
     const path = new URL(route.request().url()).pathname;
     if (SCRIPTS[path]) return route.fulfill({ body: readFileSync(SCRIPTS[path]), contentType: 'application/javascript' });
-    return route.fulfill({ body: tutorialPage(server.httpUrl), contentType: 'text/html' });
+    return route.fulfill({ body: tutorialPage(server.httpUrl, oldStomp), contentType: 'text/html' });
   });
   const page = await context.newPage();
   const pageLog = [];
