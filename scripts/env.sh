@@ -50,3 +50,11 @@ use_wasm_toolchain() {
     export ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild"
     export WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
 }
+
+# Waits up to 90 s for a server started in the background to answer at $1; otherwise says
+# so, naming its log ($2), as $3 (the calling script), and fails.
+wait_for_server() {
+    for _ in $(seq 1 90); do curl -s -o /dev/null "$1/" && return 0; sleep 1; done
+    echo "$3: wrangler dev did not answer at $1 within 90 s; see $2" >&2
+    return 1
+}

@@ -67,8 +67,7 @@ else
         --persist-to "$WORK/state-ladder" >"$WORK/ladder-server.log" 2>&1 &
     GROUP=$!
     trap 'kill -TERM -- "-$GROUP" 2>/dev/null || kill -TERM "$GROUP" 2>/dev/null || true' EXIT
-    for _ in $(seq 1 90); do curl -s -o /dev/null "$URL/" && break; sleep 1; done
-    curl -s -o /dev/null "$URL/" || { echo "ladder: wrangler dev did not answer on port $PORT within 90 s; see $WORK/ladder-server.log" >&2; exit 1; }
+    wait_for_server "$URL" "$WORK/ladder-server.log" ladder || exit 1
 fi
 
 server_pids() { group_pids "$GROUP"; }

@@ -52,8 +52,7 @@ setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev --port "$PORT" --i
     --persist-to "$OUT_DIR/state" --show-interactive-dev-session=false >"$OUT_DIR/wrangler.log" 2>&1 &
 SERVER=$!
 trap 'kill -TERM -- "-$SERVER" 2>/dev/null || true' EXIT
-for _ in $(seq 1 90); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 1; done
-curl -s -o /dev/null "http://127.0.0.1:$PORT/" || { echo "profile: wrangler dev did not start; see $OUT_DIR/wrangler.log" >&2; exit 1; }
+wait_for_server "http://127.0.0.1:$PORT" "$OUT_DIR/wrangler.log" profile || exit 1
 # Wake the isolate so the inspector lists it.
 curl -s -o /dev/null "http://127.0.0.1:$PORT/rooms/warmup/stats"
 

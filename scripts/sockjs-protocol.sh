@@ -56,8 +56,7 @@ setsid env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev --ip 127.0.0.1 --port "$PORT" -
     --persist-to "$WORK/state" >"$WORK/server.log" 2>&1 &
 GROUP=$!
 trap 'kill -TERM -- "-$GROUP" 2>/dev/null || true' EXIT
-for _ in $(seq 1 90); do curl -s -o /dev/null "$URL/" && break; sleep 1; done
-curl -s -o /dev/null "$URL/" || { echo "sockjs-protocol: wrangler dev did not answer within 90 s; see $WORK/server.log" >&2; exit 1; }
+wait_for_server "$URL" "$WORK/server.log" sockjs-protocol || exit 1
 
 step "running the suite (each test prints ok, FAIL or ERROR)"
 status=0
