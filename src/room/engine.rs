@@ -299,6 +299,7 @@ impl Room {
         self.with_sessions(sockets, now, |room, sockets| {
             room.rebuild_if_needed(store, sockets, now)?;
             room.counts.closes += 1;
+            sockets.sessions.unframe(conn);
             let effects = room.broker.close(conn, now);
             let mut outbox = Outbox::default();
             outbox.changed.insert(conn);
