@@ -11,7 +11,7 @@ mod support;
 use serde_json::Value;
 use stomp_rooms::room::http::{HttpOutcome, HttpRequest, HttpResponse, Method};
 use stomp_rooms::room::sockjs::{
-    DISCONNECT_DELAY_MS, HEART_BEAT_MS, MAX_WAITING_BYTES, RESPONSE_LIMIT,
+    DISCONNECT_DELAY_MS, HEART_BEAT_MS, MAX_ROOM_WAITING_BYTES, MAX_WAITING_BYTES, RESPONSE_LIMIT,
 };
 use stomp_rooms::room::testing::SocketCall;
 use stomp_rooms::room::{PublishRate, Settings};
@@ -829,4 +829,80 @@ fn a_sockjs_socket_the_room_closes_gets_the_close_frame_first() {
     assert_eq!(frames[3], "c[1000,\"DISCONNECT\"]");
     assert_eq!(room.closed(1), Some((1000, "DISCONNECT".to_owned())));
 }
+}
+
+#[test]
+fn all_sessions_together_hold_at_most_16_mib_the_fullest_end_first() {
+    let mut settings = Settings::default();
+    settings.broker.publish_rate = PublishRate::UNLIMITED;
+    let mut room = Room::with_settings(settings);
+    let ids = ["s1", "s2", "s3", "s4", "s5"];
+    for id in ids {
+        open_and_connect(&mut room, id, "");
+        respond(room.sockjs(send(id, &["SUBSCRIBE\nid:0\ndestination:/topic/big\n\n\0"])));
+    }
+    room.connect(1, "");
+    let big = "x".repeat(1_000_000);
+    // Four messages: each session holds about 4 MB, under its own 4 MiB, but not all five
+    // fit in 16 MiB.
+    for _ in 0..4 {
+        room.publish(1, "/topic/big", &big);
+    }
+    let mut ended = 0;
+    let mut held = 0;
+    for id in ids {
+        let answer = text(&respond(room.sockjs(poll(id))));
+        if answer.starts_with("c[1013,") {
+            ended += 1;
+        } else {
+            assert_eq!(
+                answer.matches("MESSAGE").count(),
+                4,
+                "a session that was kept lost nothing"
+            );
+            held += answer.len();
+        }
+    }
+    assert!(ended >= 1, "some sessions ended");
+    assert!(
+        held <= MAX_ROOM_WAITING_BYTES + 4096,
+        "the rest fit: {held} bytes"
+    );
+}
+
+#[test]
+fn what_a_wake_sends_to_a_sockjs_socket_is_framed() {
+    let mut room = Room::new();
+    room.connect(1, "");
+    room.frame(
+        1,
+        "SUBSCRIBE\nid:p\ndestination:/queue/work\nack:client",
+        "",
+    );
+    room.connect(2, "");
+    room.publish(2, "/queue/work", "job");
+    assert_eq!(
+        room.bodies(1),
+        ["job"],
+        "the plain consumer holds it, unacknowledged"
+    );
+    room.open_sockjs(3);
+    room.raw(3, &sockjs_message("CONNECT\naccept-version:1.2\n\n\0"));
+    room.raw(
+        3,
+        &sockjs_message("SUBSCRIBE\nid:0\ndestination:/queue/work\n\n\0"),
+    );
+    room.take(3);
+    // The plain consumer's socket goes while the room is evicted: the wake hands its message
+    // to the SockJS consumer.
+    room.hibernate();
+    let plain = room.conn(1);
+    room.sockets.drop_socket(plain);
+    room.raw(3, &sockjs_message("\n"));
+    assert_eq!(room.bodies(3), ["job"], "decoded from a SockJS frame");
+    let frames = &room.sockjs_frames[&3];
+    assert!(
+        frames.iter().any(|f| f.starts_with("a[\"MESSAGE\\n")),
+        "{frames:?}"
+    );
 }

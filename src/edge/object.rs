@@ -241,14 +241,26 @@ impl Room {
             ..Arrival::default()
         };
         let mut outcome = None;
-        self.event(arrival, &mut |room, store, sockets, now| {
+        let alarm = self.handle(arrival, &mut |room, store, sockets, now| {
             outcome = Some(match served {
                 Served::Destination => room.http(store, sockets, &request, now)?,
                 Served::SockJs => room.sockjs(store, sockets, &request, now)?,
             });
             Ok(())
-        })
-        .await?;
+        })?;
+        // A request the room holds open gets its drop guard before the first `.await` (setting
+        // the alarm), so a client that goes away meanwhile is still noticed.
+        let held = match &outcome {
+            Some(HttpOutcome::Stream { listener, .. } | HttpOutcome::Wait { listener, .. }) => {
+                Some(RequestGone {
+                    live: Rc::downgrade(&self.live),
+                    storage: Some(self.state.storage()),
+                    listener: *listener,
+                })
+            }
+            _ => None,
+        };
+        change_alarm(self.state.storage(), alarm).await;
         match outcome {
             None => http::to_response(HttpResponse::text(
                 503,
@@ -263,11 +275,7 @@ impl Room {
                 ends_at_ms,
             }) => {
                 let ends_after_ms = ends_at_ms.map(|at| at.saturating_sub(now_ms()));
-                let gone = RequestGone {
-                    live: Rc::downgrade(&self.live),
-                    storage: Some(self.state.storage()),
-                    listener,
-                };
+                let gone = held.unwrap_or_else(|| RequestGone::unarmed(listener));
                 http::stream_response(
                     head,
                     pushed,
@@ -282,11 +290,7 @@ impl Room {
             }) => {
                 let mut pushed = pushed;
                 // Dropped with this future if the client goes away while it waits.
-                let gone = RequestGone {
-                    live: Rc::downgrade(&self.live),
-                    storage: Some(self.state.storage()),
-                    listener,
-                };
+                let gone = held.unwrap_or_else(|| RequestGone::unarmed(listener));
                 let timeout = Delay::from(Duration::from_millis(timeout_ms));
                 let answer = match future::select(pushed.next(), timeout).await {
                     Either::Left((Some(Push::Answer(answer)), _)) => answer,
@@ -337,6 +341,14 @@ impl Room {
     /// Runs one event against the engine (waking it first if the object was evicted), then
     /// sets or deletes the alarm as it asks. The borrow ends before the one `.await`.
     async fn event(&self, arrival: Arrival, work: &mut Work<'_>) -> Result<()> {
+        let alarm = self.handle(arrival, work)?;
+        change_alarm(self.state.storage(), alarm).await;
+        Ok(())
+    }
+
+    /// The synchronous part of [`event`](Self::event): the engine's work, and the alarm change
+    /// it asks for, for the caller to make.
+    fn handle(&self, arrival: Arrival, work: &mut Work<'_>) -> Result<Option<AlarmChange>> {
         let now = now_ms();
         let alarm = {
             let mut slot = self.live.borrow_mut();
@@ -354,8 +366,7 @@ impl Room {
             }
             live.room.alarm_change(now)
         };
-        change_alarm(self.state.storage(), alarm).await;
-        Ok(())
+        Ok(alarm)
     }
 
     /// The in-memory room, built first if the object has just been created or woken.
@@ -456,6 +467,15 @@ struct RequestGone {
 }
 
 impl RequestGone {
+    /// A guard that tells nothing (for a request the room did not hold).
+    fn unarmed(listener: ListenerId) -> Self {
+        Self {
+            live: Weak::new(),
+            storage: None,
+            listener,
+        }
+    }
+
     /// The request was answered: nothing to tell the room.
     fn disarm(mut self) {
         self.live = Weak::new();

@@ -169,6 +169,24 @@ impl Room {
         sockets: &mut impl Sockets,
         now: u64,
     ) -> Result<Self, Failed> {
+        let (mut room, effects) = Self::restore(settings, auth, store, sockets, now)?;
+        // What the wake sends (queue messages a vanished consumer held) is framed for the
+        // sockets that carry SockJS.
+        room.with_sessions(sockets, now, |room, sockets| {
+            room.finish_restore(effects, store, sockets)
+        })?;
+        Ok(room)
+    }
+
+    /// The room as storage and the kept sessions hold it, and what it must send to be so
+    /// (carried out by the caller, through the sockets it sees).
+    fn restore(
+        settings: Settings,
+        auth: Rc<dyn Authenticator>,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        now: u64,
+    ) -> Result<(Self, Vec<Effect>), Failed> {
         let stored = store.load()?;
         let mut broker = Broker::new(settings.broker.clone()).with_authenticator(auth.clone());
         let stored_message_id = stored
@@ -204,6 +222,9 @@ impl Room {
             room.batch.push(Write::Counter(Counter::LivenessSweep, now));
         }
         for (conn, kept) in sockets.sessions() {
+            // The stored counter may lag behind (its write is deferred, and a failed commit
+            // drops it): an id a socket carries is taken.
+            room.last_conn = room.last_conn.max(conn);
             let session = kept
                 .and_then(|json| Session::from_json(&json).ok())
                 .filter(|session| session.conn == conn);
@@ -246,10 +267,19 @@ impl Room {
             }
         }
         let effects = room.broker.restore_queues(stored.queued, stored.cursors);
+        Ok((room, effects))
+    }
+
+    fn finish_restore(
+        &mut self,
+        effects: Vec<Effect>,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+    ) -> Result<(), Failed> {
         let mut outbox = Outbox::default();
-        room.carry_out(effects, store, sockets, &mut outbox)?;
-        room.refresh(sockets, &outbox);
-        Ok(room)
+        self.carry_out(effects, store, sockets, &mut outbox)?;
+        self.refresh(sockets, &outbox);
+        Ok(())
     }
 
     /// A socket is opening: returns its connection id (the socket was [accepted](Sockets::accept)).
@@ -549,13 +579,15 @@ impl Room {
         if !self.needs_rebuild {
             return Ok(());
         }
-        let mut fresh = Room::wake(
+        // `sockets` already sees the SockJS sessions (this runs inside an event).
+        let (mut fresh, effects) = Room::restore(
             self.settings.clone(),
             self.auth.clone(),
             store,
             sockets,
             now,
         )?;
+        fresh.finish_restore(effects, store, sockets)?;
         fresh
             .broker
             .restore_last_message_id(self.broker.last_message_id());

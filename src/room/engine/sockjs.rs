@@ -157,6 +157,7 @@ impl Room {
                 let effects = self.broker.close(conn, now);
                 let mut outbox = super::Outbox::default();
                 outbox.changed.insert(conn);
+                outbox.closed.push((conn, true));
                 self.finish_event(store, sockets, Some(conn), effects, outbox, now)
             }
         }

@@ -59,6 +59,10 @@ pub const RESPONSE_LIMIT: usize = 128 * 1024;
 /// the session ends (a slow or vanished client must not hold the room's memory).
 pub const MAX_WAITING_BYTES: usize = 4 * 1024 * 1024;
 
+/// The most all of a room's sessions keep waiting together (an object has 128 MB): past this,
+/// the sessions holding the most end until the rest fit.
+pub const MAX_ROOM_WAITING_BYTES: usize = 16 * 1024 * 1024;
+
 /// The open request a session's frames go to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Receiving {
@@ -116,6 +120,8 @@ pub struct SockJsSessions {
     by_listener: HashMap<ListenerId, String>,
     /// The session whose connection the room is opening: its `accept` is not a socket's.
     opening: Option<Opening>,
+    /// What all sessions keep waiting, in bytes.
+    waiting_bytes: usize,
     /// Sockets that carry SockJS frames (the `websocket` transport).
     framed: HashSet<ConnId>,
     /// The socket the room is opening carries SockJS frames.
@@ -204,7 +210,7 @@ impl SockJsSessions {
             // meanwhile waits for the next.
             return Reception::Now(frames);
         }
-        let had_frames = session.take_frames(kind, &mut frames);
+        let had_frames = session.take_frames(kind, &mut frames, &mut self.waiting_bytes);
         if session.closed.is_some() {
             // Its end stays where it was: polling a closed session does not keep it.
             return Reception::Now(frames);
@@ -270,6 +276,7 @@ impl SockJsSessions {
         let mut open = Vec::new();
         for id in ended {
             if let Some(session) = self.by_id.remove(&id) {
+                self.waiting_bytes -= session.waiting_bytes;
                 if self.by_conn.remove(&session.conn).is_some() {
                     open.push(session.conn);
                 }
@@ -291,6 +298,7 @@ impl SockJsSessions {
     /// told `close` and its connection closes at the next alarm, due now.
     fn end_now(&mut self, id: &str, close: String, now: u64) {
         if let Some(session) = self.by_id.get_mut(id) {
+            self.waiting_bytes -= session.waiting_bytes;
             session.waiting.clear();
             session.waiting_bytes = 0;
             session.closed.get_or_insert(close);
@@ -353,8 +361,7 @@ impl SockJsSessions {
             return;
         }
         if session.waiting_bytes + bytes.len() > MAX_WAITING_BYTES {
-            let reason = "the client does not read what is sent to it";
-            self.end_now(&id, sockjs::close_frame(1013, reason), now);
+            self.end_unread(&id, now);
             self.hand_over(conn, sockets, now);
             return;
         }
@@ -363,7 +370,24 @@ impl SockJsSessions {
         session
             .waiting
             .push(String::from_utf8_lossy(bytes).into_owned());
+        self.waiting_bytes += bytes.len();
         self.hand_over(conn, sockets, now);
+        while self.waiting_bytes > MAX_ROOM_WAITING_BYTES {
+            let fullest = self
+                .by_id
+                .iter()
+                .filter(|(_, s)| s.waiting_bytes > 0)
+                .max_by_key(|(_, s)| s.waiting_bytes)
+                .map(|(id, _)| id.clone());
+            let Some(fullest) = fullest else { break };
+            self.end_unread(&fullest, now);
+        }
+    }
+
+    /// Ends a session whose client does not read what waits for it.
+    fn end_unread(&mut self, id: &str, now: u64) {
+        let reason = "the client does not read what is sent to it";
+        self.end_now(id, sockjs::close_frame(1013, reason), now);
     }
 
     /// The room closes a session's connection.
@@ -382,9 +406,13 @@ impl SockJsSessions {
         else {
             return;
         };
-        session.closed = Some(sockjs::close_frame(code, reason));
+        // A session already cut off keeps what its client is told, and its end.
+        session
+            .closed
+            .get_or_insert_with(|| sockjs::close_frame(code, reason));
         if session.receiver.is_none() {
-            session.ends_at = Some(now + DISCONNECT_DELAY_MS);
+            let end = now + DISCONNECT_DELAY_MS;
+            session.ends_at = Some(session.ends_at.map_or(end, |at| at.min(end)));
         }
         self.hand_over(conn, sockets, now);
         self.by_conn.remove(&conn);
@@ -402,7 +430,7 @@ impl SockJsSessions {
             return;
         };
         let mut frames = Vec::new();
-        if !session.take_frames(receiving.kind, &mut frames) {
+        if !session.take_frames(receiving.kind, &mut frames, &mut self.waiting_bytes) {
             return;
         }
         let listener = receiving.listener;
@@ -438,11 +466,12 @@ impl SockJsSessions {
 impl Session {
     /// Appends the waiting messages (one `a[…]` frame) and the close frame, each encoded for
     /// `kind`; `false` if there were none.
-    fn take_frames(&mut self, kind: Receiver, into: &mut Vec<Vec<u8>>) -> bool {
+    fn take_frames(&mut self, kind: Receiver, into: &mut Vec<Vec<u8>>, total: &mut usize) -> bool {
         let waiting = !self.waiting.is_empty();
         if waiting {
             let frame = sockjs::messages_frame(self.waiting.iter().map(String::as_str));
             self.waiting.clear();
+            *total -= self.waiting_bytes;
             self.waiting_bytes = 0;
             let mut bytes = Vec::new();
             kind.encode(&frame, &mut bytes);
