@@ -1536,10 +1536,37 @@ fn spring_room() -> Room {
     Room::with_config(Config {
         destinations: stomp_rooms::stomp::destination::Prefixes {
             topics: vec!["/sub/".into()],
-            application: [("/pub/".to_owned(), "/sub/".to_owned())].into(),
+            application: [
+                ("/pub/".to_owned(), "/sub/".to_owned()),
+                (
+                    "/pub/chat/message".to_owned(),
+                    "/sub/chat/room/{roomId}".to_owned(),
+                ),
+            ]
+            .into(),
         },
         ..Config::default()
     })
+}
+
+room_test! {
+fn a_send_to_a_body_routed_destination_reaches_the_room_its_body_names() {
+    let mut room = spring_room();
+    room.connect(1, "");
+    room.connect(2, "");
+    room.subscribe(2, "s", "/sub/chat/room/7");
+    let talk = r#"{"type":"TALK","roomId":"7","sender":"ada","message":"hi"}"#;
+    room.publish(1, "/pub/chat/message", talk);
+    let frames = room.take(2);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(frames[0].header("destination"), Some("/sub/chat/room/7"));
+    assert_eq!(frames[0].body, talk.as_bytes());
+    // A body that names no room is refused, saying why; nothing is delivered.
+    room.publish(1, "/pub/chat/message", r#"{"type":"TALK"}"#);
+    let refused = room.take(1);
+    assert_eq!(error_message(&refused), Some("unroutable message"));
+    assert!(room.take(2).is_empty());
+}
 }
 
 room_test! {

@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::body_route;
 use super::error::ProtocolError;
 use super::limits::Limits;
 
@@ -26,22 +27,46 @@ use super::limits::Limits;
 pub struct Prefixes {
     /// More prefixes that act as `/topic/`, e.g. `/sub/` (Spring's `enableSimpleBroker("/sub")`).
     pub topics: Vec<String>,
-    /// Application prefixes, and the topic prefix their SENDs are delivered to: with
-    /// `{"/pub/": "/sub/"}` a SEND to `/pub/chat/room/7` reaches the subscribers of
-    /// `/sub/chat/room/7` (Spring's `setApplicationDestinationPrefixes("/pub")`, with the
-    /// controller's forwarding built in).
+    /// Application destinations, and where their SENDs are delivered (Spring's
+    /// `setApplicationDestinationPrefixes("/pub")`, with the controller's forwarding built in):
+    ///
+    /// * a prefix (ending in `/`) to a prefix: with `{"/pub/": "/sub/"}` a SEND to
+    ///   `/pub/chat/room/7` reaches the subscribers of `/sub/chat/room/7`;
+    /// * a destination to a template filled from the SEND's JSON body: with
+    ///   `{"/pub/chat/message": "/sub/chat/room/{roomId}"}` a SEND to `/pub/chat/message`
+    ///   whose body has `"roomId": "7"` reaches `/sub/chat/room/7`. A body that cannot fill it
+    ///   is refused.
     pub application: BTreeMap<String, String>,
 }
 
 impl Prefixes {
-    /// Where a SEND to `destination` is delivered.
-    pub fn route<'a>(&self, destination: &'a str) -> Cow<'a, str> {
-        for (from, to) in &self.application {
-            if let Some(rest) = destination.strip_prefix(from.as_str()) {
-                return Cow::Owned(format!("{to}{rest}"));
+    /// Where a SEND to `destination` with this body is delivered.
+    pub fn route<'a>(
+        &self,
+        destination: &'a str,
+        body: &[u8],
+    ) -> Result<Cow<'a, str>, ProtocolError> {
+        if let Some(template) = self.application.get(destination) {
+            if !destination.ends_with('/') {
+                return body_route::fill(template, body)
+                    .map(Cow::Owned)
+                    .map_err(|problem| {
+                        ProtocolError::new(
+                            "unroutable message",
+                            format!("a SEND to {destination} goes to {template}, filled from its JSON body, but {problem}"),
+                        )
+                    });
             }
         }
-        Cow::Borrowed(destination)
+        for (from, to) in &self.application {
+            if !from.ends_with('/') {
+                continue;
+            }
+            if let Some(rest) = destination.strip_prefix(from.as_str()) {
+                return Ok(Cow::Owned(format!("{to}{rest}")));
+            }
+        }
+        Ok(Cow::Borrowed(destination))
     }
 
     /// Whether a path names a destination at all (its prefix is known), for routing requests.
@@ -271,9 +296,12 @@ mod tests {
             topics: vec!["/sub/".into()],
             application: [("/pub/".to_owned(), "/sub/".to_owned())].into(),
         };
-        assert_eq!(spring.route("/pub/chat/room/7"), "/sub/chat/room/7");
-        assert_eq!(spring.route("/topic/x"), "/topic/x");
-        let routed = spring.route("/pub/chat/room/7");
+        assert_eq!(
+            spring.route("/pub/chat/room/7", b"").unwrap(),
+            "/sub/chat/room/7"
+        );
+        assert_eq!(spring.route("/topic/x", b"").unwrap(), "/topic/x");
+        let routed = spring.route("/pub/chat/room/7", b"").unwrap();
         assert_eq!(
             parse_send(&routed, &limits, &spring),
             Ok(SendTarget::Topic("/sub/chat/room/7"))
@@ -291,5 +319,33 @@ mod tests {
             parse_send("/pub/x", &limits, &spring).is_err(),
             "routed first, never sent as is"
         );
+    }
+
+    #[test]
+    fn an_application_destination_routes_by_its_body_before_any_prefix() {
+        let spring = Prefixes {
+            topics: vec!["/sub/".into()],
+            application: [
+                ("/pub/".to_owned(), "/sub/".to_owned()),
+                (
+                    "/pub/chat/message".to_owned(),
+                    "/sub/chat/room/{roomId}".to_owned(),
+                ),
+            ]
+            .into(),
+        };
+        let body = br#"{"type":"TALK","roomId":"7","message":"hi"}"#;
+        assert_eq!(
+            spring.route("/pub/chat/message", body).unwrap(),
+            "/sub/chat/room/7"
+        );
+        assert_eq!(
+            spring.route("/pub/chat/other", body).unwrap(),
+            "/sub/chat/other",
+            "the prefix rule still serves the rest"
+        );
+        let refused = spring.route("/pub/chat/message", b"{}").unwrap_err();
+        assert_eq!(refused.message, "unroutable message");
+        assert!(refused.detail.contains("\"roomId\""), "{}", refused.detail);
     }
 }

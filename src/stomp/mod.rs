@@ -18,6 +18,7 @@
 //! assert_eq!(frame.body, b"hello");
 //! ```
 
+mod body_route;
 mod decoder;
 pub mod destination;
 mod error;

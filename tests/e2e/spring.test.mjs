@@ -17,7 +17,12 @@ const server = useServer({
   vars: {
     ROOM_SETTINGS: JSON.stringify({
       endpoints: ['/ws-stomp'],
-      destinations: { topics: ['/sub/'], application: { '/pub/': '/sub/' } },
+      destinations: {
+        topics: ['/sub/'],
+        // A SEND to /pub/{rest} goes to /sub/{rest}; one to /pub/chat/message goes to the room
+        // its JSON body names, as the controller of the tutorial it comes from forwards it.
+        application: { '/pub/': '/sub/', '/pub/chat/message': '/sub/chat/room/{roomId}' },
+      },
     }),
   },
 });
@@ -306,7 +311,8 @@ const SCRIPTS = {
 };
 // `?nows=1` takes WebSocket away from the page, as a proxy that blocks it would: sockjs-client
 // then falls back to its HTTP transports. `oldStomp`: the page of an older tutorial, with
-// stomp.js 2.3.3 and `Stomp.over(sock)`; otherwise today's @stomp/stompjs.
+// stomp.js 2.3.3 and `Stomp.over(sock)`, sending to /pub/chat/message (routed by the body's
+// roomId); otherwise today's @stomp/stompjs, sending to /pub/chat/room/{roomId}.
 const tutorialPage = (serverUrl, oldStomp) => `<!DOCTYPE html>
 <html><body>
 <ul id="messages"></ul>
@@ -328,7 +334,7 @@ const tutorialPage = (serverUrl, oldStomp) => `<!DOCTYPE html>
     document.body.dataset.connected = window.sock.transport;
   });
   window.sendMessage = (message) =>
-    ws.send('/pub/chat/room/' + roomId, {}, JSON.stringify({ type: 'TALK', roomId, sender: 'Ada', message }));
+    ws.send(${oldStomp ? "'/pub/chat/message'" : "'/pub/chat/room/' + roomId"}, {}, JSON.stringify({ type: 'TALK', roomId, sender: 'Ada', message }));
 </script>
 </body></html>`;
 
@@ -340,7 +346,7 @@ after(async () => {
 for (const { nows, oldStomp, transport, title } of [
   { nows: false, transport: 'websocket', title: 'a page written like a Spring tutorial (SockJS + Stomp.over, /sub and /pub), on its own origin, chats with a plain stomp.js client' },
   { nows: true, transport: 'xhr-streaming', title: 'the same page where WebSocket is blocked falls back to xhr-streaming in Chromium and still chats both ways' },
-  { nows: false, oldStomp: true, transport: 'websocket', title: 'the page of an older tutorial (stomp.js 2.3.3, Stomp.over(sock)) chats the same way' },
+  { nows: false, oldStomp: true, transport: 'websocket', title: 'the page of an older tutorial (stomp.js 2.3.3, Stomp.over(sock), SENDs to /pub/chat/message routed by the body\'s roomId) chats the same way' },
 ]) test(title, async () => {
   browser ??= await launchChromium(CHROMIUM_FLAGS);
   const context = await browser.newContext();

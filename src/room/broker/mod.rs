@@ -691,7 +691,11 @@ impl Broker {
 
     fn on_send(&mut self, conn: ConnId, frame: Frame, binary: bool) -> Result<(), ProtocolError> {
         let requested = required(&frame, "destination")?;
-        let destination = self.config.destinations.route(requested).into_owned();
+        let destination = self
+            .config
+            .destinations
+            .route(requested, &frame.body)?
+            .into_owned();
         let target =
             destination::parse_send(&destination, &self.config.limits, &self.config.destinations)?;
         if let Some(transaction) = frame.header("transaction") {
@@ -721,7 +725,11 @@ impl Broker {
         now_ms: u64,
     ) -> Result<(u64, Vec<Effect>), ProtocolError> {
         self.now_ms = now_ms;
-        let destination = self.config.destinations.route(destination).into_owned();
+        let destination = self
+            .config
+            .destinations
+            .route(destination, &body)?
+            .into_owned();
         let target =
             destination::parse_send(&destination, &self.config.limits, &self.config.destinations)?;
         let id = self.route(sender, target, &destination, headers, body, false);

@@ -162,9 +162,13 @@ impl Room {
             }
             let headers = message_headers(request, &self.settings.broker.limits)?;
             let broker = &self.settings.broker;
-            let routed = broker.destinations.route(&request.destination);
+            let refused = |error: crate::stomp::ProtocolError| HttpResponse::text(400, error.detail);
+            let routed = broker
+                .destinations
+                .route(&request.destination, &request.body)
+                .map_err(refused)?;
             destination::parse_send(&routed, &broker.limits, &broker.destinations)
-                .map_err(|error| HttpResponse::text(400, error.detail))?;
+                .map_err(refused)?;
             Ok((sender_of(identity), headers))
         });
         let prepared = prepared.and_then(|prepared| {
