@@ -1,6 +1,6 @@
 //! In-memory [`Storage`] and [`Sockets`] for native tests, examples and fuzzing: the room runs
 //! exactly as in the Durable Object, with eviction simulated by dropping the [`Room`] and
-//! [waking](Room::wake) a new one from these.
+//! [waking](crate::room::Room::wake) a new one from these.
 //!
 //! Both check the room's promises as they go: a send to a closed socket, a session larger than
 //! an attachment holds, a queue message stored twice or deleted unknown all panic.

@@ -1,6 +1,6 @@
 //! SockJS in the room: sessions over HTTP, and the framing of SockJS's `websocket` transport.
 //!
-//! A socket opened by SockJS's `websocket` transport ([`Peer::sockjs`]) is a hibernatable
+//! A socket opened by SockJS's `websocket` transport ([`Peer::sockjs`](crate::room::Peer::sockjs)) is a hibernatable
 //! WebSocket like any other, but carries SockJS frames: [`SessionSockets`] opens it with `o`,
 //! wraps each frame the room sends in `a["…"]` and sends `c[code,"reason"]` before a close;
 //! the room unwraps what the client sends (see `Room::receive`). Which sockets are framed is
