@@ -1,6 +1,7 @@
 // The ladder benchmark's client: one room, one publish rate, one way of receiving per run.
 //
-//   node benches/ladder.mjs --url http://127.0.0.1:8811 --transport short|long|sse|ws
+//   node benches/ladder.mjs --url http://127.0.0.1:8811
+//        --transport short|long|sse|ws|sockjs-ws|sockjs-stream|sockjs-es|sockjs-poll
 //        [--receivers 10] [--rate 20] [--seconds 20] [--interval-ms 1000] [--wait-s 25]
 //        [--body-bytes 100] [--pids 123,456] [--room NAME] [--drain-s S]
 //
@@ -13,6 +14,11 @@
 //   sse    one GET with Accept: text/event-stream (a raw stream reader), Last-Event-ID on a
 //          reconnect
 //   ws     one WebSocket each, STOMP CONNECT + SUBSCRIBE (a minimal raw STOMP client over `ws`)
+//   sockjs-*  STOMP through SockJS at the server's /ws-stomp endpoint (an `endpoints` setting,
+//          as LOAD_TEST_SETTINGS has), each client a SockJS session of one transport: ws (the
+//          websocket transport), stream (xhr_streaming), es (eventsource), poll (xhr polling);
+//          the HTTP ones send with xhr_send. The endpoint is one room, so these runs use a
+//          topic of their own in it.
 // Publisher and receivers live in this one process, so latency (receive time − send time) is
 // measured on one clock. The measured window opens when every receiver is ready and closes when
 // every receiver has every message (or --drain-s after the last publish); the server's CPU
@@ -30,7 +36,7 @@ import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 
 const USAGE =
-  'usage: node benches/ladder.mjs --url http://127.0.0.1:8811 --transport short|long|sse|ws [--receivers 10] ' +
+  'usage: node benches/ladder.mjs --url http://127.0.0.1:8811 --transport short|long|sse|ws|sockjs-ws|sockjs-stream|sockjs-es|sockjs-poll [--receivers 10] ' +
   '[--rate 20] [--seconds 20] [--interval-ms 1000] [--wait-s 25] [--body-bytes 100] [--pids 1,2] [--room NAME] [--drain-s S]';
 
 function parseArgs(argv) {
@@ -62,7 +68,12 @@ const TRANSPORTS = {
   long: (o) => `GET ?after=&wait=${o.waitS}, re-issued on each answer`,
   sse: () => 'one GET, Accept: text/event-stream',
   ws: () => 'one WebSocket, STOMP SUBSCRIBE',
+  'sockjs-ws': () => "SockJS's websocket transport, STOMP SUBSCRIBE",
+  'sockjs-stream': () => 'SockJS xhr_streaming, STOMP SUBSCRIBE sent with xhr_send',
+  'sockjs-es': () => 'SockJS eventsource, STOMP SUBSCRIBE sent with xhr_send',
+  'sockjs-poll': () => 'SockJS xhr polling, STOMP SUBSCRIBE sent with xhr_send',
 };
+const SOCKJS_ENDPOINT = '/ws-stomp';
 const transport = options.transport;
 if (!TRANSPORTS[transport]) fail(`--transport must be one of ${Object.keys(TRANSPORTS).join(', ')}\n${USAGE}`);
 if (!options.url) fail(`--url is required\n${USAGE}`);
@@ -77,11 +88,15 @@ const o = {
   pids: (options.pids || '').split(',').map((p) => p.trim()).filter(Boolean),
   room: options.room || `ladder-${transport}-${Date.now().toString(36)}`,
 };
+const viaSockJs = transport.startsWith('sockjs-');
+// An endpoint's connections share the room named after its path; a run keeps to a topic of
+// its own there.
+if (viaSockJs) o.room = SOCKJS_ENDPOINT.slice(1);
 o.drainS = number('drain-s', Math.max(10, (3 * o.intervalMs) / 1000));
 if (o.receivers < 1 || o.rate <= 0 || o.seconds <= 0) fail('--receivers, --rate and --seconds must be positive');
 if (transport === 'short' && o.intervalMs < 1) fail('--interval-ms must be at least 1');
 
-const DESTINATION = '/topic/ladder';
+const DESTINATION = viaSockJs ? `/topic/ladder-${transport}-${Date.now().toString(36)}` : '/topic/ladder';
 const httpBase = `${o.url}/rooms/${o.room}${DESTINATION}`;
 const wsUrl = `${o.url.replace(/^http/, 'ws')}/rooms/${o.room}`;
 const published = Math.round(o.rate * o.seconds);
@@ -409,6 +424,187 @@ class WebSocketReceiver {
   run() {}
 }
 
+/** STOMP frames out of text that arrives in pieces: calls `onFrame(command, headers, body)`. */
+class StompFrames {
+  constructor(onFrame) {
+    this.onFrame = onFrame;
+    this.buffer = '';
+  }
+
+  push(text) {
+    this.buffer += text;
+    let end;
+    while ((end = this.buffer.indexOf('\0')) >= 0) {
+      const frame = this.buffer.slice(0, end).replace(/^[\r\n]+/, '');
+      this.buffer = this.buffer.slice(end + 1);
+      const split = frame.search(/\r?\n\r?\n/);
+      const head = split < 0 ? frame : frame.slice(0, split);
+      const body = split < 0 ? '' : frame.slice(split + (frame[split] === '\r' ? 4 : 2));
+      const [command, ...headers] = head.split(/\r?\n/);
+      this.onFrame(command, headers, body);
+    }
+    // Heart-beats between frames.
+    this.buffer = this.buffer.replace(/^[\r\n]+$/, '');
+  }
+}
+
+/**
+ * A SockJS session carrying STOMP over one of SockJS's HTTP transports (a minimal raw SockJS
+ * client): a receiving request (xhr_streaming, eventsource, or xhr polls one after another),
+ * and xhr_send for what the client sends.
+ */
+class SockJsReceiver {
+  constructor(index, kind) {
+    this.kind = kind; // 'stream' | 'es' | 'poll'
+    this.tally = new Tally();
+    this.base = `${o.url}${SOCKJS_ENDPOINT}/000/ladder${index}x${Date.now().toString(36)}`;
+    this.waiting = new Map();
+    this.stomp = new StompFrames((command, headers, body) => {
+      if (command === 'MESSAGE') this.tally.record(body, this.at);
+      else if (command === 'ERROR') error(`STOMP ERROR over SockJS: ${headers.find((h) => h.startsWith('message:')) || body}`);
+      else this.waiting.get(command)?.();
+    });
+  }
+
+  expect(command) {
+    return new Promise((resolve) => this.waiting.set(command, resolve));
+  }
+
+  async send(frame) {
+    requests++;
+    const response = await fetch(`${this.base}/xhr_send`, { method: 'POST', body: JSON.stringify([frame]), signal: abort.signal });
+    await response.arrayBuffer();
+    if (response.status !== 204) throw new Error(`xhr_send answered ${response.status}`);
+  }
+
+  /** One SockJS frame: `o`, `h`, `a[...]` or `c[...]`. */
+  frame(text) {
+    if (text.startsWith('a')) for (const message of JSON.parse(text.slice(1))) this.stomp.push(message);
+    else if (text.startsWith('c')) error(`SockJS session closed: ${text}`);
+  }
+
+  async open() {
+    requests++;
+    const [method, path] = { stream: ['POST', 'xhr_streaming'], es: ['GET', 'eventsource'], poll: ['POST', 'xhr'] }[this.kind];
+    const response = await fetch(`${this.base}/${path}`, { method, signal: abort.signal, headers: { 'accept-encoding': 'identity' } });
+    if (response.status !== 200) throw new Error(`${path} answered ${response.status}`);
+    return response;
+  }
+
+  async ready() {
+    const connected = this.expect('CONNECTED');
+    if (this.kind === 'poll') {
+      await this.pollOnce(); // `o`
+      this.pump = this.pollLoop();
+    } else {
+      this.pump = this.streamLoop(await this.open());
+    }
+    await this.send('CONNECT\naccept-version:1.2\nhost:room\nheart-beat:0,0\n\n\0');
+    await connected;
+    const subscribed = this.expect('RECEIPT');
+    await this.send(`SUBSCRIBE\nid:0\ndestination:${DESTINATION}\nack:auto\nreceipt:subscribed\n\n\0`);
+    await subscribed;
+  }
+
+  run() {
+    return this.pump;
+  }
+
+  async pollOnce() {
+    const response = await this.open();
+    const text = await response.text();
+    this.at = now();
+    for (const line of text.split('\n')) if (line) this.frame(line);
+  }
+
+  async pollLoop() {
+    while (!stopped) await this.pollOnce().catch(failed);
+  }
+
+  /** Reads a streaming answer; a new one when it ends (SockJS ends them every 128 KiB). */
+  async streamLoop(response) {
+    while (!stopped) {
+      try {
+        await this.read(response.body.getReader());
+        if (stopped) break;
+        reconnects++;
+        response = await this.open();
+      } catch (e) {
+        await failed(e);
+        if (stopped) break;
+        response = await this.open().catch(() => null);
+        if (!response) await sleep(200);
+      }
+    }
+  }
+
+  async read(reader) {
+    const decoder = new TextDecoder();
+    let buffer = '';
+    const separator = this.kind === 'es' ? '\r\n\r\n' : '\n';
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      this.at = now();
+      buffer += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = buffer.indexOf(separator)) >= 0) {
+        let text = buffer.slice(0, end);
+        buffer = buffer.slice(end + separator.length);
+        if (this.kind === 'es') {
+          if (!text.startsWith('data: ')) continue;
+          text = decodeURI(text.slice(6));
+        }
+        if (/^h+$/.test(text)) continue; // the prelude, or a heart-beat
+        this.frame(text);
+      }
+    }
+  }
+}
+
+/** STOMP through SockJS's websocket transport: frames wrapped in JSON arrays and `a[...]`. */
+class SockJsWebSocketReceiver {
+  constructor(index) {
+    this.tally = new Tally();
+    this.url = `${o.url.replace(/^http/, 'ws')}${SOCKJS_ENDPOINT}/000/ladder${index}x${Date.now().toString(36)}/websocket`;
+    this.waiting = new Map();
+    this.frames = new StompFrames((command, headers, body) => {
+      if (command === 'MESSAGE') this.tally.record(body, this.at);
+      else if (command === 'ERROR') error(`STOMP ERROR over SockJS: ${headers.find((h) => h.startsWith('message:')) || body}`);
+      else this.waiting.get(command)?.();
+    });
+  }
+
+  expect(command) {
+    return new Promise((resolve) => this.waiting.set(command, resolve));
+  }
+
+  async ready() {
+    requests++;
+    const ws = new WebSocket(this.url, { perMessageDeflate: false });
+    this.ws = ws;
+    this.stomp = { close: () => ws.close() };
+    ws.on('message', (data) => {
+      this.at = now();
+      const text = data.toString();
+      if (text.startsWith('a')) for (const message of JSON.parse(text.slice(1))) this.frames.push(message);
+      else if (text.startsWith('c') && !stopped) error(`SockJS session closed: ${text}`);
+    });
+    await new Promise((resolve, reject) => {
+      ws.on('open', resolve);
+      ws.on('error', (e) => reject(new Error(`WebSocket ${this.url}: ${e.message}`)));
+    });
+    const connected = this.expect('CONNECTED');
+    ws.send(JSON.stringify(['CONNECT\naccept-version:1.2\nhost:room\nheart-beat:0,0\n\n\0']));
+    await connected;
+    const subscribed = this.expect('RECEIPT');
+    ws.send(JSON.stringify([`SUBSCRIBE\nid:0\ndestination:${DESTINATION}\nack:auto\nreceipt:subscribed\n\n\0`]));
+    await subscribed;
+  }
+
+  run() {}
+}
+
 // ---------------------------------------------------------------------------------------------
 
 function quantiles(values) {
@@ -433,7 +629,16 @@ async function main() {
     fail(`the publisher could not connect: ${e.message}. Is stomp-rooms running at ${o.url} (wrangler dev)?`);
   }
 
-  const make = { short: (i) => new ShortPoller(i), long: () => new LongPoller(), sse: () => new EventStream(), ws: (i) => new WebSocketReceiver(i) };
+  const make = {
+    short: (i) => new ShortPoller(i),
+    long: () => new LongPoller(),
+    sse: () => new EventStream(),
+    ws: (i) => new WebSocketReceiver(i),
+    'sockjs-ws': (i) => new SockJsWebSocketReceiver(i),
+    'sockjs-stream': (i) => new SockJsReceiver(i, 'stream'),
+    'sockjs-es': (i) => new SockJsReceiver(i, 'es'),
+    'sockjs-poll': (i) => new SockJsReceiver(i, 'poll'),
+  };
   const receivers = Array.from({ length: o.receivers }, (_, i) => make[transport](i));
   try {
     await Promise.all(receivers.map((r) => r.ready()));
@@ -464,7 +669,7 @@ async function main() {
   stopped = true;
   abort.abort();
   publisher.close();
-  for (const r of receivers) r.stomp?.close();
+  for (const r of receivers) if (typeof r.stomp?.close === 'function') r.stomp.close();
   await Promise.race([Promise.allSettled(running), sleep(1000)]);
 
   const serverTicks = cpuAfter.total - cpuBefore.total;

@@ -336,11 +336,13 @@ lines += [
 
 # The ladder: one room, one publish rate, each way of receiving in turn (docs/ladder.json, one
 # invocation of scripts/ladder.sh, either alone or from scripts/bench.sh).
-LADDER_NAMES = {"short": "short polling", "long": "long polling", "sse": "server-sent events", "ws": "WebSocket (STOMP)"}
+LADDER_NAMES = {"short": "short polling", "long": "long polling", "sse": "server-sent events", "ws": "WebSocket (STOMP)",
+                "sockjs-ws": "SockJS websocket", "sockjs-stream": "SockJS xhr-streaming", "sockjs-es": "SockJS eventsource",
+                "sockjs-poll": "SockJS xhr-polling"}
 ladder_path = docs / "ladder.json"
 ladder = json.loads(ladder_path.read_text()) if ladder_path.exists() else None
 ladder_runs = [r for r in (ladder or {}).get("runs", []) if r.get("transport") in LADDER_NAMES]
-lines += ["", "## The ladder: polling, long polling, server-sent events, WebSocket", ""]
+lines += ["", "## The ladder: polling, long polling, server-sent events, WebSocket, and SockJS", ""]
 if not ladder_runs:
     lines.append("Not measured yet: run `bash scripts/ladder.sh`.")
 else:
@@ -358,13 +360,17 @@ else:
         "",
         f"One room, one publisher: a STOMP client on one WebSocket SENDs {first['rate']:g} messages/s for {first['seconds']:g} s "
         f"({first['published']:,} messages, {first['body_bytes']}-byte bodies) to `/topic/ladder`, and {first['receivers']} receivers "
-        "read that topic, all of them one way per run (a fresh room each run):",
+        "read that topic, all of them one way per run (a fresh room each run; the SockJS runs a fresh topic of the",
+        "`/ws-stomp` endpoint's room):",
         "",
         f"- short polling: `GET /rooms/{{room}}/topic/ladder?after={{next_after}}` every "
         f"{short['interval_ms'] if short else '—'} ms, the receivers spread evenly over the interval;",
         f"- long polling: the same with `&wait={long_poll['wait_s'] if long_poll else '—'}`, re-issued as soon as it answers;",
         "- server-sent events: one `GET` with `Accept: text/event-stream` per receiver, held open;",
-        "- WebSocket: one STOMP connection per receiver, subscribed to the topic.",
+        "- WebSocket: one STOMP connection per receiver, subscribed to the topic;",
+        "- SockJS (`/ws-stomp`, as Spring's clients connect): one SockJS session per receiver carrying STOMP, over the",
+        "  `websocket` transport, or over `xhr_streaming`, `eventsource` or `xhr` polling with `xhr_send` for what the",
+        "  client sends (CONNECT, SUBSCRIBE).",
         "",
         "Server on CPU 0 (`wrangler dev`, `LOAD_TEST_SETTINGS`), the client (`benches/ladder.mjs`, Node, publisher and",
         "receivers in one process) on CPU 1. Columns: **p50 / p99 ms**, publish → receipt, from the send time the",
@@ -407,7 +413,7 @@ else:
                   "rungs that make a request per message pay it per message, the rungs that hold one connection pay it once."]
     lines += ["", "![Latency, requests and server CPU per delivery by transport](ladder.png)"]
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
     names = [LADDER_NAMES[r["transport"]].replace(" (STOMP)", "") for r in ladder_runs]
     xs = range(len(ladder_runs))
     p50 = [max((r.get("latency_ms") or {}).get("p50") or 0, 0.01) for r in ladder_runs]
@@ -430,7 +436,7 @@ else:
         axes[1].set_ylabel("receiver requests per delivery (log scale)")
     for ax in axes:
         ax.set_xticks(list(xs))
-        ax.set_xticklabels(names, rotation=15, fontsize=8)
+        ax.set_xticklabels(names, rotation=30, ha="right", fontsize=8)
         ax.grid(True, axis="y", which="both", alpha=0.3)
     interval = f", short polling every {short['interval_ms']} ms" if short else ""
     fig.suptitle(f"The ladder: {first['receivers']} receivers, {first['rate']:g} messages/s for {first['seconds']:g} s{interval}"

@@ -9,12 +9,13 @@
 #
 # Builds the release Worker, serves it with `wrangler dev` on CPU 0 (port 8811, the same flags
 # and LOAD_TEST_SETTINGS as scripts/bench.sh) and runs benches/ladder.mjs on CPU 1, one
-# transport at a time, waiting for the server to go idle between runs. Takes about 3 minutes
+# transport at a time, waiting for the server to go idle between runs. Takes about 6 minutes
 # once the Worker is built (a first build takes longer). Run `npm run setup` first.
 #
 # Settings (environment): LADDER_RECEIVERS (10), LADDER_RATE (messages/s, 20), LADDER_SECONDS
 # (20), LADDER_INTERVAL_MS (the short-polling interval, 1000), LADDER_WAIT_S (the long poll's
-# wait, 25), LADDER_BODY_BYTES (100), LADDER_TRANSPORTS ("short long sse ws").
+# wait, 25), LADDER_BODY_BYTES (100), LADDER_TRANSPORTS ("short long sse ws sockjs-ws
+# sockjs-stream sockjs-es sockjs-poll").
 #
 # scripts/bench.sh calls this with LADDER_SERVER_GROUP (the process group of its running
 # stomp-rooms `wrangler dev`) and LADDER_PORT: then nothing is built or started, and the report
@@ -30,15 +31,15 @@ RUN_SECONDS="${LADDER_SECONDS:-20}"
 INTERVAL_MS="${LADDER_INTERVAL_MS:-1000}"
 WAIT_S="${LADDER_WAIT_S:-25}"
 BODY_BYTES="${LADDER_BODY_BYTES:-100}"
-read -r -a TRANSPORTS <<< "${LADDER_TRANSPORTS:-short long sse ws}"
+read -r -a TRANSPORTS <<< "${LADDER_TRANSPORTS:-short long sse ws sockjs-ws sockjs-stream sockjs-es sockjs-poll}"
 PORT="${LADDER_PORT:-8811}"
 URL="http://127.0.0.1:$PORT"
 step() { echo "ladder: [$(date +%H:%M:%S)] $*" >&2; }
 mkdir -p "$WORK"
 
 for transport in "${TRANSPORTS[@]}"; do
-    case "$transport" in short|long|sse|ws) ;; *)
-        echo "ladder: unknown transport '$transport' in LADDER_TRANSPORTS; use short, long, sse, ws." >&2; exit 2 ;;
+    case "$transport" in short|long|sse|ws|sockjs-ws|sockjs-stream|sockjs-es|sockjs-poll) ;; *)
+        echo "ladder: unknown transport '$transport' in LADDER_TRANSPORTS; use short, long, sse, ws, sockjs-ws, sockjs-stream, sockjs-es, sockjs-poll." >&2; exit 2 ;;
     esac
 done
 source "$ROOT/scripts/measure.sh"
