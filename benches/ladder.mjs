@@ -335,13 +335,36 @@ class EventStream {
   }
 }
 
+/** STOMP frames out of text that arrives in pieces: calls `onFrame(command, headers, body)`. */
+class StompFrames {
+  constructor(onFrame) {
+    this.onFrame = onFrame;
+    this.buffer = '';
+  }
+
+  push(text) {
+    this.buffer += text;
+    let end;
+    while ((end = this.buffer.indexOf('\0')) >= 0) {
+      const frame = this.buffer.slice(0, end).replace(/^[\r\n]+/, '');
+      this.buffer = this.buffer.slice(end + 1);
+      const split = frame.search(/\r?\n\r?\n/);
+      const head = split < 0 ? frame : frame.slice(0, split);
+      const body = split < 0 ? '' : frame.slice(split + (frame[split] === '\r' ? 4 : 2));
+      const [command, ...headers] = head.split(/\r?\n/);
+      this.onFrame(command, headers, body);
+    }
+    // Heart-beats between frames.
+    this.buffer = this.buffer.replace(/^[\r\n]+$/, '');
+  }
+}
+
 /** A minimal STOMP 1.2 client over `ws`: CONNECT, SUBSCRIBE with a receipt, SEND, MESSAGE. */
 class Stomp {
   constructor(login) {
     this.login = login;
     this.onMessage = () => {};
-    this.waiting = new Map(); // command → resolve
-    this.buffer = '';
+    this.waiting = new Map(); // command → { resolve, reject }
   }
 
   open() {
@@ -360,25 +383,19 @@ class Stomp {
   }
 
   frames(ws) {
+    let at = 0;
+    const frames = new StompFrames((command, headers, body) => {
+      if (command === 'MESSAGE') this.onMessage(body, at);
+      else if (command === 'ERROR') {
+        const message = headers.find((h) => h.startsWith('message:'));
+        error(`STOMP ERROR: ${message ? message.slice(8) : body.slice(0, 200)}`);
+        this.waiting.get('RECEIPT')?.reject(new Error(`STOMP ERROR: ${message || body.slice(0, 200)}`));
+        this.waiting.get('CONNECTED')?.reject(new Error(`STOMP ERROR: ${message || body.slice(0, 200)}`));
+      } else this.waiting.get(command)?.resolve();
+    });
     ws.on('message', (data) => {
-      const at = now();
-      this.buffer += data.toString();
-      let end;
-      while ((end = this.buffer.indexOf('\0')) >= 0) {
-        const frame = this.buffer.slice(0, end).replace(/^[\r\n]+/, '');
-        this.buffer = this.buffer.slice(end + 1);
-        const split = frame.search(/\r?\n\r?\n/);
-        const head = split < 0 ? frame : frame.slice(0, split);
-        const body = split < 0 ? '' : frame.slice(split + (frame[split] === '\r' ? 4 : 2));
-        const [command, ...headers] = head.split(/\r?\n/);
-        if (command === 'MESSAGE') this.onMessage(body, at);
-        else if (command === 'ERROR') {
-          const message = headers.find((h) => h.startsWith('message:'));
-          error(`STOMP ERROR: ${message ? message.slice(8) : body.slice(0, 200)}`);
-          this.waiting.get('RECEIPT')?.reject(new Error(`STOMP ERROR: ${message || body.slice(0, 200)}`));
-          this.waiting.get('CONNECTED')?.reject(new Error(`STOMP ERROR: ${message || body.slice(0, 200)}`));
-        } else this.waiting.get(command)?.resolve();
-      }
+      at = now();
+      frames.push(data.toString());
     });
     ws.on('close', (code, reason) => {
       if (!stopped) error(`WebSocket closed by the server (${code} ${reason})`);
@@ -409,6 +426,10 @@ class Stomp {
 }
 
 class WebSocketReceiver {
+  close() {
+    this.stomp.close();
+  }
+
   constructor(index) {
     this.tally = new Tally();
     this.stomp = new Stomp(`ladder-receiver-${index}`);
@@ -424,40 +445,14 @@ class WebSocketReceiver {
   run() {}
 }
 
-/** STOMP frames out of text that arrives in pieces: calls `onFrame(command, headers, body)`. */
-class StompFrames {
-  constructor(onFrame) {
-    this.onFrame = onFrame;
-    this.buffer = '';
-  }
-
-  push(text) {
-    this.buffer += text;
-    let end;
-    while ((end = this.buffer.indexOf('\0')) >= 0) {
-      const frame = this.buffer.slice(0, end).replace(/^[\r\n]+/, '');
-      this.buffer = this.buffer.slice(end + 1);
-      const split = frame.search(/\r?\n\r?\n/);
-      const head = split < 0 ? frame : frame.slice(0, split);
-      const body = split < 0 ? '' : frame.slice(split + (frame[split] === '\r' ? 4 : 2));
-      const [command, ...headers] = head.split(/\r?\n/);
-      this.onFrame(command, headers, body);
-    }
-    // Heart-beats between frames.
-    this.buffer = this.buffer.replace(/^[\r\n]+$/, '');
-  }
-}
-
 /**
- * A SockJS session carrying STOMP over one of SockJS's HTTP transports (a minimal raw SockJS
- * client): a receiving request (xhr_streaming, eventsource, or xhr polls one after another),
- * and xhr_send for what the client sends.
+ * What both SockJS receivers share (a minimal raw SockJS client): STOMP inside SockJS frames,
+ * and the CONNECT and SUBSCRIBE; a subclass carries them (`send`) and reads (`frame`).
  */
-class SockJsReceiver {
-  constructor(index, kind) {
-    this.kind = kind; // 'stream' | 'es' | 'poll'
+class SockJsSession {
+  constructor(index) {
     this.tally = new Tally();
-    this.base = `${o.url}${SOCKJS_ENDPOINT}/000/ladder${index}x${Date.now().toString(36)}`;
+    this.path = `${SOCKJS_ENDPOINT}/000/ladder${index}x${Date.now().toString(36)}`;
     this.waiting = new Map();
     this.stomp = new StompFrames((command, headers, body) => {
       if (command === 'MESSAGE') this.tally.record(body, this.at);
@@ -470,17 +465,38 @@ class SockJsReceiver {
     return new Promise((resolve) => this.waiting.set(command, resolve));
   }
 
+  /** One SockJS frame: `o`, `h`, `a[...]` or `c[...]`. */
+  frame(text) {
+    if (text.startsWith('a')) for (const message of JSON.parse(text.slice(1))) this.stomp.push(message);
+    else if (text.startsWith('c') && !stopped) error(`SockJS session closed: ${text}`);
+  }
+
+  async subscribe() {
+    const connected = this.expect('CONNECTED');
+    await this.send('CONNECT\naccept-version:1.2\nhost:room\nheart-beat:0,0\n\n\0');
+    await connected;
+    const subscribed = this.expect('RECEIPT');
+    await this.send(`SUBSCRIBE\nid:0\ndestination:${DESTINATION}\nack:auto\nreceipt:subscribed\n\n\0`);
+    await subscribed;
+  }
+}
+
+/**
+ * A SockJS session over one of SockJS's HTTP transports: a receiving request (xhr_streaming,
+ * eventsource, or xhr polls one after another), and xhr_send for what the client sends.
+ */
+class SockJsReceiver extends SockJsSession {
+  constructor(index, kind) {
+    super(index);
+    this.kind = kind; // 'stream' | 'es' | 'poll'
+    this.base = `${o.url}${this.path}`;
+  }
+
   async send(frame) {
     requests++;
     const response = await fetch(`${this.base}/xhr_send`, { method: 'POST', body: JSON.stringify([frame]), signal: abort.signal });
     await response.arrayBuffer();
     if (response.status !== 204) throw new Error(`xhr_send answered ${response.status}`);
-  }
-
-  /** One SockJS frame: `o`, `h`, `a[...]` or `c[...]`. */
-  frame(text) {
-    if (text.startsWith('a')) for (const message of JSON.parse(text.slice(1))) this.stomp.push(message);
-    else if (text.startsWith('c')) error(`SockJS session closed: ${text}`);
   }
 
   async open() {
@@ -492,18 +508,13 @@ class SockJsReceiver {
   }
 
   async ready() {
-    const connected = this.expect('CONNECTED');
     if (this.kind === 'poll') {
       await this.pollOnce(); // `o`
       this.pump = this.pollLoop();
     } else {
       this.pump = this.streamLoop(await this.open());
     }
-    await this.send('CONNECT\naccept-version:1.2\nhost:room\nheart-beat:0,0\n\n\0');
-    await connected;
-    const subscribed = this.expect('RECEIPT');
-    await this.send(`SUBSCRIBE\nid:0\ndestination:${DESTINATION}\nack:auto\nreceipt:subscribed\n\n\0`);
-    await subscribed;
+    await this.subscribe();
   }
 
   run() {
@@ -562,44 +573,30 @@ class SockJsReceiver {
   }
 }
 
-/** STOMP through SockJS's websocket transport: frames wrapped in JSON arrays and `a[...]`. */
-class SockJsWebSocketReceiver {
-  constructor(index) {
-    this.tally = new Tally();
-    this.url = `${o.url.replace(/^http/, 'ws')}${SOCKJS_ENDPOINT}/000/ladder${index}x${Date.now().toString(36)}/websocket`;
-    this.waiting = new Map();
-    this.frames = new StompFrames((command, headers, body) => {
-      if (command === 'MESSAGE') this.tally.record(body, this.at);
-      else if (command === 'ERROR') error(`STOMP ERROR over SockJS: ${headers.find((h) => h.startsWith('message:')) || body}`);
-      else this.waiting.get(command)?.();
-    });
+/** A SockJS session over SockJS's websocket transport: frames sent as JSON arrays. */
+class SockJsWebSocketReceiver extends SockJsSession {
+  async send(frame) {
+    this.ws.send(JSON.stringify([frame]));
   }
 
-  expect(command) {
-    return new Promise((resolve) => this.waiting.set(command, resolve));
+  close() {
+    this.ws?.close();
   }
 
   async ready() {
     requests++;
-    const ws = new WebSocket(this.url, { perMessageDeflate: false });
+    const url = `${o.url.replace(/^http/, 'ws')}${this.path}/websocket`;
+    const ws = new WebSocket(url, { perMessageDeflate: false });
     this.ws = ws;
-    this.stomp = { close: () => ws.close() };
     ws.on('message', (data) => {
       this.at = now();
-      const text = data.toString();
-      if (text.startsWith('a')) for (const message of JSON.parse(text.slice(1))) this.frames.push(message);
-      else if (text.startsWith('c') && !stopped) error(`SockJS session closed: ${text}`);
+      this.frame(data.toString());
     });
     await new Promise((resolve, reject) => {
       ws.on('open', resolve);
-      ws.on('error', (e) => reject(new Error(`WebSocket ${this.url}: ${e.message}`)));
+      ws.on('error', (e) => reject(new Error(`WebSocket ${url}: ${e.message}`)));
     });
-    const connected = this.expect('CONNECTED');
-    ws.send(JSON.stringify(['CONNECT\naccept-version:1.2\nhost:room\nheart-beat:0,0\n\n\0']));
-    await connected;
-    const subscribed = this.expect('RECEIPT');
-    ws.send(JSON.stringify([`SUBSCRIBE\nid:0\ndestination:${DESTINATION}\nack:auto\nreceipt:subscribed\n\n\0`]));
-    await subscribed;
+    await this.subscribe();
   }
 
   run() {}
@@ -669,7 +666,7 @@ async function main() {
   stopped = true;
   abort.abort();
   publisher.close();
-  for (const r of receivers) if (typeof r.stomp?.close === 'function') r.stomp.close();
+  for (const r of receivers) r.close?.();
   await Promise.race([Promise.allSettled(running), sleep(1000)]);
 
   const serverTicks = cpuAfter.total - cpuBefore.total;
