@@ -129,11 +129,9 @@ pub fn route(settings: &Settings, path: &str, upgrade: bool) -> Option<(String, 
                 (_, upgrade) => match (sockjs::session_path(rest), upgrade) {
                     (Some((_, Transport::WebSocket)), true) => EndpointRequest::SockJsWebSocket,
                     (Some((_, Transport::WebSocket)), false) => EndpointRequest::NotAnUpgrade,
-                    (Some((_, transport)), false) if transport != Transport::WebSocket => {
-                        EndpointRequest::SockJsHttp {
-                            session_path: rest.to_owned(),
-                        }
-                    }
+                    (Some(_), false) => EndpointRequest::SockJsHttp {
+                        session_path: rest.to_owned(),
+                    },
                     _ => EndpointRequest::Other,
                 },
             };

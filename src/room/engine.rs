@@ -327,14 +327,31 @@ impl Room {
         now: u64,
     ) -> Result<(), Failed> {
         self.with_sessions(sockets, now, |room, sockets| {
-            room.rebuild_if_needed(store, sockets, now)?;
-            room.counts.closes += 1;
-            sockets.sessions.unframe(conn);
-            let effects = room.broker.close(conn, now);
-            let mut outbox = Outbox::default();
-            outbox.changed.insert(conn);
-            room.finish_event(store, sockets, Some(conn), effects, outbox, now)
+            room.conn_gone(store, sockets, conn, None, now)
         })
+    }
+
+    /// A connection is gone and the broker forgets it: its socket closed, or (`ended`, a
+    /// close code and reason) the room ends the socket itself, without a SockJS close frame.
+    fn conn_gone<S: Sockets>(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut SessionSockets<'_, S>,
+        conn: ConnId,
+        ended: Option<(u16, &str)>,
+        now: u64,
+    ) -> Result<(), Failed> {
+        self.rebuild_if_needed(store, sockets, now)?;
+        sockets.sessions.unframe(conn);
+        let mut outbox = Outbox::default();
+        if let Some((code, reason)) = ended {
+            sockets.sockets.close(conn, code, reason);
+            outbox.closed.push((conn, true));
+        }
+        self.counts.closes += 1;
+        let effects = self.broker.close(conn, now);
+        outbox.changed.insert(conn);
+        self.finish_event(store, sockets, Some(conn), effects, outbox, now)
     }
 
     /// The alarm fired: meets the deadlines that have passed.

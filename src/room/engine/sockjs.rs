@@ -150,15 +150,7 @@ impl Room {
                 } else {
                     "Broken framing."
                 };
-                self.rebuild_if_needed(store, sockets, now)?;
-                sockets.sessions.unframe(conn);
-                sockets.sockets.close(conn, 1002, reason);
-                self.counts.closes += 1;
-                let effects = self.broker.close(conn, now);
-                let mut outbox = super::Outbox::default();
-                outbox.changed.insert(conn);
-                outbox.closed.push((conn, true));
-                self.finish_event(store, sockets, Some(conn), effects, outbox, now)
+                self.conn_gone(store, sockets, conn, Some((1002, reason)), now)
             }
         }
     }
