@@ -6,8 +6,8 @@
 #   3. the durable floor: the same worker's /durable/{room} object, which also INSERTs each
 #      message into SQLite (its own `wrangler dev`, so its CPU and memory are measured apart),
 #   4. RabbitMQ Web-STOMP (Debian's rabbitmq-server with rabbitmq_web_stomp).
-# It also runs the ladder (scripts/ladder.sh: short polling, long polling, SSE and WebSocket
-# receivers of one stomp-rooms room) on the stomp-rooms server, writing docs/ladder.json.
+# It also runs the ladder (scripts/ladder.sh: short polling, long polling, SSE, WebSocket and
+# SockJS receivers of one stomp-rooms room) on the stomp-rooms server, writing docs/ladder.json.
 # The servers run on CPU 0 and the load generator on CPU 1 (taskset). Takes about 23 minutes.
 # Run `npm run setup` first (the README's setup); this script adds RabbitMQ and matplotlib.
 # Leave src/ and public/app/ alone while it runs: wrangler dev rebuilds and restarts the
