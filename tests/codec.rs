@@ -266,3 +266,66 @@ fn encode_then_decode_round_trips_with_escaping() {
         assert_eq!(decoded.body, frame.body);
     }
 }
+
+#[test]
+fn a_nul_terminated_frame_over_max_frame_bytes_in_one_push_is_refused() {
+    let small = Limits {
+        max_frame_bytes: 100,
+        max_body_bytes: 100,
+        max_headers: 10,
+        max_header_line_bytes: 40,
+        ..Limits::default()
+    };
+    // Five header lines under the line limit, each 31 bytes: the head alone passes the frame
+    // limit, and the whole frame (NUL included) arrives at once.
+    let head: Vec<u8> = (0..5)
+        .flat_map(|n| format!("h{n}:{}\n", "a".repeat(27)).into_bytes())
+        .collect();
+    let frame = [b"SEND\n".as_slice(), &head, b"\nbody\0"].concat();
+    assert_eq!(error_of(&frame, small.clone()).message, "frame too large");
+    // A head within the limit, with a body that fits max_body_bytes but not the rest of the
+    // frame, also at once.
+    let frame = [b"SEND\nh:1\n\n".as_slice(), &[b'x'; 95], b"\0"].concat();
+    assert_eq!(error_of(&frame, small.clone()).message, "frame too large");
+    // A frame of exactly the limit passes.
+    let frame = [b"SEND\nh:1\n\n".as_slice(), &[b'x'; 89], b"\0"].concat();
+    assert_eq!(frame.len(), 100);
+    let mut decoder = Decoder::new(small);
+    decoder.push(&frame);
+    assert!(matches!(decoder.next_item(), Ok(Some(Decoded::Frame(_)))));
+}
+
+#[test]
+fn a_head_arriving_in_small_pieces_is_examined_once() {
+    // 1,000 header lines of 1 KiB arriving 1 KiB at a time: the decoder looks at each byte a
+    // bounded number of times, not once per piece (which would be quadratic).
+    let limits = Limits {
+        max_frame_bytes: 2 * 1024 * 1024,
+        max_header_line_bytes: 2048,
+        ..Limits::default()
+    };
+    let mut frame = b"SEND\ndestination:/topic/x\n".to_vec();
+    for n in 0..998 {
+        frame.extend(format!("h{n:04}:{}\n", "v".repeat(1018)).into_bytes());
+    }
+    frame.extend(b"\nbody\0");
+    let mut decoder = Decoder::new(limits);
+    decoder.set_version(Version::V1_2);
+    let mut frames = Vec::new();
+    for piece in frame.chunks(1024) {
+        decoder.push(piece);
+        frames.extend(decode_all(&mut decoder).unwrap());
+    }
+    assert_eq!(frames.len(), 1);
+    let Decoded::Frame(decoded) = &frames[0] else {
+        panic!("{frames:?}")
+    };
+    assert_eq!(decoded.headers.len(), 999);
+    assert_eq!(decoded.body, b"body");
+    assert!(
+        decoder.examined() <= 3 * frame.len() as u64,
+        "examined {} bytes of a {}-byte frame",
+        decoder.examined(),
+        frame.len()
+    );
+}

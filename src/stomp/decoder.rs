@@ -20,6 +20,10 @@ pub enum Decoded {
 
 /// Decodes client frames from bytes fed in with [`Decoder::push`].
 ///
+/// Work is linear in what arrives: a head that arrives in pieces is scanned once, line by line,
+/// with its limits checked as it goes, and parsed once it is whole; a body's NUL is looked for
+/// only in bytes not looked at before.
+///
 /// ```
 /// use stomp_rooms::stomp::{Decoded, Decoder, Limits};
 ///
@@ -41,10 +45,30 @@ pub struct Decoder {
     buffer: Vec<u8>,
     /// Start of the undecoded bytes in `buffer`.
     start: usize,
+    /// How far the current frame's head has been scanned.
+    scan: HeadScan,
+    /// The current frame's head, once it has wholly arrived.
+    head: Option<Head>,
     /// How far past the frame's start the search for a body-ending NUL has already looked.
     nul_scanned: usize,
+    /// Bytes looked at so far, for tests of the work done.
+    examined: u64,
+    /// Bytes consumed by whole frames and heart-beats so far.
+    consumed: u64,
 }
 
+/// Progress through a head that has not wholly arrived, offsets from the frame's start.
+#[derive(Debug, Clone, Copy, Default)]
+struct HeadScan {
+    /// Bytes scanned for line ends.
+    scanned: usize,
+    /// Where the unfinished line starts.
+    line_start: usize,
+    /// Complete lines, the command line included.
+    lines: usize,
+}
+
+#[derive(Debug, Clone)]
 struct Head {
     command: Command,
     headers: Vec<(String, String)>,
@@ -66,7 +90,11 @@ impl Decoder {
             version: None,
             buffer: Vec::new(),
             start: 0,
+            scan: HeadScan::default(),
+            head: None,
             nul_scanned: 0,
+            examined: 0,
+            consumed: 0,
         }
     }
 
@@ -89,35 +117,62 @@ impl Decoder {
         self.buffer.get(self.start..).unwrap_or_default()
     }
 
+    /// Bytes looked at so far (each byte of a frame about once, however it was cut).
+    pub fn examined(&self) -> u64 {
+        self.examined
+    }
+
+    /// Bytes consumed so far by whole frames and heart-beats: when it moves, what is pending
+    /// is no longer what was pending before plus what was pushed since.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
     /// The next complete frame or heart-beat, `None` when more bytes are needed, or the
     /// protocol error that ends the connection.
     pub fn next_item(&mut self) -> Result<Option<Decoded>, ProtocolError> {
-        let data = self.pending();
-        let eol = match data {
-            [] | [b'\r'] => return Ok(None),
-            [b'\n', ..] => 1,
-            [b'\r', b'\n', ..] => 2,
-            [b'\r', ..] => {
-                return Err(ProtocolError::new(
-                    "malformed frame",
-                    "a CR between frames must be followed by LF",
-                ))
+        let data = self.buffer.get(self.start..).unwrap_or_default();
+        if self.head.is_none() && self.scan.scanned == 0 {
+            let eol = match data {
+                [] | [b'\r'] => return Ok(None),
+                [b'\n', ..] => 1,
+                [b'\r', b'\n', ..] => 2,
+                [b'\r', ..] => {
+                    return Err(ProtocolError::new(
+                        "malformed frame",
+                        "a CR between frames must be followed by LF",
+                    ))
+                }
+                _ => 0,
+            };
+            if eol > 0 {
+                self.consume(eol);
+                return Ok(Some(Decoded::HeartBeat));
             }
-            _ => 0,
-        };
-        if eol > 0 {
-            self.consume(eol);
-            return Ok(Some(Decoded::HeartBeat));
         }
-        let Some(head) = self.parse_head(data)? else {
+        if self.head.is_none() {
+            let before = self.scan.scanned;
+            let end = scan_head(&mut self.scan, data, &self.limits);
+            self.examined += (self.scan.scanned.max(before) - before) as u64;
+            let Some(body_start) = end? else {
+                return Ok(None);
+            };
+            self.head = Some(parse_head(data, body_start, self.version)?);
+        }
+        let Some(head) = &self.head else {
             return Ok(None);
         };
-        let (body_len, frame_len) = match self.find_body(data, &head)? {
+        let before = self.nul_scanned.max(head.body_start);
+        let (body_len, frame_len) = match find_body(data, head, self.nul_scanned, &self.limits)? {
             BodyEnd::Found {
                 body_len,
                 frame_len,
-            } => (body_len, frame_len),
+            } => {
+                self.examined += frame_len.saturating_sub(before) as u64;
+                (body_len, frame_len)
+            }
             BodyEnd::NotYet { nul_scanned } => {
+                self.examined += nul_scanned.saturating_sub(before) as u64;
                 self.nul_scanned = nul_scanned;
                 return Ok(None);
             }
@@ -126,6 +181,9 @@ impl Decoder {
             .get(head.body_start..head.body_start + body_len)
             .unwrap_or_default()
             .to_vec();
+        let Some(head) = self.head.take() else {
+            return Ok(None);
+        };
         let frame = Frame {
             command: head.command,
             headers: head.headers,
@@ -137,6 +195,9 @@ impl Decoder {
 
     fn consume(&mut self, len: usize) {
         self.start += len;
+        self.consumed += len as u64;
+        self.scan = HeadScan::default();
+        self.head = None;
         self.nul_scanned = 0;
         // Compact once the consumed prefix dominates, so long streams stay O(n).
         if self.start == self.buffer.len() {
@@ -147,125 +208,140 @@ impl Decoder {
             self.start = 0;
         }
     }
+}
 
-    /// Parses the command and headers, or `None` if the blank line ending them has not arrived.
-    fn parse_head(&self, data: &[u8]) -> Result<Option<Head>, ProtocolError> {
-        let limits = &self.limits;
-        let Some((command_line, mut offset)) = self.line(data, 0)? else {
-            return self.need_more(data);
+/// Scans the bytes of a head not scanned before, line by line, checking the line, header and
+/// frame limits as it goes: the offset of the body once the blank line ending the head is
+/// there, `None` while it is not.
+fn scan_head(
+    scan: &mut HeadScan,
+    data: &[u8],
+    limits: &Limits,
+) -> Result<Option<usize>, ProtocolError> {
+    let max_line = limits.max_header_line_bytes;
+    let mut at = scan.scanned;
+    while let Some(offset) = data.get(at..).and_then(|rest| {
+        // Never look past what a frame may hold.
+        let room = (limits.max_frame_bytes + 1).saturating_sub(at);
+        rest.iter().take(room).position(|&b| b == b'\n')
+    }) {
+        let lf = at + offset;
+        let line = data.get(scan.line_start..lf).unwrap_or_default();
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.len() > max_line {
+            return Err(line_too_long(max_line));
+        }
+        if scan.lines == 0 {
+            Command::parse(line).ok_or_else(|| unknown_command(line))?;
+        } else if line.is_empty() {
+            scan.scanned = lf + 1;
+            return Ok(Some(lf + 1));
+        } else if scan.lines > limits.max_headers {
+            return Err(ProtocolError::new(
+                "too many headers",
+                format!(
+                    "a frame may carry at most {} headers (max_headers)",
+                    limits.max_headers
+                ),
+            ));
+        }
+        scan.lines += 1;
+        scan.line_start = lf + 1;
+        at = lf + 1;
+    }
+    scan.scanned = data.len().max(at);
+    if data.len() > limits.max_frame_bytes {
+        return Err(frame_too_large(limits.max_frame_bytes));
+    }
+    // The unfinished line may end with a CR that belongs to its line end.
+    if data.len().saturating_sub(scan.line_start) > max_line + 1 {
+        return Err(line_too_long(max_line));
+    }
+    Ok(None)
+}
+
+/// Parses a head that has wholly arrived (its limits were checked as it was scanned).
+fn parse_head(
+    data: &[u8],
+    body_start: usize,
+    version: Option<Version>,
+) -> Result<Head, ProtocolError> {
+    let head = data.get(..body_start).unwrap_or_default();
+    let mut lines = head
+        .split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line));
+    let command_line = lines.next().unwrap_or_default();
+    let command = Command::parse(command_line).ok_or_else(|| unknown_command(command_line))?;
+    let version = if command.escapes_headers() {
+        version
+    } else {
+        None
+    };
+    let mut headers = Vec::new();
+    for line in lines.take_while(|line| !line.is_empty()) {
+        headers.push(parse_header(line, version)?);
+    }
+    Ok(Head {
+        command,
+        headers,
+        body_start,
+    })
+}
+
+/// Finds where the body ends; `nul_scanned` is how far an earlier search got.
+fn find_body(
+    data: &[u8],
+    head: &Head,
+    nul_scanned: usize,
+    limits: &Limits,
+) -> Result<BodyEnd, ProtocolError> {
+    let declared = head
+        .headers
+        .iter()
+        .find(|(name, _)| name == "content-length");
+    if let Some((_, value)) = declared {
+        let body_len = parse_content_length(value)?;
+        if body_len > limits.max_body_bytes {
+            return Err(body_too_large(limits.max_body_bytes));
+        }
+        let frame_len = head.body_start.saturating_add(body_len).saturating_add(1);
+        if frame_len > limits.max_frame_bytes {
+            return Err(frame_too_large(limits.max_frame_bytes));
+        }
+        return match data.get(frame_len - 1) {
+            None => Ok(BodyEnd::NotYet { nul_scanned: 0 }),
+            Some(0) => Ok(BodyEnd::Found { body_len, frame_len }),
+            Some(_) => Err(ProtocolError::new(
+                "malformed frame",
+                format!("the body is not followed by a NUL octet after the {body_len} octets its content-length declares"),
+            )),
         };
-        let command = Command::parse(command_line).ok_or_else(|| unknown_command(command_line))?;
-        let version = if command.escapes_headers() {
-            self.version
-        } else {
-            None
-        };
-        let mut headers = Vec::new();
-        loop {
-            let Some((line, next)) = self.line(data, offset)? else {
-                return self.need_more(data);
-            };
-            offset = next;
-            if line.is_empty() {
-                break;
-            }
-            if headers.len() == limits.max_headers {
-                return Err(ProtocolError::new(
-                    "too many headers",
-                    format!(
-                        "a frame may carry at most {} headers (max_headers)",
-                        limits.max_headers
-                    ),
-                ));
-            }
-            headers.push(parse_header(line, version)?);
-        }
-        Ok(Some(Head {
-            command,
-            headers,
-            body_start: offset,
-        }))
     }
-
-    /// The line starting at `from` (without its LF or CRLF) and the offset after it.
-    fn line<'a>(
-        &self,
-        data: &'a [u8],
-        from: usize,
-    ) -> Result<Option<(&'a [u8], usize)>, ProtocolError> {
-        let rest = data.get(from..).unwrap_or_default();
-        let max = self.limits.max_header_line_bytes;
-        match rest.iter().take(max + 2).position(|&b| b == b'\n') {
-            Some(lf) => {
-                let line = rest.get(..lf).unwrap_or_default();
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if line.len() > max {
-                    return Err(line_too_long(max));
-                }
-                Ok(Some((line, from + lf + 1)))
-            }
-            None if rest.len() > max + 1 => Err(line_too_long(max)),
-            None => Ok(None),
-        }
-    }
-
-    /// Waiting for the rest of a head is allowed only while the frame can still fit.
-    fn need_more<T>(&self, data: &[u8]) -> Result<Option<T>, ProtocolError> {
-        if data.len() > self.limits.max_frame_bytes {
-            return Err(frame_too_large(self.limits.max_frame_bytes));
-        }
-        Ok(None)
-    }
-
-    /// Finds where the body ends.
-    fn find_body(&self, data: &[u8], head: &Head) -> Result<BodyEnd, ProtocolError> {
-        let limits = &self.limits;
-        let declared = head
-            .headers
-            .iter()
-            .find(|(name, _)| name == "content-length");
-        if let Some((_, value)) = declared {
-            let body_len = parse_content_length(value)?;
+    let search_from = head.body_start.max(nul_scanned);
+    // A NUL past what a frame may hold would end a frame too large: never look that far.
+    let search_to = data.len().min(limits.max_frame_bytes);
+    let window = data.get(search_from..search_to).unwrap_or_default();
+    match window.iter().position(|&b| b == 0) {
+        Some(nul) => {
+            let body_len = search_from + nul - head.body_start;
             if body_len > limits.max_body_bytes {
                 return Err(body_too_large(limits.max_body_bytes));
             }
-            let frame_len = head.body_start + body_len + 1;
-            if frame_len > limits.max_frame_bytes {
+            Ok(BodyEnd::Found {
+                body_len,
+                frame_len: search_from + nul + 1,
+            })
+        }
+        None => {
+            if search_to.saturating_sub(head.body_start) > limits.max_body_bytes {
+                return Err(body_too_large(limits.max_body_bytes));
+            }
+            if data.len() >= limits.max_frame_bytes {
                 return Err(frame_too_large(limits.max_frame_bytes));
             }
-            return match data.get(frame_len - 1) {
-                None => Ok(BodyEnd::NotYet { nul_scanned: 0 }),
-                Some(0) => Ok(BodyEnd::Found { body_len, frame_len }),
-                Some(_) => Err(ProtocolError::new(
-                    "malformed frame",
-                    format!("the body is not followed by a NUL octet after the {body_len} octets its content-length declares"),
-                )),
-            };
-        }
-        let search_from = head.body_start.max(self.nul_scanned);
-        let rest = data.get(search_from..).unwrap_or_default();
-        match rest.iter().position(|&b| b == 0) {
-            Some(nul) => {
-                let body_len = search_from + nul - head.body_start;
-                if body_len > limits.max_body_bytes {
-                    return Err(body_too_large(limits.max_body_bytes));
-                }
-                Ok(BodyEnd::Found {
-                    body_len,
-                    frame_len: search_from + nul + 1,
-                })
-            }
-            None => {
-                if data.len() - head.body_start > limits.max_body_bytes {
-                    return Err(body_too_large(limits.max_body_bytes));
-                }
-                if data.len() > limits.max_frame_bytes {
-                    return Err(frame_too_large(limits.max_frame_bytes));
-                }
-                Ok(BodyEnd::NotYet {
-                    nul_scanned: data.len(),
-                })
-            }
+            Ok(BodyEnd::NotYet {
+                nul_scanned: search_to,
+            })
         }
     }
 }
