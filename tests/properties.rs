@@ -274,7 +274,7 @@ fn assert_bounds(room: &Room, settings: &Settings) -> Result<(), TestCaseError> 
     for destination in ["/topic/a", "/topic/b"] {
         let stored = room.history(destination).len();
         prop_assert!(
-            stored < (settings.history_limit + TRIM_EVERY) as usize,
+            stored < (settings.broker.history_limit + TRIM_EVERY) as usize,
             "{} stored for {}",
             stored,
             destination
@@ -295,9 +295,9 @@ fn small_settings() -> Settings {
 /// Small limits, so random sessions reach them; liveness checked on time (0) or lazily.
 fn settings_checking_liveness_every(liveness_check_ms: u64) -> Settings {
     Settings {
-        history_limit: 3,
         liveness_check_ms,
         broker: Config {
+            history_limit: 3,
             heart_beats_echoed: true,
             limits: Limits {
                 max_unacked: 2,

@@ -3,11 +3,17 @@
 //! | table | holds |
 //! | --- | --- |
 //! | `meta` | counters (see [`Counter`]) and the schema version |
-//! | `history` | the last messages of each `/topic/` destination |
+//! | `history` | the last messages of each `/topic/` destination, each with its row's size |
+//! | `history_summary` | per destination: how many messages its history holds, and their bytes |
 //! | `queued` | `/queue/` messages not yet delivered and acknowledged, with redelivery state |
 //! | `queue_cursor` | each queue's round-robin position |
-//! | `staged` | frames of open transactions |
-//! | `partial` | a frame that has only partly arrived on a socket |
+//! | `staged` | frames of open transactions, as records |
+//! | `partial_piece` | the pieces of a frame that has only partly arrived on a socket |
+//! | `address_rate` | client addresses' places against the publish rate over HTTP |
+//!
+//! Rows are laid out by the room ([`record`]): headers length-prefixed, nothing escaped, so a
+//! row is exactly as large as the room counted it before writing it. This module decodes no
+//! STOMP.
 //!
 //! An event's writes run inside one `transactionSync`: if any statement fails, SQLite rolls all
 //! of them back. Writes are durable before any output the object sends after them (the
@@ -16,13 +22,15 @@
 use wasm_bindgen::{closure::Closure, prelude::wasm_bindgen, JsCast, JsValue};
 use worker::{js_sys, SqlStorage, SqlStorageValue};
 
+use crate::room::record::{self, ROW_OVERHEAD};
 use crate::room::{
-    Counter, QueuedMessage, StagedFrame, Storage, StorageError, Stored, Throttle, Write,
+    Counter, HistoryRead, HistoryUsage, QueuedMessage, ReadFrom, StagedFrame, Storage,
+    StorageError, Stored, Throttle, Write,
 };
-use crate::stomp::{Decoded, Decoder, Frame, Limits, Message, Version};
+use crate::stomp::Message;
 
 /// The schema this code writes; older databases are migrated when the room wakes.
-const SCHEMA_VERSION: u64 = 3;
+const SCHEMA_VERSION: u64 = 4;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -53,7 +61,38 @@ CREATE TABLE IF NOT EXISTS address_rate (
     address TEXT PRIMARY KEY, messages_us INTEGER NOT NULL, bytes_us INTEGER NOT NULL);
 ";
 
+/// Version 4: history rows carry their size (indexed with the destination, so a read and a trim
+/// find what fits without loading a body), a summary per destination for the wake, records for
+/// staged frames (older, escaped frames belonged to sockets a deploy closed: dropped), partial
+/// frames in pieces appended as they arrive, and the address rate's frame bucket.
+fn schema_v4() -> String {
+    format!(
+        "
+ALTER TABLE history ADD COLUMN size INTEGER;
+UPDATE history SET size = length(CAST(destination AS BLOB)) + length(CAST(headers AS BLOB))
+    + length(CAST(body AS BLOB)) + {ROW_OVERHEAD};
+DROP INDEX IF EXISTS history_by_destination;
+CREATE INDEX IF NOT EXISTS history_sizes ON history (destination, id, size);
+CREATE TABLE IF NOT EXISTS history_summary (
+    destination TEXT PRIMARY KEY, rows INTEGER NOT NULL, bytes INTEGER NOT NULL);
+INSERT OR REPLACE INTO history_summary (destination, rows, bytes)
+    SELECT destination, count(*), sum(size) FROM history GROUP BY destination;
+DELETE FROM staged;
+DROP TABLE IF EXISTS partial;
+CREATE TABLE IF NOT EXISTS partial_piece (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, conn INTEGER NOT NULL, bytes BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS partial_by_conn ON partial_piece (conn, seq);
+ALTER TABLE address_rate ADD COLUMN frames_us INTEGER NOT NULL DEFAULT 0;
+"
+    )
+}
+
 const SCHEMA_KEY: &str = "schema";
+
+/// Recounts a destination's history summary (after its archives and trims, in the same
+/// transaction).
+const SUMMARIZE: &str = "INSERT OR REPLACE INTO history_summary (destination, rows, bytes)
+    SELECT ?1, count(*), coalesce(sum(size), 0) FROM history WHERE destination = ?1";
 
 #[wasm_bindgen]
 extern "C" {
@@ -73,7 +112,7 @@ pub struct SqliteStore {
     sql: SqlStorage,
 }
 
-type Statement = (&'static str, Vec<SqlStorageValue>);
+type Statement = (std::borrow::Cow<'static, str>, Vec<SqlStorageValue>);
 
 impl SqliteStore {
     /// Opens the room's database, creating or migrating its tables when they are not current
@@ -99,15 +138,18 @@ impl SqliteStore {
     fn migrate(&self, from: u64) -> Result<(), StorageError> {
         // A new database gets version 1's tables here; one from before `schema` was recorded
         // has them already. Either way, each later version adds to them.
-        let mut statements: Vec<Statement> = vec![(SCHEMA_V1, vec![])];
+        let mut statements: Vec<Statement> = vec![(SCHEMA_V1.into(), vec![])];
         if from < 2 {
-            statements.push((SCHEMA_V2, vec![]));
+            statements.push((SCHEMA_V2.into(), vec![]));
         }
         if from < 3 {
-            statements.push((SCHEMA_V3, vec![]));
+            statements.push((SCHEMA_V3.into(), vec![]));
+        }
+        if from < 4 {
+            statements.push((schema_v4().into(), vec![]));
         }
         statements.push((
-            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value".into(),
             vec![SCHEMA_KEY.into(), int(SCHEMA_VERSION)],
         ));
         self.in_transaction(statements)
@@ -120,7 +162,7 @@ impl SqliteStore {
         if statements.len() == 1 {
             if let Some((query, bindings)) = statements.pop() {
                 self.sql
-                    .exec(query, bindings)
+                    .exec(&query, bindings)
                     .map_err(|error| StorageError(error.to_string()))?;
             }
             return Ok(());
@@ -128,7 +170,7 @@ impl SqliteStore {
         let sql = self.sql.clone();
         let callback = Closure::once(move || -> Result<(), JsValue> {
             for (query, bindings) in statements {
-                sql.exec(query, bindings)
+                sql.exec(&query, bindings)
                     .map_err(|error| JsValue::from_str(&error.to_string()))?;
             }
             Ok(())
@@ -248,7 +290,7 @@ impl Storage for SqliteStore {
                     Some(StagedFrame {
                         conn: integer(conn),
                         transaction: transaction.clone(),
-                        frame: decode_staged(bytes)?,
+                        record: bytes.clone(),
                         binary: integer(binary) != 0,
                     })
                 }
@@ -257,26 +299,48 @@ impl Storage for SqliteStore {
             .collect();
         let address_rates = self
             .rows(
-                "SELECT address, messages_us, bytes_us FROM address_rate",
+                "SELECT address, messages_us, frames_us, bytes_us FROM address_rate",
                 vec![],
             )?
             .iter()
             .filter_map(|row| match row.as_slice() {
-                [SqlStorageValue::String(address), messages, bytes] => Some((
+                [SqlStorageValue::String(address), messages, frames, bytes] => Some((
                     address.clone(),
                     Throttle {
                         messages_us: integer(messages),
+                        frames_us: integer(frames),
                         bytes_us: integer(bytes),
                     },
                 )),
                 _ => None,
             })
             .collect();
-        let partials = self
-            .rows("SELECT conn, bytes FROM partial", vec![])?
-            .into_iter()
+        let mut partials: Vec<(u64, Vec<u8>)> = Vec::new();
+        for row in self.rows(
+            "SELECT conn, bytes FROM partial_piece ORDER BY conn, seq",
+            vec![],
+        )? {
+            if let [conn, SqlStorageValue::Blob(bytes)] = row.as_slice() {
+                match partials.last_mut() {
+                    Some((last, frame)) if *last == integer(conn) => frame.extend(bytes),
+                    _ => partials.push((integer(conn), bytes.clone())),
+                }
+            }
+        }
+        let history = self
+            .rows(
+                "SELECT destination, rows, bytes FROM history_summary WHERE rows > 0",
+                vec![],
+            )?
+            .iter()
             .filter_map(|row| match row.as_slice() {
-                [conn, SqlStorageValue::Blob(bytes)] => Some((integer(conn), bytes.clone())),
+                [SqlStorageValue::String(destination), rows, bytes] => Some((
+                    destination.clone(),
+                    HistoryUsage {
+                        rows: u32::try_from(integer(rows)).unwrap_or(u32::MAX),
+                        bytes: integer(bytes),
+                    },
+                )),
                 _ => None,
             })
             .collect();
@@ -291,58 +355,120 @@ impl Storage for SqliteStore {
             staged,
             partials,
             address_rates,
+            history,
         })
     }
 
-    fn history(
-        &self,
-        destination: &str,
-        after: u64,
-        newest: u32,
-    ) -> Result<Vec<Message>, StorageError> {
+    fn history(&self, destination: &str, read: HistoryRead) -> Result<Vec<Message>, StorageError> {
+        // The ids that fit are found in the (destination, id, size) index alone; only their
+        // rows are loaded.
+        let query = match read.from {
+            ReadFrom::Newest => {
+                "SELECT id, destination, headers, body, is_binary FROM history WHERE id IN (
+                     SELECT id FROM (
+                         SELECT id, sum(size) OVER (ORDER BY id DESC ROWS UNBOUNDED PRECEDING) AS acc
+                         FROM history WHERE destination = ?1 AND id > ?2 ORDER BY id DESC LIMIT ?3)
+                     WHERE acc <= ?4)
+                 ORDER BY id"
+            }
+            ReadFrom::Oldest => {
+                "SELECT id, destination, headers, body, is_binary FROM history WHERE id IN (
+                     SELECT id FROM (
+                         SELECT id, sum(size) OVER (ORDER BY id ROWS UNBOUNDED PRECEDING) AS acc
+                         FROM history WHERE destination = ?1 AND id > ?2 ORDER BY id LIMIT ?3)
+                     WHERE acc <= ?4)
+                 ORDER BY id"
+            }
+        };
         self.messages(
-            "SELECT * FROM (SELECT id, destination, headers, body, is_binary FROM history
-             WHERE destination = ? AND id > ? ORDER BY id DESC LIMIT ?) ORDER BY id",
-            vec![destination.into(), int(after), int(u64::from(newest))],
+            query,
+            vec![
+                destination.into(),
+                int(read.after),
+                int(u64::from(read.count)),
+                int(read.max_bytes),
+            ],
         )
     }
 
-    fn history_len(&self, destination: &str) -> Result<u32, StorageError> {
+    fn history_count(&self, destination: &str, after: u64) -> Result<u32, StorageError> {
         let rows = self.rows(
-            "SELECT count(*) FROM history WHERE destination = ?",
-            vec![destination.into()],
+            "SELECT count(*) FROM history WHERE destination = ? AND id > ?",
+            vec![destination.into(), int(after)],
         )?;
         let count = rows.first().and_then(|row| row.first()).map_or(0, integer);
         Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
+    fn history_usage(&self, destination: &str) -> Result<HistoryUsage, StorageError> {
+        let rows = self.rows(
+            "SELECT rows, bytes FROM history_summary WHERE destination = ?",
+            vec![destination.into()],
+        )?;
+        Ok(match rows.first().map(Vec::as_slice) {
+            Some([rows, bytes]) => HistoryUsage {
+                rows: u32::try_from(integer(rows)).unwrap_or(u32::MAX),
+                bytes: integer(bytes),
+            },
+            _ => HistoryUsage::default(),
+        })
+    }
+
     fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError> {
-        self.in_transaction(writes.iter().map(statement).collect())
+        let mut statements = Vec::with_capacity(writes.len() + 1);
+        let mut summarized: Vec<&str> = Vec::new();
+        for write in writes {
+            statements.extend(statements_of(write));
+            if let Write::Archive(Message { destination, .. })
+            | Write::TrimHistory { destination, .. } = write
+            {
+                if !summarized.contains(&destination.as_str()) {
+                    summarized.push(destination);
+                }
+            }
+        }
+        for destination in summarized {
+            statements.push((SUMMARIZE.into(), vec![destination.into()]));
+        }
+        self.in_transaction(statements)
     }
 }
 
 /// The SQL for one write.
-fn statement(write: &Write) -> Statement {
+fn statements_of(write: &Write) -> Vec<Statement> {
+    let one = |query: &'static str, bindings: Vec<SqlStorageValue>| vec![(query.into(), bindings)];
     match write {
-        Write::Counter(counter, value) => (
+        Write::Counter(counter, value) => one(
             "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             vec![counter.key().into(), int(*value)],
         ),
-        Write::Archive(message) => (
-            "INSERT OR REPLACE INTO history (id, destination, headers, body, is_binary) VALUES (?, ?, ?, ?, ?)",
-            message_values(message),
+        Write::Archive(message) => one(
+            "INSERT OR REPLACE INTO history (id, destination, headers, body, is_binary, size) VALUES (?, ?, ?, ?, ?, ?)",
+            [message_values(message), vec![int(record::message_row_bytes(message))]].concat(),
         ),
-        // Keeps the newest `keep` (at least one, so the newest id survives trimming).
-        Write::TrimHistory { destination, keep } => (
-            "DELETE FROM history WHERE destination = ?1 AND id <= (
-                 SELECT id FROM history WHERE destination = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
-            vec![destination.as_str().into(), int(u64::from((*keep).max(1)))],
+        // Keeps the newest `keep_rows` within `keep_bytes`, and always the newest.
+        Write::TrimHistory {
+            destination,
+            keep_rows,
+            keep_bytes,
+        } => one(
+            "DELETE FROM history WHERE destination = ?1 AND id IN (
+                 SELECT id FROM (
+                     SELECT id, row_number() OVER (ORDER BY id DESC) AS newer_rows,
+                            sum(size) OVER (ORDER BY id DESC ROWS UNBOUNDED PRECEDING) AS newer_bytes
+                     FROM history WHERE destination = ?1)
+                 WHERE newer_rows > 1 AND (newer_rows > ?2 OR newer_bytes > ?3))",
+            vec![
+                destination.as_str().into(),
+                int(u64::from(*keep_rows)),
+                int(*keep_bytes),
+            ],
         ),
-        Write::Enqueue(message) => (
+        Write::Enqueue(message) => one(
             "INSERT OR REPLACE INTO queued (id, destination, headers, body, is_binary) VALUES (?, ?, ?, ?, ?)",
             message_values(message),
         ),
-        Write::Requeue { message_id, avoid } => (
+        Write::Requeue { message_id, avoid } => one(
             "UPDATE queued SET redelivered = 1, avoid_conn = ?, avoid_handle = ? WHERE id = ?",
             vec![
                 avoid.map_or(SqlStorageValue::Null, |(conn, _)| int(conn)),
@@ -350,61 +476,77 @@ fn statement(write: &Write) -> Statement {
                 int(*message_id),
             ],
         ),
-        Write::Dequeue { message_id } => ("DELETE FROM queued WHERE id = ?", vec![int(*message_id)]),
-        Write::QueueCursor { destination, next: 0 } => (
+        Write::Dequeue { message_id } => {
+            one("DELETE FROM queued WHERE id = ?", vec![int(*message_id)])
+        }
+        Write::QueueCursor {
+            destination,
+            next: 0,
+        } => one(
             "DELETE FROM queue_cursor WHERE destination = ?",
             vec![destination.as_str().into()],
         ),
-        Write::QueueCursor { destination, next } => (
+        Write::QueueCursor { destination, next } => one(
             "INSERT INTO queue_cursor (destination, next) VALUES (?, ?) ON CONFLICT (destination) DO UPDATE SET next = excluded.next",
             vec![destination.as_str().into(), int(*next)],
         ),
         Write::Stage {
             conn,
             transaction,
-            frame,
+            record,
             binary,
-        } => (
+        } => one(
             "INSERT INTO staged (conn, tx, frame, is_binary) VALUES (?, ?, ?, ?)",
             vec![
                 int(*conn),
                 transaction.as_str().into(),
-                SqlStorageValue::Blob(frame.encode(Some(Version::V1_2))),
+                SqlStorageValue::Blob(record.clone()),
                 i64::from(*binary).into(),
             ],
         ),
-        Write::Unstage { conn, transaction } => (
+        Write::Unstage { conn, transaction } => one(
             "DELETE FROM staged WHERE conn = ? AND tx = ?",
             vec![int(*conn), transaction.as_str().into()],
         ),
-        Write::Partial { conn, bytes } if bytes.is_empty() => {
-            ("DELETE FROM partial WHERE conn = ?", vec![int(*conn)])
-        }
-        Write::Partial { conn, bytes } => (
-            "INSERT OR REPLACE INTO partial (conn, bytes) VALUES (?, ?)",
+        Write::PartialAppend { conn, bytes } => one(
+            "INSERT INTO partial_piece (conn, bytes) VALUES (?, ?)",
             vec![int(*conn), SqlStorageValue::Blob(bytes.clone())],
         ),
-        Write::AddressRate { address, throttle } => (
-            "INSERT OR REPLACE INTO address_rate (address, messages_us, bytes_us) VALUES (?, ?, ?)",
+        Write::PartialReset { conn, bytes } => {
+            let mut statements = one(
+                "DELETE FROM partial_piece WHERE conn = ?",
+                vec![int(*conn)],
+            );
+            if !bytes.is_empty() {
+                statements.extend(statements_of(&Write::PartialAppend {
+                    conn: *conn,
+                    bytes: bytes.clone(),
+                }));
+            }
+            statements
+        }
+        Write::AddressRate { address, throttle } => one(
+            "INSERT OR REPLACE INTO address_rate (address, messages_us, frames_us, bytes_us) VALUES (?, ?, ?, ?)",
             vec![
                 address.as_str().into(),
                 int(throttle.messages_us),
+                int(throttle.frames_us),
                 int(throttle.bytes_us),
             ],
         ),
-        Write::ForgetFullAddressRates { now_us } => (
-            "DELETE FROM address_rate WHERE messages_us <= ?1 AND bytes_us <= ?1",
+        Write::ForgetFullAddressRates { now_us } => one(
+            "DELETE FROM address_rate WHERE messages_us <= ?1 AND frames_us <= ?1 AND bytes_us <= ?1",
             vec![int(*now_us)],
         ),
     }
 }
 
+/// Headers as the room lays them out (length-prefixed, unescaped).
 fn message_values(message: &Message) -> Vec<SqlStorageValue> {
-    let headers = serde_json::to_string(&message.headers).unwrap_or_else(|_| "[]".to_owned());
     vec![
         int(message.id),
         message.destination.as_str().into(),
-        headers.into(),
+        SqlStorageValue::Blob(record::encode_headers(&message.headers)),
         SqlStorageValue::Blob(message.body.clone()),
         i64::from(message.binary).into(),
     ]
@@ -412,33 +554,22 @@ fn message_values(message: &Message) -> Vec<SqlStorageValue> {
 
 fn message_from_row(row: &[SqlStorageValue]) -> Option<Message> {
     match row {
-        [id, SqlStorageValue::String(destination), SqlStorageValue::String(headers), body, binary] => {
-            Some(Message {
-                id: integer(id),
-                destination: destination.clone(),
-                headers: serde_json::from_str(headers).unwrap_or_default(),
-                body: match body {
-                    SqlStorageValue::Blob(bytes) => bytes.clone(),
-                    SqlStorageValue::String(text) => text.clone().into_bytes(),
-                    _ => Vec::new(),
-                },
-                binary: integer(binary) != 0,
-            })
-        }
-        _ => None,
-    }
-}
-
-/// A staged frame is stored as STOMP 1.2 bytes, which the room validated when it arrived.
-fn decode_staged(bytes: &[u8]) -> Option<Frame> {
-    let mut decoder = Decoder::new(Limits {
-        max_frame_bytes: usize::MAX,
-        ..Limits::default()
-    });
-    decoder.set_version(Version::V1_2);
-    decoder.push(bytes);
-    match decoder.next_item() {
-        Ok(Some(Decoded::Frame(frame))) => Some(frame),
+        [id, SqlStorageValue::String(destination), headers, body, binary] => Some(Message {
+            id: integer(id),
+            destination: destination.clone(),
+            headers: match headers {
+                SqlStorageValue::Blob(bytes) => record::decode_headers(bytes)?,
+                // Rows written before schema 4 hold their headers as JSON.
+                SqlStorageValue::String(json) => serde_json::from_str(json).ok()?,
+                _ => Vec::new(),
+            },
+            body: match body {
+                SqlStorageValue::Blob(bytes) => bytes.clone(),
+                SqlStorageValue::String(text) => text.clone().into_bytes(),
+                _ => Vec::new(),
+            },
+            binary: integer(binary) != 0,
+        }),
         _ => None,
     }
 }

@@ -26,28 +26,43 @@
 //! heart-beat is due) live with the sockets; storage holds counters (message and connection
 //! ids, wakes, the last liveness sweep), topic history, queue messages with their redelivery
 //! state and round-robin positions, staged transaction frames and partly-arrived frames.
-//! History is trimmed by the count of stored rows (read from storage after a wake), never by
-//! a count kept only in memory.
+//! History is trimmed by what storage says it holds (read at a wake and after each trim),
+//! never by a count kept only in memory.
+//!
+//! # What a crash may lose
+//!
+//! A crash (a deploy, an out-of-memory kill) loses what an eviction never does: writes
+//! still deferred, at most [`FLUSH_DEADLINE_MS`] of history rows of messages sent without a
+//! receipt (their subscribers saw them) and the wake counter. Everything a RECEIPT or a 201
+//! promised is stored; ids are never given twice ([`ids`]).
 
+mod history;
 mod http;
+mod ids;
 mod sockjs;
 
+pub use history::HistoryPage;
+pub use ids::ID_HEADROOM;
 pub use sockjs::max_payload as max_sockjs_payload;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;
 
+use history::Trims;
+use ids::Ceiling;
+
 use super::auth::Authenticator;
-use super::broker::{Broker, Effect, ReplayRequest, Throttle};
+use super::broker::{Broker, Effect, Throttle};
 use super::endpoints::{endpoint_of, Service};
 use super::http::Listeners;
+use super::record;
 use super::session::{ConnId, Peer, Phase, Session};
 use super::settings::Settings;
 use super::sockets::Sockets;
 use super::sockjs::{SessionSockets, SockJsSessions};
-use super::storage::{Counter, Storage, StorageError, Write};
+use super::storage::{Counter, ReadFrom, Storage, StorageError, Write};
 use super::timers::{TimerKind, Timers};
-use crate::stomp::{Message, ProtocolError};
+use crate::stomp::ProtocolError;
 
 /// Writes that no client waits for are deferred and committed together: when this many are
 /// pending, with any other commit, with the first event [`FLUSH_DELAY_MS`] after the first of
@@ -62,10 +77,6 @@ pub const FLUSH_DELAY_MS: u64 = 100;
 /// room is evicted only after 10 s without events, so this is always before; and a busy room
 /// sets its alarm once per this interval, not once per burst (setting it is a write too).
 pub const FLUSH_DEADLINE_MS: u64 = 2_000;
-
-/// History is trimmed when a destination holds this many messages more than `history_limit`,
-/// so trimming costs one statement per this many messages; replay never returns the extra ones.
-pub const TRIM_EVERY: u32 = 32;
 
 /// The room could not store an event (it has rebuilt itself from storage, or will on the
 /// next event).
@@ -110,12 +121,14 @@ pub struct Room {
     deferred: Vec<Write>,
     /// When the first of the deferred writes was deferred.
     deferred_since: Option<u64>,
-    /// Messages in each destination's history; read from storage on first use after a wake.
-    history_rows: HashMap<String, u32>,
+    /// History trims for the next commit, after its archives.
+    trims: Trims,
     /// Connections with a partly-arrived frame in storage.
     partials: BTreeSet<ConnId>,
-    /// The highest message id that storage gives back after a wake.
-    stored_message_id: u64,
+    /// The stored ceiling of message ids given out (see [`ids`]).
+    message_ids: Ceiling,
+    /// The stored ceiling of connection ids given out.
+    conn_ids: Ceiling,
     last_conn: ConnId,
     wakes: u64,
     liveness_swept_ms: u64,
@@ -151,6 +164,7 @@ enum Held {
     Send {
         conn: ConnId,
         bytes: Vec<u8>,
+        binary: bool,
     },
     Close {
         conn: ConnId,
@@ -189,10 +203,11 @@ impl Room {
     ) -> Result<(Self, Vec<Effect>), Failed> {
         let stored = store.load()?;
         let mut broker = Broker::new(settings.broker.clone()).with_authenticator(auth.clone());
-        let stored_message_id = stored
+        let message_ceiling = stored
             .counter(Counter::LastMessageId)
             .max(stored.newest_message_id);
-        broker.restore_last_message_id(stored_message_id);
+        broker.restore_last_message_id(message_ceiling);
+        broker.restore_history(stored.history.clone());
         let mut room = Room {
             broker,
             auth,
@@ -201,9 +216,10 @@ impl Room {
             batch: Vec::new(),
             deferred: Vec::new(),
             deferred_since: None,
-            history_rows: HashMap::new(),
+            trims: Trims::new(),
             partials: BTreeSet::new(),
-            stored_message_id,
+            message_ids: Ceiling::new(message_ceiling),
+            conn_ids: Ceiling::new(stored.counter(Counter::LastConn)),
             last_conn: stored.counter(Counter::LastConn),
             wakes: stored.counter(Counter::Wakes) + 1,
             liveness_swept_ms: stored.counter(Counter::LivenessSweep),
@@ -234,13 +250,10 @@ impl Room {
             }
         }
         for staged in stored.staged {
-            if room.broker.session(staged.conn).is_some() {
-                room.broker.restore_staged(
-                    staged.conn,
-                    &staged.transaction,
-                    staged.frame,
-                    staged.binary,
-                );
+            let frame = record::decode_frame(&staged.record);
+            if let (Some(frame), Some(_)) = (frame, room.broker.session(staged.conn)) {
+                room.broker
+                    .restore_staged(staged.conn, &staged.transaction, frame, staged.binary);
             } else {
                 room.batch.push(Write::Unstage {
                     conn: staged.conn,
@@ -253,7 +266,7 @@ impl Room {
                 room.broker.restore_partial_frame(conn, &bytes);
                 room.partials.insert(conn);
             } else {
-                room.batch.push(Write::Partial {
+                room.batch.push(Write::PartialReset {
                     conn,
                     bytes: Vec::new(),
                 });
@@ -314,7 +327,7 @@ impl Room {
                 sockets.send(conn, data, binary);
                 return Ok(());
             }
-            room.receive_data(store, sockets, conn, data, binary, now)
+            room.receive_data(store, sockets, conn, &[data], binary, now)
         })
     }
 
@@ -423,8 +436,11 @@ impl Room {
 
     /// Commits writes still pending from the wake (its counters), for a caller that reads
     /// the room without an event, such as the stats endpoint.
+    /// The id ceilings come down to the ids given, as after a quiet spell, so a room
+    /// flushed before it is evicted wakes with its ids continuing exactly.
     pub fn flush(&mut self, store: &mut impl Storage) -> Result<(), Failed> {
-        Ok(self.commit(store, 0, true)?)
+        let now = u64::MAX - FLUSH_DEADLINE_MS;
+        Ok(self.commit(store, now, true)?)
     }
 
     /// When the room next has a deadline to meet.
@@ -435,6 +451,8 @@ impl Room {
             .chain(self.liveness_sweep_at())
             .chain(self.sockjs.next_deadline())
             .chain(self.deferred_since.map(|since| since + FLUSH_DEADLINE_MS))
+            .chain(self.message_ids.lowers_at(FLUSH_DEADLINE_MS))
+            .chain(self.conn_ids.lowers_at(FLUSH_DEADLINE_MS))
             .min()
     }
 
@@ -451,6 +469,7 @@ impl Room {
                 "sockjs_receivers": self.sockjs.receivers(),
             },
             "sockjs_sessions": self.sockjs.len(),
+            "held": self.broker.usage().to_json(),
         })
     }
 
@@ -488,9 +507,6 @@ impl Room {
         self.counts.connects += 1;
         self.last_conn += 1;
         let conn = self.last_conn;
-        // Deferred like history: the socket's 101 response does not wait for a commit. The
-        // room is never evicted with deferred writes, so an id is not given out twice.
-        self.deferred.push(Write::Counter(Counter::LastConn, conn));
         if peer.sockjs {
             sockets.sessions.framing_next();
         }
@@ -517,18 +533,25 @@ impl Room {
             })
     }
 
+    /// What a connection sent, in one or more messages (SockJS carries several in one
+    /// request); each is held to a frame's size on its own.
     fn receive_data(
         &mut self,
         store: &mut impl Storage,
         sockets: &mut impl Sockets,
         conn: ConnId,
-        data: &[u8],
+        parts: &[&[u8]],
         binary: bool,
         now: u64,
     ) -> Result<(), Failed> {
         self.rebuild_if_needed(store, sockets, now)?;
         self.counts.messages += 1;
-        let effects = self.broker.receive(conn, data, binary, now);
+        let consumed = self.broker.consumed(conn);
+        let mut effects = Vec::new();
+        for part in parts {
+            effects.extend(self.broker.receive(conn, part, binary, now));
+        }
+        self.keep_partial_frame(conn, Some((consumed, parts)));
         self.run(store, sockets, Some(conn), effects, now)
     }
 
@@ -562,7 +585,7 @@ impl Room {
             .carry_out(effects, store, sockets, &mut outbox)
             .and_then(|()| {
                 if let Some(conn) = origin {
-                    self.keep_partial_frame(conn);
+                    self.keep_partial_frame(conn, None);
                 }
                 // RECEIPTs waiting for the commit: it happens now.
                 let waited_for = !outbox.held.is_empty() || outbox.must_commit;
@@ -577,7 +600,11 @@ impl Room {
         }
         for held in std::mem::take(&mut outbox.held) {
             match held {
-                Held::Send { conn, bytes } => sockets.send(conn, &bytes, false),
+                Held::Send {
+                    conn,
+                    bytes,
+                    binary,
+                } => sockets.send(conn, &bytes, binary),
                 Held::Close { conn, code, reason } => sockets.close(conn, code, &reason),
             }
         }
@@ -608,14 +635,10 @@ impl Room {
         fresh
             .broker
             .restore_last_message_id(self.broker.last_message_id());
-        // Connection ids given out since the last stored one (a deferred write the failure
-        // dropped) stay taken too.
+        // Connection ids given out since the last stored one stay taken too.
         fresh.last_conn = fresh.last_conn.max(self.last_conn);
-        fresh
-            .batch
-            .push(Write::Counter(Counter::LastConn, fresh.last_conn));
-        // Stored at once, so ids given out before the failure stay taken even if the room
-        // is evicted before its next event.
+        // Stored at once (their ceilings), so ids given out before the failure stay taken
+        // even if the room is evicted before its next event.
         fresh.commit(store, now, true)?;
         fresh.counts = std::mem::take(&mut self.counts);
         // Open requests live in memory only, and are still open. (SockJS sessions are out of
@@ -653,7 +676,11 @@ impl Room {
                     binary,
                 } => {
                     if outbox.held_for == Some(conn) {
-                        outbox.held.push(Held::Send { conn, bytes });
+                        outbox.held.push(Held::Send {
+                            conn,
+                            bytes,
+                            binary,
+                        });
                     } else {
                         sockets.send(conn, &bytes, binary);
                     }
@@ -668,6 +695,7 @@ impl Room {
                         outbox.held.push(Held::Send {
                             conn: held,
                             bytes: bytes.clone(),
+                            binary,
                         });
                     }
                     sockets.send_many(&conns, &bytes, binary);
@@ -676,7 +704,11 @@ impl Room {
                     let unstored = !self.batch.is_empty() || !self.deferred.is_empty();
                     if outbox.held_for == Some(conn) || unstored {
                         outbox.held_for = Some(conn);
-                        outbox.held.push(Held::Send { conn, bytes });
+                        outbox.held.push(Held::Send {
+                            conn,
+                            bytes,
+                            binary: false,
+                        });
                     } else {
                         sockets.send(conn, &bytes, false);
                     }
@@ -695,8 +727,13 @@ impl Room {
                 }
                 Effect::Archive(message) => {
                     self.notify_listeners(sockets, &message);
-                    self.archive(store, message)?
+                    self.archive(message);
                 }
+                Effect::TrimHistory {
+                    destination,
+                    keep_rows,
+                    keep_bytes,
+                } => self.trim(destination, keep_rows, keep_bytes),
                 Effect::Enqueue(message) => self.batch.push(Write::Enqueue(message)),
                 Effect::Requeue { message_id, avoid } => {
                     self.batch.push(Write::Requeue { message_id, avoid })
@@ -711,8 +748,10 @@ impl Room {
                     destination,
                     request,
                 } => {
-                    let messages = self.history(store, &destination, request)?;
-                    let more = self.broker.replay(conn, &subscription, messages);
+                    let page = self.history(store, &destination, request, ReadFrom::Newest)?;
+                    let more =
+                        self.broker
+                            .replay(conn, &subscription, page.messages, page.left_out);
                     for effect in more.into_iter().rev() {
                         pending.push_front(effect);
                     }
@@ -720,12 +759,12 @@ impl Room {
                 Effect::Stage {
                     conn,
                     transaction,
-                    frame,
+                    record,
                     binary,
                 } => self.batch.push(Write::Stage {
                     conn,
                     transaction,
-                    frame,
+                    record,
                     binary,
                 }),
                 Effect::Unstage { conn, transaction } => {
@@ -738,124 +777,103 @@ impl Room {
 
     /// Commits the event's writes with the deferred ones, when anything must be committed
     /// now (`now_needed`: a RECEIPT waits; or the event has writes that are not deferrable; or
-    /// [`FLUSH_BATCH`] are deferred; or their delay ran out). Adds the message-id counter when
-    /// no stored message carries the newest id.
+    /// [`FLUSH_BATCH`] are deferred; or their delay ran out; or an id was given above its
+    /// stored ceiling). Each commit carries the id ceilings it needs (see [`ids`]), and the
+    /// history trims after everything else.
     fn commit(
         &mut self,
         store: &mut impl Storage,
         now: u64,
         now_needed: bool,
     ) -> Result<(), StorageError> {
-        let archived = self
-            .deferred
-            .iter()
-            .chain(&self.batch)
-            .filter_map(|write| match write {
-                Write::Archive(message) => Some(message.id),
-                _ => None,
-            })
-            .max()
-            .unwrap_or(0);
-        let carried = self.stored_message_id.max(archived);
-        let last = self.broker.last_message_id();
-        if last > carried {
-            self.batch
-                .push(Write::Counter(Counter::LastMessageId, last));
-        }
+        let given = (self.broker.last_message_id(), self.last_conn);
+        let quiet = |ceiling: &Ceiling| {
+            ceiling
+                .lowers_at(FLUSH_DEADLINE_MS)
+                .is_some_and(|at| now >= at)
+        };
         let due = now_needed
             || !self.batch.is_empty()
             || self.deferred.len() >= FLUSH_BATCH
             || self
                 .deferred_since
-                .is_some_and(|since| now >= since + FLUSH_DELAY_MS);
+                .is_some_and(|since| now >= since + FLUSH_DELAY_MS)
+            || self.message_ids.crossed(given.0)
+            || self.conn_ids.crossed(given.1)
+            || quiet(&self.message_ids)
+            || quiet(&self.conn_ids);
         if !due {
             if !self.deferred.is_empty() && self.deferred_since.is_none() {
                 self.deferred_since = Some(now);
             }
             return Ok(());
         }
+        let ceilings = (
+            self.message_ids.planned(given.0, quiet(&self.message_ids)),
+            self.conn_ids.planned(given.1, quiet(&self.conn_ids)),
+        );
         let mut writes = std::mem::take(&mut self.deferred);
         writes.append(&mut self.batch);
+        writes.extend(
+            ceilings
+                .0
+                .map(|c| Ceiling::write(Counter::LastMessageId, c)),
+        );
+        writes.extend(ceilings.1.map(|c| Ceiling::write(Counter::LastConn, c)));
+        writes.extend(self.trim_writes());
         self.deferred_since = None;
         if writes.is_empty() {
             return Ok(());
         }
         store.commit(&writes)?;
-        self.stored_message_id = carried.max(last);
+        if let Some(ceiling) = ceilings.0 {
+            self.message_ids.stored_as(ceiling, given.0, now);
+        }
+        if let Some(ceiling) = ceilings.1 {
+            self.conn_ids.stored_as(ceiling, given.1, now);
+        }
+        self.trimmed(store);
         Ok(())
     }
 
-    /// Appends a topic message to its history, and trims the history when it holds
-    /// [`TRIM_EVERY`] more than the limit. The count comes from storage after a wake.
-    fn archive(&mut self, store: &impl Storage, message: Message) -> Result<(), StorageError> {
-        let limit = self.settings.history_limit;
-        if limit == 0 {
-            return Ok(());
-        }
-        let rows = match self.history_rows.get_mut(&message.destination) {
-            Some(rows) => rows,
-            None => {
-                let stored = store.history_len(&message.destination)?;
-                self.history_rows
-                    .entry(message.destination.clone())
-                    .or_insert(stored)
+    /// Stores what a message added to a connection's partly-arrived frame, at a cost linear
+    /// in what arrives: while no frame completes, each message's bytes are appended as a
+    /// piece of their own; once one does, the remainder replaces them. `arrived` is the
+    /// bytes consumed before the message and its parts; without it, only a connection that
+    /// is gone has its pieces forgotten.
+    fn keep_partial_frame(&mut self, conn: ConnId, arrived: Option<(u64, &[&[u8]])>) {
+        let pending = self.broker.partial_frame(conn);
+        let open = self.broker.session(conn).is_some();
+        let Some((consumed, parts)) = arrived.filter(|_| open) else {
+            if !open && self.partials.remove(&conn) {
+                self.batch.push(Write::PartialReset {
+                    conn,
+                    bytes: Vec::new(),
+                });
             }
+            return;
         };
-        *rows += 1;
-        let trim = *rows >= limit + TRIM_EVERY;
-        if trim {
-            *rows = limit;
-        }
-        let destination = trim.then(|| message.destination.clone());
-        self.deferred.push(Write::Archive(message));
-        if let Some(destination) = destination {
-            self.deferred.push(Write::TrimHistory {
-                destination,
-                keep: limit,
-            });
-        }
-        Ok(())
-    }
-
-    /// The stored history a replay asks for, at most `history_limit` messages, including
-    /// messages archived and not yet committed.
-    fn history(
-        &self,
-        store: &impl Storage,
-        destination: &str,
-        request: ReplayRequest,
-    ) -> Result<Vec<Message>, StorageError> {
-        let limit = self.settings.history_limit;
-        let (after, newest) = match request {
-            ReplayRequest::Last(n) => (0, n.min(limit)),
-            ReplayRequest::After(id) => (id, limit),
-        };
-        let mut messages = store.history(destination, after, newest)?;
-        let unstored = self.deferred.iter().chain(&self.batch);
-        messages.extend(unstored.filter_map(|write| match write {
-            Write::Archive(m) if m.destination == destination && m.id > after => Some(m.clone()),
-            _ => None,
-        }));
-        let extra = messages.len().saturating_sub(newest as usize);
-        messages.drain(..extra);
-        Ok(messages)
-    }
-
-    /// Keeps a frame that has only partly arrived, so an eviction does not lose it. Most
-    /// messages hold whole frames, so this writes only when there is, or was, a partial one.
-    fn keep_partial_frame(&mut self, conn: ConnId) {
-        let partial = self.broker.partial_frame(conn);
-        if !partial.is_empty() {
-            self.batch.push(Write::Partial {
+        if pending.is_empty() {
+            if self.partials.remove(&conn) {
+                self.batch.push(Write::PartialReset {
+                    conn,
+                    bytes: Vec::new(),
+                });
+            }
+        } else if self.broker.consumed(conn) == consumed {
+            for part in parts.iter().filter(|part| !part.is_empty()) {
+                self.batch.push(Write::PartialAppend {
+                    conn,
+                    bytes: part.to_vec(),
+                });
+            }
+            self.partials.insert(conn);
+        } else {
+            self.batch.push(Write::PartialReset {
                 conn,
-                bytes: partial.to_vec(),
+                bytes: pending.to_vec(),
             });
             self.partials.insert(conn);
-        } else if self.partials.remove(&conn) {
-            self.batch.push(Write::Partial {
-                conn,
-                bytes: Vec::new(),
-            });
         }
     }
 

@@ -10,8 +10,6 @@ use super::http::HttpSettings;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
-    /// Messages kept per `/topic/` destination for replay. Default 100.
-    pub history_limit: u32,
     /// How often, at most, the room wakes to look for clients whose heart-beats stopped, in
     /// ms. Their pings are answered by the transport without waking the room, so finding a
     /// silent one costs a wake; by default the room looks at most every 5 minutes, and a dead
@@ -40,6 +38,12 @@ pub struct Settings {
 }
 
 impl Settings {
+    /// Why these settings cannot work, if they cannot (the room then fails closed, as with
+    /// settings that do not parse).
+    pub fn check(&self) -> Result<(), String> {
+        self.broker.budget.check(self.broker.limits.max_frame_bytes)
+    }
+
     /// Whether a WebSocket upgrade with this `Origin` header, to the server at `host`, may
     /// proceed: the defence against cross-site WebSocket hijacking, where another site's page
     /// connects with its visitor's cookies and address. The server's own pages (the origin's
@@ -58,7 +62,6 @@ impl Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            history_limit: 100,
             liveness_check_ms: 300_000,
             auth: TokenRules::default(),
             allowed_origins: Vec::new(),

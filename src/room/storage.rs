@@ -6,8 +6,10 @@
 //! waits behind a write and a failed write leaves nothing half-done.
 
 use super::broker::{QueuedMessage, Throttle};
+use super::budget::HistoryUsage;
+use super::record;
 use super::session::ConnId;
-use crate::stomp::{Frame, Message};
+use crate::stomp::Message;
 
 /// A room-wide counter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -47,10 +49,13 @@ pub enum Write {
     Counter(Counter, u64),
     /// Append a topic message to its destination's history.
     Archive(Message),
-    /// Delete all but the newest `keep` messages of a destination's history.
+    /// Delete a destination's oldest history beyond its newest `keep_rows` messages and
+    /// `keep_bytes` bytes (as [`message_row_bytes`](super::record::message_row_bytes) counts
+    /// them); the newest message always stays.
     TrimHistory {
         destination: String,
-        keep: u32,
+        keep_rows: u32,
+        keep_bytes: u64,
     },
     /// Keep a queue message until it is delivered and acknowledged.
     Enqueue(Message),
@@ -67,11 +72,12 @@ pub enum Write {
         destination: String,
         next: u64,
     },
-    /// A frame staged in an open transaction.
+    /// A frame staged in an open transaction, as its record (see
+    /// [`record::encode_frame`](super::record::encode_frame)).
     Stage {
         conn: ConnId,
         transaction: String,
-        frame: Frame,
+        record: Vec<u8>,
         binary: bool,
     },
     /// Forget a transaction's staged frames.
@@ -79,8 +85,13 @@ pub enum Write {
         conn: ConnId,
         transaction: String,
     },
-    /// The partly-arrived frame of a connection; empty forgets it.
-    Partial {
+    /// More bytes of a connection's partly-arrived frame, after those stored before.
+    PartialAppend {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
+    /// A connection's partly-arrived frame is now these bytes alone; empty forgets it.
+    PartialReset {
         conn: ConnId,
         bytes: Vec<u8>,
     },
@@ -95,16 +106,37 @@ pub enum Write {
     },
 }
 
+impl Write {
+    /// The bytes of the row this write adds, for the writes that add one.
+    pub fn row_bytes(&self) -> Option<u64> {
+        match self {
+            Write::Archive(message) | Write::Enqueue(message) => {
+                Some(record::message_row_bytes(message))
+            }
+            Write::Stage {
+                transaction,
+                record,
+                ..
+            } => Some((transaction.len() + record.len()) as u64 + record::ROW_OVERHEAD),
+            Write::PartialAppend { bytes, .. } | Write::PartialReset { bytes, .. } => {
+                Some(record::partial_row_bytes(bytes.len()))
+            }
+            _ => None,
+        }
+    }
+}
+
 /// A frame staged in an open transaction, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StagedFrame {
     pub conn: ConnId,
     pub transaction: String,
-    pub frame: Frame,
+    /// The frame's record (see [`record::decode_frame`](super::record::decode_frame)).
+    pub record: Vec<u8>,
     pub binary: bool,
 }
 
-/// Everything the room reads back when it wakes (history is read when asked for).
+/// Everything the room reads back when it wakes (history itself is read when asked for).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stored {
     /// Each counter's value (0 when never written).
@@ -116,9 +148,12 @@ pub struct Stored {
     pub cursors: Vec<(String, u64)>,
     /// Staged frames, in the order they were staged.
     pub staged: Vec<StagedFrame>,
+    /// Each connection's partly-arrived frame.
     pub partials: Vec<(ConnId, Vec<u8>)>,
     /// Client addresses' publish rates over HTTP.
     pub address_rates: Vec<(String, Throttle)>,
+    /// What each destination's history holds.
+    pub history: Vec<(String, HistoryUsage)>,
 }
 
 impl Stored {
@@ -128,6 +163,26 @@ impl Stored {
             .find(|(c, _)| *c == counter)
             .map_or(0, |&(_, value)| value)
     }
+}
+
+/// Which end of a destination's history a read starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFrom {
+    /// The newest messages (a replay, the last `n`).
+    Newest,
+    /// The oldest messages after an id (a poll's next page).
+    Oldest,
+}
+
+/// A read of a destination's history: up to `count` messages with ids above `after`, from
+/// one end, within `max_bytes` (as [`message_row_bytes`](super::record::message_row_bytes)
+/// counts them); at least one when there is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryRead {
+    pub after: u64,
+    pub count: u32,
+    pub max_bytes: u64,
+    pub from: ReadFrom,
 }
 
 /// Why storage failed, as the platform said it.
@@ -142,18 +197,14 @@ impl std::fmt::Display for StorageError {
 
 /// The room's storage.
 pub trait Storage {
-    /// Reads everything but history, for a wake.
+    /// Reads everything but history itself, for a wake.
     fn load(&self) -> Result<Stored, StorageError>;
-    /// The newest `newest` messages of a destination's history with ids above `after`, oldest
-    /// first.
-    fn history(
-        &self,
-        destination: &str,
-        after: u64,
-        newest: u32,
-    ) -> Result<Vec<Message>, StorageError>;
-    /// How many messages a destination's history holds.
-    fn history_len(&self, destination: &str) -> Result<u32, StorageError>;
+    /// Messages of a destination's history as `read` says, oldest first.
+    fn history(&self, destination: &str, read: HistoryRead) -> Result<Vec<Message>, StorageError>;
+    /// How many messages a destination's history holds with ids above `after`.
+    fn history_count(&self, destination: &str, after: u64) -> Result<u32, StorageError>;
+    /// What a destination's history holds.
+    fn history_usage(&self, destination: &str) -> Result<HistoryUsage, StorageError>;
     /// Applies the writes in order, all of them or (on error) none.
     fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError>;
 }

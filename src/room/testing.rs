@@ -11,10 +11,14 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::broker::{QueuedMessage, Throttle};
+use super::budget::{HistoryUsage, PLATFORM_ROW_BYTES};
 use super::http::{HttpResponse, ListenerId};
+use super::record;
 use super::session::ConnId;
 use super::sockets::Sockets;
-use super::storage::{Counter, StagedFrame, Storage, StorageError, Stored, Write};
+use super::storage::{
+    Counter, HistoryRead, ReadFrom, StagedFrame, Storage, StorageError, Stored, Write,
+};
 use crate::stomp::Message;
 
 /// The most a WebSocket attachment holds.
@@ -33,7 +37,11 @@ pub fn sequence() -> u64 {
     })
 }
 
-#[derive(Debug, Clone, Default)]
+/// The room's storage in memory, with the platform's limits: a commit with a row over
+/// [`row_limit`](Self::row_limit) bytes fails whole, as SQLite in a Durable Object refuses a
+/// row over 2 MB (local workerd does not), and [`stored_bytes`](Self::stored_bytes) counts
+/// what it holds, row by row.
+#[derive(Debug, Clone)]
 pub struct MemoryStorage {
     counters: BTreeMap<Counter, u64>,
     address_rates: BTreeMap<String, Throttle>,
@@ -41,11 +49,34 @@ pub struct MemoryStorage {
     queued: BTreeMap<u64, QueuedMessage>,
     cursors: BTreeMap<String, u64>,
     staged: Vec<StagedFrame>,
-    partials: BTreeMap<ConnId, Vec<u8>>,
+    /// Each connection's partly-arrived frame, as the rows it was stored in.
+    partials: BTreeMap<ConnId, Vec<Vec<u8>>>,
+    /// The largest row a commit may write.
+    pub row_limit: u64,
     /// Refuse this many of the next commits (a failing disk, for tests).
     pub fail_commits: u32,
     /// The [`sequence`] number of each successful commit.
     pub commits: Vec<u64>,
+    /// Bytes written by each successful commit, rows as [`Write::row_bytes`] counts them.
+    pub written: Vec<u64>,
+}
+
+impl Default for MemoryStorage {
+    fn default() -> Self {
+        Self {
+            counters: BTreeMap::new(),
+            address_rates: BTreeMap::new(),
+            history: BTreeMap::new(),
+            queued: BTreeMap::new(),
+            cursors: BTreeMap::new(),
+            staged: Vec::new(),
+            partials: BTreeMap::new(),
+            row_limit: PLATFORM_ROW_BYTES,
+            fail_commits: 0,
+            commits: Vec::new(),
+            written: Vec::new(),
+        }
+    }
 }
 
 impl MemoryStorage {
@@ -78,8 +109,47 @@ impl MemoryStorage {
         self.partials.keys().copied().collect()
     }
 
+    /// A connection's stored partial frame, whole.
+    pub fn partial_of(&self, conn: ConnId) -> Vec<u8> {
+        self.partials
+            .get(&conn)
+            .map(|rows| rows.concat())
+            .unwrap_or_default()
+    }
+
     pub fn counter(&self, counter: Counter) -> u64 {
         self.counters.get(&counter).copied().unwrap_or(0)
+    }
+
+    /// Everything stored, row by row as the room's budget counts rows.
+    pub fn stored_bytes(&self) -> u64 {
+        let messages = self
+            .history
+            .values()
+            .chain(self.queued.values().map(|q| &q.message))
+            .map(record::message_row_bytes);
+        let staged = self
+            .staged
+            .iter()
+            .map(|s| (s.transaction.len() + s.record.len()) as u64 + record::ROW_OVERHEAD);
+        let partials = self
+            .partials
+            .values()
+            .flatten()
+            .map(|row| record::partial_row_bytes(row.len()));
+        messages.chain(staged).chain(partials).sum()
+    }
+
+    fn history_rows(
+        &self,
+        destination: &str,
+        after: u64,
+    ) -> impl DoubleEndedIterator<Item = &Message> {
+        let destination = destination.to_owned();
+        self.history
+            .range(after.saturating_add(1)..)
+            .map(|(_, m)| m)
+            .filter(move |m| m.destination == destination)
     }
 
     fn apply(&mut self, write: &Write) {
@@ -90,16 +160,23 @@ impl MemoryStorage {
             Write::Archive(message) => {
                 self.history.insert(message.id, message.clone());
             }
-            Write::TrimHistory { destination, keep } => {
-                let ids: Vec<u64> = self
-                    .history
-                    .values()
-                    .filter(|m| &m.destination == destination)
-                    .map(|m| m.id)
+            Write::TrimHistory {
+                destination,
+                keep_rows,
+                keep_bytes,
+            } => {
+                let (mut rows, mut bytes) = (0u32, 0u64);
+                let drop: Vec<u64> = self
+                    .history_rows(destination, 0)
+                    .rev()
+                    .filter_map(|m| {
+                        rows += 1;
+                        bytes += record::message_row_bytes(m);
+                        (rows > 1 && (rows > *keep_rows || bytes > *keep_bytes)).then_some(m.id)
+                    })
                     .collect();
-                let drop = ids.len().saturating_sub((*keep).max(1) as usize);
-                for id in &ids[..drop] {
-                    self.history.remove(id);
+                for id in drop {
+                    self.history.remove(&id);
                 }
             }
             Write::Enqueue(message) => {
@@ -138,22 +215,25 @@ impl MemoryStorage {
             Write::Stage {
                 conn,
                 transaction,
-                frame,
+                record,
                 binary,
             } => self.staged.push(StagedFrame {
                 conn: *conn,
                 transaction: transaction.clone(),
-                frame: frame.clone(),
+                record: record.clone(),
                 binary: *binary,
             }),
             Write::Unstage { conn, transaction } => self
                 .staged
                 .retain(|s| !(s.conn == *conn && &s.transaction == transaction)),
-            Write::Partial { conn, bytes } => {
+            Write::PartialAppend { conn, bytes } => {
+                self.partials.entry(*conn).or_default().push(bytes.clone());
+            }
+            Write::PartialReset { conn, bytes } => {
                 if bytes.is_empty() {
                     self.partials.remove(conn);
                 } else {
-                    self.partials.insert(*conn, bytes.clone());
+                    self.partials.insert(*conn, vec![bytes.clone()]);
                 }
             }
             Write::AddressRate { address, throttle } => {
@@ -169,40 +249,59 @@ impl MemoryStorage {
 impl Storage for MemoryStorage {
     fn load(&self) -> Result<Stored, StorageError> {
         let newest = self.history.keys().chain(self.queued.keys()).max();
+        let mut history: BTreeMap<String, HistoryUsage> = BTreeMap::new();
+        for message in self.history.values() {
+            let usage = history.entry(message.destination.clone()).or_default();
+            usage.rows += 1;
+            usage.bytes += record::message_row_bytes(message);
+        }
         Ok(Stored {
             counters: Counter::ALL.iter().map(|&c| (c, self.counter(c))).collect(),
             newest_message_id: newest.copied().unwrap_or(0),
             queued: self.queued.values().cloned().collect(),
             cursors: self.cursors.clone().into_iter().collect(),
             staged: self.staged.clone(),
-            partials: self.partials.clone().into_iter().collect(),
+            partials: self
+                .partials
+                .iter()
+                .map(|(&conn, rows)| (conn, rows.concat()))
+                .collect(),
             address_rates: self.address_rates.clone().into_iter().collect(),
+            history: history.into_iter().collect(),
         })
     }
 
-    fn history(
-        &self,
-        destination: &str,
-        after: u64,
-        newest: u32,
-    ) -> Result<Vec<Message>, StorageError> {
-        let matching: Vec<Message> = self
-            .history
-            .values()
-            .filter(|m| m.destination == destination && m.id > after)
+    fn history(&self, destination: &str, read: HistoryRead) -> Result<Vec<Message>, StorageError> {
+        let rows: Vec<&Message> = match read.from {
+            ReadFrom::Newest => self.history_rows(destination, read.after).rev().collect(),
+            ReadFrom::Oldest => self.history_rows(destination, read.after).collect(),
+        };
+        let mut bytes = 0;
+        let mut messages: Vec<Message> = rows
+            .into_iter()
+            .take(read.count as usize)
+            .take_while(|m| {
+                bytes += record::message_row_bytes(m);
+                bytes <= read.max_bytes
+            })
             .cloned()
             .collect();
-        let skip = matching.len().saturating_sub(newest as usize);
-        Ok(matching[skip..].to_vec())
+        messages.sort_by_key(|m| m.id);
+        Ok(messages)
     }
 
-    fn history_len(&self, destination: &str) -> Result<u32, StorageError> {
-        let n = self
-            .history
-            .values()
-            .filter(|m| m.destination == destination)
-            .count();
+    fn history_count(&self, destination: &str, after: u64) -> Result<u32, StorageError> {
+        let n = self.history_rows(destination, after).count();
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    fn history_usage(&self, destination: &str) -> Result<HistoryUsage, StorageError> {
+        let mut usage = HistoryUsage::default();
+        for message in self.history_rows(destination, 0) {
+            usage.rows += 1;
+            usage.bytes += record::message_row_bytes(message);
+        }
+        Ok(usage)
     }
 
     fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError> {
@@ -210,10 +309,22 @@ impl Storage for MemoryStorage {
             self.fail_commits -= 1;
             return Err(StorageError("disk full (simulated)".to_owned()));
         }
+        if let Some(row) = writes
+            .iter()
+            .filter_map(Write::row_bytes)
+            .find(|&bytes| bytes > self.row_limit)
+        {
+            return Err(StorageError(format!(
+                "string or blob too big: a row of {row} bytes (the platform allows {})",
+                self.row_limit
+            )));
+        }
         for write in writes {
             self.apply(write);
         }
         self.commits.push(sequence());
+        self.written
+            .push(writes.iter().filter_map(Write::row_bytes).sum());
         Ok(())
     }
 }

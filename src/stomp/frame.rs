@@ -156,6 +156,17 @@ impl Frame {
         }
     }
 
+    /// The frame's size as its headers and body count it (the command line, each
+    /// `name:value` line, the blank line, the body and the NUL), before escaping.
+    pub fn size(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 2)
+            .sum();
+        self.command.as_str().len() + 1 + headers + 1 + self.body.len() + 1
+    }
+
     fn encoded_len_hint(&self) -> usize {
         let headers: usize = self
             .headers

@@ -2,8 +2,12 @@
 //! what settling it does (a queue message is done, or goes back to its queue).
 
 use super::{missing_header, required, Broker, Effect};
+use crate::room::record;
 use crate::room::session::{AckMode, ConnId, Unacked};
 use crate::stomp::{Frame, ProtocolError, Version};
+
+/// The headers of an ACK or NACK that say which delivery it settles, in any STOMP version.
+const ACK_HEADERS: [&str; 4] = ["id", "message-id", "subscription", "transaction"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum AckKind {
@@ -19,8 +23,16 @@ impl Broker {
         kind: AckKind,
     ) -> Result<(), ProtocolError> {
         if let Some(transaction) = frame.header("transaction") {
+            // Only what says which message is meant is kept, so an ACK staged in a
+            // transaction is small whatever headers it came with.
             let transaction = transaction.to_owned();
-            return self.stage(conn, transaction, frame, false);
+            let mut kept = Frame::new(frame.command);
+            kept.headers = frame
+                .headers
+                .into_iter()
+                .filter(|(name, _)| ACK_HEADERS.contains(&name.as_str()))
+                .collect();
+            return self.stage(conn, transaction, kept, false);
         }
         let session = self.session(conn).ok_or_else(super::gone)?;
         let (message_id, handle) = match session.version {
@@ -91,7 +103,10 @@ impl Broker {
         for unacked in settled.iter().filter(|u| u.is_queue()) {
             match kind {
                 AckKind::Ack => {
-                    self.in_flight.remove(&unacked.message_id());
+                    if let Some(message) = self.in_flight.remove(&unacked.message_id()) {
+                        self.usage
+                            .dequeued(&message.destination, record::message_row_bytes(&message));
+                    }
                     self.out.push(Effect::Dequeue {
                         message_id: unacked.message_id(),
                     });

@@ -88,13 +88,21 @@ impl Broker {
     }
 
     /// Delivers history requested by an [`Effect::Replay`], oldest first, marked `replayed:true`.
+    /// When the read left `skipped` older messages out (see `budget.max_read_bytes`), the
+    /// first replayed message says so in `replay-skipped`.
     pub fn replay(
         &mut self,
         conn: ConnId,
         subscription: &str,
         mut messages: Vec<Message>,
+        skipped: u32,
     ) -> Vec<Effect> {
         messages.sort_by_key(|m| m.id);
+        if let Some(first) = messages.first_mut().filter(|_| skipped > 0) {
+            first
+                .headers
+                .push(("replay-skipped".to_owned(), skipped.to_string()));
+        }
         let handle = self
             .session(conn)
             .and_then(|s| s.subscription(subscription))

@@ -22,6 +22,8 @@ use std::rc::Rc;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{authorization_credentials, AllowAll, Authenticator, ConnectRequest};
+use super::budget::{Budget, HistoryUsage, Usage};
+use super::record;
 use super::session::{AckMode, ConnId, Peer, Phase, Session, Subscription};
 use crate::stomp::destination::{self, SendTarget, SubscribeTarget};
 use crate::stomp::{
@@ -33,13 +35,17 @@ use queues::{Queue, Waiting};
 use transactions::Staged;
 
 pub use queues::QueuedMessage;
-pub use rate::{PublishRate, Throttle};
+pub use rate::{Cost, PublishRate, Throttle};
+
+/// History is trimmed when a destination holds this many messages more than `history_limit`,
+/// so trimming costs one statement per this many messages; replay never returns the extra ones.
+pub const TRIM_EVERY: u32 = 32;
 
 /// A peer that promised heart-beats every `n` ms is declared dead after `n * GRACE` ms of silence.
 pub const HEART_BEAT_GRACE: u64 = 2;
 
 /// Headers a client may not set on a SEND: the broker sets them on each MESSAGE.
-const RESERVED_HEADERS: [&str; 13] = [
+const RESERVED_HEADERS: [&str; 14] = [
     "destination",
     "sender",
     "sender-name",
@@ -53,6 +59,7 @@ const RESERVED_HEADERS: [&str; 13] = [
     "ack",
     "redelivered",
     "replayed",
+    "replay-skipped",
 ];
 
 /// Who sent a message, as the room stamps it on the MESSAGE.
@@ -90,7 +97,11 @@ impl Sender {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
+    /// Messages kept per `/topic/` destination for replay. Default 100.
+    pub history_limit: u32,
     pub limits: Limits,
+    /// What the whole room may hold (see [`Budget`]).
+    pub budget: Budget,
     /// The shortest heart-beat interval the room agrees to, in ms, either way. The room offers
     /// it in CONNECTED (`heart-beat:{min},{min}`), so by the spec's rule each direction beats
     /// at what the client asked for, but never faster than this. Default 1000.
@@ -119,7 +130,9 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
+            history_limit: 100,
             limits: Limits::default(),
+            budget: Budget::default(),
             heart_beat_min_ms: 1_000,
             connect_timeout_ms: 30_000,
             server: concat!("stomp-rooms/", env!("CARGO_PKG_VERSION")).to_owned(),
@@ -180,8 +193,16 @@ pub enum Effect {
     },
     /// The connection's [`Session`] changed: persist it ([`Broker::session`]).
     SaveSession { conn: ConnId },
-    /// A message was published to a topic: append it to that destination's history.
+    /// A message was published to a topic: append it to that destination's history (when the
+    /// room keeps history), and tell the room's HTTP listeners.
     Archive(Message),
+    /// A destination's history holds more than it may: delete its oldest messages beyond the
+    /// newest `keep_rows` and `keep_bytes`.
+    TrimHistory {
+        destination: String,
+        keep_rows: u32,
+        keep_bytes: u64,
+    },
     /// A queue message must be kept until it is delivered and acknowledged: store it.
     Enqueue(Message),
     /// A stored queue message went back to its queue, to be delivered again, preferably not
@@ -201,11 +222,11 @@ pub enum Effect {
         destination: String,
         request: ReplayRequest,
     },
-    /// A frame joined an open transaction: store it with the transaction.
+    /// A frame joined an open transaction: store its record with the transaction.
     Stage {
         conn: ConnId,
         transaction: String,
-        frame: Frame,
+        record: Vec<u8>,
         binary: bool,
     },
     /// A transaction ended (committed or aborted): delete its stored frames.
@@ -232,6 +253,8 @@ pub struct Broker {
     /// Queue messages delivered to a client-ack subscription and not yet acknowledged.
     in_flight: HashMap<u64, Message>,
     staged: BTreeMap<(ConnId, String), Vec<Staged>>,
+    /// What the room holds, against its budget.
+    usage: Usage,
     now_ms: u64,
     out: Vec<Effect>,
 }
@@ -247,6 +270,7 @@ impl Broker {
             queues: BTreeMap::new(),
             in_flight: HashMap::new(),
             staged: BTreeMap::new(),
+            usage: Usage::default(),
             now_ms: 0,
             out: Vec::new(),
         }
@@ -275,6 +299,23 @@ impl Broker {
     /// The highest message id given out; persist it so ids stay monotonic across restarts.
     pub fn last_message_id(&self) -> u64 {
         self.last_message_id
+    }
+
+    /// What the room holds, against its budget.
+    pub fn usage(&self) -> &Usage {
+        &self.usage
+    }
+
+    /// A destination's history as storage holds it (after a trim).
+    pub fn history_stored(&mut self, destination: &str, usage: HistoryUsage) {
+        if self.config.history_limit > 0 {
+            self.usage.set_history(destination, usage);
+        }
+    }
+
+    /// Bytes consumed from a connection's stream so far (see [`Decoder::consumed`]).
+    pub fn consumed(&self, conn: ConnId) -> u64 {
+        self.conns.get(&conn).map_or(0, |c| c.decoder.consumed())
     }
 
     /// Bytes of a frame that has only partly arrived on a connection.
@@ -335,6 +376,19 @@ impl Broker {
     /// Frames before a bad one take effect; the bad one gets an ERROR and the connection closes.
     pub fn receive(&mut self, conn: ConnId, data: &[u8], binary: bool, now_ms: u64) -> Vec<Effect> {
         self.now_ms = now_ms;
+        let max = self.config.limits.max_frame_bytes;
+        if data.len() > max {
+            // Refused before it is copied: no message needs more than a frame.
+            let error = ProtocolError::new(
+                "message too large",
+                format!(
+                    "a WebSocket message may carry at most {max} bytes (max_frame_bytes); send \
+                     smaller frames, one per message"
+                ),
+            );
+            self.fail(conn, error);
+            return self.take();
+        }
         let Some(connection) = self.conns.get_mut(&conn) else {
             return Vec::new();
         };
@@ -355,6 +409,13 @@ impl Broker {
                     self.fail(conn, error);
                     break;
                 }
+            }
+        }
+        // What stays buffered is a partly-arrived frame: within the room's budget of them.
+        if let Some(connection) = self.conns.get(&conn) {
+            let pending = connection.decoder.pending().len() as u64;
+            if let Err(error) = self.usage.set_partial(&self.config.budget, conn, pending) {
+                self.fail(conn, error);
             }
         }
         self.take()
@@ -503,6 +564,23 @@ impl Broker {
     pub fn restore_partial_frame(&mut self, conn: ConnId, bytes: &[u8]) {
         if let Some(connection) = self.conns.get_mut(&conn) {
             connection.decoder.push(bytes);
+            let pending = connection.decoder.pending().len() as u64;
+            // Stored within the budget; counted whatever the budget is now.
+            let unbounded = Budget {
+                max_partial_bytes: u64::MAX,
+                ..Budget::default()
+            };
+            let _ = self.usage.set_partial(&unbounded, conn, pending);
+        }
+    }
+
+    /// Gives back what each destination's stored history holds.
+    pub fn restore_history(&mut self, history: Vec<(String, HistoryUsage)>) {
+        if self.config.history_limit == 0 {
+            return;
+        }
+        for (destination, usage) in history {
+            self.usage.set_history(&destination, usage);
         }
     }
 
@@ -516,7 +594,7 @@ impl Broker {
     ) -> Result<(), ProtocolError> {
         let receipt = frame.header("receipt").map(str::to_owned);
         let command = frame.command;
-        self.admit_publish(conn, &frame)
+        self.admit_frame(conn, &frame)
             .and_then(|()| self.dispatch_frame(conn, frame, binary))
             .map_err(|error| error.with_receipt(receipt.as_deref()))?;
         if let Some(receipt) = receipt {
@@ -539,24 +617,33 @@ impl Broker {
         Ok(())
     }
 
-    /// A SEND from the wire (not one replayed by a COMMIT) must be allowed by the token and
-    /// within the connection's publish rate; it counts against the rate even if staged.
-    fn admit_publish(&mut self, conn: ConnId, frame: &Frame) -> Result<(), ProtocolError> {
-        let (Command::Send, Some(destination)) = (frame.command, frame.header("destination"))
-        else {
+    /// Every frame from the wire (not one replayed by a COMMIT) counts against the
+    /// connection's rates, even if staged; a SEND must also be allowed by the token.
+    fn admit_frame(&mut self, conn: ConnId, frame: &Frame) -> Result<(), ProtocolError> {
+        let connected = self
+            .session(conn)
+            .is_some_and(|s| s.phase == Phase::Connected);
+        if !connected {
             return Ok(());
-        };
+        }
+        let publish = frame.command == Command::Send;
+        if let (true, Some(destination), Some(session)) =
+            (publish, frame.header("destination"), self.session(conn))
+        {
+            session.grants.check_publish(destination)?;
+        }
+        self.charge(conn, Cost::frame(frame.size(), publish))
+    }
+
+    /// Counts `cost` against the connection's rates, or refuses it.
+    fn charge(&mut self, conn: ConnId, cost: Cost) -> Result<(), ProtocolError> {
         let now = self.now_ms;
         let rate = self.config.publish_rate.clone();
-        let Some(session) = self
-            .session_mut(conn)
-            .filter(|s| s.phase == Phase::Connected)
-        else {
+        let Some(session) = self.session_mut(conn) else {
             return Ok(());
         };
-        session.grants.check_publish(destination)?;
         let before = session.throttle;
-        session.throttle.admit(&rate, frame.body.len(), now)?;
+        session.throttle.admit(&rate, cost, now)?;
         if session.throttle != before {
             self.save(conn);
         }
@@ -710,7 +797,7 @@ impl Broker {
             frame.headers,
             frame.body,
             binary,
-        );
+        )?;
         Ok(())
     }
 
@@ -733,10 +820,13 @@ impl Broker {
         let target =
             destination::parse_send(&destination, &self.config.limits, &self.config.destinations)?;
         let id = self.route(sender, target, &destination, headers, body, false);
-        Ok((id, self.take()))
+        let effects = self.take();
+        Ok((id?, effects))
     }
 
     /// Stamps a message with its id, sender and time and sends it on its way; returns its id.
+    /// A message the room would store is refused first if it does not fit the budget (a row,
+    /// a queue, the destinations), so nothing of it goes out.
     fn route(
         &mut self,
         sender: &Sender,
@@ -745,7 +835,7 @@ impl Broker {
         own_headers: Vec<(String, String)>,
         body: Vec<u8>,
         binary: bool,
-    ) -> u64 {
+    ) -> Result<u64, ProtocolError> {
         let binary = binary || std::str::from_utf8(&body).is_err();
         // The room stamps who sent it and when; a client cannot forge either. A claimed
         // login is shown apart, as a name, never as the sender.
@@ -757,6 +847,19 @@ impl Broker {
                 .into_iter()
                 .filter(|(name, _)| !RESERVED_HEADERS.contains(&name.as_str())),
         );
+        let row_bytes = record::message_row_bytes_of(destination, &headers, body.len());
+        match target {
+            SendTarget::Topic(_) if self.config.history_limit > 0 => {
+                self.admit_row(row_bytes)?;
+                self.usage
+                    .admit_destination(&self.config.budget, destination)?;
+            }
+            SendTarget::Queue(_) => {
+                self.admit_row(row_bytes)?;
+                self.make_room_in_queue(destination, row_bytes)?;
+            }
+            _ => {}
+        }
         let mut message = Message {
             id: self.next_message_id(),
             destination: destination.to_owned(),
@@ -771,8 +874,10 @@ impl Broker {
                 let subscribers = self.subscribers(destination);
                 self.deliver(&subscribers, &message, Delivery::Live);
                 self.out.push(Effect::Archive(message));
+                self.archived(destination, row_bytes);
             }
             SendTarget::Queue(_) => {
+                self.usage.enqueued(destination, row_bytes);
                 self.out.push(Effect::Enqueue(message.clone()));
                 self.queue(destination.to_owned())
                     .waiting
@@ -794,7 +899,48 @@ impl Broker {
                 self.deliver(&recipients, &message, Delivery::Live);
             }
         }
-        id
+        Ok(id)
+    }
+
+    /// A row of `bytes` must fit the room's row limit (below the platform's).
+    fn admit_row(&self, bytes: u64) -> Result<(), ProtocolError> {
+        let max = self.config.budget.max_row_bytes;
+        if bytes <= max {
+            return Ok(());
+        }
+        Err(ProtocolError::new(
+            "message too large",
+            format!(
+                "the message would be stored as {bytes} bytes, and the room stores at most \
+                 {max} in one (budget.max_row_bytes); send a smaller one"
+            ),
+        ))
+    }
+
+    /// Counts a topic message into its destination's history, and asks for a trim once the
+    /// history holds `TRIM_EVERY` messages more than `history_limit` or more bytes than it may.
+    fn archived(&mut self, destination: &str, bytes: u64) {
+        let limit = self.config.history_limit;
+        if limit == 0 {
+            return;
+        }
+        let held = self.usage.archived(destination, bytes);
+        let keep_bytes = self.config.budget.max_history_bytes;
+        if held.rows >= limit + TRIM_EVERY || held.bytes > keep_bytes {
+            self.out.push(Effect::TrimHistory {
+                destination: destination.to_owned(),
+                keep_rows: limit,
+                keep_bytes,
+            });
+            // Storage says what remains once the trim is committed.
+            self.usage.set_history(
+                destination,
+                HistoryUsage {
+                    rows: held.rows.min(limit),
+                    bytes: held.bytes,
+                },
+            );
+        }
     }
 
     fn on_subscribe(&mut self, conn: ConnId, frame: &Frame) -> Result<(), ProtocolError> {
@@ -845,11 +991,15 @@ impl Broker {
         self.index_subscription(&destination, conn, handle);
         self.save(conn);
         match target {
-            SubscribeTarget::Presence => self.send_presence_snapshot(conn, handle),
+            SubscribeTarget::Presence => self.send_presence_snapshot(conn, handle)?,
             SubscribeTarget::Queue => self.dispatch_queue(&destination),
             SubscribeTarget::Topic | SubscribeTarget::User => {}
         }
         if let Some(request) = replay {
+            // A replay reads and sends up to a read's worth of history: it counts as much.
+            let held = self.usage.history(&destination).bytes;
+            let cost = held.min(self.config.budget.max_read_bytes);
+            self.charge(conn, Cost::bytes(cost))?;
             self.out.push(Effect::Replay {
                 conn,
                 subscription: id,
@@ -898,11 +1048,12 @@ impl Broker {
             return;
         };
         let session = connection.session;
+        self.usage.forget_partial(conn);
         for subscription in &session.subscriptions {
             self.unindex(&subscription.destination, conn, subscription.handle);
         }
         for transaction in &session.transactions {
-            self.staged.remove(&(conn, transaction.clone()));
+            self.drop_staged(conn, transaction);
             self.out.push(Effect::Unstage {
                 conn,
                 transaction: transaction.clone(),

@@ -8,8 +8,10 @@
 use std::collections::{BTreeSet, VecDeque};
 
 use super::{Broker, Effect};
+use crate::room::budget::QueueOverflow;
+use crate::room::record;
 use crate::room::session::{AckMode, ConnId};
-use crate::stomp::{Delivery, Message};
+use crate::stomp::{Delivery, Message, ProtocolError};
 
 /// A stored queue message as the room gives it back after a wake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,12 +99,46 @@ impl Broker {
                 .and_then(|s| s.subscription_by_handle(handle))
                 .is_some_and(|s| s.ack == AckMode::Auto);
             if auto {
+                self.usage.dequeued(
+                    &waiting.message.destination,
+                    record::message_row_bytes(&waiting.message),
+                );
                 self.out.push(Effect::Dequeue {
                     message_id: waiting.message.id,
                 });
             } else {
                 self.in_flight.insert(waiting.message.id, waiting.message);
             }
+        }
+    }
+
+    /// Makes room in a queue for one more message of `bytes`, as the budget's overflow rule
+    /// says: refuses it, or drops the queue's oldest waiting messages until it fits.
+    pub(super) fn make_room_in_queue(
+        &mut self,
+        name: &str,
+        bytes: u64,
+    ) -> Result<(), ProtocolError> {
+        loop {
+            let refused = match self.usage.admit_queued(&self.config.budget, name, bytes) {
+                Ok(()) => return Ok(()),
+                Err(refused) => refused,
+            };
+            let drops = self.config.budget.queue_overflow == QueueOverflow::DropOldest
+                && refused.message == "queue full";
+            let oldest = self
+                .queues
+                .get_mut(name)
+                .filter(|_| drops)
+                .and_then(|queue| queue.waiting.pop_front());
+            let Some(oldest) = oldest else {
+                return Err(refused);
+            };
+            self.usage
+                .dequeued(name, record::message_row_bytes(&oldest.message));
+            self.out.push(Effect::Dequeue {
+                message_id: oldest.message.id,
+            });
         }
     }
 
@@ -216,6 +252,8 @@ impl Broker {
         } in messages
         {
             self.last_message_id = self.last_message_id.max(message.id);
+            self.usage
+                .enqueued(&message.destination, record::message_row_bytes(&message));
             if held.contains(&message.id) {
                 self.in_flight.insert(message.id, message);
             } else {

@@ -1,7 +1,9 @@
 //! Transactions: BEGIN, then SEND/ACK/NACK staged (and stored, so a transaction survives the
-//! room's eviction) until COMMIT applies them in order or ABORT drops them.
+//! room's eviction) until COMMIT applies them in order or ABORT drops them. What a connection
+//! and the room may stage is bounded in bytes by the budget, besides `max_transaction_frames`.
 
 use super::{required, Broker, Effect};
+use crate::room::record;
 use crate::room::session::ConnId;
 use crate::stomp::destination;
 use crate::stomp::{Frame, ProtocolError};
@@ -9,6 +11,8 @@ use crate::stomp::{Frame, ProtocolError};
 pub(super) struct Staged {
     pub frame: Frame,
     pub binary: bool,
+    /// The bytes its row takes, as the budget counts them.
+    pub bytes: u64,
 }
 
 impl Broker {
@@ -37,8 +41,11 @@ impl Broker {
 
     pub(super) fn on_commit(&mut self, conn: ConnId, frame: &Frame) -> Result<(), ProtocolError> {
         let transaction = self.end_transaction(conn, frame)?;
-        let staged = self.staged.remove(&(conn, transaction)).unwrap_or_default();
-        for Staged { mut frame, binary } in staged {
+        let staged = self.drop_staged(conn, &transaction);
+        for Staged {
+            mut frame, binary, ..
+        } in staged
+        {
             // The staged frame was validated and receipted when it arrived; now it takes effect.
             frame
                 .headers
@@ -50,8 +57,19 @@ impl Broker {
 
     pub(super) fn on_abort(&mut self, conn: ConnId, frame: &Frame) -> Result<(), ProtocolError> {
         let transaction = self.end_transaction(conn, frame)?;
-        self.staged.remove(&(conn, transaction));
+        self.drop_staged(conn, &transaction);
         Ok(())
+    }
+
+    /// Takes a transaction's staged frames out of the room (and out of its budget).
+    pub(super) fn drop_staged(&mut self, conn: ConnId, transaction: &str) -> Vec<Staged> {
+        let staged = self
+            .staged
+            .remove(&(conn, transaction.to_owned()))
+            .unwrap_or_default();
+        self.usage
+            .unstaged(conn, staged.iter().map(|s| s.bytes).sum());
+        staged
     }
 
     /// Closes the transaction named by a COMMIT or ABORT and returns its id.
@@ -83,21 +101,33 @@ impl Broker {
             return Err(unknown_transaction(&transaction));
         }
         let max = self.config.limits.max_transaction_frames;
-        let staged = self.staged.entry((conn, transaction.clone())).or_default();
-        if staged.len() >= max {
+        let held = self
+            .staged
+            .get(&(conn, transaction.clone()))
+            .map_or(0, Vec::len);
+        if held >= max {
             return Err(ProtocolError::new(
                 "transaction too large",
                 format!("a transaction may hold at most {max} frames (max_transaction_frames)"),
             ));
         }
-        staged.push(Staged {
-            frame: frame.clone(),
-            binary,
-        });
+        let bytes = record::staged_row_bytes(&transaction, &frame);
+        self.admit_row(bytes)?;
+        self.usage.admit_staged(&self.config.budget, conn, bytes)?;
+        self.usage.staged(conn, bytes);
+        let record = record::encode_frame(&frame);
+        self.staged
+            .entry((conn, transaction.clone()))
+            .or_default()
+            .push(Staged {
+                frame,
+                binary,
+                bytes,
+            });
         self.out.push(Effect::Stage {
             conn,
             transaction,
-            frame,
+            record,
             binary,
         });
         Ok(())
@@ -105,10 +135,16 @@ impl Broker {
 
     /// Re-adds a frame staged in an open transaction.
     pub fn restore_staged(&mut self, conn: ConnId, transaction: &str, frame: Frame, binary: bool) {
+        let bytes = record::staged_row_bytes(transaction, &frame);
+        self.usage.staged(conn, bytes);
         self.staged
             .entry((conn, transaction.to_owned()))
             .or_default()
-            .push(Staged { frame, binary });
+            .push(Staged {
+                frame,
+                binary,
+                bytes,
+            });
     }
 }
 

@@ -1,18 +1,18 @@
 //! The engine's side of the HTTP rungs: who a request is, what it may do, and the answers,
 //! sharing the room's message ids, history, destinations and authentication with STOMP.
 
-use super::{Outbox, Room};
+use super::{HistoryPage, Outbox, Room};
 use crate::room::auth::{authorization_credentials, base64url, ConnectRequest, Identity};
-use crate::room::broker::{ReplayRequest, Sender};
+use crate::room::broker::{Cost, ReplayRequest, Sender};
 use crate::room::http::{
     allow_origin, message_json, preflight, sse_event, HttpOutcome, HttpRequest, HttpResponse,
     Listener, ListenerId, ListenerKind, Method, KEEP_ALIVE, SSE_RETRY_MS,
 };
 use crate::room::sockets::Sockets;
-use crate::room::storage::{Storage, Write};
+use crate::room::storage::{ReadFrom, Storage, Write};
 use crate::room::Failed;
 use crate::stomp::destination::{self, SubscribeTarget};
-use crate::stomp::{Limits, Message};
+use crate::stomp::{Limits, Message, ProtocolError};
 
 /// The sender of an unverified HTTP publish: there is no session to name it.
 pub const HTTP_SENDER: &str = "http";
@@ -50,7 +50,10 @@ impl Room {
         let Some(listener) = self.listeners.remove(listener) else {
             return HttpResponse::text(410, "this poll was already answered");
         };
-        with_cors(self.poll_answer(&[]), listener.origin.as_deref())
+        with_cors(
+            self.poll_answer(&HistoryPage::default(), ReadFrom::Oldest),
+            listener.origin.as_deref(),
+        )
     }
 
     /// The client of an event stream (or a long poll) went away.
@@ -125,7 +128,11 @@ impl Room {
             match kind {
                 ListenerKind::Poll => {
                     let origin = self.listeners.remove(id).and_then(|l| l.origin);
-                    let answer = self.poll_answer(std::slice::from_ref(message));
+                    let page = HistoryPage {
+                        messages: vec![message.clone()],
+                        left_out: 0,
+                    };
+                    let answer = self.poll_answer(&page, ReadFrom::Oldest);
                     sockets.answer(id, with_cors(answer, origin.as_deref()));
                 }
                 ListenerKind::Stream => {
@@ -161,6 +168,18 @@ impl Room {
                 ));
             }
             let headers = message_headers(request, &self.settings.broker.limits)?;
+            // Headers and body are one frame's worth, as a SEND's would be.
+            let max_frame = self.settings.broker.limits.max_frame_bytes;
+            let size = request_size(&request.destination, &headers, length);
+            if size > max_frame as u64 {
+                return Err(HttpResponse::text(
+                    413,
+                    format!(
+                        "the message is {size} bytes with its headers; a message may have at \
+                         most {max_frame} (max_frame_bytes)"
+                    ),
+                ));
+            }
             let broker = &self.settings.broker;
             let refused = |error: crate::stomp::ProtocolError| HttpResponse::text(400, error.detail);
             let routed = broker
@@ -171,9 +190,11 @@ impl Room {
                 .map_err(refused)?;
             Ok((sender_of(identity), headers))
         });
-        let prepared = prepared.and_then(|prepared| {
-            self.admit_publish(request, now)?;
-            Ok(prepared)
+        let prepared = prepared.and_then(|(sender, headers)| {
+            let size = request_size(&request.destination, &headers, request.body.len() as u64);
+            let cost = Cost::frame(usize::try_from(size).unwrap_or(usize::MAX), true);
+            self.admit_request(request, cost, now)?;
+            Ok((sender, headers))
         });
         let (sender, headers) = match prepared {
             Ok(prepared) => prepared,
@@ -188,7 +209,7 @@ impl Room {
         );
         let (id, effects) = match published {
             Ok(published) => published,
-            Err(error) => return Ok(Err(HttpResponse::text(400, error.detail))),
+            Err(error) => return Ok(Err(refusal_of(&error))),
         };
         let outbox = Outbox {
             must_commit: true,
@@ -201,8 +222,10 @@ impl Room {
         )))
     }
 
-    /// Holds an address to the publish rate a connection has (`publish_rate`), as one client.
-    fn admit_publish(&mut self, request: &HttpRequest, now: u64) -> Answer<()> {
+    /// Holds an address to the rates a connection has (`publish_rate`), as one client: each
+    /// request counts, and what it costs. A publish's place is stored with its commit; a
+    /// read's is kept in memory only (a read writes nothing).
+    fn admit_request(&mut self, request: &HttpRequest, cost: Cost, now: u64) -> Answer<()> {
         let Some(address) = &request.peer.address else {
             return Ok(());
         };
@@ -214,8 +237,8 @@ impl Room {
         }
         let rate = &self.settings.broker.publish_rate;
         let throttle = self.http_throttles.entry(address.clone()).or_default();
-        let admitted = throttle.admit(rate, request.body.len(), now);
-        if admitted.is_ok() && !throttle.is_unused() {
+        let admitted = throttle.admit(rate, cost, now);
+        if admitted.is_ok() && cost.messages > 0 && !throttle.is_unused() {
             // Committed with the message itself: no write of its own.
             self.batch.push(Write::AddressRate {
                 address: address.clone(),
@@ -227,8 +250,14 @@ impl Room {
                 429,
                 format!(
                     "rate limit exceeded: your address may publish {} messages per second \
-                     (burst {}) and {} body bytes per second (burst {}); slow down",
-                    rate.messages_per_s, rate.messages_burst, rate.bytes_per_s, rate.bytes_burst
+                     (burst {}), make {} requests per second (burst {}) and send or read {} \
+                     bytes per second (burst {}); slow down",
+                    rate.messages_per_s,
+                    rate.messages_burst,
+                    rate.frames_per_s,
+                    rate.frames_burst,
+                    rate.bytes_per_s,
+                    rate.bytes_burst
                 ),
             )
             .with_header("retry-after", "1")
@@ -258,7 +287,17 @@ impl Room {
         origin: Option<String>,
         now: u64,
     ) -> Result<Answer<HttpOutcome>, Failed> {
-        let checked = self.check_read(request, now);
+        let checked = self.check_read(request, now).and_then(|checked| {
+            // A read costs a request, and up to a read's worth of history.
+            let held = self.broker.usage().history(&request.destination).bytes;
+            let bytes = held.min(self.settings.broker.budget.max_read_bytes);
+            let cost = Cost {
+                frames: 1,
+                ..Cost::bytes(bytes)
+            };
+            self.admit_request(request, cost, now)?;
+            Ok(checked)
+        });
         let (stream, position, expires_ms) = match checked {
             Ok(checked) => checked,
             Err(refusal) => return Ok(Err(refusal)),
@@ -274,8 +313,13 @@ impl Room {
             ReplayRequest::After(id) => ReplayRequest::After(id.min(last_id)),
             other => other,
         });
-        let wanted = position.unwrap_or(ReplayRequest::Last(self.settings.history_limit));
-        let messages = self.history(store, &request.destination, wanted)?;
+        let wanted = position.unwrap_or(ReplayRequest::Last(self.settings.broker.history_limit));
+        // Reading on after an id goes forward, page by page; any other read is the newest.
+        let from = match wanted {
+            ReplayRequest::After(_) => ReadFrom::Oldest,
+            ReplayRequest::Last(_) => ReadFrom::Newest,
+        };
+        let page = self.history(store, &request.destination, wanted, from)?;
         let wait_s = match request.param("wait").map(str::parse::<u32>) {
             None => 0,
             Some(Ok(wait)) => wait.min(self.settings.http.max_wait_s),
@@ -286,8 +330,8 @@ impl Room {
                 )))
             }
         };
-        if !messages.is_empty() || wait_s == 0 {
-            return Ok(Ok(HttpOutcome::Respond(self.poll_answer(&messages))));
+        if !page.messages.is_empty() || wait_s == 0 {
+            return Ok(Ok(HttpOutcome::Respond(self.poll_answer(&page, from))));
         }
         let max = self.settings.http.max_waiting_polls as usize;
         if self.listeners.polls() >= max {
@@ -371,14 +415,25 @@ impl Room {
         let mut body = format!("retry: {SSE_RETRY_MS}\n\n").into_bytes();
         if let Some(position) = position {
             let replay = self
-                .history(store, &request.destination, position)
+                .history(store, &request.destination, position, ReadFrom::Newest)
                 .map_err(|error| {
                     HttpResponse::text(
                         503,
                         format!("the room could not read its history ({error}); try again"),
                     )
                 })?;
-            for message in &replay {
+            if replay.left_out > 0 {
+                // A named event: EventSource's `onmessage` does not see it, a listener for
+                // `skipped` does.
+                body.extend(
+                    format!(
+                        "event: skipped\ndata: {{\"skipped\":{}}}\n\n",
+                        replay.left_out
+                    )
+                    .into_bytes(),
+                );
+            }
+            for message in &replay.messages {
                 body.extend(sse_event(message));
             }
         }
@@ -411,17 +466,23 @@ impl Room {
     /// `{"messages": [...], "next_after": id}`: `next_after` is the id to poll after next
     /// time, so consecutive polls miss nothing and repeat nothing. With no messages it is the
     /// room's last id: anything later on this destination has a greater one (a poll's `after`
-    /// never exceeds it: an id the room never gave counts as its last).
-    fn poll_answer(&self, messages: &[Message]) -> HttpResponse {
-        let next_after = messages
+    /// never exceeds it: an id the room never gave counts as its last). An answer the read
+    /// budget cut short says so: `"more": true` reading forward (poll again after
+    /// `next_after` for the rest), `"skipped": n` older messages left out of the newest.
+    fn poll_answer(&self, page: &HistoryPage, from: ReadFrom) -> HttpResponse {
+        let next_after = page
+            .messages
             .last()
             .map_or_else(|| self.broker.last_message_id(), |m| m.id);
-        let messages: Vec<_> = messages.iter().map(message_json).collect();
-        HttpResponse::json(
-            200,
-            &serde_json::json!({ "messages": messages, "next_after": next_after }),
-        )
-        .with_header("cache-control", "no-store")
+        let messages: Vec<_> = page.messages.iter().map(message_json).collect();
+        let mut answer = serde_json::json!({ "messages": messages, "next_after": next_after });
+        if page.left_out > 0 {
+            match from {
+                ReadFrom::Oldest => answer["more"] = true.into(),
+                ReadFrom::Newest => answer["skipped"] = page.left_out.into(),
+            }
+        }
+        HttpResponse::json(200, &answer).with_header("cache-control", "no-store")
     }
 
     /// Who the request is, by the same rules as a CONNECT: a token (`Authorization: Bearer`,
@@ -562,6 +623,25 @@ fn decode_basic(encoded: &str) -> Option<(String, String)> {
     let text = String::from_utf8(base64url::decode(&url_safe).ok()?).ok()?;
     let (login, passcode) = text.split_once(':')?;
     Some((login.to_owned(), passcode.to_owned()))
+}
+
+/// A message's size as a frame would carry it: destination, headers and body.
+fn request_size(destination: &str, headers: &[(String, String)], body: u64) -> u64 {
+    let headers: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
+    (destination.len() + headers) as u64 + body
+}
+
+/// A publish the broker refused, as an HTTP answer: a message too large to store is 413, a
+/// room or queue that holds all it may 507 (try later), anything else 400.
+fn refusal_of(error: &ProtocolError) -> HttpResponse {
+    match error.message.as_str() {
+        "message too large" => HttpResponse::text(413, error.detail.clone()),
+        "queue full" | "too many destinations" | "room busy" => {
+            HttpResponse::text(507, format!("{}: {}", error.message, error.detail))
+                .with_header("retry-after", "5")
+        }
+        _ => HttpResponse::text(400, error.detail.clone()),
+    }
 }
 
 fn too_many(detail: String) -> HttpResponse {

@@ -171,11 +171,15 @@ impl Room {
             }
             return Ok(());
         }
-        let data = messages.concat();
-        self.receive_data(store, sockets, conn, data.as_bytes(), false, now)?;
+        let parts: Vec<&[u8]> = messages.iter().map(String::as_bytes).collect();
+        self.receive_data(store, sockets, conn, &parts, false, now)?;
         // A STOMP client's heart-beat arrives framed, so the runtime's auto-response (which
         // answers a bare "\n") does not see it: answered here in kind, as it would be.
-        if !data.is_empty() && data.bytes().all(|b| b == b'\n' || b == b'\r') {
+        let beats = messages
+            .iter()
+            .flat_map(|message| message.bytes())
+            .all(|b| b == b'\n' || b == b'\r');
+        if beats && messages.iter().any(|message| !message.is_empty()) {
             sockets.send(conn, b"\n", false);
         }
         Ok(())

@@ -1,0 +1,420 @@
+//! The room's budget: everything a client can make a room hold, with its cap, and one ledger
+//! ([`Usage`]) that counts it. Each cap is checked before what it bounds is kept, stored or
+//! read, so no client, however it behaves, can hold more of the room than this.
+//!
+//! | what a client can make the room hold | where it lives | bounded by |
+//! | --- | --- | --- |
+//! | messages waiting in a `/queue/` (and unacknowledged) | memory and SQLite, loaded at every wake | per queue: [`Budget::max_queue_messages`], [`Budget::max_queue_bytes`]; all queues: [`Budget::max_queued_bytes`] |
+//! | frames staged in open transactions | memory and SQLite, loaded at every wake | per connection [`Budget::max_staged_bytes`]; all: [`Budget::max_room_staged_bytes`] |
+//! | partly-arrived frames | memory and SQLite, loaded at every wake | each: `max_frame_bytes`; all: [`Budget::max_partial_bytes`] |
+//! | topic history | SQLite, read when asked | per destination: `history_limit` messages and [`Budget::max_history_bytes`]; destinations: [`Budget::max_destinations`] |
+//! | one row of any table | SQLite | [`Budget::max_row_bytes`], below the platform's 2 MB |
+//! | what one read or replay builds | memory, for one event | [`Budget::max_read_bytes`] |
+//!
+//! Stored bytes in all are therefore at most [`Budget::max_stored_bytes`], which the settings
+//! keep under the platform's 10 GB per object.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::session::ConnId;
+use crate::stomp::ProtocolError;
+
+/// The platform's largest row (string, BLOB or whole row) in a Durable Object's SQLite.
+pub const PLATFORM_ROW_BYTES: u64 = 2_000_000;
+
+/// The platform's storage per Durable Object.
+pub const PLATFORM_OBJECT_BYTES: u64 = 10_000_000_000;
+
+/// The most a room's settings may let it store, leaving the platform's limit room for SQLite's
+/// own pages and indexes.
+pub const MAX_STORED_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+
+/// The room-wide caps (`budget` in the settings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Budget {
+    /// Messages one `/queue/` holds, waiting or unacknowledged. Default 1,000.
+    pub max_queue_messages: u32,
+    /// Bytes one `/queue/` holds (as stored). Default 4 MiB.
+    pub max_queue_bytes: u64,
+    /// Bytes all queues hold together. Default 16 MiB.
+    pub max_queued_bytes: u64,
+    /// What a full queue does with one more message: refuse it (the sender gets an ERROR,
+    /// like RabbitMQ's `reject-publish`) or drop the oldest waiting messages to make room.
+    pub queue_overflow: QueueOverflow,
+    /// Bytes one connection may stage in its open transactions. Default 2 MiB.
+    pub max_staged_bytes: u64,
+    /// Bytes all connections may stage together. Default 8 MiB.
+    pub max_room_staged_bytes: u64,
+    /// Bytes of partly-arrived frames the room holds for all connections together.
+    /// Default 8 MiB.
+    pub max_partial_bytes: u64,
+    /// Destinations that hold stored messages (a topic's history, a queue's messages).
+    /// Default 1,000.
+    pub max_destinations: u32,
+    /// Bytes of history one topic keeps (besides `history_limit` messages); older messages
+    /// are trimmed. Default 4 MiB.
+    pub max_history_bytes: u64,
+    /// Bytes one read builds at once: a poll's answer, a replay, an event stream's first
+    /// events. Past it the answer says what it left out. Default 4 MiB.
+    pub max_read_bytes: u64,
+    /// The largest row the room writes. A message or frame that would make a larger row is
+    /// refused to its sender. At most the platform's 2,000,000. Default 1,900,000.
+    pub max_row_bytes: u64,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Self {
+            max_queue_messages: 1_000,
+            max_queue_bytes: 4 * MIB,
+            max_queued_bytes: 16 * MIB,
+            queue_overflow: QueueOverflow::Reject,
+            max_staged_bytes: 2 * MIB,
+            max_room_staged_bytes: 8 * MIB,
+            max_partial_bytes: 8 * MIB,
+            max_destinations: 1_000,
+            max_history_bytes: 4 * MIB,
+            max_read_bytes: 4 * MIB,
+            max_row_bytes: 1_900_000,
+        }
+    }
+}
+
+impl Budget {
+    /// The most the room can store with these caps: every destination's history full (one
+    /// row over, until the commit's trim), and every queue, transaction and partial frame.
+    pub fn max_stored_bytes(&self) -> u64 {
+        u64::from(self.max_destinations)
+            .saturating_mul(self.max_history_bytes.saturating_add(self.max_row_bytes))
+            .saturating_add(self.max_queued_bytes)
+            .saturating_add(self.max_room_staged_bytes)
+            .saturating_add(self.max_partial_bytes)
+    }
+
+    /// Why these caps cannot work together, if they cannot: a frame of `max_frame_bytes`
+    /// must fit a row, a row a read and a history, and everything the platform's storage.
+    pub fn check(&self, max_frame_bytes: usize) -> Result<(), String> {
+        let frame = max_frame_bytes as u64;
+        let rules = [
+            (
+                self.max_row_bytes <= PLATFORM_ROW_BYTES,
+                format!("budget.max_row_bytes ({}) is over the platform's {PLATFORM_ROW_BYTES}-byte rows", self.max_row_bytes),
+            ),
+            (
+                frame + super::record::ROW_OVERHEAD + 4 * KIB <= self.max_row_bytes,
+                format!("limits.max_frame_bytes ({frame}) does not fit a row of budget.max_row_bytes ({}) with the room's own headers", self.max_row_bytes),
+            ),
+            (
+                self.max_row_bytes <= self.max_read_bytes,
+                "budget.max_read_bytes must hold at least one row (budget.max_row_bytes)".to_owned(),
+            ),
+            (
+                self.max_row_bytes <= self.max_history_bytes,
+                "budget.max_history_bytes must hold at least one row (budget.max_row_bytes)".to_owned(),
+            ),
+            (
+                self.max_stored_bytes() <= MAX_STORED_BYTES,
+                format!(
+                    "the budget lets a room store up to {} bytes (budget.max_destinations × (max_history_bytes + max_row_bytes) + max_queued_bytes + max_room_staged_bytes + max_partial_bytes), over the {MAX_STORED_BYTES} a room may (the platform allows {PLATFORM_OBJECT_BYTES} per object)",
+                    self.max_stored_bytes()
+                ),
+            ),
+        ];
+        match rules.into_iter().find(|(holds, _)| !holds) {
+            Some((_, problem)) => Err(problem),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What a full queue does with one more message.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum QueueOverflow {
+    /// Refuse it: the sender gets an ERROR naming the limit; nothing accepted is lost.
+    #[default]
+    #[serde(rename = "reject")]
+    Reject,
+    /// Drop the queue's oldest waiting messages until it fits.
+    #[serde(rename = "drop-oldest")]
+    DropOldest,
+}
+
+/// A destination's stored history, as storage counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct HistoryUsage {
+    pub rows: u32,
+    pub bytes: u64,
+}
+
+/// What a queue holds: messages waiting and unacknowledged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct QueueUsage {
+    pub messages: u32,
+    pub bytes: u64,
+}
+
+/// The ledger: what the room holds now, against its [`Budget`].
+#[derive(Debug, Clone, Default)]
+pub struct Usage {
+    history: HashMap<String, HistoryUsage>,
+    queues: HashMap<String, QueueUsage>,
+    queued_bytes: u64,
+    staged: HashMap<ConnId, u64>,
+    staged_bytes: u64,
+    partial: HashMap<ConnId, u64>,
+    partial_bytes: u64,
+}
+
+impl Usage {
+    /// Destinations holding stored messages: a history, or a queue with messages.
+    pub fn destinations(&self) -> usize {
+        self.history.len()
+            + self
+                .queues
+                .keys()
+                .filter(|name| !self.history.contains_key(*name))
+                .count()
+    }
+
+    fn holds(&self, destination: &str) -> bool {
+        self.history.contains_key(destination) || self.queues.contains_key(destination)
+    }
+
+    /// Whether a destination that holds nothing yet may start holding messages.
+    pub fn admit_destination(
+        &self,
+        budget: &Budget,
+        destination: &str,
+    ) -> Result<(), ProtocolError> {
+        let max = budget.max_destinations as usize;
+        if self.holds(destination) || self.destinations() < max {
+            return Ok(());
+        }
+        Err(full(
+            "too many destinations",
+            format!(
+                "the room holds stored messages for its maximum of {max} destinations \
+             (budget.max_destinations), and {destination} is not one of them; publish to a \
+             destination in use, or ask the room's operator"
+            ),
+        ))
+    }
+
+    // ---- history ----------------------------------------------------------------------
+
+    pub fn history(&self, destination: &str) -> HistoryUsage {
+        self.history.get(destination).copied().unwrap_or_default()
+    }
+
+    /// A destination's history as storage holds it (at a wake, or after a trim).
+    pub fn set_history(&mut self, destination: &str, usage: HistoryUsage) {
+        if usage.rows == 0 {
+            self.history.remove(destination);
+        } else {
+            self.history.insert(destination.to_owned(), usage);
+        }
+    }
+
+    /// One message more in a destination's history.
+    pub fn archived(&mut self, destination: &str, bytes: u64) -> HistoryUsage {
+        let usage = self.history.entry(destination.to_owned()).or_default();
+        usage.rows += 1;
+        usage.bytes += bytes;
+        *usage
+    }
+
+    pub fn history_bytes(&self) -> u64 {
+        self.history.values().map(|h| h.bytes).sum()
+    }
+
+    // ---- queues -------------------------------------------------------------------------
+
+    pub fn queue(&self, destination: &str) -> QueueUsage {
+        self.queues.get(destination).copied().unwrap_or_default()
+    }
+
+    pub fn queued_bytes(&self) -> u64 {
+        self.queued_bytes
+    }
+
+    /// Why a queue cannot take one more message of `bytes`, if it cannot.
+    pub fn admit_queued(
+        &self,
+        budget: &Budget,
+        destination: &str,
+        bytes: u64,
+    ) -> Result<(), ProtocolError> {
+        let queue = self.queue(destination);
+        if queue.messages >= budget.max_queue_messages {
+            return Err(full(
+                "queue full",
+                format!(
+                    "{destination} holds its maximum of {} messages (budget.max_queue_messages); \
+                 nothing was accepted: consume the queue or try again later",
+                    budget.max_queue_messages
+                ),
+            ));
+        }
+        if queue.bytes + bytes > budget.max_queue_bytes {
+            return Err(full(
+                "queue full",
+                format!(
+                "{destination} would hold more than {} bytes (budget.max_queue_bytes); nothing \
+                 was accepted: consume the queue or try again later",
+                budget.max_queue_bytes
+            ),
+            ));
+        }
+        if self.queued_bytes + bytes > budget.max_queued_bytes {
+            return Err(full(
+                "queue full",
+                format!(
+                    "the room's queues would hold more than {} bytes together \
+                 (budget.max_queued_bytes); nothing was accepted: try again later",
+                    budget.max_queued_bytes
+                ),
+            ));
+        }
+        self.admit_destination(budget, destination)
+    }
+
+    pub fn enqueued(&mut self, destination: &str, bytes: u64) {
+        let queue = self.queues.entry(destination.to_owned()).or_default();
+        queue.messages += 1;
+        queue.bytes += bytes;
+        self.queued_bytes += bytes;
+    }
+
+    pub fn dequeued(&mut self, destination: &str, bytes: u64) {
+        if let Some(queue) = self.queues.get_mut(destination) {
+            queue.messages = queue.messages.saturating_sub(1);
+            queue.bytes = queue.bytes.saturating_sub(bytes);
+            if queue.messages == 0 {
+                self.queues.remove(destination);
+            }
+        }
+        self.queued_bytes = self.queued_bytes.saturating_sub(bytes);
+    }
+
+    // ---- staged frames --------------------------------------------------------------------
+
+    pub fn staged_bytes(&self) -> u64 {
+        self.staged_bytes
+    }
+
+    /// Why a connection cannot stage one more frame of `bytes`, if it cannot.
+    pub fn admit_staged(
+        &self,
+        budget: &Budget,
+        conn: ConnId,
+        bytes: u64,
+    ) -> Result<(), ProtocolError> {
+        let own = self.staged.get(&conn).copied().unwrap_or(0);
+        if own + bytes > budget.max_staged_bytes {
+            return Err(ProtocolError::new(
+                "transaction too large",
+                format!(
+                    "this connection's open transactions would hold more than {} bytes \
+                     (budget.max_staged_bytes); commit or abort them, or send less in one",
+                    budget.max_staged_bytes
+                ),
+            ));
+        }
+        if self.staged_bytes + bytes > budget.max_room_staged_bytes {
+            return Err(full(
+                "room busy",
+                format!(
+                    "the room's open transactions would hold more than {} bytes together \
+                 (budget.max_room_staged_bytes); try again later",
+                    budget.max_room_staged_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn staged(&mut self, conn: ConnId, bytes: u64) {
+        *self.staged.entry(conn).or_default() += bytes;
+        self.staged_bytes += bytes;
+    }
+
+    pub fn unstaged(&mut self, conn: ConnId, bytes: u64) {
+        if let Some(own) = self.staged.get_mut(&conn) {
+            *own = own.saturating_sub(bytes);
+            if *own == 0 {
+                self.staged.remove(&conn);
+            }
+        }
+        self.staged_bytes = self.staged_bytes.saturating_sub(bytes);
+    }
+
+    // ---- partly-arrived frames --------------------------------------------------------
+
+    pub fn partial_bytes(&self) -> u64 {
+        self.partial_bytes
+    }
+
+    /// Sets the bytes of a connection's partly-arrived frame; refuses (and counts nothing)
+    /// when the room would hold more than its budget of them.
+    pub fn set_partial(
+        &mut self,
+        budget: &Budget,
+        conn: ConnId,
+        bytes: u64,
+    ) -> Result<(), ProtocolError> {
+        let old = self.partial.get(&conn).copied().unwrap_or(0);
+        let total = self.partial_bytes - old + bytes;
+        if bytes > old && total > budget.max_partial_bytes {
+            return Err(full(
+                "room busy",
+                format!(
+                    "the room holds as many partly-arrived frames as it may ({} bytes, \
+                 budget.max_partial_bytes); send each frame whole in one message, or try again \
+                 later",
+                    budget.max_partial_bytes
+                ),
+            ));
+        }
+        self.forget_partial(conn);
+        if bytes > 0 {
+            self.partial.insert(conn, bytes);
+            self.partial_bytes += bytes;
+        }
+        Ok(())
+    }
+
+    pub fn forget_partial(&mut self, conn: ConnId) {
+        if let Some(old) = self.partial.remove(&conn) {
+            self.partial_bytes -= old;
+        }
+    }
+
+    /// Everything the room stores now, by the budget's count.
+    pub fn stored_bytes(&self) -> u64 {
+        self.history_bytes() + self.queued_bytes + self.staged_bytes + self.partial_bytes
+    }
+
+    /// The ledger for operators (the stats endpoint).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "destinations": self.destinations(),
+            "history_bytes": self.history_bytes(),
+            "queued_messages": self.queues.values().map(|q| u64::from(q.messages)).sum::<u64>(),
+            "queued_bytes": self.queued_bytes,
+            "staged_bytes": self.staged_bytes,
+            "partial_bytes": self.partial_bytes,
+            "stored_bytes": self.stored_bytes(),
+        })
+    }
+}
+
+/// A refusal because the room is full of something: try again later (close code 1013).
+fn full(message: &str, detail: String) -> ProtocolError {
+    ProtocolError::new(message, detail).with_close_code(1013)
+}
