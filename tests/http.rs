@@ -10,6 +10,7 @@ use std::rc::Rc;
 use serde_json::{json, Value};
 use stomp_rooms::room::auth::{Gate, TokenRules};
 use stomp_rooms::room::http::{HttpOutcome, HttpRequest, HttpResponse, HttpSettings, Method};
+use stomp_rooms::room::testing::SocketCall;
 use stomp_rooms::room::Settings;
 use support::tokens::{hs256, verifier};
 use support::Room;
@@ -194,7 +195,7 @@ fn an_event_stream_replays_after_last_event_id_then_goes_live() {
         "last-event-id",
         &first.to_string(),
     );
-    let Some(HttpOutcome::Stream { listener, head, keep_alive_ms, ends_at_ms: None, .. }) = room.http(resume) else {
+    let Some(HttpOutcome::Stream { listener, head, keep_alive_ms, .. }) = room.http(resume) else {
         panic!("expected a stream");
     };
     assert_eq!(head.status, 200);
@@ -382,13 +383,22 @@ fn an_event_stream_ends_when_its_token_expires() {
         tokens: Some(verifier(TokenRules { leeway_s: 0, ..TokenRules::default() })),
         users: None,
     }));
-    let exp = room.now / 1000 + 60;
+    // Thirty days: past the 24.8 days a JavaScript timer can hold, so no timer of the edge's
+    // would do; the room's alarm does.
+    let exp = room.now / 1000 + 30 * 24 * 3600;
     let token = hs256(&json!({"sub": "viewer", "exp": exp}));
     let request = with_header(get(&format!("/topic/chat?access_token={token}")), "accept", "text/event-stream");
-    let Some(HttpOutcome::Stream { ends_at_ms, .. }) = room.http(request) else {
+    let Some(HttpOutcome::Stream { listener, .. }) = room.http(request) else {
         panic!("expected a stream");
     };
-    assert_eq!(ends_at_ms, Some(exp * 1000));
+    let ended = |room: &Room| {
+        room.sockets.log.iter().any(|call| matches!(call, SocketCall::End { listener: l } if *l == listener))
+    };
+    room.advance(exp * 1000 - room.now - 1);
+    assert!(!ended(&room), "still open a millisecond before its token expires");
+    room.advance(1);
+    assert!(ended(&room), "ended by the room's alarm as its token expires");
+    assert_eq!(room.stats()["open_requests"]["streams"], 0);
 }
 }
 

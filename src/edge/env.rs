@@ -1,13 +1,12 @@
 //! What a room reads from the Worker's environment: `ROOM_SETTINGS` (a table in
 //! `wrangler.toml`, or a JSON string) and the secrets for authentication.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use worker::{console_error, Env};
 
-use crate::room::auth::{ConnectRequest, Identity, Key, Verifier};
-use crate::room::{AllowAll, Authenticator, Credentials, Gate, Settings};
+use crate::room::auth::{self, ConnectRequest, Identity, Secrets};
+use crate::room::{AllowAll, Authenticator, Settings};
 
 /// Reads `ROOM_SETTINGS` (absent: the defaults). `Err` says why they are invalid; callers
 /// then fail closed, since the settings hold the security rules (token issuer and audience,
@@ -18,17 +17,18 @@ pub fn settings(env: &Env) -> Result<Settings, String> {
         console_error!("{problem}. Refusing connections until it is fixed.");
         problem
     };
-    match env.object_var::<Settings>("ROOM_SETTINGS") {
-        Ok(settings) => return Ok(settings),
+    let settings = match env.object_var::<Settings>("ROOM_SETTINGS") {
+        Ok(settings) => settings,
         Err(error) if env.object_var::<serde_json::Value>("ROOM_SETTINGS").is_ok() => {
             return Err(invalid(&error))
         }
-        Err(_) => {}
-    }
-    let Ok(text) = env.var("ROOM_SETTINGS").map(|v| v.to_string()) else {
-        return Ok(Settings::default());
+        Err(_) => match env.var("ROOM_SETTINGS").map(|v| v.to_string()) {
+            Ok(text) => serde_json::from_str(&text).map_err(|error| invalid(&error))?,
+            Err(_) => Settings::default(),
+        },
     };
-    serde_json::from_str(&text).map_err(|error| invalid(&error))
+    settings.check().map_err(|problem| invalid(&problem))?;
+    Ok(settings)
 }
 
 /// The CONNECT authentication hook. Rooms are open unless keys for signed tokens
@@ -39,7 +39,12 @@ pub fn authenticator(env: &Env, settings: Option<&Settings>) -> Rc<dyn Authentic
     let Some(settings) = settings else {
         return Rc::new(Misconfigured);
     };
-    match gate(env, settings) {
+    let secrets = Secrets {
+        jwt_secret: secret(env, "STOMP_JWT_SECRET"),
+        jwt_keys: secret(env, "STOMP_JWT_KEYS"),
+        users: secret(env, "STOMP_USERS"),
+    };
+    match auth::configure(&secrets, &settings.auth) {
         Ok(None) => Rc::new(AllowAll),
         Ok(Some(gate)) => Rc::new(gate),
         Err(problem) => {
@@ -49,33 +54,13 @@ pub fn authenticator(env: &Env, settings: Option<&Settings>) -> Rc<dyn Authentic
     }
 }
 
-fn gate(env: &Env, settings: &Settings) -> Result<Option<Gate>, String> {
-    let mut keys = Vec::new();
-    if let Some(secret) = secret(env, "STOMP_JWT_SECRET") {
-        keys.push(Key::shared_secret(&secret));
-    }
-    if let Some(jwks) = secret(env, "STOMP_JWT_KEYS") {
-        keys.extend(Key::parse_jwks(&jwks).map_err(|e| format!("STOMP_JWT_KEYS is invalid: {e}"))?);
-    }
-    let users = match secret(env, "STOMP_USERS") {
-        None => None,
-        Some(json) => Some(Credentials {
-            users: serde_json::from_str::<HashMap<String, String>>(&json).map_err(|e| {
-                format!("STOMP_USERS is not a JSON object of login -> passcode ({e})")
-            })?,
-        }),
-    };
-    let tokens = (!keys.is_empty()).then(|| Verifier::new(keys, settings.auth.clone()));
-    Ok((tokens.is_some() || users.is_some()).then_some(Gate { tokens, users }))
-}
-
-/// A secret, or a var of the same name (handy in `wrangler dev --var`).
+/// A secret, or a var of the same name (handy in `wrangler dev --var`), as it is set: an
+/// empty one is set, and refused (see [`auth::configure`]).
 fn secret(env: &Env, name: &str) -> Option<String> {
     env.secret(name)
         .map(|s| s.to_string())
         .or_else(|_| env.var(name).map(|v| v.to_string()))
         .ok()
-        .filter(|value| !value.is_empty())
 }
 
 /// Fails closed when authentication was meant to be on but cannot be read.

@@ -2,9 +2,11 @@
 //! [`HttpRequest`], an [`HttpResponse`] a `Response`, and an open request (a long poll, an
 //! event stream) a channel the room pushes into through [`RoomSockets`](super::websockets).
 
+use std::cell::Cell;
+use std::rc::Rc;
 use std::time::Duration;
 
-use futures::channel::mpsc::{UnboundedReceiver, UnboundedSender};
+use futures::channel::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use futures::{future, stream, StreamExt};
 use worker::{Delay, Headers, Method as HttpMethod, Request, Response, Result};
 
@@ -21,15 +23,53 @@ pub enum Push {
     End,
 }
 
-/// The room's end of an open request.
-pub type Outlet = UnboundedSender<Push>;
+/// The room's end of an open request, counting what it pushed that the client has not read.
+pub struct Outlet {
+    sender: UnboundedSender<Push>,
+    unread: Rc<Cell<usize>>,
+}
 
-/// The request as the room sees it; the body is read only for a POST.
+/// An open request's two ends: the room's, and what its response reads from.
+pub fn outlet() -> (Outlet, Pushed) {
+    let (sender, receiver) = mpsc::unbounded();
+    let unread = Rc::new(Cell::new(0));
+    let pushed = Pushed {
+        receiver,
+        unread: unread.clone(),
+    };
+    (Outlet { sender, unread }, pushed)
+}
+
+impl Outlet {
+    /// Pushes into the request: the bytes now unread, or `None` when its client has gone.
+    pub fn push(&self, push: Push) -> Option<usize> {
+        if let Push::Bytes(bytes) = &push {
+            self.unread.set(self.unread.get() + bytes.len());
+        }
+        self.sender.unbounded_send(push).ok()?;
+        Some(self.unread.get())
+    }
+
+    /// Bytes pushed that the response has not yet passed on.
+    pub fn unread(&self) -> usize {
+        self.unread.get()
+    }
+}
+
+/// What an open request's response reads: the room's pushes, and the count of bytes unread.
+pub struct Pushed {
+    pub receiver: UnboundedReceiver<Push>,
+    unread: Rc<Cell<usize>>,
+}
+
+/// The request as the room sees it. The body is read only when the room says the request
+/// takes one (`max_body`), and never past that: a body without a length (or longer than it
+/// says) stops being read at `max_body + 1` bytes, and the room refuses it by that length.
 pub async fn read_request(
     req: &mut Request,
     room: &str,
     destination: &str,
-    max_body: usize,
+    max_body: Option<usize>,
 ) -> Result<HttpRequest> {
     let method = match req.method() {
         HttpMethod::Get => Method::Get,
@@ -38,9 +78,24 @@ pub async fn read_request(
         _ => Method::Other,
     };
     let mut request = head_of(req, room, destination, method)?;
-    // A body declared over the room's limit is not read: the room refuses it by its length.
-    if method == Method::Post && request.declared_length.is_none_or(|n| n <= max_body as u64) {
-        request.body = req.bytes().await?;
+    let Some(max_body) = max_body.filter(|_| method == Method::Post) else {
+        return Ok(request);
+    };
+    // A body declared over the limit is not read at all.
+    if request.declared_length.is_some_and(|n| n > max_body as u64) {
+        return Ok(request);
+    }
+    let Ok(mut body) = req.stream() else {
+        return Ok(request);
+    };
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        if request.body.len() + chunk.len() > max_body {
+            request.declared_length = Some((request.body.len() + chunk.len()) as u64);
+            request.body.clear();
+            break;
+        }
+        request.body.extend(chunk);
     }
     Ok(request)
 }
@@ -107,20 +162,24 @@ pub fn to_response(answer: HttpResponse) -> Result<Response> {
 }
 
 /// An event stream: the head's body first, then what the room pushes until it pushes
-/// [`Push::End`], with `keep_alive` every `keep_alive_ms` so proxies keep an idle stream open;
-/// it ends after `ends_after_ms` (its token expires). `keep` lives as long as the stream.
+/// [`Push::End`] (it does when the stream's token expires, too), with `keep_alive` every
+/// `keep_alive_ms` so proxies keep an idle stream open. What the room pushed stops counting
+/// as unread once the response passes it on. `keep` lives as long as the stream.
 pub fn stream_response(
     head: HttpResponse,
-    pushed: UnboundedReceiver<Push>,
+    pushed: Pushed,
     keep_alive: (Vec<u8>, u64),
-    ends_after_ms: Option<u64>,
     keep: impl Sized + 'static,
 ) -> Result<Response> {
     let headers = headers_of(&head)?;
+    let Pushed { receiver, unread } = pushed;
     // `None` marks the end the room asked for.
-    let events = pushed.filter_map(|push| {
+    let events = receiver.filter_map(move |push| {
         future::ready(match push {
-            Push::Bytes(bytes) => Some(Some(bytes)),
+            Push::Bytes(bytes) => {
+                unread.set(unread.get().saturating_sub(bytes.len()));
+                Some(Some(bytes))
+            }
             Push::End => Some(None),
             Push::Answer(_) => None,
         })
@@ -130,17 +189,10 @@ pub fn stream_response(
         Delay::from(Duration::from_millis(keep_alive_ms.max(1000))).await;
         Some((Some(bytes.clone()), bytes))
     });
-    let end = async move {
-        match ends_after_ms {
-            Some(ms) => Delay::from(Duration::from_millis(ms)).await,
-            None => future::pending::<()>().await,
-        }
-    };
     let body = stream::once(future::ready(Some(head.body)))
         .chain(stream::select(events, keep_alive))
         .take_while(|chunk| future::ready(chunk.is_some()))
         .filter_map(future::ready)
-        .take_until(end)
         .map(move |chunk| {
             let _ = &keep;
             Ok::<Vec<u8>, worker::Error>(chunk)

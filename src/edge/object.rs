@@ -34,7 +34,6 @@ use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use futures::channel::mpsc;
 use futures::future::{self, Either};
 use futures::StreamExt;
 
@@ -126,14 +125,18 @@ impl DurableObject for Room {
             let Some((room, EndpointRequest::SockJsHttp { session_path })) = route else {
                 return Response::error("not found", 404);
             };
-            let max_body = room::max_sockjs_payload(settings.broker.limits.max_frame_bytes);
+            // Only `xhr_send` carries a body; receivers' requests are never read.
+            let max_body = room::sockjs::max_body(&settings, &session_path);
             let request = http::read_request(&mut req, &room, &session_path, max_body).await?;
             return self.serve(request, Served::SockJs).await;
         }
         match rest.as_deref() {
-            Some("/stats") => self.stats(),
+            Some("/stats") => {
+                let request = http::read_request(&mut req, &room, "/stats", None).await?;
+                self.stats(&request)
+            }
             Some(destination) if destination.starts_with('/') => {
-                let max_body = settings.broker.limits.max_body_bytes;
+                let max_body = Some(settings.broker.limits.max_body_bytes);
                 let request = http::read_request(&mut req, &room, destination, max_body).await?;
                 self.serve(request, Served::Destination).await
             }
@@ -220,10 +223,18 @@ impl Room {
             incoming: Some(pair.server),
             ..Arrival::default()
         };
+        let mut accepted = false;
         self.event(arrival, &mut |room, store, sockets, now| {
-            room.open(store, sockets, peer.clone(), now).map(|_| ())
+            accepted = room.open(store, sockets, peer.clone(), now)?.is_some();
+            Ok(())
         })
         .await?;
+        if !accepted {
+            return Response::error(
+                "the room holds as many sockets as the platform allows; try again later",
+                503,
+            );
+        }
         let response = Response::from_websocket(pair.client)?;
         if let Some(chosen) = subprotocol::choose(offered.as_deref()) {
             response.headers().set("Sec-WebSocket-Protocol", chosen)?;
@@ -235,7 +246,7 @@ impl Room {
     /// answered now, or held open as a long poll (until the room answers or the wait runs
     /// out) or an event stream.
     async fn serve(&self, request: HttpRequest, served: Served) -> Result<Response> {
-        let (outlet, pushed) = mpsc::unbounded();
+        let (outlet, pushed) = http::outlet();
         let arrival = Arrival {
             request: Some(outlet),
             ..Arrival::default()
@@ -260,7 +271,7 @@ impl Room {
             }
             _ => None,
         };
-        change_alarm(self.state.storage(), alarm).await;
+        self.change_alarm(alarm).await;
         match outcome {
             None => http::to_response(HttpResponse::text(
                 503,
@@ -272,23 +283,15 @@ impl Room {
                 head,
                 keep_alive_ms,
                 keep_alive,
-                ends_at_ms,
             }) => {
-                let ends_after_ms = ends_at_ms.map(|at| at.saturating_sub(now_ms()));
                 let gone = held.unwrap_or_else(|| RequestGone::unarmed(listener));
-                http::stream_response(
-                    head,
-                    pushed,
-                    (keep_alive, keep_alive_ms),
-                    ends_after_ms,
-                    gone,
-                )
+                http::stream_response(head, pushed, (keep_alive, keep_alive_ms), gone)
             }
             Some(HttpOutcome::Wait {
                 listener,
                 timeout_ms,
             }) => {
-                let mut pushed = pushed;
+                let mut pushed = pushed.receiver;
                 // Dropped with this future if the client goes away while it waits.
                 let gone = held.unwrap_or_else(|| RequestGone::unarmed(listener));
                 let timeout = Delay::from(Duration::from_millis(timeout_ms));
@@ -296,7 +299,7 @@ impl Room {
                     Either::Left((Some(Push::Answer(answer)), _)) => answer,
                     _ => {
                         let (answer, alarm) = self.poll_timed_out(listener);
-                        change_alarm(self.state.storage(), alarm).await;
+                        self.change_alarm(alarm).await;
                         answer
                     }
                 };
@@ -342,8 +345,16 @@ impl Room {
     /// sets or deletes the alarm as it asks. The borrow ends before the one `.await`.
     async fn event(&self, arrival: Arrival, work: &mut Work<'_>) -> Result<()> {
         let alarm = self.handle(arrival, work)?;
-        change_alarm(self.state.storage(), alarm).await;
+        self.change_alarm(alarm).await;
         Ok(())
+    }
+
+    /// Sets or deletes the platform's alarm as the engine asked; if that fails, the engine
+    /// hears so and asks again at its next event.
+    async fn change_alarm(&self, alarm: Option<AlarmChange>) {
+        if !change_alarm(self.state.storage(), alarm).await {
+            alarm_failed(&self.live);
+        }
     }
 
     /// The synchronous part of [`event`](Self::event): the engine's work, and the alarm change
@@ -415,30 +426,64 @@ impl Room {
         })
     }
 
-    /// Counters for operators and the benchmark: `GET /rooms/{room}/stats`. `wakes` counts the
-    /// times the object was rebuilt in memory (first use and every wake from eviction);
-    /// `events_since_wake` counts the handler calls of this instance by kind, so heart-beats
-    /// answered by the auto-response show up as no `messages` at all; `stored` counts the
-    /// messages in SQLite.
-    fn stats(&self) -> Result<Response> {
-        let mut slot = self.live.borrow_mut();
-        let live = self.awake(&mut slot, &Arrival::default(), now_ms())?;
-        // The wake's own counters (`wakes` among them) are stored before they are shown.
-        if let Err(Failed(error)) = live.room.flush(&mut live.store) {
-            console_error!("could not store the room's counters: {error}");
-        }
-        let mut stats = live.room.stats();
-        stats["sockets"] = self.state.get_websockets().len().into();
-        let (history, queued) = live.store.message_counts().map_err(storage_error)?;
-        stats["stored"] = serde_json::json!({ "history": history, "queued": queued });
-        Response::from_json(&stats)
+    /// Counters for operators and the benchmark: `GET /rooms/{room}/stats`, with the
+    /// credentials the room asks of its clients (see [`room::Room::stats_request`]). `wakes`
+    /// counts the times the object was rebuilt in memory (first use and every wake from
+    /// eviction); `events_since_wake` counts the handler calls of this instance by kind, so
+    /// heart-beats answered by the auto-response show up as no `messages` at all; `stored`
+    /// counts the messages in SQLite. Reading them writes nothing.
+    fn stats(&self, request: &HttpRequest) -> Result<Response> {
+        let mut answer = None;
+        let alarm = self.handle(Arrival::default(), &mut |room, store, _, now| {
+            let mut extra = serde_json::Map::new();
+            extra.insert("sockets".into(), self.state.get_websockets().len().into());
+            if let Ok((history, queued)) = store.message_counts() {
+                let stored = serde_json::json!({ "history": history, "queued": queued });
+                extra.insert("stored".into(), stored);
+            }
+            answer = Some(room.stats_request(request, extra, now));
+            Ok(())
+        })?;
+        // Only the wake's deferred counters can be pending: stored by the alarm.
+        change_alarm_later(Rc::downgrade(&self.live), self.state.storage(), alarm);
+        http::to_response(
+            answer.unwrap_or_else(|| HttpResponse::text(503, "the room could not wake")),
+        )
     }
 }
 
-/// Sets or deletes the platform's alarm as the engine asked.
-async fn change_alarm(storage: Storage, alarm: Option<AlarmChange>) {
+/// Sets or deletes the alarm in the background, for a caller that cannot wait; the engine
+/// hears if that failed.
+fn change_alarm_later(
+    live: Weak<RefCell<Option<Live>>>,
+    storage: Storage,
+    alarm: Option<AlarmChange>,
+) {
+    if alarm.is_none() {
+        return;
+    }
+    wasm_bindgen_futures::spawn_local(async move {
+        if !change_alarm(storage, alarm).await {
+            if let Some(live) = live.upgrade() {
+                alarm_failed(&live);
+            }
+        }
+    });
+}
+
+/// The engine counted on an alarm the platform did not set.
+fn alarm_failed(live: &RefCell<Option<Live>>) {
+    if let Ok(mut slot) = live.try_borrow_mut() {
+        if let Some(live) = slot.as_mut() {
+            live.room.alarm_failed();
+        }
+    }
+}
+
+/// Sets or deletes the platform's alarm as the engine asked; `false` if that failed.
+async fn change_alarm(storage: Storage, alarm: Option<AlarmChange>) -> bool {
     let changed = match alarm {
-        None => return,
+        None => return true,
         // An absolute time: a bare integer would be taken as an offset from now.
         Some(AlarmChange::Set(at)) => {
             let when = ScheduledTime::new(js_sys::Date::new(&JsValue::from_f64(at as f64)));
@@ -448,7 +493,9 @@ async fn change_alarm(storage: Storage, alarm: Option<AlarmChange>) {
     };
     if let Err(error) = changed {
         console_error!("could not change the room's alarm: {error}");
+        return false;
     }
+    true
 }
 
 fn is_websocket_upgrade(req: &Request) -> Result<bool> {
@@ -498,8 +545,8 @@ impl Drop for RequestGone {
         live.held.remove(&self.listener);
         live.room.http_closed(self.listener, now);
         let alarm = live.room.alarm_change(now);
-        if let (Some(storage), Some(_)) = (self.storage.take(), alarm) {
-            wasm_bindgen_futures::spawn_local(change_alarm(storage, alarm));
+        if let Some(storage) = self.storage.take() {
+            change_alarm_later(self.live.clone(), storage, alarm);
         }
     }
 }

@@ -28,7 +28,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let (name, rest) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let room = match room_name::validate(name) {
         Ok(room) => room.to_owned(),
-        Err(reason) => return plain_text(400, &reason.to_string()),
+        Err(reason) => return plain_text(&req, &env, 400, &reason.to_string()),
     };
     let upgrade = is_websocket_upgrade(&req)?;
     match rest {
@@ -40,6 +40,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         // No `Upgrade` header: it is hop-by-hop and the runtime drops it from the response.
         "" => {
             return plain_text(
+                &req,
+                &env,
                 426,
                 &format!(
                     "/rooms/{room} speaks STOMP over WebSocket: connect with a WebSocket client \
@@ -56,7 +58,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
                 let settings = match super::env::settings(&env) {
                     Ok(settings) => settings,
                     Err(problem) => {
-                        return plain_text(503, &format!("{problem}; ask its operator"))
+                        return plain_text(&req, &env, 503, &format!("{problem}; ask its operator"))
                     }
                 };
                 return http::to_response(room_http::preflight(&settings, &head));
@@ -64,6 +66,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
         _ => {
             return plain_text(
+                &req,
+                &env,
                 404,
                 &format!(
                     "not found: a room is /rooms/{room} (STOMP over WebSocket), \
@@ -86,12 +90,16 @@ fn refuse_origin(req: &Request, env: &Env) -> Result<Option<Response>> {
     let host = req.headers().get("Host")?;
     let settings = match super::env::settings(env) {
         Ok(settings) => settings,
-        Err(problem) => return plain_text(503, &format!("{problem}; ask its operator")).map(Some),
+        Err(problem) => {
+            return plain_text(&req, &env, 503, &format!("{problem}; ask its operator")).map(Some)
+        }
     };
     if settings.origin_allowed(origin.as_deref(), host.as_deref()) {
         return Ok(None);
     }
     plain_text(
+        &req,
+        &env,
         403,
         &format!(
             "origin {} may not open WebSockets to this server: it is not in the room \
@@ -107,7 +115,7 @@ async fn endpoint(req: Request, env: &Env, path: &str) -> Result<Response> {
     let upgrade = is_websocket_upgrade(&req)?;
     let settings = super::env::settings(env).unwrap_or_default();
     let Some((room, request)) = endpoints::route(&settings, path, upgrade) else {
-        return plain_text(404, "not found: rooms live at /rooms/{room}");
+        return plain_text(&req, &env, 404, "not found: rooms live at /rooms/{room}");
     };
     match request {
         EndpointRequest::PlainWebSocket | EndpointRequest::SockJsWebSocket => {
@@ -143,6 +151,8 @@ async fn endpoint(req: Request, env: &Env, path: &str) -> Result<Response> {
             http::to_response(room_sockjs::not_an_upgrade(method))
         }
         EndpointRequest::Other => plain_text(
+            &req,
+            &env,
             404,
             "this endpoint serves STOMP over WebSocket, plain or through SockJS (transports \
              websocket, xhr_streaming, xhr, eventsource)",
@@ -162,7 +172,7 @@ fn sockjs_info(req: &Request, settings: &Settings, room: &str) -> Result<Respons
     }
     let entropy = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
     let endpoint = endpoints::endpoint_of(settings, room);
-    http::to_response(room_sockjs::info(endpoint, &head, entropy))
+    http::to_response(room_sockjs::info(settings, endpoint, &head, entropy))
 }
 
 /// A destination the HTTP rungs serve (the settings may add Spring-style prefixes).
@@ -183,10 +193,17 @@ fn is_websocket_upgrade(req: &Request) -> Result<bool> {
     Ok(req.method() == Method::Get && upgrade.eq_ignore_ascii_case("websocket"))
 }
 
-fn plain_text(status: u16, text: &str) -> Result<Response> {
-    let response = Response::ok(format!("{text}\n"))?.with_status(status);
-    response
-        .headers()
-        .set("Content-Type", "text/plain; charset=utf-8")?;
-    Ok(response)
+/// A plain-text answer of the router's own, readable by an allowed page like every answer
+/// (with settings that cannot be read, no page is allowed).
+fn plain_text(req: &Request, env: &Env, status: u16, text: &str) -> Result<Response> {
+    let answer = room_http::HttpResponse::text(status, text);
+    let answer = match super::env::settings(env) {
+        Ok(settings) => {
+            let origin = req.headers().get("Origin")?;
+            let host = req.headers().get("Host")?;
+            room_http::readable(&settings, origin.as_deref(), host.as_deref(), answer)
+        }
+        Err(_) => answer,
+    };
+    http::to_response(answer)
 }

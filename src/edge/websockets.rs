@@ -30,6 +30,15 @@ extern "C" {
         this: &HibernationState,
         ws: &web_sys::WebSocket,
     ) -> Result<JsValue, JsValue>;
+
+    /// Accepts a socket for hibernation with tags; throws when the object holds as many as
+    /// the platform allows (workers-rs's own binding would panic).
+    #[wasm_bindgen(method, catch, js_name = acceptWebSocket)]
+    fn accept_hibernatable(
+        this: &HibernationState,
+        ws: &web_sys::WebSocket,
+        tags: &js_sys::Array,
+    ) -> Result<(), JsValue>;
 }
 
 /// The connection id a socket was tagged with.
@@ -56,12 +65,18 @@ pub struct RoomSockets<'a> {
 }
 
 impl Sockets for RoomSockets<'_> {
-    fn accept(&mut self, conn: ConnId) {
-        if let Some(ws) = self.incoming.take() {
-            let tag = format!("{CONN_TAG_PREFIX}{conn}");
-            self.state.accept_websocket_with_tags(&ws, &[&tag]);
-            self.open.insert(conn, ws);
+    fn accept(&mut self, conn: ConnId) -> bool {
+        let Some(ws) = self.incoming.take() else {
+            return false;
+        };
+        let tags = js_sys::Array::of1(&JsValue::from_str(&format!("{CONN_TAG_PREFIX}{conn}")));
+        let state: &HibernationState = self.state.as_raw().unchecked_ref();
+        if let Err(error) = state.accept_hibernatable(ws.as_ref(), &tags) {
+            console_error!("the runtime refused a socket: {error:?}");
+            return false;
         }
+        self.open.insert(conn, ws);
+        true
     }
 
     fn send(&mut self, conn: ConnId, bytes: &[u8], binary: bool) {
@@ -99,6 +114,10 @@ impl Sockets for RoomSockets<'_> {
         }
     }
 
+    fn forget(&mut self, conn: ConnId) {
+        self.open.remove(&conn);
+    }
+
     fn save_session(&mut self, conn: ConnId, session: &str) {
         if let Some(ws) = self.open.get(&conn) {
             if let Err(error) = ws.serialize_attachment(session) {
@@ -116,24 +135,28 @@ impl Sockets for RoomSockets<'_> {
     fn answer(&mut self, listener: ListenerId, response: HttpResponse) {
         if let Some(outlet) = self.held.remove(&listener) {
             // A poll whose client has gone has nobody to tell.
-            let _ = outlet.unbounded_send(Push::Answer(response));
+            outlet.push(Push::Answer(response));
         }
     }
 
-    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> bool {
-        let delivered = self
+    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> Option<usize> {
+        let unread = self
             .held
             .get(&listener)
-            .is_some_and(|outlet| outlet.unbounded_send(Push::Bytes(bytes.to_vec())).is_ok());
-        if !delivered {
+            .and_then(|outlet| outlet.push(Push::Bytes(bytes.to_vec())));
+        if unread.is_none() {
             self.held.remove(&listener);
         }
-        delivered
+        unread
+    }
+
+    fn unread(&self, listener: ListenerId) -> usize {
+        self.held.get(&listener).map_or(0, Outlet::unread)
     }
 
     fn end(&mut self, listener: ListenerId) {
         if let Some(outlet) = self.held.remove(&listener) {
-            let _ = outlet.unbounded_send(Push::End);
+            outlet.push(Push::End);
         }
     }
 

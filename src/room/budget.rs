@@ -24,6 +24,9 @@ use crate::stomp::ProtocolError;
 /// The platform's largest row (string, BLOB or whole row) in a Durable Object's SQLite.
 pub const PLATFORM_ROW_BYTES: u64 = 2_000_000;
 
+/// The platform's most hibernatable WebSockets per Durable Object.
+pub const PLATFORM_SOCKETS: usize = 32_768;
+
 /// The platform's storage per Durable Object.
 pub const PLATFORM_OBJECT_BYTES: u64 = 10_000_000_000;
 

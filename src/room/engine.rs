@@ -295,14 +295,16 @@ impl Room {
         Ok(())
     }
 
-    /// A socket is opening: returns its connection id (the socket was [accepted](Sockets::accept)).
+    /// A socket is opening: returns its connection id once the socket is
+    /// [accepted](Sockets::accept), `None` if the platform refused it (the upgrade's answer
+    /// says so).
     pub fn open(
         &mut self,
         store: &mut impl Storage,
         sockets: &mut impl Sockets,
         peer: Peer,
         now: u64,
-    ) -> Result<ConnId, Failed> {
+    ) -> Result<Option<ConnId>, Failed> {
         self.with_sessions(sockets, now, |room, sockets| {
             room.open_conn(store, sockets, peer, now)
         })
@@ -357,9 +359,12 @@ impl Room {
         self.rebuild_if_needed(store, sockets, now)?;
         sockets.sessions.unframe(conn);
         let mut outbox = Outbox::default();
-        if let Some((code, reason)) = ended {
-            sockets.sockets.close(conn, code, reason);
-            outbox.closed.push((conn, true));
+        match ended {
+            Some((code, reason)) => {
+                sockets.sockets.close(conn, code, reason);
+                outbox.closed.push((conn, true));
+            }
+            None => sockets.forget(conn),
         }
         self.counts.closes += 1;
         let effects = self.broker.close(conn, now);
@@ -398,6 +403,7 @@ impl Room {
                 room.liveness_swept_ms = now;
                 room.batch.push(Write::Counter(Counter::LivenessSweep, now));
             }
+            room.end_expired_streams(sockets, now);
             // SockJS sessions whose client stopped coming: closed as a socket that went.
             for conn in sockets.sessions.expire(now) {
                 touched.push(conn);
@@ -408,6 +414,12 @@ impl Room {
             outbox.changed.extend(touched);
             room.finish_event(store, sockets, None, effects, outbox, now)
         })
+    }
+
+    /// The caller could not change the platform's alarm as [`alarm_change`](Self::alarm_change)
+    /// asked: the room no longer counts on it, so the next event asks again.
+    pub fn alarm_failed(&mut self) {
+        self.alarm_set = None;
     }
 
     /// How the caller must change the platform's alarm after an event, if at all. Deadlines
@@ -450,6 +462,7 @@ impl Room {
             .into_iter()
             .chain(self.liveness_sweep_at())
             .chain(self.sockjs.next_deadline())
+            .chain(self.listeners.next_end())
             .chain(self.deferred_since.map(|since| since + FLUSH_DEADLINE_MS))
             .chain(self.message_ids.lowers_at(FLUSH_DEADLINE_MS))
             .chain(self.conn_ids.lowers_at(FLUSH_DEADLINE_MS))
@@ -502,7 +515,7 @@ impl Room {
         sockets: &mut SessionSockets<'_, S>,
         peer: Peer,
         now: u64,
-    ) -> Result<ConnId, Failed> {
+    ) -> Result<Option<ConnId>, Failed> {
         self.rebuild_if_needed(store, sockets, now)?;
         self.counts.connects += 1;
         self.last_conn += 1;
@@ -510,7 +523,9 @@ impl Room {
         if peer.sockjs {
             sockets.sessions.framing_next();
         }
-        sockets.accept(conn);
+        if !sockets.accept(conn) {
+            return Ok(None);
+        }
         let closes_at_once = endpoint_of(&self.settings, &peer.room).service == Service::Close;
         let mut effects = self.broker.open(conn, peer, now);
         if closes_at_once && self.broker.session(conn).is_some() {
@@ -522,7 +537,7 @@ impl Room {
             });
         }
         self.run(store, sockets, Some(conn), effects, now)?;
-        Ok(conn)
+        Ok(Some(conn))
     }
 
     /// Whether the connection is to the echo test service (`sockjs_test_services`).

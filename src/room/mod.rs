@@ -18,8 +18,8 @@
 //!
 //! let (mut store, mut sockets) = (MemoryStorage::default(), MemorySockets::default());
 //! let mut room = Room::wake(Settings::default(), Rc::new(AllowAll), &mut store, &mut sockets, 0).unwrap();
-//! let alice = room.open(&mut store, &mut sockets, Peer::default(), 0).unwrap();
-//! let bob = room.open(&mut store, &mut sockets, Peer::default(), 0).unwrap();
+//! let alice = room.open(&mut store, &mut sockets, Peer::default(), 0).unwrap().unwrap();
+//! let bob = room.open(&mut store, &mut sockets, Peer::default(), 0).unwrap().unwrap();
 //! for conn in [alice, bob] {
 //!     room.receive(&mut store, &mut sockets, conn, b"CONNECT\naccept-version:1.2\n\n\0", false, 0).unwrap();
 //! }

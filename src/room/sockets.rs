@@ -7,8 +7,10 @@ use super::http::{HttpResponse, ListenerId};
 use super::session::ConnId;
 
 pub trait Sockets {
-    /// Accepts the socket that is opening, as connection `conn`.
-    fn accept(&mut self, conn: ConnId);
+    /// Accepts the socket that is opening, as connection `conn`; `false` when the platform
+    /// refuses it (an object holds at most [`PLATFORM_SOCKETS`](super::budget::PLATFORM_SOCKETS)
+    /// hibernatable sockets).
+    fn accept(&mut self, conn: ConnId) -> bool;
     /// Sends one WebSocket message: binary when `binary`, else text (`bytes` are then UTF-8).
     fn send(&mut self, conn: ConnId, bytes: &[u8], binary: bool);
     /// Sends the same message to each connection.
@@ -19,6 +21,8 @@ pub trait Sockets {
     }
     /// Closes the socket with a WebSocket close code and reason (after what was sent before).
     fn close(&mut self, conn: ConnId, code: u16, reason: &str);
+    /// The client closed the socket (or it failed): let go of it.
+    fn forget(&mut self, conn: ConnId);
     /// Keeps the connection's session with its socket, replacing the one kept before.
     fn save_session(&mut self, conn: ConnId, session: &str);
     /// Every open socket's connection and kept session, for a wake.
@@ -30,9 +34,11 @@ pub trait Sockets {
     fn hold(&mut self, listener: ListenerId);
     /// Answers a waiting long poll (see [`HttpOutcome::Wait`](super::http::HttpOutcome)).
     fn answer(&mut self, listener: ListenerId, response: HttpResponse);
-    /// Appends bytes to an open event stream; `false` when its client has gone, and the room
-    /// forgets it.
-    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> bool;
+    /// Appends bytes to an open event stream: the bytes streamed that its client has not
+    /// read yet, or `None` when its client has gone (and the room forgets it).
+    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> Option<usize>;
+    /// The bytes streamed to an open event stream that its client has not read yet.
+    fn unread(&self, listener: ListenerId) -> usize;
     /// Ends an open event stream after what was streamed (a SockJS streaming answer that
     /// reached its size limit, or whose session closed).
     fn end(&mut self, listener: ListenerId);

@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::broker::{QueuedMessage, Throttle};
-use super::budget::{HistoryUsage, PLATFORM_ROW_BYTES};
+use super::budget::{HistoryUsage, PLATFORM_ROW_BYTES, PLATFORM_SOCKETS};
 use super::http::{HttpResponse, ListenerId};
 use super::record;
 use super::session::ConnId;
@@ -381,16 +381,27 @@ struct Socket {
     received: Vec<(Vec<u8>, bool)>,
 }
 
+/// The room's sockets in memory, with the platform's limits: at most
+/// [`PLATFORM_SOCKETS`] open at once, and event streams whose clients read only when told
+/// (see [`slow_streams`](Self::slow_streams)).
 #[derive(Debug, Default)]
 pub struct MemorySockets {
     /// Every socket ever accepted, open or closed.
     open: BTreeMap<ConnId, Socket>,
+    /// Sockets the room still holds a handle to: accepted (or listed at a wake), and neither
+    /// closed by the room nor let go after their client closed them.
+    pub handles: BTreeSet<ConnId>,
+    /// Sockets open now.
+    open_count: usize,
     /// Closed sockets: code and reason.
     pub closed: BTreeMap<ConnId, (u16, String)>,
     /// Every call, in order; tests may drain it.
     pub log: Vec<SocketCall>,
     /// Event streams whose client has gone: the next bytes for them are refused.
     pub gone_streams: BTreeSet<ListenerId>,
+    /// Event streams whose client reads nothing: what is streamed to them piles up, and
+    /// [`stream`](Sockets::stream) says how much.
+    pub slow_streams: BTreeMap<ListenerId, usize>,
 }
 
 impl MemorySockets {
@@ -439,10 +450,23 @@ impl MemorySockets {
         }
     }
 
+    /// The object restarted (a crash, a deploy): the platform closes every socket, and the
+    /// room hears of none of it.
+    pub fn restart(&mut self) {
+        for (conn, socket) in self.open.iter_mut().filter(|(_, s)| !s.closed) {
+            socket.closed = true;
+            self.closed
+                .insert(*conn, (1006, "the object restarted".to_owned()));
+        }
+        self.open_count = 0;
+        self.handles.clear();
+    }
+
     /// The peer went away: the socket is closed (the caller tells the room).
     pub fn drop_socket(&mut self, conn: ConnId) {
-        if let Some(socket) = self.open.get_mut(&conn) {
+        if let Some(socket) = self.open.get_mut(&conn).filter(|s| !s.closed) {
             socket.closed = true;
+            self.open_count -= 1;
         }
     }
 
@@ -463,11 +487,17 @@ impl MemorySockets {
 }
 
 impl Sockets for MemorySockets {
-    fn accept(&mut self, conn: ConnId) {
+    fn accept(&mut self, conn: ConnId) -> bool {
+        if self.open_count >= PLATFORM_SOCKETS {
+            return false;
+        }
         assert!(
             self.open.insert(conn, Socket::default()).is_none(),
             "connection id {conn} given out twice"
         );
+        self.open_count += 1;
+        self.handles.insert(conn);
+        true
     }
 
     fn send(&mut self, conn: ConnId, bytes: &[u8], binary: bool) {
@@ -499,8 +529,14 @@ impl Sockets for MemorySockets {
         });
         if let Some(socket) = self.open.get_mut(&conn).filter(|s| !s.closed) {
             socket.closed = true;
+            self.open_count -= 1;
             self.closed.insert(conn, (code, reason.to_owned()));
         }
+        self.handles.remove(&conn);
+    }
+
+    fn forget(&mut self, conn: ConnId) {
+        self.handles.remove(&conn);
     }
 
     fn save_session(&mut self, conn: ConnId, session: &str) {
@@ -523,15 +559,26 @@ impl Sockets for MemorySockets {
         self.log.push(SocketCall::Answer { listener, response });
     }
 
-    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> bool {
+    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> Option<usize> {
         if self.gone_streams.contains(&listener) {
-            return false;
+            return None;
         }
         self.log.push(SocketCall::Stream {
             listener,
             bytes: bytes.to_vec(),
         });
-        true
+        let unread = match self.slow_streams.get_mut(&listener) {
+            Some(unread) => {
+                *unread += bytes.len();
+                *unread
+            }
+            None => 0,
+        };
+        Some(unread)
+    }
+
+    fn unread(&self, listener: ListenerId) -> usize {
+        self.slow_streams.get(&listener).copied().unwrap_or(0)
     }
 
     fn end(&mut self, listener: ListenerId) {
@@ -539,11 +586,14 @@ impl Sockets for MemorySockets {
     }
 
     fn sessions(&mut self) -> Vec<(ConnId, Option<String>)> {
-        self.open
+        let listed: Vec<(ConnId, Option<String>)> = self
+            .open
             .iter()
             .filter(|(_, socket)| !socket.closed)
             .map(|(&conn, socket)| (conn, socket.session.clone()))
-            .collect()
+            .collect();
+        self.handles = listed.iter().map(|&(conn, _)| conn).collect();
+        listed
     }
 
     fn last_ping_ms(&self, conn: ConnId) -> Option<u64> {

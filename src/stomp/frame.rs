@@ -177,8 +177,14 @@ impl Frame {
     }
 }
 
-/// Appends one `name:value` header line, escaped for `version`.
+/// Appends one `name:value` header line, escaped for `version`. A name with a colon cannot
+/// be written where nothing is escaped (STOMP 1.0, and before a version is agreed): a peer
+/// would split it into a header of another name, so the header is left out.
 pub(crate) fn write_header(out: &mut Vec<u8>, name: &str, value: &str, version: Option<Version>) {
+    let escapes = matches!(version, Some(Version::V1_1 | Version::V1_2));
+    if !escapes && name.contains(':') {
+        return;
+    }
     escape_into(out, name, version);
     out.push(b':');
     escape_into(out, value, version);

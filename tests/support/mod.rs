@@ -201,17 +201,25 @@ impl Room {
         if self.engine.as_ref().is_some_and(awake) {
             return;
         }
-        self.restart();
+        self.evict();
     }
 
-    /// Drops the engine whatever it holds, as a restart of the object would (a deploy, a
-    /// crash): what lives only in memory is lost.
-    pub fn restart(&mut self) {
+    /// Evicts the room as the platform does after a quiet spell: what the alarm would have
+    /// committed by then is committed, then the engine is dropped; sockets stay open.
+    fn evict(&mut self) {
         if let Some(mut engine) = self.engine.take() {
             if let Err(failed) = engine.flush(&mut self.store) {
                 self.failures.push(failed);
             }
         }
+    }
+
+    /// Restarts the object as a crash, an out-of-memory kill or a deploy does, at any moment:
+    /// the engine is dropped with nothing flushed (writes still deferred are lost), and the
+    /// platform closes every socket (their clients see 1006).
+    pub fn restart(&mut self) {
+        self.engine = None;
+        self.sockets.restart();
     }
 
     pub fn open(&mut self, client: ConnId) {
@@ -248,7 +256,7 @@ impl Room {
     fn open_peer(&mut self, client: ConnId, peer: Peer) {
         let mut opened = None;
         self.event(|engine, store, sockets, now| {
-            opened = Some(engine.open(store, sockets, peer, now)?);
+            opened = engine.open(store, sockets, peer, now)?;
             Ok(())
         });
         if let Some(conn) = opened {

@@ -66,20 +66,70 @@ pub struct Credentials {
 }
 
 impl Credentials {
+    /// Compares digests of the passcodes, so the time taken says nothing of how much of a
+    /// passcode matched, nor of its length, nor of whether the login exists (an unknown
+    /// login is compared against a digest all the same).
     fn check(&self, login: &str, passcode: Option<&str>) -> Result<Identity, String> {
-        match self.users.get(login) {
-            Some(expected)
-                if constant_time_eq(expected.as_bytes(), passcode.unwrap_or("").as_bytes()) =>
-            {
-                Ok(Identity {
-                    login: Some(login.to_owned()),
-                    verified: true,
-                    ..Identity::default()
-                })
-            }
-            _ => Err("bad login or passcode".to_owned()),
+        use sha2::{Digest, Sha256};
+        let given = Sha256::digest(passcode.unwrap_or("").as_bytes());
+        let (known, expected) = match self.users.get(login) {
+            Some(expected) => (true, Sha256::digest(expected.as_bytes())),
+            None => (false, Sha256::digest(b"\0no such login\0")),
+        };
+        if constant_time_eq(&expected, &given) & known {
+            Ok(Identity {
+                login: Some(login.to_owned()),
+                verified: true,
+                ..Identity::default()
+            })
+        } else {
+            Err("bad login or passcode".to_owned())
         }
     }
+}
+
+/// The secrets that turn authentication on, as the Worker's environment has them (`None`:
+/// not set at all).
+#[derive(Debug, Clone, Default)]
+pub struct Secrets {
+    /// `STOMP_JWT_SECRET`: an HS256 secret.
+    pub jwt_secret: Option<String>,
+    /// `STOMP_JWT_KEYS`: a JWK Set.
+    pub jwt_keys: Option<String>,
+    /// `STOMP_USERS`: a JSON object of login → passcode.
+    pub users: Option<String>,
+}
+
+/// The gate these secrets set up: `None` when none is set (open rooms). `Err` says what is
+/// wrong with one that is set, an empty one included, and the rooms then fail closed: a
+/// secret meant to lock the rooms never leaves them open.
+pub fn configure(secrets: &Secrets, rules: &TokenRules) -> Result<Option<Gate>, String> {
+    let present = |name: &str, value: &Option<String>| -> Result<Option<String>, String> {
+        match value.as_deref().map(str::trim) {
+            None => Ok(None),
+            Some("") => Err(format!(
+                "{name} is set but empty; set it to a real value, or remove it to leave rooms open"
+            )),
+            Some(value) => Ok(Some(value.to_owned())),
+        }
+    };
+    let mut keys = Vec::new();
+    if let Some(secret) = present("STOMP_JWT_SECRET", &secrets.jwt_secret)? {
+        keys.push(Key::shared_secret(&secret));
+    }
+    if let Some(jwks) = present("STOMP_JWT_KEYS", &secrets.jwt_keys)? {
+        keys.extend(Key::parse_jwks(&jwks).map_err(|e| format!("STOMP_JWT_KEYS is invalid: {e}"))?);
+    }
+    let users = match present("STOMP_USERS", &secrets.users)? {
+        None => None,
+        Some(json) => Some(Credentials {
+            users: serde_json::from_str::<HashMap<String, String>>(&json).map_err(|e| {
+                format!("STOMP_USERS is not a JSON object of login -> passcode ({e})")
+            })?,
+        }),
+    };
+    let tokens = (!keys.is_empty()).then(|| Verifier::new(keys, rules.clone()));
+    Ok((tokens.is_some() || users.is_some()).then_some(Gate { tokens, users }))
 }
 
 impl Authenticator for Credentials {

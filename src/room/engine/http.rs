@@ -41,6 +41,36 @@ impl Room {
         })
     }
 
+    /// The room's counters (`GET /rooms/{room}/stats`, with the platform's own in `extra`)
+    /// for whoever the room lets in: in a room with authentication, only with a token or
+    /// login it accepts. A read writes nothing, and counts toward the asker's rate like any
+    /// request.
+    pub fn stats_request(
+        &mut self,
+        request: &HttpRequest,
+        extra: serde_json::Map<String, serde_json::Value>,
+        now: u64,
+    ) -> HttpResponse {
+        let origin = match allow_origin(&self.settings, request) {
+            Ok(origin) => origin,
+            Err(refusal) => return refusal,
+        };
+        let admitted = self
+            .identify(request, now)
+            .and_then(|_| self.admit_request(request, Cost::frame(0, false), now));
+        let answer = match admitted {
+            Ok(()) => {
+                let mut stats = self.stats();
+                if let Some(fields) = stats.as_object_mut() {
+                    fields.extend(extra);
+                }
+                HttpResponse::json(200, &stats).with_header("cache-control", "no-store")
+            }
+            Err(refusal) => refusal,
+        };
+        with_cors(answer, origin.as_deref())
+    }
+
     /// A long poll waited as long as it may: its empty answer, with where to go on from (for
     /// a SockJS poll, a heart-beat frame).
     pub fn http_timeout(&mut self, listener: ListenerId, now: u64) -> HttpResponse {
@@ -107,20 +137,22 @@ impl Room {
                 head,
                 keep_alive_ms,
                 keep_alive,
-                ends_at_ms,
             }) => HttpOutcome::Stream {
                 listener,
                 head: with_cors(head, origin.as_deref()),
                 keep_alive_ms,
                 keep_alive,
-                ends_at_ms,
             },
             Ok(wait) => wait,
         })
     }
 
     /// A topic message went out: answers the long polls and feeds the streams waiting for it.
+    /// A stream whose client leaves more unread than it may ends (EventSource reconnects and
+    /// resumes after the last event it read), and the most backlogged ones end while all
+    /// together leave more unread than the room may hold.
     pub(super) fn notify_listeners(&mut self, sockets: &mut impl Sockets, message: &Message) {
+        let max_backlog = self.settings.http.max_stream_backlog_bytes as usize;
         for id in self.listeners.of(&message.destination) {
             let Some(kind) = self.listeners.get(id).map(|l| l.kind) else {
                 continue;
@@ -135,12 +167,48 @@ impl Room {
                     let answer = self.poll_answer(&page, ReadFrom::Oldest);
                     sockets.answer(id, with_cors(answer, origin.as_deref()));
                 }
-                ListenerKind::Stream => {
-                    if !sockets.stream(id, &sse_event(message)) {
+                ListenerKind::Stream => match sockets.stream(id, &sse_event(message)) {
+                    None => {
                         self.listeners.remove(id);
                     }
-                }
+                    Some(backlog) if backlog > max_backlog => self.end_stream(sockets, id),
+                    Some(backlog) => self.listeners.set_backlog(id, backlog),
+                },
             }
+        }
+        if self.listeners.backlog() > self.settings.http.max_backlog_bytes as usize {
+            self.shed_backlog(sockets, 0);
+        }
+    }
+
+    /// Ends the streams whose clients leave the most unread while all together, with
+    /// `incoming` more, leave more than `http.max_backlog_bytes` (asking each stream what is
+    /// unread now).
+    fn shed_backlog(&mut self, sockets: &mut impl Sockets, incoming: usize) {
+        let streams: Vec<ListenerId> = self.listeners.streams_ids();
+        for id in streams {
+            let unread = sockets.unread(id);
+            self.listeners.set_backlog(id, unread);
+        }
+        let max_total = self.settings.http.max_backlog_bytes as usize;
+        while self.listeners.backlog() + incoming > max_total {
+            let Some(id) = self.listeners.most_backlogged() else {
+                break;
+            };
+            self.end_stream(sockets, id);
+        }
+    }
+
+    /// Ends an event stream: its client has fallen behind, or its token expired.
+    fn end_stream(&mut self, sockets: &mut impl Sockets, id: ListenerId) {
+        self.listeners.remove(id);
+        sockets.end(id);
+    }
+
+    /// Ends the event streams whose tokens have expired by `now`.
+    pub(super) fn end_expired_streams(&mut self, sockets: &mut impl Sockets, now: u64) {
+        for id in self.listeners.ended(now) {
+            self.end_stream(sockets, id);
         }
     }
 
@@ -347,6 +415,8 @@ impl Room {
             kind: ListenerKind::Poll,
             origin,
             address: request.peer.address.clone(),
+            ends_at: None,
+            backlog: 0,
         });
         sockets.hold(listener);
         Ok(Ok(HttpOutcome::Wait {
@@ -437,11 +507,15 @@ impl Room {
                 body.extend(sse_event(message));
             }
         }
+        // Its first bytes wait for its client like any others.
+        self.shed_backlog(sockets, body.len());
         let listener = self.listeners.add(Listener {
             destination: request.destination.clone(),
             kind: ListenerKind::Stream,
             origin,
             address: request.peer.address.clone(),
+            ends_at: ends_at_ms,
+            backlog: 0,
         });
         sockets.hold(listener);
         let head = HttpResponse {
@@ -459,7 +533,6 @@ impl Room {
             head,
             keep_alive_ms: u64::from(self.settings.http.keep_alive_s) * 1000,
             keep_alive: KEEP_ALIVE.to_vec(),
-            ends_at_ms,
         })
     }
 

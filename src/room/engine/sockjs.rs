@@ -125,7 +125,6 @@ impl Room {
             head: sessions::answer(kind.prelude(), kind, origin),
             keep_alive_ms: HEART_BEAT_MS,
             keep_alive,
-            ends_at_ms: None,
         })
     }
 
@@ -257,13 +256,11 @@ fn with_session_cookie(outcome: HttpOutcome, request: &HttpRequest) -> HttpOutco
             head,
             keep_alive_ms,
             keep_alive,
-            ends_at_ms,
         } => HttpOutcome::Stream {
             listener,
             head: head.with_header("set-cookie", &cookie),
             keep_alive_ms,
             keep_alive,
-            ends_at_ms,
         },
         wait @ HttpOutcome::Wait { .. } => wait,
     }

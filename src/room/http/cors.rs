@@ -25,6 +25,22 @@ pub fn allow_origin(
     }
 }
 
+/// Any answer, refusals included, readable by the page that asked when its origin is allowed
+/// (so the page can show why), with `Vary: Origin` for caches.
+pub fn readable(
+    settings: &Settings,
+    origin: Option<&str>,
+    host: Option<&str>,
+    response: HttpResponse,
+) -> HttpResponse {
+    match origin.filter(|origin| settings.origin_allowed(Some(origin), host)) {
+        Some(origin) if response.header("access-control-allow-origin").is_none() => response
+            .with_header("access-control-allow-origin", origin)
+            .with_header("vary", "Origin"),
+        _ => response,
+    }
+}
+
 /// The answer to a CORS preflight (`OPTIONS`): which methods and headers a page may use.
 pub fn preflight(settings: &Settings, request: &HttpRequest) -> HttpResponse {
     let origin = match allow_origin(settings, request) {

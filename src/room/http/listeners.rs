@@ -24,6 +24,10 @@ pub struct Listener {
     pub origin: Option<String>,
     /// The client's address, for the per-address cap.
     pub address: Option<String>,
+    /// When an event stream must end: its token expires then (ms).
+    pub ends_at: Option<u64>,
+    /// Bytes streamed that its client had not read yet, when last streamed to.
+    pub backlog: usize,
 }
 
 #[derive(Debug, Default)]
@@ -32,6 +36,10 @@ pub struct Listeners {
     by_id: BTreeMap<ListenerId, Listener>,
     by_destination: HashMap<String, BTreeSet<ListenerId>>,
     polls: usize,
+    /// Streams' ends, by time.
+    ends: BTreeSet<(u64, ListenerId)>,
+    /// The backlogs of all streams together.
+    backlog: usize,
 }
 
 impl Listeners {
@@ -45,6 +53,10 @@ impl Listeners {
             .entry(listener.destination.clone())
             .or_default()
             .insert(id);
+        if let Some(at) = listener.ends_at {
+            self.ends.insert((at, id));
+        }
+        self.backlog += listener.backlog;
         self.by_id.insert(id, listener);
         id
     }
@@ -66,7 +78,56 @@ impl Listeners {
                 self.by_destination.remove(&listener.destination);
             }
         }
+        if let Some(at) = listener.ends_at {
+            self.ends.remove(&(at, id));
+        }
+        self.backlog -= listener.backlog;
         Some(listener)
+    }
+
+    /// A stream's client has `backlog` bytes unread.
+    pub fn set_backlog(&mut self, id: ListenerId, backlog: usize) {
+        if let Some(listener) = self.by_id.get_mut(&id) {
+            self.backlog = self.backlog - listener.backlog + backlog;
+            listener.backlog = backlog;
+        }
+    }
+
+    /// The backlogs of all streams together.
+    pub fn backlog(&self) -> usize {
+        self.backlog
+    }
+
+    /// The open event streams.
+    pub fn streams_ids(&self) -> Vec<ListenerId> {
+        self.by_id
+            .iter()
+            .filter(|(_, l)| l.kind == ListenerKind::Stream)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
+    /// The stream whose client has the most unread.
+    pub fn most_backlogged(&self) -> Option<ListenerId> {
+        self.by_id
+            .iter()
+            .filter(|(_, l)| l.backlog > 0)
+            .max_by_key(|(_, l)| l.backlog)
+            .map(|(&id, _)| id)
+    }
+
+    /// When the next stream must end.
+    pub fn next_end(&self) -> Option<u64> {
+        self.ends.first().map(|&(at, _)| at)
+    }
+
+    /// The streams that must have ended by `now`.
+    pub fn ended(&self, now: u64) -> Vec<ListenerId> {
+        self.ends
+            .iter()
+            .take_while(|&&(at, _)| at <= now)
+            .map(|&(_, id)| id)
+            .collect()
     }
 
     /// The listeners of a destination, oldest first.

@@ -15,7 +15,7 @@ mod json;
 mod listeners;
 mod request;
 
-pub use cors::{allow_origin, preflight};
+pub use cors::{allow_origin, preflight, readable};
 pub use json::{encode_base64, message_json, sse_event};
 pub use listeners::{Listener, ListenerId, ListenerKind, Listeners};
 pub use request::{percent_decode, HttpRequest, HttpResponse, Method};
@@ -35,6 +35,12 @@ pub struct HttpSettings {
     /// How often an idle event stream gets a comment, so proxies keep it open, in seconds.
     /// Default 15.
     pub keep_alive_s: u32,
+    /// Bytes an event stream's client may leave unread; past it the stream ends (the client
+    /// reconnects with `Last-Event-ID`). Default 1 MiB.
+    pub max_stream_backlog_bytes: u32,
+    /// Bytes all event streams' clients may leave unread together; past it the streams
+    /// with the most unread end. Default 16 MiB.
+    pub max_backlog_bytes: u32,
 }
 
 impl Default for HttpSettings {
@@ -44,6 +50,8 @@ impl Default for HttpSettings {
             max_waiting_polls: 1000,
             max_wait_s: 30,
             keep_alive_s: 15,
+            max_stream_backlog_bytes: 1024 * 1024,
+            max_backlog_bytes: 16 * 1024 * 1024,
         }
     }
 }
@@ -62,18 +70,15 @@ pub enum HttpOutcome {
     },
     /// An event stream: answer with `head` now (its body is the stream's first bytes) and keep
     /// the body open: later events come through [`Sockets::stream`](crate::room::Sockets::stream)
-    /// until [`Sockets::end`](crate::room::Sockets::end); send `keep_alive` every
-    /// `keep_alive_ms` meanwhile. When the client goes away, tell
-    /// [`Room::http_closed`](crate::room::Room::http_closed).
+    /// until [`Sockets::end`](crate::room::Sockets::end) (the room ends a stream whose
+    /// token expires by its alarm); send `keep_alive` every `keep_alive_ms` meanwhile. When
+    /// the client goes away, tell [`Room::http_closed`](crate::room::Room::http_closed).
     Stream {
         listener: ListenerId,
         head: HttpResponse,
         keep_alive_ms: u64,
         /// [`KEEP_ALIVE`] for the ladder's event streams; SockJS's heart-beat frame for its.
         keep_alive: Vec<u8>,
-        /// When the stream must end: its token expires then (ms since the epoch). The client
-        /// reconnects and must show a fresh token.
-        ends_at_ms: Option<u64>,
     },
 }
 

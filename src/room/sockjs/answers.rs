@@ -108,8 +108,18 @@ pub fn http_date(ms: u64) -> String {
     )
 }
 
-/// sockjs-client's first request, `GET {endpoint}/info`: what the endpoint offers, uncached.
-pub fn info(endpoint: Endpoint, request: &HttpRequest, entropy: u32) -> HttpResponse {
+/// sockjs-client's first request, `GET {endpoint}/info`: what the endpoint offers, uncached;
+/// a page whose origin is not allowed is refused, as on every other SockJS address.
+pub fn info(
+    settings: &Settings,
+    endpoint: Endpoint,
+    request: &HttpRequest,
+    entropy: u32,
+) -> HttpResponse {
+    let origin = match allow_origin(settings, request) {
+        Ok(origin) => origin,
+        Err(refusal) => return refusal,
+    };
     let body = sockjs::info(endpoint.websocket, endpoint.cookie_needed, entropy);
     let response = HttpResponse {
         status: 200,
@@ -119,7 +129,7 @@ pub fn info(endpoint: Endpoint, request: &HttpRequest, entropy: u32) -> HttpResp
         )],
         body: body.into_bytes(),
     };
-    with_cors(response, request.header("origin"))
+    with_cors(response, origin.as_deref())
 }
 
 /// `GET {endpoint}`: SockJS's greeting.

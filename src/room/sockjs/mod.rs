@@ -63,6 +63,14 @@ pub const MAX_WAITING_BYTES: usize = 4 * 1024 * 1024;
 /// the sessions holding the most end until the rest fit.
 pub const MAX_ROOM_WAITING_BYTES: usize = 16 * 1024 * 1024;
 
+/// The most of a request's body the room reads for a SockJS session's address: an
+/// `xhr_send` carries the client's messages; a receiver's body is never read.
+pub fn max_body(settings: &crate::room::Settings, session_path: &str) -> Option<usize> {
+    let (_, transport) = sockjs::session_path(session_path)?;
+    (transport == sockjs::Transport::XhrSend)
+        .then(|| crate::room::max_sockjs_payload(settings.broker.limits.max_frame_bytes))
+}
+
 /// The open request a session's frames go to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Receiving {
@@ -443,7 +451,10 @@ impl SockJsSessions {
             self.detach(listener, now);
             return;
         }
-        if !frames.iter().all(|frame| sockets.stream(listener, frame)) {
+        if !frames
+            .iter()
+            .all(|frame| sockets.stream(listener, frame).is_some())
+        {
             // The client has gone, and with it what was streamed: cut off.
             self.detach(listener, now);
             self.end_now(

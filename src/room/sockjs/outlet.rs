@@ -15,16 +15,20 @@ pub struct SessionSockets<'a, S: Sockets> {
 }
 
 impl<S: Sockets> Sockets for SessionSockets<'_, S> {
-    fn accept(&mut self, conn: ConnId) {
+    fn accept(&mut self, conn: ConnId) -> bool {
         if self.sessions.accept(conn, self.now) {
-            return;
+            return true;
         }
-        self.sockets.accept(conn);
-        if std::mem::take(&mut self.sessions.opening_framed) {
+        let framed = std::mem::take(&mut self.sessions.opening_framed);
+        if !self.sockets.accept(conn) {
+            return false;
+        }
+        if framed {
             self.sessions.framed.insert(conn);
             // A SockJS session opens with `o`, before anything the room sends.
             self.sockets.send(conn, sockjs::OPEN.as_bytes(), false);
         }
+        true
     }
 
     fn send(&mut self, conn: ConnId, bytes: &[u8], binary: bool) {
@@ -73,6 +77,11 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
         self.sockets.close(conn, code, reason);
     }
 
+    fn forget(&mut self, conn: ConnId) {
+        self.sessions.framed.remove(&conn);
+        self.sockets.forget(conn);
+    }
+
     fn save_session(&mut self, conn: ConnId, session: &str) {
         // A SockJS session over HTTP lives in memory only (see the module's notes).
         if !self.sessions.is_session(conn) {
@@ -100,8 +109,12 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
         self.sockets.answer(listener, response);
     }
 
-    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> bool {
+    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> Option<usize> {
         self.sockets.stream(listener, bytes)
+    }
+
+    fn unread(&self, listener: ListenerId) -> usize {
+        self.sockets.unread(listener)
     }
 
     fn end(&mut self, listener: ListenerId) {
