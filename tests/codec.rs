@@ -329,3 +329,22 @@ fn a_head_arriving_in_small_pieces_is_examined_once() {
         frame.len()
     );
 }
+
+#[test]
+fn a_header_name_a_stomp_1_0_peer_cannot_carry_is_left_out() {
+    let frame = Frame::new(Command::Message)
+        .with_header("destination", "/topic/x")
+        .with_header("sender:mallory", "forged")
+        .with_header("note", "a:b");
+    let for_1_0 = String::from_utf8(frame.encode(Some(Version::V1_0))).unwrap();
+    assert!(!for_1_0.contains("sender"), "{for_1_0:?}");
+    assert!(
+        for_1_0.contains("note:a:b\n"),
+        "a colon in a value is carried"
+    );
+    let for_1_2 = String::from_utf8(frame.encode(Some(Version::V1_2))).unwrap();
+    assert!(
+        for_1_2.contains("sender\\cmallory:forged\n"),
+        "escaped where escaping exists"
+    );
+}

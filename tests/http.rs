@@ -9,71 +9,12 @@ use std::rc::Rc;
 
 use serde_json::{json, Value};
 use stomp_rooms::room::auth::{Gate, TokenRules};
-use stomp_rooms::room::http::{HttpOutcome, HttpRequest, HttpResponse, HttpSettings, Method};
+use stomp_rooms::room::http::{HttpOutcome, HttpRequest, HttpSettings, Method};
 use stomp_rooms::room::testing::SocketCall;
 use stomp_rooms::room::Settings;
+use support::http::{body_json, get, ids, post, request, respond, text, with_header};
 use support::tokens::{hs256, verifier};
 use support::Room;
-
-fn get(path_and_query: &str) -> HttpRequest {
-    request(Method::Get, path_and_query)
-}
-
-fn request(method: Method, path_and_query: &str) -> HttpRequest {
-    let (destination, query) = path_and_query
-        .split_once('?')
-        .unwrap_or((path_and_query, ""));
-    HttpRequest {
-        method,
-        destination: destination.to_owned(),
-        query: query
-            .split('&')
-            .filter(|pair| !pair.is_empty())
-            .map(|pair| {
-                let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-                (name.to_owned(), value.to_owned())
-            })
-            .collect(),
-        ..HttpRequest::default()
-    }
-}
-
-fn post(path_and_query: &str, body: &str) -> HttpRequest {
-    HttpRequest {
-        body: body.as_bytes().to_vec(),
-        ..request(Method::Post, path_and_query)
-    }
-}
-
-fn with_header(mut request: HttpRequest, name: &str, value: &str) -> HttpRequest {
-    request.headers.push((name.to_owned(), value.to_owned()));
-    request
-}
-
-fn respond(outcome: Option<HttpOutcome>) -> HttpResponse {
-    match outcome {
-        Some(HttpOutcome::Respond(response)) => response,
-        other => panic!("expected an answer now, got {other:?}"),
-    }
-}
-
-fn body_json(response: &HttpResponse) -> Value {
-    serde_json::from_slice(&response.body)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&response.body)))
-}
-
-fn text(response: &HttpResponse) -> String {
-    String::from_utf8_lossy(&response.body).into_owned()
-}
-
-fn ids(answer: &Value) -> Vec<u64> {
-    answer["messages"]
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| m["id"].as_u64().expect("id"))
-        .collect()
-}
 
 fn publish_over_http(room: &mut Room, destination: &str, body: &str) -> u64 {
     let response = respond(room.http(post(destination, body)));

@@ -15,6 +15,7 @@ use stomp_rooms::room::sockjs::{
 };
 use stomp_rooms::room::testing::SocketCall;
 use stomp_rooms::room::{PublishRate, Settings};
+use support::http::{respond, text};
 use support::Room;
 
 fn request(method: Method, session: &str, transport: &str, body: &str) -> HttpRequest {
@@ -34,17 +35,6 @@ fn poll(session: &str) -> HttpRequest {
 fn send(session: &str, frames: &[&str]) -> HttpRequest {
     let body = serde_json::to_string(frames).expect("strings encode");
     request(Method::Post, session, "xhr_send", &body)
-}
-
-fn respond(outcome: Option<HttpOutcome>) -> HttpResponse {
-    match outcome {
-        Some(HttpOutcome::Respond(response)) => response,
-        other => panic!("expected an answer now, got {other:?}"),
-    }
-}
-
-fn text(response: &HttpResponse) -> String {
-    String::from_utf8_lossy(&response.body).into_owned()
 }
 
 fn header<'a>(response: &'a HttpResponse, name: &str) -> Option<&'a str> {

@@ -432,3 +432,94 @@ fn key_configuration_errors_name_the_problem() {
         "an oct JWK is an HS256 secret"
     );
 }
+
+#[test]
+fn secrets_set_but_empty_fail_closed_and_none_set_leaves_rooms_open() {
+    use stomp_rooms::room::auth::{configure, Secrets};
+    assert!(
+        configure(&Secrets::default(), &rules()).unwrap().is_none(),
+        "open rooms"
+    );
+    let empty = Some(String::new());
+    let blank = Some("  ".to_owned());
+    let cases = [
+        (
+            Secrets {
+                jwt_secret: empty.clone(),
+                ..Secrets::default()
+            },
+            "STOMP_JWT_SECRET is set but empty",
+        ),
+        (
+            Secrets {
+                jwt_keys: blank,
+                ..Secrets::default()
+            },
+            "STOMP_JWT_KEYS is set but empty",
+        ),
+        (
+            Secrets {
+                users: empty,
+                ..Secrets::default()
+            },
+            "STOMP_USERS is set but empty",
+        ),
+        (
+            Secrets {
+                users: Some("[1]".to_owned()),
+                ..Secrets::default()
+            },
+            "not a JSON object",
+        ),
+    ];
+    for (secrets, problem) in cases {
+        let refused = configure(&secrets, &rules()).expect_err(problem);
+        assert!(refused.contains(problem), "{refused}");
+    }
+    let gate = configure(
+        &Secrets {
+            jwt_secret: Some(SECRET.to_owned()),
+            ..Secrets::default()
+        },
+        &rules(),
+    )
+    .unwrap()
+    .expect("a gate");
+    assert!(gate.tokens.is_some() && gate.users.is_none());
+}
+
+#[test]
+fn a_login_list_lets_in_exactly_its_logins_with_their_passcodes() {
+    use stomp_rooms::room::auth::ConnectRequest;
+    use stomp_rooms::room::{Authenticator, Credentials};
+    let users = Credentials {
+        users: [("alice".to_owned(), "s3cret".to_owned())]
+            .into_iter()
+            .collect(),
+    };
+    let connect = |login: &str, passcode: &str| {
+        users.authenticate(&ConnectRequest {
+            login: Some(login),
+            passcode: Some(passcode),
+            ..ConnectRequest::default()
+        })
+    };
+    let alice = connect("alice", "s3cret").expect("her passcode");
+    assert_eq!(
+        (alice.login.as_deref(), alice.verified),
+        (Some("alice"), true)
+    );
+    // A wrong passcode of any length, and a login nobody has, are refused alike.
+    for (login, passcode) in [
+        ("alice", "s3cre"),
+        ("alice", "s3cret!"),
+        ("alice", ""),
+        ("mallory", "s3cret"),
+    ] {
+        assert_eq!(
+            connect(login, passcode).unwrap_err(),
+            "bad login or passcode",
+            "{login}:{passcode}"
+        );
+    }
+}

@@ -393,6 +393,8 @@ pub struct MemorySockets {
     pub handles: BTreeSet<ConnId>,
     /// Sockets open now.
     open_count: usize,
+    /// Sockets with received messages not yet drained.
+    unread: BTreeSet<ConnId>,
     /// Closed sockets: code and reason.
     pub closed: BTreeMap<ConnId, (u16, String)>,
     /// Every call, in order; tests may drain it.
@@ -413,8 +415,14 @@ impl MemorySockets {
             .unwrap_or_default()
     }
 
+    /// The connections with received messages not yet drained.
+    pub fn with_unread(&self) -> Vec<ConnId> {
+        self.unread.iter().copied().collect()
+    }
+
     /// Drains the WebSocket messages `(bytes, binary)` a connection received.
     pub fn take_received(&mut self, conn: ConnId) -> Vec<(Vec<u8>, bool)> {
+        self.unread.remove(&conn);
         self.open
             .get_mut(&conn)
             .map(|s| std::mem::take(&mut s.received))
@@ -483,6 +491,7 @@ impl MemorySockets {
             );
         }
         socket.received.push((bytes.to_vec(), binary));
+        self.unread.insert(conn);
     }
 }
 

@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod http;
 pub mod tokens;
 
 use std::cell::Cell;
@@ -83,6 +84,8 @@ pub struct Room {
     pub alarm: Option<u64>,
     /// Test ids of clients → the room's connection ids.
     conns: BTreeMap<ConnId, ConnId>,
+    /// The room's connection ids → test ids of clients.
+    clients: BTreeMap<ConnId, ConnId>,
     pub received: BTreeMap<ConnId, Vec<Received>>,
     decoders: BTreeMap<ConnId, Decoder>,
     /// Events the room failed (storage refused a commit).
@@ -117,6 +120,7 @@ impl Room {
             now: 1_000,
             alarm: None,
             conns: BTreeMap::new(),
+            clients: BTreeMap::new(),
             received: BTreeMap::new(),
             decoders: BTreeMap::new(),
             failures: Vec::new(),
@@ -261,6 +265,7 @@ impl Room {
         });
         if let Some(conn) = opened {
             self.conns.insert(client, conn);
+            self.clients.insert(conn, client);
             // What the room sent while opening (a refusal) reaches the client too.
             self.collect();
         }
@@ -493,8 +498,10 @@ impl Room {
 
     /// Decodes what each client's socket received, as the client would.
     fn collect(&mut self) {
-        let clients: Vec<(ConnId, ConnId)> = self.conns.iter().map(|(&c, &n)| (c, n)).collect();
-        for (client, conn) in clients {
+        for conn in self.sockets.with_unread() {
+            let Some(&client) = self.clients.get(&conn) else {
+                continue;
+            };
             for (bytes, binary) in self.sockets.take_received(conn) {
                 if self.sockjs_clients.contains(&client) {
                     self.sockjs_client_receives(client, &bytes);

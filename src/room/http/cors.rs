@@ -69,3 +69,36 @@ pub fn preflight(settings: &Settings, request: &HttpRequest) -> HttpResponse {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_answer_is_readable_by_an_allowed_page_and_only_by_it() {
+        let settings = Settings {
+            allowed_origins: vec!["https://chat.example".to_owned()],
+            ..Settings::default()
+        };
+        let not_found = || HttpResponse::text(404, "not found");
+        let allowed = readable(&settings, Some("https://chat.example"), None, not_found());
+        assert_eq!(
+            allowed.header("access-control-allow-origin"),
+            Some("https://chat.example")
+        );
+        assert_eq!(allowed.header("vary"), Some("Origin"));
+        let other = readable(&settings, Some("https://evil.example"), None, not_found());
+        assert_eq!(other.header("access-control-allow-origin"), None);
+        let own_page = readable(
+            &settings,
+            Some("https://rooms.example"),
+            Some("rooms.example"),
+            not_found(),
+        );
+        assert_eq!(
+            own_page.header("access-control-allow-origin"),
+            Some("https://rooms.example")
+        );
+        assert_eq!(readable(&settings, None, None, not_found()), not_found());
+    }
+}

@@ -199,6 +199,37 @@ mod tests {
     }
 
     #[test]
+    fn info_follows_allowed_origins() {
+        let settings = Settings {
+            allowed_origins: vec!["https://chat.example".to_owned()],
+            ..Settings::default()
+        };
+        let asking = |origin: &str| HttpRequest {
+            headers: vec![("origin".to_owned(), origin.to_owned())],
+            ..HttpRequest::default()
+        };
+        let allowed = info(
+            &settings,
+            Endpoint::default(),
+            &asking("https://chat.example"),
+            1,
+        );
+        assert_eq!(allowed.status, 200);
+        assert_eq!(
+            allowed.header("access-control-allow-origin"),
+            Some("https://chat.example")
+        );
+        let refused = info(
+            &settings,
+            Endpoint::default(),
+            &asking("https://evil.example"),
+            1,
+        );
+        assert_eq!(refused.status, 403);
+        assert_eq!(refused.header("access-control-allow-origin"), None);
+    }
+
+    #[test]
     fn http_dates() {
         assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(http_date(784_111_777_000), "Sun, 06 Nov 1994 08:49:37 GMT");
