@@ -91,15 +91,15 @@ fn refuse_origin(req: &Request, env: &Env) -> Result<Option<Response>> {
     let settings = match super::env::settings(env) {
         Ok(settings) => settings,
         Err(problem) => {
-            return plain_text(&req, &env, 503, &format!("{problem}; ask its operator")).map(Some)
+            return plain_text(req, env, 503, &format!("{problem}; ask its operator")).map(Some)
         }
     };
     if settings.origin_allowed(origin.as_deref(), host.as_deref()) {
         return Ok(None);
     }
     plain_text(
-        &req,
-        &env,
+        req,
+        env,
         403,
         &format!(
             "origin {} may not open WebSockets to this server: it is not in the room \
@@ -115,7 +115,7 @@ async fn endpoint(req: Request, env: &Env, path: &str) -> Result<Response> {
     let upgrade = is_websocket_upgrade(&req)?;
     let settings = super::env::settings(env).unwrap_or_default();
     let Some((room, request)) = endpoints::route(&settings, path, upgrade) else {
-        return plain_text(&req, &env, 404, "not found: rooms live at /rooms/{room}");
+        return plain_text(&req, env, 404, "not found: rooms live at /rooms/{room}");
     };
     match request {
         EndpointRequest::PlainWebSocket | EndpointRequest::SockJsWebSocket => {
@@ -152,7 +152,7 @@ async fn endpoint(req: Request, env: &Env, path: &str) -> Result<Response> {
         }
         EndpointRequest::Other => plain_text(
             &req,
-            &env,
+            env,
             404,
             "this endpoint serves STOMP over WebSocket, plain or through SockJS (transports \
              websocket, xhr_streaming, xhr, eventsource)",
