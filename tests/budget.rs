@@ -710,13 +710,26 @@ fn a_sender_s_own_binary_message_held_for_its_receipt_arrives_binary() {
     room.connect(1, "");
     room.subscribe(1, "s", "/topic/t");
     room.take(1);
-    room.raw_binary(1, b"SEND\ndestination:/topic/t\nreceipt:r\ncontent-length:2\n\n\x00\xff\0");
+    // The RECEIPT waits for the commit, and so does every later frame to the same client.
+    let send = |receipt: &str| {
+        format!("SEND\ndestination:/topic/t\n{receipt}content-length:2\n\n\x00\x01\0")
+    };
+    let message = [send("receipt:r\n"), send("")].concat();
+    room.raw_binary(1, message.as_bytes());
     let received = room.take_received(1);
-    let message = received
+    let kinds: Vec<(Command, bool)> = received
         .iter()
-        .find(|r| r.frame.as_ref().is_some_and(|f| f.command == Command::Message))
-        .expect("its own message");
-    assert!(message.binary, "binary in, binary out");
+        .filter_map(|r| Some((r.frame.as_ref()?.command, r.binary)))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (Command::Message, true),
+            (Command::Receipt, false),
+            (Command::Message, true)
+        ],
+        "binary in, binary out, held or not"
+    );
 }
 }
 
