@@ -411,29 +411,43 @@ fn a_message_too_large_to_store_is_refused_to_its_sender_alone() {
 }
 
 room_test! {
-fn destinations_past_the_budget_are_refused_and_those_in_use_go_on() {
+fn history_past_its_destinations_gives_way_least_recently_used_first() {
     let mut room = room_with(Budget {
-        max_destinations: 3,
+        max_history_destinations: 2,
         ..Budget::default()
     });
     room.connect(1, "");
-    room.publish(1, "/topic/a", "1");
-    room.publish(1, "/topic/b", "2");
-    room.publish(1, "/queue/c", "3");
-    room.publish(1, "/topic/d", "4");
+    for (to, body) in [("/topic/a", "1"), ("/topic/b", "2"), ("/topic/a", "3"), ("/topic/c", "4")] {
+        room.frame(1, &format!("SEND\ndestination:{to}\nreceipt:{body}"), body);
+    }
+    assert_eq!(receipts(&room.take(1)), ["1", "2", "3", "4"], "nothing refused");
+    let bodies = |room: &Room, to: &str| -> Vec<String> {
+        room.history(to).into_iter().map(|m| String::from_utf8(m.body).unwrap()).collect()
+    };
+    assert!(bodies(&room, "/topic/b").is_empty(), "its newest message was the oldest");
+    assert_eq!(bodies(&room, "/topic/a"), ["1", "3"]);
+    assert_eq!(bodies(&room, "/topic/c"), ["4"]);
+    assert_eq!(room.stats()["held"]["history_destinations"], 2);
+}
+}
+
+room_test! {
+fn queues_past_their_number_are_refused_and_a_drained_queue_frees_its_place() {
+    let mut room = room_with(Budget {
+        max_queues: 1,
+        ..Budget::default()
+    });
+    room.connect(1, "");
+    room.publish(1, "/queue/q1", "1");
+    room.publish(1, "/queue/q2", "2");
     let (message, detail) = error_of(&room.take(1));
-    assert_eq!(message, "too many destinations");
-    assert!(detail.contains("budget.max_destinations"), "{detail}");
+    assert_eq!(message, "too many queues");
+    assert!(detail.contains("budget.max_queues"), "{detail}");
     room.connect(2, "");
-    room.publish(2, "/topic/a", "5");
-    room.publish(2, "/queue/c", "6");
-    assert!(room.take(2).is_empty(), "destinations in use take messages");
-    assert!(room.history("/topic/d").is_empty());
-    // A queue that drains frees its place.
-    room.subscribe(2, "c", "/queue/c");
-    room.frame(2, "SEND\ndestination:/topic/d\nreceipt:r", "7");
+    room.subscribe(2, "q", "/queue/q1");
+    assert_eq!(room.bodies(2), ["1"]);
+    room.frame(2, "SEND\ndestination:/queue/q2\nreceipt:r", "3");
     assert_eq!(receipts(&room.take(2)), ["r"]);
-    assert_eq!(room.history("/topic/d").len(), 1);
 }
 }
 
@@ -816,7 +830,7 @@ fn settings_whose_budget_cannot_work_are_refused_naming_the_problem() {
         ),
         (
             Budget {
-                max_destinations: 10_000,
+                max_history_destinations: 10_000,
                 ..Budget::default()
             },
             Limits::default(),

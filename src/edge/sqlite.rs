@@ -74,9 +74,10 @@ UPDATE history SET size = length(CAST(destination AS BLOB)) + length(CAST(header
 DROP INDEX IF EXISTS history_by_destination;
 CREATE INDEX IF NOT EXISTS history_sizes ON history (destination, id, size);
 CREATE TABLE IF NOT EXISTS history_summary (
-    destination TEXT PRIMARY KEY, rows INTEGER NOT NULL, bytes INTEGER NOT NULL);
-INSERT OR REPLACE INTO history_summary (destination, rows, bytes)
-    SELECT destination, count(*), sum(size) FROM history GROUP BY destination;
+    destination TEXT PRIMARY KEY, rows INTEGER NOT NULL, bytes INTEGER NOT NULL,
+    newest INTEGER NOT NULL);
+INSERT OR REPLACE INTO history_summary (destination, rows, bytes, newest)
+    SELECT destination, count(*), sum(size), max(id) FROM history GROUP BY destination;
 DELETE FROM staged;
 DROP TABLE IF EXISTS partial;
 CREATE TABLE IF NOT EXISTS partial_piece (
@@ -91,8 +92,9 @@ const SCHEMA_KEY: &str = "schema";
 
 /// Recounts a destination's history summary (after its archives and trims, in the same
 /// transaction).
-const SUMMARIZE: &str = "INSERT OR REPLACE INTO history_summary (destination, rows, bytes)
-    SELECT ?1, count(*), coalesce(sum(size), 0) FROM history WHERE destination = ?1";
+const SUMMARIZE: &str = "INSERT OR REPLACE INTO history_summary (destination, rows, bytes, newest)
+    SELECT ?1, count(*), coalesce(sum(size), 0), coalesce(max(id), 0) FROM history
+    WHERE destination = ?1";
 
 #[wasm_bindgen]
 extern "C" {
@@ -329,16 +331,17 @@ impl Storage for SqliteStore {
         }
         let history = self
             .rows(
-                "SELECT destination, rows, bytes FROM history_summary WHERE rows > 0",
+                "SELECT destination, rows, bytes, newest FROM history_summary WHERE rows > 0",
                 vec![],
             )?
             .iter()
             .filter_map(|row| match row.as_slice() {
-                [SqlStorageValue::String(destination), rows, bytes] => Some((
+                [SqlStorageValue::String(destination), rows, bytes, newest] => Some((
                     destination.clone(),
                     HistoryUsage {
                         rows: u32::try_from(integer(rows)).unwrap_or(u32::MAX),
                         bytes: integer(bytes),
+                        newest: integer(newest),
                     },
                 )),
                 _ => None,
@@ -402,13 +405,14 @@ impl Storage for SqliteStore {
 
     fn history_usage(&self, destination: &str) -> Result<HistoryUsage, StorageError> {
         let rows = self.rows(
-            "SELECT rows, bytes FROM history_summary WHERE destination = ?",
+            "SELECT rows, bytes, newest FROM history_summary WHERE destination = ?",
             vec![destination.into()],
         )?;
         Ok(match rows.first().map(Vec::as_slice) {
-            Some([rows, bytes]) => HistoryUsage {
+            Some([rows, bytes, newest]) => HistoryUsage {
                 rows: u32::try_from(integer(rows)).unwrap_or(u32::MAX),
                 bytes: integer(bytes),
+                newest: integer(newest),
             },
             _ => HistoryUsage::default(),
         })
@@ -420,7 +424,8 @@ impl Storage for SqliteStore {
         for write in writes {
             statements.extend(statements_of(write));
             if let Write::Archive(Message { destination, .. })
-            | Write::TrimHistory { destination, .. } = write
+            | Write::TrimHistory { destination, .. }
+            | Write::DropHistory { destination } = write
             {
                 if !summarized.contains(&destination.as_str()) {
                     summarized.push(destination);
@@ -463,6 +468,10 @@ fn statements_of(write: &Write) -> Vec<Statement> {
                 int(u64::from(*keep_rows)),
                 int(*keep_bytes),
             ],
+        ),
+        Write::DropHistory { destination } => one(
+            "DELETE FROM history WHERE destination = ?",
+            vec![destination.as_str().into()],
         ),
         Write::Enqueue(message) => one(
             "INSERT OR REPLACE INTO queued (id, destination, headers, body, is_binary) VALUES (?, ?, ?, ?, ?)",

@@ -4,10 +4,10 @@
 //!
 //! | what a client can make the room hold | where it lives | bounded by |
 //! | --- | --- | --- |
-//! | messages waiting in a `/queue/` (and unacknowledged) | memory and SQLite, loaded at every wake | per queue: [`Budget::max_queue_messages`], [`Budget::max_queue_bytes`]; all queues: [`Budget::max_queued_bytes`] |
+//! | messages waiting in a `/queue/` (and unacknowledged) | memory and SQLite, loaded at every wake | per queue: [`Budget::max_queue_messages`], [`Budget::max_queue_bytes`]; all queues: [`Budget::max_queued_bytes`]; queues: [`Budget::max_queues`] |
 //! | frames staged in open transactions | memory and SQLite, loaded at every wake | per connection [`Budget::max_staged_bytes`]; all: [`Budget::max_room_staged_bytes`] |
 //! | partly-arrived frames | memory and SQLite, loaded at every wake | each: `max_frame_bytes`; all: [`Budget::max_partial_bytes`] |
-//! | topic history | SQLite, read when asked | per destination: `history_limit` messages and [`Budget::max_history_bytes`]; destinations: [`Budget::max_destinations`] |
+//! | topic history | SQLite, read when asked | per destination: `history_limit` messages and [`Budget::max_history_bytes`]; destinations keeping it: [`Budget::max_history_destinations`], the least recently used giving way |
 //! | one row of any table | SQLite | [`Budget::max_row_bytes`], below the platform's 2 MB |
 //! | what one read or replay builds | memory, for one event | [`Budget::max_read_bytes`] |
 //!
@@ -57,9 +57,13 @@ pub struct Budget {
     /// Bytes of partly-arrived frames the room holds for all connections together.
     /// Default 8 MiB.
     pub max_partial_bytes: u64,
-    /// Destinations that hold stored messages (a topic's history, a queue's messages).
+    /// Queues holding messages at once. Past it, a message to another queue is refused.
     /// Default 1,000.
-    pub max_destinations: u32,
+    pub max_queues: u32,
+    /// Topic destinations keeping history at once. Past it, a message to another destination
+    /// drops the history of the one whose newest message is the oldest (a room keeps working
+    /// whoever fills it with destinations). Default 1,000.
+    pub max_history_destinations: u32,
     /// Bytes of history one topic keeps (besides `history_limit` messages); older messages
     /// are trimmed. Default 4 MiB.
     pub max_history_bytes: u64,
@@ -81,7 +85,8 @@ impl Default for Budget {
             max_staged_bytes: 2 * MIB,
             max_room_staged_bytes: 8 * MIB,
             max_partial_bytes: 8 * MIB,
-            max_destinations: 1_000,
+            max_queues: 1_000,
+            max_history_destinations: 1_000,
             max_history_bytes: 4 * MIB,
             max_read_bytes: 4 * MIB,
             max_row_bytes: 1_900_000,
@@ -93,7 +98,7 @@ impl Budget {
     /// The most the room can store with these caps: every destination's history full (one
     /// row over, until the commit's trim), and every queue, transaction and partial frame.
     pub fn max_stored_bytes(&self) -> u64 {
-        u64::from(self.max_destinations)
+        u64::from(self.max_history_destinations)
             .saturating_mul(self.max_history_bytes.saturating_add(self.max_row_bytes))
             .saturating_add(self.max_queued_bytes)
             .saturating_add(self.max_room_staged_bytes)
@@ -122,9 +127,13 @@ impl Budget {
                 "budget.max_history_bytes must hold at least one row (budget.max_row_bytes)".to_owned(),
             ),
             (
+                self.max_history_destinations > 0,
+                "budget.max_history_destinations must be at least 1 (history_limit 0 keeps none)".to_owned(),
+            ),
+            (
                 self.max_stored_bytes() <= MAX_STORED_BYTES,
                 format!(
-                    "the budget lets a room store up to {} bytes (budget.max_destinations × (max_history_bytes + max_row_bytes) + max_queued_bytes + max_room_staged_bytes + max_partial_bytes), over the {MAX_STORED_BYTES} a room may (the platform allows {PLATFORM_OBJECT_BYTES} per object)",
+                    "the budget lets a room store up to {} bytes (budget.max_history_destinations × (max_history_bytes + max_row_bytes) + max_queued_bytes + max_room_staged_bytes + max_partial_bytes), over the {MAX_STORED_BYTES} a room may (the platform allows {PLATFORM_OBJECT_BYTES} per object)",
                     self.max_stored_bytes()
                 ),
             ),
@@ -153,6 +162,8 @@ pub enum QueueOverflow {
 pub struct HistoryUsage {
     pub rows: u32,
     pub bytes: u64,
+    /// Its newest message's id: the one with the oldest gives way first.
+    pub newest: u64,
 }
 
 /// What a queue holds: messages waiting and unacknowledged.
@@ -175,38 +186,27 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Destinations holding stored messages: a history, or a queue with messages.
-    pub fn destinations(&self) -> usize {
+    /// Destinations keeping history.
+    pub fn history_destinations(&self) -> usize {
         self.history.len()
-            + self
-                .queues
-                .keys()
-                .filter(|name| !self.history.contains_key(*name))
-                .count()
     }
 
-    fn holds(&self, destination: &str) -> bool {
-        self.history.contains_key(destination) || self.queues.contains_key(destination)
+    /// Queues holding messages.
+    pub fn queues(&self) -> usize {
+        self.queues.len()
     }
 
-    /// Whether a destination that holds nothing yet may start holding messages.
-    pub fn admit_destination(
-        &self,
-        budget: &Budget,
-        destination: &str,
-    ) -> Result<(), ProtocolError> {
-        let max = budget.max_destinations as usize;
-        if self.holds(destination) || self.destinations() < max {
-            return Ok(());
+    /// The destination whose history gives way for one that has none, when the room keeps
+    /// history for as many destinations as it may: the one whose newest message is oldest.
+    pub fn history_to_drop(&self, budget: &Budget, destination: &str) -> Option<String> {
+        let max = budget.max_history_destinations as usize;
+        if self.history.contains_key(destination) || self.history.len() < max {
+            return None;
         }
-        Err(full(
-            "too many destinations",
-            format!(
-                "the room holds stored messages for its maximum of {max} destinations \
-             (budget.max_destinations), and {destination} is not one of them; publish to a \
-             destination in use, or ask the room's operator"
-            ),
-        ))
+        self.history
+            .iter()
+            .min_by_key(|(_, usage)| usage.newest)
+            .map(|(name, _)| name.clone())
     }
 
     // ---- history ----------------------------------------------------------------------
@@ -225,10 +225,11 @@ impl Usage {
     }
 
     /// One message more in a destination's history.
-    pub fn archived(&mut self, destination: &str, bytes: u64) -> HistoryUsage {
+    pub fn archived(&mut self, destination: &str, id: u64, bytes: u64) -> HistoryUsage {
         let usage = self.history.entry(destination.to_owned()).or_default();
         usage.rows += 1;
         usage.bytes += bytes;
+        usage.newest = usage.newest.max(id);
         *usage
     }
 
@@ -274,6 +275,17 @@ impl Usage {
             ),
             ));
         }
+        let max_queues = budget.max_queues as usize;
+        if queue.messages == 0 && self.queues.len() >= max_queues {
+            return Err(full(
+                "too many queues",
+                format!(
+                    "the room holds messages in its maximum of {max_queues} queues \
+                     (budget.max_queues), and {destination} is not one of them; nothing was \
+                     accepted: use a queue in use, or try again later"
+                ),
+            ));
+        }
         if self.queued_bytes + bytes > budget.max_queued_bytes {
             return Err(full(
                 "queue full",
@@ -284,7 +296,7 @@ impl Usage {
                 ),
             ));
         }
-        self.admit_destination(budget, destination)
+        Ok(())
     }
 
     pub fn enqueued(&mut self, destination: &str, bytes: u64) {
@@ -406,7 +418,8 @@ impl Usage {
     /// The ledger for operators (the stats endpoint).
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
-            "destinations": self.destinations(),
+            "history_destinations": self.history.len(),
+            "queues": self.queues.len(),
             "history_bytes": self.history_bytes(),
             "queued_messages": self.queues.values().map(|q| u64::from(q.messages)).sum::<u64>(),
             "queued_bytes": self.queued_bytes,

@@ -749,6 +749,7 @@ impl Room {
                     keep_rows,
                     keep_bytes,
                 } => self.trim(destination, keep_rows, keep_bytes),
+                Effect::DropHistory { destination } => self.drop_history(destination),
                 Effect::Enqueue(message) => self.batch.push(Write::Enqueue(message)),
                 Effect::Requeue { message_id, avoid } => {
                     self.batch.push(Write::Requeue { message_id, avoid })

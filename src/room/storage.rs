@@ -57,6 +57,10 @@ pub enum Write {
         keep_rows: u32,
         keep_bytes: u64,
     },
+    /// Delete a destination's whole history.
+    DropHistory {
+        destination: String,
+    },
     /// Keep a queue message until it is delivered and acknowledged.
     Enqueue(Message),
     /// A queue message goes back to its queue: mark it redelivered, avoiding that consumer.

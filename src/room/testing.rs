@@ -179,6 +179,9 @@ impl MemoryStorage {
                     self.history.remove(&id);
                 }
             }
+            Write::DropHistory { destination } => {
+                self.history.retain(|_, m| &m.destination != destination);
+            }
             Write::Enqueue(message) => {
                 let queued = QueuedMessage {
                     message: message.clone(),
@@ -254,6 +257,7 @@ impl Storage for MemoryStorage {
             let usage = history.entry(message.destination.clone()).or_default();
             usage.rows += 1;
             usage.bytes += record::message_row_bytes(message);
+            usage.newest = usage.newest.max(message.id);
         }
         Ok(Stored {
             counters: Counter::ALL.iter().map(|&c| (c, self.counter(c))).collect(),
@@ -300,6 +304,7 @@ impl Storage for MemoryStorage {
         for message in self.history_rows(destination, 0) {
             usage.rows += 1;
             usage.bytes += record::message_row_bytes(message);
+            usage.newest = usage.newest.max(message.id);
         }
         Ok(usage)
     }

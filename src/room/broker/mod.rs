@@ -203,6 +203,9 @@ pub enum Effect {
         keep_rows: u32,
         keep_bytes: u64,
     },
+    /// A destination's history gives way to another's (see `budget.max_history_destinations`):
+    /// delete all of it.
+    DropHistory { destination: String },
     /// A queue message must be kept until it is delivered and acknowledged: store it.
     Enqueue(Message),
     /// A stored queue message went back to its queue, to be delivered again, preferably not
@@ -851,8 +854,6 @@ impl Broker {
         match target {
             SendTarget::Topic(_) if self.config.history_limit > 0 => {
                 self.admit_row(row_bytes)?;
-                self.usage
-                    .admit_destination(&self.config.budget, destination)?;
             }
             SendTarget::Queue(_) => {
                 self.admit_row(row_bytes)?;
@@ -874,7 +875,7 @@ impl Broker {
                 let subscribers = self.subscribers(destination);
                 self.deliver(&subscribers, &message, Delivery::Live);
                 self.out.push(Effect::Archive(message));
-                self.archived(destination, row_bytes);
+                self.archived(destination, id, row_bytes);
             }
             SendTarget::Queue(_) => {
                 self.usage.enqueued(destination, row_bytes);
@@ -919,12 +920,20 @@ impl Broker {
 
     /// Counts a topic message into its destination's history, and asks for a trim once the
     /// history holds `TRIM_EVERY` messages more than `history_limit` or more bytes than it may.
-    fn archived(&mut self, destination: &str, bytes: u64) {
+    /// A destination new to history, when as many keep history as may, takes the place of the
+    /// one whose newest message is oldest: that one's history is dropped.
+    fn archived(&mut self, destination: &str, id: u64, bytes: u64) {
         let limit = self.config.history_limit;
         if limit == 0 {
             return;
         }
-        let held = self.usage.archived(destination, bytes);
+        if let Some(dropped) = self.usage.history_to_drop(&self.config.budget, destination) {
+            self.usage.set_history(&dropped, HistoryUsage::default());
+            self.out.push(Effect::DropHistory {
+                destination: dropped,
+            });
+        }
+        let held = self.usage.archived(destination, id, bytes);
         let keep_bytes = self.config.budget.max_history_bytes;
         if held.rows >= limit + TRIM_EVERY || held.bytes > keep_bytes {
             self.out.push(Effect::TrimHistory {
@@ -937,7 +946,7 @@ impl Broker {
                 destination,
                 HistoryUsage {
                     rows: held.rows.min(limit),
-                    bytes: held.bytes,
+                    ..held
                 },
             );
         }

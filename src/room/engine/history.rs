@@ -24,11 +24,31 @@ pub struct HistoryPage {
 pub(super) type Trims = BTreeMap<String, (u32, u64)>;
 
 impl Room {
-    /// Appends a topic message to its history, in the next commit.
+    /// Appends a topic message to its history, in the next commit (after the drop of its
+    /// destination's history, when this commit drops it).
     pub(super) fn archive(&mut self, message: Message) {
-        if self.settings.broker.history_limit > 0 {
+        if self.settings.broker.history_limit == 0 {
+            return;
+        }
+        let dropped = self.batch.iter().any(
+            |write| matches!(write, Write::DropHistory { destination } if *destination == message.destination),
+        );
+        if dropped {
+            self.batch.push(Write::Archive(message));
+        } else {
             self.deferred.push(Write::Archive(message));
         }
+    }
+
+    /// Drops a destination's whole history (it gave way to another's) in this event's commit,
+    /// with what of it waited to be stored.
+    pub(super) fn drop_history(&mut self, destination: String) {
+        let of_it =
+            |write: &Write| matches!(write, Write::Archive(m) if m.destination == destination);
+        self.deferred.retain(|write| !of_it(write));
+        self.batch.retain(|write| !of_it(write));
+        self.trims.remove(&destination);
+        self.batch.push(Write::DropHistory { destination });
     }
 
     /// Trims a destination's history after the archives of the next commit.
