@@ -855,3 +855,26 @@ fn settings_whose_budget_cannot_work_are_refused_naming_the_problem() {
         "an unknown budget key is refused, not ignored"
     );
 }
+
+room_test! {
+fn a_poll_s_answer_stays_within_the_read_budget_once_encoded_as_json() {
+    // Control characters take one byte in a row and six in JSON.
+    let body = "\u{1}".repeat(200);
+    let one = row("/topic/t", &body);
+    let mut room = room_with(Budget {
+        max_read_bytes: 6 * one,
+        ..Budget::default()
+    });
+    room.connect(1, "");
+    for _ in 0..3 {
+        room.frame(1, "SEND\ndestination:/topic/t\nreceipt:r", &body);
+    }
+    let answer = respond(room.http(get("/topic/t?after=0")));
+    assert!(answer.body.len() as u64 <= 6 * one, "{} bytes", answer.body.len());
+    let answer = body_json(&answer);
+    assert_eq!(ids(&answer), [1], "the rows fit the read, their JSON does not");
+    assert_eq!(answer["more"], true);
+    let next = body_json(&respond(room.http(get("/topic/t?after=1"))));
+    assert_eq!(ids(&next), [2]);
+}
+}

@@ -106,6 +106,15 @@ export class DevServer {
     await this.start();
   }
 
+  /** Kills wrangler and workerd at once (SIGKILL), as a crash or an out-of-memory kill would:
+   * nothing is flushed, no socket is closed cleanly. start() brings it back on the same storage. */
+  async kill() {
+    if (!this.child || this.child.exitCode !== null) return;
+    try { process.kill(-this.child.pid, 'SIGKILL'); } catch { /* already gone */ }
+    await this.exited;
+    this.child = null;
+  }
+
   cleanup() {
     if (this.ownsPersistDir) rmSync(this.persistDir, { recursive: true, force: true });
   }

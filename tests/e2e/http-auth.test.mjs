@@ -158,3 +158,26 @@ test('HTTP Basic with a STOMP_USERS login publishes as that verified login; a wr
   assert.match(wrong.text, /^authentication failed: /);
   assert.equal((await history(room)).length, 1, 'the refused POST published nothing');
 });
+
+test('/stats asks for the room\'s credentials like any request: 401 without a token, the counters with one', async () => {
+  const room = roomName('stats');
+  const stats = (headers = {}) => request(new URL(`/rooms/${room}/stats`, server.httpUrl).href, { headers });
+  const refused = await stats();
+  assert.equal(refused.status, 401);
+  assert.match(refused.text, /requires a token/);
+  const answer = await stats(bearer(hs256(claims('operator'))));
+  assert.equal(answer.status, 200, answer.text);
+  assert.equal(typeof answer.json.wakes, 'number');
+  assert.equal(typeof answer.json.held.stored_bytes, 'number');
+});
+
+test('an event stream ends when its token expires, even with nothing to send', async () => {
+  const room = roomName('expiry');
+  const exp = now() + 3;
+  const stream = await EventStream.open(url(room, '/topic/chat', { access_token: hs256(claims('viewer', { exp })) }));
+  assert.equal(stream.status, 200);
+  const ended = await Promise.race([stream.done.then(() => Date.now()), new Promise((r) => setTimeout(() => r(null), 10_000))]);
+  assert.ok(ended, 'still open 10 s later');
+  assert.ok(ended >= exp * 1000 - 50, `ended ${exp * 1000 - ended} ms before its token expired`);
+  assert.ok(ended <= exp * 1000 + 2000, `ended ${ended - exp * 1000} ms after its token expired`);
+});

@@ -492,20 +492,16 @@ impl Room {
                         format!("the room could not read its history ({error}); try again"),
                     )
                 })?;
-            if replay.left_out > 0 {
+            let max = self.settings.broker.budget.max_read_bytes;
+            let (events, left_out) = encode_within(&replay, ReadFrom::Newest, max, sse_event);
+            if left_out > 0 {
                 // A named event: EventSource's `onmessage` does not see it, a listener for
                 // `skipped` does.
                 body.extend(
-                    format!(
-                        "event: skipped\ndata: {{\"skipped\":{}}}\n\n",
-                        replay.left_out
-                    )
-                    .into_bytes(),
+                    format!("event: skipped\ndata: {{\"skipped\":{left_out}}}\n\n").into_bytes(),
                 );
             }
-            for message in &replay.messages {
-                body.extend(sse_event(message));
-            }
+            body.extend(events.concat());
         }
         // Its first bytes wait for its client like any others.
         self.shed_backlog(sockets, body.len());
@@ -543,19 +539,33 @@ impl Room {
     /// budget cut short says so: `"more": true` reading forward (poll again after
     /// `next_after` for the rest), `"skipped": n` older messages left out of the newest.
     fn poll_answer(&self, page: &HistoryPage, from: ReadFrom) -> HttpResponse {
-        let next_after = page
-            .messages
-            .last()
-            .map_or_else(|| self.broker.last_message_id(), |m| m.id);
-        let messages: Vec<_> = page.messages.iter().map(message_json).collect();
-        let mut answer = serde_json::json!({ "messages": messages, "next_after": next_after });
-        if page.left_out > 0 {
-            match from {
-                ReadFrom::Oldest => answer["more"] = true.into(),
-                ReadFrom::Newest => answer["skipped"] = page.left_out.into(),
-            }
+        let max = self.settings.broker.budget.max_read_bytes;
+        let json = |message: &Message| message_json(message).to_string().into_bytes();
+        let (messages, left_out) = encode_within(page, from, max, json);
+        let kept = messages.len();
+        let next_after = match from {
+            ReadFrom::Oldest => page.messages.get(kept.wrapping_sub(1)),
+            ReadFrom::Newest => page.messages.last(),
         }
-        HttpResponse::json(200, &answer).with_header("cache-control", "no-store")
+        .map_or_else(|| self.broker.last_message_id(), |m| m.id);
+        let mut body = b"{\"messages\":[".to_vec();
+        body.extend(messages.join(&b","[..]));
+        body.extend(format!("],\"next_after\":{next_after}").into_bytes());
+        if left_out > 0 {
+            body.extend(match from {
+                ReadFrom::Oldest => ",\"more\":true".to_owned().into_bytes(),
+                ReadFrom::Newest => format!(",\"skipped\":{left_out}").into_bytes(),
+            });
+        }
+        body.push(b'}');
+        HttpResponse {
+            status: 200,
+            headers: vec![
+                ("content-type".to_owned(), "application/json".to_owned()),
+                ("cache-control".to_owned(), "no-store".to_owned()),
+            ],
+            body,
+        }
     }
 
     /// Who the request is, by the same rules as a CONNECT: a token (`Authorization: Bearer`,
@@ -696,6 +706,37 @@ fn decode_basic(encoded: &str) -> Option<(String, String)> {
     let text = String::from_utf8(base64url::decode(&url_safe).ok()?).ok()?;
     let (login, passcode) = text.split_once(':')?;
     Some((login.to_owned(), passcode.to_owned()))
+}
+
+/// The encodings of a page's messages that fit in `max` bytes together (at least one: a
+/// client must always get on), oldest first, and how many the answer leaves out: what the
+/// read left out, and what did not fit once encoded (JSON writes a control character in six
+/// bytes). Reading forward the newest give way, reading the newest the oldest.
+fn encode_within(
+    page: &HistoryPage,
+    from: ReadFrom,
+    max: u64,
+    encode: impl Fn(&Message) -> Vec<u8>,
+) -> (Vec<Vec<u8>>, u32) {
+    let mut used = 0u64;
+    let mut encoded = Vec::new();
+    let in_order: Box<dyn Iterator<Item = &Message>> = match from {
+        ReadFrom::Oldest => Box::new(page.messages.iter()),
+        ReadFrom::Newest => Box::new(page.messages.iter().rev()),
+    };
+    for message in in_order {
+        let bytes = encode(message);
+        used += bytes.len() as u64;
+        if used > max && !encoded.is_empty() {
+            break;
+        }
+        encoded.push(bytes);
+    }
+    let cut = (page.messages.len() - encoded.len()) as u32;
+    if from == ReadFrom::Newest {
+        encoded.reverse();
+    }
+    (encoded, page.left_out + cut)
 }
 
 /// A message's size as a frame would carry it: destination, headers and body.
