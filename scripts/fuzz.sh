@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Fuzzes the sans-IO core with cargo-fuzz (libFuzzer):  scripts/fuzz.sh <decoder|broker> [seconds]
+# Fuzzes the sans-IO core with cargo-fuzz (libFuzzer):  scripts/fuzz.sh <decoder|broker|record> [seconds]
 # Installs cargo-fuzz on first use. Findings land in tests/fuzz/artifacts/<target>/.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
-target="${1:?usage: scripts/fuzz.sh <decoder|broker> [seconds]}"
+target="${1:?usage: scripts/fuzz.sh <decoder|broker|record> [seconds]}"
 seconds="${2:-600}"
 if ! cargo fuzz --version >/dev/null 2>&1; then
     echo "fuzz: installing cargo-fuzz from crates.io"

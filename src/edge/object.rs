@@ -50,7 +50,7 @@ use super::sqlite::SqliteStore;
 use super::websockets::{conn_of, RoomSockets};
 use crate::room::endpoints::{self, EndpointRequest};
 use crate::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
-use crate::room::{self, AlarmChange, ConnId, Failed, Peer};
+use crate::room::{self, AlarmChange, ConnId, Failed, Opened, Peer};
 use crate::stomp::subprotocol;
 
 /// A STOMP heart-beat, and the auto-response that answers it.
@@ -220,20 +220,32 @@ impl Room {
         };
         let pair = WebSocketPair::new()?;
         let arrival = Arrival {
-            incoming: Some(pair.server),
+            incoming: Some(pair.server.clone()),
             ..Arrival::default()
         };
-        let mut accepted = false;
+        let mut opened = None;
         self.event(arrival, &mut |room, store, sockets, now| {
-            accepted = room.open(store, sockets, peer.clone(), now)?.is_some();
+            opened = Some(room.open(store, sockets, peer.clone(), now)?);
             Ok(())
         })
         .await?;
-        if !accepted {
-            return Response::error(
-                "the room holds as many sockets as the platform allows; try again later",
-                503,
-            );
+        match opened {
+            Some(Opened::Accepted(_)) => {}
+            // Accepted for the refusal alone, never for hibernation: the runtime closes such a
+            // socket at once (a hibernatable one closed outside its own events lingers).
+            Some(Opened::Refused {
+                messages,
+                code,
+                reason,
+            }) => {
+                pair.server.accept()?;
+                for message in messages {
+                    let text = String::from_utf8_lossy(&message);
+                    pair.server.send_with_str(text.as_ref())?;
+                }
+                pair.server.close(Some(code), Some(reason))?;
+            }
+            None => return Response::error("the room could not open the socket", 503),
         }
         let response = Response::from_websocket(pair.client)?;
         if let Some(chosen) = subprotocol::choose(offered.as_deref()) {

@@ -89,6 +89,53 @@ impl From<StorageError> for Failed {
     }
 }
 
+/// What became of a socket that asked to open (see [`Room::open`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    /// Accepted for hibernation, as this connection.
+    Accepted(ConnId),
+    /// Refused before it was accepted (the room is full, or the platform holds as many
+    /// sockets as it may): accept it for this answer alone, send it these messages (the
+    /// ERROR, framed for SockJS when it is a SockJS socket), then close it.
+    Refused {
+        messages: Vec<Vec<u8>>,
+        code: u16,
+        reason: String,
+    },
+}
+
+impl Opened {
+    /// The connection, when accepted.
+    pub fn conn(&self) -> Option<ConnId> {
+        match self {
+            Self::Accepted(conn) => Some(*conn),
+            Self::Refused { .. } => None,
+        }
+    }
+
+    /// A socket refused before it was accepted, told why by `error`.
+    fn refused(error: ProtocolError, sockjs: bool) -> Self {
+        let frame = error.to_frame().encode(None);
+        let mut reason = error.message.clone();
+        reason.truncate(100);
+        let messages = if sockjs {
+            let text = String::from_utf8_lossy(&frame);
+            vec![
+                crate::sockjs::OPEN.as_bytes().to_vec(),
+                crate::sockjs::messages_frame([text.as_ref()]).into_bytes(),
+                crate::sockjs::close_frame(error.close_code, &reason).into_bytes(),
+            ]
+        } else {
+            vec![frame]
+        };
+        Self::Refused {
+            messages,
+            code: error.close_code,
+            reason,
+        }
+    }
+}
+
 /// What to do with the platform's alarm (see [`Room::alarm_change`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlarmChange {
@@ -295,16 +342,16 @@ impl Room {
         Ok(())
     }
 
-    /// A socket is opening: returns its connection id once the socket is
-    /// [accepted](Sockets::accept), `None` if the platform refused it (the upgrade's answer
-    /// says so).
+    /// A socket is opening: accepted for hibernation as a connection, or refused first
+    /// (a full room; the platform's own limit) so that it is never held: a refused socket
+    /// closed at once, while the room holds none of it.
     pub fn open(
         &mut self,
         store: &mut impl Storage,
         sockets: &mut impl Sockets,
         peer: Peer,
         now: u64,
-    ) -> Result<Option<ConnId>, Failed> {
+    ) -> Result<Opened, Failed> {
         self.with_sessions(sockets, now, |room, sockets| {
             room.open_conn(store, sockets, peer, now)
         })
@@ -515,16 +562,33 @@ impl Room {
         sockets: &mut SessionSockets<'_, S>,
         peer: Peer,
         now: u64,
-    ) -> Result<Option<ConnId>, Failed> {
+    ) -> Result<Opened, Failed> {
         self.rebuild_if_needed(store, sockets, now)?;
         self.counts.connects += 1;
+        // A session over HTTP is told of a refusal through its session, once opened.
+        let socket = !sockets.sessions.opening_session();
+        if let Some(error) = self
+            .broker
+            .refusal(peer.address.as_deref())
+            .filter(|_| socket)
+        {
+            return Ok(Opened::refused(error, peer.sockjs));
+        }
         self.last_conn += 1;
         let conn = self.last_conn;
         if peer.sockjs {
             sockets.sessions.framing_next();
         }
         if !sockets.accept(conn) {
-            return Ok(None);
+            let error = ProtocolError::new(
+                "room full",
+                format!(
+                    "the room holds as many sockets as the platform allows ({}); try again later",
+                    crate::room::budget::PLATFORM_SOCKETS
+                ),
+            )
+            .with_close_code(1013);
+            return Ok(Opened::refused(error, peer.sockjs));
         }
         let closes_at_once = endpoint_of(&self.settings, &peer.room).service == Service::Close;
         let mut effects = self.broker.open(conn, peer, now);
@@ -537,7 +601,7 @@ impl Room {
             });
         }
         self.run(store, sockets, Some(conn), effects, now)?;
-        Ok(Some(conn))
+        Ok(Opened::Accepted(conn))
     }
 
     /// Whether the connection is to the echo test service (`sockjs_test_services`).

@@ -18,8 +18,8 @@
 //!
 //! let (mut store, mut sockets) = (MemoryStorage::default(), MemorySockets::default());
 //! let mut room = Room::wake(Settings::default(), Rc::new(AllowAll), &mut store, &mut sockets, 0).unwrap();
-//! let alice = room.open(&mut store, &mut sockets, Peer::default(), 0).unwrap().unwrap();
-//! let bob = room.open(&mut store, &mut sockets, Peer::default(), 0).unwrap().unwrap();
+//! let alice = room.open(&mut store, &mut sockets, Peer::default(), 0).unwrap().conn().unwrap();
+//! let bob = room.open(&mut store, &mut sockets, Peer::default(), 0).unwrap().conn().unwrap();
 //! for conn in [alice, bob] {
 //!     room.receive(&mut store, &mut sockets, conn, b"CONNECT\naccept-version:1.2\n\n\0", false, 0).unwrap();
 //! }
@@ -61,8 +61,8 @@ pub use broker::{
 };
 pub use budget::{Budget, HistoryUsage, QueueOverflow, Usage};
 pub use engine::{
-    max_sockjs_payload, AlarmChange, EventCounts, Failed, Room, FLUSH_BATCH, FLUSH_DEADLINE_MS,
-    FLUSH_DELAY_MS, ID_HEADROOM,
+    max_sockjs_payload, AlarmChange, EventCounts, Failed, Opened, Room, FLUSH_BATCH,
+    FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, ID_HEADROOM,
 };
 pub use session::{AckMode, ConnId, Peer, Phase, Session, Subscription, Unacked};
 pub use settings::Settings;

@@ -400,6 +400,8 @@ pub struct MemorySockets {
     open_count: usize,
     /// Sockets with received messages not yet drained.
     unread: BTreeSet<ConnId>,
+    /// Sockets refused before they were accepted.
+    refusals: u64,
     /// Closed sockets: code and reason.
     pub closed: BTreeMap<ConnId, (u16, String)>,
     /// Every call, in order; tests may drain it.
@@ -473,6 +475,22 @@ impl MemorySockets {
         }
         self.open_count = 0;
         self.handles.clear();
+    }
+
+    /// A socket refused before it was accepted: it gets `messages` and is closed, and the
+    /// room never holds it. Its id is one no connection of the room's has.
+    pub fn refused(&mut self, messages: &[Vec<u8>], code: u16, reason: &str) -> ConnId {
+        self.refusals += 1;
+        let conn = u64::MAX / 2 + self.refusals;
+        let socket = Socket {
+            closed: true,
+            received: messages.iter().map(|m| (m.clone(), false)).collect(),
+            ..Socket::default()
+        };
+        self.open.insert(conn, socket);
+        self.unread.insert(conn);
+        self.closed.insert(conn, (code, reason.to_owned()));
+        conn
     }
 
     /// The peer went away: the socket is closed (the caller tells the room).

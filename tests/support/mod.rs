@@ -17,8 +17,8 @@ use std::rc::Rc;
 use stomp_rooms::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
 use stomp_rooms::room::testing::{MemorySockets, MemoryStorage, SocketCall};
 use stomp_rooms::room::{
-    self, AlarmChange, AllowAll, Authenticator, Config, ConnId, Credentials, Failed, Peer, Session,
-    Settings,
+    self, AlarmChange, AllowAll, Authenticator, Config, ConnId, Credentials, Failed, Opened, Peer,
+    Session, Settings,
 };
 use stomp_rooms::stomp::{Command, Decoded, Decoder, Frame, Limits, Message, Version};
 
@@ -260,15 +260,22 @@ impl Room {
     fn open_peer(&mut self, client: ConnId, peer: Peer) {
         let mut opened = None;
         self.event(|engine, store, sockets, now| {
-            opened = engine.open(store, sockets, peer, now)?;
+            opened = Some(engine.open(store, sockets, peer, now)?);
             Ok(())
         });
-        if let Some(conn) = opened {
-            self.conns.insert(client, conn);
-            self.clients.insert(conn, client);
-            // What the room sent while opening (a refusal) reaches the client too.
-            self.collect();
-        }
+        let conn = match opened {
+            Some(Opened::Accepted(conn)) => conn,
+            Some(Opened::Refused {
+                messages,
+                code,
+                reason,
+            }) => self.sockets.refused(&messages, code, &reason),
+            None => return,
+        };
+        self.conns.insert(client, conn);
+        self.clients.insert(conn, client);
+        // What the room sent while opening (a refusal) reaches the client too.
+        self.collect();
     }
 
     /// An HTTP request to the room `ROOM`; `None` if the room failed it (storage).
@@ -575,6 +582,8 @@ pub enum Step {
     Ping(ConnId),
     Tick(u64),
     Hibernate,
+    /// The object restarts as a crash or a deploy does (see [`Room::restart`]).
+    Restart,
 }
 
 impl Room {
@@ -618,6 +627,7 @@ impl Room {
             Step::Ping(conn) => self.ping(conn),
             Step::Tick(ms) => self.advance(ms),
             Step::Hibernate => self.hibernate(),
+            Step::Restart => self.restart(),
         }
     }
 }

@@ -335,43 +335,45 @@ impl Broker {
     /// Past the room's connection caps it gets an ERROR at once and is closed.
     pub fn open(&mut self, conn: ConnId, peer: Peer, now_ms: u64) -> Vec<Effect> {
         self.now_ms = now_ms;
+        let refused = self.refusal(peer.address.as_deref());
         self.insert_connection(Session::new(conn, peer, now_ms));
         self.save(conn);
-        if let Err(error) = self.check_connection_caps(conn) {
+        if let Some(error) = refused {
             self.fail(conn, error);
         }
         self.take()
     }
 
-    /// The room-wide and per-address connection caps, counting the new connection.
-    fn check_connection_caps(&self, conn: ConnId) -> Result<(), ProtocolError> {
+    /// Why the room refuses one more connection from `address`, if it does: the room-wide
+    /// and per-address caps. A socket refused as it opens is never accepted for hibernation
+    /// (see [`Room::open`](crate::room::Room::open)).
+    pub fn refusal(&self, address: Option<&str>) -> Option<ProtocolError> {
         let (max, per_address) = (
             self.config.max_connections as usize,
             self.config.max_connections_per_address as usize,
         );
-        if max > 0 && self.conns.len() > max {
-            return Err(ProtocolError::new(
-                "room full",
-                format!("the room holds its maximum of {max} connections (max_connections); try again later"),
-            )
-            .with_close_code(1013));
-        }
-        let address = self.session(conn).and_then(|s| s.address.as_deref());
-        if let Some(address) = address.filter(|_| per_address > 0) {
-            let from_address = self
-                .conns
-                .values()
-                .filter(|c| c.session.address.as_deref() == Some(address))
-                .count();
-            if from_address > per_address {
-                return Err(ProtocolError::new(
-                    "too many connections",
-                    format!("the room holds its maximum of {per_address} connections from your address (max_connections_per_address); close one or try again later"),
+        if max > 0 && self.conns.len() >= max {
+            return Some(
+                ProtocolError::new(
+                    "room full",
+                    format!("the room holds its maximum of {max} connections (max_connections); try again later"),
                 )
-                .with_close_code(1013));
-            }
+                .with_close_code(1013),
+            );
         }
-        Ok(())
+        let address = address.filter(|_| per_address > 0)?;
+        let from_address = self
+            .conns
+            .values()
+            .filter(|c| c.session.address.as_deref() == Some(address))
+            .count();
+        (from_address >= per_address).then(|| {
+            ProtocolError::new(
+                "too many connections",
+                format!("the room holds its maximum of {per_address} connections from your address (max_connections_per_address); close one or try again later"),
+            )
+            .with_close_code(1013)
+        })
     }
 
     /// Bytes arrived on a connection (one WebSocket message; `binary` if it was a binary one).

@@ -147,6 +147,11 @@ impl SockJsSessions {
         self.opening_framed = true;
     }
 
+    /// The connection the room is opening is a session over HTTP (not a socket).
+    pub fn opening_session(&self) -> bool {
+        self.opening.is_some()
+    }
+
     pub fn is_framed(&self, conn: ConnId) -> bool {
         !self.framed.is_empty() && self.framed.contains(&conn)
     }
