@@ -3,7 +3,8 @@
 
 use std::rc::Rc;
 
-use worker::{console_error, Env};
+use wasm_bindgen::JsValue;
+use worker::{console_error, js_sys, Env};
 
 use crate::room::auth::{self, ConnectRequest, Identity, Secrets};
 use crate::room::{AllowAll, Authenticator, Settings};
@@ -17,16 +18,21 @@ pub fn settings(env: &Env) -> Result<Settings, String> {
         console_error!("{problem}. Refusing connections until it is fixed.");
         problem
     };
-    let settings = match env.object_var::<Settings>("ROOM_SETTINGS") {
-        Ok(settings) => settings,
-        Err(error) if env.object_var::<serde_json::Value>("ROOM_SETTINGS").is_ok() => {
-            return Err(invalid(&error))
-        }
-        Err(_) => match env.var("ROOM_SETTINGS").map(|v| v.to_string()) {
-            Ok(text) => serde_json::from_str(&text).map_err(|error| invalid(&error))?,
-            Err(_) => Settings::default(),
-        },
+    // A table in wrangler.toml arrives as an object, `--var` as a string: both are read as
+    // JSON, by one deserializer (a second one for JavaScript values would double its code).
+    let value = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str("ROOM_SETTINGS"))
+        .unwrap_or(JsValue::UNDEFINED);
+    if value.is_undefined() || value.is_null() {
+        return Ok(Settings::default());
+    }
+    let text = match value.as_string() {
+        Some(text) => text,
+        None => js_sys::JSON::stringify(&value)
+            .ok()
+            .and_then(|text| text.as_string())
+            .unwrap_or_default(),
     };
+    let settings: Settings = serde_json::from_str(&text).map_err(|error| invalid(&error))?;
     settings.check().map_err(|problem| invalid(&problem))?;
     Ok(settings)
 }
