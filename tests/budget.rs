@@ -849,11 +849,16 @@ fn settings_whose_budget_cannot_work_are_refused_naming_the_problem() {
         let refused = settings.check().unwrap_err();
         assert!(refused.contains(problem), "{refused}");
     }
-    let misspelt = serde_json::from_str::<Settings>(r#"{"budget": {"max_queue_message": 5}}"#);
-    assert!(
-        misspelt.is_err(),
-        "an unknown budget key is refused, not ignored"
-    );
+    for misspelt in [
+        r#"{"budget": {"max_queue_message": 5}}"#,
+        r#"{"limits": {"max_frame_byte": 5}}"#,
+        r#"{"budget": {"queue_overflow": "drop-newest"}}"#,
+    ] {
+        assert!(
+            serde_json::from_str::<Settings>(misspelt).is_err(),
+            "{misspelt} is refused, not ignored"
+        );
+    }
 }
 
 room_test! {

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 /// `max_unacked`, `max_transactions`) also bound the size of a session's persisted state: with
 /// the defaults the worst case stays under the 16 KiB a hibernatable WebSocket attachment holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// Largest frame (command line, headers and body), in bytes. Default 1 MiB.
     pub max_frame_bytes: usize,
