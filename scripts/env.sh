@@ -18,7 +18,7 @@ export WRANGLER_SEND_METRICS=false
 # Benchmarks and profiles drive a room from one load generator on one address, publishing as
 # fast as it can: they lift the per-connection publish rate and the connection caps, which
 # would otherwise refuse it (docs/benchmarks.md says so beside the figures).
-LOAD_TEST_SETTINGS='{"publish_rate":{"messages_per_s":0,"bytes_per_s":0},"max_connections":0,"max_connections_per_address":0,"endpoints":["/ws-stomp"]}'
+LOAD_TEST_SETTINGS='{"publish_rate":{"messages_per_s":0,"frames_per_s":0,"bytes_per_s":0},"max_connections":0,"max_connections_per_address":0,"endpoints":["/ws-stomp"]}'
 
 # The Debian packages that supply a wasm-capable Rust when the active toolchain has no wasm32 std.
 DEBIAN_WASM_PACKAGES=(rustc-web cargo-web rust-web-src lld-22)

@@ -12,6 +12,8 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 mkdir -p "tests/fuzz/corpus/$target"
 echo "fuzz: running $target for $seconds s (libFuzzer prints progress lines)"
-# cargo-fuzz needs nightly flags (sanitizers); RUSTC_BOOTSTRAP lets a stable toolchain accept them.
-RUSTC_BOOTSTRAP=1 exec cargo fuzz run --fuzz-dir tests/fuzz "$target" "tests/fuzz/corpus/$target" -- \
-    -max_total_time="$seconds" -print_final_stats=1
+# cargo-fuzz needs nightly flags; RUSTC_BOOTSTRAP lets a stable toolchain accept them. The core
+# has no unsafe code, so AddressSanitizer finds nothing a panic would not, at a third of the
+# speed: FUZZ_SANITIZER=address brings it back.
+RUSTC_BOOTSTRAP=1 exec cargo fuzz run --sanitizer "${FUZZ_SANITIZER:-none}" --fuzz-dir tests/fuzz \
+    "$target" "tests/fuzz/corpus/$target" -- -max_total_time="$seconds" -print_final_stats=1

@@ -3,15 +3,16 @@
 //! never finish, header floods of control characters, new destinations, presence and replay
 //! floods, oversized and malformed frames), with time passing, evictions and crashes between
 //! them. After every step what the room holds stays within its budget and storage within its
-//! bound, and no commit fails; an innocent client's SENDs to a topic are never refused and are
+//! bound, the room's ledger agrees with what storage holds, and no commit fails; an innocent client's SENDs to a topic are never refused and are
 //! stored when their RECEIPT comes, and every queue message it was given a RECEIPT for reaches
 //! its consumer in the end (a full room may refuse one, with an ERROR naming the cap).
 
 mod support;
 
 use proptest::prelude::*;
-use stomp_rooms::room::{Budget, Config, ConnId, PublishRate, Settings};
+use stomp_rooms::room::{Budget, Config, ConnId, PublishRate, QueueOverflow, Settings};
 use stomp_rooms::stomp::{Command, Limits};
+use support::http::post;
 use support::{Eviction, Room};
 
 /// Small caps, so random hostile traffic reaches every one of them.
@@ -32,11 +33,14 @@ fn budget() -> Budget {
     }
 }
 
-fn settings() -> Settings {
+fn settings(overflow: QueueOverflow) -> Settings {
     Settings {
         broker: Config {
             history_limit: 100,
-            budget: budget(),
+            budget: Budget {
+                queue_overflow: overflow,
+                ..budget()
+            },
             limits: Limits {
                 max_frame_bytes: 2_000,
                 max_body_bytes: 1_500,
@@ -102,6 +106,14 @@ enum Attack {
     /// Bytes of any kind.
     Garbage(Vec<u8>),
     Reconnect,
+    /// A socket that never connects, with the start of a frame that never ends.
+    Unconnected {
+        size: u16,
+    },
+    /// A POST to a queue, from the attacker's address.
+    HttpQueue {
+        body: u16,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +147,8 @@ fn attack() -> impl Strategy<Value = Attack> {
         (1u16..6000).prop_map(|size| Attack::Oversized { size }),
         prop::collection::vec(any::<u8>(), 0..300).prop_map(Attack::Garbage),
         Just(Attack::Reconnect),
+        (1u16..1800).prop_map(|size| Attack::Unconnected { size }),
+        (0u16..1500).prop_map(|body| Attack::HttpQueue { body }),
     ]
 }
 
@@ -143,7 +157,7 @@ fn step() -> impl Strategy<Value = Step> {
         8 => (1..=ATTACKERS, attack()).prop_map(|(conn, attack)| Step::Attack(conn, attack)),
         3 => Just(Step::Innocent),
         2 => Just(Step::InnocentQueues),
-        2 => (1u64..3000).prop_map(Step::Tick),
+        2 => prop_oneof![1u64..3000, 25_000u64..40_000].prop_map(Step::Tick),
         1 => Just(Step::Evict),
         1 => Just(Step::Crash),
     ]
@@ -159,6 +173,26 @@ fn ensure_connected(room: &mut Room, client: ConnId) {
 }
 
 fn carry_out(room: &mut Room, attacker: ConnId, attack: Attack) {
+    if let Attack::Unconnected { size } = attack {
+        // Another socket of the attacker's, which never sends CONNECT.
+        let loner = attacker + 10;
+        if !room.is_open(loner) {
+            room.open(loner);
+        }
+        let head = b"SEND\ndestination:/topic/never\n\n";
+        room.raw(
+            loner,
+            &[head.as_slice(), &vec![b'u'; usize::from(size)]].concat(),
+        );
+        room.take(loner);
+        return;
+    }
+    if let Attack::HttpQueue { body } = attack {
+        let mut request = post("/queue/q0", &"h".repeat(usize::from(body)));
+        request.peer.address = Some(format!("198.51.100.{attacker}"));
+        room.http(request);
+        return;
+    }
     ensure_connected(room, attacker);
     let send = |to: &str, head: &str, body: usize| {
         format!("SEND\ndestination:{to}\n{head}\n{}\0", "b".repeat(body))
@@ -216,6 +250,7 @@ fn carry_out(room: &mut Room, attacker: ConnId, attack: Attack) {
         }
         Attack::Garbage(bytes) => room.raw(attacker, &bytes),
         Attack::Reconnect => room.close(attacker),
+        Attack::Unconnected { .. } | Attack::HttpQueue { .. } => {}
     }
     room.take(attacker);
 }
@@ -243,6 +278,30 @@ fn within_budget(room: &mut Room) -> Result<(), TestCaseError> {
         room.failures.is_empty(),
         "a commit failed: {:?}",
         room.failures
+    );
+    // The ledger is what storage holds: queues, transactions and partial frames are stored
+    // with the event that changes them; history rows may still wait to share a commit.
+    let store = &room.store;
+    prop_assert_eq!(
+        held["queued_bytes"].as_u64(),
+        Some(store.queued_bytes()),
+        "queues"
+    );
+    prop_assert_eq!(
+        held["staged_bytes"].as_u64(),
+        Some(store.staged_bytes()),
+        "transactions"
+    );
+    prop_assert_eq!(
+        held["partial_bytes"].as_u64(),
+        Some(store.partial_bytes()),
+        "partials"
+    );
+    let history = held["history_bytes"].as_u64().unwrap_or(0);
+    prop_assert!(
+        store.history_bytes() <= history,
+        "history: stored {} > counted {history}",
+        store.history_bytes()
     );
     Ok(())
 }
@@ -277,8 +336,13 @@ fn stored_bodies(room: &Room, to: &str) -> Vec<String> {
         .collect()
 }
 
-fn run(steps: Vec<Step>, eviction: Eviction) -> Result<(), TestCaseError> {
-    let mut room = Room::with_settings(settings());
+fn run(steps: Vec<Step>, eviction: Eviction, drop_oldest: bool) -> Result<(), TestCaseError> {
+    let overflow = if drop_oldest {
+        QueueOverflow::DropOldest
+    } else {
+        QueueOverflow::Reject
+    };
+    let mut room = Room::with_settings(settings(overflow));
     room.eviction = eviction;
     let mut queued = Vec::new();
     for (n, step) in steps.into_iter().enumerate() {
@@ -308,11 +372,22 @@ fn run(steps: Vec<Step>, eviction: Eviction) -> Result<(), TestCaseError> {
     const CONSUMER: ConnId = 200;
     ensure_connected(&mut room, CONSUMER);
     room.subscribe(CONSUMER, "q", "/queue/innocent");
-    prop_assert_eq!(
-        room.bodies(CONSUMER),
-        queued,
-        "every queue message it was given a RECEIPT for"
-    );
+    let received = room.bodies(CONSUMER);
+    if drop_oldest {
+        // A full queue set to drop its oldest keeps the newest, in order.
+        let kept = queued.len() - received.len().min(queued.len());
+        prop_assert_eq!(
+            &received[..],
+            &queued[kept..],
+            "the newest queue messages, in order"
+        );
+    } else {
+        prop_assert_eq!(
+            received,
+            queued,
+            "every queue message it was given a RECEIPT for"
+        );
+    }
     Ok(())
 }
 
@@ -321,15 +396,15 @@ proptest! {
 
     #[test]
     fn hostile_clients_never_take_a_room_past_its_budget_kept_in_memory(
-        steps in prop::collection::vec(step(), 1..80)
+        steps in prop::collection::vec(step(), 1..80), drop_oldest in any::<bool>()
     ) {
-        run(steps, Eviction::Never)?;
+        run(steps, Eviction::Never, drop_oldest)?;
     }
 
     #[test]
     fn hostile_clients_never_take_a_room_past_its_budget_evicted_after_every_step(
-        steps in prop::collection::vec(step(), 1..80)
+        steps in prop::collection::vec(step(), 1..80), drop_oldest in any::<bool>()
     ) {
-        run(steps, Eviction::EveryStep)?;
+        run(steps, Eviction::EveryStep, drop_oldest)?;
     }
 }

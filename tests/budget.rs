@@ -127,6 +127,32 @@ fn a_full_queue_set_to_drop_oldest_drops_its_oldest_waiting_messages() {
 }
 
 room_test! {
+fn drop_oldest_makes_room_in_all_queues_from_the_full_one_or_drops_nothing() {
+    let one = row("/queue/a", "xxxxxxxx");
+    let mut room = room_with(Budget {
+        max_queue_bytes: 10 * one,
+        max_queued_bytes: 3 * one,
+        queue_overflow: QueueOverflow::DropOldest,
+        ..Budget::default()
+    });
+    room.connect(1, "");
+    room.publish(1, "/queue/a", "xxxxxxxx");
+    room.publish(1, "/queue/b", "xxxxxxxx");
+    room.publish(1, "/queue/b", "xxxxxxxx");
+    // All queues are full: /queue/b's oldest makes room for its next.
+    room.publish(1, "/queue/b", "xxxxxxxx");
+    assert!(room.take(1).is_empty(), "nothing refused");
+    assert_eq!(room.store.queued().len(), 3);
+    // A new queue cannot drop anything of its own: refused, and nothing of the others dropped.
+    room.publish(1, "/queue/c", "xxxxxxxx");
+    let (message, detail) = error_of(&room.take(1));
+    assert_eq!(message, "queue full");
+    assert!(detail.contains("budget.max_queued_bytes"), "{detail}");
+    assert_eq!(room.store.queued().len(), 3, "nothing dropped for a message refused anyway");
+}
+}
+
+room_test! {
 fn a_full_queue_answers_an_http_publish_with_507() {
     let mut room = room_with(Budget {
         max_queue_messages: 1,
@@ -227,9 +253,47 @@ fn a_frame_arriving_in_pieces_is_stored_at_a_cost_linear_in_what_arrives() {
 }
 
 room_test! {
-fn partly_arrived_frames_of_all_connections_are_held_to_the_room_s_budget() {
+fn a_frame_arriving_a_byte_at_a_time_counts_each_piece_s_row_against_the_budget() {
     let mut room = room_with(Budget {
-        max_partial_bytes: 2000,
+        max_partial_bytes: 10_000,
+        ..Budget::default()
+    });
+    room.connect(1, "");
+    let frame = "SEND\ndestination:/topic/t\n\n".repeat(10);
+    let mut sent = 0;
+    for byte in frame.as_bytes() {
+        if !room.is_open(1) {
+            break;
+        }
+        room.raw(1, std::slice::from_ref(byte));
+        sent += 1;
+    }
+    let (message, _) = error_of(&room.take(1));
+    assert_eq!(message, "room busy");
+    let most = 10_000 / (1 + record::ROW_OVERHEAD);
+    assert!(sent <= most + 1, "{sent} one-byte pieces held, each a row");
+    assert!(room.store.partials().is_empty(), "its pieces went with it");
+}
+}
+
+room_test! {
+fn the_partial_frame_of_a_connection_the_room_closes_is_forgotten_with_it() {
+    let mut room = room_with(Budget::default());
+    room.open(1);
+    room.raw(1, b"SEND\ndestination:/topic/t\n\nnever ends");
+    assert_eq!(room.store.partials().len(), 1);
+    room.advance(30_000);
+    assert!(!room.is_open(1), "closed for its missing CONNECT");
+    assert!(room.store.partials().is_empty(), "{:?}", room.store.partials());
+    assert_eq!(room.stats()["held"]["partial_bytes"], 0);
+}
+}
+
+room_test! {
+fn partly_arrived_frames_of_all_connections_are_held_to_the_room_s_budget() {
+    // Each half frame is 928 bytes, in one piece (a row of its own): two fit, three do not.
+    let mut room = room_with(Budget {
+        max_partial_bytes: 2 * (928 + record::ROW_OVERHEAD) + 100,
         ..Budget::default()
     });
     let half = format!("SEND\ndestination:/topic/t\n\n{}", "x".repeat(900));
@@ -255,7 +319,7 @@ fn partly_arrived_frames_of_all_connections_are_held_to_the_room_s_budget() {
 // ---- frames and rates ------------------------------------------------------------------------
 
 room_test! {
-fn a_frame_over_max_frame_bytes_in_one_message_is_refused_before_anything_is_delivered() {
+fn a_frame_over_max_frame_bytes_is_refused_though_each_of_its_messages_is_not() {
     let mut room = room_with(Budget::default());
     room.connect(1, "");
     room.connect(2, "");
@@ -682,6 +746,48 @@ fn a_crash_loses_at_most_unreceipted_history_and_nothing_a_receipt_promised() {
     assert!(
         room.store.staged().is_empty(),
         "the crashed connection's transaction is gone"
+    );
+}
+
+#[test]
+fn after_a_quiet_spell_the_room_s_alarm_brings_the_ceilings_down_so_ids_continue_exactly() {
+    let mut room = room_with(Budget::default());
+    room.connect(1, "");
+    room.connect(2, "");
+    room.subscribe(2, "s", "/topic/t");
+    room.publish(1, "/topic/t", "before");
+    assert_eq!(room.take(2)[0].header("message-id"), Some("1"));
+    // The platform's alarm, not an eviction's flush, after 2 s of quiet; then a crash.
+    room.advance(stomp_rooms::room::FLUSH_DEADLINE_MS);
+    room.restart();
+    assert_eq!(room.connect(3, "").header("session"), Some("s3"));
+    room.subscribe(3, "s", "/topic/t");
+    room.connect(4, "");
+    room.publish(4, "/topic/t", "after");
+    assert_eq!(room.take(3)[0].header("message-id"), Some("2"));
+}
+
+#[test]
+fn a_ceiling_met_exactly_by_quiet_time_settles_instead_of_waking_the_room_again_and_again() {
+    let mut room = room_with(Budget::default());
+    room.open(1);
+    // Opening sockets writes nothing: the ids run up to the ceiling raised by the first.
+    for client in 2..=stomp_rooms::room::ID_HEADROOM + 1 {
+        room.open(client);
+        room.close(client);
+    }
+    room.advance(stomp_rooms::room::FLUSH_DEADLINE_MS);
+    let alarms = room.stats()["events_since_wake"]["alarms"]
+        .as_u64()
+        .unwrap();
+    room.advance(60_000);
+    let later = room.stats()["events_since_wake"]["alarms"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        later - alarms <= 2,
+        "{} alarms in a minute of quiet",
+        later - alarms
     );
 }
 

@@ -809,6 +809,23 @@ fn broken_framing_or_a_binary_message_ends_a_sockjs_socket_without_a_close_frame
 }
 
 room_test! {
+fn a_sockjs_message_larger_than_a_send_may_carry_ends_its_socket_before_it_is_decoded() {
+    let mut room = Room::with_config(stomp_rooms::room::Config {
+        limits: stomp_rooms::stomp::Limits {
+            max_frame_bytes: 100,
+            ..stomp_rooms::stomp::Limits::default()
+        },
+        ..stomp_rooms::room::Config::default()
+    });
+    room.open_sockjs(1);
+    let limit = stomp_rooms::room::max_sockjs_payload(100);
+    room.raw(1, &sockjs_message(&"x".repeat(limit)));
+    assert_eq!(room.closed(1), Some((1009, "message too large".to_owned())));
+    assert_eq!(room.stats()["connections"], 0);
+}
+}
+
+room_test! {
 fn a_sockjs_socket_the_room_closes_gets_the_close_frame_first() {
     let mut room = Room::new();
     room.open_sockjs(1);

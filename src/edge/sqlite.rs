@@ -24,8 +24,8 @@ use worker::{js_sys, SqlStorage, SqlStorageValue};
 
 use crate::room::record::{self, ROW_OVERHEAD};
 use crate::room::{
-    Counter, HistoryRead, HistoryUsage, QueuedMessage, ReadFrom, StagedFrame, Storage,
-    StorageError, Stored, Throttle, Write,
+    Counter, HistoryRead, HistoryUsage, PartialFrame, QueuedMessage, ReadFrom, StagedFrame,
+    Storage, StorageError, Stored, Throttle, Write,
 };
 use crate::stomp::Message;
 
@@ -95,6 +95,10 @@ const SCHEMA_KEY: &str = "schema";
 const SUMMARIZE: &str = "INSERT OR REPLACE INTO history_summary (destination, rows, bytes, newest)
     SELECT ?1, count(*), coalesce(sum(size), 0), coalesce(max(id), 0) FROM history
     WHERE destination = ?1";
+
+/// Forgets the summary of a destination whose history is gone (it gave way to another's).
+const FORGET_EMPTY_SUMMARY: &str =
+    "DELETE FROM history_summary WHERE destination = ?1 AND rows = 0";
 
 #[wasm_bindgen]
 extern "C" {
@@ -317,15 +321,22 @@ impl Storage for SqliteStore {
                 _ => None,
             })
             .collect();
-        let mut partials: Vec<(u64, Vec<u8>)> = Vec::new();
+        let mut partials: Vec<PartialFrame> = Vec::new();
         for row in self.rows(
             "SELECT conn, bytes FROM partial_piece ORDER BY conn, seq",
             vec![],
         )? {
             if let [conn, SqlStorageValue::Blob(bytes)] = row.as_slice() {
                 match partials.last_mut() {
-                    Some((last, frame)) if *last == integer(conn) => frame.extend(bytes),
-                    _ => partials.push((integer(conn), bytes.clone())),
+                    Some(frame) if frame.conn == integer(conn) => {
+                        frame.bytes.extend(bytes);
+                        frame.pieces += 1;
+                    }
+                    _ => partials.push(PartialFrame {
+                        conn: integer(conn),
+                        bytes: bytes.clone(),
+                        pieces: 1,
+                    }),
                 }
             }
         }
@@ -434,6 +445,7 @@ impl Storage for SqliteStore {
         }
         for destination in summarized {
             statements.push((SUMMARIZE.into(), vec![destination.into()]));
+            statements.push((FORGET_EMPTY_SUMMARY.into(), vec![destination.into()]));
         }
         self.in_transaction(statements)
     }

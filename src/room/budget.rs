@@ -127,6 +127,11 @@ impl Budget {
                 "budget.max_history_bytes must hold at least one row (budget.max_row_bytes)".to_owned(),
             ),
             (
+                self.max_row_bytes <= self.max_queue_bytes
+                    && self.max_queue_bytes <= self.max_queued_bytes,
+                "budget.max_queue_bytes must hold at least one row (budget.max_row_bytes), and budget.max_queued_bytes one full queue".to_owned(),
+            ),
+            (
                 self.max_history_destinations > 0,
                 "budget.max_history_destinations must be at least 1 (history_limit 0 keeps none)".to_owned(),
             ),

@@ -236,6 +236,15 @@ impl Room {
         room.with_sessions(sockets, now, |room, sockets| {
             room.finish_restore(effects, store, sockets)
         })?;
+        // What connections gone in a crash left stored (their transactions and partial
+        // frames) is deleted at once, so storage holds no more than the room counts.
+        let orphans = room
+            .batch
+            .iter()
+            .any(|write| matches!(write, Write::Unstage { .. } | Write::PartialReset { .. }));
+        if orphans {
+            room.commit(store, now, true)?;
+        }
         Ok(room)
     }
 
@@ -308,9 +317,11 @@ impl Room {
                 });
             }
         }
-        for (conn, bytes) in stored.partials {
+        for partial in stored.partials {
+            let conn = partial.conn;
             if room.broker.session(conn).is_some() {
-                room.broker.restore_partial_frame(conn, &bytes);
+                room.broker
+                    .restore_partial_frame(conn, &partial.bytes, partial.pieces);
                 room.partials.insert(conn);
             } else {
                 room.batch.push(Write::PartialReset {
@@ -666,6 +677,7 @@ impl Room {
                 if let Some(conn) = origin {
                     self.keep_partial_frame(conn, None);
                 }
+                self.forget_partial_frames_of_closed();
                 // RECEIPTs waiting for the commit: it happens now.
                 let waited_for = !outbox.held.is_empty() || outbox.must_commit;
                 self.commit(store, now, waited_for)
@@ -892,6 +904,13 @@ impl Room {
             self.message_ids.planned(given.0, quiet(&self.message_ids)),
             self.conn_ids.planned(given.1, quiet(&self.conn_ids)),
         );
+        // A quiet ceiling already at the last id given is where it comes down to: settled.
+        if quiet(&self.message_ids) && ceilings.0.is_none() {
+            self.message_ids.raised_at = None;
+        }
+        if quiet(&self.conn_ids) && ceilings.1.is_none() {
+            self.conn_ids.raised_at = None;
+        }
         let mut writes = std::mem::take(&mut self.deferred);
         writes.append(&mut self.batch);
         writes.extend(
@@ -916,6 +935,24 @@ impl Room {
         Ok(())
     }
 
+    /// Forgets the stored partial frames of connections the room no longer has: closed by a
+    /// deadline, an error or a client, whatever the event.
+    fn forget_partial_frames_of_closed(&mut self) {
+        let gone: Vec<ConnId> = self
+            .partials
+            .iter()
+            .copied()
+            .filter(|&conn| self.broker.session(conn).is_none())
+            .collect();
+        for conn in gone {
+            self.partials.remove(&conn);
+            self.batch.push(Write::PartialReset {
+                conn,
+                bytes: Vec::new(),
+            });
+        }
+    }
+
     /// Stores what a message added to a connection's partly-arrived frame, at a cost linear
     /// in what arrives: while no frame completes, each message's bytes are appended as a
     /// piece of their own; once one does, the remainder replaces them. `arrived` is the
@@ -924,13 +961,9 @@ impl Room {
     fn keep_partial_frame(&mut self, conn: ConnId, arrived: Option<(u64, &[&[u8]])>) {
         let pending = self.broker.partial_frame(conn);
         let open = self.broker.session(conn).is_some();
+        // A connection that is gone has its pieces forgotten with the others' (see
+        // `forget_partial_frames_of_closed`).
         let Some((consumed, parts)) = arrived.filter(|_| open) else {
-            if !open && self.partials.remove(&conn) {
-                self.batch.push(Write::PartialReset {
-                    conn,
-                    bytes: Vec::new(),
-                });
-            }
             return;
         };
         if pending.is_empty() {

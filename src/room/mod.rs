@@ -68,6 +68,6 @@ pub use session::{AckMode, ConnId, Peer, Phase, Session, Subscription, Unacked};
 pub use settings::Settings;
 pub use sockets::Sockets;
 pub use storage::{
-    Counter, HistoryRead, ReadFrom, StagedFrame, Storage, StorageError, Stored, Write,
+    Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, Storage, StorageError, Stored, Write,
 };
 pub use timers::{TimerKind, Timers};

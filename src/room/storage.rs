@@ -140,6 +140,16 @@ pub struct StagedFrame {
     pub binary: bool,
 }
 
+/// A connection's partly-arrived frame, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartialFrame {
+    pub conn: ConnId,
+    /// Its pieces, joined.
+    pub bytes: Vec<u8>,
+    /// How many rows hold them.
+    pub pieces: u64,
+}
+
 /// Everything the room reads back when it wakes (history itself is read when asked for).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stored {
@@ -153,7 +163,7 @@ pub struct Stored {
     /// Staged frames, in the order they were staged.
     pub staged: Vec<StagedFrame>,
     /// Each connection's partly-arrived frame.
-    pub partials: Vec<(ConnId, Vec<u8>)>,
+    pub partials: Vec<PartialFrame>,
     /// Client addresses' publish rates over HTTP.
     pub address_rates: Vec<(String, Throttle)>,
     /// What each destination's history holds.

@@ -17,7 +17,7 @@ use super::record;
 use super::session::ConnId;
 use super::sockets::Sockets;
 use super::storage::{
-    Counter, HistoryRead, ReadFrom, StagedFrame, Storage, StorageError, Stored, Write,
+    Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, Storage, StorageError, Stored, Write,
 };
 use crate::stomp::Message;
 
@@ -121,23 +121,39 @@ impl MemoryStorage {
         self.counters.get(&counter).copied().unwrap_or(0)
     }
 
-    /// Everything stored, row by row as the room's budget counts rows.
-    pub fn stored_bytes(&self) -> u64 {
-        let messages = self
-            .history
+    /// The rows of queue messages, as the budget counts them.
+    pub fn queued_bytes(&self) -> u64 {
+        self.queued
             .values()
-            .chain(self.queued.values().map(|q| &q.message))
-            .map(record::message_row_bytes);
-        let staged = self
-            .staged
+            .map(|q| record::message_row_bytes(&q.message))
+            .sum()
+    }
+
+    /// The rows of staged frames, as the budget counts them.
+    pub fn staged_bytes(&self) -> u64 {
+        self.staged
             .iter()
-            .map(|s| (s.transaction.len() + s.record.len()) as u64 + record::ROW_OVERHEAD);
-        let partials = self
-            .partials
+            .map(|s| (s.transaction.len() + s.record.len()) as u64 + record::ROW_OVERHEAD)
+            .sum()
+    }
+
+    /// The rows of partly-arrived frames, as the budget counts them.
+    pub fn partial_bytes(&self) -> u64 {
+        self.partials
             .values()
             .flatten()
-            .map(|row| record::partial_row_bytes(row.len()));
-        messages.chain(staged).chain(partials).sum()
+            .map(|row| record::partial_row_bytes(row.len()))
+            .sum()
+    }
+
+    /// The rows of topic history, as the budget counts them.
+    pub fn history_bytes(&self) -> u64 {
+        self.history.values().map(record::message_row_bytes).sum()
+    }
+
+    /// Everything stored, row by row as the room's budget counts rows.
+    pub fn stored_bytes(&self) -> u64 {
+        self.history_bytes() + self.queued_bytes() + self.staged_bytes() + self.partial_bytes()
     }
 
     fn history_rows(
@@ -268,7 +284,11 @@ impl Storage for MemoryStorage {
             partials: self
                 .partials
                 .iter()
-                .map(|(&conn, rows)| (conn, rows.concat()))
+                .map(|(&conn, rows)| PartialFrame {
+                    conn,
+                    bytes: rows.concat(),
+                    pieces: rows.len() as u64,
+                })
                 .collect(),
             address_rates: self.address_rates.clone().into_iter().collect(),
             history: history.into_iter().collect(),

@@ -239,6 +239,9 @@ pub enum Effect {
 struct Connection {
     session: Session,
     decoder: Decoder,
+    /// The pieces its partly-arrived frame is stored in (one per message that completed
+    /// nothing; one after a message that completed a frame and left a remainder).
+    pieces: u64,
 }
 
 /// The broker for one room: connection events and bytes go in with the time, [`Effect`]s come
@@ -397,14 +400,17 @@ impl Broker {
         let Some(connection) = self.conns.get_mut(&conn) else {
             return Vec::new();
         };
+        let consumed = connection.decoder.consumed();
         connection.decoder.push(data);
         self.heard_from(conn);
+        let mut frames = 0;
         // A DISCONNECT or an error removes the connection, which ends the loop.
         while let Some(connection) = self.conns.get_mut(&conn) {
             match connection.decoder.next_item() {
                 Ok(None) => break,
                 Ok(Some(Decoded::HeartBeat)) => {}
                 Ok(Some(Decoded::Frame(frame))) => {
+                    frames += 1;
                     if let Err(error) = self.handle_frame(conn, frame, binary) {
                         self.fail(conn, error);
                         break;
@@ -416,14 +422,37 @@ impl Broker {
                 }
             }
         }
-        // What stays buffered is a partly-arrived frame: within the room's budget of them.
-        if let Some(connection) = self.conns.get(&conn) {
-            let pending = connection.decoder.pending().len() as u64;
-            if let Err(error) = self.usage.set_partial(&self.config.budget, conn, pending) {
-                self.fail(conn, error);
-            }
+        if let Err(error) = self.hold_partial_frame(conn, consumed, data.len(), frames) {
+            self.fail(conn, error);
         }
         self.take()
+    }
+
+    /// What stays buffered of a connection's stream after a message is a partly-arrived
+    /// frame, stored in pieces: within the room's budget of them, counting each piece's row.
+    /// A message that completed no frame costs a frame against the rates all the same (it is
+    /// a write of its own).
+    fn hold_partial_frame(
+        &mut self,
+        conn: ConnId,
+        consumed_before: u64,
+        arrived: usize,
+        frames: usize,
+    ) -> Result<(), ProtocolError> {
+        if frames == 0 && arrived > 0 {
+            self.charge(conn, Cost::frame(arrived, false))?;
+        }
+        let Some(connection) = self.conns.get_mut(&conn) else {
+            return Ok(());
+        };
+        let pending = connection.decoder.pending().len() as u64;
+        connection.pieces = match (pending, connection.decoder.consumed() == consumed_before) {
+            (0, _) => 0,
+            (_, true) => connection.pieces + u64::from(arrived > 0),
+            (_, false) => 1,
+        };
+        let held = pending + connection.pieces * record::ROW_OVERHEAD;
+        self.usage.set_partial(&self.config.budget, conn, held)
     }
 
     /// The connection's socket closed or failed: forget it, requeue its unacknowledged queue
@@ -565,11 +594,12 @@ impl Broker {
         self.last_message_id = self.last_message_id.max(id);
     }
 
-    /// Gives back a partial frame persisted before the room was evicted.
-    pub fn restore_partial_frame(&mut self, conn: ConnId, bytes: &[u8]) {
+    /// Gives back a partial frame persisted before the room was evicted, stored in `pieces`.
+    pub fn restore_partial_frame(&mut self, conn: ConnId, bytes: &[u8], pieces: u64) {
         if let Some(connection) = self.conns.get_mut(&conn) {
             connection.decoder.push(bytes);
-            let pending = connection.decoder.pending().len() as u64;
+            connection.pieces = pieces;
+            let pending = connection.decoder.pending().len() as u64 + pieces * record::ROW_OVERHEAD;
             // Stored within the budget; counted whatever the budget is now.
             let unbounded = Budget {
                 max_partial_bytes: u64::MAX,
@@ -1051,7 +1081,14 @@ impl Broker {
         for subscription in &session.subscriptions {
             self.index_subscription(&subscription.destination, conn, subscription.handle);
         }
-        self.conns.insert(conn, Connection { session, decoder });
+        self.conns.insert(
+            conn,
+            Connection {
+                session,
+                decoder,
+                pieces: 0,
+            },
+        );
     }
 
     fn remove_connection(&mut self, conn: ConnId) {

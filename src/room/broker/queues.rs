@@ -113,26 +113,47 @@ impl Broker {
     }
 
     /// Makes room in a queue for one more message of `bytes`, as the budget's overflow rule
-    /// says: refuses it, or drops the queue's oldest waiting messages until it fits.
+    /// says: refuses it, or drops the queue's oldest waiting messages, when dropping them
+    /// makes it fit. Nothing is dropped for a message that would be refused all the same.
     pub(super) fn make_room_in_queue(
         &mut self,
         name: &str,
         bytes: u64,
     ) -> Result<(), ProtocolError> {
-        loop {
-            let refused = match self.usage.admit_queued(&self.config.budget, name, bytes) {
-                Ok(()) => return Ok(()),
-                Err(refused) => refused,
-            };
-            let drops = self.config.budget.queue_overflow == QueueOverflow::DropOldest
-                && refused.message == "queue full";
-            let oldest = self
+        let budget = &self.config.budget;
+        let refused = match self.usage.admit_queued(budget, name, bytes) {
+            Ok(()) => return Ok(()),
+            Err(refused) => refused,
+        };
+        if budget.queue_overflow != QueueOverflow::DropOldest || refused.message != "queue full" {
+            return Err(refused);
+        }
+        // What must go: messages over the queue's count, bytes over its size or the room's.
+        let (queue, queued) = (self.usage.queue(name), self.usage.queued_bytes());
+        let messages =
+            (u64::from(queue.messages) + 1).saturating_sub(u64::from(budget.max_queue_messages));
+        let over = (queue.bytes + bytes)
+            .saturating_sub(budget.max_queue_bytes)
+            .max((queued + bytes).saturating_sub(budget.max_queued_bytes));
+        let waiting = self.queues.get(name).map(|q| &q.waiting);
+        let (mut count, mut freed) = (0u64, 0u64);
+        for entry in waiting.into_iter().flatten() {
+            if count >= messages && freed >= over {
+                break;
+            }
+            count += 1;
+            freed += record::message_row_bytes(&entry.message);
+        }
+        if count < messages || freed < over {
+            return Err(refused);
+        }
+        for _ in 0..count {
+            let Some(oldest) = self
                 .queues
                 .get_mut(name)
-                .filter(|_| drops)
-                .and_then(|queue| queue.waiting.pop_front());
-            let Some(oldest) = oldest else {
-                return Err(refused);
+                .and_then(|q| q.waiting.pop_front())
+            else {
+                break;
             };
             self.usage
                 .dequeued(name, record::message_row_bytes(&oldest.message));
@@ -140,6 +161,7 @@ impl Broker {
                 message_id: oldest.message.id,
             });
         }
+        Ok(())
     }
 
     /// Drops a queue that holds nothing and has no consumers, with its round-robin position.

@@ -130,10 +130,14 @@ impl Room {
                     from,
                 };
                 messages = store.history(destination, read)?;
-                // Messages not yet stored follow only a stored part that was read whole.
+                // Messages not yet stored follow only a stored part that was read whole: one
+                // the budget may have cut short is counted to be sure.
                 let returned = messages.len() as u32;
-                if returned < count && store.history_count(destination, after)? == returned {
-                    bytes = messages.iter().map(record::message_row_bytes).sum();
+                bytes = messages.iter().map(record::message_row_bytes).sum();
+                let may_be_cut = bytes + self.settings.broker.budget.max_row_bytes > max_bytes;
+                if returned < count
+                    && (!may_be_cut || store.history_count(destination, after)? == returned)
+                {
                     let room = count - returned;
                     let next = within(unstored.iter().copied(), room, &mut bytes, max_bytes);
                     messages.extend(next);

@@ -750,7 +750,7 @@ fn request_size(destination: &str, headers: &[(String, String)], body: u64) -> u
 fn refusal_of(error: &ProtocolError) -> HttpResponse {
     match error.message.as_str() {
         "message too large" => HttpResponse::text(413, error.detail.clone()),
-        "queue full" | "too many destinations" | "room busy" => {
+        "queue full" | "too many queues" | "room busy" => {
             HttpResponse::text(507, format!("{}: {}", error.message, error.detail))
                 .with_header("retry-after", "5")
         }

@@ -140,6 +140,11 @@ impl Room {
         binary: bool,
         now: u64,
     ) -> Result<(), Failed> {
+        // Held to what an `xhr_send` may carry before it is decoded at all.
+        let limit = max_payload(self.settings.broker.limits.max_frame_bytes);
+        if data.len() > limit {
+            return self.conn_gone(store, sockets, conn, Some((1009, "message too large")), now);
+        }
         let text = std::str::from_utf8(data).ok().filter(|_| !binary);
         match text.map(sockjs::decode_client) {
             Some(Ok(messages)) => self.sockjs_deliver(store, sockets, conn, messages, now),
