@@ -394,3 +394,29 @@ fn open_requests_count_against_the_per_address_cap() {
     assert!(matches!(room.http(stream_from("198.51.100.1")), Some(HttpOutcome::Stream { .. })));
 }
 }
+
+/// In a room kept in memory (a woken room stores its wake counter once, with its next commit).
+#[test]
+fn stats_ask_for_the_room_s_credentials_and_write_nothing() {
+    support::with_eviction(support::Eviction::Never, || {
+        let mut room = Room::new().with_authenticator(Rc::new(Gate {
+            tokens: Some(verifier(TokenRules::default())),
+            users: None,
+        }));
+        let refused = room.stats_request(get("/stats"));
+        assert_eq!(refused.status, 401, "{}", text(&refused));
+        let commits = room.store.commits.len();
+        let token = hs256(&json!({"sub": "operator", "exp": room.now / 1000 + 60}));
+        let asking = with_header(get("/stats"), "authorization", &format!("Bearer {token}"));
+        for _ in 0..3 {
+            let answer = room.stats_request(asking.clone());
+            assert_eq!(answer.status, 200, "{}", text(&answer));
+            assert!(body_json(&answer)["held"]["stored_bytes"].is_u64());
+        }
+        assert_eq!(
+            room.store.commits.len(),
+            commits,
+            "reading the counters wrote nothing"
+        );
+    });
+}

@@ -332,6 +332,17 @@ impl Room {
         stats
     }
 
+    /// `GET /rooms/{room}/stats` with this request's credentials (and nothing of the platform's).
+    pub fn stats_request(&mut self, mut request: HttpRequest) -> HttpResponse {
+        request.peer.room = ROOM.to_owned();
+        let mut answer = None;
+        self.event(|engine, _, _, now| {
+            answer = Some(engine.stats_request(&request, serde_json::Map::new(), now));
+            Ok(())
+        });
+        answer.expect("the room answered")
+    }
+
     /// Drains the answers given to waiting long polls.
     pub fn answers(&mut self) -> Vec<(ListenerId, HttpResponse)> {
         let mut answers = Vec::new();
