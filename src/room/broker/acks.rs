@@ -2,7 +2,6 @@
 //! what settling it does (a queue message is done, or goes back to its queue).
 
 use super::{missing_header, required, Broker, Effect};
-use crate::room::record;
 use crate::room::session::{AckMode, ConnId, Unacked};
 use crate::stomp::{Frame, ProtocolError, Version};
 
@@ -102,15 +101,12 @@ impl Broker {
         let mut requeue = Vec::new();
         for unacked in settled.iter().filter(|u| u.is_queue()) {
             match kind {
-                AckKind::Ack => {
-                    if let Some(message) = self.in_flight.remove(&unacked.message_id()) {
-                        self.usage
-                            .dequeued(&message.destination, record::message_row_bytes(&message));
-                    }
-                    self.out.push(Effect::Dequeue {
+                AckKind::Ack => match self.in_flight.remove(&unacked.message_id()) {
+                    Some(message) => self.done_with(&message),
+                    None => self.out.push(Effect::Dequeue {
                         message_id: unacked.message_id(),
-                    });
-                }
+                    }),
+                },
                 AckKind::Nack => requeue.push(unacked.message_id()),
             }
         }

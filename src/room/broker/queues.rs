@@ -99,13 +99,7 @@ impl Broker {
                 .and_then(|s| s.subscription_by_handle(handle))
                 .is_some_and(|s| s.ack == AckMode::Auto);
             if auto {
-                self.usage.dequeued(
-                    &waiting.message.destination,
-                    record::message_row_bytes(&waiting.message),
-                );
-                self.out.push(Effect::Dequeue {
-                    message_id: waiting.message.id,
-                });
+                self.done_with(&waiting.message);
             } else {
                 self.in_flight.insert(waiting.message.id, waiting.message);
             }
@@ -155,13 +149,19 @@ impl Broker {
             else {
                 break;
             };
-            self.usage
-                .dequeued(name, record::message_row_bytes(&oldest.message));
-            self.out.push(Effect::Dequeue {
-                message_id: oldest.message.id,
-            });
+            self.done_with(&oldest.message);
         }
         Ok(())
+    }
+
+    /// A stored queue message is done with (delivered to an auto-ack consumer, acknowledged,
+    /// or dropped to make room): it leaves the budget and storage.
+    pub(super) fn done_with(&mut self, message: &Message) {
+        self.usage
+            .dequeued(&message.destination, record::message_row_bytes(message));
+        self.out.push(Effect::Dequeue {
+            message_id: message.id,
+        });
     }
 
     /// Drops a queue that holds nothing and has no consumers, with its round-robin position.
