@@ -205,7 +205,7 @@ impl Usage {
     /// history for as many destinations as it may: the one whose newest message is oldest.
     pub fn history_to_drop(&self, budget: &Budget, destination: &str) -> Option<String> {
         let max = budget.max_history_destinations as usize;
-        if self.history.contains_key(destination) || self.history.len() < max {
+        if self.history.len() < max || self.history.contains_key(destination) {
             return None;
         }
         self.history
@@ -231,11 +231,17 @@ impl Usage {
 
     /// One message more in a destination's history.
     pub fn archived(&mut self, destination: &str, id: u64, bytes: u64) -> HistoryUsage {
-        let usage = self.history.entry(destination.to_owned()).or_default();
-        usage.rows += 1;
-        usage.bytes += bytes;
-        usage.newest = usage.newest.max(id);
-        *usage
+        let add = |usage: &mut HistoryUsage| {
+            usage.rows += 1;
+            usage.bytes += bytes;
+            usage.newest = usage.newest.max(id);
+            *usage
+        };
+        // Looked up before it is inserted: a destination's name is copied once, not per message.
+        if let Some(usage) = self.history.get_mut(destination) {
+            return add(usage);
+        }
+        add(self.history.entry(destination.to_owned()).or_default())
     }
 
     pub fn history_bytes(&self) -> u64 {
