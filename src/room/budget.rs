@@ -191,16 +191,6 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Destinations keeping history.
-    pub fn history_destinations(&self) -> usize {
-        self.history.len()
-    }
-
-    /// Queues holding messages.
-    pub fn queues(&self) -> usize {
-        self.queues.len()
-    }
-
     /// The destination whose history gives way for one that has none, when the room keeps
     /// history for as many destinations as it may: the one whose newest message is oldest.
     pub fn history_to_drop(&self, budget: &Budget, destination: &str) -> Option<String> {

@@ -916,9 +916,9 @@ impl Room {
         writes.extend(
             ceilings
                 .0
-                .map(|c| Ceiling::write(Counter::LastMessageId, c)),
+                .map(|c| Write::Counter(Counter::LastMessageId, c)),
         );
-        writes.extend(ceilings.1.map(|c| Ceiling::write(Counter::LastConn, c)));
+        writes.extend(ceilings.1.map(|c| Write::Counter(Counter::LastConn, c)));
         writes.extend(self.trim_writes());
         self.deferred_since = None;
         if writes.is_empty() {

@@ -13,8 +13,6 @@
 //! (always, as the platform evicts after 10 s without events) wakes with ids continuing
 //! exactly where they stopped.
 
-use crate::room::storage::{Counter, Write};
-
 /// How far ahead of the ids given out a raised ceiling reaches.
 pub const ID_HEADROOM: u64 = 1024;
 
@@ -59,11 +57,6 @@ impl Ceiling {
             self.stored
         };
         (wanted != self.stored).then_some(wanted)
-    }
-
-    /// The write of a planned ceiling.
-    pub fn write(counter: Counter, ceiling: u64) -> Write {
-        Write::Counter(counter, ceiling)
     }
 
     /// A planned ceiling was committed at `now`.
