@@ -522,8 +522,8 @@ impl Room {
             .chain(self.sockjs.next_deadline())
             .chain(self.listeners.next_end())
             .chain(self.deferred_since.map(|since| since + FLUSH_DEADLINE_MS))
-            .chain(self.message_ids.lowers_at(FLUSH_DEADLINE_MS))
-            .chain(self.conn_ids.lowers_at(FLUSH_DEADLINE_MS))
+            .chain(self.message_ids.lowers_at())
+            .chain(self.conn_ids.lowers_at())
             .min()
     }
 
@@ -879,21 +879,14 @@ impl Room {
         now_needed: bool,
     ) -> Result<(), StorageError> {
         let given = (self.broker.last_message_id(), self.last_conn);
-        let quiet = |ceiling: &Ceiling| {
-            ceiling
-                .lowers_at(FLUSH_DEADLINE_MS)
-                .is_some_and(|at| now >= at)
-        };
         let due = now_needed
             || !self.batch.is_empty()
             || self.deferred.len() >= FLUSH_BATCH
             || self
                 .deferred_since
                 .is_some_and(|since| now >= since + FLUSH_DELAY_MS)
-            || self.message_ids.crossed(given.0)
-            || self.conn_ids.crossed(given.1)
-            || quiet(&self.message_ids)
-            || quiet(&self.conn_ids);
+            || self.message_ids.due(given.0, now)
+            || self.conn_ids.due(given.1, now);
         if !due {
             if !self.deferred.is_empty() && self.deferred_since.is_none() {
                 self.deferred_since = Some(now);
@@ -901,16 +894,9 @@ impl Room {
             return Ok(());
         }
         let ceilings = (
-            self.message_ids.planned(given.0, quiet(&self.message_ids)),
-            self.conn_ids.planned(given.1, quiet(&self.conn_ids)),
+            self.message_ids.plan(given.0, now),
+            self.conn_ids.plan(given.1, now),
         );
-        // A quiet ceiling already at the last id given is where it comes down to: settled.
-        if quiet(&self.message_ids) && ceilings.0.is_none() {
-            self.message_ids.raised_at = None;
-        }
-        if quiet(&self.conn_ids) && ceilings.1.is_none() {
-            self.conn_ids.raised_at = None;
-        }
         let mut writes = std::mem::take(&mut self.deferred);
         writes.append(&mut self.batch);
         writes.extend(

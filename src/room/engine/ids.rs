@@ -13,6 +13,8 @@
 //! (always, as the platform evicts after 10 s without events) wakes with ids continuing
 //! exactly where they stopped.
 
+use super::FLUSH_DEADLINE_MS;
+
 /// How far ahead of the ids given out a raised ceiling reaches.
 pub const ID_HEADROOM: u64 = 1024;
 
@@ -22,7 +24,7 @@ pub(super) struct Ceiling {
     /// No id above this was given out, by storage's account.
     pub stored: u64,
     /// When the ceiling was raised above the ids given, if it is.
-    pub raised_at: Option<u64>,
+    raised_at: Option<u64>,
 }
 
 impl Ceiling {
@@ -39,14 +41,36 @@ impl Ceiling {
     }
 
     /// When the ceiling comes back down if nothing raises it meanwhile.
-    pub fn lowers_at(&self, quiet_ms: u64) -> Option<u64> {
-        self.raised_at.map(|at| at + quiet_ms)
+    pub fn lowers_at(&self) -> Option<u64> {
+        self.raised_at.map(|at| at + FLUSH_DEADLINE_MS)
+    }
+
+    /// Raised, and nothing raised it again for [`FLUSH_DEADLINE_MS`]: due to come down.
+    fn is_quiet(&self, now: u64) -> bool {
+        self.lowers_at().is_some_and(|at| now >= at)
+    }
+
+    /// Whether a commit must be made now for this ceiling: crossed by `given`, or quiet.
+    pub fn due(&self, given: u64, now: u64) -> bool {
+        self.crossed(given) || self.is_quiet(now)
+    }
+
+    /// The ceiling a commit made at `now` should store for `given`, if it should change
+    /// (see [`planned`](Self::planned)). A quiet ceiling already at `given` is where it comes
+    /// down to: it settles, and asks for no more commits.
+    pub fn plan(&mut self, given: u64, now: u64) -> Option<u64> {
+        let quiet = self.is_quiet(now);
+        let planned = self.planned(given, quiet);
+        if quiet && planned.is_none() {
+            self.raised_at = None;
+        }
+        planned
     }
 
     /// The ceiling a commit made now should store for `given`, if it should change: raised
     /// when crossed, or in a commit made anyway while raised with less than half the headroom
     /// left; lowered to `given` once `quiet`.
-    pub fn planned(&self, given: u64, quiet: bool) -> Option<u64> {
+    fn planned(&self, given: u64, quiet: bool) -> Option<u64> {
         let wanted = if self.crossed(given) {
             given + ID_HEADROOM
         } else if quiet {
@@ -77,7 +101,7 @@ mod tests {
         assert!(ceiling.crossed(11));
         assert_eq!(ceiling.planned(11, false), Some(11 + ID_HEADROOM));
         ceiling.stored_as(11 + ID_HEADROOM, 11, 5);
-        assert_eq!(ceiling.lowers_at(2_000), Some(2_005));
+        assert_eq!(ceiling.lowers_at(), Some(5 + FLUSH_DEADLINE_MS));
         assert_eq!(ceiling.planned(12, false), None, "plenty of headroom left");
         let nearly = 11 + ID_HEADROOM / 2 + 1;
         assert_eq!(ceiling.planned(nearly, false), Some(nearly + ID_HEADROOM));
@@ -87,7 +111,7 @@ mod tests {
             "quiet: down to the last id"
         );
         ceiling.stored_as(20, 20, 9);
-        assert_eq!(ceiling.lowers_at(2_000), None);
+        assert_eq!(ceiling.lowers_at(), None);
         assert_eq!(ceiling.planned(20, true), None);
         assert_eq!(
             ceiling.planned(20, false),
