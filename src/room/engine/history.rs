@@ -103,6 +103,21 @@ impl Room {
                 _ => None,
             })
             .collect();
+        // What storage holds after `after`: asked at most once, and only of a read the
+        // budget may have cut short.
+        let mut stored = None;
+        let mut stored_count = || -> Result<u32, StorageError> {
+            if let Some(count) = stored {
+                return Ok(count);
+            }
+            let count = store.history_count(destination, after)?;
+            stored = Some(count);
+            Ok(count)
+        };
+        // Only a read that came within a row of the budget can have been cut short by it.
+        let max_row = self.settings.broker.budget.max_row_bytes;
+        let may_be_cut = |bytes: u64| bytes + max_row > max_bytes;
+        // The rows of `messages`, as read so far.
         let mut bytes = 0;
         let mut messages: Vec<Message>;
         match from {
@@ -116,7 +131,9 @@ impl Room {
                         max_bytes: max_bytes.saturating_sub(bytes),
                         from,
                     };
-                    store.history(destination, read)?
+                    let stored = store.history(destination, read)?;
+                    bytes += stored.iter().map(record::message_row_bytes).sum::<u64>();
+                    stored
                 } else {
                     Vec::new()
                 };
@@ -134,10 +151,7 @@ impl Room {
                 // the budget may have cut short is counted to be sure.
                 let returned = messages.len() as u32;
                 bytes = messages.iter().map(record::message_row_bytes).sum();
-                let may_be_cut = bytes + self.settings.broker.budget.max_row_bytes > max_bytes;
-                if returned < count
-                    && (!may_be_cut || store.history_count(destination, after)? == returned)
-                {
+                if returned < count && (!may_be_cut(bytes) || stored_count()? == returned) {
                     let room = count - returned;
                     let next = within(unstored.iter().copied(), room, &mut bytes, max_bytes);
                     messages.extend(next);
@@ -146,10 +160,8 @@ impl Room {
         }
         let returned = messages.len() as u32;
         let mut left_out = 0;
-        let used: u64 = messages.iter().map(record::message_row_bytes).sum();
-        // Only a read the budget may have cut can have left anything out.
-        if returned < count && used + self.settings.broker.budget.max_row_bytes > max_bytes {
-            let available = store.history_count(destination, after)? + unstored.len() as u32;
+        if returned < count && may_be_cut(bytes) {
+            let available = stored_count()? + unstored.len() as u32;
             left_out = available.min(count).saturating_sub(returned);
         }
         Ok(HistoryPage { messages, left_out })
