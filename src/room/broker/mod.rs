@@ -319,6 +319,13 @@ impl Broker {
         }
     }
 
+    /// What reading a destination's history costs against the byte rate (a replay, a poll,
+    /// an event stream's first events): up to a read's worth of what it holds.
+    pub fn read_cost(&self, destination: &str) -> u64 {
+        let held = self.usage.history(destination).bytes;
+        held.min(self.config.budget.max_read_bytes)
+    }
+
     /// Bytes consumed from a connection's stream so far (see [`Decoder::consumed`]).
     pub fn consumed(&self, conn: ConnId) -> u64 {
         self.conns.get(&conn).map_or(0, |c| c.decoder.consumed())
@@ -1037,10 +1044,7 @@ impl Broker {
             SubscribeTarget::Topic | SubscribeTarget::User => {}
         }
         if let Some(request) = replay {
-            // A replay reads and sends up to a read's worth of history: it counts as much.
-            let held = self.usage.history(&destination).bytes;
-            let cost = held.min(self.config.budget.max_read_bytes);
-            self.charge(conn, Cost::bytes(cost))?;
+            self.charge(conn, Cost::bytes(self.read_cost(&destination)))?;
             self.out.push(Effect::Replay {
                 conn,
                 subscription: id,

@@ -356,12 +356,10 @@ impl Room {
         now: u64,
     ) -> Result<Answer<HttpOutcome>, Failed> {
         let checked = self.check_read(request, now).and_then(|checked| {
-            // A read costs a request, and up to a read's worth of history.
-            let held = self.broker.usage().history(&request.destination).bytes;
-            let bytes = held.min(self.settings.broker.budget.max_read_bytes);
+            // A read costs a request, and what it reads.
             let cost = Cost {
                 frames: 1,
-                ..Cost::bytes(bytes)
+                ..Cost::bytes(self.broker.read_cost(&request.destination))
             };
             self.admit_request(request, cost, now)?;
             Ok(checked)
