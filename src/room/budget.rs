@@ -171,6 +171,15 @@ pub struct HistoryUsage {
     pub newest: u64,
 }
 
+impl HistoryUsage {
+    /// One message more, with its id and its row's bytes.
+    pub fn add(&mut self, id: u64, bytes: u64) {
+        self.rows += 1;
+        self.bytes += bytes;
+        self.newest = self.newest.max(id);
+    }
+}
+
 /// What a queue holds: messages waiting and unacknowledged.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct QueueUsage {
@@ -222,9 +231,7 @@ impl Usage {
     /// One message more in a destination's history.
     pub fn archived(&mut self, destination: &str, id: u64, bytes: u64) -> HistoryUsage {
         let add = |usage: &mut HistoryUsage| {
-            usage.rows += 1;
-            usage.bytes += bytes;
-            usage.newest = usage.newest.max(id);
+            usage.add(id, bytes);
             *usage
         };
         // Looked up before it is inserted: a destination's name is copied once, not per message.

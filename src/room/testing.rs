@@ -270,10 +270,10 @@ impl Storage for MemoryStorage {
         let newest = self.history.keys().chain(self.queued.keys()).max();
         let mut history: BTreeMap<String, HistoryUsage> = BTreeMap::new();
         for message in self.history.values() {
-            let usage = history.entry(message.destination.clone()).or_default();
-            usage.rows += 1;
-            usage.bytes += record::message_row_bytes(message);
-            usage.newest = usage.newest.max(message.id);
+            history
+                .entry(message.destination.clone())
+                .or_default()
+                .add(message.id, record::message_row_bytes(message));
         }
         Ok(Stored {
             counters: Counter::ALL.iter().map(|&c| (c, self.counter(c))).collect(),
@@ -322,9 +322,7 @@ impl Storage for MemoryStorage {
     fn history_usage(&self, destination: &str) -> Result<HistoryUsage, StorageError> {
         let mut usage = HistoryUsage::default();
         for message in self.history_rows(destination, 0) {
-            usage.rows += 1;
-            usage.bytes += record::message_row_bytes(message);
-            usage.newest = usage.newest.max(message.id);
+            usage.add(message.id, record::message_row_bytes(message));
         }
         Ok(usage)
     }
