@@ -102,7 +102,12 @@ pub fn message_row_bytes_of(destination: &str, headers: &[(String, String)], bod
 
 /// The bytes a staged frame's row takes.
 pub fn staged_row_bytes(transaction: &str, frame: &Frame) -> u64 {
-    (transaction.len() + frame_len(frame)) as u64 + ROW_OVERHEAD
+    staged_row_bytes_of(transaction, frame_len(frame))
+}
+
+/// [`staged_row_bytes`] of a frame already encoded, as a record of `record_len` bytes.
+pub fn staged_row_bytes_of(transaction: &str, record_len: usize) -> u64 {
+    (transaction.len() + record_len) as u64 + ROW_OVERHEAD
 }
 
 /// The bytes a piece of a partly-arrived frame takes as a row.

@@ -121,7 +121,7 @@ impl Write {
                 transaction,
                 record,
                 ..
-            } => Some((transaction.len() + record.len()) as u64 + record::ROW_OVERHEAD),
+            } => Some(record::staged_row_bytes_of(transaction, record.len())),
             Write::PartialAppend { bytes, .. } | Write::PartialReset { bytes, .. } => {
                 Some(record::partial_row_bytes(bytes.len()))
             }

@@ -133,7 +133,7 @@ impl MemoryStorage {
     pub fn staged_bytes(&self) -> u64 {
         self.staged
             .iter()
-            .map(|s| (s.transaction.len() + s.record.len()) as u64 + record::ROW_OVERHEAD)
+            .map(|s| record::staged_row_bytes_of(&s.transaction, s.record.len()))
             .sum()
     }
 
