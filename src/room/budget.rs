@@ -404,12 +404,18 @@ impl Usage {
                 ),
             ));
         }
+        self.count_partial(conn, bytes);
+        Ok(())
+    }
+
+    /// Sets the bytes of a connection's partly-arrived frame, whatever the budget (one stored
+    /// within it, given back at a wake).
+    pub fn count_partial(&mut self, conn: ConnId, bytes: u64) {
         self.forget_partial(conn);
         if bytes > 0 {
             self.partial.insert(conn, bytes);
             self.partial_bytes += bytes;
         }
-        Ok(())
     }
 
     pub fn forget_partial(&mut self, conn: ConnId) {

@@ -244,6 +244,13 @@ struct Connection {
     pieces: u64,
 }
 
+impl Connection {
+    /// The rows its partly-arrived frame takes, as the budget counts them.
+    fn partial_bytes(&self) -> u64 {
+        self.decoder.pending().len() as u64 + self.pieces * record::ROW_OVERHEAD
+    }
+}
+
 /// The broker for one room: connection events and bytes go in with the time, [`Effect`]s come
 /// out for the caller to carry out in order; durable state is mirrored through effects and
 /// given back with the `restore_*` methods after a wake.
@@ -458,7 +465,7 @@ impl Broker {
             (_, true) => connection.pieces + u64::from(arrived > 0),
             (_, false) => 1,
         };
-        let held = pending + connection.pieces * record::ROW_OVERHEAD;
+        let held = connection.partial_bytes();
         self.usage.set_partial(&self.config.budget, conn, held)
     }
 
@@ -606,13 +613,8 @@ impl Broker {
         if let Some(connection) = self.conns.get_mut(&conn) {
             connection.decoder.push(bytes);
             connection.pieces = pieces;
-            let pending = connection.decoder.pending().len() as u64 + pieces * record::ROW_OVERHEAD;
             // Stored within the budget; counted whatever the budget is now.
-            let unbounded = Budget {
-                max_partial_bytes: u64::MAX,
-                ..Budget::default()
-            };
-            let _ = self.usage.set_partial(&unbounded, conn, pending);
+            self.usage.count_partial(conn, connection.partial_bytes());
         }
     }
 
