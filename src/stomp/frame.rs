@@ -159,22 +159,21 @@ impl Frame {
     /// The frame's size as its headers and body count it (the command line, each
     /// `name:value` line, the blank line, the body and the NUL), before escaping.
     pub fn size(&self) -> usize {
-        let headers: usize = self
-            .headers
-            .iter()
-            .map(|(name, value)| name.len() + value.len() + 2)
-            .sum();
-        self.command.as_str().len() + 1 + headers + 1 + self.body.len() + 1
+        self.command.as_str().len() + 1 + header_lines_len(&self.headers) + 1 + self.body.len() + 1
     }
 
+    /// [`size`](Self::size), with room for a few escapes and a `content-length` header.
     fn encoded_len_hint(&self) -> usize {
-        let headers: usize = self
-            .headers
-            .iter()
-            .map(|(n, v)| n.len() + v.len() + 2)
-            .sum();
-        self.command.as_str().len() + headers + self.body.len() + 32
+        self.size() + 29
     }
+}
+
+/// The bytes of `name:value` header lines (with their line ends), before escaping.
+pub fn header_lines_len(headers: &[(String, String)]) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 2)
+        .sum()
 }
 
 /// Appends one `name:value` header line, escaped for `version`. A name with a colon cannot

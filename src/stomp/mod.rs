@@ -32,7 +32,7 @@ mod version;
 
 pub use decoder::{Decoded, Decoder};
 pub use error::ProtocolError;
-pub use frame::{Command, Frame};
+pub use frame::{header_lines_len, Command, Frame};
 pub use heartbeat::HeartBeat;
 pub use limits::Limits;
 pub use message::{encode_message, Delivery, Message, MessageFrameKey};

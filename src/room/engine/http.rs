@@ -12,7 +12,7 @@ use crate::room::sockets::Sockets;
 use crate::room::storage::{ReadFrom, Storage, Write};
 use crate::room::Failed;
 use crate::stomp::destination::{self, SubscribeTarget};
-use crate::stomp::{Limits, Message, ProtocolError};
+use crate::stomp::{header_lines_len, Limits, Message, ProtocolError};
 
 /// The sender of an unverified HTTP publish: there is no session to name it.
 pub const HTTP_SENDER: &str = "http";
@@ -739,8 +739,7 @@ fn encode_within(
 
 /// A message's size as a frame would carry it: destination, headers and body.
 fn request_size(destination: &str, headers: &[(String, String)], body: u64) -> u64 {
-    let headers: usize = headers.iter().map(|(n, v)| n.len() + v.len() + 2).sum();
-    (destination.len() + headers) as u64 + body
+    (destination.len() + header_lines_len(headers)) as u64 + body
 }
 
 /// A publish the broker refused, as an HTTP answer: a message too large to store is 413, a
