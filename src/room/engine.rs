@@ -119,10 +119,9 @@ impl Opened {
         let mut reason = error.message.clone();
         reason.truncate(100);
         let messages = if sockjs {
-            let text = String::from_utf8_lossy(&frame);
             vec![
                 crate::sockjs::OPEN.as_bytes().to_vec(),
-                crate::sockjs::messages_frame([text.as_ref()]).into_bytes(),
+                super::sockjs::framed(&frame).into_bytes(),
                 crate::sockjs::close_frame(error.close_code, &reason).into_bytes(),
             ]
         } else {

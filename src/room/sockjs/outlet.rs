@@ -124,6 +124,6 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
 
 /// A STOMP frame (or heart-beat) as one SockJS message. SockJS carries text only: a body that
 /// is not UTF-8 arrives with replacement characters (the README says so).
-fn framed(bytes: &[u8]) -> String {
+pub(crate) fn framed(bytes: &[u8]) -> String {
     sockjs::messages_frame([String::from_utf8_lossy(bytes).as_ref()])
 }
