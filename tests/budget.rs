@@ -11,7 +11,7 @@ use stomp_rooms::room::testing::SocketCall;
 use stomp_rooms::room::{Budget, Config, PublishRate, QueueOverflow, Settings};
 use stomp_rooms::stomp::{Command, Frame, Limits};
 use support::http::{body_json, get, ids, post, respond, text, with_header};
-use support::Room;
+use support::{error_of, Room};
 
 /// A room with these caps (and no publish rate, unless a test sets one).
 fn room_with(budget: Budget) -> Room {
@@ -20,18 +20,6 @@ fn room_with(budget: Budget) -> Room {
         publish_rate: PublishRate::UNLIMITED,
         ..Config::default()
     })
-}
-
-/// The ERROR a client got: its `message` header and body.
-fn error_of(frames: &[Frame]) -> (String, String) {
-    let error = frames
-        .iter()
-        .find(|f| f.command == Command::Error)
-        .unwrap_or_else(|| panic!("no ERROR among {frames:?}"));
-    (
-        error.header("message").unwrap_or_default().to_owned(),
-        String::from_utf8_lossy(&error.body).into_owned(),
-    )
 }
 
 fn receipts(frames: &[Frame]) -> Vec<String> {

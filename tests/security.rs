@@ -8,21 +8,9 @@ use std::rc::Rc;
 use serde_json::json;
 use stomp_rooms::room::auth::{Gate, TokenRules};
 use stomp_rooms::room::{Config, PublishRate, Settings};
-use stomp_rooms::stomp::{Command, Frame};
+use stomp_rooms::stomp::Command;
 use support::tokens::{es256, hs256, verifier};
-use support::Room;
-
-/// The ERROR frame's `message` and body.
-fn error(frames: &[Frame]) -> (String, String) {
-    let error = frames
-        .iter()
-        .find(|f| f.command == Command::Error)
-        .unwrap_or_else(|| panic!("no ERROR in {frames:?}"));
-    (
-        error.header("message").unwrap_or_default().to_owned(),
-        String::from_utf8_lossy(&error.body).into_owned(),
-    )
-}
+use support::{error_of, Room};
 
 /// A room that requires tokens, with no leeway, so expiry times are exact.
 fn token_room(settings: Settings) -> Room {
@@ -110,7 +98,7 @@ fn a_read_only_token_subscribes_but_its_send_is_refused_naming_the_rule() {
     room.frame(1, "SEND\ndestination:/topic/news\nreceipt:r1", "mine");
     let frames = room.take(1);
     assert_eq!(
-        error(&frames),
+        error_of(&frames),
         (
             "permission denied".to_owned(),
             "SEND to /topic/news is not allowed: the token's publish claim allows nothing"
@@ -132,7 +120,7 @@ fn a_staged_send_needs_the_publish_grant_too() {
     room.frame(1, "BEGIN\ntransaction:t", "");
     room.frame(1, "SEND\ndestination:/topic/chat\ntransaction:t", "ok");
     room.frame(1, "SEND\ndestination:/topic/admin\ntransaction:t", "not ok");
-    let (message, detail) = error(&room.take(1));
+    let (message, detail) = error_of(&room.take(1));
     assert_eq!(message, "permission denied");
     assert!(detail.contains("allows only /topic/chat"), "{detail}");
 }
@@ -147,7 +135,7 @@ fn a_subscribe_outside_the_grant_is_refused_naming_the_rule() {
     assert!(room.take(1).is_empty());
     room.subscribe(1, "no", "/topic/private");
     assert_eq!(
-        error(&room.take(1)),
+        error_of(&room.take(1)),
         (
             "permission denied".to_owned(),
             "SUBSCRIBE to /topic/private is not allowed: the token's subscribe claim allows only /topic/public.*".to_owned()
@@ -167,7 +155,7 @@ fn a_connection_ends_when_its_token_expires_even_across_evictions() {
     assert!(room.is_open(1), "not a millisecond early");
     room.advance(1);
     assert_eq!(
-        error(&room.take(1)),
+        error_of(&room.take(1)),
         (
             "token expired".to_owned(),
             "the connection's token expired: fetch a fresh token and reconnect".to_owned()
@@ -195,7 +183,7 @@ fn a_flooding_client_is_stopped_and_the_others_lose_nothing() {
     for n in 0..8 {
         room.publish(1, "/topic/chat", &format!("flood {n}"));
     }
-    let (message, detail) = error(&room.take(1));
+    let (message, detail) = error_of(&room.take(1));
     assert_eq!(message, "rate limit exceeded");
     assert!(detail.contains("more than 10 messages per second (burst 5); slow down"), "{detail}");
     assert_eq!(room.closed(1).map(|(code, _)| code), Some(1008));
@@ -227,7 +215,7 @@ fn the_publish_rate_carries_over_an_eviction() {
     room.publish(1, "/topic/chat", "2");
     room.hibernate();
     room.publish(1, "/topic/chat", "3");
-    assert_eq!(error(&room.take(1)).0, "rate limit exceeded");
+    assert_eq!(error_of(&room.take(1)).0, "rate limit exceeded");
 }
 }
 
@@ -241,7 +229,7 @@ fn the_room_cap_refuses_the_next_connection_until_one_leaves() {
     room.connect(2, "");
     room.open(3);
     assert_eq!(
-        error(&room.take(3)),
+        error_of(&room.take(3)),
         (
             "room full".to_owned(),
             "the room holds its maximum of 2 connections (max_connections); try again later"
@@ -265,7 +253,7 @@ fn the_per_address_cap_counts_only_that_address() {
     room.open_from(3, Some("198.51.100.1"));
     room.open_from(4, Some("203.0.113.7"));
     assert!(room.take(1).is_empty() && room.take(3).is_empty());
-    let (message, detail) = error(&room.take(4));
+    let (message, detail) = error_of(&room.take(4));
     assert_eq!(message, "too many connections");
     assert!(detail.contains("2 connections from your address (max_connections_per_address)"));
     assert!(room.is_open(1) && room.is_open(2) && room.is_open(3));

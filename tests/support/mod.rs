@@ -22,6 +22,18 @@ use stomp_rooms::room::{
 };
 use stomp_rooms::stomp::{Command, Decoded, Decoder, Frame, Limits, Message, Version};
 
+/// The ERROR a client got: its `message` header and body.
+pub fn error_of(frames: &[Frame]) -> (String, String) {
+    let error = frames
+        .iter()
+        .find(|f| f.command == Command::Error)
+        .unwrap_or_else(|| panic!("no ERROR among {frames:?}"));
+    (
+        error.header("message").unwrap_or_default().to_owned(),
+        String::from_utf8_lossy(&error.body).into_owned(),
+    )
+}
+
 /// When the simulated platform evicts the room from memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Eviction {
