@@ -347,14 +347,9 @@ impl Storage for SqliteStore {
             )?
             .iter()
             .filter_map(|row| match row.as_slice() {
-                [SqlStorageValue::String(destination), rows, bytes, newest] => Some((
-                    destination.clone(),
-                    HistoryUsage {
-                        rows: u32::try_from(integer(rows)).unwrap_or(u32::MAX),
-                        bytes: integer(bytes),
-                        newest: integer(newest),
-                    },
-                )),
+                [SqlStorageValue::String(destination), summary @ ..] => {
+                    Some((destination.clone(), history_usage_of(summary)?))
+                }
                 _ => None,
             })
             .collect();
@@ -419,14 +414,10 @@ impl Storage for SqliteStore {
             "SELECT rows, bytes, newest FROM history_summary WHERE destination = ?",
             vec![destination.into()],
         )?;
-        Ok(match rows.first().map(Vec::as_slice) {
-            Some([rows, bytes, newest]) => HistoryUsage {
-                rows: u32::try_from(integer(rows)).unwrap_or(u32::MAX),
-                bytes: integer(bytes),
-                newest: integer(newest),
-            },
-            _ => HistoryUsage::default(),
-        })
+        Ok(rows
+            .first()
+            .and_then(|summary| history_usage_of(summary))
+            .unwrap_or_default())
     }
 
     fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError> {
@@ -571,6 +562,18 @@ fn message_values(message: &Message) -> Vec<SqlStorageValue> {
         SqlStorageValue::Blob(message.body.clone()),
         i64::from(message.binary).into(),
     ]
+}
+
+/// A `history_summary` row's `rows, bytes, newest`.
+fn history_usage_of(summary: &[SqlStorageValue]) -> Option<HistoryUsage> {
+    match summary {
+        [rows, bytes, newest] => Some(HistoryUsage {
+            rows: u32::try_from(integer(rows)).unwrap_or(u32::MAX),
+            bytes: integer(bytes),
+            newest: integer(newest),
+        }),
+        _ => None,
+    }
 }
 
 fn message_from_row(row: &[SqlStorageValue]) -> Option<Message> {
