@@ -114,16 +114,13 @@ impl Broker {
         let bytes = record::staged_row_bytes(&transaction, &frame);
         self.admit_row(bytes)?;
         self.usage.admit_staged(&self.config.budget, conn, bytes)?;
-        self.usage.staged(conn, bytes);
         let record = record::encode_frame(&frame);
-        self.staged
-            .entry((conn, transaction.clone()))
-            .or_default()
-            .push(Staged {
-                frame,
-                binary,
-                bytes,
-            });
+        let staged = Staged {
+            frame,
+            binary,
+            bytes,
+        };
+        self.hold_staged(conn, transaction.clone(), staged);
         self.out.push(Effect::Stage {
             conn,
             transaction,
@@ -136,15 +133,22 @@ impl Broker {
     /// Re-adds a frame staged in an open transaction.
     pub fn restore_staged(&mut self, conn: ConnId, transaction: &str, frame: Frame, binary: bool) {
         let bytes = record::staged_row_bytes(transaction, &frame);
-        self.usage.staged(conn, bytes);
+        let staged = Staged {
+            frame,
+            binary,
+            bytes,
+        };
+        self.hold_staged(conn, transaction.to_owned(), staged);
+    }
+
+    /// Puts a frame into a transaction (and into the budget): the twin of
+    /// [`drop_staged`](Self::drop_staged).
+    fn hold_staged(&mut self, conn: ConnId, transaction: String, staged: Staged) {
+        self.usage.staged(conn, staged.bytes);
         self.staged
-            .entry((conn, transaction.to_owned()))
+            .entry((conn, transaction))
             .or_default()
-            .push(Staged {
-                frame,
-                binary,
-                bytes,
-            });
+            .push(staged);
     }
 }
 
