@@ -444,7 +444,11 @@ impl Usage {
     }
 }
 
-/// A refusal because the room is full of something: try again later (close code 1013).
+/// The WebSocket close code of a refusal because the room holds all it may ("try again
+/// later"); over HTTP such a refusal is a 507.
+pub const TRY_AGAIN_LATER: u16 = 1013;
+
+/// A refusal because the room is full of something: try again later.
 fn full(message: &str, detail: String) -> ProtocolError {
-    ProtocolError::new(message, detail).with_close_code(1013)
+    ProtocolError::new(message, detail).with_close_code(TRY_AGAIN_LATER)
 }

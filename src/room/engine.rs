@@ -597,7 +597,7 @@ impl Room {
                     crate::room::budget::PLATFORM_SOCKETS
                 ),
             )
-            .with_close_code(1013);
+            .with_close_code(crate::room::budget::TRY_AGAIN_LATER);
             return Ok(Opened::refused(error, peer.sockjs));
         }
         let closes_at_once = endpoint_of(&self.settings, &peer.room).service == Service::Close;

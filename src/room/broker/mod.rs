@@ -375,7 +375,7 @@ impl Broker {
                     "room full",
                     format!("the room holds its maximum of {max} connections (max_connections); try again later"),
                 )
-                .with_close_code(1013),
+                .with_close_code(crate::room::budget::TRY_AGAIN_LATER),
             );
         }
         let address = address.filter(|_| per_address > 0)?;
@@ -389,7 +389,7 @@ impl Broker {
                 "too many connections",
                 format!("the room holds its maximum of {per_address} connections from your address (max_connections_per_address); close one or try again later"),
             )
-            .with_close_code(1013)
+            .with_close_code(crate::room::budget::TRY_AGAIN_LATER)
         })
     }
 

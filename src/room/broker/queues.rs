@@ -119,11 +119,13 @@ impl Broker {
             Ok(()) => return Ok(()),
             Err(refused) => refused,
         };
-        if budget.queue_overflow != QueueOverflow::DropOldest || refused.message != "queue full" {
+        // What must go: messages over the queue's count, bytes over its size or the room's.
+        // A queue holding nothing has nothing of its own to drop (a queue past
+        // `max_queues` among them).
+        let (queue, queued) = (self.usage.queue(name), self.usage.queued_bytes());
+        if budget.queue_overflow != QueueOverflow::DropOldest || queue.messages == 0 {
             return Err(refused);
         }
-        // What must go: messages over the queue's count, bytes over its size or the room's.
-        let (queue, queued) = (self.usage.queue(name), self.usage.queued_bytes());
         let messages =
             (u64::from(queue.messages) + 1).saturating_sub(u64::from(budget.max_queue_messages));
         let over = (queue.bytes + bytes)

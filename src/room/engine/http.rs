@@ -4,6 +4,7 @@
 use super::{HistoryPage, Outbox, Room};
 use crate::room::auth::{authorization_credentials, base64url, ConnectRequest, Identity};
 use crate::room::broker::{Cost, ReplayRequest, Sender};
+use crate::room::budget::TRY_AGAIN_LATER;
 use crate::room::http::{
     allow_origin, message_json, preflight, sse_event, HttpOutcome, HttpRequest, HttpResponse,
     Listener, ListenerId, ListenerKind, Method, KEEP_ALIVE, SSE_RETRY_MS,
@@ -743,15 +744,16 @@ fn request_size(destination: &str, headers: &[(String, String)], body: u64) -> u
 }
 
 /// A publish the broker refused, as an HTTP answer: a message too large to store is 413, a
-/// room or queue that holds all it may 507 (try later), anything else 400.
+/// room or queue that holds all it may 507 (try later, as [`TRY_AGAIN_LATER`] tells a STOMP
+/// client), anything else 400.
 fn refusal_of(error: &ProtocolError) -> HttpResponse {
-    match error.message.as_str() {
-        "message too large" => HttpResponse::text(413, error.detail.clone()),
-        "queue full" | "too many queues" | "room busy" => {
-            HttpResponse::text(507, format!("{}: {}", error.message, error.detail))
-                .with_header("retry-after", "5")
-        }
-        _ => HttpResponse::text(400, error.detail.clone()),
+    if error.message == "message too large" {
+        HttpResponse::text(413, error.detail.clone())
+    } else if error.close_code == TRY_AGAIN_LATER {
+        HttpResponse::text(507, format!("{}: {}", error.message, error.detail))
+            .with_header("retry-after", "5")
+    } else {
+        HttpResponse::text(400, error.detail.clone())
     }
 }
 
