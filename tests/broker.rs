@@ -1080,11 +1080,7 @@ fn a_client_asking_for_fast_heart_beats_gets_them() {
 
 room_test! {
 fn silent_clients_are_closed_on_time_and_pinging_ones_are_kept() {
-    let config = Config {
-        heart_beats_echoed: true,
-        ..Config::default()
-    };
-    let mut room = Room::with_settings(on_time_liveness(config));
+    let mut room = Room::with_settings(on_time_liveness(Config::default()));
     room.connect(1, "heart-beat:10000,0\n");
     room.connect(2, "heart-beat:10000,0\n");
     // Pings answered by the transport, without waking the room, count as well.
@@ -1098,10 +1094,10 @@ fn silent_clients_are_closed_on_time_and_pinging_ones_are_kept() {
     assert_eq!(error_message(&room.take(1)), Some("heart-beat timeout"));
     assert!(room.is_open(2));
     assert!(room.is_open(3));
-    assert!(
-        room.take_received(3).is_empty(),
-        "the transport's replies to its pings were our heart-beats"
-    );
+    // The transport's replies to its pings were our heart-beats: the room sent it nothing.
+    let received = room.take_received(3);
+    assert_eq!(received.len(), 4, "{received:?}");
+    assert!(received.iter().all(|r| r.frame.is_none()), "{received:?}");
 }
 }
 
@@ -1184,11 +1180,8 @@ fn liveness_deadlines_survive_eviction() {
 
 room_test! {
 fn echoed_pings_stand_in_for_server_heart_beats() {
-    let config = Config {
-        heart_beats_echoed: true,
-        ..Config::default()
-    };
-    let mut room = Room::with_config(config);
+    // The host runs every room as production does: the auto-response echoes lone heart-beats.
+    let mut room = Room::new();
     // stomp.js defaults: pings every 10 s and wants to hear every 10 s; the echo suffices.
     room.connect(1, "heart-beat:10000,10000\n");
     // Wants to hear every 10 s but pings only every 20 s: the echo is not enough.
@@ -1203,9 +1196,16 @@ fn echoed_pings_stand_in_for_server_heart_beats() {
         room.ping(1);
         room.raw(2, b"\n");
     }
+    let received = room.take_received(1);
+    assert_eq!(received.len(), 3, "the echoes were its heart-beats: {received:?}");
+    assert!(received.iter().all(|r| r.frame.is_none()), "{received:?}");
+    let pinging = room.conn(1);
+    let beat_from_room = |call: &SocketCall| {
+        matches!(call, SocketCall::Send { conn, bytes, .. } if *conn == pinging && bytes == b"\n")
+    };
     assert!(
-        room.take_received(1).is_empty(),
-        "the echoes were its heart-beats"
+        !room.take_log().iter().any(beat_from_room),
+        "the room itself sent it no heart-beat"
     );
     assert_eq!(room.take_received(2).len(), 3);
     assert_eq!(room.take_received(3).len(), 3);

@@ -298,7 +298,6 @@ fn settings_checking_liveness_every(liveness_check_ms: u64) -> Settings {
         liveness_check_ms,
         broker: Config {
             history_limit: 3,
-            heart_beats_echoed: true,
             limits: Limits {
                 max_unacked: 2,
                 ..Limits::default()

@@ -50,7 +50,7 @@ use super::sqlite::SqliteStore;
 use super::websockets::{conn_of, RoomSockets};
 use crate::room::endpoints::{self, EndpointRequest};
 use crate::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
-use crate::room::{self, AlarmChange, ConnId, Failed, Opened, Peer};
+use crate::room::{self, AlarmChange, ConnId, Failed, Host, Opened, Peer, Turn};
 use crate::stomp::subprotocol;
 
 /// A STOMP heart-beat, and the auto-response that answers it.
@@ -66,7 +66,8 @@ pub struct Room {
 
 /// The in-memory cache, rebuilt after each wake.
 struct Live {
-    room: room::Room,
+    /// The engine's host, which wakes it from storage at the first event.
+    host: Host,
     store: SqliteStore,
     sockets: HashMap<ConnId, WebSocket>,
     /// HTTP requests the room holds open (long polls, event streams).
@@ -325,14 +326,18 @@ impl Room {
     /// session then waits for its next poll, so the alarm may change).
     fn poll_timed_out(&self, listener: ListenerId) -> (HttpResponse, Option<AlarmChange>) {
         let mut slot = self.live.borrow_mut();
-        match slot.as_mut() {
-            Some(live) => {
-                live.held.remove(&listener);
-                let now = now_ms();
-                let answer = live.room.http_timeout(listener, now);
-                (answer, live.room.alarm_change(now))
-            }
-            None => (
+        let now = now_ms();
+        let turn = slot.as_mut().and_then(|live| {
+            live.held.remove(&listener);
+            live.host
+                .in_memory(now, |engine| engine.http_timeout(listener, now))
+        });
+        match turn {
+            Some(Turn {
+                result: Ok(answer),
+                alarm,
+            }) => (answer, alarm),
+            _ => (
                 HttpResponse::text(503, "the room restarted; poll again"),
                 None,
             ),
@@ -375,7 +380,7 @@ impl Room {
         let now = now_ms();
         let alarm = {
             let mut slot = self.live.borrow_mut();
-            let live = self.awake(&mut slot, &arrival, now)?;
+            let live = self.awake(&mut slot)?;
             let mut sockets = RoomSockets {
                 state: &self.state,
                 open: &mut live.sockets,
@@ -384,29 +389,22 @@ impl Room {
                 held: &mut live.held,
                 incoming_request: arrival.request,
             };
-            if let Err(Failed(error)) = work(&mut live.room, &mut live.store, &mut sockets, now) {
+            let turn = live.host.event(&mut live.store, &mut sockets, now, work);
+            if let Err(Failed(error)) = turn.result {
                 console_error!("the room could not store an event ({error}); it was refused and the room rebuilt from storage");
             }
-            live.room.alarm_change(now)
+            turn.alarm
         };
         Ok(alarm)
     }
 
-    /// The in-memory room, built first if the object has just been created or woken.
-    fn awake<'a>(
-        &self,
-        slot: &'a mut Option<Live>,
-        arrival: &Arrival,
-        now: u64,
-    ) -> Result<&'a mut Live> {
-        match slot {
-            Some(live) => Ok(live),
-            empty => Ok(empty.insert(self.wake(arrival, now)?)),
+    /// What the object keeps in memory, set up first if it has just been created or woken (the
+    /// engine itself is woken by its host at the event).
+    fn awake<'a>(&self, slot: &'a mut Option<Live>) -> Result<&'a mut Live> {
+        if let Some(live) = slot {
+            return Ok(live);
         }
-    }
-
-    /// Builds the engine from SQLite and the sockets' attachments.
-    fn wake(&self, arrival: &Arrival, now: u64) -> Result<Live> {
+        // The auto-response answers each client heart-beat with ours.
         self.state
             .set_websocket_auto_response(&WebSocketRequestResponsePair::new(
                 HEART_BEAT, HEART_BEAT,
@@ -414,28 +412,13 @@ impl Room {
         // Invalid settings: the defaults, with everyone refused (see `env::settings`).
         let read = env::settings(&self.env);
         let auth = env::authenticator(&self.env, read.as_ref().ok());
-        let mut settings = read.unwrap_or_default();
-        // The auto-response answers each client heart-beat with ours.
-        settings.broker.heart_beats_echoed = true;
-        let mut store = SqliteStore::open(self.state.storage()).map_err(storage_error)?;
-        let mut open = HashMap::new();
-        let mut held = HashMap::new();
-        let mut sockets = RoomSockets {
-            state: &self.state,
-            open: &mut open,
-            incoming: None,
-            closing: arrival.closing.clone(),
-            held: &mut held,
-            incoming_request: None,
-        };
-        let room = room::Room::wake(settings, auth, &mut store, &mut sockets, now)
-            .map_err(|Failed(error)| storage_error(error))?;
-        Ok(Live {
-            room,
+        let store = SqliteStore::open(self.state.storage()).map_err(storage_error)?;
+        Ok(slot.insert(Live {
+            host: Host::new(read.unwrap_or_default(), auth),
             store,
-            sockets: open,
-            held,
-        })
+            sockets: HashMap::new(),
+            held: HashMap::new(),
+        }))
     }
 
     /// Counters for operators and the benchmark: `GET /rooms/{room}/stats`, with the
@@ -487,7 +470,7 @@ fn change_alarm_later(
 fn alarm_failed(live: &RefCell<Option<Live>>) {
     if let Ok(mut slot) = live.try_borrow_mut() {
         if let Some(live) = slot.as_mut() {
-            live.room.alarm_failed();
+            live.host.alarm_failed();
         }
     }
 }
@@ -555,10 +538,12 @@ impl Drop for RequestGone {
         };
         let now = now_ms();
         live.held.remove(&self.listener);
-        live.room.http_closed(self.listener, now);
-        let alarm = live.room.alarm_change(now);
-        if let Some(storage) = self.storage.take() {
-            change_alarm_later(self.live.clone(), storage, alarm);
+        let listener = self.listener;
+        let turn = live
+            .host
+            .in_memory(now, |engine| engine.http_closed(listener, now));
+        if let (Some(storage), Some(turn)) = (self.storage.take(), turn) {
+            change_alarm_later(self.live.clone(), storage, turn.alarm);
         }
     }
 }

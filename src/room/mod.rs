@@ -43,6 +43,7 @@ mod broker;
 pub mod budget;
 pub mod endpoints;
 mod engine;
+pub mod host;
 pub mod http;
 pub mod record;
 mod session;
@@ -64,6 +65,7 @@ pub use engine::{
     max_sockjs_payload, AlarmChange, EventCounts, Failed, Opened, Room, FLUSH_BATCH,
     FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, ID_HEADROOM,
 };
+pub use host::{Host, Turn};
 pub use session::{AckMode, ConnId, Peer, Phase, Session, Subscription, Unacked};
 pub use settings::Settings;
 pub use sockets::Sockets;

@@ -476,11 +476,16 @@ impl MemorySockets {
             .as_deref()
     }
 
-    /// The client's heart-beat was answered by the transport, without the room, at `at_ms`.
+    /// The client's heart-beat was answered by the transport at `at_ms`, without the room: the
+    /// platform's auto-response sends the client `"\n"` back, and that is the room's heart-beat.
     pub fn ping(&mut self, conn: ConnId, at_ms: u64) {
+        if !self.is_open(conn) {
+            return;
+        }
         if let Some(socket) = self.open.get_mut(&conn) {
             socket.last_ping_ms = Some(at_ms);
         }
+        self.deliver(conn, b"\n", false);
     }
 
     /// The object restarted (a crash, a deploy): the platform closes every socket, and the

@@ -17,8 +17,8 @@ use std::rc::Rc;
 use stomp_rooms::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
 use stomp_rooms::room::testing::{MemorySockets, MemoryStorage, SocketCall};
 use stomp_rooms::room::{
-    self, AlarmChange, AllowAll, Authenticator, Config, ConnId, Credentials, Failed, Opened, Peer,
-    Session, Settings,
+    self, AlarmChange, AllowAll, Authenticator, Config, ConnId, Credentials, Failed, Host, Opened,
+    Peer, Session, Settings,
 };
 use stomp_rooms::stomp::{Command, Decoded, Decoder, Frame, Limits, Message, Version};
 
@@ -85,7 +85,8 @@ pub struct Received {
 pub const ROOM: &str = "lobby";
 
 pub struct Room {
-    engine: Option<room::Room>,
+    /// The room's host, built at the first event (after the settings and the hook are chosen).
+    host: Option<Host>,
     pub store: MemoryStorage,
     pub sockets: MemorySockets,
     pub settings: Settings,
@@ -102,8 +103,6 @@ pub struct Room {
     decoders: BTreeMap<ConnId, Decoder>,
     /// Events the room failed (storage refused a commit).
     pub failures: Vec<Failed>,
-    /// How many times the engine was built.
-    pub wakes: u32,
     /// Clients of SockJS's `websocket` transport, and the SockJS frames each received.
     sockjs_clients: BTreeSet<ConnId>,
     pub sockjs_frames: BTreeMap<ConnId, Vec<String>>,
@@ -123,7 +122,7 @@ impl Room {
 
     pub fn with_settings(settings: Settings) -> Self {
         Self {
-            engine: None,
+            host: None,
             store: MemoryStorage::default(),
             sockets: MemorySockets::default(),
             settings,
@@ -136,7 +135,6 @@ impl Room {
             received: BTreeMap::new(),
             decoders: BTreeMap::new(),
             failures: Vec::new(),
-            wakes: 0,
             sockjs_clients: BTreeSet::new(),
             sockjs_frames: BTreeMap::new(),
         }
@@ -163,8 +161,9 @@ impl Room {
         self.conns.get(&client).copied().unwrap_or(ConnId::MAX)
     }
 
-    /// Runs one event against the engine (waking it first if it was evicted), then carries
-    /// out the platform's part: the alarm it asked for, eviction, and the clients' decoding.
+    /// Runs one event through the room's host (which wakes the engine first if it was
+    /// evicted), then carries out the platform's part: the alarm it asked for, eviction, and
+    /// the clients' decoding.
     fn event(
         &mut self,
         work: impl FnOnce(
@@ -175,36 +174,30 @@ impl Room {
         ) -> Result<(), Failed>,
     ) {
         let now = self.now;
-        if self.engine.is_none() {
-            let auth: Rc<dyn Authenticator> = match &self.auth {
-                Some(auth) => auth.clone(),
-                None => Rc::new(AllowAll),
-            };
-            let settings = self.settings.clone();
-            match room::Room::wake(settings, auth, &mut self.store, &mut self.sockets, now) {
-                Ok(engine) => self.engine = Some(engine),
-                Err(failed) => {
-                    self.failures.push(failed);
-                    return;
-                }
-            }
-            self.wakes += 1;
-        }
-        let engine = self.engine.as_mut().expect("woken above");
-        let result = work(engine, &mut self.store, &mut self.sockets, now);
-        match engine.alarm_change(now) {
+        let (settings, auth) = (&self.settings, &self.auth);
+        let host = self.host.get_or_insert_with(|| {
+            let auth: Rc<dyn Authenticator> = auth.clone().unwrap_or_else(|| Rc::new(AllowAll));
+            Host::new(settings.clone(), auth)
+        });
+        let turn = host.event(&mut self.store, &mut self.sockets, now, work);
+        match turn.alarm {
             Some(AlarmChange::Set(at)) => self.alarm = Some(at),
             Some(AlarmChange::Delete) => self.alarm = None,
             None => {}
         }
         // On failure the engine has rebuilt itself from storage (see `Failed`).
-        if let Err(failed) = result {
+        if let Err(failed) = turn.result {
             self.failures.push(failed);
         }
         if self.eviction == Eviction::EveryStep {
             self.hibernate();
         }
         self.collect();
+    }
+
+    /// How many times the engine was built (first use and every wake).
+    pub fn wakes(&self) -> u32 {
+        self.host.as_ref().map_or(0, Host::wakes)
     }
 
     /// Evicts the room now. The platform evicts a room only after 10 s without events, so
@@ -214,7 +207,7 @@ impl Room {
     /// back within milliseconds (a session without them ends after 5 s, by the alarm).
     pub fn hibernate(&mut self) {
         let awake = |e: &room::Room| e.open_requests() > 0 || e.sockjs_sessions() > 0;
-        if self.engine.as_ref().is_some_and(awake) {
+        if self.host.as_ref().and_then(Host::engine).is_some_and(awake) {
             return;
         }
         self.evict();
@@ -223,8 +216,8 @@ impl Room {
     /// Evicts the room as the platform does after a quiet spell: what the alarm would have
     /// committed by then is committed, then the engine is dropped; sockets stay open.
     fn evict(&mut self) {
-        if let Some(mut engine) = self.engine.take() {
-            if let Err(failed) = engine.flush(&mut self.store) {
+        if let Some(host) = self.host.as_mut() {
+            if let Err(failed) = host.evict(&mut self.store) {
                 self.failures.push(failed);
             }
         }
@@ -234,7 +227,9 @@ impl Room {
     /// the engine is dropped with nothing flushed (writes still deferred are lost), and the
     /// platform closes every socket (their clients see 1006).
     pub fn restart(&mut self) {
-        self.engine = None;
+        if let Some(host) = self.host.as_mut() {
+            host.crash();
+        }
         self.sockets.restart();
     }
 
@@ -455,6 +450,7 @@ impl Room {
     pub fn ping(&mut self, client: ConnId) {
         let conn = self.conn(client);
         self.sockets.ping(conn, self.now);
+        self.collect();
     }
 
     /// Time passes; the platform's alarm fires whenever it is due on the way.

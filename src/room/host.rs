@@ -1,0 +1,136 @@
+//! The one host of a room engine: the Durable Object and the native test harness both carry a
+//! room's events through it, so every native test runs the configuration production runs.
+//!
+//! The host holds the engine while the object is in memory and wakes it from storage and the
+//! sockets' kept sessions on the first event after an eviction or a crash. Each event's work
+//! runs against the engine; the host then says how the platform's alarm must change. What the
+//! platform does besides (accepting sockets, holding requests, setting the alarm, evicting) is
+//! the caller's, behind [`Storage`] and [`Sockets`].
+
+use std::rc::Rc;
+
+use super::auth::Authenticator;
+use super::engine::{AlarmChange, Failed, Room};
+use super::settings::Settings;
+use super::sockets::Sockets;
+use super::storage::Storage;
+
+/// A room engine as the platform hosts it.
+pub struct Host {
+    settings: Settings,
+    auth: Rc<dyn Authenticator>,
+    engine: Option<Room>,
+    /// How many times the engine was built in this host.
+    wakes: u32,
+}
+
+/// What one event left for the caller: the work's own result, and the change to the platform's
+/// alarm that the engine asks for after it (`None`: leave the alarm as it is).
+#[derive(Debug)]
+pub struct Turn<T> {
+    pub result: Result<T, Failed>,
+    pub alarm: Option<AlarmChange>,
+}
+
+impl Host {
+    /// A host for a room with these settings and this CONNECT hook. The platform answers a
+    /// client's lone heart-beat by itself (the auto-response; the native harness models it), and
+    /// that answer is the room's heart-beat, so the room sends none of its own where the
+    /// client's cover them.
+    pub fn new(mut settings: Settings, auth: Rc<dyn Authenticator>) -> Self {
+        settings.broker.heart_beats_echoed = true;
+        Self {
+            settings,
+            auth,
+            engine: None,
+            wakes: 0,
+        }
+    }
+
+    /// Runs one event: wakes the engine first if it is not in memory, runs `work` against it,
+    /// then asks it how the alarm must change. A wake that cannot read storage fails the event
+    /// (the next one tries again); a failed event has rebuilt the engine from storage.
+    pub fn event<St: Storage, So: Sockets, T>(
+        &mut self,
+        store: &mut St,
+        sockets: &mut So,
+        now: u64,
+        work: impl FnOnce(&mut Room, &mut St, &mut So, u64) -> Result<T, Failed>,
+    ) -> Turn<T> {
+        let engine = match self.engine.take() {
+            Some(engine) => engine,
+            None => {
+                let woken = Room::wake(
+                    self.settings.clone(),
+                    self.auth.clone(),
+                    store,
+                    sockets,
+                    now,
+                );
+                match woken {
+                    Ok(engine) => {
+                        self.wakes += 1;
+                        engine
+                    }
+                    Err(failed) => {
+                        return Turn {
+                            result: Err(failed),
+                            alarm: None,
+                        }
+                    }
+                }
+            }
+        };
+        let engine = self.engine.insert(engine);
+        let result = work(engine, store, sockets, now);
+        Turn {
+            result,
+            alarm: engine.alarm_change(now),
+        }
+    }
+
+    /// Runs work that needs neither storage nor sockets (a long poll's wait ran out, a held
+    /// request's client went away) against the engine in memory: `None` when it is not (such
+    /// requests die with the engine that held them).
+    pub fn in_memory<T>(&mut self, now: u64, work: impl FnOnce(&mut Room) -> T) -> Option<Turn<T>> {
+        let engine = self.engine.as_mut()?;
+        let result = Ok(work(engine));
+        Some(Turn {
+            result,
+            alarm: engine.alarm_change(now),
+        })
+    }
+
+    /// The caller could not change the platform's alarm as asked: the engine asks again at its
+    /// next event.
+    pub fn alarm_failed(&mut self) {
+        if let Some(engine) = self.engine.as_mut() {
+            engine.alarm_failed();
+        }
+    }
+
+    /// The engine, when it is in memory.
+    pub fn engine(&self) -> Option<&Room> {
+        self.engine.as_ref()
+    }
+
+    /// How many times the engine was built in this host (first use and every wake).
+    pub fn wakes(&self) -> u32 {
+        self.wakes
+    }
+
+    /// The platform evicts the object after a quiet spell: by then the alarm has committed the
+    /// deferred writes, so they are committed first; the engine is dropped, sockets stay open.
+    pub fn evict(&mut self, store: &mut impl Storage) -> Result<(), Failed> {
+        match self.engine.take() {
+            Some(mut engine) => engine.flush(store),
+            None => Ok(()),
+        }
+    }
+
+    /// The object ends without warning (a deploy, an out-of-memory kill): the engine is dropped
+    /// with nothing flushed.
+    pub fn crash(&mut self) {
+        self.engine = None;
+    }
+}
