@@ -1,18 +1,30 @@
 //! What a room reads from the Worker's environment: `ROOM_SETTINGS` (a table in
-//! `wrangler.toml`, or a JSON string) and the secrets for authentication.
+//! `wrangler.toml`, or a JSON string) and the secrets for authentication. Both are read once
+//! per isolate (the environment changes only with a deploy, which starts new isolates), so
+//! the router and every object in the isolate act on the same reading.
 
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
 use worker::{console_error, js_sys, Env};
 
-use crate::room::auth::{self, ConnectRequest, Identity, Secrets};
-use crate::room::{AllowAll, Authenticator, Settings};
+use crate::room::auth::{self, Secrets};
+use crate::room::{Authenticator, Settings};
 
-/// Reads `ROOM_SETTINGS` (absent: the defaults). `Err` says why they are invalid; callers
-/// then fail closed, since the settings hold the security rules (token issuer and audience,
-/// allowed origins, limits), and logs say what to fix.
-pub fn settings(env: &Env) -> Result<Settings, String> {
+thread_local! {
+    static SETTINGS: OnceCell<Result<Rc<Settings>, String>> = const { OnceCell::new() };
+    static HOOK: OnceCell<Rc<dyn Authenticator>> = const { OnceCell::new() };
+}
+
+/// `ROOM_SETTINGS` (absent: the defaults). `Err` says why they are invalid; callers then fail
+/// closed, since the settings hold the security rules (token issuer and audience, allowed
+/// origins, limits), and the log says what to fix (once per isolate).
+pub fn settings(env: &Env) -> Result<Rc<Settings>, String> {
+    SETTINGS.with(|cell| cell.get_or_init(|| read_settings(env)).clone())
+}
+
+fn read_settings(env: &Env) -> Result<Rc<Settings>, String> {
     let invalid = |error: &dyn std::fmt::Display| {
         let problem = format!("ROOM_SETTINGS is invalid ({error}); fix it in wrangler.toml");
         console_error!("{problem}. Refusing connections until it is fixed.");
@@ -23,7 +35,7 @@ pub fn settings(env: &Env) -> Result<Settings, String> {
     let value = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str("ROOM_SETTINGS"))
         .unwrap_or(JsValue::UNDEFINED);
     if value.is_undefined() || value.is_null() {
-        return Ok(Settings::default());
+        return Ok(Rc::new(Settings::default()));
     }
     let text = match value.as_string() {
         Some(text) => text,
@@ -34,30 +46,29 @@ pub fn settings(env: &Env) -> Result<Settings, String> {
     };
     let settings: Settings = serde_json::from_str(&text).map_err(|error| invalid(&error))?;
     settings.check().map_err(|problem| invalid(&problem))?;
-    Ok(settings)
+    Ok(Rc::new(settings))
 }
 
-/// The CONNECT authentication hook. Rooms are open unless keys for signed tokens
-/// (`STOMP_JWT_SECRET`, `STOMP_JWT_KEYS`) or a login list (`STOMP_USERS`) are configured, as
-/// secrets or vars; then every connection needs a valid token or login. A configuration that
-/// cannot be read fails closed: nobody gets in, and the log says what to fix.
-pub fn authenticator(env: &Env, settings: Option<&Settings>) -> Rc<dyn Authenticator> {
-    let Some(settings) = settings else {
-        return Rc::new(Misconfigured);
-    };
-    let secrets = Secrets {
-        jwt_secret: secret(env, "STOMP_JWT_SECRET"),
-        jwt_keys: secret(env, "STOMP_JWT_KEYS"),
-        users: secret(env, "STOMP_USERS"),
-    };
-    match auth::configure(&secrets, &settings.auth) {
-        Ok(None) => Rc::new(AllowAll),
-        Ok(Some(gate)) => Rc::new(gate),
-        Err(problem) => {
-            console_error!("{problem}; refusing every connection until it is fixed.");
-            Rc::new(Misconfigured)
-        }
-    }
+/// The CONNECT hook (see [`auth::hook`]): rooms are open unless keys for signed tokens
+/// (`STOMP_JWT_SECRET`, `STOMP_JWT_KEYS`) or a login list (`STOMP_USERS`) are set, as secrets
+/// or vars; with settings or secrets that cannot be read, nobody gets in.
+pub fn authenticator(env: &Env) -> Rc<dyn Authenticator> {
+    HOOK.with(|cell| {
+        cell.get_or_init(|| {
+            let secrets = Secrets {
+                jwt_secret: secret(env, "STOMP_JWT_SECRET"),
+                jwt_keys: secret(env, "STOMP_JWT_KEYS"),
+                users: secret(env, "STOMP_USERS"),
+            };
+            let settings = settings(env).ok();
+            let (hook, problem) = auth::hook(&secrets, settings.as_ref().map(|s| &s.auth));
+            if let Some(problem) = problem {
+                console_error!("{problem}");
+            }
+            hook
+        })
+        .clone()
+    })
 }
 
 /// A secret, or a var of the same name (handy in `wrangler dev --var`), as it is set: an
@@ -67,16 +78,4 @@ fn secret(env: &Env, name: &str) -> Option<String> {
         .map(|s| s.to_string())
         .or_else(|_| env.var(name).map(|v| v.to_string()))
         .ok()
-}
-
-/// Fails closed when authentication was meant to be on but cannot be read.
-struct Misconfigured;
-
-impl Authenticator for Misconfigured {
-    fn authenticate(&self, _request: &ConnectRequest) -> Result<Identity, String> {
-        Err(
-            "the room's authentication is misconfigured; ask its operator to check the logs"
-                .to_owned(),
-        )
-    }
 }

@@ -119,6 +119,7 @@ pub fn head_of(
             .headers()
             .entries()
             .map(|(name, value)| (name.to_ascii_lowercase(), value))
+            .filter(|(name, _)| name != super::ROUTE_HEADER)
             .collect(),
         body: Vec::new(),
         declared_length: req

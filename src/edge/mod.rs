@@ -9,3 +9,7 @@ mod object;
 mod router;
 mod sqlite;
 mod websockets;
+
+/// The header in which the router hands a request's [`Route`](crate::room::routes::Route) to
+/// the room's object. Only the router reaches an object, and it always sets it.
+const ROUTE_HEADER: &str = "x-stomp-rooms-route";

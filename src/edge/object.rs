@@ -39,17 +39,17 @@ use futures::StreamExt;
 
 use wasm_bindgen::JsValue;
 use worker::{
-    console_error, durable_object, js_sys, wasm_bindgen_futures, Delay, DurableObject, Env, Method,
+    console_error, durable_object, js_sys, wasm_bindgen_futures, Delay, DurableObject, Env,
     Request, Response, Result, ScheduledTime, State, Storage, WebSocket, WebSocketIncomingMessage,
     WebSocketPair, WebSocketRequestResponsePair,
 };
 
-use super::env;
 use super::http::{self, Outlet, Push};
 use super::sqlite::SqliteStore;
 use super::websockets::{conn_of, RoomSockets};
-use crate::room::endpoints::{self, EndpointRequest};
+use super::{env, ROUTE_HEADER};
 use crate::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
+use crate::room::routes::Route;
 use crate::room::{self, AlarmChange, ConnId, Failed, Host, Opened, Peer, Turn};
 use crate::stomp::subprotocol;
 
@@ -110,38 +110,30 @@ impl DurableObject for Room {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
-        let path = req.path();
-        let (room, rest) = split_room_path(&path);
-        // Only the room's own address opens a socket (where the router checked the Origin);
-        // a room may be called `stats`.
-        if is_websocket_upgrade(&req)? {
-            return match self.socket_target(&path) {
-                Some((room, sockjs)) => self.open_socket(&req, room, sockjs).await,
-                None => Response::error("WebSockets open at /rooms/{room}", 404),
-            };
-        }
+        // The router read the request's route (and checked a socket's `Origin`).
+        let route = req.headers().get(ROUTE_HEADER)?;
+        let Some(route) = route.and_then(|route| serde_json::from_str::<Route>(&route).ok()) else {
+            return Response::error("a room is reached through the Worker's router", 400);
+        };
         let settings = env::settings(&self.env).unwrap_or_default();
-        if !path.starts_with("/rooms/") {
-            let route = endpoints::route(&settings, &path, false);
-            let Some((room, EndpointRequest::SockJsHttp { session_path })) = route else {
-                return Response::error("not found", 404);
-            };
-            // Only `xhr_send` carries a body; receivers' requests are never read.
-            let max_body = room::sockjs::max_body(&settings, &session_path);
-            let request = http::read_request(&mut req, &room, &session_path, max_body).await?;
-            return self.serve(request, Served::SockJs).await;
-        }
-        match rest.as_deref() {
-            Some("/stats") => {
+        match route {
+            Route::Socket { room, sockjs, .. } => self.open_socket(&req, room, sockjs).await,
+            Route::Stats { room } => {
                 let request = http::read_request(&mut req, &room, "/stats", None).await?;
                 self.stats(&request)
             }
-            Some(destination) if destination.starts_with('/') => {
+            Route::Destination { room, destination } => {
                 let max_body = Some(settings.broker.limits.max_body_bytes);
-                let request = http::read_request(&mut req, &room, destination, max_body).await?;
+                let request = http::read_request(&mut req, &room, &destination, max_body).await?;
                 self.serve(request, Served::Destination).await
             }
-            _ => Response::error("not found", 404),
+            Route::SockJs { room, session_path } => {
+                // Only `xhr_send` carries a body; receivers' requests are never read.
+                let max_body = room::sockjs::max_body(&settings, &session_path);
+                let request = http::read_request(&mut req, &room, &session_path, max_body).await?;
+                self.serve(request, Served::SockJs).await
+            }
+            _ => Response::error("the router answers this request itself", 400),
         }
     }
 
@@ -196,22 +188,6 @@ impl DurableObject for Room {
 }
 
 impl Room {
-    /// Where an upgrade's socket belongs: `/rooms/{room}` (plain), or a Spring-style endpoint
-    /// (plain, or SockJS framed).
-    /// (The room, and whether the socket carries SockJS frames.)
-    fn socket_target(&self, path: &str) -> Option<(String, bool)> {
-        if path.starts_with("/rooms/") {
-            let (room, rest) = split_room_path(path);
-            return (!room.is_empty() && rest.as_deref() == Some("")).then_some((room, false));
-        }
-        let settings = env::settings(&self.env).unwrap_or_default();
-        match endpoints::route(&settings, path, true)? {
-            (room, EndpointRequest::PlainWebSocket) => Some((room, false)),
-            (room, EndpointRequest::SockJsWebSocket) => Some((room, true)),
-            _ => None,
-        }
-    }
-
     async fn open_socket(&self, req: &Request, room: String, sockjs: bool) -> Result<Response> {
         let offered = req.headers().get("Sec-WebSocket-Protocol")?;
         let peer = Peer {
@@ -410,11 +386,11 @@ impl Room {
                 HEART_BEAT, HEART_BEAT,
             )?);
         // Invalid settings: the defaults, with everyone refused (see `env::settings`).
-        let read = env::settings(&self.env);
-        let auth = env::authenticator(&self.env, read.as_ref().ok());
+        let settings = env::settings(&self.env).unwrap_or_default();
+        let auth = env::authenticator(&self.env);
         let store = SqliteStore::open(self.state.storage()).map_err(storage_error)?;
         Ok(slot.insert(Live {
-            host: Host::new(read.unwrap_or_default(), auth),
+            host: Host::new(room::Settings::clone(&settings), auth),
             store,
             sockets: HashMap::new(),
             held: HashMap::new(),
@@ -493,11 +469,6 @@ async fn change_alarm(storage: Storage, alarm: Option<AlarmChange>) -> bool {
     true
 }
 
-fn is_websocket_upgrade(req: &Request) -> Result<bool> {
-    let upgrade = req.headers().get("Upgrade")?.unwrap_or_default();
-    Ok(req.method() == Method::Get && upgrade.eq_ignore_ascii_case("websocket"))
-}
-
 /// Dropped with an event stream's body, when its client goes away (or the stream ends), or
 /// with a waiting poll cancelled by its client: the room forgets the request at once rather
 /// than at its next message.
@@ -546,16 +517,6 @@ impl Drop for RequestGone {
             change_alarm_later(self.live.clone(), storage, turn.alarm);
         }
     }
-}
-
-/// `/rooms/{room}{rest}` → (room, rest), `rest` percent-decoded (`None` if it is not UTF-8).
-fn split_room_path(path: &str) -> (String, Option<String>) {
-    let after = path.strip_prefix("/rooms/").unwrap_or_default();
-    let (name, rest) = after.split_at(after.find('/').unwrap_or(after.len()));
-    let room = crate::room_name::validate(name)
-        .map(str::to_owned)
-        .unwrap_or_default();
-    (room, crate::room::http::percent_decode(rest))
 }
 
 fn storage_error(error: crate::room::StorageError) -> worker::Error {

@@ -46,6 +46,7 @@ mod engine;
 pub mod host;
 pub mod http;
 pub mod record;
+pub mod routes;
 mod session;
 mod settings;
 mod sockets;

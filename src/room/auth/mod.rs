@@ -11,6 +11,7 @@ mod keys;
 pub mod pattern;
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 pub use grants::{Grants, MAX_GRANT_BYTES};
 pub use jwt::{TokenRules, Verified, Verifier};
@@ -130,6 +131,41 @@ pub fn configure(secrets: &Secrets, rules: &TokenRules) -> Result<Option<Gate>, 
     };
     let tokens = (!keys.is_empty()).then(|| Verifier::new(keys, rules.clone()));
     Ok((tokens.is_some() || users.is_some()).then_some(Gate { tokens, users }))
+}
+
+/// The CONNECT hook a room runs with: open rooms when no secret is set; a [`Gate`] when one
+/// is. Misconfiguration fails closed: with settings that could not be read (`rules` is
+/// `None`) or a secret that is wrong, everyone is refused, and the second value says what to
+/// fix (for the operator's log; the clients are told to ask the operator).
+pub fn hook(
+    secrets: &Secrets,
+    rules: Option<&TokenRules>,
+) -> (Rc<dyn Authenticator>, Option<String>) {
+    let Some(rules) = rules else {
+        return (Rc::new(Misconfigured), None);
+    };
+    match configure(secrets, rules) {
+        Ok(None) => (Rc::new(AllowAll), None),
+        Ok(Some(gate)) => (Rc::new(gate), None),
+        Err(problem) => (
+            Rc::new(Misconfigured),
+            Some(format!(
+                "{problem}; refusing every connection until it is fixed"
+            )),
+        ),
+    }
+}
+
+/// Refuses everyone: authentication was meant to be on but cannot be read.
+struct Misconfigured;
+
+impl Authenticator for Misconfigured {
+    fn authenticate(&self, _request: &ConnectRequest) -> Result<Identity, String> {
+        Err(
+            "the room's authentication is misconfigured; ask its operator to check the logs"
+                .to_owned(),
+        )
+    }
 }
 
 impl Authenticator for Credentials {
