@@ -1551,7 +1551,7 @@ fn history_writes_no_receipt_waits_for_share_a_commit() {
 
 fn spring_room() -> Room {
     Room::with_config(Config {
-        destinations: stomp_rooms::stomp::destination::Prefixes {
+        destinations: stomp_rooms::room::destinations::Prefixes {
             topics: vec!["/sub/".into()],
             application: [
                 ("/pub/".to_owned(), "/sub/".to_owned()),

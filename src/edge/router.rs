@@ -8,7 +8,6 @@ use worker::{event, js_sys, Context, Env, Request, Response, Result};
 
 use super::http;
 use super::ROUTE_HEADER;
-use crate::room::endpoints;
 use crate::room::http as room_http;
 use crate::room::routes::Route;
 use crate::room::sockjs as room_sockjs;
@@ -51,7 +50,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Route::SockJsInfo { room } => {
             let head = http::head_of(&req, room, "/info", method)?;
             let entropy = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
-            let endpoint = endpoints::endpoint_of(&settings, room);
+            let endpoint = room_sockjs::services::endpoint_of(&settings, room);
             room_sockjs::info(&settings, endpoint, &head, entropy)
         }
         Route::SockJsGreeting => room_sockjs::greeting(),

@@ -52,13 +52,14 @@ use history::Trims;
 use ids::Ceiling;
 
 use super::auth::Authenticator;
-use super::broker::{Broker, Effect, Throttle};
-use super::endpoints::{endpoint_of, Service};
+use super::broker::{Broker, Effect};
 use super::http::Listeners;
+use super::rate::Throttle;
 use super::record;
 use super::session::{ConnId, Peer, Phase, Session};
 use super::settings::Settings;
 use super::sockets::Sockets;
+use super::sockjs::services::{endpoint_of, Service};
 use super::sockjs::{SessionSockets, SockJsSessions};
 use super::storage::{Counter, ReadFrom, Storage, StorageError, Write};
 use super::timers::{TimerKind, Timers};

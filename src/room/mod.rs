@@ -41,10 +41,12 @@
 
 mod broker;
 pub mod budget;
+pub mod destinations;
 pub mod endpoints;
 mod engine;
 pub mod host;
 pub mod http;
+pub mod rate;
 pub mod record;
 pub mod routes;
 mod session;
@@ -58,8 +60,7 @@ mod timers;
 pub mod auth;
 pub use auth::{AllowAll, Authenticator, Credentials, Gate};
 pub use broker::{
-    Broker, Config, Cost, Deadlines, Effect, PublishRate, QueuedMessage, ReplayRequest, Throttle,
-    HEART_BEAT_GRACE, TRIM_EVERY,
+    Broker, Config, Deadlines, Effect, QueuedMessage, ReplayRequest, HEART_BEAT_GRACE, TRIM_EVERY,
 };
 pub use budget::{Budget, HistoryUsage, QueueOverflow, Usage};
 pub use engine::{
@@ -67,6 +68,7 @@ pub use engine::{
     FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, ID_HEADROOM,
 };
 pub use host::{Host, Turn};
+pub use rate::{Cost, PublishRate, Throttle};
 pub use session::{AckMode, ConnId, Peer, Phase, Session, Subscription, Unacked};
 pub use settings::Settings;
 pub use sockets::Sockets;

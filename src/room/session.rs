@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::auth::Grants;
-use super::broker::Throttle;
+use super::rate::Throttle;
 use crate::stomp::{HeartBeat, Version};
 
 /// A connection's id in its room, unique for the room's lifetime (the room keeps a counter).

@@ -5,8 +5,9 @@
 //! event goes to [`Storage::commit`] together, after the event's live sends, so a fan-out never
 //! waits behind a write and a failed write leaves nothing half-done.
 
-use super::broker::{QueuedMessage, Throttle};
+use super::broker::QueuedMessage;
 use super::budget::HistoryUsage;
+use super::rate::Throttle;
 use super::record;
 use super::session::ConnId;
 use crate::stomp::Message;

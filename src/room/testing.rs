@@ -10,9 +10,10 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::broker::{QueuedMessage, Throttle};
+use super::broker::QueuedMessage;
 use super::budget::{HistoryUsage, PLATFORM_ROW_BYTES, PLATFORM_SOCKETS};
 use super::http::{HttpResponse, ListenerId};
+use super::rate::Throttle;
 use super::record;
 use super::session::ConnId;
 use super::sockets::Sockets;

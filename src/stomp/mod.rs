@@ -18,9 +18,7 @@
 //! assert_eq!(frame.body, b"hello");
 //! ```
 
-mod body_route;
 mod decoder;
-pub mod destination;
 mod error;
 mod escape;
 mod frame;

@@ -13,7 +13,6 @@ mod acks;
 mod delivery;
 mod presence;
 mod queues;
-mod rate;
 mod transactions;
 
 use std::collections::{BTreeMap, HashMap};
@@ -25,7 +24,7 @@ use super::auth::{authorization_credentials, AllowAll, Authenticator, ConnectReq
 use super::budget::{Budget, HistoryUsage, Usage};
 use super::record;
 use super::session::{AckMode, ConnId, Peer, Phase, Session, Subscription};
-use crate::stomp::destination::{self, SendTarget, SubscribeTarget};
+use crate::room::destinations::{self, SendTarget, SubscribeTarget};
 use crate::stomp::{
     Command, Decoded, Decoder, Delivery, Frame, HeartBeat, Limits, Message, ProtocolError, Version,
 };
@@ -34,8 +33,8 @@ use acks::AckKind;
 use queues::{Queue, Waiting};
 use transactions::Staged;
 
+use super::rate::{Cost, PublishRate};
 pub use queues::QueuedMessage;
-pub use rate::{Cost, PublishRate, Throttle};
 
 /// History is trimmed when a destination holds this many messages more than `history_limit`,
 /// so trimming costs one statement per this many messages; replay never returns the extra ones.
@@ -118,7 +117,7 @@ pub struct Config {
     /// How fast each connection may publish.
     pub publish_rate: PublishRate,
     /// Spring-style destination prefixes (empty by default).
-    pub destinations: destination::Prefixes,
+    pub destinations: destinations::Prefixes,
     /// Connections the room holds at once; the next gets an ERROR ("room full"). 0: no cap.
     /// Default 5000.
     pub max_connections: u32,
@@ -138,7 +137,7 @@ impl Default for Config {
             server: concat!("stomp-rooms/", env!("CARGO_PKG_VERSION")).to_owned(),
             heart_beats_echoed: false,
             publish_rate: PublishRate::default(),
-            destinations: destination::Prefixes::default(),
+            destinations: destinations::Prefixes::default(),
             max_connections: 5000,
             max_connections_per_address: 100,
         }
@@ -760,7 +759,7 @@ impl Broker {
         let client_beat = HeartBeat::parse_header(frame.header("heart-beat"))?;
         let login = frame.header("login");
         if let Some(login) = login {
-            destination::check_text("login", login, self.config.limits.max_id_bytes)?;
+            destinations::check_text("login", login, self.config.limits.max_id_bytes)?;
         }
         let bearer = frame
             .header("Authorization")
@@ -783,7 +782,7 @@ impl Broker {
             })
             .map_err(refused)?;
         if let Some(login) = identity.login.as_deref().filter(|_| identity.verified) {
-            destination::check_text("login", login, self.config.limits.max_id_bytes)
+            destinations::check_text("login", login, self.config.limits.max_id_bytes)
                 .map_err(|error| refused(format!("the token's login: {}", error.detail)))?;
         }
         let min = self.config.heart_beat_min_ms;
@@ -828,7 +827,7 @@ impl Broker {
             .route(requested, &frame.body)?
             .into_owned();
         let target =
-            destination::parse_send(&destination, &self.config.limits, &self.config.destinations)?;
+            destinations::parse_send(&destination, &self.config.limits, &self.config.destinations)?;
         if let Some(transaction) = frame.header("transaction") {
             let transaction = transaction.to_owned();
             return self.stage(conn, transaction, frame, binary);
@@ -862,7 +861,7 @@ impl Broker {
             .route(destination, &body)?
             .into_owned();
         let target =
-            destination::parse_send(&destination, &self.config.limits, &self.config.destinations)?;
+            destinations::parse_send(&destination, &self.config.limits, &self.config.destinations)?;
         let id = self.route(sender, target, &destination, headers, body, false);
         let effects = self.take();
         Ok((id?, effects))
@@ -996,7 +995,8 @@ impl Broker {
     fn on_subscribe(&mut self, conn: ConnId, frame: &Frame) -> Result<(), ProtocolError> {
         let limits = &self.config.limits;
         let destination = required(frame, "destination")?.to_owned();
-        let target = destination::parse_subscribe(&destination, limits, &self.config.destinations)?;
+        let target =
+            destinations::parse_subscribe(&destination, limits, &self.config.destinations)?;
         let version = self
             .session(conn)
             .map(|s| s.version)
@@ -1007,7 +1007,7 @@ impl Broker {
             (None, Version::V1_0) => destination.clone(),
             (None, _) => return Err(missing_header(Command::Subscribe, "id")),
         };
-        destination::check_text("subscription id", &id, limits.max_id_bytes)?;
+        destinations::check_text("subscription id", &id, limits.max_id_bytes)?;
         let ack = AckMode::parse(frame.header("ack")).ok_or_else(|| {
             ProtocolError::new(
                 "invalid ack mode",

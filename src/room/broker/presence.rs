@@ -1,8 +1,8 @@
 //! `/presence`: the room's members on subscribe, then a join or leave event as they come and go.
 
 use super::{Broker, Cost};
+use crate::room::destinations::PRESENCE;
 use crate::room::session::{ConnId, Phase, Session};
-use crate::stomp::destination::PRESENCE;
 use crate::stomp::{Delivery, Message, ProtocolError};
 
 /// A member as presence events show it: `{"session": "s1", "login": "alice" | null,

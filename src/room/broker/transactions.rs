@@ -3,9 +3,9 @@
 //! and the room may stage is bounded in bytes by the budget, besides `max_transaction_frames`.
 
 use super::{required, Broker, Effect};
+use crate::room::destinations;
 use crate::room::record;
 use crate::room::session::ConnId;
-use crate::stomp::destination;
 use crate::stomp::{Frame, ProtocolError};
 
 pub(super) struct Staged {
@@ -19,7 +19,7 @@ impl Broker {
     pub(super) fn on_begin(&mut self, conn: ConnId, frame: &Frame) -> Result<(), ProtocolError> {
         let transaction = required(frame, "transaction")?;
         let limits = &self.config.limits;
-        destination::check_text("transaction id", transaction, limits.max_id_bytes)?;
+        destinations::check_text("transaction id", transaction, limits.max_id_bytes)?;
         let max = limits.max_transactions;
         let session = self.session_mut(conn).ok_or_else(super::gone)?;
         if session.transactions.iter().any(|t| t == transaction) {

@@ -3,16 +3,17 @@
 
 use super::{HistoryPage, Outbox, Room};
 use crate::room::auth::{authorization_credentials, base64url, ConnectRequest, Identity};
-use crate::room::broker::{Cost, ReplayRequest, Sender};
+use crate::room::broker::{ReplayRequest, Sender};
 use crate::room::budget::TRY_AGAIN_LATER;
+use crate::room::destinations::{self, SubscribeTarget};
 use crate::room::http::{
     allow_origin, message_json, preflight, sse_event, HttpOutcome, HttpRequest, HttpResponse,
     Listener, ListenerId, ListenerKind, Method, KEEP_ALIVE, SSE_RETRY_MS,
 };
+use crate::room::rate::Cost;
 use crate::room::sockets::Sockets;
 use crate::room::storage::{ReadFrom, Storage, Write};
 use crate::room::Failed;
-use crate::stomp::destination::{self, SubscribeTarget};
 use crate::stomp::{header_lines_len, Limits, Message, ProtocolError};
 
 /// The sender of an unverified HTTP publish: there is no session to name it.
@@ -255,7 +256,7 @@ impl Room {
                 .destinations
                 .route(&request.destination, &request.body)
                 .map_err(refused)?;
-            destination::parse_send(&routed, &broker.limits, &broker.destinations)
+            destinations::parse_send(&routed, &broker.limits, &broker.destinations)
                 .map_err(refused)?;
             Ok((sender_of(identity), headers))
         });
@@ -432,7 +433,7 @@ impl Room {
         now: u64,
     ) -> Answer<(bool, Option<ReplayRequest>, Option<u64>)> {
         let broker = &self.settings.broker;
-        match destination::parse_subscribe(
+        match destinations::parse_subscribe(
             &request.destination,
             &broker.limits,
             &broker.destinations,
@@ -584,7 +585,7 @@ impl Room {
             None => (request.param("login"), None),
         };
         if let Some(login) = login {
-            destination::check_text("login", login, self.settings.broker.limits.max_id_bytes)
+            destinations::check_text("login", login, self.settings.broker.limits.max_id_bytes)
                 .map_err(|error| HttpResponse::text(400, error.detail))?;
         }
         self.auth

@@ -4,10 +4,10 @@
 //! [`crate::room::sockjs`].
 
 use super::Room;
-use crate::room::endpoints::endpoint_of;
 use crate::room::http::{allow_origin, HttpOutcome, HttpRequest, HttpResponse, Method};
 use crate::room::session::ConnId;
 use crate::room::sockets::Sockets;
+use crate::room::sockjs::services::endpoint_of;
 use crate::room::sockjs::{self as sessions, Reception, SessionSockets, HEART_BEAT_MS};
 use crate::room::storage::Storage;
 use crate::room::Failed;

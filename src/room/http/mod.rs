@@ -20,41 +20,7 @@ pub use json::{encode_base64, message_json, sse_event};
 pub use listeners::{Listener, ListenerId, ListenerKind, Listeners};
 pub use request::{percent_decode, HttpRequest, HttpResponse, Method};
 
-use serde::{Deserialize, Serialize};
-
-/// Limits of the HTTP rungs (`http` in the settings).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct HttpSettings {
-    /// Event streams a room holds open at once; the next gets 429. Default 1000.
-    pub max_streams: u32,
-    /// Long polls a room holds waiting at once; the next gets 429. Default 1000.
-    pub max_waiting_polls: u32,
-    /// The longest a long poll waits, in seconds (`wait` is capped to it). Default 30.
-    pub max_wait_s: u32,
-    /// How often an idle event stream gets a comment, so proxies keep it open, in seconds.
-    /// Default 15.
-    pub keep_alive_s: u32,
-    /// Bytes an event stream's client may leave unread; past it the stream ends (the client
-    /// reconnects with `Last-Event-ID`). Default 1 MiB.
-    pub max_stream_backlog_bytes: u32,
-    /// Bytes all event streams' clients may leave unread together; past it the streams
-    /// with the most unread end. Default 16 MiB.
-    pub max_backlog_bytes: u32,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        Self {
-            max_streams: 1000,
-            max_waiting_polls: 1000,
-            max_wait_s: 30,
-            keep_alive_s: 15,
-            max_stream_backlog_bytes: 1024 * 1024,
-            max_backlog_bytes: 16 * 1024 * 1024,
-        }
-    }
-}
+pub use crate::room::settings::HttpSettings;
 
 /// What the edge does with a request the room has handled.
 #[derive(Debug, Clone, PartialEq, Eq)]

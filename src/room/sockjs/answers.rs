@@ -2,9 +2,9 @@
 //! preflights, `/info`, the greeting, and the refusals of a session's WebSocket address
 //! without a WebSocket.
 
-use crate::room::endpoints::Endpoint;
 use crate::room::http::{allow_origin, HttpRequest, HttpResponse, Method};
 use crate::room::settings::Settings;
+use crate::room::sockjs::services::Endpoint;
 use crate::sockjs::{self, Receiver, Transport};
 
 /// A receiver's answer (or a streaming answer's head).

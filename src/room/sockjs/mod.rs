@@ -30,6 +30,7 @@
 
 mod answers;
 mod outlet;
+pub mod services;
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,4 +1,4 @@
-//! Destination rules.
+//! Destination rules: the room's routing policy, applied to frames the codec has decoded.
 //!
 //! | destination | SEND | SUBSCRIBE |
 //! | --- | --- | --- |
@@ -16,9 +16,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::body_route;
-use super::error::ProtocolError;
-use super::limits::Limits;
+use crate::stomp::{Limits, ProtocolError};
+
+mod body_route;
 
 /// Destination names of a deployment's own, as a Spring app names them (`destinations` in the
 /// settings). Empty by default: only the names in the table above.

@@ -1,7 +1,7 @@
 //! Destinations filled in from a message's JSON body: the template `/sub/chat/room/{roomId}`
 //! and the body `{"roomId": "7", ...}` give `/sub/chat/room/7`. This is what a Spring
 //! controller does when it forwards `/pub/chat/message` to the room its payload names (see
-//! [`Prefixes::application`](super::destination::Prefixes)).
+//! [`Prefixes::application`](super::Prefixes)).
 
 use serde_json::{Map, Value};
 
