@@ -13,7 +13,7 @@ use proptest::prelude::*;
 use stomp_rooms::room::{Budget, Config, ConnId, PublishRate, QueueOverflow, Settings};
 use stomp_rooms::stomp::{Command, Limits};
 use support::http::post;
-use support::{Eviction, Room};
+use support::{Eviction, SimulatedRoom};
 
 /// Small caps, so random hostile traffic reaches every one of them.
 fn budget() -> Budget {
@@ -164,7 +164,7 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 /// Connects a client unless it is connected.
-fn ensure_connected(room: &mut Room, client: ConnId) {
+fn ensure_connected(room: &mut SimulatedRoom, client: ConnId) {
     if !room.is_open(client) {
         room.open(client);
         room.raw(client, b"CONNECT\naccept-version:1.2\n\n\0");
@@ -172,7 +172,7 @@ fn ensure_connected(room: &mut Room, client: ConnId) {
     }
 }
 
-fn carry_out(room: &mut Room, attacker: ConnId, attack: Attack) {
+fn carry_out(room: &mut SimulatedRoom, attacker: ConnId, attack: Attack) {
     if let Attack::Unconnected { size } = attack {
         // Another socket of the attacker's, which never sends CONNECT.
         let loner = attacker + 10;
@@ -256,7 +256,7 @@ fn carry_out(room: &mut Room, attacker: ConnId, attack: Attack) {
 }
 
 /// What the room holds, against its budget; storage against its bound; no commit failed.
-fn within_budget(room: &mut Room) -> Result<(), TestCaseError> {
+fn within_budget(room: &mut SimulatedRoom) -> Result<(), TestCaseError> {
     let held = room.stats()["held"].clone();
     let budget = budget();
     let at_most = |name: &str, max: u64| -> Result<(), TestCaseError> {
@@ -308,7 +308,7 @@ fn within_budget(room: &mut Room) -> Result<(), TestCaseError> {
 
 /// The innocent client sends one message with a receipt: whether it got the RECEIPT, or
 /// the ERROR of a cap (it then reconnects).
-fn innocent_sends(room: &mut Room, to: &str, body: &str) -> Result<bool, TestCaseError> {
+fn innocent_sends(room: &mut SimulatedRoom, to: &str, body: &str) -> Result<bool, TestCaseError> {
     // An innocent client keeps to the rates: ten messages a second.
     room.advance(100);
     ensure_connected(room, INNOCENT);
@@ -329,7 +329,7 @@ fn innocent_sends(room: &mut Room, to: &str, body: &str) -> Result<bool, TestCas
     Ok(false)
 }
 
-fn stored_bodies(room: &Room, to: &str) -> Vec<String> {
+fn stored_bodies(room: &SimulatedRoom, to: &str) -> Vec<String> {
     room.history(to)
         .into_iter()
         .map(|m| String::from_utf8_lossy(&m.body).into_owned())
@@ -342,7 +342,7 @@ fn run(steps: Vec<Step>, eviction: Eviction, drop_oldest: bool) -> Result<(), Te
     } else {
         QueueOverflow::Reject
     };
-    let mut room = Room::with_settings(settings(overflow));
+    let mut room = SimulatedRoom::with_settings(settings(overflow));
     room.eviction = eviction;
     let mut queued = Vec::new();
     for (n, step) in steps.into_iter().enumerate() {

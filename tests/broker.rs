@@ -9,7 +9,7 @@ use stomp_rooms::room::{
     FLUSH_BATCH, FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, TRIM_EVERY,
 };
 use stomp_rooms::stomp::{Command, Frame, HeartBeat, Limits, Version};
-use support::{Eviction, Room};
+use support::{Eviction, SimulatedRoom};
 
 fn error_message(frames: &[Frame]) -> Option<&str> {
     frames
@@ -22,7 +22,7 @@ fn error_message(frames: &[Frame]) -> Option<&str> {
 
 room_test! {
 fn connect_negotiates_each_version() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     let cases = [
         ("host:room", "1.0"),
         ("accept-version:1.0", "1.0"),
@@ -49,7 +49,7 @@ fn connect_negotiates_each_version() {
 
 room_test! {
 fn stomp_command_connects_too() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.open(1);
     room.raw(1, b"STOMP\naccept-version:1.2\nhost:room\n\n\0");
     assert_eq!(room.take(1)[0].command, Command::Connected);
@@ -58,7 +58,7 @@ fn stomp_command_connects_too() {
 
 room_test! {
 fn no_common_version_is_an_error_naming_ours() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     let error = room.connect_with(1, "accept-version:2.0,3.0");
     assert_eq!(error.command, Command::Error);
     assert_eq!(error.header("message"), Some("unsupported version"));
@@ -70,7 +70,7 @@ fn no_common_version_is_an_error_naming_ours() {
 
 room_test! {
 fn heart_beats_follow_the_max_rule() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "heart-beat:1000,30000\n");
     assert_eq!(
         room.session(1).unwrap().heart_beat,
@@ -108,7 +108,7 @@ fn heart_beats_follow_the_max_rule() {
 
 room_test! {
 fn authentication_hook_decides() {
-    let mut room = Room::new().with_credentials(&[("alice", "secret")]);
+    let mut room = SimulatedRoom::new().with_credentials(&[("alice", "secret")]);
     assert_eq!(
         room.connect(1, "login:alice\npasscode:secret\n").command,
         Command::Connected
@@ -132,7 +132,7 @@ fn authentication_hook_decides() {
 
 room_test! {
 fn frames_before_connect_are_refused() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.open(1);
     room.frame(1, "SEND\ndestination:/topic/a\nreceipt:r1", "x");
     let frames = room.take(1);
@@ -144,7 +144,7 @@ fn frames_before_connect_are_refused() {
 
 room_test! {
 fn a_second_connect_is_refused() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.raw(1, b"CONNECT\naccept-version:1.2\n\n\0");
     assert_eq!(error_message(&room.take(1)), Some("already connected"));
@@ -153,7 +153,7 @@ fn a_second_connect_is_refused() {
 
 room_test! {
 fn server_commands_from_a_client_are_refused() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.frame(1, "MESSAGE\ndestination:/topic/a", "");
     assert_eq!(error_message(&room.take(1)), Some("unexpected command"));
@@ -164,7 +164,7 @@ fn server_commands_from_a_client_are_refused() {
 
 room_test! {
 fn topic_messages_reach_every_subscriber_exactly_once() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     for conn in 1..=3 {
         room.connect(conn, "");
         room.subscribe(conn, "sub-0", "/topic/chat");
@@ -185,7 +185,7 @@ fn topic_messages_reach_every_subscriber_exactly_once() {
 
 room_test! {
 fn message_headers() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.connect(2, "");
     room.subscribe(2, "mine", "/topic/chat");
@@ -249,7 +249,7 @@ fn message_headers() {
 
 room_test! {
 fn message_ids_increase_across_destinations_and_restarts() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.subscribe(1, "a", "/topic/a");
     room.subscribe(1, "b", "/topic/b");
@@ -269,7 +269,7 @@ fn message_ids_increase_across_destinations_and_restarts() {
 
 room_test! {
 fn send_without_destination_or_to_an_unknown_kind_is_an_error() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     for (conn, head, message) in [
         (1, "SEND", "missing destination header"),
         (2, "SEND\ndestination:/exchange/x", "unknown destination"),
@@ -304,7 +304,7 @@ fn subscription_ids_are_unique_per_session_and_limited() {
         },
         ..Config::default()
     };
-    let mut room = Room::with_config(config);
+    let mut room = SimulatedRoom::with_config(config);
     room.connect(1, "");
     room.subscribe(1, "a", "/topic/x");
     room.subscribe(1, "a", "/topic/y");
@@ -319,7 +319,7 @@ fn subscription_ids_are_unique_per_session_and_limited() {
 
 room_test! {
 fn unsubscribe_stops_delivery() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.subscribe(1, "s", "/topic/x");
     room.publish(1, "/topic/x", "before");
@@ -331,7 +331,7 @@ fn unsubscribe_stops_delivery() {
 
 room_test! {
 fn stomp_1_0_subscriptions_without_id_use_the_destination() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect_with(1, "host:room");
     room.frame(1, "SUBSCRIBE\ndestination:/topic/x", "");
     room.publish(1, "/topic/x", "hi");
@@ -345,7 +345,7 @@ fn stomp_1_0_subscriptions_without_id_use_the_destination() {
 
 room_test! {
 fn headers_are_escaped_for_each_receivers_version() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect_with(10, "accept-version:1.0");
     room.connect_with(11, "accept-version:1.1");
     room.connect_with(12, "accept-version:1.2");
@@ -353,7 +353,7 @@ fn headers_are_escaped_for_each_receivers_version() {
         room.subscribe(conn, "s", "/topic/x");
     }
     room.frame(12, "SEND\ndestination:/topic/x\nnote:a\\cb\\nc\\rd", "");
-    let value = |room: &mut Room, conn| room.take(conn)[0].header("note").unwrap().to_owned();
+    let value = |room: &mut SimulatedRoom, conn| room.take(conn)[0].header("note").unwrap().to_owned();
     assert_eq!(value(&mut room, 12), "a:b\nc\rd");
     assert_eq!(value(&mut room, 11), "a:b\nc d");
     assert_eq!(value(&mut room, 10), "a:b c d");
@@ -362,7 +362,7 @@ fn headers_are_escaped_for_each_receivers_version() {
 
 room_test! {
 fn binary_in_binary_out_text_stays_text() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.connect(2, "");
     room.subscribe(2, "s", "/topic/x");
@@ -390,7 +390,7 @@ fn binary_in_binary_out_text_stays_text() {
 
 room_test! {
 fn bodies_are_only_allowed_on_send() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.frame(1, "SUBSCRIBE\nid:1\ndestination:/topic/x", "surprise");
     assert_eq!(error_message(&room.take(1)), Some("unexpected body"));
@@ -401,7 +401,7 @@ fn bodies_are_only_allowed_on_send() {
 
 room_test! {
 fn queue_messages_go_round_robin_to_one_consumer_each() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     for conn in 1..=3 {
         room.connect(conn, "");
     }
@@ -421,7 +421,7 @@ fn queue_messages_go_round_robin_to_one_consumer_each() {
 
 room_test! {
 fn queue_messages_wait_for_a_consumer() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.publish(1, "/queue/later", "a");
     room.publish(1, "/queue/later", "b");
@@ -436,7 +436,7 @@ fn queue_messages_wait_for_a_consumer() {
 
 room_test! {
 fn user_destinations_reach_every_connection_of_a_verified_login() {
-    let mut room = Room::new().with_credentials(&[("alice", "a"), ("bob", "b")]);
+    let mut room = SimulatedRoom::new().with_credentials(&[("alice", "a"), ("bob", "b")]);
     room.connect(1, "login:alice\npasscode:a\n");
     room.connect(2, "login:bob\npasscode:b\n");
     room.connect(3, "login:bob\npasscode:b\n");
@@ -459,7 +459,7 @@ fn user_destinations_reach_every_connection_of_a_verified_login() {
 
 room_test! {
 fn in_open_rooms_user_destinations_name_sessions_never_claimed_logins() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "login:bob\n");
     room.connect(2, "");
     room.connect(3, "login:mallory\n");
@@ -488,7 +488,7 @@ fn ack_id(frame: &Frame) -> String {
 
 room_test! {
 fn client_individual_acks_one_message() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.connect(2, "");
     room.frame(
@@ -511,7 +511,7 @@ fn client_individual_acks_one_message() {
 
 room_test! {
 fn client_acks_are_cumulative() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.connect(2, "");
     room.frame(
@@ -541,7 +541,7 @@ fn client_acks_are_cumulative() {
 
 room_test! {
 fn nack_redelivers_a_queue_message_to_another_consumer() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.connect(2, "");
     room.connect(3, "");
@@ -575,7 +575,7 @@ fn nack_redelivers_a_queue_message_to_another_consumer() {
 
 room_test! {
 fn a_lone_consumer_gets_its_nacked_message_again() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.frame(
         1,
@@ -593,7 +593,7 @@ fn a_lone_consumer_gets_its_nacked_message_again() {
 
 room_test! {
 fn disconnect_requeues_unacked_queue_messages_but_not_topic_ones() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.connect(2, "");
     room.frame(
@@ -636,7 +636,7 @@ fn unacked_queue_messages_are_limited_like_a_prefetch() {
         },
         ..Config::default()
     };
-    let mut room = Room::with_config(config);
+    let mut room = SimulatedRoom::with_config(config);
     room.connect(1, "");
     room.connect(2, "");
     room.frame(
@@ -656,7 +656,7 @@ fn unacked_queue_messages_are_limited_like_a_prefetch() {
 
 room_test! {
 fn stomp_1_1_acks_name_message_id_and_subscription() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect_with(1, "accept-version:1.1");
     room.connect(2, "");
     room.frame(
@@ -690,7 +690,7 @@ fn stomp_1_1_acks_name_message_id_and_subscription() {
 
 room_test! {
 fn a_stomp_1_1_ack_naming_no_subscription_is_accepted_for_a_pending_message() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect_with(1, "accept-version:1.1");
     room.connect(2, "");
     room.frame(
@@ -716,7 +716,7 @@ fn a_stomp_1_1_ack_naming_no_subscription_is_accepted_for_a_pending_message() {
 
 room_test! {
 fn malformed_ack_ids_are_errors_and_unknown_ones_are_ignored() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.frame(1, "ACK\nid:999-0\nreceipt:r", "");
     assert_eq!(room.take(1)[0].command, Command::Receipt);
@@ -727,7 +727,7 @@ fn malformed_ack_ids_are_errors_and_unknown_ones_are_ignored() {
 
 room_test! {
 fn a_bare_message_id_is_accepted_as_a_stomp_1_2_ack_id() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.frame(
         1,
@@ -746,7 +746,7 @@ fn a_bare_message_id_is_accepted_as_a_stomp_1_2_ack_id() {
 
 room_test! {
 fn committed_sends_are_delivered_and_aborted_ones_are_not() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.connect(2, "");
     room.subscribe(2, "s", "/topic/x");
@@ -774,7 +774,7 @@ fn committed_sends_are_delivered_and_aborted_ones_are_not() {
 
 room_test! {
 fn acks_in_a_transaction_take_effect_on_commit() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.frame(
         1,
@@ -797,7 +797,7 @@ fn acks_in_a_transaction_take_effect_on_commit() {
 
 room_test! {
 fn transaction_errors() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     for (conn, frames, message) in [
         (1, vec!["COMMIT\ntransaction:nope"], "unknown transaction"),
         (2, vec!["ABORT\ntransaction:nope"], "unknown transaction"),
@@ -824,7 +824,7 @@ fn transaction_errors() {
 
 room_test! {
 fn open_transactions_abort_on_disconnect_and_survive_hibernation() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.connect(2, "");
     room.subscribe(2, "s", "/topic/x");
@@ -850,7 +850,7 @@ fn open_transactions_abort_on_disconnect_and_survive_hibernation() {
 
 room_test! {
 fn every_frame_with_a_receipt_gets_one() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     for (n, head) in [
         "SUBSCRIBE\nid:s\ndestination:/topic/x",
@@ -881,7 +881,7 @@ fn every_frame_with_a_receipt_gets_one() {
 
 room_test! {
 fn the_receipt_for_a_send_follows_its_storage() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.connect(2, "");
     room.subscribe(2, "s", "/topic/x");
@@ -915,7 +915,7 @@ fn the_receipt_for_a_send_follows_its_storage() {
 
 room_test! {
 fn an_error_closes_only_the_offending_connection() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     for conn in 1..=3 {
         room.connect(conn, "");
         room.subscribe(conn, "s", "/topic/x");
@@ -937,7 +937,7 @@ fn an_error_closes_only_the_offending_connection() {
 
 room_test! {
 fn errors_carry_the_receipt_id_and_an_explanation() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.frame(1, "SEND\nreceipt:abc", "");
     let frames = room.take(1);
@@ -958,7 +958,7 @@ fn oversized_frames_are_refused_with_a_clear_error() {
         },
         ..Config::default()
     };
-    let mut room = Room::with_config(config);
+    let mut room = SimulatedRoom::with_config(config);
     room.connect(1, "");
     room.connect(2, "");
     room.subscribe(2, "s", "/topic/x");
@@ -980,7 +980,7 @@ fn oversized_frames_are_refused_with_a_clear_error() {
 
 room_test! {
 fn presence_lists_members_then_joins_and_leaves() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "login:alice\n");
     room.connect(2, "");
     room.subscribe(1, "p", "/presence");
@@ -1013,7 +1013,7 @@ fn presence_lists_members_then_joins_and_leaves() {
 
 room_test! {
 fn replay_comes_before_live_messages_without_gaps_or_duplicates() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     for n in 1..=5 {
         room.publish(1, "/topic/chat", &n.to_string());
@@ -1056,7 +1056,7 @@ fn on_time_liveness(config: Config) -> Settings {
 
 room_test! {
 fn server_heart_beats_go_to_clients_that_want_them() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "heart-beat:0,10000\n");
     room.advance(9_999);
     assert!(room.take_received(1).is_empty());
@@ -1070,7 +1070,7 @@ fn server_heart_beats_go_to_clients_that_want_them() {
 
 room_test! {
 fn a_client_asking_for_fast_heart_beats_gets_them() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     let connected = room.connect(1, "heart-beat:0,1500\n");
     assert_eq!(connected.header("heart-beat"), Some("1000,1000"));
     room.advance(6_000);
@@ -1080,7 +1080,7 @@ fn a_client_asking_for_fast_heart_beats_gets_them() {
 
 room_test! {
 fn silent_clients_are_closed_on_time_and_pinging_ones_are_kept() {
-    let mut room = Room::with_settings(on_time_liveness(Config::default()));
+    let mut room = SimulatedRoom::with_settings(on_time_liveness(Config::default()));
     room.connect(1, "heart-beat:10000,0\n");
     room.connect(2, "heart-beat:10000,0\n");
     // Pings answered by the transport, without waking the room, count as well.
@@ -1103,7 +1103,7 @@ fn silent_clients_are_closed_on_time_and_pinging_ones_are_kept() {
 
 room_test! {
 fn a_silent_client_is_closed_within_its_grace_period_when_liveness_is_on_time() {
-    let mut room = Room::with_settings(on_time_liveness(Config::default()));
+    let mut room = SimulatedRoom::with_settings(on_time_liveness(Config::default()));
     room.connect(1, "heart-beat:10000,0\n");
     room.advance(19_999);
     assert!(room.is_open(1));
@@ -1114,7 +1114,7 @@ fn a_silent_client_is_closed_within_its_grace_period_when_liveness_is_on_time() 
 
 room_test! {
 fn by_default_silent_clients_are_found_lazily() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "heart-beat:10000,0\n");
     room.advance(200_000);
     assert!(room.is_open(1), "not looked for before the lazy check");
@@ -1131,7 +1131,7 @@ fn by_default_silent_clients_are_found_lazily() {
 
 room_test! {
 fn sockets_that_never_connect_time_out() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.open(1);
     let opened = room.now;
     room.advance(FLUSH_DEADLINE_MS); // the connection id's ceiling comes down
@@ -1145,7 +1145,7 @@ fn sockets_that_never_connect_time_out() {
 
 room_test! {
 fn the_connect_timeout_runs_from_the_open_and_survives_eviction() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.open(1);
     room.advance(10_000);
     room.hibernate();
@@ -1164,7 +1164,7 @@ fn the_connect_timeout_runs_from_the_open_and_survives_eviction() {
 
 room_test! {
 fn liveness_deadlines_survive_eviction() {
-    let mut room = Room::with_settings(on_time_liveness(Config::default()));
+    let mut room = SimulatedRoom::with_settings(on_time_liveness(Config::default()));
     room.connect(1, "heart-beat:10000,0\n");
     room.connect(2, "heart-beat:10000,0\n");
     room.subscribe(2, "s", "/topic/x");
@@ -1181,7 +1181,7 @@ fn liveness_deadlines_survive_eviction() {
 room_test! {
 fn echoed_pings_stand_in_for_server_heart_beats() {
     // The host runs every room as production does: the auto-response echoes lone heart-beats.
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     // stomp.js defaults: pings every 10 s and wants to hear every 10 s; the echo suffices.
     room.connect(1, "heart-beat:10000,10000\n");
     // Wants to hear every 10 s but pings only every 20 s: the echo is not enough.
@@ -1223,7 +1223,7 @@ fn echoed_pings_stand_in_for_server_heart_beats() {
 
 room_test! {
 fn routing_is_rebuilt_from_sessions_after_hibernation() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "login:alice\n");
     room.connect(2, "");
     room.subscribe(1, "t", "/topic/x");
@@ -1305,7 +1305,7 @@ fn a_worst_case_session_fits_in_an_attachment() {
 
 room_test! {
 fn a_partly_arrived_frame_survives_eviction() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.connect(2, "");
     room.subscribe(2, "s", "/topic/x");
@@ -1320,7 +1320,7 @@ fn a_partly_arrived_frame_survives_eviction() {
 
 room_test! {
 fn identical_frames_are_encoded_once_for_many_subscribers() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     for conn in 1..=50 {
         room.connect(conn, "");
         room.subscribe(conn, "sub-0", "/topic/chat");
@@ -1354,7 +1354,7 @@ fn identical_frames_are_encoded_once_for_many_subscribers() {
 
 room_test! {
 fn history_stays_bounded_whatever_the_evictions() {
-    let mut room = Room::with_settings(Settings {
+    let mut room = SimulatedRoom::with_settings(Settings {
         broker: Config {
             history_limit: 10,
             publish_rate: PublishRate::UNLIMITED,
@@ -1389,7 +1389,7 @@ fn history_stays_bounded_whatever_the_evictions() {
 
 room_test! {
 fn a_failed_write_refuses_the_event_and_keeps_everything_accepted_before() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.connect(2, "");
     room.connect(3, "");
@@ -1427,7 +1427,7 @@ fn a_failed_write_refuses_the_event_and_keeps_everything_accepted_before() {
 
 room_test! {
 fn queue_redelivery_state_survives_eviction() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.connect(2, "");
     room.connect(3, "");
@@ -1462,7 +1462,7 @@ fn queue_redelivery_state_survives_eviction() {
 #[test]
 fn an_alarm_no_longer_needed_is_deleted() {
     support::with_eviction(support::Eviction::Never, || {
-        let mut room = Room::new();
+        let mut room = SimulatedRoom::new();
         room.open(1);
         let opened = room.now;
         // The connection id's ceiling comes down once the room is quiet.
@@ -1478,7 +1478,7 @@ fn an_alarm_no_longer_needed_is_deleted() {
 #[test]
 fn history_writes_no_receipt_waits_for_share_a_commit() {
     support::with_eviction(support::Eviction::Never, || {
-        let mut room = Room::new();
+        let mut room = SimulatedRoom::new();
         room.connect(1, "");
         room.connect(2, "");
         room.subscribe(2, "s", "/topic/chat");
@@ -1549,8 +1549,8 @@ fn history_writes_no_receipt_waits_for_share_a_commit() {
 
 // ---- Spring-style destinations ---------------------------------------------------------
 
-fn spring_room() -> Room {
-    Room::with_config(Config {
+fn spring_room() -> SimulatedRoom {
+    SimulatedRoom::with_config(Config {
         destinations: stomp_rooms::room::destinations::Prefixes {
             topics: vec!["/sub/".into()],
             application: [
@@ -1606,7 +1606,7 @@ fn a_send_to_an_application_prefix_reaches_the_mapped_topic_and_its_history() {
 
 room_test! {
 fn without_the_setting_spring_prefixes_are_unknown() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.frame(1, "SUBSCRIBE\nid:s\ndestination:/sub/chat", "");
     let frames = room.take(1);

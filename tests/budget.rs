@@ -11,11 +11,11 @@ use stomp_rooms::room::testing::SocketCall;
 use stomp_rooms::room::{Budget, Config, PublishRate, QueueOverflow, Settings};
 use stomp_rooms::stomp::{Command, Frame, Limits};
 use support::http::{body_json, get, ids, post, respond, text, with_header};
-use support::{error_of, Room};
+use support::{error_of, SimulatedRoom};
 
 /// A room with these caps (and no publish rate, unless a test sets one).
-fn room_with(budget: Budget) -> Room {
-    Room::with_config(Config {
+fn room_with(budget: Budget) -> SimulatedRoom {
+    SimulatedRoom::with_config(Config {
         budget,
         publish_rate: PublishRate::UNLIMITED,
         ..Config::default()
@@ -343,7 +343,7 @@ fn a_message_larger_than_a_frame_is_refused_before_it_is_buffered() {
 
 room_test! {
 fn headers_count_toward_the_byte_rate() {
-    let mut room = Room::with_config(Config {
+    let mut room = SimulatedRoom::with_config(Config {
         publish_rate: PublishRate {
             bytes_per_s: 10_000,
             bytes_burst: 20_000,
@@ -367,7 +367,7 @@ fn headers_count_toward_the_byte_rate() {
 
 room_test! {
 fn every_frame_counts_toward_the_frame_rate() {
-    let mut room = Room::with_config(Config {
+    let mut room = SimulatedRoom::with_config(Config {
         publish_rate: PublishRate {
             frames_per_s: 10,
             frames_burst: 20,
@@ -389,7 +389,7 @@ fn every_frame_counts_toward_the_frame_rate() {
 
 room_test! {
 fn presence_snapshots_count_toward_the_subscriber_s_byte_rate() {
-    let mut room = Room::with_config(Config {
+    let mut room = SimulatedRoom::with_config(Config {
         publish_rate: PublishRate {
             bytes_per_s: 1_000,
             bytes_burst: 5_000,
@@ -436,7 +436,7 @@ fn a_flood_of_control_character_headers_cannot_fail_an_innocent_commit() {
 
 room_test! {
 fn a_message_too_large_to_store_is_refused_to_its_sender_alone() {
-    let mut room = Room::with_config(Config {
+    let mut room = SimulatedRoom::with_config(Config {
         budget: Budget {
             max_row_bytes: 2_000,
             ..Budget::default()
@@ -473,7 +473,7 @@ fn history_past_its_destinations_gives_way_least_recently_used_first() {
         room.frame(1, &format!("SEND\ndestination:{to}\nreceipt:{body}"), body);
     }
     assert_eq!(receipts(&room.take(1)), ["1", "2", "3", "4"], "nothing refused");
-    let bodies = |room: &Room, to: &str| -> Vec<String> {
+    let bodies = |room: &SimulatedRoom, to: &str| -> Vec<String> {
         room.history(to).into_iter().map(|m| String::from_utf8(m.body).unwrap()).collect()
     };
     assert!(bodies(&room, "/topic/b").is_empty(), "its newest message was the oldest");
@@ -527,7 +527,7 @@ fn a_topic_s_history_is_trimmed_to_its_bytes_as_well_as_its_messages() {
 // ---- reads -------------------------------------------------------------------------------------
 
 /// A room whose reads hold at most three 1,000-byte messages.
-fn small_reads() -> (Room, String) {
+fn small_reads() -> (SimulatedRoom, String) {
     let body = "x".repeat(1_000);
     let one = row("/topic/t", &body);
     let room = room_with(Budget {
@@ -603,7 +603,7 @@ fn an_event_stream_s_replay_within_the_read_budget_names_what_it_skipped() {
 
 #[test]
 fn a_stream_whose_client_reads_nothing_ends_past_its_backlog_and_the_most_backlogged_first() {
-    let mut room = Room::with_settings(Settings {
+    let mut room = SimulatedRoom::with_settings(Settings {
         http: HttpSettings {
             max_stream_backlog_bytes: 5_000,
             max_backlog_bytes: 7_000,
@@ -615,7 +615,7 @@ fn a_stream_whose_client_reads_nothing_ends_past_its_backlog_and_the_most_backlo
         },
         ..Settings::default()
     });
-    let open = |room: &mut Room| {
+    let open = |room: &mut SimulatedRoom| {
         let request = with_header(get("/topic/t"), "accept", "text/event-stream");
         match room.http(request) {
             Some(HttpOutcome::Stream { listener, .. }) => listener,
@@ -626,7 +626,7 @@ fn a_stream_whose_client_reads_nothing_ends_past_its_backlog_and_the_most_backlo
     room.sockets.slow_streams.insert(slow, 0);
     room.sockets.slow_streams.insert(slower, 1_000);
     room.connect(1, "");
-    let ended = |room: &Room, id| {
+    let ended = |room: &SimulatedRoom, id| {
         room.sockets
             .log
             .iter()
@@ -847,7 +847,7 @@ fn an_alarm_the_platform_did_not_set_is_asked_for_again() {
     use stomp_rooms::room::testing::{MemorySockets, MemoryStorage};
     use stomp_rooms::room::{self, AlarmChange, AllowAll, Peer};
     let (mut store, mut sockets) = (MemoryStorage::default(), MemorySockets::default());
-    let mut engine = room::Room::wake(
+    let mut engine = room::RoomEngine::wake(
         Settings::default(),
         Rc::new(AllowAll),
         &mut store,
@@ -876,7 +876,7 @@ fn an_alarm_the_platform_did_not_set_is_asked_for_again() {
 
 #[test]
 fn the_platform_s_socket_limit_refuses_a_socket_and_the_room_carries_on() {
-    let mut room = Room::with_config(Config {
+    let mut room = SimulatedRoom::with_config(Config {
         max_connections: 0,
         max_connections_per_address: 0,
         ..Config::default()

@@ -14,9 +14,9 @@ use stomp_rooms::room::testing::SocketCall;
 use stomp_rooms::room::Settings;
 use support::http::{body_json, get, ids, post, request, respond, text, with_header};
 use support::tokens::{hs256, verifier};
-use support::Room;
+use support::SimulatedRoom;
 
-fn publish_over_http(room: &mut Room, destination: &str, body: &str) -> u64 {
+fn publish_over_http(room: &mut SimulatedRoom, destination: &str, body: &str) -> u64 {
     let response = respond(room.http(post(destination, body)));
     assert_eq!(response.status, 201, "{}", text(&response));
     body_json(&response)["id"].as_u64().expect("id")
@@ -24,7 +24,7 @@ fn publish_over_http(room: &mut Room, destination: &str, body: &str) -> u64 {
 
 room_test! {
 fn a_post_reaches_stomp_subscribers_and_is_answered_once_stored() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.subscribe(1, "s", "/topic/chat");
     let request = with_header(
@@ -58,7 +58,7 @@ fn a_post_reaches_stomp_subscribers_and_is_answered_once_stored() {
 
 room_test! {
 fn short_polls_return_exactly_the_messages_after_an_id() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     let first = publish_over_http(&mut room, "/topic/chat", "1");
     room.publish(1, "/topic/chat", "2");
@@ -85,7 +85,7 @@ fn short_polls_return_exactly_the_messages_after_an_id() {
 
 room_test! {
 fn a_waiting_long_poll_is_answered_by_the_next_message_on_its_destination() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     let before = publish_over_http(&mut room, "/topic/chat", "old");
     let Some(HttpOutcome::Wait { listener, timeout_ms }) =
@@ -110,7 +110,7 @@ fn a_waiting_long_poll_is_answered_by_the_next_message_on_its_destination() {
 
 room_test! {
 fn a_long_poll_that_waits_out_its_time_is_answered_empty_with_where_to_go_on() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.publish(1, "/topic/other", "x");
     let Some(HttpOutcome::Wait { listener, .. }) = room.http(get("/topic/chat?after=0&wait=5")) else {
@@ -127,7 +127,7 @@ fn a_long_poll_that_waits_out_its_time_is_answered_empty_with_where_to_go_on() {
 
 room_test! {
 fn an_event_stream_replays_after_last_event_id_then_goes_live() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     let first = publish_over_http(&mut room, "/topic/chat", "one");
     let second = publish_over_http(&mut room, "/topic/chat", "two");
@@ -164,7 +164,7 @@ fn an_event_stream_replays_after_last_event_id_then_goes_live() {
 
 room_test! {
 fn a_stream_whose_client_went_away_is_forgotten_at_the_next_message() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     let accept = with_header(get("/topic/chat"), "accept", "text/event-stream");
     let Some(HttpOutcome::Stream { listener, .. }) = room.http(accept) else {
@@ -178,7 +178,7 @@ fn a_stream_whose_client_went_away_is_forgotten_at_the_next_message() {
 
 room_test! {
 fn open_streams_and_waiting_polls_are_capped_with_429() {
-    let mut room = Room::with_settings(Settings {
+    let mut room = SimulatedRoom::with_settings(Settings {
         http: HttpSettings {
             max_streams: 1,
             max_waiting_polls: 1,
@@ -201,7 +201,7 @@ fn open_streams_and_waiting_polls_are_capped_with_429() {
 
 room_test! {
 fn bad_requests_get_clear_refusals() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     let put = respond(room.http(request(Method::Other, "/topic/chat")));
     assert_eq!(put.status, 405);
     assert_eq!(put.header("allow"), Some("GET, POST, OPTIONS"));
@@ -224,7 +224,7 @@ fn bad_requests_get_clear_refusals() {
 
 room_test! {
 fn cross_origin_pages_get_cors_headers_only_when_allowed() {
-    let mut room = Room::with_settings(Settings {
+    let mut room = SimulatedRoom::with_settings(Settings {
         allowed_origins: vec!["https://chat.example".into()],
         ..Settings::default()
     });
@@ -253,7 +253,7 @@ fn token_rooms_apply_the_token_rules_to_http() {
         leeway_s: 0,
         ..TokenRules::default()
     };
-    let mut room = Room::new().with_authenticator(Rc::new(Gate {
+    let mut room = SimulatedRoom::new().with_authenticator(Rc::new(Gate {
         tokens: Some(verifier(rules)),
         users: None,
     }));
@@ -277,7 +277,7 @@ fn token_rooms_apply_the_token_rules_to_http() {
 
 room_test! {
 fn an_id_the_room_never_gave_counts_as_its_last_so_nothing_is_skipped() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.publish(1, "/topic/chat", "id 1");
     let answer = body_json(&respond(room.http(get("/topic/chat?after=1000"))));
@@ -293,7 +293,7 @@ fn an_id_the_room_never_gave_counts_as_its_last_so_nothing_is_skipped() {
 
 room_test! {
 fn a_body_declared_too_large_is_refused_unread() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     let request = HttpRequest {
         declared_length: Some(1 << 30),
         ..post("/topic/chat", "")
@@ -306,7 +306,7 @@ fn a_body_declared_too_large_is_refused_unread() {
 
 room_test! {
 fn a_lower_case_bearer_scheme_is_a_bearer_token() {
-    let mut room = Room::new().with_authenticator(Rc::new(Gate {
+    let mut room = SimulatedRoom::new().with_authenticator(Rc::new(Gate {
         tokens: Some(verifier(TokenRules::default())),
         users: None,
     }));
@@ -320,7 +320,7 @@ fn a_lower_case_bearer_scheme_is_a_bearer_token() {
 
 room_test! {
 fn an_event_stream_ends_when_its_token_expires() {
-    let mut room = Room::new().with_authenticator(Rc::new(Gate {
+    let mut room = SimulatedRoom::new().with_authenticator(Rc::new(Gate {
         tokens: Some(verifier(TokenRules { leeway_s: 0, ..TokenRules::default() })),
         users: None,
     }));
@@ -332,7 +332,7 @@ fn an_event_stream_ends_when_its_token_expires() {
     let Some(HttpOutcome::Stream { listener, .. }) = room.http(request) else {
         panic!("expected a stream");
     };
-    let ended = |room: &Room| {
+    let ended = |room: &SimulatedRoom| {
         room.sockets.log.iter().any(|call| matches!(call, SocketCall::End { listener: l } if *l == listener))
     };
     room.advance(exp * 1000 - room.now - 1);
@@ -345,7 +345,7 @@ fn an_event_stream_ends_when_its_token_expires() {
 
 room_test! {
 fn http_publishers_are_held_to_the_publish_rate_by_address() {
-    let mut room = Room::with_settings(Settings {
+    let mut room = SimulatedRoom::with_settings(Settings {
         broker: stomp_rooms::room::Config {
             publish_rate: stomp_rooms::room::PublishRate {
                 messages_per_s: 1,
@@ -375,7 +375,7 @@ fn http_publishers_are_held_to_the_publish_rate_by_address() {
 
 room_test! {
 fn open_requests_count_against_the_per_address_cap() {
-    let mut room = Room::with_settings(Settings {
+    let mut room = SimulatedRoom::with_settings(Settings {
         broker: stomp_rooms::room::Config {
             max_connections_per_address: 1,
             ..stomp_rooms::room::Config::default()
@@ -399,7 +399,7 @@ fn open_requests_count_against_the_per_address_cap() {
 #[test]
 fn stats_ask_for_the_room_s_credentials_and_write_nothing() {
     support::with_eviction(support::Eviction::Never, || {
-        let mut room = Room::new().with_authenticator(Rc::new(Gate {
+        let mut room = SimulatedRoom::new().with_authenticator(Rc::new(Gate {
             tokens: Some(verifier(TokenRules::default())),
             users: None,
         }));

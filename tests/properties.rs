@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use stomp_rooms::room::{Config, ConnId, Settings, TRIM_EVERY};
 use stomp_rooms::stomp::{Command, Decoded, Decoder, Frame, Limits, Version};
-use support::{scripted_frame, Eviction, Room, Step};
+use support::{scripted_frame, Eviction, SimulatedRoom, Step};
 
 /// Commands whose headers are escaped (CONNECT-family frames are not, so cannot carry every
 /// character).
@@ -225,7 +225,7 @@ fn step() -> impl Strategy<Value = Step> {
 
 /// A frame for a client whose socket is closed goes to a new connection of that client, so
 /// random sessions keep their clients busy rather than dropping most of their frames.
-fn connecting_first(room: &Room, step: Step) -> Vec<Step> {
+fn connecting_first(room: &SimulatedRoom, step: Step) -> Vec<Step> {
     match &step {
         Step::Bytes { conn, .. } if !room.is_open(*conn) => {
             let connect = Step::Connect {
@@ -247,7 +247,7 @@ struct Observed {
     closed: BTreeMap<ConnId, Option<(u16, String)>>,
 }
 
-fn observe(room: &mut Room, clients: &[ConnId]) -> Observed {
+fn observe(room: &mut SimulatedRoom, clients: &[ConnId]) -> Observed {
     let mut received = BTreeMap::new();
     let mut closed = BTreeMap::new();
     for &client in clients {
@@ -270,7 +270,7 @@ fn observe(room: &mut Room, clients: &[ConnId]) -> Observed {
 }
 
 /// The bounds every room keeps, evicted or not.
-fn assert_bounds(room: &Room, settings: &Settings) -> Result<(), TestCaseError> {
+fn assert_bounds(room: &SimulatedRoom, settings: &Settings) -> Result<(), TestCaseError> {
     for destination in ["/topic/a", "/topic/b"] {
         let stored = room.history(destination).len();
         prop_assert!(
@@ -316,7 +316,7 @@ proptest! {
     /// fits in an attachment (the in-memory storage and sockets assert all of these).
     #[test]
     fn random_sessions_keep_the_room_consistent(steps in prop::collection::vec(step(), 0..60)) {
-        let mut room = Room::with_settings(small_settings());
+        let mut room = SimulatedRoom::with_settings(small_settings());
         for step in steps {
             for step in connecting_first(&room, step) {
                 room.step(step);
@@ -341,11 +341,11 @@ proptest! {
     ) {
         let settings = settings_checking_liveness_every(liveness_check_ms);
         let clients: Vec<ConnId> = (1..5).collect();
-        let mut kept = Room::with_settings(settings.clone());
+        let mut kept = SimulatedRoom::with_settings(settings.clone());
         kept.eviction = Eviction::Never;
-        let mut evicted = Room::with_settings(settings.clone());
+        let mut evicted = SimulatedRoom::with_settings(settings.clone());
         evicted.eviction = Eviction::EveryStep;
-        let mut sometimes = Room::with_settings(settings.clone());
+        let mut sometimes = SimulatedRoom::with_settings(settings.clone());
         sometimes.eviction = Eviction::Never;
         for (n, step) in steps.into_iter().enumerate() {
             for step in connecting_first(&kept, step) {

@@ -10,22 +10,22 @@ use stomp_rooms::room::auth::{Gate, TokenRules};
 use stomp_rooms::room::{Config, PublishRate, Settings};
 use stomp_rooms::stomp::Command;
 use support::tokens::{es256, hs256, verifier};
-use support::{error_of, Room};
+use support::{error_of, SimulatedRoom};
 
 /// A room that requires tokens, with no leeway, so expiry times are exact.
-fn token_room(settings: Settings) -> Room {
+fn token_room(settings: Settings) -> SimulatedRoom {
     let rules = TokenRules {
         leeway_s: 0,
         ..TokenRules::default()
     };
-    Room::with_settings(settings).with_authenticator(Rc::new(Gate {
+    SimulatedRoom::with_settings(settings).with_authenticator(Rc::new(Gate {
         tokens: Some(verifier(rules)),
         users: None,
     }))
 }
 
 /// Claims for `sub`, valid for the next minute of the simulated clock.
-fn claims(room: &Room, sub: &str) -> serde_json::Value {
+fn claims(room: &SimulatedRoom, sub: &str) -> serde_json::Value {
     json!({"sub": sub, "exp": room.now / 1000 + 60})
 }
 
@@ -168,7 +168,7 @@ fn a_connection_ends_when_its_token_expires_even_across_evictions() {
 
 room_test! {
 fn a_flooding_client_is_stopped_and_the_others_lose_nothing() {
-    let mut room = Room::with_config(Config {
+    let mut room = SimulatedRoom::with_config(Config {
         publish_rate: PublishRate {
             messages_per_s: 10,
             messages_burst: 5,
@@ -202,7 +202,7 @@ fn a_flooding_client_is_stopped_and_the_others_lose_nothing() {
 
 room_test! {
 fn the_publish_rate_carries_over_an_eviction() {
-    let mut room = Room::with_config(Config {
+    let mut room = SimulatedRoom::with_config(Config {
         publish_rate: PublishRate {
             messages_per_s: 1,
             messages_burst: 2,
@@ -221,7 +221,7 @@ fn the_publish_rate_carries_over_an_eviction() {
 
 room_test! {
 fn the_room_cap_refuses_the_next_connection_until_one_leaves() {
-    let mut room = Room::with_config(Config {
+    let mut room = SimulatedRoom::with_config(Config {
         max_connections: 2,
         ..Config::default()
     });
@@ -244,7 +244,7 @@ fn the_room_cap_refuses_the_next_connection_until_one_leaves() {
 
 room_test! {
 fn the_per_address_cap_counts_only_that_address() {
-    let mut room = Room::with_config(Config {
+    let mut room = SimulatedRoom::with_config(Config {
         max_connections_per_address: 2,
         ..Config::default()
     });

@@ -3,7 +3,7 @@
 //! same broker as a WebSocket; one receiver at a time; heart-beats, the response limit, the
 //! disconnect delay and close frames as the SockJS protocol says. Unlike the other rule files,
 //! these rules do not run "evicted after every step": a room with SockJS sessions over HTTP is
-//! never evicted (their clients come back within milliseconds; see `Room::hibernate`), and
+//! never evicted (their clients come back within milliseconds; see `SimulatedRoom::hibernate`), and
 //! what a restart does to them is a rule of its own here.
 
 mod support;
@@ -16,7 +16,7 @@ use stomp_rooms::room::sockjs::{
 use stomp_rooms::room::testing::SocketCall;
 use stomp_rooms::room::{PublishRate, Settings};
 use support::http::{respond, text};
-use support::Room;
+use support::SimulatedRoom;
 
 fn request(method: Method, session: &str, transport: &str, body: &str) -> HttpRequest {
     HttpRequest {
@@ -58,7 +58,7 @@ fn messages(line: &str) -> Vec<String> {
 }
 
 /// Whether the room ended this open streaming answer.
-fn ended(room: &Room, listener: u64) -> bool {
+fn ended(room: &SimulatedRoom, listener: u64) -> bool {
     room.sockets
         .log
         .iter()
@@ -66,7 +66,7 @@ fn ended(room: &Room, listener: u64) -> bool {
 }
 
 /// Opens a session with a poll and connects STOMP through it; returns the CONNECTED frame.
-fn open_and_connect(room: &mut Room, session: &str, connect_headers: &str) -> String {
+fn open_and_connect(room: &mut SimulatedRoom, session: &str, connect_headers: &str) -> String {
     let opened = respond(room.sockjs(poll(session)));
     assert_eq!(text(&opened), "o\n");
     let sent = respond(room.sockjs(send(
@@ -84,7 +84,7 @@ fn open_and_connect(room: &mut Room, session: &str, connect_headers: &str) -> St
 
 #[test]
 fn a_polling_session_chats_with_a_websocket_client() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     let connected = open_and_connect(&mut room, "s1", "login:ann\n");
     assert!(
         connected.starts_with("CONNECTED\nversion:1.2\n"),
@@ -129,7 +129,7 @@ fn a_polling_session_chats_with_a_websocket_client() {
 
 #[test]
 fn a_waiting_poll_is_answered_with_a_heart_beat_frame_after_25_s() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     open_and_connect(&mut room, "s1", "");
     let Some(HttpOutcome::Wait { listener, .. }) = room.sockjs(poll("s1")) else {
         panic!("waits");
@@ -150,7 +150,7 @@ fn a_waiting_poll_is_answered_with_a_heart_beat_frame_after_25_s() {
 
 #[test]
 fn a_second_receiver_is_refused_with_2010_and_the_first_keeps_the_session() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     open_and_connect(&mut room, "s1", "");
     respond(room.sockjs(send(
         "s1",
@@ -184,7 +184,7 @@ fn a_second_receiver_is_refused_with_2010_and_the_first_keeps_the_session() {
 
 #[test]
 fn xhr_streaming_sends_its_prelude_then_frames_and_ends_at_the_response_limit() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     let Some(HttpOutcome::Stream {
         listener,
         head,
@@ -267,7 +267,7 @@ fn xhr_streaming_sends_its_prelude_then_frames_and_ends_at_the_response_limit() 
 
 #[test]
 fn eventsource_carries_frames_as_events_with_percent_escaping() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     let Some(HttpOutcome::Stream {
         listener,
         head,
@@ -299,7 +299,7 @@ fn eventsource_carries_frames_as_events_with_percent_escaping() {
 
 #[test]
 fn xhr_send_refuses_what_is_not_a_session_or_not_json() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     let unknown = respond(room.sockjs(send("nobody", &["CONNECT\n\n\0"])));
     assert_eq!(unknown.status, 404);
     respond(room.sockjs(poll("s1")));
@@ -325,7 +325,7 @@ fn xhr_send_refuses_what_is_not_a_session_or_not_json() {
 
 #[test]
 fn answers_carry_cors_with_credentials_and_no_caching() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     let mut opening = poll("s1");
     opening
         .headers
@@ -366,7 +366,7 @@ fn answers_carry_cors_with_credentials_and_no_caching() {
 
 #[test]
 fn a_page_whose_origin_is_not_allowed_opens_no_session() {
-    let mut room = Room::with_settings(Settings {
+    let mut room = SimulatedRoom::with_settings(Settings {
         allowed_origins: vec!["https://app.example".into()],
         ..Settings::default()
     });
@@ -382,7 +382,7 @@ fn a_page_whose_origin_is_not_allowed_opens_no_session() {
 
 #[test]
 fn a_session_without_a_receiver_for_5_s_ends_and_its_connection_closes() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     open_and_connect(&mut room, "s1", "");
     respond(room.sockjs(send(
         "s1",
@@ -406,7 +406,7 @@ fn a_session_without_a_receiver_for_5_s_ends_and_its_connection_closes() {
 
 #[test]
 fn an_open_receiver_keeps_its_session_however_long_it_waits() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     open_and_connect(&mut room, "s1", "");
     let Some(HttpOutcome::Stream { .. }) =
         room.sockjs(request(Method::Post, "s1", "xhr_streaming", ""))
@@ -420,7 +420,7 @@ fn an_open_receiver_keeps_its_session_however_long_it_waits() {
 
 #[test]
 fn a_session_whose_receiver_was_cut_off_is_interrupted_and_its_connection_closes_at_once() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     open_and_connect(&mut room, "s1", "");
     respond(room.sockjs(send(
         "s1",
@@ -458,7 +458,7 @@ fn a_session_whose_receiver_was_cut_off_is_interrupted_and_its_connection_closes
 
 #[test]
 fn a_closed_session_ends_5_s_after_it_closed_however_often_it_is_polled() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     open_and_connect(&mut room, "s1", "");
     respond(room.sockjs(send("s1", &["DISCONNECT\n\n\0"])));
     for _ in 0..10 {
@@ -471,7 +471,7 @@ fn a_closed_session_ends_5_s_after_it_closed_however_often_it_is_polled() {
 
 #[test]
 fn a_failed_write_loses_the_http_sessions_tells_their_clients_and_gives_no_id_twice() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     open_and_connect(&mut room, "s1", "");
     respond(room.sockjs(send(
         "s1",
@@ -512,7 +512,7 @@ fn a_failed_write_loses_the_http_sessions_tells_their_clients_and_gives_no_id_tw
 
 #[test]
 fn a_receipt_to_a_session_waits_for_the_commit_and_is_never_sent_if_it_fails() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     open_and_connect(&mut room, "s1", "");
     room.store.fail_commits = 1;
     let sent = "SEND\ndestination:/topic/chat\nreceipt:stored\n\nhello\0";
@@ -542,7 +542,7 @@ fn a_receipt_to_a_session_waits_for_the_commit_and_is_never_sent_if_it_fails() {
 fn a_client_that_never_reads_cannot_make_its_session_hold_more_than_4_mib() {
     let mut settings = Settings::default();
     settings.broker.publish_rate = PublishRate::UNLIMITED;
-    let mut room = Room::with_settings(settings);
+    let mut room = SimulatedRoom::with_settings(settings);
     open_and_connect(&mut room, "s1", "");
     respond(room.sockjs(send(
         "s1",
@@ -565,7 +565,7 @@ fn a_client_that_never_reads_cannot_make_its_session_hold_more_than_4_mib() {
 
 #[test]
 fn an_xhr_send_larger_than_any_frame_could_be_is_refused_unread() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     open_and_connect(&mut room, "s1", "");
     let mut huge = send("s1", &["x"]);
     huge.declared_length = Some(64 * 1024 * 1024);
@@ -576,7 +576,7 @@ fn an_xhr_send_larger_than_any_frame_could_be_is_refused_unread() {
 
 #[test]
 fn a_session_the_room_closed_repeats_its_close_frame_until_it_ends() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     open_and_connect(&mut room, "s1", "");
     respond(room.sockjs(send("s1", &["BOGUS\n\n\0"])));
     let closing = text(&respond(room.sockjs(poll("s1"))));
@@ -598,7 +598,7 @@ fn a_session_the_room_closed_repeats_its_close_frame_until_it_ends() {
 
 #[test]
 fn a_stomp_heart_beat_over_xhr_send_is_answered_in_kind() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     open_and_connect(&mut room, "s1", "heart-beat:10000,10000\n");
     respond(room.sockjs(send("s1", &["\n"])));
     assert_eq!(text(&respond(room.sockjs(poll("s1")))), "a[\"\\n\"]\n");
@@ -608,7 +608,7 @@ fn a_stomp_heart_beat_over_xhr_send_is_answered_in_kind() {
 fn a_full_room_refuses_a_new_session_as_it_refuses_a_socket() {
     let mut settings = Settings::default();
     settings.broker.max_connections = 1;
-    let mut room = Room::with_settings(settings);
+    let mut room = SimulatedRoom::with_settings(settings);
     open_and_connect(&mut room, "s1", "");
     assert_eq!(text(&respond(room.sockjs(poll("s2")))), "o\n");
     let refused = text(&respond(room.sockjs(poll("s2"))));
@@ -623,7 +623,7 @@ fn a_full_room_refuses_a_new_session_as_it_refuses_a_socket() {
 fn room_limits_apply_to_sessions_as_to_sockets() {
     let mut settings = Settings::default();
     settings.broker.max_connections_per_address = 1;
-    let mut room = Room::with_settings(settings);
+    let mut room = SimulatedRoom::with_settings(settings);
     let mut first = poll("s1");
     first.peer.address = Some("203.0.113.9".into());
     assert_eq!(text(&respond(room.sockjs(first))), "o\n");
@@ -641,7 +641,7 @@ fn room_limits_apply_to_sessions_as_to_sockets() {
 
 #[test]
 fn a_restarted_room_has_lost_its_sessions_and_the_next_receiver_opens_a_new_one() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     open_and_connect(&mut room, "s1", "");
     room.restart();
     // sockjs-client takes an `o` on a session it had open as "Server lost session".
@@ -663,8 +663,8 @@ fn to_service(room: &str, mut request: HttpRequest) -> HttpRequest {
     request
 }
 
-fn with_test_services() -> Room {
-    Room::with_settings(Settings {
+fn with_test_services() -> SimulatedRoom {
+    SimulatedRoom::with_settings(Settings {
         sockjs_test_services: true,
         ..Settings::default()
     })
@@ -743,7 +743,7 @@ fn the_cookie_needed_test_service_sets_jsessionid() {
 
 #[test]
 fn without_the_setting_a_room_named_echo_is_a_stomp_room() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     respond(room.sockjs(to_service("echo", poll("s1"))));
     respond(room.sockjs(to_service(
         "echo",
@@ -763,7 +763,7 @@ fn sockjs_message(frame: &str) -> Vec<u8> {
 
 room_test! {
 fn a_sockjs_websocket_opens_with_o_frames_what_the_room_sends_and_keeps_its_framing_across_evictions() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.open_sockjs(1);
     room.raw(1, &sockjs_message("CONNECT\naccept-version:1.2\n\n\0"));
     room.raw(1, &sockjs_message("SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0"));
@@ -784,7 +784,7 @@ fn a_sockjs_websocket_opens_with_o_frames_what_the_room_sends_and_keeps_its_fram
 
 room_test! {
 fn a_framed_heart_beat_is_answered_in_kind() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.open_sockjs(1);
     room.raw(1, &sockjs_message("CONNECT\naccept-version:1.2\nheart-beat:10000,10000\n\n\0"));
     room.raw(1, &sockjs_message("\n"));
@@ -794,7 +794,7 @@ fn a_framed_heart_beat_is_answered_in_kind() {
 
 room_test! {
 fn broken_framing_or_a_binary_message_ends_a_sockjs_socket_without_a_close_frame() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.open_sockjs(1);
     room.raw(1, b"[\"CONNECT");
     assert_eq!(room.closed(1), Some((1002, "Broken framing.".to_owned())));
@@ -810,7 +810,7 @@ fn broken_framing_or_a_binary_message_ends_a_sockjs_socket_without_a_close_frame
 
 room_test! {
 fn a_sockjs_message_larger_than_a_send_may_carry_ends_its_socket_before_it_is_decoded() {
-    let mut room = Room::with_config(stomp_rooms::room::Config {
+    let mut room = SimulatedRoom::with_config(stomp_rooms::room::Config {
         limits: stomp_rooms::stomp::Limits {
             max_frame_bytes: 100,
             ..stomp_rooms::stomp::Limits::default()
@@ -827,7 +827,7 @@ fn a_sockjs_message_larger_than_a_send_may_carry_ends_its_socket_before_it_is_de
 
 room_test! {
 fn a_sockjs_socket_the_room_closes_gets_the_close_frame_first() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.open_sockjs(1);
     room.raw(1, &sockjs_message("CONNECT\naccept-version:1.2\n\n\0"));
     room.raw(1, &sockjs_message("DISCONNECT\nreceipt:bye\n\n\0"));
@@ -842,7 +842,7 @@ fn a_sockjs_socket_the_room_closes_gets_the_close_frame_first() {
 fn all_sessions_together_hold_at_most_16_mib_the_fullest_end_first() {
     let mut settings = Settings::default();
     settings.broker.publish_rate = PublishRate::UNLIMITED;
-    let mut room = Room::with_settings(settings);
+    let mut room = SimulatedRoom::with_settings(settings);
     let ids = ["s1", "s2", "s3", "s4", "s5"];
     for id in ids {
         open_and_connect(&mut room, id, "");
@@ -879,7 +879,7 @@ fn all_sessions_together_hold_at_most_16_mib_the_fullest_end_first() {
 
 #[test]
 fn what_a_wake_sends_to_a_sockjs_socket_is_framed() {
-    let mut room = Room::new();
+    let mut room = SimulatedRoom::new();
     room.connect(1, "");
     room.frame(
         1,

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use stomp_rooms::room::http::{HttpOutcome, HttpRequest, ListenerId, Method};
 use stomp_rooms::room::sockjs::DISCONNECT_DELAY_MS;
 use stomp_rooms::room::{PublishRate, Settings};
-use support::Room;
+use support::SimulatedRoom;
 
 #[derive(Debug, Clone)]
 enum Step {
@@ -81,7 +81,7 @@ proptest! {
     fn sessions_survive_any_traffic_and_end_when_their_clients_stop(steps in prop::collection::vec(step(), 1..60)) {
         let mut settings = Settings::default();
         settings.broker.publish_rate = PublishRate::UNLIMITED;
-        let mut room = Room::with_settings(settings);
+        let mut room = SimulatedRoom::with_settings(settings);
         room.connect(1, "");
         // Open requests: listener → is a waiting poll.
         let mut open: BTreeMap<ListenerId, bool> = BTreeMap::new();

@@ -1,5 +1,5 @@
 //! The room Durable Object: one instance per room name. It carries the Worker's events to the
-//! [room engine](crate::room::Room) and lends it SQLite ([`SqliteStore`]) and the room's
+//! [room engine](crate::room::RoomEngine) and lends it SQLite ([`SqliteStore`]) and the room's
 //! WebSockets ([`RoomSockets`]); it decides nothing itself.
 //!
 //! # What lives where
@@ -10,7 +10,7 @@
 //! * **SQLite** holds what is room-wide or large: counters, topic history, queued messages,
 //!   queue positions, transaction frames and partly-arrived frames.
 //! * **Memory** holds a cache: the engine, rebuilt from the above on the first event after a
-//!   wake ([`Room::wake`](crate::room::Room::wake)), and the socket handles; and what lives
+//!   wake ([`RoomEngine::wake`](crate::room::RoomEngine::wake)), and the socket handles; and what lives
 //!   only while requests keep the object awake: the HTTP requests the room holds open and
 //!   SockJS sessions over HTTP (see [`crate::room::sockjs`]).
 //!
@@ -93,7 +93,7 @@ struct Arrival {
 }
 
 type Work<'a> = dyn FnMut(
-        &mut room::Room,
+        &mut room::RoomEngine,
         &mut SqliteStore,
         &mut RoomSockets,
         u64,
@@ -398,7 +398,7 @@ impl Room {
     }
 
     /// Counters for operators and the benchmark: `GET /rooms/{room}/stats`, with the
-    /// credentials the room asks of its clients (see [`room::Room::stats_request`]). `wakes`
+    /// credentials the room asks of its clients (see [`room::RoomEngine::stats_request`]). `wakes`
     /// counts the times the object was rebuilt in memory (first use and every wake from
     /// eviction); `events_since_wake` counts the handler calls of this instance by kind, so
     /// heart-beats answered by the auto-response show up as no `messages` at all; `stored`

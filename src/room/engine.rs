@@ -90,7 +90,7 @@ impl From<StorageError> for Failed {
     }
 }
 
-/// What became of a socket that asked to open (see [`Room::open`]).
+/// What became of a socket that asked to open (see [`RoomEngine::open`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Opened {
     /// Accepted for hibernation, as this connection.
@@ -136,7 +136,7 @@ impl Opened {
     }
 }
 
-/// What to do with the platform's alarm (see [`Room::alarm_change`]).
+/// What to do with the platform's alarm (see [`RoomEngine::alarm_change`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AlarmChange {
     /// Set it to fire at this time (ms since the epoch).
@@ -156,7 +156,7 @@ pub struct EventCounts {
     pub requests: u64,
 }
 
-pub struct Room {
+pub struct RoomEngine {
     broker: Broker,
     auth: Rc<dyn Authenticator>,
     settings: Settings,
@@ -220,7 +220,7 @@ enum Held {
     },
 }
 
-impl Room {
+impl RoomEngine {
     /// Builds the room from storage and the sockets' kept sessions: after the object is
     /// created, on first use and after every eviction.
     pub fn wake(
@@ -264,7 +264,7 @@ impl Room {
             .max(stored.newest_message_id);
         broker.restore_last_message_id(message_ceiling);
         broker.restore_history(stored.history.clone());
-        let mut room = Room {
+        let mut room = RoomEngine {
             broker,
             auth,
             settings,
@@ -715,7 +715,7 @@ impl Room {
             return Ok(());
         }
         // `sockets` already sees the SockJS sessions (this runs inside an event).
-        let (mut fresh, effects) = Room::restore(
+        let (mut fresh, effects) = RoomEngine::restore(
             self.settings.clone(),
             self.auth.clone(),
             store,

@@ -10,7 +10,7 @@
 use std::rc::Rc;
 
 use super::auth::Authenticator;
-use super::engine::{AlarmChange, Failed, Room};
+use super::engine::{AlarmChange, Failed, RoomEngine};
 use super::settings::Settings;
 use super::sockets::Sockets;
 use super::storage::Storage;
@@ -19,7 +19,7 @@ use super::storage::Storage;
 pub struct Host {
     settings: Settings,
     auth: Rc<dyn Authenticator>,
-    engine: Option<Room>,
+    engine: Option<RoomEngine>,
     /// How many times the engine was built in this host.
     wakes: u32,
 }
@@ -55,12 +55,12 @@ impl Host {
         store: &mut St,
         sockets: &mut So,
         now: u64,
-        work: impl FnOnce(&mut Room, &mut St, &mut So, u64) -> Result<T, Failed>,
+        work: impl FnOnce(&mut RoomEngine, &mut St, &mut So, u64) -> Result<T, Failed>,
     ) -> Turn<T> {
         let engine = match self.engine.take() {
             Some(engine) => engine,
             None => {
-                let woken = Room::wake(
+                let woken = RoomEngine::wake(
                     self.settings.clone(),
                     self.auth.clone(),
                     store,
@@ -92,7 +92,11 @@ impl Host {
     /// Runs work that needs neither storage nor sockets (a long poll's wait ran out, a held
     /// request's client went away) against the engine in memory: `None` when it is not (such
     /// requests die with the engine that held them).
-    pub fn in_memory<T>(&mut self, now: u64, work: impl FnOnce(&mut Room) -> T) -> Option<Turn<T>> {
+    pub fn in_memory<T>(
+        &mut self,
+        now: u64,
+        work: impl FnOnce(&mut RoomEngine) -> T,
+    ) -> Option<Turn<T>> {
         let engine = self.engine.as_mut()?;
         let result = Ok(work(engine));
         Some(Turn {
@@ -110,7 +114,7 @@ impl Host {
     }
 
     /// The engine, when it is in memory.
-    pub fn engine(&self) -> Option<&Room> {
+    pub fn engine(&self) -> Option<&RoomEngine> {
         self.engine.as_ref()
     }
 

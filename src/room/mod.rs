@@ -3,7 +3,7 @@
 //! traits, [`Storage`] and [`Sockets`], which the Durable Object implements with SQLite and
 //! hibernatable WebSockets and the native tests implement in memory.
 //!
-//! * [`Room`] (the engine) orders each event's work: live sends first, then one all-or-nothing
+//! * [`RoomEngine`] (the engine) orders each event's work: live sends first, then one all-or-nothing
 //!   commit of its writes, then the RECEIPTs that promised them; it keeps the deadlines in a
 //!   [`Timers`] table and says when the alarm should fire.
 //! * [`Broker`] holds sessions, subscriptions and routing, with queues, acknowledgements,
@@ -14,10 +14,10 @@
 //! ```
 //! use stomp_rooms::room::testing::{MemorySockets, MemoryStorage};
 //! use std::rc::Rc;
-//! use stomp_rooms::room::{AllowAll, Peer, Room, Settings};
+//! use stomp_rooms::room::{AllowAll, Peer, RoomEngine, Settings};
 //!
 //! let (mut store, mut sockets) = (MemoryStorage::default(), MemorySockets::default());
-//! let mut room = Room::wake(Settings::default(), Rc::new(AllowAll), &mut store, &mut sockets, 0).unwrap();
+//! let mut room = RoomEngine::wake(Settings::default(), Rc::new(AllowAll), &mut store, &mut sockets, 0).unwrap();
 //! let alice = room.open(&mut store, &mut sockets, Peer::default(), 0).unwrap().conn().unwrap();
 //! let bob = room.open(&mut store, &mut sockets, Peer::default(), 0).unwrap().conn().unwrap();
 //! for conn in [alice, bob] {
@@ -64,7 +64,7 @@ pub use broker::{
 };
 pub use budget::{Budget, HistoryUsage, QueueOverflow, Usage};
 pub use engine::{
-    max_sockjs_payload, AlarmChange, EventCounts, Failed, Opened, Room, FLUSH_BATCH,
+    max_sockjs_payload, AlarmChange, EventCounts, Failed, Opened, RoomEngine, FLUSH_BATCH,
     FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, ID_HEADROOM,
 };
 pub use host::{Host, Turn};

@@ -1,11 +1,11 @@
 //! In-memory [`Storage`] and [`Sockets`] for native tests, examples and fuzzing: the room runs
-//! exactly as in the Durable Object, with eviction simulated by dropping the [`Room`] and
-//! [waking](crate::room::Room::wake) a new one from these.
+//! exactly as in the Durable Object, with eviction simulated by dropping the [`RoomEngine`] and
+//! [waking](crate::room::RoomEngine::wake) a new one from these.
 //!
 //! Both check the room's promises as they go: a send to a closed socket, a session larger than
 //! an attachment holds, a queue message stored twice or deleted unknown all panic.
 //!
-//! [`Room`]: super::Room
+//! [`RoomEngine`]: super::RoomEngine
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};

@@ -84,7 +84,7 @@ pub struct Received {
 /// The name of the room every test opens sockets to.
 pub const ROOM: &str = "lobby";
 
-pub struct Room {
+pub struct SimulatedRoom {
     /// The room's host, built at the first event (after the settings and the hook are chosen).
     host: Option<Host>,
     pub store: MemoryStorage,
@@ -108,7 +108,7 @@ pub struct Room {
     pub sockjs_frames: BTreeMap<ConnId, Vec<String>>,
 }
 
-impl Room {
+impl SimulatedRoom {
     pub fn new() -> Self {
         Self::with_config(Config::default())
     }
@@ -167,7 +167,7 @@ impl Room {
     fn event(
         &mut self,
         work: impl FnOnce(
-            &mut room::Room,
+            &mut room::RoomEngine,
             &mut MemoryStorage,
             &mut MemorySockets,
             u64,
@@ -206,7 +206,7 @@ impl Room {
     /// with any is not evicted; nor is one with SockJS sessions over HTTP, whose clients come
     /// back within milliseconds (a session without them ends after 5 s, by the alarm).
     pub fn hibernate(&mut self) {
-        let awake = |e: &room::Room| e.open_requests() > 0 || e.sockjs_sessions() > 0;
+        let awake = |e: &room::RoomEngine| e.open_requests() > 0 || e.sockjs_sessions() > 0;
         if self.host.as_ref().and_then(Host::engine).is_some_and(awake) {
             return;
         }
@@ -601,11 +601,11 @@ pub enum Step {
     Ping(ConnId),
     Tick(u64),
     Hibernate,
-    /// The object restarts as a crash or a deploy does (see [`Room::restart`]).
+    /// The object restarts as a crash or a deploy does (see [`SimulatedRoom::restart`]).
     Restart,
 }
 
-impl Room {
+impl SimulatedRoom {
     /// Carries out a step; bytes for a client that is not open are dropped, and opening a
     /// client again after it closed gives it a new connection.
     pub fn step(&mut self, step: Step) {

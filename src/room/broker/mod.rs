@@ -1,7 +1,7 @@
 //! One room's broker: sessions, subscriptions and routing, with acknowledgements, queues,
 //! transactions and presence each in a file of their own.
 //!
-//! The broker is deterministic and does no I/O. The [room engine](super::Room) feeds it what
+//! The broker is deterministic and does no I/O. The [room engine](super::RoomEngine) feeds it what
 //! happened (a connection opened, bytes arrived, a connection closed, a deadline passed) with
 //! the current time in milliseconds, and gets back [`Effect`]s to carry out in order: send
 //! these bytes to that connection, close it, persist this session, store or forget this
@@ -362,7 +362,7 @@ impl Broker {
 
     /// Why the room refuses one more connection from `address`, if it does: the room-wide
     /// and per-address caps. A socket refused as it opens is never accepted for hibernation
-    /// (see [`Room::open`](crate::room::Room::open)).
+    /// (see [`RoomEngine::open`](crate::room::RoomEngine::open)).
     pub fn refusal(&self, address: Option<&str>) -> Option<ProtocolError> {
         let (max, per_address) = (
             self.config.max_connections as usize,

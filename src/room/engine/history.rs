@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::Room;
+use super::RoomEngine;
 use crate::room::broker::ReplayRequest;
 use crate::room::record;
 use crate::room::storage::{HistoryRead, ReadFrom, Storage, StorageError, Write};
@@ -23,7 +23,7 @@ pub struct HistoryPage {
 /// Trims waiting for the commit: one per destination, `(keep_rows, keep_bytes)`.
 pub(super) type Trims = BTreeMap<String, (u32, u64)>;
 
-impl Room {
+impl RoomEngine {
     /// Appends a topic message to its history, in the next commit (after the drop of its
     /// destination's history, when this commit drops it).
     pub(super) fn archive(&mut self, message: Message) {

@@ -1,7 +1,7 @@
 //! The engine's side of the HTTP rungs: who a request is, what it may do, and the answers,
 //! sharing the room's message ids, history, destinations and authentication with STOMP.
 
-use super::{HistoryPage, Outbox, Room};
+use super::{HistoryPage, Outbox, RoomEngine};
 use crate::room::auth::{authorization_credentials, base64url, ConnectRequest, Identity};
 use crate::room::broker::{ReplayRequest, Sender};
 use crate::room::budget::TRY_AGAIN_LATER;
@@ -29,7 +29,7 @@ const MAX_REMEMBERED_ADDRESSES: usize = 1024;
 /// An answer now, or a refusal (also an answer now).
 type Answer<T> = Result<T, HttpResponse>;
 
-impl Room {
+impl RoomEngine {
     /// Handles one HTTP request to a destination of this room.
     pub fn http(
         &mut self,

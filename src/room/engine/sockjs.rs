@@ -3,7 +3,7 @@
 //! messages into the room as a socket's would be. The sessions themselves are in
 //! [`crate::room::sockjs`].
 
-use super::Room;
+use super::RoomEngine;
 use crate::room::http::{allow_origin, HttpOutcome, HttpRequest, HttpResponse, Method};
 use crate::room::session::ConnId;
 use crate::room::sockets::Sockets;
@@ -13,7 +13,7 @@ use crate::room::storage::Storage;
 use crate::room::Failed;
 use crate::sockjs::{self, Receiver, Transport};
 
-impl Room {
+impl RoomEngine {
     /// A request of one of SockJS's HTTP transports; `request.destination` is the path after
     /// the endpoint, `/{server}/{session}/{transport}`.
     pub fn sockjs(

@@ -29,7 +29,7 @@ pub enum HttpOutcome {
     Respond(HttpResponse),
     /// A long poll: keep the request open. The answer comes through
     /// [`Sockets::answer`](crate::room::Sockets::answer) when a message arrives; if none has
-    /// after `timeout_ms`, ask [`Room::http_timeout`](crate::room::Room::http_timeout) for it.
+    /// after `timeout_ms`, ask [`RoomEngine::http_timeout`](crate::room::RoomEngine::http_timeout) for it.
     Wait {
         listener: ListenerId,
         timeout_ms: u64,
@@ -38,7 +38,7 @@ pub enum HttpOutcome {
     /// the body open: later events come through [`Sockets::stream`](crate::room::Sockets::stream)
     /// until [`Sockets::end`](crate::room::Sockets::end) (the room ends a stream whose
     /// token expires by its alarm); send `keep_alive` every `keep_alive_ms` meanwhile. When
-    /// the client goes away, tell [`Room::http_closed`](crate::room::Room::http_closed).
+    /// the client goes away, tell [`RoomEngine::http_closed`](crate::room::RoomEngine::http_closed).
     Stream {
         listener: ListenerId,
         head: HttpResponse,

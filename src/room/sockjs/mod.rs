@@ -3,7 +3,7 @@
 //! A socket opened by SockJS's `websocket` transport ([`Peer::sockjs`](crate::room::Peer::sockjs)) is a hibernatable
 //! WebSocket like any other, but carries SockJS frames: [`SessionSockets`] opens it with `o`,
 //! wraps each frame the room sends in `a["…"]` and sends `c[code,"reason"]` before a close;
-//! the room unwraps what the client sends (see `Room::receive`). Which sockets are framed is
+//! the room unwraps what the client sends (see `RoomEngine::receive`). Which sockets are framed is
 //! part of their kept session, so it survives evictions.
 //!
 //! A SockJS session over HTTP is a STOMP connection whose frames travel in HTTP requests
@@ -83,7 +83,7 @@ struct Receiving {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Session {
+struct SockJsSession {
     conn: ConnId,
     /// Messages (STOMP frames) not yet handed to a receiver.
     waiting: Vec<String>,
@@ -124,7 +124,7 @@ struct Opening {
 /// The room's SockJS sessions over HTTP, by session id.
 #[derive(Debug, Default)]
 pub struct SockJsSessions {
-    by_id: HashMap<String, Session>,
+    by_id: HashMap<String, SockJsSession>,
     /// The sessions whose connection the room has not closed yet.
     by_conn: HashMap<ConnId, String>,
     by_listener: HashMap<ListenerId, String>,
@@ -323,7 +323,7 @@ impl SockJsSessions {
 
     /// The receiver `listener` is no longer open: its session starts waiting for the next
     /// (a closed one keeps its end).
-    fn detach(&mut self, listener: ListenerId, now: u64) -> Option<&Session> {
+    fn detach(&mut self, listener: ListenerId, now: u64) -> Option<&SockJsSession> {
         let id = self.by_listener.remove(&listener)?;
         let session = self.by_id.get_mut(&id)?;
         session.receiver = None;
@@ -346,7 +346,7 @@ impl SockJsSessions {
         self.by_conn.insert(conn, id.clone());
         self.by_id.insert(
             id,
-            Session {
+            SockJsSession {
                 conn,
                 waiting: Vec::new(),
                 waiting_bytes: 0,
@@ -481,7 +481,7 @@ impl SockJsSessions {
     }
 }
 
-impl Session {
+impl SockJsSession {
     /// Appends the waiting messages (one `a[…]` frame) and the close frame, each encoded for
     /// `kind`; `false` if there were none.
     fn take_frames(&mut self, kind: Receiver, into: &mut Vec<Vec<u8>>, total: &mut usize) -> bool {

@@ -15,7 +15,7 @@ mod support;
 
 use stomp_rooms::room::{Budget, Config, PublishRate, Settings};
 use stomp_rooms::stomp::Limits;
-use support::{scripted_frame, Room, Step};
+use support::{scripted_frame, SimulatedRoom, Step};
 
 #[derive(Arbitrary, Debug)]
 enum Op {
@@ -96,7 +96,7 @@ fn settings() -> Settings {
     }
 }
 
-fn check_budget(room: &mut Room) {
+fn check_budget(room: &mut SimulatedRoom) {
     let budget = budget();
     let held = room.stats()["held"].clone();
     let at_most = |name: &str, max: u64| {
@@ -113,7 +113,7 @@ fn check_budget(room: &mut Room) {
 }
 
 fuzz_target!(|ops: Vec<Op>| {
-    let mut room = Room::with_settings(settings());
+    let mut room = SimulatedRoom::with_settings(settings());
     for op in ops.into_iter().take(200) {
         room.step(match op {
             Op::Open(n) => Step::Open(conn(n)),
