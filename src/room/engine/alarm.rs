@@ -1,0 +1,108 @@
+//! The platform's alarm: what it meets when it fires, and when the engine next needs it.
+
+#[allow(unused_imports)]
+use super::*;
+
+impl RoomEngine {
+    /// The alarm fired: meets the deadlines that have passed.
+    pub fn alarm(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        now: u64,
+    ) -> Result<(), Failed> {
+        self.with_sessions(sockets, now, |room, sockets| {
+            room.rebuild_if_needed(store, sockets, now)?;
+            room.counts.alarms += 1;
+            room.alarm_set = None;
+            let mut effects = Vec::new();
+            let mut touched = Vec::new();
+            for (conn, kind) in room.timers.due_on_time(now) {
+                touched.push(conn);
+                effects.extend(match kind {
+                    TimerKind::Connect => room.broker.connect_deadline(conn, now),
+                    TimerKind::HeartBeat => room.broker.heart_beat_deadline(conn, now),
+                    TimerKind::TokenExpiry => room.broker.token_deadline(conn, now),
+                    TimerKind::Liveness => Vec::new(),
+                });
+            }
+            if room.liveness_sweep_at().is_some_and(|at| now >= at) {
+                for (conn, _) in room.timers.due_liveness(now) {
+                    touched.push(conn);
+                    let ping = sockets.last_ping_ms(conn);
+                    effects.extend(room.broker.liveness_deadline(conn, ping, now));
+                }
+                room.liveness_swept_ms = now;
+                room.batch.push(Write::Counter(Counter::LivenessSweep, now));
+            }
+            room.end_expired_streams(sockets, now);
+            // SockJS sessions whose client stopped coming: closed as a socket that went.
+            for conn in sockets.sessions.expire(now) {
+                touched.push(conn);
+                room.counts.closes += 1;
+                effects.extend(room.broker.close(conn, now));
+            }
+            let mut outbox = Outbox::default();
+            outbox.changed.extend(touched);
+            room.finish_event(store, sockets, None, effects, outbox, now)
+        })
+    }
+
+    /// The caller could not change the platform's alarm as [`alarm_change`](Self::alarm_change)
+    /// asked: the room no longer counts on it, so the next event asks again.
+    pub fn alarm_failed(&mut self) {
+        self.alarm_set = None;
+    }
+
+    /// How the caller must change the platform's alarm after an event, if at all. Deadlines
+    /// that must be met on time are; liveness is checked at most every `liveness_check_ms`
+    /// (see [`Settings`]). An alarm already set earlier than needed is kept (it will fire, meet
+    /// what is due and ask for the next one); one no longer needed at all is deleted unless it
+    /// is due within 10 s, so a room whose last deadline went away (a socket sent CONNECT) is
+    /// not woken for nothing half a minute later.
+    pub fn alarm_change(&mut self, now: u64) -> Option<AlarmChange> {
+        match (self.next_alarm(), self.alarm_set) {
+            (None, None) => None,
+            // Deleting is a write too: an alarm due within 10 s is left to fire (group commit
+            // sets one 2 s ahead whenever writes are deferred).
+            (None, Some(set)) if set <= now + 10_000 => None,
+            (None, Some(_)) => {
+                self.alarm_set = None;
+                Some(AlarmChange::Delete)
+            }
+            (Some(wanted), Some(set)) if set <= wanted && set > now => None,
+            (Some(wanted), _) => {
+                self.alarm_set = Some(wanted);
+                Some(AlarmChange::Set(wanted))
+            }
+        }
+    }
+
+    /// When the room next has a deadline to meet.
+    pub fn next_alarm(&self) -> Option<u64> {
+        let on_time = self.timers.next_on_time();
+        on_time
+            .into_iter()
+            .chain(self.liveness_sweep_at())
+            .chain(self.sockjs.next_deadline())
+            .chain(self.listeners.next_end())
+            .chain(self.deferred_since.map(|since| since + FLUSH_DEADLINE_MS))
+            .chain(self.message_ids.lowers_at())
+            .chain(self.conn_ids.lowers_at())
+            .min()
+    }
+
+    pub(super) fn liveness_sweep_at(&self) -> Option<u64> {
+        let first = self.timers.next_liveness()?;
+        Some(first.max(self.liveness_swept_ms + self.settings.liveness_check_ms))
+    }
+
+    /// Commits writes still pending from the wake (its counters), for a caller that reads
+    /// the room without an event, such as the stats endpoint.
+    /// The id ceilings come down to the ids given, as after a quiet spell, so a room
+    /// flushed before it is evicted wakes with its ids continuing exactly.
+    pub fn flush(&mut self, store: &mut impl Storage) -> Result<(), Failed> {
+        let now = u64::MAX - FLUSH_DEADLINE_MS;
+        Ok(self.commit(store, now, true)?)
+    }
+}

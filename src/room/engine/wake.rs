@@ -1,0 +1,176 @@
+//! Building the engine: from storage and the sockets' kept sessions after a wake, and again
+//! from them after a failed commit, keeping the ids already given out.
+
+#[allow(unused_imports)]
+use super::*;
+
+impl RoomEngine {
+    /// Builds the room from storage and the sockets' kept sessions: after the object is
+    /// created, on first use and after every eviction.
+    pub fn wake(
+        settings: Settings,
+        auth: Rc<dyn Authenticator>,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        now: u64,
+    ) -> Result<Self, Failed> {
+        let (mut room, effects) = Self::restore(settings, auth, store, sockets, now)?;
+        // What the wake sends (queue messages a vanished consumer held) is framed for the
+        // sockets that carry SockJS.
+        room.with_sessions(sockets, now, |room, sockets| {
+            room.finish_restore(effects, store, sockets)
+        })?;
+        // What connections gone in a crash left stored (their transactions and partial
+        // frames) is deleted at once, so storage holds no more than the room counts.
+        let orphans = room
+            .batch
+            .iter()
+            .any(|write| matches!(write, Write::Unstage { .. } | Write::PartialReset { .. }));
+        if orphans {
+            room.commit(store, now, true)?;
+        }
+        Ok(room)
+    }
+
+    /// The room as storage and the kept sessions hold it, and what it must send to be so
+    /// (carried out by the caller, through the sockets it sees).
+    pub(super) fn restore(
+        settings: Settings,
+        auth: Rc<dyn Authenticator>,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        now: u64,
+    ) -> Result<(Self, Vec<Effect>), Failed> {
+        let stored = store.load()?;
+        let mut broker = Broker::new(settings.broker.clone()).with_authenticator(auth.clone());
+        let message_ceiling = stored
+            .counter(Counter::LastMessageId)
+            .max(stored.newest_message_id);
+        broker.restore_last_message_id(message_ceiling);
+        broker.restore_history(stored.history.clone());
+        let mut room = RoomEngine {
+            broker,
+            auth,
+            settings,
+            timers: Timers::default(),
+            batch: Vec::new(),
+            deferred: Vec::new(),
+            deferred_since: None,
+            trims: Trims::new(),
+            partials: BTreeSet::new(),
+            message_ids: Ceiling::new(message_ceiling),
+            conn_ids: Ceiling::new(stored.counter(Counter::LastConn)),
+            last_conn: stored.counter(Counter::LastConn),
+            wakes: stored.counter(Counter::Wakes) + 1,
+            liveness_swept_ms: stored.counter(Counter::LivenessSweep),
+            alarm_set: None,
+            counts: EventCounts::default(),
+            needs_rebuild: false,
+            listeners: Listeners::default(),
+            http_throttles: stored.address_rates.iter().cloned().collect(),
+            sockjs: SockJsSessions::default(),
+        };
+        room.deferred
+            .push(Write::Counter(Counter::Wakes, room.wakes));
+        if room.liveness_swept_ms == 0 {
+            // A new room: its first lazy sweep is one check interval away, not due at once.
+            room.liveness_swept_ms = now;
+            room.batch.push(Write::Counter(Counter::LivenessSweep, now));
+        }
+        for (conn, kept) in sockets.sessions() {
+            // The stored counter may lag behind (its write is deferred, and a failed commit
+            // drops it): an id a socket carries is taken.
+            room.last_conn = room.last_conn.max(conn);
+            let session = kept
+                .and_then(|json| Session::from_json(&json).ok())
+                .filter(|session| session.conn == conn);
+            match session {
+                Some(session) => room.broker.restore_session(session),
+                None => sockets.close(conn, 1011, "session lost; reconnect"),
+            }
+        }
+        for staged in stored.staged {
+            let frame = record::decode_frame(&staged.record);
+            if let (Some(frame), Some(_)) = (frame, room.broker.session(staged.conn)) {
+                room.broker
+                    .restore_staged(staged.conn, &staged.transaction, frame, staged.binary);
+            } else {
+                room.batch.push(Write::Unstage {
+                    conn: staged.conn,
+                    transaction: staged.transaction,
+                });
+            }
+        }
+        for partial in stored.partials {
+            let conn = partial.conn;
+            if room.broker.session(conn).is_some() {
+                room.broker
+                    .restore_partial_frame(conn, &partial.bytes, partial.pieces);
+                room.partials.insert(conn);
+            } else {
+                room.batch.push(Write::PartialReset {
+                    conn,
+                    bytes: Vec::new(),
+                });
+            }
+        }
+        let conns: Vec<ConnId> = room.broker.connections().collect();
+        for conn in conns {
+            room.timers.set(conn, room.broker.deadlines(conn));
+            if room.broker.session(conn).is_some_and(|s| s.sockjs) {
+                room.sockjs.frame(conn);
+            }
+        }
+        let effects = room.broker.restore_queues(stored.queued, stored.cursors);
+        Ok((room, effects))
+    }
+
+    pub(super) fn finish_restore(
+        &mut self,
+        effects: Vec<Effect>,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+    ) -> Result<(), Failed> {
+        let mut outbox = Outbox::default();
+        self.carry_out(effects, store, sockets, &mut outbox)?;
+        self.refresh(sockets, &outbox);
+        Ok(())
+    }
+
+    /// After a failed commit, replaces this engine's state with what storage and the kept
+    /// sessions hold, keeping the message ids already given out.
+    pub(super) fn rebuild_if_needed(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        now: u64,
+    ) -> Result<(), Failed> {
+        if !self.needs_rebuild {
+            return Ok(());
+        }
+        // `sockets` already sees the SockJS sessions (this runs inside an event).
+        let (mut fresh, effects) = RoomEngine::restore(
+            self.settings.clone(),
+            self.auth.clone(),
+            store,
+            sockets,
+            now,
+        )?;
+        fresh.finish_restore(effects, store, sockets)?;
+        fresh
+            .broker
+            .restore_last_message_id(self.broker.last_message_id());
+        // Connection ids given out since the last stored one stay taken too.
+        fresh.last_conn = fresh.last_conn.max(self.last_conn);
+        // Stored at once (their ceilings), so ids given out before the failure stay taken
+        // even if the room is evicted before its next event.
+        fresh.commit(store, now, true)?;
+        fresh.counts = std::mem::take(&mut self.counts);
+        // Open requests live in memory only, and are still open. (SockJS sessions are out of
+        // `self` during the event, see `with_sessions`; those open were lost and told so when
+        // the wake asked for the kept sessions.)
+        fresh.listeners = std::mem::take(&mut self.listeners);
+        *self = fresh;
+        Ok(())
+    }
+}
