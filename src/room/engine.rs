@@ -67,7 +67,7 @@ use super::sockets::Sockets;
 use super::sockjs::services::{endpoint_of, Service};
 use super::sockjs::{SessionSockets, SockJsSessions};
 use super::storage::{Counter, ReadFrom, Storage, StorageError, Write};
-use super::timers::{TimerKind, Timers};
+use super::timers::{RoomTimer, TimerKind, Timers};
 use crate::stomp::ProtocolError;
 
 /// Writes that no client waits for are deferred and committed together: when this many are

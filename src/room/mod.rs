@@ -75,4 +75,4 @@ pub use sockets::Sockets;
 pub use storage::{
     Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, Storage, StorageError, Stored, Write,
 };
-pub use timers::{TimerKind, Timers};
+pub use timers::{RoomTimer, TimerKind, Timers};

@@ -1,10 +1,14 @@
-//! The room's deadlines as a table: one slot per kind per connection, ordered by time, so the
-//! next alarm is read in O(log n) and a connection's deadlines change in O(log n) (the model is
-//! quinn-proto's timer table and `poll_timeout`). The deadlines themselves are fields of each
-//! persisted session ([`Broker::deadlines`](super::Broker::deadlines)); this table is an index
-//! rebuilt from the sessions on wake, so no deadline restarts when the room is evicted.
+//! Every deadline of the room in one table: one slot per kind per connection, ordered by time,
+//! so the next alarm is read in O(log n) and a connection's deadlines change in O(log n); and one
+//! slot per room-wide deadline ([`RoomTimer`]). The model is quinn-proto's timer table and
+//! `poll_timeout`: the platform's alarm is set to the earliest slot.
+//!
+//! A connection's deadlines are fields of its persisted session
+//! ([`Broker::deadlines`](super::Broker::deadlines)); the room-wide ones follow from what the
+//! room holds (deferred writes, id ceilings, open requests, SockJS sessions). The table is an
+//! index of both, rebuilt on wake, so no deadline restarts when the room is evicted.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::broker::Deadlines;
 use super::session::ConnId;
@@ -29,11 +33,27 @@ impl TimerKind {
     }
 }
 
+/// A deadline of the room as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RoomTimer {
+    /// Look for clients gone silent (at most every `liveness_check_ms`).
+    LivenessSweep,
+    /// Commit the writes deferred for group commit.
+    DeferredWrites,
+    /// Bring a stored id ceiling back down to the ids given, after a quiet spell.
+    IdCeilings,
+    /// End the event streams whose token expires, and the waits that ran out.
+    OpenRequests,
+    /// End the SockJS sessions whose client stopped coming.
+    SockJsSessions,
+}
+
 #[derive(Debug, Default)]
 pub struct Timers {
     on_time: BTreeSet<(u64, ConnId, TimerKind)>,
     liveness: BTreeSet<(u64, ConnId, TimerKind)>,
     by_conn: HashMap<ConnId, Deadlines>,
+    room: BTreeMap<RoomTimer, u64>,
 }
 
 impl Timers {
@@ -61,6 +81,28 @@ impl Timers {
                 self.set_of(kind).remove(&(at, conn, kind));
             }
         }
+    }
+
+    /// Sets a room-wide deadline (`None`: none is due).
+    pub fn set_room(&mut self, timer: RoomTimer, at: Option<u64>) {
+        match at {
+            Some(at) => self.room.insert(timer, at),
+            None => self.room.remove(&timer),
+        };
+    }
+
+    /// Whether a room-wide deadline has passed at `now`.
+    pub fn room_due(&self, timer: RoomTimer, now: u64) -> bool {
+        self.room.get(&timer).is_some_and(|&at| at <= now)
+    }
+
+    /// The earliest deadline in the table: when the platform's alarm must fire. (Liveness
+    /// deadlines count through [`RoomTimer::LivenessSweep`], which batches them.)
+    pub fn next(&self) -> Option<u64> {
+        self.next_on_time()
+            .into_iter()
+            .chain(self.room.values().copied())
+            .min()
     }
 
     /// The earliest deadline that must be met on time.
@@ -142,6 +184,12 @@ mod tests {
         );
         assert_eq!(timers.next_on_time(), Some(30));
         assert_eq!(timers.next_liveness(), None);
+        timers.set_room(RoomTimer::DeferredWrites, Some(25));
+        assert_eq!(timers.next(), Some(25), "a room-wide slot counts");
+        assert!(timers.room_due(RoomTimer::DeferredWrites, 25));
+        assert!(!timers.room_due(RoomTimer::IdCeilings, 25));
+        timers.set_room(RoomTimer::DeferredWrites, None);
+        assert_eq!(timers.next(), Some(30));
         timers.remove(1);
         timers.remove(1);
         assert_eq!(

@@ -11,6 +11,7 @@ impl RoomEngine {
         sockets: &mut impl Sockets,
         now: u64,
     ) -> Result<(), Failed> {
+        self.index_room_deadlines();
         self.with_sessions(sockets, now, |room, sockets| {
             room.rebuild_if_needed(store, sockets, now)?;
             room.counts.alarms += 1;
@@ -26,7 +27,7 @@ impl RoomEngine {
                     TimerKind::Liveness => Vec::new(),
                 });
             }
-            if room.liveness_sweep_at().is_some_and(|at| now >= at) {
+            if room.timers.room_due(RoomTimer::LivenessSweep, now) {
                 for (conn, _) in room.timers.due_liveness(now) {
                     touched.push(conn);
                     let ping = sockets.last_ping_ms(conn);
@@ -35,13 +36,18 @@ impl RoomEngine {
                 room.liveness_swept_ms = now;
                 room.batch.push(Write::Counter(Counter::LivenessSweep, now));
             }
-            room.end_expired_streams(sockets, now);
-            // SockJS sessions whose client stopped coming: closed as a socket that went.
-            for conn in sockets.sessions.expire(now) {
-                touched.push(conn);
-                room.counts.closes += 1;
-                effects.extend(room.broker.close(conn, now));
+            if room.timers.room_due(RoomTimer::OpenRequests, now) {
+                room.end_expired_streams(sockets, now);
             }
+            // SockJS sessions whose client stopped coming: closed as a socket that went.
+            if room.timers.room_due(RoomTimer::SockJsSessions, now) {
+                for conn in sockets.sessions.expire(now) {
+                    touched.push(conn);
+                    room.counts.closes += 1;
+                    effects.extend(room.broker.close(conn, now));
+                }
+            }
+            // Deferred writes and id ceilings due now are committed with the event.
             let mut outbox = Outbox::default();
             outbox.changed.extend(touched);
             room.finish_event(store, sockets, None, effects, outbox, now)
@@ -78,18 +84,27 @@ impl RoomEngine {
         }
     }
 
-    /// When the room next has a deadline to meet.
-    pub fn next_alarm(&self) -> Option<u64> {
-        let on_time = self.timers.next_on_time();
-        on_time
-            .into_iter()
-            .chain(self.liveness_sweep_at())
-            .chain(self.sockjs.next_deadline())
-            .chain(self.listeners.next_end())
-            .chain(self.deferred_since.map(|since| since + FLUSH_DEADLINE_MS))
-            .chain(self.message_ids.lowers_at())
-            .chain(self.conn_ids.lowers_at())
-            .min()
+    /// When the room next has a deadline to meet: the earliest slot of its timer table.
+    pub fn next_alarm(&mut self) -> Option<u64> {
+        self.index_room_deadlines();
+        self.timers.next()
+    }
+
+    /// Puts the room-wide deadlines in the timer table, from what the room holds now.
+    fn index_room_deadlines(&mut self) {
+        let ceilings = self.message_ids.lowers_at().into_iter();
+        let ceilings = ceilings.chain(self.conn_ids.lowers_at()).min();
+        let deferred = self.deferred_since.map(|since| since + FLUSH_DEADLINE_MS);
+        let slots = [
+            (RoomTimer::LivenessSweep, self.liveness_sweep_at()),
+            (RoomTimer::DeferredWrites, deferred),
+            (RoomTimer::IdCeilings, ceilings),
+            (RoomTimer::OpenRequests, self.listeners.next_end()),
+            (RoomTimer::SockJsSessions, self.sockjs.next_deadline()),
+        ];
+        for (timer, at) in slots {
+            self.timers.set_room(timer, at);
+        }
     }
 
     pub(super) fn liveness_sweep_at(&self) -> Option<u64> {
