@@ -64,8 +64,7 @@ use super::record;
 use super::session::{ConnId, Peer, Phase, Session};
 use super::settings::Settings;
 use super::sockets::Sockets;
-use super::sockjs::services::{endpoint_of, Service};
-use super::sockjs::{SessionSockets, SockJsSessions};
+use super::sockjs::{Carrier, SessionSockets, SockJsSessions};
 use super::storage::{Counter, ReadFrom, Storage, StorageError, Write};
 use super::timers::{RoomTimer, TimerKind, Timers};
 use crate::stomp::ProtocolError;
@@ -209,13 +208,17 @@ impl RoomEngine {
         peer: Peer,
         now: u64,
     ) -> Result<Opened, Failed> {
+        let carrier = match peer.sockjs {
+            true => Carrier::SockJsWebSocket,
+            false => Carrier::WebSocket,
+        };
         self.with_sessions(sockets, now, |room, sockets| {
-            room.open_conn(store, sockets, peer, now)
+            room.open_conn(store, sockets, peer, carrier, now)
         })
     }
 
-    /// One WebSocket message arrived on a connection (a SockJS-framed socket's is unwrapped
-    /// here).
+    /// One WebSocket message arrived on a connection (SockJS's, framed or for a test service,
+    /// is its adapter's: see [`sockjs_received`](Self::sockjs_received)).
     pub fn receive(
         &mut self,
         store: &mut impl Storage,
@@ -226,12 +229,8 @@ impl RoomEngine {
         now: u64,
     ) -> Result<(), Failed> {
         self.with_sessions(sockets, now, |room, sockets| {
-            if sockets.sessions.is_framed(conn) {
-                return room.sockjs_framed(store, sockets, conn, data, binary, now);
-            }
-            if room.echoes(conn) {
-                sockets.send(conn, data, binary);
-                return Ok(());
+            if let Some(handled) = room.sockjs_received(store, sockets, conn, data, binary, now) {
+                return handled;
             }
             room.receive_data(store, sockets, conn, &[data], binary, now)
         })
@@ -316,30 +315,28 @@ impl RoomEngine {
         result
     }
 
-    fn open_conn<S: Sockets>(
+    pub(super) fn open_conn<S: Sockets>(
         &mut self,
         store: &mut impl Storage,
         sockets: &mut SessionSockets<'_, S>,
         peer: Peer,
+        carrier: Carrier,
         now: u64,
     ) -> Result<Opened, Failed> {
         self.rebuild_if_needed(store, sockets, now)?;
         self.counts.connects += 1;
         // A session over HTTP is told of a refusal through its session, once opened.
-        let socket = !sockets.sessions.opening_session();
+        let framed = carrier.is_socket() && carrier.is_sockjs();
         if let Some(error) = self
             .broker
             .refusal(peer.address.as_deref())
-            .filter(|_| socket)
+            .filter(|_| carrier.is_socket())
         {
-            return Ok(Opened::refused(error, peer.sockjs));
+            return Ok(Opened::refused(error, framed));
         }
         self.last_conn += 1;
         let conn = self.last_conn;
-        if peer.sockjs {
-            sockets.sessions.framing_next();
-        }
-        if !sockets.accept(conn) {
+        if !sockets.open(conn, carrier) {
             let error = ProtocolError::new(
                 "room full",
                 format!(
@@ -348,33 +345,17 @@ impl RoomEngine {
                 ),
             )
             .with_close_code(crate::room::budget::TRY_AGAIN_LATER);
-            return Ok(Opened::refused(error, peer.sockjs));
+            return Ok(Opened::refused(error, framed));
         }
-        let closes_at_once = endpoint_of(&self.settings, &peer.room).service == Service::Close;
         let mut effects = self.broker.open(conn, peer, now);
-        if closes_at_once && self.broker.session(conn).is_some() {
-            effects.extend(self.broker.close(conn, now));
-            effects.push(Effect::Close {
-                conn,
-                code: 3000,
-                reason: "Go away!".to_owned(),
-            });
-        }
+        effects.extend(self.test_service_opened(conn, now));
         self.run(store, sockets, Some(conn), effects, now)?;
         Ok(Opened::Accepted(conn))
     }
 
-    /// Whether the connection is to the echo test service (`sockjs_test_services`).
-    fn echoes(&self, conn: ConnId) -> bool {
-        self.settings.sockjs_test_services
-            && self.broker.session(conn).is_some_and(|session| {
-                endpoint_of(&self.settings, &session.room).service == Service::Echo
-            })
-    }
-
     /// What a connection sent, in one or more messages (SockJS carries several in one
     /// request); each is held to a frame's size on its own.
-    fn receive_data(
+    pub(super) fn receive_data(
         &mut self,
         store: &mut impl Storage,
         sockets: &mut impl Sockets,

@@ -4,11 +4,14 @@
 //! [`crate::room::sockjs`].
 
 use super::RoomEngine;
+use crate::room::broker::Effect;
 use crate::room::http::{allow_origin, HttpOutcome, HttpRequest, HttpResponse, Method};
 use crate::room::session::ConnId;
 use crate::room::sockets::Sockets;
-use crate::room::sockjs::services::endpoint_of;
-use crate::room::sockjs::{self as sessions, Reception, SessionSockets, HEART_BEAT_MS};
+use crate::room::sockjs::services::{endpoint_of, Service};
+use crate::room::sockjs::{
+    self as sessions, Carrier, Opening, Reception, SessionSockets, HEART_BEAT_MS,
+};
 use crate::room::storage::Storage;
 use crate::room::Failed;
 use crate::sockjs::{self, Receiver, Transport};
@@ -85,9 +88,13 @@ impl RoomEngine {
     ) -> Result<HttpOutcome, Failed> {
         let opened = !sockets.sessions.contains(id);
         if opened {
-            let limit = endpoint_of(&self.settings, &request.peer.room).response_limit;
-            sockets.sessions.opening(id, origin.clone(), limit);
-            self.open_conn(store, sockets, request.peer.clone(), now)?;
+            let opening = Opening {
+                id: id.to_owned(),
+                origin: origin.clone(),
+                response_limit: endpoint_of(&self.settings, &request.peer.room).response_limit,
+            };
+            let carrier = Carrier::SockJsSession(opening);
+            self.open_conn(store, sockets, request.peer.clone(), carrier, now)?;
         }
         let listener = self.listeners.reserve();
         let reception = sockets.sessions.receive(id, kind, listener, opened, now);
@@ -128,10 +135,56 @@ impl RoomEngine {
         })
     }
 
+    /// What SockJS's adapter makes of a WebSocket message: a SockJS socket's is unwrapped, a
+    /// test service's echoed (`None`: STOMP for the room, as it came).
+    pub(super) fn sockjs_received<S: Sockets>(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut SessionSockets<'_, S>,
+        conn: ConnId,
+        data: &[u8],
+        binary: bool,
+        now: u64,
+    ) -> Option<Result<(), Failed>> {
+        if sockets.sessions.is_framed(conn) {
+            return Some(self.sockjs_framed(store, sockets, conn, data, binary, now));
+        }
+        if self.echoes(conn) {
+            sockets.send(conn, data, binary);
+            return Some(Ok(()));
+        }
+        None
+    }
+
+    /// What a test service does as a connection opens: `/close` closes it at once.
+    pub(super) fn test_service_opened(&mut self, conn: ConnId, now: u64) -> Vec<Effect> {
+        let Some(session) = self.broker.session(conn) else {
+            return Vec::new();
+        };
+        if endpoint_of(&self.settings, &session.room).service != Service::Close {
+            return Vec::new();
+        }
+        let mut effects = self.broker.close(conn, now);
+        effects.push(Effect::Close {
+            conn,
+            code: 3000,
+            reason: "Go away!".to_owned(),
+        });
+        effects
+    }
+
+    /// Whether the connection is to the echo test service (`sockjs_test_services`).
+    fn echoes(&self, conn: ConnId) -> bool {
+        self.settings.sockjs_test_services
+            && self.broker.session(conn).is_some_and(|session| {
+                endpoint_of(&self.settings, &session.room).service == Service::Echo
+            })
+    }
+
     /// A message on a SockJS-framed socket: a JSON array of strings (or one string). Anything
     /// else (not JSON, binary) ends the socket at once, without a close frame, as SockJS
     /// servers do: the client cannot be trusted to read one.
-    pub(super) fn sockjs_framed<S: Sockets>(
+    fn sockjs_framed<S: Sockets>(
         &mut self,
         store: &mut impl Storage,
         sockets: &mut SessionSockets<'_, S>,

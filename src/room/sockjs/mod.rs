@@ -113,12 +113,38 @@ pub enum Reception {
     Stream(Vec<Vec<u8>>),
 }
 
+/// How a connection's frames travel: given when it opens, so nothing is carried over from one
+/// call to the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Carrier {
+    /// A WebSocket carrying STOMP frames as they are.
+    WebSocket,
+    /// A WebSocket of SockJS's `websocket` transport: opened with `o`, each frame in `a[…]`.
+    SockJsWebSocket,
+    /// A SockJS session over HTTP.
+    SockJsSession(Opening),
+}
+
+impl Carrier {
+    /// Whether the connection is a socket of its own (a session over HTTP is not).
+    pub fn is_socket(&self) -> bool {
+        !matches!(self, Self::SockJsSession(_))
+    }
+
+    /// Whether what the room sends it is framed as SockJS's.
+    pub fn is_sockjs(&self) -> bool {
+        !matches!(self, Self::WebSocket)
+    }
+}
+
 /// A session about to open.
-#[derive(Debug)]
-struct Opening {
-    id: String,
-    origin: Option<String>,
-    response_limit: usize,
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opening {
+    pub id: String,
+    /// The page's origin, for the CORS headers of the answers.
+    pub origin: Option<String>,
+    /// Bytes after which a streaming answer ends ([`RESPONSE_LIMIT`] but for test services).
+    pub response_limit: usize,
 }
 
 /// The room's SockJS sessions over HTTP, by session id.
@@ -128,30 +154,16 @@ pub struct SockJsSessions {
     /// The sessions whose connection the room has not closed yet.
     by_conn: HashMap<ConnId, String>,
     by_listener: HashMap<ListenerId, String>,
-    /// The session whose connection the room is opening: its `accept` is not a socket's.
-    opening: Option<Opening>,
     /// What all sessions keep waiting, in bytes.
     waiting_bytes: usize,
     /// Sockets that carry SockJS frames (the `websocket` transport).
     framed: HashSet<ConnId>,
-    /// The socket the room is opening carries SockJS frames.
-    opening_framed: bool,
 }
 
 impl SockJsSessions {
     /// The socket `conn` carries SockJS frames (restored from its session on a wake).
     pub fn frame(&mut self, conn: ConnId) {
         self.framed.insert(conn);
-    }
-
-    /// The next socket the room opens carries SockJS frames.
-    pub fn framing_next(&mut self) {
-        self.opening_framed = true;
-    }
-
-    /// The connection the room is opening is a session over HTTP (not a socket).
-    pub fn opening_session(&self) -> bool {
-        self.opening.is_some()
     }
 
     pub fn is_framed(&self, conn: ConnId) -> bool {
@@ -186,16 +198,6 @@ impl SockJsSessions {
     /// Receivers open now.
     pub fn receivers(&self) -> usize {
         self.by_listener.len()
-    }
-
-    /// The next connection the room opens belongs to this new session, whose streaming
-    /// answers end after `response_limit` bytes ([`RESPONSE_LIMIT`] but for test services).
-    pub fn opening(&mut self, id: &str, origin: Option<String>, response_limit: usize) {
-        self.opening = Some(Opening {
-            id: id.to_owned(),
-            origin,
-            response_limit,
-        });
     }
 
     /// A receiver request for a session, as `listener`: what it gets now. `opened`: the
@@ -333,16 +335,13 @@ impl SockJsSessions {
         Some(session)
     }
 
-    /// The connection just opened belongs to the session being opened (if any).
-    fn accept(&mut self, conn: ConnId, now: u64) -> bool {
-        let Some(Opening {
+    /// The connection just opened is this new session's.
+    fn insert(&mut self, conn: ConnId, opening: Opening, now: u64) {
+        let Opening {
             id,
             origin,
             response_limit,
-        }) = self.opening.take()
-        else {
-            return false;
-        };
+        } = opening;
         self.by_conn.insert(conn, id.clone());
         self.by_id.insert(
             id,
@@ -357,7 +356,6 @@ impl SockJsSessions {
                 response_limit,
             },
         );
-        true
     }
 
     fn is_session(&self, conn: ConnId) -> bool {

@@ -2,7 +2,7 @@
 //! connection go to the session, those for a SockJS-framed socket are framed, everything else
 //! goes to the sockets as it is.
 
-use super::SockJsSessions;
+use super::{Carrier, SockJsSessions};
 use crate::room::http::{HttpResponse, ListenerId};
 use crate::room::session::ConnId;
 use crate::room::sockets::Sockets;
@@ -14,21 +14,33 @@ pub struct SessionSockets<'a, S: Sockets> {
     pub now: u64,
 }
 
+impl<S: Sockets> SessionSockets<'_, S> {
+    /// Opens connection `conn`, carried as `carrier` says: a socket is accepted (`false` when
+    /// the platform refuses it), a SockJS socket then gets `o` before anything the room sends,
+    /// and a session over HTTP begins.
+    pub fn open(&mut self, conn: ConnId, carrier: Carrier) -> bool {
+        match carrier {
+            Carrier::SockJsSession(opening) => {
+                self.sessions.insert(conn, opening, self.now);
+                true
+            }
+            Carrier::WebSocket => self.sockets.accept(conn),
+            Carrier::SockJsWebSocket => {
+                if !self.sockets.accept(conn) {
+                    return false;
+                }
+                self.sessions.framed.insert(conn);
+                self.sockets.send(conn, sockjs::OPEN.as_bytes(), false);
+                true
+            }
+        }
+    }
+}
+
 impl<S: Sockets> Sockets for SessionSockets<'_, S> {
+    /// A socket as it is (see [`open`](Self::open) for the others).
     fn accept(&mut self, conn: ConnId) -> bool {
-        if self.sessions.accept(conn, self.now) {
-            return true;
-        }
-        let framed = std::mem::take(&mut self.sessions.opening_framed);
-        if !self.sockets.accept(conn) {
-            return false;
-        }
-        if framed {
-            self.sessions.framed.insert(conn);
-            // A SockJS session opens with `o`, before anything the room sends.
-            self.sockets.send(conn, sockjs::OPEN.as_bytes(), false);
-        }
-        true
+        self.sockets.accept(conn)
     }
 
     fn send(&mut self, conn: ConnId, bytes: &[u8], binary: bool) {
