@@ -5,6 +5,8 @@
 
 #[path = "support/sqlite.rs"]
 mod sqlite;
+#[path = "support/storage.rs"]
+mod storage;
 
 use sqlite::NativeSql;
 use stomp_rooms::room::record::ROW_OVERHEAD;
@@ -14,6 +16,7 @@ use stomp_rooms::room::{
     Counter, HistoryRead, HistoryUsage, QueuedMessage, ReadFrom, Storage, Throttle, Write,
 };
 use stomp_rooms::stomp::Message;
+use storage::message;
 
 fn run(database: &NativeSql, sql: &str, params: Vec<SqlValue>) -> Vec<Vec<SqlValue>> {
     database
@@ -60,16 +63,6 @@ fn waking_on_a_current_database_writes_nothing() {
     let woken = database.open();
     assert_eq!(database.changes(), changes, "the wake wrote");
     assert_eq!(woken.load(), stored);
-}
-
-fn message(id: u64, destination: &str, body: &str) -> Message {
-    Message {
-        id,
-        destination: destination.to_owned(),
-        headers: vec![("content-type".to_owned(), "text/plain".to_owned())],
-        body: body.as_bytes().to_vec(),
-        binary: false,
-    }
 }
 
 /// Headers as versions 1 to 3 stored them: JSON.
@@ -208,8 +201,7 @@ fn assert_migrated_history_and_counters(database: &NativeSql) {
         newest: 3,
     };
     assert_eq!(store.history_usage("/topic/a"), Ok(usage_of_a));
-    let mut stored = store.load().expect("load");
-    stored.history.sort_by(|a, b| a.0.cmp(&b.0));
+    let stored = storage::sorted_load(&store);
     assert_eq!(stored.history[0], ("/topic/a".to_owned(), usage_of_a));
     assert_eq!(stored.history[1].1.rows, 1);
     assert_eq!(stored.counter(Counter::LastMessageId), 4);

@@ -4,10 +4,12 @@
 //! a room tested in memory behaves the same on SQLite.
 //!
 //! `Stored` lists cursors, address rates and history summaries in no promised order (the room
-//! puts them in maps): they are compared sorted.
+//! puts them in maps): they are compared sorted (`support/storage.rs`).
 
 #[path = "support/sqlite.rs"]
 mod sqlite;
+#[path = "support/storage.rs"]
+mod storage;
 
 use stomp_rooms::room::budget::PLATFORM_ROW_BYTES;
 use stomp_rooms::room::record::message_row_bytes;
@@ -16,6 +18,7 @@ use stomp_rooms::room::{
     Storage, Stored, Throttle, Write,
 };
 use stomp_rooms::stomp::Message;
+use storage::{message, sorted_load as load};
 
 /// Each case, as a test on each storage.
 macro_rules! contract {
@@ -53,28 +56,10 @@ contract![
     writes_apply_in_order_within_one_commit,
 ];
 
-fn message(id: u64, destination: &str, body: &str) -> Message {
-    Message {
-        id,
-        destination: destination.to_owned(),
-        headers: vec![("content-type".to_owned(), "text/plain".to_owned())],
-        body: body.as_bytes().to_vec(),
-        binary: false,
-    }
-}
-
 fn commit(store: &mut dyn Storage, writes: &[Write]) {
     store
         .commit(writes)
         .unwrap_or_else(|error| panic!("commit of {writes:?} failed: {error}"));
-}
-
-fn load(store: &dyn Storage) -> Stored {
-    let mut stored = store.load().expect("load");
-    stored.cursors.sort();
-    stored.address_rates.sort_by(|a, b| a.0.cmp(&b.0));
-    stored.history.sort_by(|a, b| a.0.cmp(&b.0));
-    stored
 }
 
 fn read(store: &dyn Storage, destination: &str, read: HistoryRead) -> Vec<u64> {
@@ -216,81 +201,61 @@ fn interleaved(store: &mut dyn Storage) -> Vec<Message> {
 fn history_reads_from_either_end_within_count_and_bytes(store: &mut dyn Storage) {
     let a = interleaved(store);
     let row = |id: u64| message_row_bytes(&a[(id as usize - 1) / 2]);
-    let at = |after, count, max_bytes, from| HistoryRead {
-        after,
-        count,
-        max_bytes,
-        from,
-    };
-    assert_eq!(
-        read(store, "/topic/a", all(ReadFrom::Oldest)),
-        [1, 3, 5, 7, 9]
-    );
-    assert_eq!(
-        read(store, "/topic/a", all(ReadFrom::Newest)),
-        [1, 3, 5, 7, 9]
-    );
-    assert_eq!(
-        read(store, "/topic/b", all(ReadFrom::Newest)),
-        [2, 4, 6, 8, 10]
-    );
-    // By count: the newest, or the oldest after an id; oldest first either way.
-    assert_eq!(
-        read(store, "/topic/a", at(0, 2, u64::MAX, ReadFrom::Newest)),
-        [7, 9]
-    );
-    assert_eq!(
-        read(store, "/topic/a", at(0, 2, u64::MAX, ReadFrom::Oldest)),
-        [1, 3]
-    );
-    assert_eq!(
-        read(store, "/topic/a", at(3, 2, u64::MAX, ReadFrom::Oldest)),
-        [5, 7]
-    );
-    assert_eq!(
-        read(store, "/topic/a", at(4, 9, u64::MAX, ReadFrom::Newest)),
-        [5, 7, 9]
-    );
-    assert_eq!(
-        read(store, "/topic/a", at(9, 9, u64::MAX, ReadFrom::Oldest)),
-        Vec::<u64>::new()
-    );
-    assert_eq!(
-        read(store, "/topic/a", at(0, 0, u64::MAX, ReadFrom::Newest)),
-        Vec::<u64>::new()
-    );
-    // By bytes: rows are taken from the end the read starts at while they fit, exactly.
-    let newest_two = row(9) + row(7);
-    assert_eq!(
-        read(store, "/topic/a", at(0, 9, newest_two, ReadFrom::Newest)),
-        [7, 9]
-    );
-    assert_eq!(
-        read(
-            store,
+    let (newest_two, oldest_two) = (row(9) + row(7), row(3) + row(5));
+    let (all_bytes, none) = (u64::MAX, Vec::<u64>::new());
+    let reads = [
+        (
             "/topic/a",
-            at(0, 9, newest_two - 1, ReadFrom::Newest)
+            0,
+            9,
+            all_bytes,
+            ReadFrom::Oldest,
+            vec![1, 3, 5, 7, 9],
         ),
-        [9]
-    );
-    let oldest_two = row(3) + row(5);
-    assert_eq!(
-        read(store, "/topic/a", at(1, 9, oldest_two, ReadFrom::Oldest)),
-        [3, 5]
-    );
-    assert_eq!(
-        read(
-            store,
+        (
             "/topic/a",
-            at(1, 9, oldest_two - 1, ReadFrom::Oldest)
+            0,
+            9,
+            all_bytes,
+            ReadFrom::Newest,
+            vec![1, 3, 5, 7, 9],
         ),
-        [3]
-    );
-    // Count and bytes together: whichever stops first.
-    assert_eq!(
-        read(store, "/topic/a", at(0, 1, newest_two, ReadFrom::Newest)),
-        [9]
-    );
+        (
+            "/topic/b",
+            0,
+            9,
+            all_bytes,
+            ReadFrom::Newest,
+            vec![2, 4, 6, 8, 10],
+        ),
+        // By count: the newest, or the oldest after an id; oldest first either way.
+        ("/topic/a", 0, 2, all_bytes, ReadFrom::Newest, vec![7, 9]),
+        ("/topic/a", 0, 2, all_bytes, ReadFrom::Oldest, vec![1, 3]),
+        ("/topic/a", 3, 2, all_bytes, ReadFrom::Oldest, vec![5, 7]),
+        ("/topic/a", 4, 9, all_bytes, ReadFrom::Newest, vec![5, 7, 9]),
+        ("/topic/a", 9, 9, all_bytes, ReadFrom::Oldest, none.clone()),
+        ("/topic/a", 0, 0, all_bytes, ReadFrom::Newest, none),
+        // By bytes: rows are taken from the end the read starts at while they fit, exactly.
+        ("/topic/a", 0, 9, newest_two, ReadFrom::Newest, vec![7, 9]),
+        ("/topic/a", 0, 9, newest_two - 1, ReadFrom::Newest, vec![9]),
+        ("/topic/a", 1, 9, oldest_two, ReadFrom::Oldest, vec![3, 5]),
+        ("/topic/a", 1, 9, oldest_two - 1, ReadFrom::Oldest, vec![3]),
+        // Count and bytes together: whichever stops first.
+        ("/topic/a", 0, 1, newest_two, ReadFrom::Newest, vec![9]),
+    ];
+    for (destination, after, count, max_bytes, from, expected) in reads {
+        let asked = HistoryRead {
+            after,
+            count,
+            max_bytes,
+            from,
+        };
+        assert_eq!(
+            read(store, destination, asked),
+            expected,
+            "{destination} {asked:?}"
+        );
+    }
 }
 
 /// [`HistoryRead`] says "at least one when there is one"; neither storage gives one that is

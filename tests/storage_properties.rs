@@ -5,10 +5,12 @@
 
 #[path = "support/sqlite.rs"]
 mod sqlite;
+#[path = "support/storage.rs"]
+mod storage;
 
 use proptest::prelude::*;
 use stomp_rooms::room::testing::MemoryStorage;
-use stomp_rooms::room::{Counter, HistoryRead, ReadFrom, Storage, Stored, Throttle, Write};
+use stomp_rooms::room::{Counter, HistoryRead, ReadFrom, Storage, Throttle, Write};
 use stomp_rooms::stomp::Message;
 
 const TOPICS: [&str; 3] = ["/topic/a", "/topic/b", "/topic/c"];
@@ -139,14 +141,6 @@ impl Promises {
     }
 }
 
-fn loaded(store: &dyn Storage) -> Stored {
-    let mut stored = store.load().expect("load");
-    stored.cursors.sort();
-    stored.address_rates.sort_by(|a, b| a.0.cmp(&b.0));
-    stored.history.sort_by(|a, b| a.0.cmp(&b.0));
-    stored
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
@@ -162,7 +156,7 @@ proptest! {
             let writes: Vec<Write> = steps.into_iter().filter_map(|s| promises.write(s)).collect();
             memory.commit(&writes).expect("memory commits");
             sql.commit(&writes).expect("SQL commits");
-            prop_assert_eq!(loaded(&sql), loaded(&memory), "after {:?}", writes);
+            prop_assert_eq!(storage::sorted_load(&sql), storage::sorted_load(&memory), "after {:?}", writes);
             for &(d, after, count, max_bytes, newest) in &reads {
                 let destination = TOPICS[d];
                 let read = HistoryRead {
