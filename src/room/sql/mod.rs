@@ -82,11 +82,6 @@ impl<D: SqlDatabase> SqlStore<D> {
         Ok(store)
     }
 
-    /// The database, for what the room does not ask of storage.
-    pub fn database(&self) -> &D {
-        &self.database
-    }
-
     /// How many messages storage holds, for the stats endpoint: (history, queued).
     pub fn message_counts(&self) -> Result<(u64, u64), StorageError> {
         reads::message_counts(&self.database)
