@@ -53,6 +53,7 @@ mod session;
 mod settings;
 mod sockets;
 pub mod sockjs;
+pub mod sql;
 mod storage;
 pub mod testing;
 mod timers;

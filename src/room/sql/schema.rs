@@ -1,0 +1,101 @@
+//! The tables, version by version, and the migration that brings a database of any earlier
+//! version to the current one when the room wakes.
+//!
+//! Each version's SQL is kept as it first ran, never edited: a database is at version `n` when
+//! versions 1 to `n` ran on it, in order. A later version only adds to them.
+
+use super::{SqlValue, Statement};
+use crate::room::record::ROW_OVERHEAD;
+
+/// The schema this code writes; older databases are migrated when the room wakes.
+pub const SCHEMA_VERSION: u64 = 4;
+
+/// The `meta` key under which the schema version is recorded.
+pub const SCHEMA_KEY: &str = "schema";
+
+/// Version 1: counters, history and queues with JSON headers, staged frames as escaped text,
+/// and one row per partly-arrived frame.
+pub const SCHEMA_V1: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS history (
+    id INTEGER PRIMARY KEY, destination TEXT NOT NULL, headers TEXT NOT NULL,
+    body BLOB NOT NULL, is_binary INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS history_by_destination ON history (destination, id);
+CREATE TABLE IF NOT EXISTS queued (
+    id INTEGER PRIMARY KEY, destination TEXT NOT NULL, headers TEXT NOT NULL,
+    body BLOB NOT NULL, is_binary INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS staged (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, conn INTEGER NOT NULL, tx TEXT NOT NULL,
+    frame BLOB NOT NULL, is_binary INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS partial (conn INTEGER PRIMARY KEY, bytes BLOB NOT NULL);
+";
+
+/// Version 2: queue messages keep their redelivery state; queues their round-robin position.
+pub const SCHEMA_V2: &str = "
+ALTER TABLE queued ADD COLUMN redelivered INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE queued ADD COLUMN avoid_conn INTEGER;
+ALTER TABLE queued ADD COLUMN avoid_handle INTEGER;
+CREATE TABLE IF NOT EXISTS queue_cursor (destination TEXT PRIMARY KEY, next INTEGER NOT NULL);
+";
+
+/// Version 3: client addresses' publish rates over HTTP.
+pub const SCHEMA_V3: &str = "
+CREATE TABLE IF NOT EXISTS address_rate (
+    address TEXT PRIMARY KEY, messages_us INTEGER NOT NULL, bytes_us INTEGER NOT NULL);
+";
+
+/// Version 4: history rows carry their size (indexed with the destination, so a read and a trim
+/// find what fits without loading a body), a summary per destination for the wake, records for
+/// staged frames (older, escaped frames belonged to sockets a deploy closed: dropped), partial
+/// frames in pieces appended as they arrive, and the address rate's frame bucket.
+pub fn schema_v4() -> String {
+    format!(
+        "
+ALTER TABLE history ADD COLUMN size INTEGER;
+UPDATE history SET size = length(CAST(destination AS BLOB)) + length(CAST(headers AS BLOB))
+    + length(CAST(body AS BLOB)) + {ROW_OVERHEAD};
+DROP INDEX IF EXISTS history_by_destination;
+CREATE INDEX IF NOT EXISTS history_sizes ON history (destination, id, size);
+CREATE TABLE IF NOT EXISTS history_summary (
+    destination TEXT PRIMARY KEY, rows INTEGER NOT NULL, bytes INTEGER NOT NULL,
+    newest INTEGER NOT NULL);
+INSERT OR REPLACE INTO history_summary (destination, rows, bytes, newest)
+    SELECT destination, count(*), sum(size), max(id) FROM history GROUP BY destination;
+DELETE FROM staged;
+DROP TABLE IF EXISTS partial;
+CREATE TABLE IF NOT EXISTS partial_piece (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, conn INTEGER NOT NULL, bytes BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS partial_by_conn ON partial_piece (conn, seq);
+ALTER TABLE address_rate ADD COLUMN frames_us INTEGER NOT NULL DEFAULT 0;
+"
+    )
+}
+
+/// Reads a `meta` value: a counter, or the schema version (the table itself is missing in a
+/// new database).
+pub const READ_META: &str = "SELECT value FROM meta WHERE key = ?";
+
+/// Sets a `meta` value: a counter, or the schema version.
+pub const SET_META: &str = "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+
+/// The statements that bring a database at version `from` (0: new, or from before the version
+/// was recorded) to [`SCHEMA_VERSION`], and record it.
+pub fn migration(from: u64) -> Vec<Statement> {
+    // A new database gets version 1's tables here; one from before `schema` was recorded
+    // has them already. Either way, each later version adds to them.
+    let mut statements = vec![Statement::new(SCHEMA_V1, vec![])];
+    if from < 2 {
+        statements.push(Statement::new(SCHEMA_V2, vec![]));
+    }
+    if from < 3 {
+        statements.push(Statement::new(SCHEMA_V3, vec![]));
+    }
+    if from < 4 {
+        statements.push(Statement::new(schema_v4(), vec![]));
+    }
+    statements.push(Statement::new(
+        SET_META,
+        vec![SCHEMA_KEY.into(), SqlValue::from(SCHEMA_VERSION)],
+    ));
+    statements
+}

@@ -1,0 +1,164 @@
+//! The statements of a commit: one or two per [`Write`], then the history summary of each
+//! destination whose history changed, recounted in the same transaction.
+
+use super::schema::SET_META;
+use super::{SqlValue, Statement};
+use crate::room::record;
+use crate::room::storage::Write;
+use crate::stomp::Message;
+
+/// Recounts a destination's history summary (after its archives and trims, in the same
+/// transaction).
+const SUMMARIZE: &str = "INSERT OR REPLACE INTO history_summary (destination, rows, bytes, newest)
+    SELECT ?1, count(*), coalesce(sum(size), 0), coalesce(max(id), 0) FROM history
+    WHERE destination = ?1";
+
+/// Forgets the summary of a destination whose history is gone (it gave way to another's).
+const FORGET_EMPTY_SUMMARY: &str =
+    "DELETE FROM history_summary WHERE destination = ?1 AND rows = 0";
+
+/// The statements that apply `writes`, in order.
+pub(super) fn statements_of(writes: &[Write]) -> Vec<Statement> {
+    let mut statements = Vec::with_capacity(writes.len() + 1);
+    let mut summarized: Vec<&str> = Vec::new();
+    for write in writes {
+        statements.extend(statements_of_one(write));
+        if let Write::Archive(Message { destination, .. })
+        | Write::TrimHistory { destination, .. }
+        | Write::DropHistory { destination } = write
+        {
+            if !summarized.contains(&destination.as_str()) {
+                summarized.push(destination);
+            }
+        }
+    }
+    for destination in summarized {
+        statements.push(Statement::new(SUMMARIZE, vec![destination.into()]));
+        statements.push(Statement::new(
+            FORGET_EMPTY_SUMMARY,
+            vec![destination.into()],
+        ));
+    }
+    statements
+}
+
+/// The SQL for one write.
+fn statements_of_one(write: &Write) -> Vec<Statement> {
+    let one = |sql: &'static str, params: Vec<SqlValue>| vec![Statement::new(sql, params)];
+    match write {
+        Write::Counter(counter, value) => one(SET_META, vec![counter.key().into(), (*value).into()]),
+        Write::Archive(message) => one(
+            "INSERT OR REPLACE INTO history (id, destination, headers, body, is_binary, size) VALUES (?, ?, ?, ?, ?, ?)",
+            [message_values(message), vec![record::message_row_bytes(message).into()]].concat(),
+        ),
+        // Keeps the newest `keep_rows` within `keep_bytes`, and always the newest.
+        Write::TrimHistory {
+            destination,
+            keep_rows,
+            keep_bytes,
+        } => one(
+            "DELETE FROM history WHERE destination = ?1 AND id IN (
+                 SELECT id FROM (
+                     SELECT id, row_number() OVER (ORDER BY id DESC) AS newer_rows,
+                            sum(size) OVER (ORDER BY id DESC ROWS UNBOUNDED PRECEDING) AS newer_bytes
+                     FROM history WHERE destination = ?1)
+                 WHERE newer_rows > 1 AND (newer_rows > ?2 OR newer_bytes > ?3))",
+            vec![
+                destination.as_str().into(),
+                (*keep_rows).into(),
+                (*keep_bytes).into(),
+            ],
+        ),
+        Write::DropHistory { destination } => one(
+            "DELETE FROM history WHERE destination = ?",
+            vec![destination.as_str().into()],
+        ),
+        Write::Enqueue(message) => one(
+            "INSERT OR REPLACE INTO queued (id, destination, headers, body, is_binary) VALUES (?, ?, ?, ?, ?)",
+            message_values(message),
+        ),
+        Write::Requeue { message_id, avoid } => one(
+            "UPDATE queued SET redelivered = 1, avoid_conn = ?, avoid_handle = ? WHERE id = ?",
+            vec![
+                avoid.map_or(SqlValue::Null, |(conn, _)| conn.into()),
+                avoid.map_or(SqlValue::Null, |(_, handle)| handle.into()),
+                (*message_id).into(),
+            ],
+        ),
+        Write::Dequeue { message_id } => one(
+            "DELETE FROM queued WHERE id = ?",
+            vec![(*message_id).into()],
+        ),
+        Write::QueueCursor {
+            destination,
+            next: 0,
+        } => one(
+            "DELETE FROM queue_cursor WHERE destination = ?",
+            vec![destination.as_str().into()],
+        ),
+        Write::QueueCursor { destination, next } => one(
+            "INSERT INTO queue_cursor (destination, next) VALUES (?, ?) ON CONFLICT (destination) DO UPDATE SET next = excluded.next",
+            vec![destination.as_str().into(), (*next).into()],
+        ),
+        Write::Stage {
+            conn,
+            transaction,
+            record,
+            binary,
+        } => one(
+            "INSERT INTO staged (conn, tx, frame, is_binary) VALUES (?, ?, ?, ?)",
+            vec![
+                (*conn).into(),
+                transaction.as_str().into(),
+                SqlValue::Blob(record.clone()),
+                (*binary).into(),
+            ],
+        ),
+        Write::Unstage { conn, transaction } => one(
+            "DELETE FROM staged WHERE conn = ? AND tx = ?",
+            vec![(*conn).into(), transaction.as_str().into()],
+        ),
+        Write::PartialAppend { conn, bytes } => one(
+            "INSERT INTO partial_piece (conn, bytes) VALUES (?, ?)",
+            vec![(*conn).into(), SqlValue::Blob(bytes.clone())],
+        ),
+        Write::PartialReset { conn, bytes } => {
+            let mut statements = one(
+                "DELETE FROM partial_piece WHERE conn = ?",
+                vec![(*conn).into()],
+            );
+            if !bytes.is_empty() {
+                statements.extend(statements_of_one(&Write::PartialAppend {
+                    conn: *conn,
+                    bytes: bytes.clone(),
+                }));
+            }
+            statements
+        }
+        Write::AddressRate { address, throttle } => one(
+            "INSERT OR REPLACE INTO address_rate (address, messages_us, frames_us, bytes_us) VALUES (?, ?, ?, ?)",
+            vec![
+                address.as_str().into(),
+                throttle.messages_us.into(),
+                throttle.frames_us.into(),
+                throttle.bytes_us.into(),
+            ],
+        ),
+        Write::ForgetFullAddressRates { now_us } => one(
+            "DELETE FROM address_rate WHERE messages_us <= ?1 AND frames_us <= ?1 AND bytes_us <= ?1",
+            vec![(*now_us).into()],
+        ),
+    }
+}
+
+/// A message's `id, destination, headers, body, is_binary`, its headers as the room lays them
+/// out (length-prefixed, unescaped).
+fn message_values(message: &Message) -> Vec<SqlValue> {
+    vec![
+        message.id.into(),
+        message.destination.as_str().into(),
+        SqlValue::Blob(record::encode_headers(&message.headers)),
+        SqlValue::Blob(message.body.clone()),
+        message.binary.into(),
+    ]
+}
