@@ -191,7 +191,8 @@ pub enum ReadFrom {
 
 /// A read of a destination's history: up to `count` messages with ids above `after`, from
 /// one end, within `max_bytes` (as [`message_row_bytes`](super::record::message_row_bytes)
-/// counts them); at least one when there is one.
+/// counts them). A first row over `max_bytes` ends the read with nothing; the budget keeps
+/// every read large enough for one row (`budget.max_read_bytes` holds `max_row_bytes`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistoryRead {
     pub after: u64,

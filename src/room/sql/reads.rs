@@ -4,8 +4,9 @@
 
 use super::schema::{READ_META, SCHEMA_KEY};
 use super::{SqlDatabase, SqlValue};
-use crate::room::broker::{QueuedMessage, Throttle};
+use crate::room::broker::QueuedMessage;
 use crate::room::budget::HistoryUsage;
+use crate::room::rate::Throttle;
 use crate::room::record;
 use crate::room::storage::{
     Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, StorageError, Stored,
