@@ -47,7 +47,6 @@ mod wake;
 
 pub use history::HistoryPage;
 pub use ids::ID_HEADROOM;
-pub use sockjs::max_payload as max_sockjs_payload;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::rc::Rc;

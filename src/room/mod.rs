@@ -65,14 +65,15 @@ pub use broker::{
 };
 pub use budget::{Budget, HistoryUsage, QueueOverflow, Usage};
 pub use engine::{
-    max_sockjs_payload, AlarmChange, EventCounts, Failed, Opened, RoomEngine, FLUSH_BATCH,
-    FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, ID_HEADROOM,
+    AlarmChange, EventCounts, Failed, Opened, RoomEngine, FLUSH_BATCH, FLUSH_DEADLINE_MS,
+    FLUSH_DELAY_MS, ID_HEADROOM,
 };
 pub use host::{Host, Turn};
 pub use rate::{Cost, PublishRate, Throttle};
 pub use session::{AckMode, ConnId, Peer, Phase, Session, Subscription, Unacked};
 pub use settings::Settings;
 pub use sockets::Sockets;
+pub use sockjs::max_payload as max_sockjs_payload;
 pub use storage::{
     Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, Storage, StorageError, Stored, Write,
 };

@@ -10,7 +10,7 @@ use crate::room::session::ConnId;
 use crate::room::sockets::Sockets;
 use crate::room::sockjs::services::{endpoint_of, Service};
 use crate::room::sockjs::{
-    self as sessions, Carrier, Opening, Reception, SessionSockets, HEART_BEAT_MS,
+    self as sessions, max_payload, Carrier, Opening, Reception, SessionSockets, HEART_BEAT_MS,
 };
 use crate::room::storage::Storage;
 use crate::room::Failed;
@@ -287,12 +287,6 @@ impl RoomEngine {
             body: Vec::new(),
         })
     }
-}
-
-/// The largest `xhr_send` body read: any frame the room accepts fits, however JSON escapes it
-/// (at most six bytes for one).
-pub fn max_payload(max_frame_bytes: usize) -> usize {
-    max_frame_bytes.saturating_mul(6).saturating_add(64)
 }
 
 /// Sets the `JSESSIONID` cookie that sticky load balancers route by (`cookie_needed`): the
