@@ -1,7 +1,8 @@
-//! The edge: what runs inside the Cloudflare Worker. The router sends each room's requests to
-//! the room's Durable Object, which implements the room's [`Storage`](crate::room::Storage)
-//! with SQLite and its [`Sockets`](crate::room::Sockets) with hibernatable WebSockets, and
-//! carries events to the [room engine](crate::room::RoomEngine). Every decision lives there.
+//! The edge: what runs inside the Cloudflare Worker. The router reads each request's
+//! [`Route`](crate::room::routes::Route) and sends a room's requests to the room's Durable
+//! Object with it, which runs the room's SQL ([`crate::room::sql`]) in its SQLite database,
+//! implements its [`Sockets`](crate::room::Sockets) with hibernatable WebSockets, and carries
+//! events to the room's [`Host`](crate::room::Host). Every decision lives in the room.
 
 mod env;
 mod http;

@@ -3,9 +3,12 @@
 //! traits, [`Storage`] and [`Sockets`], which the Durable Object implements with SQLite and
 //! hibernatable WebSockets and the native tests implement in memory.
 //!
-//! * [`RoomEngine`] (the engine) orders each event's work: live sends first, then one all-or-nothing
-//!   commit of its writes, then the RECEIPTs that promised them; it keeps the deadlines in a
-//!   [`Timers`] table and says when the alarm should fire.
+//! * [`routes`] reads a request's URL once, for the router and the object alike.
+//! * [`Host`] is the one host of the engine, for the Durable Object and the native harness:
+//!   it wakes the engine, runs each event and says how the alarm must change.
+//! * [`RoomEngine`] (the engine) orders each event's work: live sends first, then one
+//!   all-or-nothing commit of its writes, then the RECEIPTs that promised them; it keeps every
+//!   deadline in a [`Timers`] table and says when the alarm should fire.
 //! * [`Broker`] holds sessions, subscriptions and routing, with queues, acknowledgements,
 //!   transactions and presence each in a file of their own.
 //! * A [`Session`] is everything about one connection that must survive eviction, deadlines
