@@ -217,7 +217,7 @@ impl RoomEngine {
     }
 
     /// One WebSocket message arrived on a connection (SockJS's, framed or for a test service,
-    /// is its adapter's: see [`sockjs_received`](Self::sockjs_received)).
+    /// is its adapter's, in `engine/sockjs.rs`).
     pub fn receive(
         &mut self,
         store: &mut impl Storage,

@@ -8,7 +8,7 @@
 //! | `/rooms/{room}` | no | refused: 426, the room speaks WebSocket |
 //! | `/rooms/{room}/stats` | no | the room's counters |
 //! | `/rooms/{room}/{destination}` | no | the HTTP rungs (`OPTIONS`: a preflight) |
-//! | an endpoint's paths (see [`endpoints`](super::endpoints)) | either | sockets, SockJS |
+//! | an endpoint's paths (see [`super::endpoints`]) | either | sockets, SockJS |
 //!
 //! Everything else under `/` is a static file, served before the Worker runs.
 

@@ -10,11 +10,11 @@ import { useServer } from './harness.mjs';
 const server = useServer({
   vars: {
     // A field of the wrong type: the whole setting is invalid.
-    ROOM_SETTINGS: JSON.stringify({ endpoints: ['/ws-stomp'], max_frame_bytes: 'one megabyte' }),
+    ROOM_SETTINGS: JSON.stringify({ endpoints: ['/ws-stomp'], liveness_check_ms: 'soon' }),
   },
 });
 
-const PROBLEM = /ROOM_SETTINGS is invalid \(.*max_frame_bytes/;
+const PROBLEM = /ROOM_SETTINGS is invalid \(.*liveness_check_ms|ROOM_SETTINGS is invalid \(invalid type/;
 
 async function answerTo(path, init) {
   const response = await fetch(`${server.httpUrl}${path}`, init);
