@@ -10,7 +10,7 @@ use futures::channel::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use futures::{future, stream, StreamExt};
 use worker::{Delay, Headers, Method as HttpMethod, Request, Response, Result};
 
-use crate::room::http::{percent_decode, HttpRequest, HttpResponse, Method};
+use crate::room::http::{query_pairs, HttpRequest, HttpResponse, Method};
 use crate::room::Peer;
 
 /// What the room pushes into an open request.
@@ -132,23 +132,6 @@ pub fn head_of(
             sockjs: false,
         },
     })
-}
-
-/// `a=1&b=x%20y` → pairs, percent-decoded (`+` is a space).
-fn query_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            // An undecodable value is kept as it came, so the room refuses it by name.
-            let decode = |text: &str| {
-                let text = text.replace('+', " ");
-                percent_decode(&text).unwrap_or(text)
-            };
-            (decode(name), decode(value))
-        })
-        .collect()
 }
 
 pub fn to_response(answer: HttpResponse) -> Result<Response> {

@@ -112,7 +112,7 @@ impl DurableObject for Room {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         // The router read the request's route (and checked a socket's `Origin`).
         let route = req.headers().get(ROUTE_HEADER)?;
-        let Some(route) = route.and_then(|route| serde_json::from_str::<Route>(&route).ok()) else {
+        let Some(route) = route.as_deref().and_then(Route::from_header) else {
             return Response::error("a room is reached through the Worker's router", 400);
         };
         let settings = env::settings(&self.env).unwrap_or_default();

@@ -63,9 +63,9 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 /// Hands the request to the room's object, with its route.
 async fn to_room(req: Request, env: &Env, room: &str, route: &Route) -> Result<Response> {
     let mut forwarded = req.clone_mut()?;
-    let route =
-        serde_json::to_string(route).map_err(|e| worker::Error::RustError(e.to_string()))?;
-    forwarded.headers_mut()?.set(ROUTE_HEADER, &route)?;
+    forwarded
+        .headers_mut()?
+        .set(ROUTE_HEADER, &route.to_header())?;
     let stub = env
         .durable_object(ROOMS_BINDING)?
         .id_from_name(room)?

@@ -64,6 +64,27 @@ impl Route {
         }
     }
 
+    /// The route as a header value, for the router to hand to the room's object: its JSON, with
+    /// every byte outside printable ASCII (and `%`) percent-escaped, since a header carries
+    /// no more (a destination may be any UTF-8).
+    pub fn to_header(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        let mut header = String::with_capacity(json.len());
+        for byte in json.bytes() {
+            if (0x20..0x7f).contains(&byte) && byte != b'%' {
+                header.push(char::from(byte));
+            } else {
+                header.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        header
+    }
+
+    /// The route the router handed on (see [`to_header`](Self::to_header)).
+    pub fn from_header(header: &str) -> Option<Self> {
+        serde_json::from_str(&percent_decode(header)?).ok()
+    }
+
     /// The room whose object serves this route, if the router hands it on.
     pub fn room(&self) -> Option<&str> {
         match self {
@@ -323,15 +344,22 @@ mod tests {
     }
 
     #[test]
-    fn a_route_survives_the_trip_to_the_room_object() {
+    fn a_route_survives_the_trip_to_the_room_object_in_a_header() {
         for route in [
             upgrade("/rooms/lobby"),
             get("/rooms/lobby/topic/x"),
+            get("/rooms/lobby/topic/caf%C3%A9%20%25%22%0A"),
             get("/ws-stomp/1/a/xhr"),
             get("/rooms/-"),
         ] {
-            let carried = serde_json::to_string(&route).expect("a route serializes");
-            assert_eq!(serde_json::from_str::<Route>(&carried).ok(), Some(route));
+            let header = route.to_header();
+            assert!(
+                header.bytes().all(|b| (0x20..0x7f).contains(&b)),
+                "a header value is printable ASCII: {header}"
+            );
+            assert_eq!(Route::from_header(&header), Some(route));
         }
+        assert_eq!(Route::from_header("{not json"), None);
+        assert_eq!(Route::from_header("%ZZ"), None);
     }
 }

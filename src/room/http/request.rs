@@ -116,9 +116,26 @@ pub fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// `a=1&b=x%20y` → pairs, percent-decoded (`+` is a space).
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            // An undecodable value is kept as it came, so the room refuses it by name.
+            let decode = |text: &str| {
+                let text = text.replace('+', " ");
+                percent_decode(&text).unwrap_or(text)
+            };
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::percent_decode;
+    use super::{percent_decode, query_pairs};
 
     #[test]
     fn percent_escapes_decode_and_bad_ones_are_refused() {
@@ -133,5 +150,26 @@ mod tests {
         assert_eq!(percent_decode("/topic/%2"), None);
         assert_eq!(percent_decode("/topic/%zz"), None);
         assert_eq!(percent_decode("/topic/%FF"), None);
+    }
+
+    #[test]
+    fn a_query_becomes_decoded_pairs_and_an_undecodable_value_stays_as_it_came() {
+        let pairs = |query| query_pairs(query);
+        let owned = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            pairs("after=41&wait=5&name=a%20b+c&flag&&"),
+            owned(&[
+                ("after", "41"),
+                ("wait", "5"),
+                ("name", "a b c"),
+                ("flag", "")
+            ])
+        );
+        assert_eq!(pairs("after=%ZZ"), owned(&[("after", "%ZZ")]));
+        assert_eq!(pairs(""), owned(&[]));
     }
 }
