@@ -13,11 +13,6 @@ use crate::room::{AllowAll, Authenticator, Settings};
 /// then fail closed, since the settings hold the security rules (token issuer and audience,
 /// allowed origins, limits), and logs say what to fix.
 pub fn settings(env: &Env) -> Result<Settings, String> {
-    let invalid = |error: &dyn std::fmt::Display| {
-        let problem = format!("ROOM_SETTINGS is invalid ({error}); fix it in wrangler.toml");
-        console_error!("{problem}. Refusing connections until it is fixed.");
-        problem
-    };
     // A table in wrangler.toml arrives as an object, `--var` as a string: both are read as
     // JSON, by one deserializer (a second one for JavaScript values would double its code).
     let value = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str("ROOM_SETTINGS"))
@@ -25,12 +20,25 @@ pub fn settings(env: &Env) -> Result<Settings, String> {
     if value.is_undefined() || value.is_null() {
         return Ok(Settings::default());
     }
-    let text = match value.as_string() {
-        Some(text) => text,
-        None => js_sys::JSON::stringify(&value)
-            .ok()
-            .and_then(|text| text.as_string())
-            .unwrap_or_default(),
+    // Where the operator fixes it: a string came from `--var`, `.dev.vars` or a dashboard
+    // variable, never from the table in wrangler.toml.
+    let (text, source) = match value.as_string() {
+        Some(text) => (
+            text,
+            "where that JSON string is set (a --var, .dev.vars, or a variable in the dashboard)",
+        ),
+        None => (
+            js_sys::JSON::stringify(&value)
+                .ok()
+                .and_then(|text| text.as_string())
+                .unwrap_or_default(),
+            "in [vars.ROOM_SETTINGS] in wrangler.toml",
+        ),
+    };
+    let invalid = |error: &dyn std::fmt::Display| {
+        let problem = format!("ROOM_SETTINGS is invalid ({error}); fix it {source}");
+        console_error!("{problem}. Refusing connections until it is fixed.");
+        problem
     };
     let settings: Settings = serde_json::from_str(&text).map_err(|error| invalid(&error))?;
     settings.check().map_err(|problem| invalid(&problem))?;
@@ -45,18 +53,22 @@ pub fn authenticator(env: &Env, settings: Option<&Settings>) -> Rc<dyn Authentic
     let Some(settings) = settings else {
         return Rc::new(Misconfigured);
     };
-    let secrets = Secrets {
-        jwt_secret: secret(env, "STOMP_JWT_SECRET"),
-        jwt_keys: secret(env, "STOMP_JWT_KEYS"),
-        users: secret(env, "STOMP_USERS"),
-    };
-    match auth::configure(&secrets, &settings.auth) {
+    match auth::configure(&secrets(env), &settings.auth) {
         Ok(None) => Rc::new(AllowAll),
         Ok(Some(gate)) => Rc::new(gate),
         Err(problem) => {
             console_error!("{problem}; refusing every connection until it is fixed.");
             Rc::new(Misconfigured)
         }
+    }
+}
+
+/// The authentication secrets as configured (see [`auth::configure`] for what they mean).
+pub fn secrets(env: &Env) -> Secrets {
+    Secrets {
+        jwt_secret: secret(env, "STOMP_JWT_SECRET"),
+        jwt_keys: secret(env, "STOMP_JWT_KEYS"),
+        users: secret(env, "STOMP_USERS"),
     }
 }
 

@@ -4,8 +4,10 @@
 //! carries events to the [room engine](crate::room::Room). Every decision lives there.
 
 mod env;
+mod health;
 mod http;
 mod object;
+mod registry;
 mod router;
 mod sqlite;
 mod websockets;

@@ -46,6 +46,7 @@ use worker::{
 
 use super::env;
 use super::http::{self, Outlet, Push};
+use super::registry;
 use super::sqlite::SqliteStore;
 use super::websockets::{conn_of, RoomSockets};
 use crate::room::endpoints::{self, EndpointRequest};
@@ -110,6 +111,9 @@ impl DurableObject for Room {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let path = req.path();
+        if let Some(answer) = registry::occupancy(&self.state, &path) {
+            return answer;
+        }
         let (room, rest) = split_room_path(&path);
         // Only the room's own address opens a socket (where the router checked the Origin);
         // a room may be called `stats`.
@@ -376,6 +380,7 @@ impl Room {
         let alarm = {
             let mut slot = self.live.borrow_mut();
             let live = self.awake(&mut slot, &arrival, now)?;
+            let sockets_before = live.sockets.len();
             let mut sockets = RoomSockets {
                 state: &self.state,
                 open: &mut live.sockets,
@@ -387,6 +392,7 @@ impl Room {
             if let Err(Failed(error)) = work(&mut live.room, &mut live.store, &mut sockets, now) {
                 console_error!("the room could not store an event ({error}); it was refused and the room rebuilt from storage");
             }
+            registry::occupancy_changed(&self.state, &self.env, sockets_before, live.sockets.len());
             live.room.alarm_change(now)
         };
         Ok(alarm)

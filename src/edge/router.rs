@@ -1,8 +1,9 @@
 //! The Worker's fetch handler: routes `/rooms/{room}` WebSocket upgrades, HTTP requests to
 //! `/rooms/{room}/{destination}` and `/rooms/{room}/stats` to the room's Durable Object,
 //! refusing upgrades from browser pages whose `Origin` is not allowed and answering CORS
-//! preflights itself. Everything else under `/` is a static file from `public/`, served by the assets
-//! binding before this code runs (see `wrangler.toml`).
+//! preflights itself; answers `/healthz` ([`health`](super::health)) and lists the active rooms
+//! at `/rooms` ([`registry`](super::registry)). Everything else under `/` is a static file from
+//! `public/`, served by the assets binding before this code runs (see `wrangler.toml`).
 
 use worker::{event, js_sys, Context, Env, Method, Request, Response, Result};
 
@@ -14,15 +15,17 @@ use crate::room::Settings;
 use crate::room_name;
 
 /// The Durable Object namespace binding declared in `wrangler.toml`.
-const ROOMS_BINDING: &str = "ROOMS";
+pub const ROOMS_BINDING: &str = "ROOMS";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
-    let Some(rest) =
-        path.strip_prefix("/rooms/")
-            .or(if path == "/rooms" { Some("") } else { None })
-    else {
+    match path.as_str() {
+        "/healthz" => return super::health::answer(&env),
+        "/rooms" | "/rooms/" => return super::registry::list(req, &env).await,
+        _ => {}
+    }
+    let Some(rest) = path.strip_prefix("/rooms/") else {
         return endpoint(req, &env, &path).await;
     };
     let (name, rest) = rest.split_at(rest.find('/').unwrap_or(rest.len()));

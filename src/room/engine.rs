@@ -42,6 +42,7 @@ mod ids;
 mod sockjs;
 
 pub use history::HistoryPage;
+pub use http::decode_basic;
 pub use ids::ID_HEADROOM;
 pub use sockjs::max_payload as max_sockjs_payload;
 

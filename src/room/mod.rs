@@ -61,7 +61,7 @@ pub use broker::{
 };
 pub use budget::{Budget, HistoryUsage, QueueOverflow, Usage};
 pub use engine::{
-    max_sockjs_payload, AlarmChange, EventCounts, Failed, Opened, Room, FLUSH_BATCH,
+    decode_basic, max_sockjs_payload, AlarmChange, EventCounts, Failed, Opened, Room, FLUSH_BATCH,
     FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, ID_HEADROOM,
 };
 pub use session::{AckMode, ConnId, Peer, Phase, Session, Subscription, Unacked};
