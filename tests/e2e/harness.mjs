@@ -63,6 +63,7 @@ export class DevServer {
         PATH: `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH}`,
         STOMP_ROOMS_SKIP_BUILD: '1',
         WRANGLER_SEND_METRICS: 'false',
+        CLOUDFLARE_CF_FETCH_ENABLED: 'false', // see scripts/env.sh
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
