@@ -6,7 +6,6 @@ use serde_json::json;
 use worker::{Env, Response, Result};
 
 use super::http;
-use super::registry;
 use crate::room::auth;
 use crate::room::http::HttpResponse;
 
@@ -36,13 +35,6 @@ pub fn answer(env: &Env) -> Result<Response> {
              your pages' origins in ROOM_SETTINGS",
         );
     }
-    let room_list = registry::is_bound(env);
-    if !room_list {
-        warnings.push(
-            "no REGISTRY Durable Object binding: GET /rooms cannot list active rooms (see \
-             wrangler.toml)",
-        );
-    }
     let body = json!({
         "status": "ok",
         "settings": "ok",
@@ -50,7 +42,6 @@ pub fn answer(env: &Env) -> Result<Response> {
         "tokens": gate.as_ref().is_some_and(|gate| gate.tokens.is_some()),
         "logins": gate.as_ref().is_some_and(|gate| gate.users.is_some()),
         "allowed_origins": settings.allowed_origins,
-        "room_list": room_list,
         "warnings": warnings,
     });
     http::to_response(HttpResponse::json(200, &body).with_header("cache-control", "no-store"))

@@ -111,7 +111,7 @@ impl DurableObject for Room {
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let path = req.path();
-        if let Some(answer) = registry::occupancy(&self.state, &path) {
+        if let Some(answer) = registry::internal(&self.state, &self.env, &req).await {
             return answer;
         }
         let (room, rest) = split_room_path(&path);

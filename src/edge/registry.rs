@@ -1,16 +1,19 @@
-//! The active rooms, for an operator: `GET /rooms`. One registry Durable Object
-//! ([`RoomRegistry`], bound as `REGISTRY`) keeps the names of the rooms that hold WebSockets.
-//! A room tells it only when it goes from no sockets to some and back, never at each join, so
-//! a busy room costs the registry nothing; the member counts are asked from the listed rooms
-//! when the list is read. The registry keeps at most [`MAX_TRACKED`] names and an answer lists
-//! at most [`MAX_LISTED`] rooms (a question to each), with a cursor for the next ones.
+//! The active rooms, for an operator: `GET /rooms`. One Durable Object of the rooms' namespace,
+//! under a name no room can have ([`REGISTRY_NAME`]), keeps the names of the rooms that hold
+//! WebSockets in its SQLite storage and never runs a room's engine (a class of its own would
+//! cost a binding, a migration, and 8 KB gzipped of glue in the Worker). A room tells it only
+//! when it goes from no sockets to some and back, never at each join, so a busy room costs the
+//! registry nothing; the counts are asked from the listed rooms when the list is read. The
+//! registry keeps at most [`MAX_TRACKED`] names, and an answer lists at most [`MAX_LISTED`]
+//! rooms (a question to each), with a cursor for the next ones.
+//!
+//! Rooms and the registry talk over paths under [`INTERNAL`], which the router never forwards
+//! to an object (it forwards `/rooms/{room}/...` and configured endpoints only).
 
-use futures::future::join_all;
-use serde::Deserialize;
 use serde_json::json;
 use worker::{
-    durable_object, wasm_bindgen_futures, DurableObject, Env, Method, Request, RequestInit,
-    Response, Result, SqlStorageValue, State, Stub,
+    wasm_bindgen_futures, web_sys, Env, Method, Request, Response, Result, SqlStorageValue, State,
+    Stub,
 };
 
 use super::http;
@@ -19,47 +22,58 @@ use crate::room::http::{self as room_http, HttpResponse};
 use crate::room::{decode_basic, Authenticator};
 use crate::room_name;
 
-/// The Durable Object namespace binding declared in `wrangler.toml`.
-const REGISTRY_BINDING: &str = "REGISTRY";
-/// The one registry object's name.
-const REGISTRY_NAME: &str = "active-rooms";
+/// The registry object's name: a room's name starts with a letter or digit.
+const REGISTRY_NAME: &str = ".registry";
+/// Where rooms and the registry send their requests to each other.
+const INTERNAL: &str = "/.registry/";
 /// The most room names the registry keeps; rooms that become active beyond it are not listed.
 pub const MAX_TRACKED: i64 = 10_000;
 /// The most rooms one answer lists: each is asked for its count.
 pub const MAX_LISTED: i64 = 100;
-/// The registry's question to a room. The router never forwards this path to a room (rooms
-/// are reached under `/rooms/{room}` and configured endpoints only).
-const OCCUPANCY_PATH: &str = "/.registry/occupancy";
 
-pub fn is_bound(env: &Env) -> bool {
-    env.durable_object(REGISTRY_BINDING).is_ok()
+/// The object of the rooms' namespace with this name.
+fn object(env: &Env, name: &str) -> Result<Stub> {
+    env.durable_object(super::router::ROOMS_BINDING)?
+        .id_from_name(name)?
+        .get_stub()
 }
 
-fn registry(env: &Env) -> Result<Stub> {
-    env.durable_object(REGISTRY_BINDING)?
-        .id_from_name(REGISTRY_NAME)?
-        .get_stub()
+/// A request between rooms and the registry, answered by the object it was sent to (a room
+/// tells its count; the registry records and lists); `None` for any other request.
+pub async fn internal(state: &State, env: &Env, req: &Request) -> Option<Result<Response>> {
+    let path = req.path();
+    let what = path.strip_prefix(INTERNAL)?;
+    Some(match (req.method(), what) {
+        (Method::Get, "occupancy") => occupancy(state),
+        _ => Registry { state, env }.serve(req, what).await,
+    })
 }
 
 // ---- The room's side ----
 
 /// Tells the registry, in the background, when the room's sockets went from none to some or
-/// back (`before` and `after` an event). Nothing is told without a `REGISTRY` binding.
+/// back (`before` and `after` an event).
 pub fn occupancy_changed(state: &State, env: &Env, before: usize, after: usize) {
     let change = match (before, after) {
         (0, 1..) => "active",
         (1.., 0) => "idle",
         _ => return,
     };
-    let (Some(room), Ok(registry)) = (state.id().name(), registry(env)) else {
+    let (Some(room), Ok(registry)) = (state.id().name(), object(env, REGISTRY_NAME)) else {
         return;
     };
     wasm_bindgen_futures::spawn_local(async move {
-        let url = format!("https://registry/{change}?room={room}");
-        let sent = match Request::new_with_init(&url, RequestInit::new().with_method(Method::Post))
-        {
-            Ok(request) => registry.fetch_with_request(request).await.map(|_| ()),
-            Err(error) => Err(error),
+        let url = format!("https://registry{INTERNAL}{change}?room={room}");
+        // A POST built with web_sys: worker's RequestInit would bring its cf and header
+        // conversions into the Worker (8 KB gzipped) for one method.
+        let init = web_sys::RequestInit::new();
+        init.set_method("POST");
+        let sent = match web_sys::Request::new_with_str_and_init(&url, &init) {
+            Ok(request) => registry
+                .fetch_with_request(request.into())
+                .await
+                .map(|_| ()),
+            Err(error) => Err(error.into()),
         };
         if let Err(error) = sent {
             worker::console_error!(
@@ -71,28 +85,25 @@ pub fn occupancy_changed(state: &State, env: &Env, before: usize, after: usize) 
 
 /// The registry's question to a room, answered without waking the room's engine: how many
 /// sockets it serves (a socket the room is closing has no session left).
-pub fn occupancy(state: &State, path: &str) -> Option<Result<Response>> {
-    (path == OCCUPANCY_PATH).then(|| {
-        let connections = state
-            .get_websockets()
-            .iter()
-            .filter(|ws| {
-                ws.deserialize_attachment::<String>()
-                    .ok()
-                    .flatten()
-                    .is_some()
-            })
-            .count();
-        json_response(&json!({ "connections": connections }))
-    })
+fn occupancy(state: &State) -> Result<Response> {
+    let connections = state
+        .get_websockets()
+        .iter()
+        .filter(|ws| {
+            ws.deserialize_attachment::<String>()
+                .ok()
+                .flatten()
+                .is_some()
+        })
+        .count();
+    json_response(&json!({ "connections": connections }))
 }
 
-// ---- The registry object ----
+// ---- The registry ----
 
-#[durable_object]
-pub struct RoomRegistry {
-    state: State,
-    env: Env,
+struct Registry<'a> {
+    state: &'a State,
+    env: &'a Env,
 }
 
 struct Row {
@@ -100,27 +111,17 @@ struct Row {
     since_ms: u64,
 }
 
-#[derive(Deserialize)]
-struct Occupancy {
-    connections: u64,
-}
-
-impl DurableObject for RoomRegistry {
-    fn new(state: State, env: Env) -> Self {
-        Self { state, env }
-    }
-
-    async fn fetch(&self, req: Request) -> Result<Response> {
+impl Registry<'_> {
+    async fn serve(&self, req: &Request, what: &str) -> Result<Response> {
         let sql = self.state.storage().sql();
         sql.exec(
             "CREATE TABLE IF NOT EXISTS active_rooms (room TEXT PRIMARY KEY, since_ms INTEGER NOT NULL)",
             None,
         )?;
-        let path = req.path();
-        let head = http::head_of(&req, "", &path, room_http::Method::Get)?;
+        let head = http::head_of(req, "", what, room_http::Method::Get)?;
         let room = head.param("room").unwrap_or_default().to_owned();
-        match (req.method(), path.as_str()) {
-            (Method::Post, "/active") => {
+        match (req.method(), what) {
+            (Method::Post, "active") => {
                 sql.exec(
                     "INSERT OR IGNORE INTO active_rooms (room, since_ms) SELECT ?, ? \
                      WHERE (SELECT count(*) FROM active_rooms) < ?",
@@ -134,19 +135,17 @@ impl DurableObject for RoomRegistry {
             }
             // Reports can cross (idle sent before active, arriving after it): the room itself
             // says whether it is empty.
-            (Method::Post, "/idle") => {
+            (Method::Post, "idle") => {
                 if self.connections(&room).await == Some(0) {
                     self.forget(&room)?;
                 }
                 Response::empty()
             }
-            (Method::Get, "/list") => self.list(head.param("after").unwrap_or_default()).await,
+            (Method::Get, "list") => self.list(head.param("after").unwrap_or_default()).await,
             _ => Response::error("not found", 404),
         }
     }
-}
 
-impl RoomRegistry {
     /// Up to [`MAX_LISTED`] rooms after `after`, by name, with their counts; rooms found empty
     /// (a crash never reported them idle) are forgotten and left out.
     async fn list(&self, after: &str) -> Result<Response> {
@@ -173,10 +172,10 @@ impl RoomRegistry {
             .collect();
         let more = rows.len() as i64 > MAX_LISTED;
         let rows = &rows[..rows.len().min(MAX_LISTED as usize)];
-        let counts = join_all(rows.iter().map(|row| self.connections(&row.room))).await;
         let mut rooms = Vec::new();
-        for (row, count) in rows.iter().zip(counts) {
-            match count {
+        // One after another: joining the futures would cost the Worker 3 KB gzipped.
+        for row in rows {
+            match self.connections(&row.room).await {
                 Some(0) => self.forget(&row.room)?,
                 connections => rooms.push(json!({
                     "room": row.room,
@@ -191,22 +190,13 @@ impl RoomRegistry {
 
     /// The room's count of sockets; `None` if it could not be asked.
     async fn connections(&self, room: &str) -> Option<u64> {
-        let stub = self
-            .env
-            .durable_object(super::router::ROOMS_BINDING)
+        let mut answer = object(self.env, room)
             .ok()?
-            .id_from_name(room)
-            .ok()?
-            .get_stub()
-            .ok()?;
-        let mut answer = stub
-            .fetch_with_str(&format!("https://room{OCCUPANCY_PATH}"))
+            .fetch_with_str(&format!("https://room{INTERNAL}occupancy"))
             .await
             .ok()?;
         let text = answer.text().await.ok()?;
-        serde_json::from_str::<Occupancy>(&text)
-            .ok()
-            .map(|occupancy| occupancy.connections)
+        serde_json::from_str::<serde_json::Value>(&text).ok()?["connections"].as_u64()
     }
 
     fn forget(&self, room: &str) -> Result<()> {
@@ -271,15 +261,8 @@ pub async fn list(req: Request, env: &Env) -> Result<Response> {
             "after= takes a room name: the next_after of the last answer",
         );
     }
-    let Ok(registry) = registry(env) else {
-        return text(
-            503,
-            "this Worker has no REGISTRY binding, so it keeps no list of rooms; add the \
-             binding and migration from the project's wrangler.toml",
-        );
-    };
-    let mut answer = registry
-        .fetch_with_str(&format!("https://registry/list?after={after}"))
+    let mut answer = object(env, REGISTRY_NAME)?
+        .fetch_with_str(&format!("https://registry{INTERNAL}list?after={after}"))
         .await?;
     let mut listed: serde_json::Value = serde_json::from_str(&answer.text().await?)?;
     if let (Some(patterns), Some(rooms)) = (visible, listed["rooms"].as_array_mut()) {
