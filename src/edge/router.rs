@@ -22,7 +22,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let path = req.path();
     match path.as_str() {
         "/healthz" => return super::health::answer(&env),
-        "/rooms" | "/rooms/" => return super::registry::list(req, &env).await,
+        "/rooms" => return super::registry::list(req, &env).await,
         _ => {}
     }
     let Some(rest) = path.strip_prefix("/rooms/") else {
