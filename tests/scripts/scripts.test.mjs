@@ -4,24 +4,13 @@
 
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { test } from 'node:test';
+import { freePort } from '../e2e/harness.mjs';
 import { ROOT, run, Spawned } from '../e2e/spawned.mjs';
 
 const scratch = mkdtempSync(join(tmpdir(), 'stomp-rooms-scripts-'));
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts `npm start`'s server script as a user would, waits for the page, and stops it. */
 async function startDev(args, env = {}) {
