@@ -32,4 +32,4 @@ if [ -z "${STOMP_ROOMS_NO_OPT:-}" ]; then
         --enable-nontrapping-float-to-int --enable-bulk-memory --enable-multivalue \
         --enable-reference-types --enable-exception-handling
 fi
-echo "build: $wasm is $(stat -c %s "$wasm") bytes, $(gzip -9 -c "$wasm" | wc -c) gzipped"
+echo "build: $wasm is $(wc -c < "$wasm" | tr -d " ") bytes, $(gzip -9 -c "$wasm" | wc -c) gzipped"

@@ -14,6 +14,9 @@ export TOOLS_DIR
 # node_modules/.bin holds Node 22 (npm package `node`), wrangler, esbuild and wasm-opt.
 export PATH="$ROOT/node_modules/.bin:$TOOLS_DIR/bin:$PATH"
 export WRANGLER_SEND_METRICS=false
+# wrangler dev fetches a sample `Request.cf` object from workers.cloudflare.com at every start,
+# and offline prints a stack trace for each try; the Worker reads nothing from `cf`.
+export CLOUDFLARE_CF_FETCH_ENABLED=false
 
 # Benchmarks and profiles drive a room from one load generator on one address, publishing as
 # fast as it can: they lift the per-connection publish rate and the connection caps, which

@@ -20,6 +20,9 @@ cargo test --quiet
 stage "build the page and the Worker (release wasm)"
 bash scripts/build.sh
 
+stage "the project's commands (npm start's flags, setup per purpose, deploy's warnings)"
+STOMP_ROOMS_SKIP_BUILD=1 node --test --test-concurrency=1 --test-timeout=300000 tests/scripts/*.test.mjs
+
 stage "end-to-end tests (wrangler dev + real clients)"
 STOMP_ROOMS_SKIP_BUILD=1 node --test --test-concurrency=1 --test-timeout=300000 tests/e2e/*.test.mjs
 

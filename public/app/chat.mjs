@@ -1,7 +1,9 @@
 // The chat page: a stock @stomp/stompjs client for one room.
 //
 // The room is in the address (?room=lobby), so links can be shared; the display name is the
-// STOMP login, remembered in localStorage. On every (re)connect the page subscribes to the
+// STOMP login, remembered in localStorage. A passcode (rooms secured with STOMP_USERS) goes with
+// it as the STOMP passcode. Who joined which room is kept in this tab's sessionStorage, so a
+// reload rejoins at once; Leave forgets it. On every (re)connect the page subscribes to the
 // room's /topic/chat with a replay request: the last 50 messages the first time, then
 // everything after the last message it showed, so a reconnect fills the gap without repeats.
 // Text is always inserted with textContent: nothing a message says is parsed as HTML.
@@ -10,8 +12,11 @@
 // ?token=<jwt> (or #token=<jwt>, which never reaches a server log). The page moves the token
 // at once into this tab's sessionStorage and out of the address, so sharing the room's link
 // never shares it (a reload keeps it; ?token= with nothing after it forgets it), sends it on
-// CONNECT as `Authorization: Bearer <jwt>`, and never logs or shows it. The display name is
-// still sent as `login`; the room ignores it for a token, whose own login it shows instead.
+// CONNECT as `Authorization: Bearer <jwt>`, and never logs or shows it. The room names a token's
+// holder by the token's own login, so with a token the page asks for no display name.
+//
+// Refusals are told to chatters in their terms (what happened, what to do); the room's own
+// wording, written for developers, goes to the console.
 //
 // Who sent a message: a verified sender (token or STOMP_USERS) is named by its login; anyone
 // else by the name they claimed (or "guest s7"), marked unverified, since anyone can claim any
@@ -28,6 +33,7 @@
 // status (#transport, data-transport="websocket" | "sse") says which transport is in use.
 
 import { Client } from '@stomp/stompjs';
+import { senderOf as describeSender, fullTime, shortTime } from './names.mjs';
 
 const CHAT = '/topic/chat';
 const PRESENCE = '/presence';
@@ -36,13 +42,14 @@ const HISTORY_ON_JOIN = '50';
 const MAX_BODY_BYTES = 1024 * 1024 - 4096;
 const ROOM_RULE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const TOKEN_KEY = 'stomp-rooms:token';
+const JOINED_KEY = 'stomp-rooms:joined';
 const RETRY_WHEN_FULL_MS = 10_000;
 // How long the first WebSocket may take to open before the page falls back to HTTP.
 const FIRST_OPEN_TIMEOUT_MS = 10_000;
 // How soon to reopen an event stream that failed for no reason the room gave.
 const STREAM_RETRY_MS = 3000;
 const UNVERIFIED_TITLE = 'Not verified: anyone can use this name';
-const TOKEN_EXPIRED = 'Your token has expired. Open the page again with a fresh ?token= to rejoin.';
+const TOKEN_EXPIRED = 'Your invitation link has expired. Ask for a fresh link and open it to rejoin.';
 const TRANSPORT_LABELS = {
   websocket: 'WebSocket (STOMP)',
   sse: 'Server-sent events + HTTP POST',
@@ -50,13 +57,14 @@ const TRANSPORT_LABELS = {
 
 const $ = (id) => document.getElementById(id);
 const ui = {
-  join: $('join'), name: $('name'), room: $('room'), joinError: $('join-error'), tokenNote: $('token-note'),
+  join: $('join'), name: $('name'), nameField: $('name-field'), room: $('room'), passcode: $('passcode'),
+  joinError: $('join-error'), tokenNote: $('token-note'), leave: $('leave'),
   chat: $('chat'), roomTitle: $('room-title'), status: $('status'), transport: $('transport'),
   messages: $('messages'), members: $('members'), membersNote: $('members-note'),
   composer: $('composer'), text: $('text'), notice: $('notice'),
 };
 
-let joined = null; // { name, room } once the join form is sent
+let joined = null; // { name, room, passcode } once the join form is sent
 let transport = null; // 'websocket' | 'sse'
 let client = null; // the stomp.js client, over a WebSocket
 let source = null; // the EventSource, over HTTP
@@ -89,7 +97,7 @@ function setTransport(kind, reason = '') {
 }
 
 function validateName(name) {
-  if (!name) return 'Pick a display name.';
+  if (!name) return token ? null : 'Pick a display name.';
   if (new TextEncoder().encode(name).length > 64) return 'Display names are at most 64 bytes.';
   if (/[\u0000-\u001f\u007f"\\]/.test(name)) return 'Display names cannot contain control characters, quotes or backslashes.';
   return null;
@@ -119,13 +127,38 @@ function markUnverified(element, verified) {
   element.title = UNVERIFIED_TITLE;
 }
 
-/** Who sent a message, from the headers the room stamps on it. */
+/** Who sent a message, from the headers the room stamps on it, and whether it was this page. */
 function senderOf(id, headers) {
+  const { name, verified } = describeSender(headers);
   const sender = headers.sender ?? '';
-  const posted = myMessageIds.has(id);
-  if (headers['sender-verified'] === 'true') return { name: sender, verified: true, mine: posted || sender === myLogin };
-  const name = headers['sender-name'] ?? (sender ? `guest ${sender}` : 'someone');
-  return { name, verified: false, mine: posted || mySessions.has(sender) };
+  const mine = myMessageIds.has(id) || (verified ? sender === myLogin : mySessions.has(sender));
+  return { name, verified, mine };
+}
+
+/** What to tell a chatter the room refused (a STOMP ERROR's `message`, or an HTTP status), and
+ * what to do about it. */
+function refusalText(reason) {
+  switch (reason) {
+    case 'authentication failed':
+    case 401:
+      if (token) return 'The room did not accept your invitation link: it may be for another room. Ask for a fresh link.';
+      if (joined?.passcode) return 'The room did not accept that name and passcode. Press Leave, then join again with the right ones.';
+      return 'This room is private. Press Leave, then join with your name and passcode, or open the invitation link you were given.';
+    case 'token expired':
+      return TOKEN_EXPIRED;
+    case 'permission denied':
+    case 403:
+      return 'This room does not let you post or read here. Reconnecting…';
+    case 'rate limit exceeded':
+    case 429:
+      return 'You are sending faster than this room allows. Wait a moment; reconnecting…';
+    case 'frame too large':
+    case 'message too large':
+    case 413:
+      return 'That message is too large for this room. Reconnecting…';
+    default:
+      return `The room closed the connection (${reason}). Reconnecting…`;
+  }
 }
 
 /** Shows a message once: `{ id, headers, body }`, from either transport. */
@@ -147,7 +180,8 @@ function renderMessage(message) {
   markUnverified(who, sender.verified);
   const when = document.createElement('time');
   when.dateTime = at.toISOString();
-  when.textContent = at.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  when.textContent = shortTime(at);
+  when.title = fullTime(at);
   meta.append(who, when);
   const text = document.createElement('p');
   text.className = 'text';
@@ -194,10 +228,12 @@ function markMine(id) {
   ui.messages.querySelector(`li[data-message-id="${CSS.escape(id)}"]`)?.classList.add('mine');
 }
 
-function join(name, room) {
-  joined = { name, room };
+function join(name, room, passcode) {
+  joined = { name, room, passcode };
+  sessionStorage.setItem(JOINED_KEY, JSON.stringify(joined));
   ui.join.hidden = true;
   ui.chat.hidden = false;
+  ui.leave.hidden = false;
   ui.roomTitle.textContent = `# ${room}`;
   document.title = `${room} · stomp-rooms`;
   setStatus('connecting');
@@ -244,7 +280,11 @@ function connectStomp() {
       }
       return socket;
     },
-    connectHeaders: { login: name, ...(token ? { Authorization: `Bearer ${token}` } : {}) },
+    connectHeaders: {
+      ...(name ? { login: name } : {}),
+      ...(joined.passcode ? { passcode: joined.passcode } : {}),
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+    },
     reconnectDelay: 1000,
     heartbeatIncoming: 10000,
     heartbeatOutgoing: 10000,
@@ -267,20 +307,21 @@ function connectStomp() {
   stomp.onStompError = (frame) => {
     if (client !== stomp) return;
     const reason = frame.headers.message ?? 'error';
+    console.warn(`the room refused: ${reason}: ${frame.body}`);
     setStatus('error');
     if (reason === 'authentication failed' || reason === 'token expired') {
       void stomp.deactivate(); // the same credentials would only be refused again
-      showNotice(reason === 'token expired' ? TOKEN_EXPIRED : `The room did not let you in: ${frame.body}`.trim());
+      showNotice(refusalText(reason));
     } else if (reason === 'room full' || reason === 'too many connections') {
       // Refused as the socket opened: wait longer than the usual reconnect delay.
-      showNotice(`${frame.body || reason} Trying again in ${RETRY_WHEN_FULL_MS / 1000} s.`.trim());
+      showNotice(`The room is full right now. Trying again in ${RETRY_WHEN_FULL_MS / 1000} s.`);
       void stomp.deactivate().then(() => setTimeout(() => {
         if (client !== stomp) return;
         setStatus(everConnected ? 'reconnecting' : 'connecting');
         stomp.activate();
       }, RETRY_WHEN_FULL_MS));
     } else {
-      showNotice(`The room refused a message: ${reason}. ${frame.body}`.trim());
+      showNotice(refusalText(reason));
     }
   };
   stomp.onWebSocketClose = () => {
@@ -325,6 +366,11 @@ function chatUrl(params) {
   return `/rooms/${joined.room}${CHAT}?${new URLSearchParams(params)}`;
 }
 
+/** The display name for HTTP requests, which have no CONNECT to carry it. */
+function loginParam() {
+  return joined.name ? { login: joined.name } : {};
+}
+
 function authorization() {
   return token ? { Authorization: `Bearer ${token}` } : {};
 }
@@ -333,7 +379,7 @@ function authorization() {
  * shown. Once open, the browser itself reconnects it (with Last-Event-ID) after a network
  * error; a refusal closes it for good, and streamClosed() finds out why. */
 function openEventStream(everOpened) {
-  const params = { login: joined.name };
+  const params = loginParam();
   if (lastMessageId) params.after = lastMessageId;
   else params.last = HISTORY_ON_JOIN;
   // EventSource cannot set headers, so a token goes in the query.
@@ -377,7 +423,7 @@ async function streamClosed(everOpened) {
   let status = 0;
   let reason = '';
   try {
-    const response = await fetch(chatUrl({ login: joined.name, last: '0' }), {
+    const response = await fetch(chatUrl({ ...loginParam(), last: '0' }), {
       headers: { Accept: 'application/json', ...authorization() },
       cache: 'no-store',
     });
@@ -387,9 +433,9 @@ async function streamClosed(everOpened) {
     // the room cannot be reached: try again shortly
   }
   if (status === 401 || status === 403 || status === 400) {
+    console.warn(`the room refused the event stream: ${status} ${reason}`);
     setStatus('error');
-    if (/token expired/.test(reason)) showNotice(TOKEN_EXPIRED);
-    else showNotice(`The room did not let you in: ${reason}`.trim());
+    showNotice(/token expired/.test(reason) ? TOKEN_EXPIRED : refusalText(status === 400 ? 401 : status));
     return;
   }
   const delay = status === 0 ? STREAM_RETRY_MS : RETRY_WHEN_FULL_MS;
@@ -409,7 +455,7 @@ function decodeBase64(text) {
 async function post(text) {
   let failure;
   try {
-    const response = await fetch(`/rooms/${joined.room}${CHAT}?login=${encodeURIComponent(joined.name)}`, {
+    const response = await fetch(chatUrl(loginParam()), {
       method: 'POST',
       headers: { 'Content-Type': 'text/plain;charset=utf-8', ...authorization() },
       body: text,
@@ -420,7 +466,8 @@ async function post(text) {
       return;
     }
     const reason = (await response.text()).trim();
-    failure = /token expired/.test(reason) ? TOKEN_EXPIRED : `The room refused the message: ${reason || response.status}.`;
+    console.warn(`the room refused a POST: ${response.status} ${reason}`);
+    failure = /token expired/.test(reason) ? TOKEN_EXPIRED : refusalText(response.status).replace(/ ?Reconnecting…$/, '');
   } catch {
     failure = 'The room could not be reached, so the message was not sent.';
   }
@@ -466,11 +513,16 @@ ui.join.addEventListener('submit', (event) => {
     ui.joinError.textContent = problem;
     return;
   }
-  localStorage.setItem('stomp-rooms:name', name);
+  if (name) localStorage.setItem('stomp-rooms:name', name);
   const url = new URL(location.href);
   url.searchParams.set('room', room);
   history.replaceState(null, '', url);
-  join(name, room);
+  join(token ? '' : name, room, token ? '' : ui.passcode.value);
+});
+
+ui.leave.addEventListener('click', () => {
+  sessionStorage.removeItem(JOINED_KEY);
+  location.reload(); // back to the join form, with nothing of the room left running
 });
 
 ui.composer.addEventListener('submit', (event) => {
@@ -487,7 +539,17 @@ ui.text.addEventListener('keydown', (event) => {
 
 token = takeToken();
 ui.tokenNote.hidden = !token;
+ui.nameField.hidden = Boolean(token);
+ui.passcode.parentElement.hidden = Boolean(token);
 const params = new URLSearchParams(location.search);
 ui.room.value = params.get('room') ?? 'lobby';
 ui.name.value = localStorage.getItem('stomp-rooms:name') ?? '';
-(ui.name.value ? ui.room : ui.name).focus();
+// A reload of a tab that had joined this room rejoins it at once.
+let rejoin = null;
+try {
+  rejoin = JSON.parse(sessionStorage.getItem(JOINED_KEY) ?? 'null');
+} catch {
+  sessionStorage.removeItem(JOINED_KEY);
+}
+if (rejoin?.room === ui.room.value) join(rejoin.name ?? '', rejoin.room, rejoin.passcode ?? '');
+else (ui.name.value || token ? ui.room : ui.name).focus();

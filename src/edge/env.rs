@@ -17,19 +17,14 @@ thread_local! {
     static HOOK: OnceCell<Rc<dyn Authenticator>> = const { OnceCell::new() };
 }
 
-/// `ROOM_SETTINGS` (absent: the defaults). `Err` says why they are invalid; callers then fail
-/// closed, since the settings hold the security rules (token issuer and audience, allowed
-/// origins, limits), and the log says what to fix (once per isolate).
+/// `ROOM_SETTINGS` (absent: the defaults). `Err` says why they are invalid and where to fix
+/// them; callers then fail closed, since the settings hold the security rules (token issuer
+/// and audience, allowed origins, limits), and the log says what to fix (once per isolate).
 pub fn settings(env: &Env) -> Result<Rc<Settings>, String> {
     SETTINGS.with(|cell| cell.get_or_init(|| read_settings(env)).clone())
 }
 
 fn read_settings(env: &Env) -> Result<Rc<Settings>, String> {
-    let invalid = |error: &dyn std::fmt::Display| {
-        let problem = format!("ROOM_SETTINGS is invalid ({error}); fix it in wrangler.toml");
-        console_error!("{problem}. Refusing connections until it is fixed.");
-        problem
-    };
     // A table in wrangler.toml arrives as an object, `--var` as a string: both are read as
     // JSON, by one deserializer (a second one for JavaScript values would double its code).
     let value = js_sys::Reflect::get(env.as_ref(), &JsValue::from_str("ROOM_SETTINGS"))
@@ -37,12 +32,25 @@ fn read_settings(env: &Env) -> Result<Rc<Settings>, String> {
     if value.is_undefined() || value.is_null() {
         return Ok(Rc::new(Settings::default()));
     }
-    let text = match value.as_string() {
-        Some(text) => text,
-        None => js_sys::JSON::stringify(&value)
-            .ok()
-            .and_then(|text| text.as_string())
-            .unwrap_or_default(),
+    // Where the operator fixes it: a string came from `--var`, `.dev.vars` or a dashboard
+    // variable, never from the table in wrangler.toml.
+    let (text, source) = match value.as_string() {
+        Some(text) => (
+            text,
+            "where that JSON string is set (a --var, .dev.vars, or a variable in the dashboard)",
+        ),
+        None => (
+            js_sys::JSON::stringify(&value)
+                .ok()
+                .and_then(|text| text.as_string())
+                .unwrap_or_default(),
+            "in [vars.ROOM_SETTINGS] in wrangler.toml",
+        ),
+    };
+    let invalid = |error: &dyn std::fmt::Display| {
+        let problem = format!("ROOM_SETTINGS is invalid ({error}); fix it {source}");
+        console_error!("{problem}. Refusing connections until it is fixed.");
+        problem
     };
     let settings: Settings = serde_json::from_str(&text).map_err(|error| invalid(&error))?;
     settings.check().map_err(|problem| invalid(&problem))?;
@@ -55,13 +63,8 @@ fn read_settings(env: &Env) -> Result<Rc<Settings>, String> {
 pub fn authenticator(env: &Env) -> Rc<dyn Authenticator> {
     HOOK.with(|cell| {
         cell.get_or_init(|| {
-            let secrets = Secrets {
-                jwt_secret: secret(env, "STOMP_JWT_SECRET"),
-                jwt_keys: secret(env, "STOMP_JWT_KEYS"),
-                users: secret(env, "STOMP_USERS"),
-            };
             let settings = settings(env).ok();
-            let (hook, problem) = auth::hook(&secrets, settings.as_ref().map(|s| &s.auth));
+            let (hook, problem) = auth::hook(&secrets(env), settings.as_ref().map(|s| &s.auth));
             if let Some(problem) = problem {
                 console_error!("{problem}");
             }
@@ -69,6 +72,15 @@ pub fn authenticator(env: &Env) -> Rc<dyn Authenticator> {
         })
         .clone()
     })
+}
+
+/// The authentication secrets as configured (see [`auth::configure`] for what they mean).
+pub fn secrets(env: &Env) -> Secrets {
+    Secrets {
+        jwt_secret: secret(env, "STOMP_JWT_SECRET"),
+        jwt_keys: secret(env, "STOMP_JWT_KEYS"),
+        users: secret(env, "STOMP_USERS"),
+    }
 }
 
 /// A secret, or a var of the same name (handy in `wrangler dev --var`), as it is set: an

@@ -5,8 +5,10 @@
 //! events to the room's [`Host`](crate::room::Host). Every decision lives in the room.
 
 mod env;
+mod health;
 mod http;
 mod object;
+mod registry;
 mod router;
 mod sqlite;
 mod websockets;

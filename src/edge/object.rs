@@ -45,6 +45,7 @@ use worker::{
 };
 
 use super::http::{self, Outlet, Push};
+use super::registry;
 use super::sqlite::SqliteStore;
 use super::websockets::{conn_of, RoomSockets};
 use super::{env, ROUTE_HEADER};
@@ -110,6 +111,10 @@ impl DurableObject for Room {
     }
 
     async fn fetch(&self, mut req: Request) -> Result<Response> {
+        // Between rooms and the registry of active rooms (see `registry`).
+        if let Some(answer) = registry::internal(&self.state, &self.env, &req).await {
+            return answer;
+        }
         // The router read the request's route (and checked a socket's `Origin`).
         let route = req.headers().get(ROUTE_HEADER)?;
         let Some(route) = route.as_deref().and_then(Route::from_header) else {
@@ -357,6 +362,7 @@ impl Room {
         let alarm = {
             let mut slot = self.live.borrow_mut();
             let live = self.awake(&mut slot)?;
+            let sockets_before = live.sockets.len();
             let mut sockets = RoomSockets {
                 state: &self.state,
                 open: &mut live.sockets,
@@ -369,6 +375,7 @@ impl Room {
             if let Err(Failed(error)) = turn.result {
                 console_error!("the room could not store an event ({error}); it was refused and the room rebuilt from storage");
             }
+            registry::occupancy_changed(&self.state, &self.env, sockets_before, live.sockets.len());
             turn.alarm
         };
         Ok(alarm)

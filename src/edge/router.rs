@@ -1,7 +1,8 @@
 //! The Worker's fetch handler: reads each request's [`Route`] once, answers what needs no room
-//! (refusals, CORS and SockJS preflights, SockJS's greeting and `/info`), checks a socket's
-//! `Origin`, and hands the rest to the room's Durable Object with the route attached, so the
-//! object never reads the path again. Everything else under `/` is a static file from
+//! (refusals, CORS and SockJS preflights, SockJS's greeting and `/info`, the health check
+//! ([`health`](super::health)), the list of active rooms ([`registry`](super::registry))),
+//! checks a socket's `Origin`, and hands the rest to the room's Durable Object with the route
+//! attached, so the object never reads the path again. Everything else under `/` is a static file from
 //! `public/`, served by the assets binding before this code runs (see `wrangler.toml`).
 
 use worker::{event, js_sys, Context, Env, Request, Response, Result};
@@ -14,22 +15,31 @@ use crate::room::sockjs as room_sockjs;
 use crate::room::Settings;
 
 /// The Durable Object namespace binding declared in `wrangler.toml`.
-const ROOMS_BINDING: &str = "ROOMS";
+pub const ROOMS_BINDING: &str = "ROOMS";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let method = room_http::Method::parse(req.method().as_ref());
+    let upgrade = is_websocket_upgrade(&req)?;
     // Settings that cannot be read hold no rules to serve anyone by: one answer for every
-    // request, and the log says what to fix.
+    // request but the health check, which names the problem; the log says what to fix too.
     let settings = match super::env::settings(&env) {
         Ok(settings) => settings,
+        Err(_)
+            if Route::parse(&Settings::default(), method, &req.path(), upgrade)
+                == Route::Health =>
+        {
+            return super::health::answer(&env)
+        }
         Err(problem) => {
             let answer = room_http::HttpResponse::text(503, format!("{problem}; ask its operator"));
             return http::to_response(answer);
         }
     };
-    let method = room_http::Method::parse(req.method().as_ref());
-    let route = Route::parse(&settings, method, &req.path(), is_websocket_upgrade(&req)?);
+    let route = Route::parse(&settings, method, &req.path(), upgrade);
     let answer = match &route {
+        Route::Health => return super::health::answer(&env),
+        Route::RoomList => return super::registry::list(req, &env).await,
         Route::Socket {
             room, at_endpoint, ..
         } => match refuse_socket(&req, &settings, *at_endpoint)? {

@@ -46,6 +46,7 @@ mod sockjs;
 mod wake;
 
 pub use history::HistoryPage;
+pub use http::decode_basic;
 pub use ids::ID_HEADROOM;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};

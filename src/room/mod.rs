@@ -68,8 +68,8 @@ pub use broker::{
 };
 pub use budget::{Budget, HistoryUsage, QueueOverflow, Usage};
 pub use engine::{
-    AlarmChange, EventCounts, Failed, Opened, RoomEngine, FLUSH_BATCH, FLUSH_DEADLINE_MS,
-    FLUSH_DELAY_MS, ID_HEADROOM,
+    decode_basic, AlarmChange, EventCounts, Failed, Opened, RoomEngine, FLUSH_BATCH,
+    FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, ID_HEADROOM,
 };
 pub use host::{Host, Turn};
 pub use rate::{Cost, PublishRate, Throttle};

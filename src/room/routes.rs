@@ -9,6 +9,8 @@
 //! | `/rooms/{room}/stats` | no | the room's counters |
 //! | `/rooms/{room}/{destination}` | no | the HTTP rungs (`OPTIONS`: a preflight) |
 //! | an endpoint's paths (see [`super::endpoints`]) | either | sockets, SockJS |
+//! | `/rooms` | no | the active rooms, for an operator |
+//! | `/healthz` | no | the health check |
 //!
 //! Everything else under `/` is a static file, served before the Worker runs.
 
@@ -49,6 +51,10 @@ pub enum Route {
     SockJsGreeting,
     /// A SockJS session's WebSocket address without a WebSocket upgrade.
     SockJsNotAnUpgrade,
+    /// The health check: whether the Worker and its settings are good (`GET /healthz`).
+    Health,
+    /// The active rooms, for an operator (`GET /rooms`).
+    RoomList,
     /// Refused, with this status and a text that says what is there instead.
     Refused { status: u16, text: String },
 }
@@ -59,7 +65,8 @@ impl Route {
     pub fn parse(settings: &Settings, method: Method, path: &str, upgrade: bool) -> Self {
         match path.strip_prefix("/rooms/") {
             Some(rest) => Self::to_room(settings, method, rest, upgrade),
-            None if path == "/rooms" => Self::to_room(settings, method, "", upgrade),
+            None if path == "/rooms" && !upgrade => Self::RoomList,
+            None if path == "/healthz" && !upgrade => Self::Health,
             None => Self::to_endpoint(settings, method, path, upgrade),
         }
     }
@@ -244,7 +251,7 @@ mod tests {
 
     #[test]
     fn a_bad_room_name_is_refused_with_the_rule() {
-        for path in ["/rooms", "/rooms/", "/rooms/-x", "/rooms/a%20b/topic/x"] {
+        for path in ["/rooms/", "/rooms/-x", "/rooms/a%20b/topic/x"] {
             let Route::Refused { status, text } = get(path) else {
                 panic!("{path} was not refused");
             };
@@ -266,6 +273,14 @@ mod tests {
         // Not UTF-8 once decoded, or a broken escape.
         assert_eq!(status(get("/rooms/lobby/topic/%FF")), 404);
         assert_eq!(status(get("/rooms/lobby/topic/%Z1")), 404);
+    }
+
+    #[test]
+    fn an_operator_has_the_health_check_and_the_list_of_rooms() {
+        assert_eq!(get("/healthz"), Route::Health);
+        assert_eq!(get("/rooms"), Route::RoomList);
+        assert_eq!(Route::RoomList.room(), None, "answered by the router");
+        assert_eq!(status(upgrade("/rooms")), 404);
     }
 
     #[test]

@@ -25,9 +25,12 @@ export async function openPage(browser, url, viewport = { width: 1000, height: 7
   return page;
 }
 
-/** Fills in the join form's display name and presses Join (the room is already in the form). */
-export async function submitJoin(page, name) {
-  await page.getByLabel('Display name').fill(name);
+/** Fills in the join form's display name (and passcode, when given) and presses Join (the room
+ * is already in the form). With no name, only presses Join (a page opened with a token asks for
+ * none). */
+export async function submitJoin(page, name, { passcode } = {}) {
+  if (name !== undefined) await page.getByLabel('Display name').fill(name);
+  if (passcode !== undefined) await page.getByLabel('Passcode').fill(passcode);
   await page.getByRole('button', { name: 'Join' }).click();
 }
 

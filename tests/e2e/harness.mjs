@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const READY_TIMEOUT_MS = 90_000;
 
-async function freePort() {
+export async function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -30,9 +30,11 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A running `wrangler dev`: start(), stop(), restart() keeping the same port and storage. */
 export class DevServer {
-  /** `vars`: extra `--var` bindings, e.g. { ROOM_SETTINGS: JSON.stringify({...}) }. */
-  constructor({ persistDir, vars = {} } = {}) {
+  /** `vars`: extra `--var` bindings, e.g. { ROOM_SETTINGS: JSON.stringify({...}) }. `config`: a
+   * wrangler configuration file other than wrangler.toml (in the checkout, where its paths lead). */
+  constructor({ persistDir, vars = {}, config } = {}) {
     this.vars = vars;
+    this.config = config;
     this.persistDir = persistDir ?? mkdtempSync(join(tmpdir(), 'stomp-rooms-state-'));
     this.ownsPersistDir = !persistDir;
     this.log = '';
@@ -52,7 +54,8 @@ export class DevServer {
     this.port ??= await freePort();
     const args = ['dev', '--ip', '127.0.0.1', '--port', String(this.port), '--persist-to', this.persistDir,
       '--inspector-port', String(await freePort()), '--show-interactive-dev-session=false',
-      ...Object.entries(this.vars).flatMap(([name, value]) => ['--var', `${name}:${value}`])];
+      ...Object.entries(this.vars).flatMap(([name, value]) => ['--var', `${name}:${value}`]),
+      ...(this.config ? ['--config', this.config] : [])];
     this.log += `\n--- wrangler ${args.join(' ')}\n`;
     this.child = spawn(join(ROOT, 'node_modules', '.bin', 'wrangler'), args, {
       cwd: ROOT,
@@ -63,6 +66,7 @@ export class DevServer {
         PATH: `${join(ROOT, 'node_modules', '.bin')}:${process.env.PATH}`,
         STOMP_ROOMS_SKIP_BUILD: '1',
         WRANGLER_SEND_METRICS: 'false',
+        CLOUDFLARE_CF_FETCH_ENABLED: 'false', // see scripts/env.sh
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

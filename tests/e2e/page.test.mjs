@@ -174,3 +174,46 @@ test('the layout fits a phone, and a screenshot is kept for review', async () =>
 
   for (const page of [ada, bob]) await page.context().close();
 });
+
+test('a reload keeps the person in the room; Leave goes back to the join form', async () => {
+  const room = `reload-${process.pid}`;
+  const ada = await joinAs('Ada', room);
+  await say(ada, 'before the reload');
+  await waitForText(ada, 'before the reload');
+  await ada.reload();
+  await ada.locator('#status[data-state="live"]').waitFor();
+  assert.equal(await ada.locator('#join').isVisible(), false, 'no join form after a reload');
+  await waitForText(ada, 'before the reload');
+  assert.deepEqual(await messageTexts(ada), ['before the reload']);
+  await say(ada, 'after the reload');
+  await waitForText(ada, 'after the reload');
+
+  await ada.getByRole('button', { name: 'Leave' }).click();
+  await ada.locator('#join').waitFor();
+  assert.equal(await ada.locator('#chat').isVisible(), false);
+  await ada.reload();
+  assert.equal(await ada.locator('#join').isVisible(), true, 'left for good: a reload shows the form');
+  await ada.context().close();
+});
+
+test('a curl POST shows as "someone over HTTP", and messages from another day show their date', async () => {
+  const room = `dates-${process.pid}`;
+  const posted = await fetch(`${server.httpUrl}/rooms/${room}/topic/chat`, { method: 'POST', body: 'from curl' });
+  assert.equal(posted.status, 201);
+  const ada = await joinAs('Ada', room);
+  await waitForText(ada, 'from curl');
+  assert.deepEqual(await senderNames(ada), ['someone over HTTP']);
+  const today = ada.locator('#messages time').first();
+  assert.match(await today.textContent(), /^\d{2}:\d{2}$/, 'today: the time alone');
+  assert.match(await today.getAttribute('title'), /^\d{4}-\d{2}-\d{2} \d{2}:\d{2}$/, 'the full date on hover');
+
+  // The same history read two days later: with its date.
+  const later = await openPage(browser, `${server.httpUrl}/?room=${room}`);
+  await later.clock.setFixedTime(Date.now() + 2 * 86_400_000);
+  await submitJoin(later, 'Bob');
+  await waitForText(later, 'from curl');
+  const stamped = new Date(Number(await later.locator('#messages time').first().evaluate((time) => Date.parse(time.dateTime))));
+  const day = stamped.toLocaleDateString('en-GB', { day: 'numeric', month: 'short' });
+  assert.match(await later.locator('#messages time').first().textContent(), new RegExp(`^${day}, \\d{2}:\\d{2}$`));
+  for (const page of [ada, later]) await page.context().close();
+});

@@ -325,7 +325,7 @@ async function openChatPage(room, token) {
 
 const hasClass = (locator, name) => locator.evaluate((element, name) => element.classList.contains(name), name);
 
-test('the page opened with ?token= joins as the token\'s verified sub ("pat", whatever name is typed), shows a stomp.js sender as verified, and drops the token from its address', async () => {
+test('the page opened with ?token= joins as the token\'s verified sub ("pat") without asking for a name, shows a stomp.js sender as verified, and drops the token from its address', async () => {
   const room = roomName('page-token');
   const patToken = hs256(claims('pat'));
   const quinn = await connect(roomUrl(room), bearer(hs256(claims('quinn'))));
@@ -337,7 +337,9 @@ test('the page opened with ?token= joins as the token\'s verified sub ("pat", wh
   assert.doesNotMatch(href, /token=/, 'the token left the address as the page loaded');
   assert.match(href, new RegExp(`[?&]room=${room}(&|$)`), 'the room stays in the address');
   assert.equal(await page.locator('#token-note').isVisible(), true, 'the join form says the token names you');
-  await submitJoin(page, 'Patricia'); // the display name, which the room ignores for a token
+  assert.equal(await page.getByLabel('Display name').isVisible(), false, 'no name to type: the token names you');
+  assert.equal(await page.getByLabel('Passcode').isVisible(), false);
+  await submitJoin(page);
   await page.locator('#status[data-state="live"], #status[data-state="error"]').waitFor();
   assert.equal(await page.locator('#status').getAttribute('data-state'), 'live',
     `the page did not connect: ${await page.locator('#notice').textContent()}`);
@@ -365,7 +367,7 @@ test('the page opened with ?token= joins as the token\'s verified sub ("pat", wh
 
   // Presence names both by their verified logins.
   await page.locator('#members li', { hasText: 'quinn' }).waitFor();
-  assert.deepEqual(await memberNames(page), ['pat', 'quinn'], 'not "Patricia"');
+  assert.deepEqual(await memberNames(page), ['pat', 'quinn']);
   assert.equal(await page.locator('#members li.unverified').count(), 0);
 
   // Connected, and the token is still out of the address and nowhere on the page.
@@ -377,7 +379,7 @@ test('the page opened with ?token= joins as the token\'s verified sub ("pat", wh
   await quinn.disconnect();
 });
 
-test('the page opened without a token, where rooms need one, shows the room\'s refusal and does not keep reconnecting', async () => {
+test('the page opened without a token, where rooms need one, tells the chatter how to get in and does not keep reconnecting', async () => {
   const room = roomName('page-no-token');
   const page = await openChatPage(room);
   const sockets = [];
@@ -385,9 +387,9 @@ test('the page opened without a token, where rooms need one, shows the room\'s r
   assert.equal(await page.locator('#token-note').isVisible(), false, 'no token, no note about one');
   await submitJoin(page, 'Nobody');
   await page.locator('#status[data-state="error"]').waitFor();
-  // Refused with "authentication failed"; the page shows the room's reason. STOMP_USERS is set
-  // too, and the page sends its display name as login, so the reason names both ways in.
-  const refusalText = /^The room did not let you in: this room requires a token: .*, or a login and passcode this room knows$/;
+  // Refused with "authentication failed": told in a chatter's terms, not the room's (which
+  // names headers, for developers).
+  const refusalText = /^This room is private\. Press Leave, then join with your name and passcode, or open the invitation link you were given\.$/;
   assert.match(await page.locator('#notice').textContent(), refusalText);
 
   await sleep(3000); // three times the page's reconnect delay
@@ -395,4 +397,32 @@ test('the page opened without a token, where rooms need one, shows the room\'s r
   assert.equal(await page.locator('#status').getAttribute('data-state'), 'error');
   assert.match(await page.locator('#notice').textContent(), refusalText, 'the refusal stays shown');
   await page.context().close();
+});
+
+test('the page\'s passcode field joins a room secured with STOMP_USERS as the verified login; a wrong passcode is told plainly', async () => {
+  const room = roomName('page-passcode');
+  const quinn = await connect(roomUrl(room), bearer(hs256(claims('quinn'))));
+  const chat = quinn.subscribe('/topic/chat');
+  await quinn.withReceipt((h) => quinn.subscribe('/topic/sync', h));
+
+  const wrong = await openChatPage(room);
+  await submitJoin(wrong, 'carol', { passcode: 'not-her-passcode' });
+  await wrong.locator('#status[data-state="error"]').waitFor();
+  const told = await wrong.locator('#notice').textContent();
+  assert.equal(told, 'The room did not accept that name and passcode. Press Leave, then join again with the right ones.');
+  assert.doesNotMatch(told, /`|Authorization|Bearer|STOMP_USERS/, 'nothing written for developers');
+  await wrong.getByRole('button', { name: 'Leave' }).click();
+  await wrong.getByLabel('Passcode').waitFor();
+  await submitJoin(wrong, 'carol', { passcode: 'carol-pass' });
+  await wrong.locator('#status[data-state="live"]').waitFor();
+
+  await say(wrong, 'hello with a passcode');
+  const [message] = await chat.atLeast(1);
+  assert.equal(message.headers.sender, 'carol');
+  assert.equal(message.headers['sender-verified'], 'true');
+  const mine = wrong.locator('#messages li', { hasText: 'hello with a passcode' });
+  await mine.waitFor();
+  assert.equal(await hasClass(mine.locator('.sender'), 'unverified'), false, 'a passcode login is verified');
+  await wrong.context().close();
+  await quinn.disconnect();
 });

@@ -694,7 +694,7 @@ fn message_headers(request: &HttpRequest, limits: &Limits) -> Answer<Vec<(String
 }
 
 /// `login:passcode` from HTTP Basic credentials (standard base64).
-fn decode_basic(encoded: &str) -> Option<(String, String)> {
+pub fn decode_basic(encoded: &str) -> Option<(String, String)> {
     let url_safe: String = encoded
         .chars()
         .map(|c| match c {
