@@ -51,6 +51,7 @@ pub mod host;
 pub mod http;
 pub mod rate;
 pub mod record;
+pub mod registry;
 pub mod routes;
 mod session;
 mod settings;
