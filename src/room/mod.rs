@@ -47,6 +47,7 @@ pub mod budget;
 pub mod destinations;
 pub mod endpoints;
 mod engine;
+pub mod health;
 pub mod host;
 pub mod http;
 pub mod rate;
