@@ -8,7 +8,7 @@
 //! room holds (deferred writes, id ceilings, open requests, SockJS sessions). The table is an
 //! index of both, rebuilt on wake, so no deadline restarts when the room is evicted.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use super::broker::Deadlines;
 use super::session::ConnId;
@@ -48,12 +48,18 @@ pub enum RoomTimer {
     SockJsSessions,
 }
 
+impl RoomTimer {
+    /// Slots in the table: the last kind's index, plus one.
+    const COUNT: usize = Self::SockJsSessions as usize + 1;
+}
+
 #[derive(Debug, Default)]
 pub struct Timers {
     on_time: BTreeSet<(u64, ConnId, TimerKind)>,
     liveness: BTreeSet<(u64, ConnId, TimerKind)>,
     by_conn: HashMap<ConnId, Deadlines>,
-    room: BTreeMap<RoomTimer, u64>,
+    /// One slot per [`RoomTimer`], by its index (a map here would cost the Worker kilobytes).
+    room: [Option<u64>; RoomTimer::COUNT],
 }
 
 impl Timers {
@@ -85,15 +91,12 @@ impl Timers {
 
     /// Sets a room-wide deadline (`None`: none is due).
     pub fn set_room(&mut self, timer: RoomTimer, at: Option<u64>) {
-        match at {
-            Some(at) => self.room.insert(timer, at),
-            None => self.room.remove(&timer),
-        };
+        self.room[timer as usize] = at;
     }
 
     /// Whether a room-wide deadline has passed at `now`.
     pub fn room_due(&self, timer: RoomTimer, now: u64) -> bool {
-        self.room.get(&timer).is_some_and(|&at| at <= now)
+        self.room[timer as usize].is_some_and(|at| at <= now)
     }
 
     /// The earliest deadline in the table: when the platform's alarm must fire. (Liveness
@@ -101,7 +104,7 @@ impl Timers {
     pub fn next(&self) -> Option<u64> {
         self.next_on_time()
             .into_iter()
-            .chain(self.room.values().copied())
+            .chain(self.room.iter().flatten().copied())
             .min()
     }
 
