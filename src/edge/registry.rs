@@ -11,7 +11,7 @@ use worker::{wasm_bindgen_futures, web_sys, Env, Method, Request, Response, Resu
 use super::http;
 use super::sqlite::DurableObjectSql;
 use crate::room::http::{self as room_http, HttpResponse};
-use crate::room::registry::{self, ActiveRooms, Occupancy, REGISTRY_NAME};
+use crate::room::registry::{self, ActiveRooms, Listing, Occupancy, REGISTRY_NAME};
 
 /// Where rooms and the registry send their requests to each other.
 const INTERNAL: &str = "/.registry/";
@@ -79,7 +79,7 @@ fn occupancy(state: &State) -> Result<Response> {
                 .is_some()
         })
         .count();
-    json_response(&json!({ "connections": connections }))
+    Response::ok(connections.to_string())
 }
 
 // ---- The registry ----
@@ -107,21 +107,23 @@ impl Registry<'_> {
                 }
                 Response::empty()
             }
-            (Method::Get, "list") => {
-                self.list(&rooms, head.param("after").unwrap_or_default())
-                    .await
-            }
+            (Method::Get, "list") => self.list(&rooms, &Listing::from_query(&head)).await,
             _ => Response::error("not found", 404),
         }
     }
 
-    /// A page of rooms after `after`, by name, with their counts; rooms found empty (a crash
-    /// never reported them idle) are forgotten and left out.
-    async fn list(&self, rooms: &ActiveRooms<DurableObjectSql>, after: &str) -> Result<Response> {
-        let page = rooms.page(after).map_err(failed)?;
+    /// A page of rooms after the listing's cursor, by name, with their counts, of those its
+    /// credentials may see; rooms found empty (a crash never reported them idle) are forgotten
+    /// and left out.
+    async fn list(
+        &self,
+        rooms: &ActiveRooms<DurableObjectSql>,
+        listing: &Listing,
+    ) -> Result<Response> {
+        let page = rooms.page(&listing.after).map_err(failed)?;
         let mut listed = Vec::new();
         // One after another: joining the futures would cost the Worker 3 KB gzipped.
-        for (room, since_ms) in &page.rooms {
+        for (room, since_ms) in page.rooms.iter().filter(|(room, _)| listing.shows(room)) {
             match self.connections(room).await {
                 Some(0) => rooms.forget(room).map_err(failed)?,
                 connections => listed.push(json!({
@@ -142,8 +144,7 @@ impl Registry<'_> {
             .fetch_with_str(&format!("https://room{INTERNAL}occupancy"))
             .await
             .ok()?;
-        let text = answer.text().await.ok()?;
-        serde_json::from_str::<serde_json::Value>(&text).ok()?["connections"].as_u64()
+        answer.text().await.ok()?.trim().parse().ok()
     }
 }
 
@@ -165,15 +166,16 @@ pub async fn list(req: Request, env: &Env) -> Result<Response> {
     };
     let mut answer = object(env, REGISTRY_NAME)?
         .fetch_with_str(&format!(
-            "https://registry{INTERNAL}list?after={}",
-            listing.after
+            "https://registry{INTERNAL}list?{}",
+            listing.to_query()
         ))
         .await?;
-    let mut listed: serde_json::Value = serde_json::from_str(&answer.text().await?)?;
-    if let Some(rooms) = listed["rooms"].as_array_mut() {
-        rooms.retain(|row| row["room"].as_str().is_some_and(|room| listing.shows(room)));
-    }
-    http::to_response(HttpResponse::json(200, &listed).with_header("cache-control", "no-store"))
+    let listed = HttpResponse {
+        status: 200,
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        body: answer.bytes().await?,
+    };
+    http::to_response(listed.with_header("cache-control", "no-store"))
 }
 
 fn failed(error: crate::room::StorageError) -> worker::Error {

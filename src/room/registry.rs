@@ -12,7 +12,7 @@
 
 use super::auth::{self, pattern, ConnectRequest, Gate, Secrets};
 use super::engine::decode_basic;
-use super::http::{HttpRequest, HttpResponse, Method};
+use super::http::{percent_encode, HttpRequest, HttpResponse, Method};
 use super::settings::Settings;
 use super::sql::{SqlDatabase, SqlValue};
 use super::storage::StorageError;
@@ -119,6 +119,30 @@ pub struct Listing {
 }
 
 impl Listing {
+    /// The listing as the query the registry object reads (see [`from_query`](Self::from_query)).
+    pub fn to_query(&self) -> String {
+        let mut query = format!("after={}", percent_encode(&self.after));
+        if let Some(patterns) = &self.visible {
+            query.push_str("&visible=");
+            query.push_str(&percent_encode(&patterns.join(" ")));
+        }
+        query
+    }
+
+    /// The listing the Worker sent the registry object (see [`to_query`](Self::to_query)).
+    pub fn from_query(request: &HttpRequest) -> Self {
+        Self {
+            after: request.param("after").unwrap_or_default().to_owned(),
+            visible: request.param("visible").map(|patterns| {
+                patterns
+                    .split(' ')
+                    .filter(|p| !p.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
+        }
+    }
+
     /// Whether a listed room is one these credentials may see.
     pub fn shows(&self, room: &str) -> bool {
         self.visible
@@ -290,6 +314,30 @@ mod tests {
         );
         let next = listing(&settings, &open, &get(&[("after", "lobby")], &[]), 0);
         assert_eq!(next.map(|l| l.after), Ok("lobby".to_owned()));
+    }
+
+    #[test]
+    fn a_listing_reaches_the_registry_object_as_it_was_decided() {
+        for listing in [
+            Listing {
+                after: "lobby".into(),
+                visible: Some(vec!["team-*".into(), "a b&c=%".into()]),
+            },
+            Listing {
+                after: String::new(),
+                visible: None,
+            },
+        ] {
+            let query = crate::room::http::query_pairs(&listing.to_query());
+            let request = HttpRequest {
+                query,
+                ..HttpRequest::default()
+            };
+            let carried = Listing::from_query(&request);
+            assert_eq!(carried.after, listing.after);
+            let patterns = |l: &Listing| l.visible.as_ref().map(|v| v.join(" "));
+            assert_eq!(patterns(&carried), patterns(&listing));
+        }
     }
 
     #[test]

@@ -15,7 +15,7 @@
 //! Everything else under `/` is a static file, served before the Worker runs.
 
 use super::endpoints::{self, EndpointRequest};
-use super::http::{percent_decode, Method};
+use super::http::{percent_decode, percent_encode, Method};
 use super::settings::Settings;
 use crate::room_name;
 
@@ -86,7 +86,7 @@ impl Route {
             Self::SockJs { room, session_path } => vec!["sockjs", room, session_path],
             _ => vec!["-"],
         };
-        let escaped: Vec<String> = fields.iter().map(|field| escape(field)).collect();
+        let escaped: Vec<String> = fields.iter().map(|field| percent_encode(field)).collect();
         escaped.join(" ")
     }
 
@@ -216,19 +216,6 @@ impl Route {
 
 fn refused(status: u16, text: String) -> Route {
     Route::Refused { status, text }
-}
-
-/// `text` with every byte outside printable ASCII, and `%` and the space, percent-escaped.
-fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if (0x21..0x7f).contains(&byte) && byte != b'%' {
-            escaped.push(char::from(byte));
-        } else {
-            escaped.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    escaped
 }
 
 #[cfg(test)]

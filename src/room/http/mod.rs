@@ -18,7 +18,7 @@ mod request;
 pub use cors::{allow_origin, preflight, readable};
 pub use json::{encode_base64, message_json, sse_event};
 pub use listeners::{Listener, ListenerId, ListenerKind, Listeners};
-pub use request::{percent_decode, query_pairs, HttpRequest, HttpResponse, Method};
+pub use request::{percent_decode, percent_encode, query_pairs, HttpRequest, HttpResponse, Method};
 
 pub use crate::room::settings::HttpSettings;
 

@@ -99,6 +99,20 @@ impl HttpResponse {
 }
 
 /// Decodes `%XX` escapes in a URL path; `None` if the result is not UTF-8 or an escape is cut.
+/// `text` with every byte outside printable ASCII, and the space, `%`, `&`, `=`, `+` and `#`,
+/// percent-escaped: safe in a header value and in a query (the inverse of [`percent_decode`]).
+pub fn percent_encode(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if (0x21..0x7f).contains(&byte) && !b"%&=+#".contains(&byte) {
+            escaped.push(char::from(byte));
+        } else {
+            escaped.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    escaped
+}
+
 pub fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
