@@ -46,7 +46,6 @@ mod sockjs;
 mod wake;
 
 pub use history::HistoryPage;
-pub use http::decode_basic;
 pub use ids::ID_HEADROOM;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};

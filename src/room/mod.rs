@@ -70,8 +70,8 @@ pub use broker::{
 };
 pub use budget::{Budget, HistoryUsage, QueueOverflow, Usage};
 pub use engine::{
-    decode_basic, AlarmChange, EventCounts, Failed, Opened, RoomEngine, FLUSH_BATCH,
-    FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, ID_HEADROOM,
+    AlarmChange, EventCounts, Failed, Opened, RoomEngine, FLUSH_BATCH, FLUSH_DEADLINE_MS,
+    FLUSH_DELAY_MS, ID_HEADROOM,
 };
 pub use host::{Host, Turn};
 pub use rate::{Cost, PublishRate, Throttle};

@@ -10,8 +10,7 @@
 //! in open rooms; otherwise a token (which sees the rooms its `rooms` claim allows) or a
 //! `STOMP_USERS` login.
 
-use super::auth::{self, pattern, ConnectRequest, Gate, Secrets};
-use super::engine::decode_basic;
+use super::auth::{self, pattern, ConnectRequest, Gate, HttpCredentials, Secrets};
 use super::http::{percent_encode, HttpRequest, HttpResponse, Method};
 use super::settings::Settings;
 use super::sql::{SqlDatabase, SqlValue};
@@ -201,15 +200,9 @@ fn allowed_rooms(
     request: &HttpRequest,
     now_ms: u64,
 ) -> Result<Option<Vec<String>>, String> {
-    let authorization = request.header("authorization");
-    let bearer = authorization
-        .and_then(|value| auth::authorization_credentials(value, "Bearer"))
-        .or(request.param("access_token"));
-    let basic = authorization
-        .and_then(|value| auth::authorization_credentials(value, "Basic"))
-        .and_then(decode_basic);
+    let HttpCredentials { bearer, basic } = HttpCredentials::of(request);
     match (bearer, basic, &gate.tokens, &gate.users) {
-        (Some(token), _, Some(verifier), _) => Ok(verifier.verify(token.trim(), now_ms)?.rooms),
+        (Some(token), _, Some(verifier), _) => Ok(verifier.verify(token, now_ms)?.rooms),
         (_, Some((login, passcode)), _, Some(users)) => {
             auth::Authenticator::authenticate(
                 users,

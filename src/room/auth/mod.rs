@@ -13,6 +13,8 @@ pub mod pattern;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use super::http::HttpRequest;
+
 pub use grants::{Grants, MAX_GRANT_BYTES};
 pub use jwt::{TokenRules, Verified, Verifier};
 pub use keys::{Algorithm, Key};
@@ -234,6 +236,44 @@ pub fn authorization_credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a
     given
         .eq_ignore_ascii_case(scheme)
         .then(|| credentials.trim())
+}
+
+/// The credentials an HTTP request offers, as a room reads them: a token
+/// (`Authorization: Bearer`, or `access_token` in the query, for clients that cannot set
+/// headers) and a login and passcode (`Authorization: Basic`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpCredentials<'a> {
+    pub bearer: Option<&'a str>,
+    pub basic: Option<(String, String)>,
+}
+
+impl<'a> HttpCredentials<'a> {
+    pub fn of(request: &'a HttpRequest) -> Self {
+        let authorization = request.header("authorization");
+        let bearer = authorization
+            .and_then(|value| authorization_credentials(value, "Bearer"))
+            .or(request.param("access_token"))
+            .map(str::trim);
+        let basic = authorization
+            .and_then(|value| authorization_credentials(value, "Basic"))
+            .and_then(decode_basic);
+        Self { bearer, basic }
+    }
+}
+
+/// `login:passcode` from HTTP Basic credentials (standard base64).
+pub fn decode_basic(encoded: &str) -> Option<(String, String)> {
+    let url_safe: String = encoded
+        .chars()
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect();
+    let text = String::from_utf8(base64url::decode(&url_safe).ok()?).ok()?;
+    let (login, passcode) = text.split_once(':')?;
+    Some((login.to_owned(), passcode.to_owned()))
 }
 
 /// A JWT's compact form: three base64url parts. A passcode of that shape is taken as a token.

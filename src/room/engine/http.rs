@@ -2,7 +2,7 @@
 //! sharing the room's message ids, history, destinations and authentication with STOMP.
 
 use super::{HistoryPage, Outbox, RoomEngine};
-use crate::room::auth::{authorization_credentials, base64url, ConnectRequest, Identity};
+use crate::room::auth::{ConnectRequest, HttpCredentials, Identity};
 use crate::room::broker::{ReplayRequest, Sender};
 use crate::room::budget::TRY_AGAIN_LATER;
 use crate::room::destinations::{self, SubscribeTarget};
@@ -572,14 +572,7 @@ impl RoomEngine {
     /// or `access_token` in the query for clients that cannot set headers, like EventSource),
     /// a login and passcode (HTTP Basic), or in an open room a claimed name (`login`).
     fn identify(&self, request: &HttpRequest, now: u64) -> Answer<Identity> {
-        let authorization = request.header("authorization");
-        let bearer = authorization
-            .and_then(|value| authorization_credentials(value, "Bearer"))
-            .or(request.param("access_token"))
-            .map(str::trim);
-        let basic = authorization
-            .and_then(|value| authorization_credentials(value, "Basic"))
-            .and_then(decode_basic);
+        let HttpCredentials { bearer, basic } = HttpCredentials::of(request);
         let (login, passcode) = match &basic {
             Some((login, passcode)) => (Some(login.as_str()), Some(passcode.as_str())),
             None => (request.param("login"), None),
@@ -691,21 +684,6 @@ fn message_headers(request: &HttpRequest, limits: &Limits) -> Answer<Vec<(String
         ));
     }
     Ok(headers)
-}
-
-/// `login:passcode` from HTTP Basic credentials (standard base64).
-pub fn decode_basic(encoded: &str) -> Option<(String, String)> {
-    let url_safe: String = encoded
-        .chars()
-        .map(|c| match c {
-            '+' => '-',
-            '/' => '_',
-            c => c,
-        })
-        .collect();
-    let text = String::from_utf8(base64url::decode(&url_safe).ok()?).ok()?;
-    let (login, passcode) = text.split_once(':')?;
-    Some((login.to_owned(), passcode.to_owned()))
 }
 
 /// The encodings of a page's messages that fit in `max` bytes together (at least one: a
