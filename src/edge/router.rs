@@ -40,14 +40,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let answer = match &route {
         Route::Health => return super::health::answer(&env),
         Route::RoomList => return super::registry::list(req, &env).await,
-        Route::Socket {
-            room, at_endpoint, ..
-        } => match refuse_socket(&req, &settings, *at_endpoint)? {
+        Route::Socket { at_endpoint, .. } => match refuse_socket(&req, &settings, *at_endpoint)? {
             Some(refusal) => refusal,
-            None => return to_room(req, &env, room, &route).await,
+            None => return to_room(req, &env, &route).await,
         },
-        Route::Destination { room, .. } | Route::Stats { room } | Route::SockJs { room, .. } => {
-            return to_room(req, &env, room, &route).await
+        Route::Destination { .. } | Route::Stats { .. } | Route::SockJs { .. } => {
+            return to_room(req, &env, &route).await
         }
         // A CORS preflight needs nothing from the room: answered here, without waking it.
         Route::Preflight { room, path, sockjs } => {
@@ -70,8 +68,11 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
     http::to_response(answer)
 }
 
-/// Hands the request to the room's object, with its route.
-async fn to_room(req: Request, env: &Env, room: &str, route: &Route) -> Result<Response> {
+/// Hands the request to the object of the room its route names, with the route.
+async fn to_room(req: Request, env: &Env, route: &Route) -> Result<Response> {
+    let Some(room) = route.room() else {
+        return Response::error("the router answers this request itself", 500);
+    };
     let mut forwarded = req.clone_mut()?;
     forwarded
         .headers_mut()?
