@@ -10,7 +10,9 @@ mod storage;
 
 use sqlite::NativeSql;
 use stomp_rooms::room::record::ROW_OVERHEAD;
-use stomp_rooms::room::sql::schema::{SCHEMA_KEY, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_VERSION};
+use stomp_rooms::room::sql::schema::{
+    schema_v4, SCHEMA_KEY, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_VERSION,
+};
 use stomp_rooms::room::sql::{SqlDatabase, SqlValue};
 use stomp_rooms::room::{
     Counter, HistoryRead, HistoryUsage, QueuedMessage, ReadFrom, Storage, Throttle, Write,
@@ -260,6 +262,25 @@ fn a_version_3_database_is_migrated() {
         bytes_us: 700,
     };
     assert_eq!(stored.address_rates, [("10.0.0.1".to_owned(), throttle)]);
+}
+
+#[test]
+fn a_version_4_database_is_migrated_and_keeps_idempotency_keys() {
+    let database = version_3();
+    run(&database, &schema_v4(), vec![]);
+    record_version(&database, 4);
+    assert_migrated_history_and_counters(&database);
+    let mut store = database.open();
+    let key = stomp_rooms::room::IdempotencyKey {
+        key: "k".to_owned(),
+        destination: "/topic/a".to_owned(),
+        message_id: 5,
+        at_ms: 1_000,
+    };
+    store
+        .commit(&[Write::IdempotencyKey(key.clone())])
+        .expect("commit");
+    assert_eq!(store.load().expect("load").idempotency_keys, [key]);
 }
 
 #[test]

@@ -14,8 +14,8 @@ mod storage;
 use stomp_rooms::room::budget::PLATFORM_ROW_BYTES;
 use stomp_rooms::room::record::message_row_bytes;
 use stomp_rooms::room::{
-    Counter, HistoryRead, HistoryUsage, PartialFrame, QueuedMessage, ReadFrom, StagedFrame,
-    Storage, Stored, Throttle, Write,
+    Counter, HistoryRead, HistoryUsage, IdempotencyKey, PartialFrame, QueuedMessage, ReadFrom,
+    StagedFrame, Storage, Stored, Throttle, Write,
 };
 use stomp_rooms::stomp::Message;
 use storage::{message, sorted_load as load};
@@ -52,6 +52,7 @@ contract![
     staged_frames_load_in_staging_order_until_unstaged,
     partial_frames_are_joined_from_their_pieces_until_reset,
     address_rates_round_trip_and_full_ones_are_forgotten,
+    idempotency_keys_round_trip_replace_their_key_and_are_forgotten_below_an_id,
     a_commit_with_a_row_over_the_limit_changes_nothing,
     writes_apply_in_order_within_one_commit,
 ];
@@ -519,6 +520,50 @@ fn address_rates_round_trip_and_full_ones_are_forgotten(store: &mut dyn Storage)
         load(store).address_rates,
         [("2001:db8::1".to_owned(), throttle(50, 300, 50))]
     );
+}
+
+fn idempotency_keys_round_trip_replace_their_key_and_are_forgotten_below_an_id(
+    store: &mut dyn Storage,
+) {
+    let key = |key: &str, destination: &str, message_id, at_ms| IdempotencyKey {
+        key: key.to_owned(),
+        destination: destination.to_owned(),
+        message_id,
+        at_ms,
+    };
+    let longest = "k".repeat(stomp_rooms::room::MAX_IDEMPOTENCY_KEY_BYTES);
+    commit(
+        store,
+        &[
+            Write::IdempotencyKey(key("b", "/queue/q", 3, 1_500)),
+            Write::IdempotencyKey(key("a", "/topic/a", 2, 1_000)),
+            Write::IdempotencyKey(key(&longest, "/user/s1/inbox", 4, 2_000)),
+        ],
+    );
+    assert_eq!(
+        load(store).idempotency_keys,
+        [
+            key("a", "/topic/a", 2, 1_000),
+            key("b", "/queue/q", 3, 1_500),
+            key(&longest, "/user/s1/inbox", 4, 2_000),
+        ],
+        "by message id"
+    );
+    // A key used again (its window over) names its new message.
+    commit(
+        store,
+        &[Write::IdempotencyKey(key("a", "/topic/b", 7, 9_000))],
+    );
+    commit(store, &[Write::ForgetIdempotencyKeys { below_id: 4 }]);
+    assert_eq!(
+        load(store).idempotency_keys,
+        [
+            key(&longest, "/user/s1/inbox", 4, 2_000),
+            key("a", "/topic/b", 7, 9_000),
+        ]
+    );
+    commit(store, &[Write::ForgetIdempotencyKeys { below_id: 8 }]);
+    assert_eq!(load(store).idempotency_keys, []);
 }
 
 fn a_commit_with_a_row_over_the_limit_changes_nothing(store: &mut dyn Storage) {

@@ -10,6 +10,7 @@
 //! | topic history | SQLite, read when asked | per destination: `history_limit` messages and [`Budget::max_history_bytes`]; destinations keeping it: [`Budget::max_history_destinations`], the least recently used giving way |
 //! | one row of any table | SQLite | [`Budget::max_row_bytes`], below the platform's 2 MB |
 //! | what one read or replay builds | memory, for one event | [`Budget::max_read_bytes`] |
+//! | idempotency keys of recent publishes | memory and SQLite, loaded at every wake | [`Budget::max_idempotency_keys`], each key at most 200 bytes with a destination of `max_destination_bytes`; expired after `idempotency_window_ms` |
 //!
 //! Stored bytes in all are therefore at most [`Budget::max_stored_bytes`], which the settings
 //! keep under the platform's 10 GB per object.
@@ -73,6 +74,10 @@ pub struct Budget {
     /// The largest row the room writes. A message or frame that would make a larger row is
     /// refused to its sender. At most the platform's 2,000,000. Default 1,900,000.
     pub max_row_bytes: u64,
+    /// Idempotency keys the room remembers (each at most 200 bytes, with its destination);
+    /// past it the oldest are forgotten first, so a repeat of one is published again.
+    /// Default 10,000.
+    pub max_idempotency_keys: u32,
 }
 
 impl Default for Budget {
@@ -90,6 +95,7 @@ impl Default for Budget {
             max_history_bytes: 4 * MIB,
             max_read_bytes: 4 * MIB,
             max_row_bytes: 1_900_000,
+            max_idempotency_keys: 10_000,
         }
     }
 }

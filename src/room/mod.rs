@@ -68,6 +68,7 @@ pub use auth::{AllowAll, Authenticator, Credentials, Gate};
 pub use broker::{
     Broker, Config, Deadlines, Effect, QueuedMessage, ReplayRequest, HEART_BEAT_GRACE, TRIM_EVERY,
 };
+pub use broker::{IdempotencyKey, Published, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_BYTES};
 pub use budget::{Budget, HistoryUsage, QueueOverflow, Usage};
 pub use engine::{
     AlarmChange, EventCounts, Failed, Opened, RoomEngine, FLUSH_BATCH, FLUSH_DEADLINE_MS,

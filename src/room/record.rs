@@ -115,6 +115,11 @@ pub fn partial_row_bytes(bytes: usize) -> u64 {
     bytes as u64 + ROW_OVERHEAD
 }
 
+/// The bytes an idempotency key takes as a row: its key and destination.
+pub fn idempotency_row_bytes(key: &crate::room::broker::IdempotencyKey) -> u64 {
+    (key.key.len() + key.destination.len()) as u64 + ROW_OVERHEAD
+}
+
 fn put(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_le_bytes());
     out.extend_from_slice(bytes);

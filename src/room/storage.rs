@@ -5,7 +5,7 @@
 //! event goes to [`Storage::commit`] together, after the event's live sends, so a fan-out never
 //! waits behind a write and a failed write leaves nothing half-done.
 
-use super::broker::QueuedMessage;
+use super::broker::{IdempotencyKey, QueuedMessage};
 use super::budget::HistoryUsage;
 use super::rate::Throttle;
 use super::record;
@@ -109,6 +109,12 @@ pub enum Write {
     ForgetFullAddressRates {
         now_us: u64,
     },
+    /// Keep a publish's idempotency key (replacing an expired one of the same key).
+    IdempotencyKey(IdempotencyKey),
+    /// Forget the idempotency keys of messages below this id.
+    ForgetIdempotencyKeys {
+        below_id: u64,
+    },
 }
 
 impl Write {
@@ -126,6 +132,7 @@ impl Write {
             Write::PartialAppend { bytes, .. } | Write::PartialReset { bytes, .. } => {
                 Some(record::partial_row_bytes(bytes.len()))
             }
+            Write::IdempotencyKey(key) => Some(record::idempotency_row_bytes(key)),
             _ => None,
         }
     }
@@ -169,6 +176,8 @@ pub struct Stored {
     pub address_rates: Vec<(String, Throttle)>,
     /// What each destination's history holds.
     pub history: Vec<(String, HistoryUsage)>,
+    /// Idempotency keys of recent publishes, by message id.
+    pub idempotency_keys: Vec<IdempotencyKey>,
 }
 
 impl Stored {

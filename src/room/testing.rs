@@ -10,7 +10,7 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::broker::QueuedMessage;
+use super::broker::{IdempotencyKey, QueuedMessage};
 use super::budget::{HistoryUsage, PLATFORM_ROW_BYTES, PLATFORM_SOCKETS};
 use super::http::{HttpResponse, ListenerId};
 use super::rate::Throttle;
@@ -52,6 +52,8 @@ pub struct MemoryStorage {
     staged: Vec<StagedFrame>,
     /// Each connection's partly-arrived frame, as the rows it was stored in.
     partials: BTreeMap<ConnId, Vec<Vec<u8>>>,
+    /// Idempotency keys, by key.
+    idempotency_keys: BTreeMap<String, IdempotencyKey>,
     /// The largest row a commit may write.
     pub row_limit: u64,
     /// Refuse this many of the next commits (a failing disk, for tests).
@@ -72,6 +74,7 @@ impl Default for MemoryStorage {
             cursors: BTreeMap::new(),
             staged: Vec::new(),
             partials: BTreeMap::new(),
+            idempotency_keys: BTreeMap::new(),
             row_limit: PLATFORM_ROW_BYTES,
             fail_commits: 0,
             commits: Vec::new(),
@@ -116,6 +119,13 @@ impl MemoryStorage {
             .get(&conn)
             .map(|rows| rows.concat())
             .unwrap_or_default()
+    }
+
+    /// The stored idempotency keys, by message id.
+    pub fn idempotency_keys(&self) -> Vec<IdempotencyKey> {
+        let mut keys: Vec<IdempotencyKey> = self.idempotency_keys.values().cloned().collect();
+        keys.sort_by_key(|key| key.message_id);
+        keys
     }
 
     pub fn counter(&self, counter: Counter) -> u64 {
@@ -262,6 +272,13 @@ impl MemoryStorage {
             Write::ForgetFullAddressRates { now_us } => {
                 self.address_rates.retain(|_, t| !t.is_full_at(*now_us));
             }
+            Write::IdempotencyKey(key) => {
+                self.idempotency_keys.insert(key.key.clone(), key.clone());
+            }
+            Write::ForgetIdempotencyKeys { below_id } => {
+                self.idempotency_keys
+                    .retain(|_, key| key.message_id >= *below_id);
+            }
         }
     }
 }
@@ -293,6 +310,7 @@ impl Storage for MemoryStorage {
                 .collect(),
             address_rates: self.address_rates.clone().into_iter().collect(),
             history: history.into_iter().collect(),
+            idempotency_keys: self.idempotency_keys(),
         })
     }
 

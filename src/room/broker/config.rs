@@ -36,6 +36,10 @@ pub struct Config {
     /// Connections from one client address (`CF-Connecting-IP`) the room holds at once; the
     /// next gets an ERROR ("too many connections"). 0: no cap. Default 100.
     pub max_connections_per_address: u32,
+    /// How long a publish's idempotency key (`idempotency-key` on a SEND, `Idempotency-Key`
+    /// on a POST) names it, in ms: a repeat within it is answered with the original's id and
+    /// delivers nothing. 0: keys are not kept (the header is an ordinary one). Default 120000.
+    pub idempotency_window_ms: u64,
 }
 
 impl Default for Config {
@@ -52,6 +56,7 @@ impl Default for Config {
             destinations: destinations::Prefixes::default(),
             max_connections: 5000,
             max_connections_per_address: 100,
+            idempotency_window_ms: 120_000,
         }
     }
 }

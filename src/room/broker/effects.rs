@@ -1,6 +1,7 @@
 //! What the broker asks of its caller: effects to carry out in order, and the deadlines and
 //! replays it reads from sessions.
 
+use super::idempotency::IdempotencyKey;
 #[allow(unused_imports)]
 use super::*;
 
@@ -93,4 +94,9 @@ pub enum Effect {
     },
     /// A transaction ended (committed or aborted): delete its stored frames.
     Unstage { conn: ConnId, transaction: String },
+    /// A keyed publish: store its key with the message's own commit, not deferred.
+    KeepIdempotencyKey(IdempotencyKey),
+    /// Delete the stored idempotency keys of messages below this id (expired, or past the
+    /// budget).
+    ForgetIdempotencyKeys { below_id: u64 },
 }

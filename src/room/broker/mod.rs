@@ -16,6 +16,7 @@ mod connections;
 mod deadlines;
 mod delivery;
 mod effects;
+mod idempotency;
 mod presence;
 mod publish;
 mod queues;
@@ -44,6 +45,8 @@ use transactions::Staged;
 use super::rate::{Cost, PublishRate};
 pub use config::Config;
 pub use effects::{Deadlines, Effect, ReplayRequest};
+pub use idempotency::{IdempotencyKey, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_BYTES};
+pub use publish::Published;
 pub use queues::QueuedMessage;
 
 /// History is trimmed when a destination holds this many messages more than `history_limit`,
@@ -134,6 +137,10 @@ pub struct Broker {
     staged: BTreeMap<(ConnId, String), Vec<Staged>>,
     /// What the room holds, against its budget.
     usage: Usage,
+    /// Idempotency keys of recent publishes (see [`idempotency`]).
+    keys: idempotency::Keys,
+    /// The id of the message the frame being handled published, for its RECEIPT.
+    published: Option<u64>,
     now_ms: u64,
     out: Vec<Effect>,
 }
@@ -150,6 +157,8 @@ impl Broker {
             in_flight: HashMap::new(),
             staged: BTreeMap::new(),
             usage: Usage::default(),
+            keys: idempotency::Keys::default(),
+            published: None,
             now_ms: 0,
             out: Vec::new(),
         }
@@ -353,11 +362,17 @@ impl Broker {
     ) -> Result<(), ProtocolError> {
         let receipt = frame.header("receipt").map(str::to_owned);
         let command = frame.command;
+        self.published = None;
         self.admit_frame(conn, &frame)
             .and_then(|()| self.dispatch_frame(conn, frame, binary))
             .map_err(|error| error.with_receipt(receipt.as_deref()))?;
+        let published = self.published.take().filter(|_| command == Command::Send);
         if let Some(receipt) = receipt {
-            let reply = Frame::new(Command::Receipt).with_header("receipt-id", &receipt);
+            let mut reply = Frame::new(Command::Receipt).with_header("receipt-id", &receipt);
+            // A SEND's RECEIPT names the message it published (the original, for a repeat).
+            if let Some(id) = published {
+                reply = reply.with_header("message-id", &id.to_string());
+            }
             if let Some(version) = self.session(conn).map(|s| s.version) {
                 self.out.push(Effect::Receipt {
                     conn,

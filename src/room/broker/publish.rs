@@ -4,6 +4,15 @@
 #[allow(unused_imports)]
 use super::*;
 
+/// What became of a publish from outside any connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    /// The message's id (the original's, for a repeat).
+    pub id: u64,
+    /// Its idempotency key named an earlier publish: nothing was sent.
+    pub repeat: bool,
+}
+
 impl Broker {
     pub(super) fn on_send(
         &mut self,
@@ -20,42 +29,57 @@ impl Broker {
         let target =
             destinations::parse_send(&destination, &self.config.limits, &self.config.destinations)?;
         if let Some(transaction) = frame.header("transaction") {
+            // Its key is checked now; whether it repeats a publish, when it is committed.
+            self.idempotency_key(&frame.headers)?;
             let transaction = transaction.to_owned();
             return self.stage(conn, transaction, frame, binary);
         }
+        let requested = requested.to_owned();
         let sender = self.session(conn).map(Sender::of).unwrap_or_default();
-        self.route(
+        let (id, _) = self.route_once(
             &sender,
             target,
+            &requested,
             &destination,
             frame.headers,
             frame.body,
             binary,
         )?;
+        self.published = Some(id);
         Ok(())
     }
 
     /// Publishes a message from outside any connection (an HTTP POST): routed, stored and
-    /// delivered exactly as a SEND would be. Returns its id and the effects to carry out.
+    /// delivered exactly as a SEND would be, once per idempotency key. Returns what became of
+    /// it and the effects to carry out.
     pub fn publish(
         &mut self,
         sender: &Sender,
-        destination: &str,
+        requested: &str,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
         now_ms: u64,
-    ) -> Result<(u64, Vec<Effect>), ProtocolError> {
+    ) -> Result<(Published, Vec<Effect>), ProtocolError> {
         self.now_ms = now_ms;
         let destination = self
             .config
             .destinations
-            .route(destination, &body)?
+            .route(requested, &body)?
             .into_owned();
         let target =
             destinations::parse_send(&destination, &self.config.limits, &self.config.destinations)?;
-        let id = self.route(sender, target, &destination, headers, body, false);
+        let routed = self.route_once(
+            sender,
+            target,
+            requested,
+            &destination,
+            headers,
+            body,
+            false,
+        );
         let effects = self.take();
-        Ok((id?, effects))
+        let (id, repeat) = routed?;
+        Ok((Published { id, repeat }, effects))
     }
 
     /// Stamps a message with its id, sender and time and sends it on its way; returns its id.

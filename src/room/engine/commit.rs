@@ -207,6 +207,12 @@ impl RoomEngine {
                 Effect::Unstage { conn, transaction } => {
                     self.batch.push(Write::Unstage { conn, transaction })
                 }
+                // In the event's own commit (never deferred), with its message's writes and
+                // what was deferred before: a RECEIPT or a 201 promises the key too.
+                Effect::KeepIdempotencyKey(key) => self.batch.push(Write::IdempotencyKey(key)),
+                Effect::ForgetIdempotencyKeys { below_id } => {
+                    self.batch.push(Write::ForgetIdempotencyKeys { below_id })
+                }
             }
         }
         Ok(())

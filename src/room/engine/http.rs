@@ -3,7 +3,7 @@
 
 use super::{HistoryPage, Outbox, RoomEngine};
 use crate::room::auth::{ConnectRequest, HttpCredentials, Identity};
-use crate::room::broker::{ReplayRequest, Sender};
+use crate::room::broker::{ReplayRequest, Sender, IDEMPOTENCY_HEADER};
 use crate::room::budget::TRY_AGAIN_LATER;
 use crate::room::destinations::{self, SubscribeTarget};
 use crate::room::http::{
@@ -22,6 +22,12 @@ pub const HTTP_SENDER: &str = "http";
 /// Request headers with this prefix become message headers: `X-Stomp-Priority: high` gives
 /// `priority:high`.
 const HEADER_PREFIX: &str = "x-stomp-";
+
+/// The request header that names a publish (see [`IDEMPOTENCY_HEADER`]).
+const IDEMPOTENCY_REQUEST_HEADER: &str = "idempotency-key";
+
+/// The answer's header saying a publish repeated an earlier one (as payment APIs say it).
+const REPLAYED_HEADER: &str = "idempotent-replayed";
 
 /// Addresses whose HTTP publish rate the room remembers before it forgets full buckets.
 const MAX_REMEMBERED_ADDRESSES: usize = 1024;
@@ -277,7 +283,7 @@ impl RoomEngine {
             request.body.clone(),
             now,
         );
-        let (id, effects) = match published {
+        let (published, effects) = match published {
             Ok(published) => published,
             Err(error) => return Ok(Err(refusal_of(&error))),
         };
@@ -286,10 +292,15 @@ impl RoomEngine {
             ..Outbox::default()
         };
         self.finish_event(store, sockets, None, effects, outbox, now)?;
-        Ok(Ok(HttpResponse::json(
+        // A repeat gets the first answer again (its key bound the same destination), saying so.
+        let answer = HttpResponse::json(
             201,
-            &serde_json::json!({ "id": id, "destination": request.destination }),
-        )))
+            &serde_json::json!({ "id": published.id, "destination": request.destination }),
+        );
+        Ok(Ok(match published.repeat {
+            true => answer.with_header(REPLAYED_HEADER, "true"),
+            false => answer,
+        }))
     }
 
     /// Holds an address to the rates a connection has (`publish_rate`), as one client: each
@@ -654,6 +665,10 @@ fn position(request: &HttpRequest, stream: bool) -> Answer<Option<ReplayRequest>
 /// The message headers a POST sets: its `Content-Type`, and each `X-Stomp-{name}` header.
 fn message_headers(request: &HttpRequest, limits: &Limits) -> Answer<Vec<(String, String)>> {
     let mut headers = Vec::new();
+    // First, so it wins over an `X-Stomp-Idempotency-Key` (a frame's first header does).
+    if let Some(key) = request.header(IDEMPOTENCY_REQUEST_HEADER) {
+        headers.push((IDEMPOTENCY_HEADER.to_owned(), key.to_owned()));
+    }
     if let Some(content_type) = request.header("content-type") {
         headers.push(("content-type".to_owned(), content_type.to_owned()));
     }
@@ -728,6 +743,8 @@ fn request_size(destination: &str, headers: &[(String, String)], body: u64) -> u
 fn refusal_of(error: &ProtocolError) -> HttpResponse {
     if error.message == "message too large" {
         HttpResponse::text(413, error.detail.clone())
+    } else if error.message == "idempotency key reused" {
+        HttpResponse::text(422, error.detail.clone())
     } else if error.close_code == TRY_AGAIN_LATER {
         HttpResponse::text(507, format!("{}: {}", error.message, error.detail))
             .with_header("retry-after", "5")
@@ -747,7 +764,7 @@ fn with_cors(response: HttpResponse, origin: Option<&str>) -> HttpResponse {
             .with_header("access-control-allow-origin", origin)
             .with_header(
                 "access-control-expose-headers",
-                "retry-after, www-authenticate",
+                "retry-after, www-authenticate, idempotent-replayed",
             )
             .with_header("vary", "Origin"),
         _ => response,

@@ -41,13 +41,14 @@ impl RoomEngine {
         sockets: &mut impl Sockets,
         now: u64,
     ) -> Result<(Self, Vec<Effect>), Failed> {
-        let stored = store.load()?;
+        let mut stored = store.load()?;
         let mut broker = Broker::new(settings.broker.clone()).with_authenticator(auth.clone());
         let message_ceiling = stored
             .counter(Counter::LastMessageId)
             .max(stored.newest_message_id);
         broker.restore_last_message_id(message_ceiling);
         broker.restore_history(stored.history.clone());
+        broker.restore_idempotency_keys(std::mem::take(&mut stored.idempotency_keys), now);
         let mut room = RoomEngine {
             broker,
             auth,

@@ -13,6 +13,7 @@
 //! | `staged` | frames of open transactions, as records |
 //! | `partial_piece` | the pieces of a frame that has only partly arrived on a socket |
 //! | `address_rate` | client addresses' places against the publish rate over HTTP |
+//! | `idempotency_key` | recent publishes' idempotency keys, each with its message's id |
 //!
 //! Rows are laid out by the room ([`record`](super::record)): headers length-prefixed, nothing
 //! escaped, so a row is exactly as large as the room counted it before writing it. This module

@@ -4,7 +4,7 @@
 
 use super::schema::{READ_META, SCHEMA_KEY};
 use super::{SqlDatabase, SqlValue};
-use crate::room::broker::QueuedMessage;
+use crate::room::broker::{IdempotencyKey, QueuedMessage};
 use crate::room::budget::HistoryUsage;
 use crate::room::rate::Throttle;
 use crate::room::record;
@@ -104,6 +104,22 @@ pub(super) fn load(database: &impl SqlDatabase) -> Result<Stored, StorageError> 
             _ => None,
         })
         .collect();
+    let idempotency_keys = database
+        .query(
+            "SELECT key, destination, message_id, at_ms FROM idempotency_key ORDER BY message_id",
+            vec![],
+        )?
+        .into_iter()
+        .filter_map(|row| match <[SqlValue; 4]>::try_from(row).ok()? {
+            [SqlValue::Text(key), SqlValue::Text(destination), id, at] => Some(IdempotencyKey {
+                key,
+                destination,
+                message_id: id.to_u64(),
+                at_ms: at.to_u64(),
+            }),
+            _ => None,
+        })
+        .collect();
     Ok(Stored {
         counters,
         newest_message_id: first_u64(&newest),
@@ -113,6 +129,7 @@ pub(super) fn load(database: &impl SqlDatabase) -> Result<Stored, StorageError> 
         partials,
         address_rates,
         history,
+        idempotency_keys,
     })
 }
 

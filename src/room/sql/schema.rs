@@ -8,7 +8,7 @@ use super::{SqlValue, Statement};
 use crate::room::record::ROW_OVERHEAD;
 
 /// The schema this code writes; older databases are migrated when the room wakes.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 5;
 
 /// The `meta` key under which the schema version is recorded.
 pub const SCHEMA_KEY: &str = "schema";
@@ -71,6 +71,15 @@ ALTER TABLE address_rate ADD COLUMN frames_us INTEGER NOT NULL DEFAULT 0;
     )
 }
 
+/// Version 5: idempotency keys of recent publishes, each naming its message (ids rise with
+/// time, so the oldest keys are those of the lowest ids).
+pub const SCHEMA_V5: &str = "
+CREATE TABLE IF NOT EXISTS idempotency_key (
+    key TEXT PRIMARY KEY, destination TEXT NOT NULL, message_id INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS idempotency_by_message ON idempotency_key (message_id);
+";
+
 /// Reads a `meta` value: a counter, or the schema version (the table itself is missing in a
 /// new database).
 pub const READ_META: &str = "SELECT value FROM meta WHERE key = ?";
@@ -92,6 +101,9 @@ pub fn migration(from: u64) -> Vec<Statement> {
     }
     if from < 4 {
         statements.push(Statement::new(schema_v4(), vec![]));
+    }
+    if from < 5 {
+        statements.push(Statement::new(SCHEMA_V5, vec![]));
     }
     statements.push(Statement::new(
         SET_META,

@@ -144,6 +144,19 @@ fn statements_of_one(write: &Write) -> Vec<Statement> {
                 throttle.bytes_us.into(),
             ],
         ),
+        Write::IdempotencyKey(key) => one(
+            "INSERT OR REPLACE INTO idempotency_key (key, destination, message_id, at_ms) VALUES (?, ?, ?, ?)",
+            vec![
+                key.key.as_str().into(),
+                key.destination.as_str().into(),
+                key.message_id.into(),
+                key.at_ms.into(),
+            ],
+        ),
+        Write::ForgetIdempotencyKeys { below_id } => one(
+            "DELETE FROM idempotency_key WHERE message_id < ?",
+            vec![(*below_id).into()],
+        ),
         Write::ForgetFullAddressRates { now_us } => one(
             "DELETE FROM address_rate WHERE messages_us <= ?1 AND frames_us <= ?1 AND bytes_us <= ?1",
             vec![(*now_us).into()],
