@@ -10,7 +10,7 @@ mod storage;
 
 use proptest::prelude::*;
 use stomp_rooms::room::testing::MemoryStorage;
-use stomp_rooms::room::{Counter, HistoryRead, ReadFrom, Storage, Throttle, Write};
+use stomp_rooms::room::{Counter, HistoryRead, IdempotencyKey, ReadFrom, Storage, Throttle, Write};
 use stomp_rooms::stomp::Message;
 
 const TOPICS: [&str; 3] = ["/topic/a", "/topic/b", "/topic/c"];
@@ -34,6 +34,10 @@ enum Step {
     Reset(u64, usize),
     Rate(usize, u64, u64, u64),
     ForgetRates(u64),
+    /// An idempotency key (of a few) for a fresh message id.
+    Key(usize, usize, u64),
+    /// Forget the keys below the `n`th id given out.
+    ForgetKeys(u64),
 }
 
 /// Steps, archives most often: reads and trims need histories of a few messages.
@@ -61,6 +65,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..3usize, 0..100u64, 0..100u64, 0..100u64)
             .prop_map(|(a, m, f, b)| Step::Rate(a, m, f, b)),
         1 => (0..100u64).prop_map(Step::ForgetRates),
+        2 => (0..4usize, 0..TOPICS.len(), 0..10_000u64).prop_map(|(k, d, at)| Step::Key(k, d, at)),
+        1 => (0..40u64).prop_map(Step::ForgetKeys),
     ]
 }
 
@@ -137,6 +143,16 @@ impl Promises {
                 },
             },
             Step::ForgetRates(now_us) => Write::ForgetFullAddressRates { now_us },
+            Step::Key(k, d, at_ms) => {
+                self.next_id += 1;
+                Write::IdempotencyKey(IdempotencyKey {
+                    key: format!("key-{k}"),
+                    destination: TOPICS[d].to_owned(),
+                    message_id: self.next_id,
+                    at_ms,
+                })
+            }
+            Step::ForgetKeys(below_id) => Write::ForgetIdempotencyKeys { below_id },
         })
     }
 }

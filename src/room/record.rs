@@ -116,8 +116,8 @@ pub fn partial_row_bytes(bytes: usize) -> u64 {
 }
 
 /// The bytes an idempotency key takes as a row: its key and destination.
-pub fn idempotency_row_bytes(key: &crate::room::broker::IdempotencyKey) -> u64 {
-    (key.key.len() + key.destination.len()) as u64 + ROW_OVERHEAD
+pub fn idempotency_row_bytes(key: &str, destination: &str) -> u64 {
+    (key.len() + destination.len()) as u64 + ROW_OVERHEAD
 }
 
 fn put(out: &mut Vec<u8>, bytes: &[u8]) {

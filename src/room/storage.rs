@@ -132,7 +132,9 @@ impl Write {
             Write::PartialAppend { bytes, .. } | Write::PartialReset { bytes, .. } => {
                 Some(record::partial_row_bytes(bytes.len()))
             }
-            Write::IdempotencyKey(key) => Some(record::idempotency_row_bytes(key)),
+            Write::IdempotencyKey(key) => {
+                Some(record::idempotency_row_bytes(&key.key, &key.destination))
+            }
             _ => None,
         }
     }
