@@ -13,7 +13,7 @@
 //! for another destination is refused, as a payment API refuses a key reused for another
 //! request. The body of a repeat is not compared: the first publish wins.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::VecDeque;
 
 #[allow(unused_imports)]
 use super::*;
@@ -36,44 +36,42 @@ pub struct IdempotencyKey {
     pub at_ms: u64,
 }
 
-/// The keys the room remembers, oldest (lowest message id) first.
-#[derive(Debug, Default)]
+/// The keys the room remembers, oldest (lowest message id) first: ids rise as keys are added.
+/// Found by a scan (at most `budget.max_idempotency_keys` short strings, once per keyed
+/// publish), which keeps the Worker smaller than an index would.
+#[derive(Default)]
 pub(super) struct Keys {
-    /// Key → the id of the message it named.
-    by_key: HashMap<String, u64>,
-    by_id: BTreeMap<u64, IdempotencyKey>,
+    held: VecDeque<IdempotencyKey>,
     /// Storage may hold keys older than the oldest held here (they were forgotten in memory
     /// since the last forget was written): the next keyed publish deletes them.
     stale_in_storage: bool,
 }
 
 impl Keys {
+    fn find(&self, key: &str) -> Option<&IdempotencyKey> {
+        self.held.iter().find(|held| held.key == key)
+    }
+
+    /// Adds a key with an id above every held one, in place of an expired one of the same key.
     fn insert(&mut self, entry: IdempotencyKey) {
-        if let Some(old) = self.by_key.insert(entry.key.clone(), entry.message_id) {
-            self.by_id.remove(&old);
-        }
-        self.by_id.insert(entry.message_id, entry);
+        self.held.retain(|held| held.key != entry.key);
+        self.held.push_back(entry);
     }
 
     /// Forgets the oldest keys while they are expired by `now` or more than `max` are held.
     fn forget_oldest(&mut self, now: u64, window: u64, max: usize) {
-        loop {
-            let held = self.by_id.len();
-            let Some(entry) = self.by_id.first_entry() else {
-                break;
-            };
-            let expired = entry.get().at_ms.saturating_add(window) <= now;
-            if !expired && held <= max {
+        while let Some(oldest) = self.held.front() {
+            let expired = oldest.at_ms.saturating_add(window) <= now;
+            if !expired && self.held.len() <= max {
                 break;
             }
-            let entry = entry.remove();
-            self.by_key.remove(&entry.key);
+            self.held.pop_front();
             self.stale_in_storage = true;
         }
     }
 
     pub(super) fn len(&self) -> usize {
-        self.by_id.len()
+        self.held.len()
     }
 }
 
@@ -118,9 +116,7 @@ impl Broker {
         let window = self.config.idempotency_window_ms;
         let Some(entry) = self
             .keys
-            .by_key
-            .get(key)
-            .and_then(|id| self.keys.by_id.get(id))
+            .find(key)
             .filter(|entry| entry.at_ms.saturating_add(window) > self.now_ms)
         else {
             return Ok(None);
@@ -156,11 +152,16 @@ impl Broker {
             .forget_oldest(self.now_ms, self.config.idempotency_window_ms, max);
         if std::mem::take(&mut self.keys.stale_in_storage) {
             // Everything below the oldest key held (the new one, at least, is held).
-            let below_id = self.keys.by_id.keys().next().copied().unwrap_or(message_id);
+            let below_id = self.keys.held.front().map_or(message_id, |k| k.message_id);
             self.out.push(Effect::ForgetIdempotencyKeys { below_id });
         }
         // A key forgotten at once (a budget of 0) is not stored either.
-        if self.keys.by_id.contains_key(&message_id) {
+        if self
+            .keys
+            .held
+            .back()
+            .is_some_and(|k| k.message_id == message_id)
+        {
             self.out.push(Effect::KeepIdempotencyKey(entry));
         }
     }
@@ -168,10 +169,9 @@ impl Broker {
     /// Gives back the keys storage holds, after a wake: those still within the window, at
     /// most the budget's newest.
     pub fn restore_idempotency_keys(&mut self, keys: Vec<IdempotencyKey>, now_ms: u64) {
+        // Storage gives them by message id, each key once.
         let stored = keys.len();
-        for entry in keys {
-            self.keys.insert(entry);
-        }
+        self.keys.held = keys.into();
         let max = self.config.budget.max_idempotency_keys as usize;
         self.keys
             .forget_oldest(now_ms, self.config.idempotency_window_ms, max);
