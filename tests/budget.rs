@@ -930,6 +930,14 @@ fn settings_whose_budget_cannot_work_are_refused_naming_the_problem() {
             Limits::default(),
             "over the 8589934592 a room may",
         ),
+        (
+            Budget {
+                max_idempotency_keys: 100_001,
+                ..Budget::default()
+            },
+            Limits::default(),
+            "budget.max_idempotency_keys (100001) is over 100000",
+        ),
     ];
     for (budget, limits, problem) in cases {
         let settings = Settings {

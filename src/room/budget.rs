@@ -35,6 +35,9 @@ pub const PLATFORM_OBJECT_BYTES: u64 = 10_000_000_000;
 /// own pages and indexes.
 pub const MAX_STORED_BYTES: u64 = 8 * 1024 * 1024 * 1024;
 
+/// The most idempotency keys a room's settings may let it hold.
+pub const MAX_IDEMPOTENCY_KEYS: u32 = 100_000;
+
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
 
@@ -136,6 +139,10 @@ impl Budget {
                 self.max_row_bytes <= self.max_queue_bytes
                     && self.max_queue_bytes <= self.max_queued_bytes,
                 "budget.max_queue_bytes must hold at least one row (budget.max_row_bytes), and budget.max_queued_bytes one full queue".to_owned(),
+            ),
+            (
+                self.max_idempotency_keys <= MAX_IDEMPOTENCY_KEYS,
+                format!("budget.max_idempotency_keys ({}) is over {MAX_IDEMPOTENCY_KEYS}: every wake loads them, and each keyed publish looks through them", self.max_idempotency_keys),
             ),
             (
                 self.max_history_destinations > 0,
