@@ -54,7 +54,7 @@ pub const TRIM_EVERY: u32 = 32;
 pub const HEART_BEAT_GRACE: u64 = 2;
 
 /// Headers a client may not set on a SEND: the broker sets them on each MESSAGE.
-const RESERVED_HEADERS: [&str; 14] = [
+const RESERVED_HEADERS: [&str; 15] = [
     "destination",
     "sender",
     "sender-name",
@@ -69,6 +69,7 @@ const RESERVED_HEADERS: [&str; 14] = [
     "redelivered",
     "replayed",
     "replay-skipped",
+    "replay-incomplete",
 ];
 
 /// Who sent a message, as the room stamps it on the MESSAGE.
@@ -353,9 +354,27 @@ impl Broker {
     ) -> Result<(), ProtocolError> {
         let receipt = frame.header("receipt").map(str::to_owned);
         let command = frame.command;
+        let before = self.out.len();
         self.admit_frame(conn, &frame)
             .and_then(|()| self.dispatch_frame(conn, frame, binary))
             .map_err(|error| error.with_receipt(receipt.as_deref()))?;
+        // A SUBSCRIBE that replays history is acknowledged after its replay, by the RECEIPT
+        // [`Broker::replay`] sends (which says whether the replay was complete).
+        let receipt = match self.out[before..]
+            .iter_mut()
+            .rev()
+            .find_map(|effect| match effect {
+                Effect::Replay {
+                    conn: to, receipt, ..
+                } if *to == conn => Some(receipt),
+                _ => None,
+            }) {
+            Some(slot) => {
+                *slot = receipt;
+                None
+            }
+            None => receipt,
+        };
         if let Some(receipt) = receipt {
             let reply = Frame::new(Command::Receipt).with_header("receipt-id", &receipt);
             if let Some(version) = self.session(conn).map(|s| s.version) {

@@ -165,6 +165,7 @@ impl RoomEngine {
                     let page = HistoryPage {
                         messages: vec![message.clone()],
                         left_out: 0,
+                        incomplete: false,
                     };
                     let answer = self.poll_answer(&page, ReadFrom::Oldest);
                     sockets.answer(id, with_cors(answer, origin.as_deref()));
@@ -398,7 +399,8 @@ impl RoomEngine {
                 )))
             }
         };
-        if !page.messages.is_empty() || wait_s == 0 {
+        // A client that lost messages hears so at once, not after the next one.
+        if !page.messages.is_empty() || page.incomplete || wait_s == 0 {
             return Ok(Ok(HttpOutcome::Respond(self.poll_answer(&page, from))));
         }
         let max = self.settings.http.max_waiting_polls as usize;
@@ -494,6 +496,11 @@ impl RoomEngine {
                 })?;
             let max = self.settings.broker.budget.max_read_bytes;
             let (events, left_out) = encode_within(&replay, ReadFrom::Newest, max, sse_event);
+            if replay.incomplete {
+                // Named, like `skipped`: the history no longer holds everything after the
+                // client's Last-Event-ID (or `after`).
+                body.extend(b"event: incomplete\ndata: {\"incomplete\":true}\n\n");
+            }
             if left_out > 0 {
                 // A named event: EventSource's `onmessage` does not see it, a listener for
                 // `skipped` does.
@@ -538,6 +545,8 @@ impl RoomEngine {
     /// never exceeds it: an id the room never gave counts as its last). An answer the read
     /// budget cut short says so: `"more": true` reading forward (poll again after
     /// `next_after` for the rest), `"skipped": n` older messages left out of the newest.
+    /// A poll after an id the history no longer holds everything after says
+    /// `"incomplete": true`.
     fn poll_answer(&self, page: &HistoryPage, from: ReadFrom) -> HttpResponse {
         let max = self.settings.broker.budget.max_read_bytes;
         let json = |message: &Message| message_json(message).to_string().into_bytes();
@@ -551,6 +560,9 @@ impl RoomEngine {
         let mut body = b"{\"messages\":[".to_vec();
         body.extend(messages.join(&b","[..]));
         body.extend(format!("],\"next_after\":{next_after}").into_bytes());
+        if page.incomplete {
+            body.extend(b",\"incomplete\":true");
+        }
         if left_out > 0 {
             body.extend(match from {
                 ReadFrom::Oldest => ",\"more\":true".to_owned().into_bytes(),

@@ -8,7 +8,7 @@ use super::{SqlValue, Statement};
 use crate::room::record::ROW_OVERHEAD;
 
 /// The schema this code writes; older databases are migrated when the room wakes.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// The `meta` key under which the schema version is recorded.
 pub const SCHEMA_KEY: &str = "schema";
@@ -71,6 +71,17 @@ ALTER TABLE address_rate ADD COLUMN frames_us INTEGER NOT NULL DEFAULT 0;
     )
 }
 
+/// Version 6: each destination's summary keeps the highest id trimmed from its history, so a
+/// resume from before it is known to be incomplete (what was trimmed before this version is
+/// not known: 0).
+pub const SCHEMA_V6: &str = "
+ALTER TABLE history_summary ADD COLUMN trimmed INTEGER NOT NULL DEFAULT 0;
+";
+
+/// The `meta` key under which the highest id any dropped history held is kept (see
+/// [`Storage::history_lost`](crate::room::storage::Storage::history_lost)).
+pub const HISTORY_DROPPED_KEY: &str = "history_dropped";
+
 /// Reads a `meta` value: a counter, or the schema version (the table itself is missing in a
 /// new database).
 pub const READ_META: &str = "SELECT value FROM meta WHERE key = ?";
@@ -92,6 +103,9 @@ pub fn migration(from: u64) -> Vec<Statement> {
     }
     if from < 4 {
         statements.push(Statement::new(schema_v4(), vec![]));
+    }
+    if from < 6 {
+        statements.push(Statement::new(SCHEMA_V6, vec![]));
     }
     statements.push(Statement::new(
         SET_META,
