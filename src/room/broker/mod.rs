@@ -360,15 +360,18 @@ impl Broker {
             .map_err(|error| error.with_receipt(receipt.as_deref()))?;
         // A SUBSCRIBE that replays history is acknowledged after its replay, by the RECEIPT
         // [`Broker::replay`] sends (which says whether the replay was complete).
-        let receipt = match self.out[before..]
-            .iter_mut()
-            .rev()
-            .find_map(|effect| match effect {
-                Effect::Replay {
-                    conn: to, receipt, ..
-                } if *to == conn => Some(receipt),
-                _ => None,
-            }) {
+        let replay =
+            self.out
+                .get_mut(before..)
+                .into_iter()
+                .flatten()
+                .find_map(|effect| match effect {
+                    Effect::Replay {
+                        conn: to, receipt, ..
+                    } if *to == conn => Some(receipt),
+                    _ => None,
+                });
+        let receipt = match replay {
             Some(slot) => {
                 *slot = receipt;
                 None
