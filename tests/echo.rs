@@ -5,9 +5,11 @@
 
 mod support;
 
+use serde_json::Value;
+use stomp_rooms::room::http::{HttpOutcome, HttpRequest};
 use stomp_rooms::room::{Config, PublishRate, Settings};
 use stomp_rooms::stomp::Command;
-use support::http::{post, respond, with_header};
+use support::http::{body_json, get, post, respond, text, with_header};
 use support::SimulatedRoom;
 
 fn with_history(history_limit: u32) -> Settings {
@@ -138,5 +140,88 @@ fn a_queue_consumer_with_echo_off_still_gets_its_own_message_so_none_is_lost() {
     subscribe_without_echo(&mut room, 1, "/queue/jobs");
     room.publish(1, "/queue/jobs", "my job");
     assert_eq!(room.bodies(1), ["my job"]);
+}
+}
+
+// ---- over HTTP: polls and event streams with ?echo=false, for verified readers -------------
+
+const ALICE_BASIC: &str = "Basic YWxpY2U6YQ==";
+
+fn as_alice(request: HttpRequest) -> HttpRequest {
+    with_header(request, "authorization", ALICE_BASIC)
+}
+
+/// alice and bob connected over STOMP, and three messages: alice's, bob's, alice's.
+fn alice_and_bob_chatting() -> SimulatedRoom {
+    let mut room = SimulatedRoom::new().with_credentials(&[("alice", "a"), ("bob", "b")]);
+    room.connect(1, "login:alice\npasscode:a\n");
+    room.connect(2, "login:bob\npasscode:b\n");
+    room.publish(1, "/topic/chat", "alice 1");
+    room.publish(2, "/topic/chat", "bob 1");
+    room.publish(1, "/topic/chat", "alice 2");
+    room
+}
+
+fn bodies_of(answer: &Value) -> Vec<&str> {
+    answer["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect()
+}
+
+room_test! {
+fn a_verified_reader_polling_with_echo_false_skips_its_own_messages_and_goes_on_past_them() {
+    let mut room = alice_and_bob_chatting();
+    let answer = body_json(&respond(room.http(as_alice(get("/topic/chat?after=0&echo=false")))));
+    assert_eq!(bodies_of(&answer), ["bob 1"]);
+    let next_after = answer["next_after"].as_u64().unwrap();
+    assert_eq!(next_after, 3, "past alice's own last message");
+    let page = body_json(&respond(room.http(as_alice(get("/topic/chat?last=1&echo=false")))));
+    assert!(bodies_of(&page).is_empty(), "a page of only her own is answered, empty");
+    assert_eq!(page["next_after"], 3);
+    let held = room.http(as_alice(get(&format!("/topic/chat?after={next_after}&wait=30&echo=false"))));
+    assert!(matches!(held, Some(HttpOutcome::Wait { .. })), "{held:?}");
+    room.publish(1, "/topic/chat", "alice 3");
+    assert!(room.answers().is_empty(), "her own message does not answer her poll");
+    room.publish(2, "/topic/chat", "bob 2");
+    let answers = room.answers();
+    assert_eq!(answers.len(), 1);
+    assert_eq!(bodies_of(&body_json(&answers[0].1)), ["bob 2"]);
+}
+}
+
+room_test! {
+fn a_verified_reader_streaming_with_echo_false_is_sent_everyone_elses_events_only() {
+    let mut room = alice_and_bob_chatting();
+    let request = with_header(
+        with_header(as_alice(get("/topic/chat?echo=false")), "accept", "text/event-stream"),
+        "last-event-id",
+        "0",
+    );
+    let Some(HttpOutcome::Stream { listener, head, .. }) = room.http(request) else {
+        panic!("expected a stream");
+    };
+    let start = text(&head);
+    assert!(start.contains("\"body\":\"bob 1\""), "{start}");
+    assert!(!start.contains("alice"), "{start}");
+    room.publish(1, "/topic/chat", "alice 3");
+    room.publish(2, "/topic/chat", "bob 2");
+    let live = room.streamed(listener);
+    assert!(live.contains("\"body\":\"bob 2\""), "{live}");
+    assert!(!live.contains("alice 3"), "{live}");
+}
+}
+
+room_test! {
+fn echo_false_over_http_needs_a_verified_reader_and_a_true_or_false() {
+    let mut room = SimulatedRoom::new();
+    let unverified = respond(room.http(get("/topic/chat?echo=false&login=alice")));
+    assert_eq!(unverified.status, 400);
+    assert!(text(&unverified).contains("verified"), "{}", text(&unverified));
+    let invalid = respond(room.http(get("/topic/chat?echo=maybe")));
+    assert_eq!(invalid.status, 400);
+    assert_eq!(respond(room.http(get("/topic/chat?echo=true"))).status, 200);
 }
 }

@@ -50,6 +50,18 @@ pub struct Subscription {
     pub echo: bool,
 }
 
+impl Subscription {
+    /// An `echo` header's (or query parameter's) value, leniently: `true`, `1`, `yes`, `on` or
+    /// `false`, `0`, `no`, `off`, in any case; `None` for anything else.
+    pub fn parse_echo(value: &str) -> Option<bool> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Some(true),
+            "false" | "0" | "no" | "off" => Some(false),
+            _ => None,
+        }
+    }
+}
+
 fn echo_default() -> bool {
     true
 }

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Broker, Effect};
+use super::{Broker, Effect, Sender};
 use crate::room::session::{AckMode, ConnId, Session, Unacked};
 use crate::stomp::{encode_message, Command, Delivery, Frame, Message, MessageFrameKey, Version};
 
@@ -157,14 +157,5 @@ impl Broker {
 /// Whether `session` sent `message`, by the `sender` and `sender-verified` the room stamped
 /// on it (see [`Session::sent`]).
 fn sent_by(session: &Session, message: &Message) -> bool {
-    let mut sender = None;
-    let mut verified = false;
-    for (name, value) in &message.headers {
-        match name.as_str() {
-            "sender" if sender.is_none() => sender = Some(value.as_str()),
-            "sender-verified" => verified = value == "true",
-            _ => {}
-        }
-    }
-    sender.is_some_and(|sender| session.sent(sender, verified))
+    Sender::stamped_on(message).is_some_and(|(sender, verified)| session.sent(sender, verified))
 }

@@ -92,6 +92,20 @@ impl Sender {
         }
     }
 
+    /// Who sent a message, as the room stamped it: its `sender` and whether it was verified.
+    pub fn stamped_on(message: &Message) -> Option<(&str, bool)> {
+        let mut sender = None;
+        let mut verified = false;
+        for (name, value) in &message.headers {
+            match name.as_str() {
+                "sender" if sender.is_none() => sender = Some(value.as_str()),
+                "sender-verified" => verified = value == "true",
+                _ => {}
+            }
+        }
+        sender.map(|sender| (sender, verified))
+    }
+
     fn stamp(&self, headers: &mut Vec<(String, String)>) {
         headers.push(("sender".to_owned(), self.identity.clone()));
         if self.verified {

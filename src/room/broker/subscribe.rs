@@ -105,15 +105,13 @@ fn parse_echo(frame: &Frame) -> Result<bool, ProtocolError> {
     let Some(value) = frame.header("echo") else {
         return Ok(true);
     };
-    match value.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ProtocolError::new(
+    Subscription::parse_echo(value).ok_or_else(|| {
+        ProtocolError::new(
             "invalid echo header",
             "echo must be true or false (false: this subscription does not receive messages its \
              own session, or its verified login, sent)",
-        )),
-    }
+        )
+    })
 }
 
 pub(super) fn parse_replay(
