@@ -10,7 +10,9 @@ mod storage;
 
 use sqlite::NativeSql;
 use stomp_rooms::room::record::ROW_OVERHEAD;
-use stomp_rooms::room::sql::schema::{SCHEMA_KEY, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_VERSION};
+use stomp_rooms::room::sql::schema::{
+    schema_v4, SCHEMA_KEY, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_VERSION,
+};
 use stomp_rooms::room::sql::{SqlDatabase, SqlValue};
 use stomp_rooms::room::{
     Counter, HistoryRead, HistoryUsage, QueuedMessage, ReadFrom, Storage, Throttle, Write,
@@ -150,6 +152,14 @@ fn version_3() -> NativeSql {
     database
 }
 
+/// Version 3's database, at version 4 (sizes and summaries), before trims were remembered.
+fn version_4() -> NativeSql {
+    let database = version_3();
+    run(&database, &schema_v4(), vec![]);
+    record_version(&database, 4);
+    database
+}
+
 fn record_version(database: &NativeSql, version: i64) {
     run(
         database,
@@ -263,6 +273,23 @@ fn a_version_3_database_is_migrated() {
 }
 
 #[test]
+fn a_version_4_database_is_migrated_knowing_of_no_trim_before_it() {
+    let database = version_4();
+    assert_migrated_history_and_counters(&database);
+    let mut store = database.open();
+    assert_eq!(store.history_lost("/topic/a"), Ok(0));
+    store
+        .commit(&[Write::TrimHistory {
+            destination: "/topic/a".to_owned(),
+            keep_rows: 1,
+            keep_bytes: u64::MAX,
+        }])
+        .expect("commit");
+    assert_eq!(store.history_lost("/topic/a"), Ok(1), "trims from now on are");
+    assert_eq!(store.history_lost("/topic/b"), Ok(0));
+}
+
+#[test]
 fn a_migrated_history_takes_new_messages_and_is_trimmed_by_its_sizes() {
     let database = version_1();
     let mut store = database.open();
@@ -288,6 +315,7 @@ fn a_migrated_history_takes_new_messages_and_is_trimmed_by_its_sizes() {
         newest: 5,
     };
     assert_eq!(store.history_usage("/topic/a"), Ok(usage));
+    assert_eq!(store.history_lost("/topic/a"), Ok(1));
 }
 
 #[test]
