@@ -285,7 +285,11 @@ fn a_version_4_database_is_migrated_knowing_of_no_trim_before_it() {
             keep_bytes: u64::MAX,
         }])
         .expect("commit");
-    assert_eq!(store.history_lost("/topic/a"), Ok(1), "trims from now on are");
+    assert_eq!(
+        store.history_lost("/topic/a"),
+        Ok(1),
+        "trims from now on are"
+    );
     assert_eq!(store.history_lost("/topic/b"), Ok(0));
 }
 
