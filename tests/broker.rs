@@ -1280,6 +1280,7 @@ fn a_worst_case_session_fits_in_an_attachment() {
                 handle: u32::MAX - n as u32,
                 destination: long('d', limits.max_destination_bytes),
                 ack: AckMode::ClientIndividual,
+                echo: false,
             })
             .collect(),
         next_handle: u32::MAX,

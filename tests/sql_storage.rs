@@ -152,6 +152,14 @@ fn version_3() -> NativeSql {
     database
 }
 
+/// Version 3's database, at version 4 (sizes and summaries), before trims were remembered.
+fn version_4() -> NativeSql {
+    let database = version_3();
+    run(&database, &schema_v4(), vec![]);
+    record_version(&database, 4);
+    database
+}
+
 fn record_version(database: &NativeSql, version: i64) {
     run(
         database,
@@ -284,6 +292,27 @@ fn a_version_4_database_is_migrated_and_keeps_idempotency_keys() {
 }
 
 #[test]
+fn a_version_4_database_is_migrated_knowing_of_no_trim_before_it() {
+    let database = version_4();
+    assert_migrated_history_and_counters(&database);
+    let mut store = database.open();
+    assert_eq!(store.history_lost("/topic/a"), Ok(0));
+    store
+        .commit(&[Write::TrimHistory {
+            destination: "/topic/a".to_owned(),
+            keep_rows: 1,
+            keep_bytes: u64::MAX,
+        }])
+        .expect("commit");
+    assert_eq!(
+        store.history_lost("/topic/a"),
+        Ok(1),
+        "trims from now on are"
+    );
+    assert_eq!(store.history_lost("/topic/b"), Ok(0));
+}
+
+#[test]
 fn a_migrated_history_takes_new_messages_and_is_trimmed_by_its_sizes() {
     let database = version_1();
     let mut store = database.open();
@@ -309,6 +338,7 @@ fn a_migrated_history_takes_new_messages_and_is_trimmed_by_its_sizes() {
         newest: 5,
     };
     assert_eq!(store.history_usage("/topic/a"), Ok(usage));
+    assert_eq!(store.history_lost("/topic/a"), Ok(1));
 }
 
 #[test]

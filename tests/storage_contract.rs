@@ -47,6 +47,7 @@ contract![
     history_counts_after_an_id,
     trims_keep_the_newest_rows_within_bytes_and_always_the_newest,
     a_dropped_history_is_forgotten,
+    history_remembers_the_highest_id_it_lost_to_trims_and_drops,
     queue_messages_round_trip_with_their_redelivery,
     queue_cursors_are_kept_until_zero,
     staged_frames_load_in_staging_order_until_unstaged,
@@ -341,6 +342,81 @@ fn a_dropped_history_is_forgotten(store: &mut dyn Storage) {
     let destinations: Vec<&str> = stored.history.iter().map(|(d, _)| d.as_str()).collect();
     assert_eq!(destinations, ["/topic/b"]);
     assert_eq!(stored.newest_message_id, 10);
+}
+
+fn history_remembers_the_highest_id_it_lost_to_trims_and_drops(store: &mut dyn Storage) {
+    interleaved(store);
+    let lost = |store: &dyn Storage, destination: &str| store.history_lost(destination).unwrap();
+    let trim = |destination: &str, keep_rows| Write::TrimHistory {
+        destination: destination.to_owned(),
+        keep_rows,
+        keep_bytes: u64::MAX,
+    };
+    let drop = |destination: &str| Write::DropHistory {
+        destination: destination.to_owned(),
+    };
+    assert_eq!((lost(store, "/topic/a"), lost(store, "/topic/b")), (0, 0));
+    commit(store, &[trim("/topic/a", 3)]);
+    assert_eq!(lost(store, "/topic/a"), 3, "1 and 3 trimmed");
+    assert_eq!(
+        lost(store, "/topic/b"),
+        0,
+        "another destination lost nothing"
+    );
+    commit(store, &[trim("/topic/a", 9)]);
+    assert_eq!(
+        lost(store, "/topic/a"),
+        3,
+        "a trim that deletes nothing forgets nothing"
+    );
+    commit(
+        store,
+        &[
+            Write::Archive(message(11, "/topic/a", "11")),
+            Write::Archive(message(13, "/topic/a", "13")),
+            trim("/topic/a", 2),
+        ],
+    );
+    assert_eq!(
+        lost(store, "/topic/a"),
+        9,
+        "trimmed in the commit that archived"
+    );
+    commit(
+        store,
+        &[
+            Write::Archive(message(21, "/topic/c", "21")),
+            Write::Archive(message(23, "/topic/c", "23")),
+            trim("/topic/c", 1),
+        ],
+    );
+    assert_eq!(
+        lost(store, "/topic/c"),
+        21,
+        "a history trimmed in its first commit"
+    );
+    assert_eq!(load(store).history.len(), 3);
+    commit(store, &[drop("/topic/a")]);
+    assert_eq!(lost(store, "/topic/a"), 13, "the newest it held");
+    assert_eq!(
+        lost(store, "/topic/b"),
+        13,
+        "a dropped history's mark stands for every destination"
+    );
+    assert_eq!(lost(store, "/topic/c"), 21);
+    commit(store, &[Write::Archive(message(31, "/topic/a", "31"))]);
+    assert_eq!(
+        lost(store, "/topic/a"),
+        13,
+        "kept after the destination comes back"
+    );
+    commit(store, &[drop("/topic/c")]);
+    assert_eq!(lost(store, "/topic/b"), 23);
+    assert_eq!(
+        load(store).history.len(),
+        2,
+        "a dropped history keeps no summary"
+    );
 }
 
 fn queue_messages_round_trip_with_their_redelivery(store: &mut dyn Storage) {

@@ -44,6 +44,30 @@ pub struct Subscription {
     #[serde(rename = "dest")]
     pub destination: String,
     pub ack: AckMode,
+    /// Whether it receives messages its own session sent (or, for a verified session, any
+    /// session of the same login): `echo: false` on the SUBSCRIBE turns this off.
+    #[serde(default = "echo_default", skip_serializing_if = "is_echo_default")]
+    pub echo: bool,
+}
+
+impl Subscription {
+    /// An `echo` header's (or query parameter's) value, leniently: `true`, `1`, `yes`, `on` or
+    /// `false`, `0`, `no`, `off`, in any case; `None` for anything else.
+    pub fn parse_echo(value: &str) -> Option<bool> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Some(true),
+            "false" | "0" | "no" | "off" => Some(false),
+            _ => None,
+        }
+    }
+}
+
+fn echo_default() -> bool {
+    true
+}
+
+fn is_echo_default(echo: &bool) -> bool {
+    *echo
 }
 
 /// A delivered message that awaits ACK or NACK: (message id, subscription handle, is a queue message).
@@ -174,6 +198,22 @@ impl Session {
         match &self.login {
             Some(login) if self.verified => login.clone(),
             _ => self.session_id(),
+        }
+    }
+
+    /// Whether a message stamped with this `sender` (and `sender-verified`) came from this
+    /// session or, when this session is verified, from the same verified login. Compares
+    /// without building the session's identity: it runs for every echo-off subscriber of a
+    /// fan-out.
+    pub fn sent(&self, sender: &str, sender_verified: bool) -> bool {
+        match &self.login {
+            Some(login) if self.verified => sender_verified && login == sender,
+            _ => {
+                !sender_verified
+                    && sender
+                        .strip_prefix('s')
+                        .is_some_and(|conn| conn.parse() == Ok(self.conn))
+            }
         }
     }
 

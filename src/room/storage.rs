@@ -232,6 +232,11 @@ pub trait Storage {
     fn history_count(&self, destination: &str, after: u64) -> Result<u32, StorageError>;
     /// What a destination's history holds.
     fn history_usage(&self, destination: &str) -> Result<HistoryUsage, StorageError>;
+    /// The highest id of a message a destination's history lost (trimmed from it, or dropped
+    /// with all of it), 0 if none: a resume after a lower id cannot be complete. A dropped
+    /// history keeps nothing of its own (a room may see destinations without end): the
+    /// highest id any dropped history held stands for every destination.
+    fn history_lost(&self, destination: &str) -> Result<u64, StorageError>;
     /// Applies the writes in order, all of them or (on error) none.
     fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError>;
 }

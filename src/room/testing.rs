@@ -47,6 +47,10 @@ pub struct MemoryStorage {
     counters: BTreeMap<Counter, u64>,
     address_rates: BTreeMap<String, Throttle>,
     history: BTreeMap<u64, Message>,
+    /// Each destination's highest id trimmed from its history.
+    trimmed: BTreeMap<String, u64>,
+    /// The highest id any dropped history held.
+    dropped: u64,
     queued: BTreeMap<u64, QueuedMessage>,
     cursors: BTreeMap<String, u64>,
     staged: Vec<StagedFrame>,
@@ -70,6 +74,8 @@ impl Default for MemoryStorage {
             counters: BTreeMap::new(),
             address_rates: BTreeMap::new(),
             history: BTreeMap::new(),
+            trimmed: BTreeMap::new(),
+            dropped: 0,
             queued: BTreeMap::new(),
             cursors: BTreeMap::new(),
             staged: Vec::new(),
@@ -202,11 +208,21 @@ impl MemoryStorage {
                         (rows > 1 && (rows > *keep_rows || bytes > *keep_bytes)).then_some(m.id)
                     })
                     .collect();
+                if let Some(&highest) = drop.iter().max() {
+                    let trimmed = self.trimmed.entry(destination.clone()).or_default();
+                    *trimmed = highest.max(*trimmed);
+                }
                 for id in drop {
                     self.history.remove(&id);
                 }
             }
             Write::DropHistory { destination } => {
+                let held = self.history_rows(destination, 0).map(|m| m.id).max();
+                let trimmed = self.trimmed.remove(destination);
+                self.dropped = self
+                    .dropped
+                    .max(held.unwrap_or(0))
+                    .max(trimmed.unwrap_or(0));
                 self.history.retain(|_, m| &m.destination != destination);
             }
             Write::Enqueue(message) => {
@@ -344,6 +360,11 @@ impl Storage for MemoryStorage {
             usage.add(message.id, record::message_row_bytes(message));
         }
         Ok(usage)
+    }
+
+    fn history_lost(&self, destination: &str) -> Result<u64, StorageError> {
+        let trimmed = self.trimmed.get(destination).copied().unwrap_or(0);
+        Ok(trimmed.max(self.dropped))
     }
 
     fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError> {

@@ -2,9 +2,9 @@
 
 use std::collections::HashMap;
 
-use super::{Broker, Effect};
-use crate::room::session::{AckMode, ConnId, Unacked};
-use crate::stomp::{encode_message, Delivery, Message, MessageFrameKey, Version};
+use super::{Broker, Effect, Sender};
+use crate::room::session::{AckMode, ConnId, Session, Unacked};
+use crate::stomp::{encode_message, Command, Delivery, Frame, Message, MessageFrameKey, Version};
 
 impl Broker {
     pub(super) fn subscribers(&self, destination: &str) -> Vec<(ConnId, u32)> {
@@ -35,6 +35,11 @@ impl Broker {
             let Some(subscription) = session.subscription_by_handle(handle) else {
                 continue;
             };
+            // A queue message goes to one consumer, whoever sent it: skipping it here would
+            // lose it, so echo control is for topics and `/user/` destinations.
+            if !subscription.echo && !is_queue && sent_by(session, message) {
+                continue;
+            }
             let tracked = subscription.ack != AckMode::Auto;
             let ack_handle = (session.version == Version::V1_2 && tracked).then_some(handle);
             let by_id = group_of.entry((session.version, ack_handle)).or_default();
@@ -89,29 +94,68 @@ impl Broker {
 
     /// Delivers history requested by an [`Effect::Replay`], oldest first, marked `replayed:true`.
     /// When the read left `skipped` older messages out (see `budget.max_read_bytes`), the
-    /// first replayed message says so in `replay-skipped`.
+    /// first replayed message says so in `replay-skipped`. When the history no longer holds
+    /// everything after the id a `replay-after` asked from (it was trimmed or dropped), the
+    /// replay is `incomplete`: the first replayed message says so in `replay-incomplete: true`,
+    /// and so does the SUBSCRIBE's RECEIPT, sent after the replay when one was asked for
+    /// (`receipt`), so a client learns it even when nothing is left to replay.
     pub fn replay(
         &mut self,
         conn: ConnId,
         subscription: &str,
         mut messages: Vec<Message>,
         skipped: u32,
+        incomplete: bool,
+        receipt: Option<String>,
     ) -> Vec<Effect> {
         messages.sort_by_key(|m| m.id);
-        if let Some(first) = messages.first_mut().filter(|_| skipped > 0) {
-            first
-                .headers
-                .push(("replay-skipped".to_owned(), skipped.to_string()));
-        }
         let handle = self
             .session(conn)
             .and_then(|s| s.subscription(subscription))
             .map(|s| s.handle);
         if let Some(handle) = handle {
+            // Echo control may keep the first from this subscriber: the marks go on the
+            // first it receives.
+            let first = self.session(conn).and_then(|session| {
+                let echo = session
+                    .subscription_by_handle(handle)
+                    .is_none_or(|s| s.echo);
+                messages.iter().position(|m| echo || !sent_by(session, m))
+            });
+            if let Some(first) = first.and_then(|i| messages.get_mut(i)) {
+                if skipped > 0 {
+                    first
+                        .headers
+                        .push(("replay-skipped".to_owned(), skipped.to_string()));
+                }
+                if incomplete {
+                    first
+                        .headers
+                        .push(("replay-incomplete".to_owned(), "true".to_owned()));
+                }
+            }
             for message in &messages {
                 self.deliver(&[(conn, handle)], message, Delivery::Replayed);
             }
         }
+        if let Some(receipt) = receipt {
+            let mut reply = Frame::new(Command::Receipt).with_header("receipt-id", &receipt);
+            if incomplete {
+                reply = reply.with_header("replay-incomplete", "true");
+            }
+            if let Some(version) = self.session(conn).map(|s| s.version) {
+                self.out.push(Effect::Receipt {
+                    conn,
+                    bytes: reply.encode(Some(version)),
+                });
+            }
+        }
         self.take()
     }
+}
+
+/// Whether `session` sent `message`, by the `sender` and `sender-verified` the room stamped
+/// on it (see [`Session::sent`]).
+fn sent_by(session: &Session, message: &Message) -> bool {
+    Sender::stamped_on(message).is_some_and(|(sender, verified)| session.sent(sender, verified))
 }

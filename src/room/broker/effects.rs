@@ -84,6 +84,9 @@ pub enum Effect {
         subscription: String,
         destination: String,
         request: ReplayRequest,
+        /// The SUBSCRIBE's `receipt`: its RECEIPT follows the replayed messages, and says
+        /// when the replay could not be complete (even when nothing was replayed).
+        receipt: Option<String>,
     },
     /// A frame joined an open transaction: store its record with the transaction.
     Stage {

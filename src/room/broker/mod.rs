@@ -57,7 +57,7 @@ pub const TRIM_EVERY: u32 = 32;
 pub const HEART_BEAT_GRACE: u64 = 2;
 
 /// Headers a client may not set on a SEND: the broker sets them on each MESSAGE.
-const RESERVED_HEADERS: [&str; 14] = [
+const RESERVED_HEADERS: [&str; 15] = [
     "destination",
     "sender",
     "sender-name",
@@ -72,6 +72,7 @@ const RESERVED_HEADERS: [&str; 14] = [
     "redelivered",
     "replayed",
     "replay-skipped",
+    "replay-incomplete",
 ];
 
 /// Who sent a message, as the room stamps it on the MESSAGE.
@@ -92,6 +93,20 @@ impl Sender {
             verified: session.verified && session.login.is_some(),
             name: session.login.clone().filter(|_| !session.verified),
         }
+    }
+
+    /// Who sent a message, as the room stamped it: its `sender` and whether it was verified.
+    pub fn stamped_on(message: &Message) -> Option<(&str, bool)> {
+        let mut sender = None;
+        let mut verified = false;
+        for (name, value) in &message.headers {
+            match name.as_str() {
+                "sender" if sender.is_none() => sender = Some(value.as_str()),
+                "sender-verified" => verified = value == "true",
+                _ => {}
+            }
+        }
+        sender.map(|sender| (sender, verified))
     }
 
     fn stamp(&self, headers: &mut Vec<(String, String)>) {
@@ -363,10 +378,31 @@ impl Broker {
         let receipt = frame.header("receipt").map(str::to_owned);
         let command = frame.command;
         self.published = None;
+        let before = self.out.len();
         self.admit_frame(conn, &frame)
             .and_then(|()| self.dispatch_frame(conn, frame, binary))
             .map_err(|error| error.with_receipt(receipt.as_deref()))?;
         let published = self.published.take().filter(|_| command == Command::Send);
+        // A SUBSCRIBE that replays history is acknowledged after its replay, by the RECEIPT
+        // [`Broker::replay`] sends (which says whether the replay was complete).
+        let replay =
+            self.out
+                .get_mut(before..)
+                .into_iter()
+                .flatten()
+                .find_map(|effect| match effect {
+                    Effect::Replay {
+                        conn: to, receipt, ..
+                    } if *to == conn => Some(receipt),
+                    _ => None,
+                });
+        let receipt = match replay {
+            Some(slot) => {
+                *slot = receipt;
+                None
+            }
+            None => receipt,
+        };
         if let Some(receipt) = receipt {
             let mut reply = Frame::new(Command::Receipt).with_header("receipt-id", &receipt);
             // A SEND's RECEIPT names the message it published (the original, for a repeat).

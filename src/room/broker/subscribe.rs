@@ -31,6 +31,7 @@ impl Broker {
             )
         })?;
         let replay = parse_replay(frame, target)?;
+        let echo = parse_echo(frame)?;
         let max_subscriptions = limits.max_subscriptions;
         let session = self.session_mut(conn).ok_or_else(gone)?;
         session.grants.check_subscribe(&destination)?;
@@ -53,6 +54,7 @@ impl Broker {
             handle,
             destination: destination.clone(),
             ack,
+            echo,
         });
         self.index_subscription(&destination, conn, handle);
         self.save(conn);
@@ -68,6 +70,7 @@ impl Broker {
                 subscription: id,
                 destination,
                 request,
+                receipt: None,
             });
         }
         Ok(())
@@ -94,6 +97,21 @@ impl Broker {
         self.save(conn);
         Ok(())
     }
+}
+
+/// The `echo` header: `false` (or `0`, `no`, `off`, any case) keeps the subscriber's own
+/// messages from it; `true` (`1`, `yes`, `on`) or no header delivers them, as by default.
+fn parse_echo(frame: &Frame) -> Result<bool, ProtocolError> {
+    let Some(value) = frame.header("echo") else {
+        return Ok(true);
+    };
+    Subscription::parse_echo(value).ok_or_else(|| {
+        ProtocolError::new(
+            "invalid echo header",
+            "echo must be true or false (false: this subscription does not receive messages its \
+             own session, or its verified login, sent)",
+        )
+    })
 }
 
 pub(super) fn parse_replay(

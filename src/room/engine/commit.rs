@@ -184,11 +184,17 @@ impl RoomEngine {
                     subscription,
                     destination,
                     request,
+                    receipt,
                 } => {
                     let page = self.history(store, &destination, request, ReadFrom::Newest)?;
-                    let more =
-                        self.broker
-                            .replay(conn, &subscription, page.messages, page.left_out);
+                    let more = self.broker.replay(
+                        conn,
+                        &subscription,
+                        page.messages,
+                        page.left_out,
+                        page.incomplete,
+                        receipt,
+                    );
                     for effect in more.into_iter().rev() {
                         pending.push_front(effect);
                     }

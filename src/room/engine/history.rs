@@ -18,6 +18,9 @@ pub struct HistoryPage {
     /// Messages the read asked for but left out to stay within `budget.max_read_bytes`:
     /// older ones for a read of the newest, later ones for a read forward from an id.
     pub left_out: u32,
+    /// A read after an id that cannot be complete: the history no longer holds every message
+    /// after it (trimmed, dropped, beyond `history_limit`, or history is off).
+    pub incomplete: bool,
 }
 
 /// Trims waiting for the commit: one per destination, `(keep_rows, keep_bytes)`.
@@ -164,7 +167,24 @@ impl RoomEngine {
             let available = stored_count()? + unstored.len() as u32;
             left_out = available.min(count).saturating_sub(returned);
         }
-        Ok(HistoryPage { messages, left_out })
+        let incomplete = match request {
+            ReplayRequest::Last(_) => false,
+            // With history off, nothing after an id is kept once the room gave a later one.
+            ReplayRequest::After(id) if limit == 0 => id < self.broker.last_message_id(),
+            // A read of the newest `count` of more than `count` after the id leaves the older
+            // ones out (held until the next trim, never to be replayed).
+            ReplayRequest::After(id) => {
+                store.history_lost(destination)? > id
+                    || (from == ReadFrom::Newest
+                        && returned + left_out == count
+                        && stored_count()? + unstored.len() as u32 > count)
+            }
+        };
+        Ok(HistoryPage {
+            messages,
+            left_out,
+            incomplete,
+        })
     }
 }
 

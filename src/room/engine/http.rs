@@ -11,6 +11,7 @@ use crate::room::http::{
     Listener, ListenerId, ListenerKind, Method, KEEP_ALIVE, SSE_RETRY_MS,
 };
 use crate::room::rate::Cost;
+use crate::room::session::Subscription;
 use crate::room::sockets::Sockets;
 use crate::room::storage::{ReadFrom, Storage, Write};
 use crate::room::Failed;
@@ -89,7 +90,7 @@ impl RoomEngine {
             return HttpResponse::text(410, "this poll was already answered");
         };
         with_cors(
-            self.poll_answer(&HistoryPage::default(), ReadFrom::Oldest),
+            self.poll_answer(&HistoryPage::default(), ReadFrom::Oldest, None),
             listener.origin.as_deref(),
         )
     }
@@ -161,18 +162,28 @@ impl RoomEngine {
     /// together leave more unread than the room may hold.
     pub(super) fn notify_listeners(&mut self, sockets: &mut impl Sockets, message: &Message) {
         let max_backlog = self.settings.http.max_stream_backlog_bytes as usize;
+        let sender = Sender::stamped_on(message);
         for id in self.listeners.of(&message.destination) {
-            let Some(kind) = self.listeners.get(id).map(|l| l.kind) else {
+            let Some(listener) = self.listeners.get(id) else {
                 continue;
             };
+            if listener
+                .mute
+                .as_deref()
+                .is_some_and(|login| sender == Some((login, true)))
+            {
+                continue;
+            }
+            let kind = listener.kind;
             match kind {
                 ListenerKind::Poll => {
                     let origin = self.listeners.remove(id).and_then(|l| l.origin);
                     let page = HistoryPage {
                         messages: vec![message.clone()],
                         left_out: 0,
+                        incomplete: false,
                     };
-                    let answer = self.poll_answer(&page, ReadFrom::Oldest);
+                    let answer = self.poll_answer(&page, ReadFrom::Oldest, None);
                     sockets.answer(id, with_cors(answer, origin.as_deref()));
                 }
                 ListenerKind::Stream => match sockets.stream(id, &sse_event(message)) {
@@ -377,13 +388,13 @@ impl RoomEngine {
             self.admit_request(request, cost, now)?;
             Ok(checked)
         });
-        let (stream, position, expires_ms) = match checked {
+        let reader = match checked {
             Ok(checked) => checked,
             Err(refusal) => return Ok(Err(refusal)),
         };
-        if stream {
-            let ends_at = expires_ms;
-            return Ok(self.open_stream(store, sockets, request, position, origin, ends_at));
+        let position = reader.position;
+        if reader.stream {
+            return Ok(self.open_stream(store, sockets, request, reader, origin));
         }
         // An id the room never gave (its storage was reset, or a client made it up) would
         // skip what comes next: it counts as the room's last id.
@@ -409,8 +420,12 @@ impl RoomEngine {
                 )))
             }
         };
-        if !page.messages.is_empty() || wait_s == 0 {
-            return Ok(Ok(HttpOutcome::Respond(self.poll_answer(&page, from))));
+        // A client that lost messages hears so at once, not after the next one.
+        // (A page of only the reader's own messages is answered too, with nothing in it:
+        // its `next_after` goes on past them.)
+        if !page.messages.is_empty() || page.incomplete || wait_s == 0 {
+            let answer = self.poll_answer(&page, from, reader.mute.as_deref());
+            return Ok(Ok(HttpOutcome::Respond(answer)));
         }
         let max = self.settings.http.max_waiting_polls as usize;
         if self.listeners.polls() >= max {
@@ -428,6 +443,7 @@ impl RoomEngine {
             address: request.peer.address.clone(),
             ends_at: None,
             backlog: 0,
+            mute: reader.mute,
         });
         sockets.hold(listener);
         Ok(Ok(HttpOutcome::Wait {
@@ -436,13 +452,8 @@ impl RoomEngine {
         }))
     }
 
-    /// What a GET may read and how: `(wants an event stream, where to start, when the
-    /// reader's token expires)`.
-    fn check_read(
-        &self,
-        request: &HttpRequest,
-        now: u64,
-    ) -> Answer<(bool, Option<ReplayRequest>, Option<u64>)> {
+    /// What a GET may read and how.
+    fn check_read(&self, request: &HttpRequest, now: u64) -> Answer<Reader> {
         let broker = &self.settings.broker;
         match destinations::parse_subscribe(
             &request.destination,
@@ -474,7 +485,12 @@ impl RoomEngine {
                  (server-sent events); say which in Accept",
             )
         })?;
-        Ok((stream, position(request, stream)?, identity.expires_ms))
+        Ok(Reader {
+            stream,
+            position: position(request, stream)?,
+            expires_ms: identity.expires_ms,
+            mute: mute(request, identity)?,
+        })
     }
 
     fn open_stream(
@@ -482,9 +498,8 @@ impl RoomEngine {
         store: &impl Storage,
         sockets: &mut impl Sockets,
         request: &HttpRequest,
-        position: Option<ReplayRequest>,
+        reader: Reader,
         origin: Option<String>,
-        ends_at_ms: Option<u64>,
     ) -> Answer<HttpOutcome> {
         let max = self.settings.http.max_streams as usize;
         if self.listeners.streams() >= max {
@@ -494,7 +509,7 @@ impl RoomEngine {
         }
         self.check_address_cap(request)?;
         let mut body = format!("retry: {SSE_RETRY_MS}\n\n").into_bytes();
-        if let Some(position) = position {
+        if let Some(position) = reader.position {
             let replay = self
                 .history(store, &request.destination, position, ReadFrom::Newest)
                 .map_err(|error| {
@@ -504,7 +519,17 @@ impl RoomEngine {
                     )
                 })?;
             let max = self.settings.broker.budget.max_read_bytes;
-            let (events, left_out) = encode_within(&replay, ReadFrom::Newest, max, sse_event);
+            let mute = reader.mute.as_deref();
+            let event = |message: &Message| match muted(mute, message) {
+                true => Vec::new(),
+                false => sse_event(message),
+            };
+            let (events, left_out) = encode_within(&replay, ReadFrom::Newest, max, event);
+            if replay.incomplete {
+                // Named, like `skipped`: the history no longer holds everything after the
+                // client's Last-Event-ID (or `after`).
+                body.extend(b"event: incomplete\ndata: {\"incomplete\":true}\n\n");
+            }
             if left_out > 0 {
                 // A named event: EventSource's `onmessage` does not see it, a listener for
                 // `skipped` does.
@@ -521,8 +546,9 @@ impl RoomEngine {
             kind: ListenerKind::Stream,
             origin,
             address: request.peer.address.clone(),
-            ends_at: ends_at_ms,
+            ends_at: reader.expires_ms,
             backlog: 0,
+            mute: reader.mute,
         });
         sockets.hold(listener);
         let head = HttpResponse {
@@ -549,9 +575,16 @@ impl RoomEngine {
     /// never exceeds it: an id the room never gave counts as its last). An answer the read
     /// budget cut short says so: `"more": true` reading forward (poll again after
     /// `next_after` for the rest), `"skipped": n` older messages left out of the newest.
-    fn poll_answer(&self, page: &HistoryPage, from: ReadFrom) -> HttpResponse {
+    /// A poll after an id the history no longer holds everything after says
+    /// `"incomplete": true`.
+    /// The messages of `mute` (a verified login, for `echo=false`) are left out of it.
+    fn poll_answer(&self, page: &HistoryPage, from: ReadFrom, mute: Option<&str>) -> HttpResponse {
         let max = self.settings.broker.budget.max_read_bytes;
-        let json = |message: &Message| message_json(message).to_string().into_bytes();
+        // A message left out is encoded as nothing, so it still counts as read.
+        let json = |message: &Message| match muted(mute, message) {
+            true => Vec::new(),
+            false => message_json(message).to_string().into_bytes(),
+        };
         let (messages, left_out) = encode_within(page, from, max, json);
         let kept = messages.len();
         let next_after = match from {
@@ -560,8 +593,12 @@ impl RoomEngine {
         }
         .map_or_else(|| self.broker.last_message_id(), |m| m.id);
         let mut body = b"{\"messages\":[".to_vec();
-        body.extend(messages.join(&b","[..]));
+        let sent: Vec<Vec<u8>> = messages.into_iter().filter(|m| !m.is_empty()).collect();
+        body.extend(sent.join(&b","[..]));
         body.extend(format!("],\"next_after\":{next_after}").into_bytes());
+        if page.incomplete {
+            body.extend(b",\"incomplete\":true");
+        }
         if left_out > 0 {
             body.extend(match from {
                 ReadFrom::Oldest => ",\"more\":true".to_owned().into_bytes(),
@@ -621,6 +658,43 @@ fn sender_of(identity: Identity) -> Sender {
             name,
         },
     }
+}
+
+/// What a GET reads, and how.
+struct Reader {
+    /// It wants an event stream (not JSON).
+    stream: bool,
+    /// Where it starts.
+    position: Option<ReplayRequest>,
+    /// When the reader's token expires (ms).
+    expires_ms: Option<u64>,
+    /// The verified login whose messages it leaves out (`echo=false`).
+    mute: Option<String>,
+}
+
+/// With `echo=false`, the reader's verified login, whose messages the read leaves out. Over
+/// HTTP only a verified reader has messages of its own: an unverified one sends as
+/// [`HTTP_SENDER`], like everyone else.
+fn mute(request: &HttpRequest, identity: Identity) -> Answer<Option<String>> {
+    let Some(value) = request.param("echo") else {
+        return Ok(None);
+    };
+    let echo = Subscription::parse_echo(value)
+        .ok_or_else(|| HttpResponse::text(400, "echo must be true or false"))?;
+    match identity.login {
+        _ if echo => Ok(None),
+        Some(login) if identity.verified => Ok(Some(login)),
+        _ => Err(HttpResponse::text(
+            400,
+            "echo=false needs a verified reader (a token or a passcode): an unverified reader's \
+             own messages cannot be told from anyone else's",
+        )),
+    }
+}
+
+/// Whether `message` was sent by `mute`'s verified login.
+fn muted(mute: Option<&str>, message: &Message) -> bool {
+    mute.is_some_and(|login| Sender::stamped_on(message) == Some((login, true)))
 }
 
 /// Whether a GET wants an event stream (`Some(true)`), JSON (`Some(false)`), or neither.

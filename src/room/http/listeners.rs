@@ -28,6 +28,8 @@ pub struct Listener {
     pub ends_at: Option<u64>,
     /// Bytes streamed that its client had not read yet, when last streamed to.
     pub backlog: usize,
+    /// The verified login whose messages it is not sent (`echo=false`).
+    pub mute: Option<String>,
 }
 
 #[derive(Debug, Default)]

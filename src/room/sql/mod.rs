@@ -5,9 +5,9 @@
 //!
 //! | table | holds |
 //! | --- | --- |
-//! | `meta` | counters (see [`Counter`](super::Counter)) and the schema version |
+//! | `meta` | counters (see [`Counter`](super::Counter)), the schema version, and the highest id any dropped history held |
 //! | `history` | the last messages of each `/topic/` destination, each with its row's size |
-//! | `history_summary` | per destination: how many messages its history holds, and their bytes |
+//! | `history_summary` | per destination: how many messages its history holds, their bytes, and the highest id trimmed from it |
 //! | `queued` | `/queue/` messages not yet delivered and acknowledged, with redelivery state |
 //! | `queue_cursor` | each queue's round-robin position |
 //! | `staged` | frames of open transactions, as records |
@@ -117,6 +117,10 @@ impl<D: SqlDatabase> Storage for SqlStore<D> {
 
     fn history_usage(&self, destination: &str) -> Result<HistoryUsage, StorageError> {
         reads::history_usage(&self.database, destination)
+    }
+
+    fn history_lost(&self, destination: &str) -> Result<u64, StorageError> {
+        reads::history_lost(&self.database, destination)
     }
 
     fn commit(&mut self, writes: &[Write]) -> Result<(), StorageError> {

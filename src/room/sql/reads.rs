@@ -2,7 +2,7 @@
 //! row decoded into the room's own types. A row that does not decode (a column of the wrong
 //! type, a damaged record) is skipped, never panicked on.
 
-use super::schema::{READ_META, SCHEMA_KEY};
+use super::schema::{HISTORY_DROPPED_KEY, READ_META, SCHEMA_KEY};
 use super::{SqlDatabase, SqlValue};
 use crate::room::broker::{IdempotencyKey, QueuedMessage};
 use crate::room::budget::HistoryUsage;
@@ -197,6 +197,20 @@ pub(super) fn history_usage(
         .first()
         .and_then(|summary| history_usage_of(summary))
         .unwrap_or_default())
+}
+
+pub(super) fn history_lost(
+    database: &impl SqlDatabase,
+    destination: &str,
+) -> Result<u64, StorageError> {
+    let rows = database.query(
+        &format!(
+            "SELECT max(coalesce((SELECT trimmed FROM history_summary WHERE destination = ?1), 0),
+                        coalesce((SELECT value FROM meta WHERE key = '{HISTORY_DROPPED_KEY}'), 0))"
+        ),
+        vec![destination.into()],
+    )?;
+    Ok(first_u64(&rows))
 }
 
 /// How many messages storage holds: (history, queued).

@@ -8,7 +8,7 @@ use super::{SqlValue, Statement};
 use crate::room::record::ROW_OVERHEAD;
 
 /// The schema this code writes; older databases are migrated when the room wakes.
-pub const SCHEMA_VERSION: u64 = 5;
+pub const SCHEMA_VERSION: u64 = 6;
 
 /// The `meta` key under which the schema version is recorded.
 pub const SCHEMA_KEY: &str = "schema";
@@ -80,6 +80,17 @@ CREATE TABLE IF NOT EXISTS idempotency_key (
 CREATE INDEX IF NOT EXISTS idempotency_by_message ON idempotency_key (message_id);
 ";
 
+/// Version 6: each destination's summary keeps the highest id trimmed from its history, so a
+/// resume from before it is known to be incomplete (what was trimmed before this version is
+/// not known: 0).
+pub const SCHEMA_V6: &str = "
+ALTER TABLE history_summary ADD COLUMN trimmed INTEGER NOT NULL DEFAULT 0;
+";
+
+/// The `meta` key under which the highest id any dropped history held is kept (see
+/// [`Storage::history_lost`](crate::room::storage::Storage::history_lost)).
+pub const HISTORY_DROPPED_KEY: &str = "history_dropped";
+
 /// Reads a `meta` value: a counter, or the schema version (the table itself is missing in a
 /// new database).
 pub const READ_META: &str = "SELECT value FROM meta WHERE key = ?";
@@ -104,6 +115,9 @@ pub fn migration(from: u64) -> Vec<Statement> {
     }
     if from < 5 {
         statements.push(Statement::new(SCHEMA_V5, vec![]));
+    }
+    if from < 6 {
+        statements.push(Statement::new(SCHEMA_V6, vec![]));
     }
     statements.push(Statement::new(
         SET_META,

@@ -1,17 +1,27 @@
 //! The statements of a commit: one or two per [`Write`], then the history summary of each
 //! destination whose history changed, recounted in the same transaction.
 
-use super::schema::SET_META;
+use super::schema::{HISTORY_DROPPED_KEY, SET_META};
 use super::{SqlValue, Statement};
 use crate::room::record;
 use crate::room::storage::Write;
 use crate::stomp::Message;
 
 /// Recounts a destination's history summary (after its archives and trims, in the same
-/// transaction).
-const SUMMARIZE: &str = "INSERT OR REPLACE INTO history_summary (destination, rows, bytes, newest)
+/// transaction), keeping the highest id trimmed from it.
+const SUMMARIZE: &str = "INSERT INTO history_summary (destination, rows, bytes, newest)
     SELECT ?1, count(*), coalesce(sum(size), 0), coalesce(max(id), 0) FROM history
-    WHERE destination = ?1";
+    WHERE destination = ?1
+    ON CONFLICT (destination) DO UPDATE
+    SET rows = excluded.rows, bytes = excluded.bytes, newest = excluded.newest";
+
+/// The ids a trim deletes from destination `?1`: all but the newest `?2` rows within `?3`
+/// bytes, and never the newest.
+const TRIMMED_IDS: &str = "SELECT id FROM (
+        SELECT id, row_number() OVER (ORDER BY id DESC) AS newer_rows,
+               sum(size) OVER (ORDER BY id DESC ROWS UNBOUNDED PRECEDING) AS newer_bytes
+        FROM history WHERE destination = ?1)
+    WHERE newer_rows > 1 AND (newer_rows > ?2 OR newer_bytes > ?3)";
 
 /// Forgets the summary of a destination whose history is gone (it gave way to another's).
 const FORGET_EMPTY_SUMMARY: &str =
@@ -51,28 +61,57 @@ fn statements_of_one(write: &Write) -> Vec<Statement> {
             "INSERT OR REPLACE INTO history (id, destination, headers, body, is_binary, size) VALUES (?, ?, ?, ?, ?, ?)",
             [message_values(message), vec![record::message_row_bytes(message).into()]].concat(),
         ),
-        // Keeps the newest `keep_rows` within `keep_bytes`, and always the newest.
+        // Keeps the newest `keep_rows` within `keep_bytes`, and always the newest; the
+        // summary remembers the highest id it deletes.
         Write::TrimHistory {
             destination,
             keep_rows,
             keep_bytes,
-        } => one(
-            "DELETE FROM history WHERE destination = ?1 AND id IN (
-                 SELECT id FROM (
-                     SELECT id, row_number() OVER (ORDER BY id DESC) AS newer_rows,
-                            sum(size) OVER (ORDER BY id DESC ROWS UNBOUNDED PRECEDING) AS newer_bytes
-                     FROM history WHERE destination = ?1)
-                 WHERE newer_rows > 1 AND (newer_rows > ?2 OR newer_bytes > ?3))",
-            vec![
+        } => {
+            let params = vec![
                 destination.as_str().into(),
                 (*keep_rows).into(),
                 (*keep_bytes).into(),
-            ],
-        ),
-        Write::DropHistory { destination } => one(
-            "DELETE FROM history WHERE destination = ?",
-            vec![destination.as_str().into()],
-        ),
+            ];
+            vec![
+                Statement::new(
+                    format!(
+                        "INSERT INTO history_summary (destination, rows, bytes, newest, trimmed)
+                         SELECT ?1, 0, 0, 0, coalesce(max(id), 0) FROM ({TRIMMED_IDS}) WHERE true
+                         ON CONFLICT (destination) DO UPDATE
+                         SET trimmed = max(trimmed, excluded.trimmed)"
+                    ),
+                    params.clone(),
+                ),
+                Statement::new(
+                    format!("DELETE FROM history WHERE destination = ?1 AND id IN ({TRIMMED_IDS})"),
+                    params,
+                ),
+            ]
+        }
+        // The room remembers the highest id any dropped history held (the destination's own
+        // summary goes with it).
+        Write::DropHistory { destination } => vec![
+            Statement::new(
+                format!(
+                    "INSERT INTO meta (key, value)
+                     SELECT '{HISTORY_DROPPED_KEY}', max(
+                         coalesce((SELECT max(id) FROM history WHERE destination = ?1), 0),
+                         coalesce((SELECT trimmed FROM history_summary WHERE destination = ?1), 0))
+                     WHERE true
+                     ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)"
+                ),
+                vec![destination.as_str().into()],
+            ),
+            Statement::new(
+                "UPDATE history_summary SET trimmed = 0 WHERE destination = ?1",
+                vec![destination.as_str().into()],
+            ),
+            Statement::new(
+                "DELETE FROM history WHERE destination = ?1",
+                vec![destination.as_str().into()],
+            ),
+        ],
         Write::Enqueue(message) => one(
             "INSERT OR REPLACE INTO queued (id, destination, headers, body, is_binary) VALUES (?, ?, ?, ?, ?)",
             message_values(message),
