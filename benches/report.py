@@ -173,6 +173,35 @@ for s in SYSTEMS:
         lines.append(f"| {NAMES[s]} | {n} | {r['delivered']:,} | {fmt(worker, 1)} ({label}) | {ratio(worker, floor and floor[1])}"
                      f" | {ratio(worker, durable and durable[1])} | {fmt(node, 1)} | {fmt(rest, 1)} |")
 
+HOOKED = "stomp-rooms-webhooks"
+hooked_runs = pick("fanout", system=HOOKED)
+if hooked_runs:
+    lines += ["", "### With webhooks on for every message", "",
+              "The same fan-outs into a second stomp-rooms whose settings send a `message` webhook event for every",
+              "topic message (`webhooks.destinations: [\"/topic/**\"]`) to `benches/webhook-receiver.mjs`, which",
+              "answers each batch with 204 at once: the room stores every event in its outbox with the message's",
+              "own commit and POSTs the batches from its alarm, beside the fan-out.", "",
+              "| subscribers | webhooks off deliveries/s | webhooks on deliveries/s | on ÷ off | off p50 / p99 ms (paced) | on p50 / p99 ms (paced) | off worker µs/delivery | on worker µs/delivery |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for n in (10, 100, 1000):
+        off, on = (one("fanout", system=s, subscribers=n, mode="unpaced") for s in ("stomp-rooms", HOOKED))
+        off_paced, on_paced = (one("fanout", system=s, subscribers=n, mode="paced") for s in ("stomp-rooms", HOOKED))
+        def rate(r):
+            return (r or {}).get("delivered_per_second")
+        def latency(r):
+            l = (r or {}).get("latency_ms")
+            return f"{fmt(l['p50'], 1)} / {fmt(l['p99'], 1)}" if l else "—"
+        def worker_us(r):
+            us = per_delivery_us(r)
+            return fmt(us[1], 1) if us else "—"
+        lines.append(f"| {n} | {fmt(rate(off))} | {fmt(rate(on))} | {ratio(rate(on), rate(off))} | {latency(off_paced)}"
+                     f" | {latency(on_paced)} | {worker_us(off)} | {worker_us(on)} |")
+    hooks = one("webhooks") or {}
+    received = hooks.get("received") or {}
+    lines += ["", f"The receiver got {fmt(received.get('message_events'))} `message` events for the "
+              f"{fmt(hooks.get('published'))} messages published in these runs, in {fmt(received.get('batches'))} batches "
+              f"({fmt(received.get('bytes'))} bytes)."]
+
 lines += ["", "## 100 rooms × 10 members, each publishing 2 messages/s for 10 s", "",
           "| system | published | delivered (of expected) | deliveries/s | p50 ms | p99 ms | p99.9 ms |", "| --- | --- | --- | --- | --- | --- | --- |"]
 

@@ -5,7 +5,9 @@
 #   2. the floor: benches/floor, a Durable Object that rebroadcasts text with no STOMP work,
 #   3. the durable floor: the same worker's /durable/{room} object, which also INSERTs each
 #      message into SQLite (its own `wrangler dev`, so its CPU and memory are measured apart),
-#   4. RabbitMQ Web-STOMP (Debian's rabbitmq-server with rabbitmq_web_stomp).
+#   4. RabbitMQ Web-STOMP (Debian's rabbitmq-server with rabbitmq_web_stomp),
+#   5. stomp-rooms again with webhooks on for every message (fan-out only), POSTing to
+#      benches/webhook-receiver.mjs: the fan-out path with its outbox beside it.
 # It also runs the ladder (scripts/ladder.sh: short polling, long polling, SSE, WebSocket and
 # SockJS receivers of one stomp-rooms room) on the stomp-rooms server, writing docs/ladder.json.
 # The servers run on CPU 0 and the load generator on CPU 1 (taskset). Takes about 23 minutes.
@@ -19,7 +21,7 @@ cd "$ROOT"
 WORK="$ROOT/.bench"
 RESULTS="$WORK/results.jsonl"
 LOADGEN="$ROOT/benches/loadgen/target/release/stomp-rooms-loadgen"
-ROOMS_PORT=8811 FLOOR_PORT=8812 DURABLE_PORT=8813 RABBIT_WS_PORT=15674
+ROOMS_PORT=8811 FLOOR_PORT=8812 DURABLE_PORT=8813 HOOKED_PORT=8814 RECEIVER_PORT=8815 RABBIT_WS_PORT=15674
 step() { echo "bench: [$(date +%H:%M:%S)] $*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -68,6 +70,18 @@ FLOOR_GROUP=$!; PIDS_TO_STOP+=("$FLOOR_GROUP")
     --persist-to "$WORK/state-durable" >"$WORK/durable.log" 2>&1) &
 DURABLE_GROUP=$!; PIDS_TO_STOP+=("$DURABLE_GROUP")
 
+step "starting stomp-rooms with webhooks on for every message (port $HOOKED_PORT) on CPU 0, its receiver (port $RECEIVER_PORT) on CPU 1"
+rm -rf "$WORK/state-hooked"
+# The load-test settings, plus a webhook for every topic's messages to the receiver.
+HOOKED_SETTINGS="$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); s["webhooks"]={"url":sys.argv[2],"destinations":["/topic/**"]}; print(json.dumps(s))' \
+    "$LOAD_TEST_SETTINGS" "http://127.0.0.1:$RECEIVER_PORT/hooks")"
+setsid taskset -c 1 node benches/webhook-receiver.mjs "$RECEIVER_PORT" "$WORK/webhook-counts.json" >"$WORK/receiver.log" 2>&1 &
+RECEIVER_PID=$!; PIDS_TO_STOP+=("$RECEIVER_PID")
+setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev --port "$HOOKED_PORT" --inspector-port 9414 \
+    --var "ROOM_SETTINGS:$HOOKED_SETTINGS" --var "WEBHOOK_SECRET:whsec_$(head -c 32 /dev/urandom | base64)" \
+    --persist-to "$WORK/state-hooked" >"$WORK/hooked.log" 2>&1 &
+HOOKED_GROUP=$!; PIDS_TO_STOP+=("$HOOKED_GROUP")
+
 step "starting RabbitMQ with Web-STOMP (port $RABBIT_WS_PORT) on CPU 0"
 # The server itself, not Debian's wrapper, which switches user and caps open files at 1024.
 RABBIT_SERVER=/usr/lib/rabbitmq/bin/rabbitmq-server
@@ -84,6 +98,7 @@ setsid taskset -c 0 env RABBITMQ_NODENAME=bench@localhost RABBITMQ_MNESIA_BASE="
 RABBIT_GROUP=$!; PIDS_TO_STOP+=("$RABBIT_GROUP")
 
 wait_http "http://127.0.0.1:$ROOMS_PORT/" 90
+wait_http "http://127.0.0.1:$HOOKED_PORT/" 90
 wait_http "http://127.0.0.1:$FLOOR_PORT/rooms/warmup/stats" 90
 wait_http "http://127.0.0.1:$DURABLE_PORT/durable/warmup/stats" 90
 wait_http "http://127.0.0.1:$RABBIT_WS_PORT/ws" 120
@@ -105,6 +120,7 @@ pids_of() {
         floor) group_pids "$FLOOR_GROUP" ;;
         durable) group_pids "$DURABLE_GROUP" ;;
         rabbit) group_pids "$RABBIT_GROUP" ;;
+        hooked) group_pids "$HOOKED_GROUP" ;;
     esac
 }
 loadgen() { taskset -c 1 "$LOADGEN" "$@"; }
@@ -143,6 +159,30 @@ for system in "${SYSTEMS[@]}"; do
     loadgen storm --flavor "$flavor" --url "${URL[$system]/\{room\}/storm-$RANDOM}" --connections 2000 \
         --pids "$(pids_of "$system")" | record "${TAG[$system]}"
 done
+
+# Webhooks on for every message: the same unpaced and paced fan-outs as stomp-rooms' above.
+HOOKED_MESSAGES=0
+for subscribers in 10 100 1000; do
+    messages=$(( 200000 / subscribers )); [ "$messages" -gt 5000 ] && messages=5000
+    HOOKED_MESSAGES=$(( HOOKED_MESSAGES + messages ))
+    quiet
+    step "fan-out, unpaced, webhooks on: 1 -> $subscribers subscribers, $messages messages"
+    loadgen fanout --flavor stomp --url "ws://127.0.0.1:$HOOKED_PORT/rooms/fan-$subscribers-$RANDOM" \
+        --destination /topic/chat --subscribers "$subscribers" --messages "$messages" \
+        --pids "$(pids_of hooked)" --timeout 120 | record '{"mode":"unpaced","system":"stomp-rooms-webhooks"}'
+    [ "$subscribers" = 1000 ] && continue
+    HOOKED_MESSAGES=$(( HOOKED_MESSAGES + 3000 ))
+    quiet
+    step "fan-out, paced at 1000/s for 3 s, webhooks on: 1 -> $subscribers subscribers"
+    loadgen fanout --flavor stomp --url "ws://127.0.0.1:$HOOKED_PORT/rooms/paced-$subscribers-$RANDOM" \
+        --destination /topic/chat --subscribers "$subscribers" --messages 3000 --rate 1000 \
+        --pids "$(pids_of hooked)" --timeout 120 | record '{"mode":"paced","system":"stomp-rooms-webhooks"}'
+done
+# The outboxes drain at their own pace after the last delivery: give them a while, then ask the
+# receiver what it got (it writes its counts when stopped).
+sleep 20
+kill -TERM "$RECEIVER_PID" 2>/dev/null || true; sleep 1
+echo "{\"scenario\": \"webhooks\", \"published\": $HOOKED_MESSAGES, \"received\": $(cat "$WORK/webhook-counts.json" 2>/dev/null || echo '{}')}" >> "$RESULTS"
 
 quiet
 step "idle: 1000 clients with 10 s heart-beats for 120 s, all ${#SYSTEMS[@]} systems at once"
