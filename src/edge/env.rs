@@ -83,6 +83,12 @@ pub fn secrets(env: &Env) -> Secrets {
     }
 }
 
+/// `STOMP_STATS_TOKEN`: when set, the one token that reads a room's counters (see
+/// [`crate::room::operator`]).
+pub fn stats_token(env: &Env) -> Option<String> {
+    secret(env, "STOMP_STATS_TOKEN")
+}
+
 /// A secret, or a var of the same name (handy in `wrangler dev --var`), as it is set: an
 /// empty one is set, and refused (see [`auth::configure`]).
 fn secret(env: &Env, name: &str) -> Option<String> {

@@ -58,6 +58,7 @@ use ids::Ceiling;
 use super::auth::Authenticator;
 use super::broker::{Broker, Effect};
 use super::http::Listeners;
+use super::log::{CloseReason, LogEvent, LogLine, Logs};
 use super::rate::Throttle;
 use super::record;
 use super::session::{ConnId, Peer, Phase, Session};
@@ -194,6 +195,11 @@ pub struct RoomEngine {
     http_throttles: HashMap<String, Throttle>,
     /// SockJS sessions over HTTP, in memory only (see [`crate::room::sockjs`]).
     sockjs: SockJsSessions,
+    /// The lines this event logged, for the host to hand out.
+    logs: Logs,
+    /// The operator's counts (`/stats`), each stored as a counter with the deferred writes,
+    /// so they survive eviction (see [`tally`](Self::tally)).
+    tallies: std::collections::BTreeMap<Counter, u64>,
 }
 
 impl RoomEngine {
@@ -288,7 +294,63 @@ impl RoomEngine {
             },
             "sockjs_sessions": self.sockjs.len(),
             "held": self.broker.usage().to_json(),
+            // Kept across evictions (see `tally`). A new operator's count (webhook failures,
+            // say) is a `Counter` variant, `self.tally(..)` where it happens, and a field here.
+            "refusals": self.refusal_counts(),
         })
+    }
+
+    /// Refusals by reason since the room was created (reasons never seen are left out).
+    fn refusal_counts(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.tallies
+            .iter()
+            .filter_map(|(counter, &count)| match counter {
+                Counter::Refusals(reason) => Some((reason.as_str().to_owned(), count.into())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The lines logged since the last take (the host hands them to the edge after each event).
+    pub fn take_logs(&mut self) -> Vec<LogLine> {
+        self.logs.take()
+    }
+
+    /// Logs an event the host saw (a failed event), at the room's level.
+    pub fn log_event(&mut self, event: LogEvent) {
+        self.log(event);
+    }
+
+    /// Logs an event at the room's level; a refusal is counted too.
+    pub(super) fn log(&mut self, event: LogEvent) {
+        if let LogEvent::Refused { reason, .. } = &event {
+            self.tally(Counter::Refusals(*reason));
+        }
+        self.logs.record(&event);
+    }
+
+    /// Counts one more of an operator's counts, stored with the deferred writes (nobody
+    /// waits for it): committed with the next commit, by the alarm, or before eviction.
+    pub(super) fn tally(&mut self, counter: Counter) {
+        let count = self.tallies.entry(counter).or_insert(0);
+        *count += 1;
+        let write = Write::Counter(counter, *count);
+        self.defer_counter(write);
+    }
+
+    /// Defers a counter's write, replacing one of the same counter still deferred.
+    fn defer_counter(&mut self, write: Write) {
+        let Write::Counter(counter, _) = write else {
+            return;
+        };
+        match self
+            .deferred
+            .iter_mut()
+            .find(|w| matches!(w, Write::Counter(c, _) if *c == counter))
+        {
+            Some(deferred) => *deferred = write,
+            None => self.deferred.push(write),
+        }
     }
 
     // ---- one event ----------------------------------------------------------------------
@@ -326,15 +388,22 @@ impl RoomEngine {
         self.counts.connects += 1;
         // A session over HTTP is told of a refusal through its session, once opened.
         let framed = carrier.is_socket() && carrier.is_sockjs();
+        self.logs.room_is(&peer.room);
         if let Some(error) = self
             .broker
             .refusal(peer.address.as_deref())
             .filter(|_| carrier.is_socket())
         {
+            self.log(LogEvent::refused_socket(
+                &error,
+                carrier.is_sockjs(),
+                peer.address.as_deref(),
+            ));
             return Ok(Opened::refused(error, framed));
         }
         self.last_conn += 1;
         let conn = self.last_conn;
+        let sockjs = carrier.is_sockjs();
         if !sockets.open(conn, carrier) {
             let error = ProtocolError::new(
                 "room full",
@@ -344,6 +413,11 @@ impl RoomEngine {
                 ),
             )
             .with_close_code(crate::room::budget::TRY_AGAIN_LATER);
+            self.log(LogEvent::refused_socket(
+                &error,
+                sockjs,
+                peer.address.as_deref(),
+            ));
             return Ok(Opened::refused(error, framed));
         }
         let mut effects = self.broker.open(conn, peer, now);

@@ -7,6 +7,7 @@
 
 use super::broker::QueuedMessage;
 use super::budget::HistoryUsage;
+use super::log::Refusal;
 use super::rate::Throttle;
 use super::record;
 use super::session::ConnId;
@@ -23,15 +24,45 @@ pub enum Counter {
     Wakes,
     /// When the room last swept for silent clients (ms).
     LivenessSweep,
+    /// Clients refused for this reason, ever (the operator's count in `/stats`; see
+    /// [`RoomEngine::tally`](super::RoomEngine)). One key per reason of a fixed list.
+    Refusals(Refusal),
 }
 
 impl Counter {
-    pub const ALL: [Counter; 4] = [
+    /// Every counter storage may hold. An operator's count is one more variant, its key, and
+    /// its entry here.
+    pub const ALL: &'static [Counter] = &[
         Self::LastMessageId,
         Self::LastConn,
         Self::Wakes,
         Self::LivenessSweep,
+        Self::Refusals(Refusal::Authentication),
+        Self::Refusals(Refusal::Permission),
+        Self::Refusals(Refusal::TokenExpired),
+        Self::Refusals(Refusal::RateLimit),
+        Self::Refusals(Refusal::RoomFull),
+        Self::Refusals(Refusal::TooManyConnections),
+        Self::Refusals(Refusal::TooLarge),
+        Self::Refusals(Refusal::ConnectionLimit),
+        Self::Refusals(Refusal::RoomBudget),
+        Self::Refusals(Refusal::Destination),
+        Self::Refusals(Refusal::Protocol),
     ];
+
+    /// The counter stored under this key.
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|counter| counter.key() == key)
+    }
+
+    /// Whether it is an operator's count (shown by `/stats`, kept across evictions) rather
+    /// than the room's own bookkeeping.
+    pub fn is_tally(self) -> bool {
+        matches!(self, Self::Refusals(_))
+    }
 
     /// The counter's key in storage.
     pub fn key(self) -> &'static str {
@@ -40,6 +71,7 @@ impl Counter {
             Self::LastConn => "next_conn",
             Self::Wakes => "wakes",
             Self::LivenessSweep => "liveness_sweep",
+            Self::Refusals(refusal) => refusal.counter_key(),
         }
     }
 }

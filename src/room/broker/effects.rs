@@ -93,4 +93,6 @@ pub enum Effect {
     },
     /// A transaction ended (committed or aborted): delete its stored frames.
     Unstage { conn: ConnId, transaction: String },
+    /// Something the operator should hear of (see [`crate::room::log`]).
+    Log(LogEvent),
 }

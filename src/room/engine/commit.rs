@@ -65,7 +65,7 @@ impl RoomEngine {
                 self.commit(store, now, waited_for)
             });
         if let Err(error) = result {
-            self.storage_failed(sockets, origin, &outbox, &error);
+            self.storage_failed(sockets, origin, &outbox, &error, now);
             self.needs_rebuild = true;
             // Best effort now; if storage cannot be read either, the next event tries again.
             let _ = self.rebuild_if_needed(store, sockets, now);
@@ -207,6 +207,7 @@ impl RoomEngine {
                 Effect::Unstage { conn, transaction } => {
                     self.batch.push(Write::Unstage { conn, transaction })
                 }
+                Effect::Log(event) => self.log(event),
             }
         }
         Ok(())
@@ -274,6 +275,7 @@ impl RoomEngine {
         origin: Option<ConnId>,
         outbox: &Outbox,
         error: &StorageError,
+        now: u64,
     ) {
         self.batch.clear();
         self.deferred.clear();
@@ -294,5 +296,9 @@ impl RoomEngine {
         .to_frame();
         sockets.send(conn, &frame.encode(version), false);
         sockets.close(conn, 1011, "storage failure");
+        if let Some(session) = self.broker.session(conn) {
+            let closed = LogEvent::closed(session, CloseReason::StorageFailure, now);
+            self.log(closed);
+        }
     }
 }

@@ -42,6 +42,7 @@ impl RoomEngine {
         now: u64,
     ) -> Result<(Self, Vec<Effect>), Failed> {
         let stored = store.load()?;
+        let settings_level = settings.log_level;
         let mut broker = Broker::new(settings.broker.clone()).with_authenticator(auth.clone());
         let message_ceiling = stored
             .counter(Counter::LastMessageId)
@@ -69,6 +70,13 @@ impl RoomEngine {
             listeners: Listeners::default(),
             http_throttles: stored.address_rates.iter().cloned().collect(),
             sockjs: SockJsSessions::default(),
+            logs: Logs::new(settings_level),
+            tallies: stored
+                .counters
+                .iter()
+                .filter(|(counter, _)| counter.is_tally())
+                .copied()
+                .collect(),
         };
         room.deferred
             .push(Write::Counter(Counter::Wakes, room.wakes));
@@ -85,7 +93,10 @@ impl RoomEngine {
                 .and_then(|json| Session::from_json(&json).ok())
                 .filter(|session| session.conn == conn);
             match session {
-                Some(session) => room.broker.restore_session(session),
+                Some(session) => {
+                    room.logs.room_is(&session.room);
+                    room.broker.restore_session(session)
+                }
                 None => sockets.close(conn, 1011, "session lost; reconnect"),
             }
         }
@@ -170,6 +181,15 @@ impl RoomEngine {
         // `self` during the event, see `with_sessions`; those open were lost and told so when
         // the wake asked for the kept sessions.)
         fresh.listeners = std::mem::take(&mut self.listeners);
+        // Lines logged and counts counted before the failure stand; the counts are written
+        // again with the next commit.
+        fresh.logs.carry_over(&mut self.logs);
+        for (&counter, &count) in &self.tallies {
+            if fresh.tallies.get(&counter) != Some(&count) {
+                fresh.tallies.insert(counter, count);
+                fresh.defer_counter(Write::Counter(counter, count));
+            }
+        }
         *self = fresh;
         Ok(())
     }

@@ -23,13 +23,15 @@ pub(super) fn schema_version(database: &impl SqlDatabase) -> Option<u64> {
 }
 
 pub(super) fn load(database: &impl SqlDatabase) -> Result<Stored, StorageError> {
-    let counters = Counter::ALL
+    // Every counter in one read; keys no counter has (the schema version) are passed over.
+    let counters = database
+        .query("SELECT key, value FROM meta", vec![])?
         .iter()
-        .map(|&counter| {
-            let rows = database.query(READ_META, vec![counter.key().into()])?;
-            Ok((counter, first_u64(&rows)))
+        .filter_map(|row| match row.as_slice() {
+            [SqlValue::Text(key), value] => Some((Counter::from_key(key)?, value.to_u64())),
+            _ => None,
         })
-        .collect::<Result<Vec<_>, StorageError>>()?;
+        .collect();
     let newest = database.query(
         "SELECT max((SELECT coalesce(max(id), 0) FROM history), (SELECT coalesce(max(id), 0) FROM queued))",
         vec![],
