@@ -277,7 +277,7 @@ impl Storage for MemoryStorage {
                 .add(message.id, record::message_row_bytes(message));
         }
         Ok(Stored {
-            counters: self.counters.iter().map(|(&c, &v)| (c, v)).collect(),
+            counters: Counter::ALL.iter().map(|&c| (c, self.counter(c))).collect(),
             newest_message_id: newest.copied().unwrap_or(0),
             queued: self.queued.values().cloned().collect(),
             cursors: self.cursors.clone().into_iter().collect(),

@@ -24,12 +24,19 @@ pub(super) fn schema_version(database: &impl SqlDatabase) -> Option<u64> {
 
 pub(super) fn load(database: &impl SqlDatabase) -> Result<Stored, StorageError> {
     // Every counter in one read; keys no counter has (the schema version) are passed over.
-    let counters = database
+    let written: Vec<(Counter, u64)> = database
         .query("SELECT key, value FROM meta", vec![])?
         .iter()
         .filter_map(|row| match row.as_slice() {
             [SqlValue::Text(key), value] => Some((Counter::from_key(key)?, value.to_u64())),
             _ => None,
+        })
+        .collect();
+    let counters = Counter::ALL
+        .iter()
+        .map(|&counter| {
+            let value = written.iter().find(|(c, _)| *c == counter);
+            (counter, value.map_or(0, |&(_, value)| value))
         })
         .collect();
     let newest = database.query(
