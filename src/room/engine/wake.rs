@@ -74,7 +74,7 @@ impl RoomEngine {
             tallies: stored
                 .counters
                 .iter()
-                .filter(|(counter, _)| counter.is_tally())
+                .filter(|&&(counter, count)| counter.is_tally() && count > 0)
                 .copied()
                 .collect(),
         };
