@@ -129,7 +129,10 @@ fn refusal_counts_round_trip_each_under_its_own_key(store: &mut dyn Storage) {
             Write::Counter(Counter::Wakes, 4),
         ],
     );
-    commit(store, &[Write::Counter(Counter::Refusals(Refusal::TooLarge), 5)]);
+    commit(
+        store,
+        &[Write::Counter(Counter::Refusals(Refusal::TooLarge), 5)],
+    );
     let stored = load(store);
     assert_eq!(stored.counter(Counter::Refusals(Refusal::TooLarge)), 5);
     assert_eq!(stored.counter(Counter::Refusals(Refusal::RateLimit)), 1);
