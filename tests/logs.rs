@@ -369,6 +369,12 @@ fn a_line_is_flat_json_with_level_message_and_room() {
     };
     let line = event.line(Some("lobby"));
     assert_eq!(line.level, Level::Warn);
+    assert!(
+        line.json
+            .starts_with(r#"{"level":"warn","message":"refused","room":"lobby","#),
+        "{}",
+        line.json
+    );
     let parsed: Value = serde_json::from_str(&line.json).unwrap();
     assert_eq!(
         parsed,
@@ -377,5 +383,21 @@ fn a_line_is_flat_json_with_level_message_and_room() {
             "transport": "websocket", "reason": "rate_limit",
             "limit": "publish_rate.messages_per_s", "address": ADDRESS
         })
+    );
+}
+
+#[test]
+fn storage_s_words_are_escaped_into_one_line() {
+    let event = LogEvent::StorageFailed {
+        conn: None,
+        error: "SQLITE_FULL: \"disk\"\nfull \\ now".to_owned(),
+    };
+    let line = event.line(None);
+    assert_eq!(line.level, Level::Error);
+    assert!(!line.json.contains('\n'));
+    let parsed: Value = serde_json::from_str(&line.json).unwrap();
+    assert_eq!(
+        parsed,
+        json!({"level": "error", "message": "storage failed", "error": "SQLITE_FULL: \"disk\"\nfull \\ now"})
     );
 }

@@ -58,7 +58,7 @@ use ids::Ceiling;
 use super::auth::Authenticator;
 use super::broker::{Broker, Effect};
 use super::http::Listeners;
-use super::log::{CloseReason, LogEvent, LogLine, Logs};
+use super::log::{CloseReason, LogEvent, LogLine, Logs, Refusal};
 use super::rate::Throttle;
 use super::record;
 use super::session::{ConnId, Peer, Phase, Session};
@@ -197,9 +197,10 @@ pub struct RoomEngine {
     sockjs: SockJsSessions,
     /// The lines this event logged, for the host to hand out.
     logs: Logs,
-    /// The operator's counts (`/stats`), each stored as a counter with the deferred writes,
-    /// so they survive eviction (see [`tally`](Self::tally)).
-    tallies: std::collections::BTreeMap<Counter, u64>,
+    /// The operator's counts (`/stats`): refusals by reason ([`Refusal`] as the index), each
+    /// stored as a counter with the deferred writes, so they survive eviction (see
+    /// [`tally`](Self::tally)).
+    refusals: [u64; Refusal::ALL.len()],
 }
 
 impl RoomEngine {
@@ -302,12 +303,11 @@ impl RoomEngine {
 
     /// Refusals by reason since the room was created (reasons never seen are left out).
     fn refusal_counts(&self) -> serde_json::Map<String, serde_json::Value> {
-        self.tallies
+        Refusal::ALL
             .iter()
-            .filter_map(|(counter, &count)| match counter {
-                Counter::Refusals(reason) => Some((reason.as_str().to_owned(), count.into())),
-                _ => None,
-            })
+            .zip(self.refusals)
+            .filter(|&(_, count)| count > 0)
+            .map(|(reason, count)| (reason.as_str().to_owned(), count.into()))
             .collect()
     }
 
@@ -332,10 +332,21 @@ impl RoomEngine {
     /// Counts one more of an operator's counts, stored with the deferred writes (nobody
     /// waits for it): committed with the next commit, by the alarm, or before eviction.
     pub(super) fn tally(&mut self, counter: Counter) {
-        let count = self.tallies.entry(counter).or_insert(0);
+        let Some(count) = self.tally_of(counter) else {
+            return;
+        };
         *count += 1;
         let write = Write::Counter(counter, *count);
         self.defer_counter(write);
+    }
+
+    /// Where an operator's count is kept in memory (`None`: the counter is not one). A new
+    /// count is a field of the engine and an arm here.
+    pub(super) fn tally_of(&mut self, counter: Counter) -> Option<&mut u64> {
+        match counter {
+            Counter::Refusals(reason) => Some(&mut self.refusals[reason as usize]),
+            _ => None,
+        }
     }
 
     /// Defers a counter's write, replacing one of the same counter still deferred.

@@ -12,7 +12,6 @@
 //! engine records it with `self.logs.record(room_event)`.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
 
 use super::session::{ConnId, Session};
 use crate::stomp::ProtocolError;
@@ -422,22 +421,17 @@ impl LogEvent {
         }
     }
 
-    /// The event's own fields, flat.
-    fn fields(&self, line: &mut Map<String, Value>) {
-        let mut put = |name: &str, value: Value| {
-            if !value.is_null() {
-                line.insert(name.to_owned(), value);
-            }
-        };
+    /// The event's own fields, flat (absent ones left out).
+    fn fields(&self, line: &mut Line) {
         match self {
             Self::SocketOpened {
                 conn,
                 transport,
                 address,
             } => {
-                put("conn", json!(conn));
-                put("transport", json!(transport.as_str()));
-                put("address", json!(address));
+                line.number("conn", *conn);
+                line.text("transport", transport.as_str());
+                line.maybe("address", address.as_deref());
             }
             Self::Connected {
                 conn,
@@ -446,11 +440,11 @@ impl LogEvent {
                 verified,
                 login,
             } => {
-                put("conn", json!(conn));
-                put("transport", json!(transport.as_str()));
-                put("address", json!(address));
-                put("verified", json!(verified));
-                put("login", json!(login));
+                line.number("conn", *conn);
+                line.text("transport", transport.as_str());
+                line.maybe("address", address.as_deref());
+                line.flag("verified", *verified);
+                line.maybe("login", login.as_deref());
             }
             Self::Closed {
                 conn,
@@ -458,13 +452,13 @@ impl LogEvent {
                 reason,
                 duration_ms,
             } => {
-                put("conn", json!(conn));
-                put("transport", json!(transport.as_str()));
-                put("reason", json!(reason.as_str()));
+                line.number("conn", *conn);
+                line.text("transport", transport.as_str());
+                line.text("reason", reason.as_str());
                 if let CloseReason::Refused(refusal) = reason {
-                    put("refusal", json!(refusal.as_str()));
+                    line.text("refusal", refusal.as_str());
                 }
-                put("duration_ms", json!(duration_ms));
+                line.number("duration_ms", *duration_ms);
             }
             Self::Refused {
                 conn,
@@ -473,32 +467,71 @@ impl LogEvent {
                 limit,
                 address,
             } => {
-                put("conn", json!(conn));
-                put("transport", json!(transport.as_str()));
-                put("reason", json!(reason.as_str()));
-                put("limit", json!(limit));
-                put("address", json!(address));
+                if let Some(conn) = conn {
+                    line.number("conn", *conn);
+                }
+                line.text("transport", transport.as_str());
+                line.text("reason", reason.as_str());
+                line.maybe("limit", *limit);
+                line.maybe("address", address.as_deref());
             }
             Self::StorageFailed { conn, error } => {
-                put("conn", json!(conn));
-                put("error", json!(error));
+                if let Some(conn) = conn {
+                    line.number("conn", *conn);
+                }
+                line.text("error", error);
             }
         }
     }
 
     /// The event as one JSON line: `level`, `message`, `room` (when known), then its fields.
     pub fn line(&self, room: Option<&str>) -> LogLine {
-        let mut line = Map::new();
-        line.insert("level".into(), json!(self.level().as_str()));
-        line.insert("message".into(), json!(self.message()));
-        if let Some(room) = room {
-            line.insert("room".into(), json!(room));
-        }
+        let mut line = Line(String::with_capacity(160));
+        line.text("level", self.level().as_str());
+        line.text("message", self.message());
+        line.maybe("room", room);
         self.fields(&mut line);
+        line.0.push('}');
         LogLine {
             level: self.level(),
-            json: Value::Object(line).to_string(),
+            json: line.0,
         }
+    }
+}
+
+/// A JSON object being written, field by field, in the order written (an operator reads
+/// `level` and `message` first in `wrangler tail`).
+struct Line(String);
+
+impl Line {
+    fn key(&mut self, name: &str) {
+        self.0.push(if self.0.is_empty() { '{' } else { ',' });
+        self.0.push('"');
+        self.0.push_str(name);
+        self.0.push_str("\":");
+    }
+
+    fn text(&mut self, name: &str, value: &str) {
+        self.key(name);
+        // A string always serializes.
+        self.0
+            .push_str(&serde_json::to_string(value).unwrap_or_default());
+    }
+
+    fn maybe(&mut self, name: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            self.text(name, value);
+        }
+    }
+
+    fn number(&mut self, name: &str, value: u64) {
+        self.key(name);
+        self.0.push_str(&value.to_string());
+    }
+
+    fn flag(&mut self, name: &str, value: bool) {
+        self.key(name);
+        self.0.push_str(if value { "true" } else { "false" });
     }
 }
 

@@ -30,8 +30,8 @@ pub enum Counter {
 }
 
 impl Counter {
-    /// Every counter storage may hold. An operator's count is one more variant, its key, and
-    /// its entry here.
+    /// Every counter storage may hold. An operator's count is one more variant, its key, its
+    /// entry here, and its place in the engine (`RoomEngine::tally_of`).
     pub const ALL: &'static [Counter] = &[
         Self::LastMessageId,
         Self::LastConn,
@@ -56,12 +56,6 @@ impl Counter {
             .iter()
             .copied()
             .find(|counter| counter.key() == key)
-    }
-
-    /// Whether it is an operator's count (shown by `/stats`, kept across evictions) rather
-    /// than the room's own bookkeeping.
-    pub fn is_tally(self) -> bool {
-        matches!(self, Self::Refusals(_))
     }
 
     /// The counter's key in storage.

@@ -71,13 +71,13 @@ impl RoomEngine {
             http_throttles: stored.address_rates.iter().cloned().collect(),
             sockjs: SockJsSessions::default(),
             logs: Logs::new(settings_level),
-            tallies: stored
-                .counters
-                .iter()
-                .filter(|&&(counter, count)| counter.is_tally() && count > 0)
-                .copied()
-                .collect(),
+            refusals: [0; Refusal::ALL.len()],
         };
+        for &(counter, value) in &stored.counters {
+            if let Some(count) = room.tally_of(counter) {
+                *count = value;
+            }
+        }
         room.deferred
             .push(Write::Counter(Counter::Wakes, room.wakes));
         if room.liveness_swept_ms == 0 {
@@ -184,10 +184,11 @@ impl RoomEngine {
         // Lines logged and counts counted before the failure stand; the counts are written
         // again with the next commit.
         fresh.logs.carry_over(&mut self.logs);
-        for (&counter, &count) in &self.tallies {
-            if fresh.tallies.get(&counter) != Some(&count) {
-                fresh.tallies.insert(counter, count);
-                fresh.defer_counter(Write::Counter(counter, count));
+        for &counter in Counter::ALL {
+            let counted = self.tally_of(counter).map_or(0, |count| *count);
+            if let Some(stored) = fresh.tally_of(counter).filter(|stored| **stored < counted) {
+                *stored = counted;
+                fresh.defer_counter(Write::Counter(counter, counted));
             }
         }
         *self = fresh;
