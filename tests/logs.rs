@@ -401,3 +401,18 @@ fn storage_s_words_are_escaped_into_one_line() {
         json!({"level": "error", "message": "storage failed", "error": "SQLITE_FULL: \"disk\"\nfull \\ now"})
     );
 }
+
+#[test]
+fn a_platform_failure_is_an_error_line_of_the_same_shape() {
+    let line = stomp_rooms::room::log::platform_error(
+        "could not change the room's alarm",
+        Some("lobby"),
+        "quota",
+    );
+    assert_eq!(line.level, Level::Error);
+    let parsed: Value = serde_json::from_str(&line.json).unwrap();
+    assert_eq!(
+        parsed,
+        json!({"level": "error", "message": "could not change the room's alarm", "room": "lobby", "error": "quota"})
+    );
+}

@@ -4,7 +4,7 @@
 
 use worker::{console_error, console_log, console_warn};
 
-use crate::room::log::{Level, LogLine};
+use crate::room::log::{self, Level, LogLine};
 
 pub fn print(lines: &[LogLine]) {
     for line in lines {
@@ -14,4 +14,10 @@ pub fn print(lines: &[LogLine]) {
             _ => console_log!("{}", line.json),
         }
     }
+}
+
+/// A failure of the platform or of the Worker's configuration, printed at every level (see
+/// [`log::platform_error`]).
+pub fn platform_error(message: &str, room: Option<&str>, error: &str) {
+    print(&[log::platform_error(message, room, error)]);
 }

@@ -39,9 +39,9 @@ use futures::StreamExt;
 
 use wasm_bindgen::JsValue;
 use worker::{
-    console_error, durable_object, js_sys, wasm_bindgen_futures, Delay, DurableObject, Env,
-    Request, Response, Result, ScheduledTime, State, Storage, WebSocket, WebSocketIncomingMessage,
-    WebSocketPair, WebSocketRequestResponsePair,
+    durable_object, js_sys, wasm_bindgen_futures, Delay, DurableObject, Env, Request, Response,
+    Result, ScheduledTime, State, Storage, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    WebSocketRequestResponsePair,
 };
 
 use super::http::{self, Outlet, Push};
@@ -476,7 +476,11 @@ async fn change_alarm(storage: Storage, alarm: Option<AlarmChange>) -> bool {
         Some(AlarmChange::Delete) => storage.delete_alarm().await,
     };
     if let Err(error) = changed {
-        console_error!("could not change the room's alarm: {error}");
+        logs::platform_error(
+            "could not change the room's alarm",
+            None,
+            &error.to_string(),
+        );
         return false;
     }
     true

@@ -17,8 +17,7 @@ use super::session::{ConnId, Session};
 use crate::stomp::ProtocolError;
 
 /// How much the room logs (`log_level` in the settings): lines at this level and above.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     /// Everything below, and each socket that opens before it sends CONNECT.
     Debug,
@@ -31,6 +30,27 @@ pub enum Level {
     Error,
     /// Nothing.
     Off,
+}
+
+// By hand, through a string: a derived enum visitor costs the Worker more code.
+impl Serialize for Level {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Level {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        [Self::Debug, Self::Info, Self::Warn, Self::Error, Self::Off]
+            .into_iter()
+            .find(|level| level.as_str() == name)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "log_level {name:?} is not one of \"debug\", \"info\", \"warn\", \"error\", \"off\""
+                ))
+            })
+    }
 }
 
 impl Level {
@@ -532,6 +552,23 @@ impl Line {
     fn flag(&mut self, name: &str, value: bool) {
         self.key(name);
         self.0.push_str(if value { "true" } else { "false" });
+    }
+}
+
+/// A failure the edge met outside any room's decision (settings that cannot be read, the
+/// platform refusing a socket, an alarm or an attachment), as an `error` line with the same
+/// shape: `message` says what failed, `error` what the platform said. Printed at every level,
+/// since nothing works as configured while it lasts.
+pub fn platform_error(message: &str, room: Option<&str>, error: &str) -> LogLine {
+    let mut line = Line(String::with_capacity(160));
+    line.text("level", Level::Error.as_str());
+    line.text("message", message);
+    line.maybe("room", room);
+    line.text("error", error);
+    line.0.push('}');
+    LogLine {
+        level: Level::Error,
+        json: line.0,
     }
 }
 
