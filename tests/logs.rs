@@ -416,3 +416,38 @@ fn a_platform_failure_is_an_error_line_of_the_same_shape() {
         json!({"level": "error", "message": "could not change the room's alarm", "room": "lobby", "error": "quota"})
     );
 }
+
+#[test]
+fn a_sockjs_session_over_http_is_logged_as_sockjs() {
+    use stomp_rooms::room::http::{HttpRequest, Method};
+    let sockjs = |transport: &str, body: &str| HttpRequest {
+        method: Method::Post,
+        destination: format!("/000/s1/{transport}"),
+        body: body.as_bytes().to_vec(),
+        ..HttpRequest::default()
+    };
+    let mut room = SimulatedRoom::new();
+    assert_eq!(
+        support::http::text(&respond(room.sockjs(sockjs("xhr", "")))),
+        "o\n"
+    );
+    let frames =
+        serde_json::to_string(&["CONNECT\naccept-version:1.2\n\n\0", "DISCONNECT\n\n\0"]).unwrap();
+    assert_eq!(
+        respond(room.sockjs(sockjs("xhr_send", &frames))).status,
+        204
+    );
+    let lines = lines(&room);
+    let transports: Vec<(&Value, &Value)> = lines
+        .iter()
+        .filter(|l| l["message"] == "connection opened" || l["message"] == "connection closed")
+        .map(|l| (&l["message"], &l["transport"]))
+        .collect();
+    assert_eq!(
+        transports,
+        vec![
+            (&json!("connection opened"), &json!("sockjs")),
+            (&json!("connection closed"), &json!("sockjs")),
+        ]
+    );
+}

@@ -58,7 +58,7 @@ use ids::Ceiling;
 use super::auth::Authenticator;
 use super::broker::{Broker, Effect};
 use super::http::Listeners;
-use super::log::{CloseReason, LogEvent, LogLine, Logs, Refusal};
+use super::log::{CloseReason, LogEvent, LogLine, Logs, Refusal, Transport};
 use super::rate::Throttle;
 use super::record;
 use super::session::{ConnId, Peer, Phase, Session};
@@ -201,6 +201,9 @@ pub struct RoomEngine {
     /// stored as a counter with the deferred writes, so they survive eviction (see
     /// [`tally`](Self::tally)).
     refusals: [u64; Refusal::ALL.len()],
+    /// Connections carried by SockJS sessions over HTTP, which the broker cannot tell from
+    /// WebSockets, for their log lines' `transport` (in memory, as the sessions are).
+    over_http: BTreeSet<ConnId>,
 }
 
 impl RoomEngine {
@@ -322,7 +325,13 @@ impl RoomEngine {
     }
 
     /// Logs an event at the room's level; a refusal is counted too.
-    pub(super) fn log(&mut self, event: LogEvent) {
+    pub(super) fn log(&mut self, mut event: LogEvent) {
+        if let Some(conn) = event.conn().filter(|conn| self.over_http.contains(conn)) {
+            event.came_by(Transport::SockJs);
+            if matches!(event, LogEvent::Closed { .. }) {
+                self.over_http.remove(&conn);
+            }
+        }
         if let LogEvent::Refused { reason, .. } = &event {
             self.tally(Counter::Refusals(*reason));
         }
@@ -415,6 +424,9 @@ impl RoomEngine {
         self.last_conn += 1;
         let conn = self.last_conn;
         let sockjs = carrier.is_sockjs();
+        if !carrier.is_socket() {
+            self.over_http.insert(conn);
+        }
         if !sockets.open(conn, carrier) {
             let error = ProtocolError::new(
                 "room full",

@@ -421,6 +421,28 @@ impl LogEvent {
         })
     }
 
+    /// The connection it is about, if one.
+    pub fn conn(&self) -> Option<ConnId> {
+        match self {
+            Self::SocketOpened { conn, .. }
+            | Self::Connected { conn, .. }
+            | Self::Closed { conn, .. } => Some(*conn),
+            Self::Refused { conn, .. } | Self::StorageFailed { conn, .. } => *conn,
+        }
+    }
+
+    /// Names the transport the connection came by, where the broker could not know it (a
+    /// SockJS session over HTTP looks like a plain connection to it).
+    pub fn came_by(&mut self, carrier: Transport) {
+        match self {
+            Self::SocketOpened { transport, .. }
+            | Self::Connected { transport, .. }
+            | Self::Closed { transport, .. }
+            | Self::Refused { transport, .. } => *transport = carrier,
+            Self::StorageFailed { .. } => {}
+        }
+    }
+
     pub fn level(&self) -> Level {
         match self {
             Self::SocketOpened { .. } => Level::Debug,

@@ -72,6 +72,7 @@ impl RoomEngine {
             sockjs: SockJsSessions::default(),
             logs: Logs::new(settings_level),
             refusals: [0; Refusal::ALL.len()],
+            over_http: BTreeSet::new(),
         };
         for &(counter, value) in &stored.counters {
             if let Some(count) = room.tally_of(counter) {
@@ -184,6 +185,7 @@ impl RoomEngine {
         // Lines logged and counts counted before the failure stand; the counts are written
         // again with the next commit.
         fresh.logs.carry_over(&mut self.logs);
+        fresh.over_http = std::mem::take(&mut self.over_http);
         for &counter in Counter::ALL {
             let counted = self.tally_of(counter).map_or(0, |count| *count);
             if let Some(stored) = fresh.tally_of(counter).filter(|stored| **stored < counted) {
