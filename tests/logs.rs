@@ -451,3 +451,24 @@ fn a_sockjs_session_over_http_is_logged_as_sockjs() {
         ]
     );
 }
+
+room_test! {
+fn a_failed_webhook_delivery_is_logged_by_its_origin_alone_and_counted() {
+    use stomp_rooms::room::log::url_origin;
+    let mut room = SimulatedRoom::new();
+    room.connect(1, "");
+    assert!(room.stats().get("webhook_failures").is_none(), "absent until one fails");
+    let webhook = url_origin("https://user:pw@hooks.example:8443/services/T0/B1/secret-path?token=abc#x");
+    assert_eq!(webhook, "https://hooks.example:8443");
+    room.log_now(LogEvent::WebhookFailed { webhook, status: Some(502), attempt: 2 });
+    let lines = lines(&room);
+    let failed = with_message(&lines, "webhook delivery failed");
+    assert_eq!(
+        *failed[0],
+        json!({"level": "warn", "message": "webhook delivery failed", "room": "lobby",
+               "webhook": "https://hooks.example:8443", "status": 502, "attempt": 2})
+    );
+    room.hibernate();
+    assert_eq!(room.stats()["webhook_failures"], 1);
+}
+}

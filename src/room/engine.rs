@@ -201,6 +201,8 @@ pub struct RoomEngine {
     /// stored as a counter with the deferred writes, so they survive eviction (see
     /// [`tally`](Self::tally)).
     refusals: [u64; Refusal::ALL.len()],
+    /// Webhook deliveries that failed, kept as the refusals are.
+    webhook_failures: u64,
     /// Connections carried by SockJS sessions over HTTP, which the broker cannot tell from
     /// WebSockets, for their log lines' `transport` (in memory, as the sessions are).
     over_http: BTreeSet<ConnId>,
@@ -286,7 +288,7 @@ impl RoomEngine {
 
     /// Counters for operators: connections, wakes, handler calls since this wake, last id.
     pub fn stats(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut stats = serde_json::json!({
             "connections": self.broker.connections().count(),
             "wakes": self.wakes,
             "events_since_wake": self.counts,
@@ -298,10 +300,14 @@ impl RoomEngine {
             },
             "sockjs_sessions": self.sockjs.len(),
             "held": self.broker.usage().to_json(),
-            // Kept across evictions (see `tally`). A new operator's count (webhook failures,
-            // say) is a `Counter` variant, `self.tally(..)` where it happens, and a field here.
+            // Kept across evictions (see `tally`).
             "refusals": self.refusal_counts(),
-        })
+        });
+        // Shown once a delivery failed. (The webhook outbox's depth belongs beside it.)
+        if let (Some(fields), true) = (stats.as_object_mut(), self.webhook_failures > 0) {
+            fields.insert("webhook_failures".into(), self.webhook_failures.into());
+        }
+        stats
     }
 
     /// Refusals by reason since the room was created (reasons never seen are left out).
@@ -324,7 +330,8 @@ impl RoomEngine {
         self.log(event);
     }
 
-    /// Logs an event at the room's level; a refusal is counted too.
+    /// Logs an event at the room's level; a refusal or a failed webhook delivery is counted
+    /// too (whatever the level).
     pub(super) fn log(&mut self, mut event: LogEvent) {
         if let Some(conn) = event.conn().filter(|conn| self.over_http.contains(conn)) {
             event.came_by(Transport::SockJs);
@@ -332,8 +339,10 @@ impl RoomEngine {
                 self.over_http.remove(&conn);
             }
         }
-        if let LogEvent::Refused { reason, .. } = &event {
-            self.tally(Counter::Refusals(*reason));
+        match &event {
+            LogEvent::Refused { reason, .. } => self.tally(Counter::Refusals(*reason)),
+            LogEvent::WebhookFailed { .. } => self.tally(Counter::WebhookFailures),
+            _ => {}
         }
         self.logs.record(&event);
     }
@@ -354,6 +363,7 @@ impl RoomEngine {
     pub(super) fn tally_of(&mut self, counter: Counter) -> Option<&mut u64> {
         match counter {
             Counter::Refusals(reason) => Some(&mut self.refusals[reason as usize]),
+            Counter::WebhookFailures => Some(&mut self.webhook_failures),
             _ => None,
         }
     }
@@ -407,7 +417,8 @@ impl RoomEngine {
         self.rebuild_if_needed(store, sockets, now)?;
         self.counts.connects += 1;
         // A session over HTTP is told of a refusal through its session, once opened.
-        let framed = carrier.is_socket() && carrier.is_sockjs();
+        let sockjs = carrier.is_sockjs();
+        let framed = carrier.is_socket() && sockjs;
         self.logs.room_is(&peer.room);
         if let Some(error) = self
             .broker
@@ -416,14 +427,13 @@ impl RoomEngine {
         {
             self.log(LogEvent::refused_socket(
                 &error,
-                carrier.is_sockjs(),
+                sockjs,
                 peer.address.as_deref(),
             ));
             return Ok(Opened::refused(error, framed));
         }
         self.last_conn += 1;
         let conn = self.last_conn;
-        let sockjs = carrier.is_sockjs();
         if !carrier.is_socket() {
             self.over_http.insert(conn);
         }

@@ -27,6 +27,8 @@ pub enum Counter {
     /// Clients refused for this reason, ever (the operator's count in `/stats`; see
     /// [`RoomEngine::tally`](super::RoomEngine)). One key per reason of a fixed list.
     Refusals(Refusal),
+    /// Webhook deliveries that failed, ever (`/stats`), counted as their lines are logged.
+    WebhookFailures,
 }
 
 impl Counter {
@@ -48,6 +50,7 @@ impl Counter {
         Self::Refusals(Refusal::RoomBudget),
         Self::Refusals(Refusal::Destination),
         Self::Refusals(Refusal::Protocol),
+        Self::WebhookFailures,
     ];
 
     /// The counter stored under this key.
@@ -66,6 +69,7 @@ impl Counter {
             Self::Wakes => "wakes",
             Self::LivenessSweep => "liveness_sweep",
             Self::Refusals(refusal) => refusal.counter_key(),
+            Self::WebhookFailures => "webhook_failures",
         }
     }
 }

@@ -336,6 +336,14 @@ impl SimulatedRoom {
         });
     }
 
+    /// Something the room logs, as an event of its own (waking it).
+    pub fn log_now(&mut self, event: room::log::LogEvent) {
+        self.event(|engine, _, _, _| {
+            engine.log_event(event);
+            Ok(())
+        });
+    }
+
     /// The room's stats (waking it to ask).
     pub fn stats(&mut self) -> serde_json::Value {
         let mut stats = serde_json::Value::Null;

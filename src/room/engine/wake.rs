@@ -72,6 +72,7 @@ impl RoomEngine {
             sockjs: SockJsSessions::default(),
             logs: Logs::new(settings_level),
             refusals: [0; Refusal::ALL.len()],
+            webhook_failures: 0,
             over_http: BTreeSet::new(),
         };
         for &(counter, value) in &stored.counters {
