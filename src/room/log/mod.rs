@@ -35,7 +35,7 @@ pub enum Level {
     Warn,
     /// The room could not store an event.
     Error,
-    /// Nothing.
+    /// No line of the room's (the Worker's own failures, [`platform_error`], still print).
     Off,
 }
 
