@@ -41,6 +41,7 @@ macro_rules! contract {
 contract![
     a_new_store_holds_nothing,
     counters_round_trip,
+    refusal_counts_round_trip_each_under_its_own_key,
     archived_messages_read_back_whole,
     history_reads_from_either_end_within_count_and_bytes,
     a_history_read_holds_nothing_when_its_first_row_is_over_its_bytes,
@@ -118,6 +119,27 @@ fn counters_round_trip(store: &mut dyn Storage) {
     assert_eq!(stored.counter(Counter::Wakes), 2, "the second write wins");
     assert_eq!(stored.counter(Counter::LivenessSweep), 0, "never written");
     assert_eq!(stored.counters.len(), Counter::ALL.len());
+}
+
+fn refusal_counts_round_trip_each_under_its_own_key(store: &mut dyn Storage) {
+    use stomp_rooms::room::log::Refusal;
+    commit(
+        store,
+        &[
+            Write::Counter(Counter::Refusals(Refusal::TooLarge), 3),
+            Write::Counter(Counter::Refusals(Refusal::RateLimit), 1),
+            Write::Counter(Counter::Wakes, 4),
+        ],
+    );
+    commit(
+        store,
+        &[Write::Counter(Counter::Refusals(Refusal::TooLarge), 5)],
+    );
+    let stored = load(store);
+    assert_eq!(stored.counter(Counter::Refusals(Refusal::TooLarge)), 5);
+    assert_eq!(stored.counter(Counter::Refusals(Refusal::RateLimit)), 1);
+    assert_eq!(stored.counter(Counter::Refusals(Refusal::Protocol)), 0);
+    assert_eq!(stored.counter(Counter::Wakes), 4);
 }
 
 fn archived_messages_read_back_whole(store: &mut dyn Storage) {

@@ -7,7 +7,7 @@ use std::cell::OnceCell;
 use std::rc::Rc;
 
 use wasm_bindgen::JsValue;
-use worker::{console_error, js_sys, Env};
+use worker::{js_sys, Env};
 
 use crate::room::auth::{self, Secrets};
 use crate::room::{Authenticator, Settings};
@@ -49,7 +49,11 @@ fn read_settings(env: &Env) -> Result<Rc<Settings>, String> {
     };
     let invalid = |error: &dyn std::fmt::Display| {
         let problem = format!("ROOM_SETTINGS is invalid ({error}); fix it {source}");
-        console_error!("{problem}. Refusing connections until it is fixed.");
+        super::logs::platform_error(
+            "settings invalid; refusing connections until they are fixed",
+            None,
+            &problem,
+        );
         problem
     };
     let settings: Settings = serde_json::from_str(&text).map_err(|error| invalid(&error))?;
@@ -66,7 +70,7 @@ pub fn authenticator(env: &Env) -> Rc<dyn Authenticator> {
             let settings = settings(env).ok();
             let (hook, problem) = auth::hook(&secrets(env), settings.as_ref().map(|s| &s.auth));
             if let Some(problem) = problem {
-                console_error!("{problem}");
+                super::logs::platform_error("authentication misconfigured", None, &problem);
             }
             hook
         })
@@ -81,6 +85,12 @@ pub fn secrets(env: &Env) -> Secrets {
         jwt_keys: secret(env, "STOMP_JWT_KEYS"),
         users: secret(env, "STOMP_USERS"),
     }
+}
+
+/// `STOMP_STATS_TOKEN`: when set, the one token that reads a room's counters (see
+/// [`crate::room::operator`]).
+pub fn stats_token(env: &Env) -> Option<String> {
+    secret(env, "STOMP_STATS_TOKEN")
 }
 
 /// A secret, or a var of the same name (handy in `wrangler dev --var`), as it is set: an

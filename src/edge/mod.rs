@@ -7,6 +7,7 @@
 mod env;
 mod health;
 mod http;
+mod logs;
 mod object;
 mod registry;
 mod router;

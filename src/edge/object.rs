@@ -39,12 +39,13 @@ use futures::StreamExt;
 
 use wasm_bindgen::JsValue;
 use worker::{
-    console_error, durable_object, js_sys, wasm_bindgen_futures, Delay, DurableObject, Env,
-    Request, Response, Result, ScheduledTime, State, Storage, WebSocket, WebSocketIncomingMessage,
-    WebSocketPair, WebSocketRequestResponsePair,
+    durable_object, js_sys, wasm_bindgen_futures, Delay, DurableObject, Env, Request, Response,
+    Result, ScheduledTime, State, Storage, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    WebSocketRequestResponsePair,
 };
 
 use super::http::{self, Outlet, Push};
+use super::logs;
 use super::registry;
 use super::sqlite::SqliteStore;
 use super::websockets::{conn_of, RoomSockets};
@@ -125,7 +126,8 @@ impl DurableObject for Room {
             Route::Socket { room, sockjs, .. } => self.open_socket(&req, room, sockjs).await,
             Route::Stats { room } => {
                 let request = http::read_request(&mut req, &room, "/stats", None).await?;
-                self.stats(&request)
+                let stats_token = env::stats_token(&self.env);
+                self.stats(&request, stats_token.as_deref())
             }
             Route::Destination { room, destination } => {
                 let max_body = Some(settings.broker.limits.max_body_bytes);
@@ -313,10 +315,14 @@ impl Room {
             live.host
                 .in_memory(now, |engine| engine.http_timeout(listener, now))
         });
+        if let Some(turn) = &turn {
+            logs::print(&turn.logs);
+        }
         match turn {
             Some(Turn {
                 result: Ok(answer),
                 alarm,
+                ..
             }) => (answer, alarm),
             _ => (
                 HttpResponse::text(503, "the room restarted; poll again"),
@@ -372,9 +378,8 @@ impl Room {
                 incoming_request: arrival.request,
             };
             let turn = live.host.event(&mut live.store, &mut sockets, now, work);
-            if let Err(Failed(error)) = turn.result {
-                console_error!("the room could not store an event ({error}); it was refused and the room rebuilt from storage");
-            }
+            // A failed event is among them, as the room logs it.
+            logs::print(&turn.logs);
             registry::occupancy_changed(&self.state, &self.env, sockets_before, live.sockets.len());
             turn.alarm
         };
@@ -404,13 +409,14 @@ impl Room {
         }))
     }
 
-    /// Counters for operators and the benchmark: `GET /rooms/{room}/stats`, with the
-    /// credentials the room asks of its clients (see [`room::RoomEngine::stats_request`]). `wakes`
+    /// Counters for operators and the benchmark: `GET /rooms/{room}/stats`, with the stats
+    /// token when `STOMP_STATS_TOKEN` is set, else the credentials the room asks of its clients
+    /// (see [`room::RoomEngine::stats_request`]). `wakes`
     /// counts the times the object was rebuilt in memory (first use and every wake from
     /// eviction); `events_since_wake` counts the handler calls of this instance by kind, so
     /// heart-beats answered by the auto-response show up as no `messages` at all; `stored`
     /// counts the messages in SQLite. Reading them writes nothing.
-    fn stats(&self, request: &HttpRequest) -> Result<Response> {
+    fn stats(&self, request: &HttpRequest, stats_token: Option<&str>) -> Result<Response> {
         let mut answer = None;
         let alarm = self.handle(Arrival::default(), &mut |room, store, _, now| {
             let mut extra = serde_json::Map::new();
@@ -419,7 +425,7 @@ impl Room {
                 let stored = serde_json::json!({ "history": history, "queued": queued });
                 extra.insert("stored".into(), stored);
             }
-            answer = Some(room.stats_request(request, extra, now));
+            answer = Some(room.stats_request(request, extra, stats_token, now));
             Ok(())
         })?;
         // Only the wake's deferred counters can be pending: stored by the alarm.
@@ -470,7 +476,11 @@ async fn change_alarm(storage: Storage, alarm: Option<AlarmChange>) -> bool {
         Some(AlarmChange::Delete) => storage.delete_alarm().await,
     };
     if let Err(error) = changed {
-        console_error!("could not change the room's alarm: {error}");
+        logs::platform_error(
+            "could not change the room's alarm",
+            None,
+            &error.to_string(),
+        );
         return false;
     }
     true
@@ -520,6 +530,9 @@ impl Drop for RequestGone {
         let turn = live
             .host
             .in_memory(now, |engine| engine.http_closed(listener, now));
+        if let Some(turn) = &turn {
+            logs::print(&turn.logs);
+        }
         if let (Some(storage), Some(turn)) = (self.storage.take(), turn) {
             change_alarm_later(self.live.clone(), storage, turn.alarm);
         }

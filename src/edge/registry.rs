@@ -59,8 +59,10 @@ pub fn occupancy_changed(state: &State, env: &Env, before: usize, after: usize) 
             Err(error) => Err(error.into()),
         };
         if let Err(error) = sent {
-            worker::console_error!(
-                "could not tell the room registry that {room} is {change}: {error}"
+            super::logs::platform_error(
+                "could not tell the room registry",
+                Some(&room),
+                &format!("{change}: {error}"),
             );
         }
     });

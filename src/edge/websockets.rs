@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use wasm_bindgen::{prelude::wasm_bindgen, JsCast, JsValue};
-use worker::{console_error, js_sys, web_sys, State, WebSocket};
+use worker::{js_sys, web_sys, State, WebSocket};
 
 use super::http::{Outlet, Push};
 use crate::room::http::{HttpResponse, ListenerId};
@@ -72,7 +72,11 @@ impl Sockets for RoomSockets<'_> {
         let tags = js_sys::Array::of1(&JsValue::from_str(&format!("{CONN_TAG_PREFIX}{conn}")));
         let state: &HibernationState = self.state.as_raw().unchecked_ref();
         if let Err(error) = state.accept_hibernatable(ws.as_ref(), &tags) {
-            console_error!("the runtime refused a socket: {error:?}");
+            super::logs::platform_error(
+                "the runtime refused a socket",
+                None,
+                &format!("{error:?}"),
+            );
             return false;
         }
         self.open.insert(conn, ws);
@@ -121,7 +125,11 @@ impl Sockets for RoomSockets<'_> {
     fn save_session(&mut self, conn: ConnId, session: &str) {
         if let Some(ws) = self.open.get(&conn) {
             if let Err(error) = ws.serialize_attachment(session) {
-                console_error!("could not keep the session of connection {conn}: {error}");
+                super::logs::platform_error(
+                    "could not keep a connection's session",
+                    None,
+                    &format!("connection {conn}: {error}"),
+                );
             }
         }
     }

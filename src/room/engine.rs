@@ -58,6 +58,7 @@ use ids::Ceiling;
 use super::auth::Authenticator;
 use super::broker::{Broker, Effect};
 use super::http::Listeners;
+use super::log::{CloseReason, LogEvent, LogLine, Logs, Refusal, Transport};
 use super::rate::Throttle;
 use super::record;
 use super::session::{ConnId, Peer, Phase, Session};
@@ -194,6 +195,17 @@ pub struct RoomEngine {
     http_throttles: HashMap<String, Throttle>,
     /// SockJS sessions over HTTP, in memory only (see [`crate::room::sockjs`]).
     sockjs: SockJsSessions,
+    /// The lines this event logged, for the host to hand out.
+    logs: Logs,
+    /// The operator's counts (`/stats`): refusals by reason ([`Refusal`] as the index), each
+    /// stored as a counter with the deferred writes, so they survive eviction (see
+    /// [`tally`](Self::tally)).
+    refusals: [u64; Refusal::ALL.len()],
+    /// Webhook deliveries that failed, kept as the refusals are.
+    webhook_failures: u64,
+    /// Connections carried by SockJS sessions over HTTP, which the broker cannot tell from
+    /// WebSockets, for their log lines' `transport` (in memory, as the sessions are).
+    over_http: BTreeSet<ConnId>,
 }
 
 impl RoomEngine {
@@ -276,7 +288,7 @@ impl RoomEngine {
 
     /// Counters for operators: connections, wakes, handler calls since this wake, last id.
     pub fn stats(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut stats = serde_json::json!({
             "connections": self.broker.connections().count(),
             "wakes": self.wakes,
             "events_since_wake": self.counts,
@@ -288,7 +300,87 @@ impl RoomEngine {
             },
             "sockjs_sessions": self.sockjs.len(),
             "held": self.broker.usage().to_json(),
-        })
+            // Kept across evictions (see `tally`).
+            "refusals": self.refusal_counts(),
+        });
+        // Shown once a delivery failed. (The webhook outbox's depth belongs beside it.)
+        if let (Some(fields), true) = (stats.as_object_mut(), self.webhook_failures > 0) {
+            fields.insert("webhook_failures".into(), self.webhook_failures.into());
+        }
+        stats
+    }
+
+    /// Refusals by reason since the room was created (reasons never seen are left out).
+    fn refusal_counts(&self) -> serde_json::Map<String, serde_json::Value> {
+        Refusal::ALL
+            .iter()
+            .zip(self.refusals)
+            .filter(|&(_, count)| count > 0)
+            .map(|(reason, count)| (reason.as_str().to_owned(), count.into()))
+            .collect()
+    }
+
+    /// The lines logged since the last take (the host hands them to the edge after each event).
+    pub fn take_logs(&mut self) -> Vec<LogLine> {
+        self.logs.take()
+    }
+
+    /// Logs an event the host saw (a failed event), at the room's level.
+    pub fn log_event(&mut self, event: LogEvent) {
+        self.log(event);
+    }
+
+    /// Logs an event at the room's level; a refusal or a failed webhook delivery is counted
+    /// too (whatever the level).
+    pub(super) fn log(&mut self, mut event: LogEvent) {
+        if let Some(conn) = event.conn().filter(|conn| self.over_http.contains(conn)) {
+            event.came_by(Transport::SockJs);
+            if matches!(event, LogEvent::Closed { .. }) {
+                self.over_http.remove(&conn);
+            }
+        }
+        match &event {
+            LogEvent::Refused { reason, .. } => self.tally(Counter::Refusals(*reason)),
+            LogEvent::WebhookFailed { .. } => self.tally(Counter::WebhookFailures),
+            _ => {}
+        }
+        self.logs.record(&event);
+    }
+
+    /// Counts one more of an operator's counts, stored with the deferred writes (nobody
+    /// waits for it): committed with the next commit, by the alarm, or before eviction.
+    pub(super) fn tally(&mut self, counter: Counter) {
+        let Some(count) = self.tally_of(counter) else {
+            return;
+        };
+        *count += 1;
+        let write = Write::Counter(counter, *count);
+        self.defer_counter(write);
+    }
+
+    /// Where an operator's count is kept in memory (`None`: the counter is not one). A new
+    /// count is a field of the engine and an arm here.
+    pub(super) fn tally_of(&mut self, counter: Counter) -> Option<&mut u64> {
+        match counter {
+            Counter::Refusals(reason) => Some(&mut self.refusals[reason as usize]),
+            Counter::WebhookFailures => Some(&mut self.webhook_failures),
+            _ => None,
+        }
+    }
+
+    /// Defers a counter's write, replacing one of the same counter still deferred.
+    fn defer_counter(&mut self, write: Write) {
+        let Write::Counter(counter, _) = write else {
+            return;
+        };
+        match self
+            .deferred
+            .iter_mut()
+            .find(|w| matches!(w, Write::Counter(c, _) if *c == counter))
+        {
+            Some(deferred) => *deferred = write,
+            None => self.deferred.push(write),
+        }
     }
 
     // ---- one event ----------------------------------------------------------------------
@@ -325,16 +417,26 @@ impl RoomEngine {
         self.rebuild_if_needed(store, sockets, now)?;
         self.counts.connects += 1;
         // A session over HTTP is told of a refusal through its session, once opened.
-        let framed = carrier.is_socket() && carrier.is_sockjs();
+        let sockjs = carrier.is_sockjs();
+        let framed = carrier.is_socket() && sockjs;
+        self.logs.room_is(&peer.room);
         if let Some(error) = self
             .broker
             .refusal(peer.address.as_deref())
             .filter(|_| carrier.is_socket())
         {
+            self.log(LogEvent::refused_socket(
+                &error,
+                sockjs,
+                peer.address.as_deref(),
+            ));
             return Ok(Opened::refused(error, framed));
         }
         self.last_conn += 1;
         let conn = self.last_conn;
+        if !carrier.is_socket() {
+            self.over_http.insert(conn);
+        }
         if !sockets.open(conn, carrier) {
             let error = ProtocolError::new(
                 "room full",
@@ -344,6 +446,11 @@ impl RoomEngine {
                 ),
             )
             .with_close_code(crate::room::budget::TRY_AGAIN_LATER);
+            self.log(LogEvent::refused_socket(
+                &error,
+                sockjs,
+                peer.address.as_deref(),
+            ));
             return Ok(Opened::refused(error, framed));
         }
         let mut effects = self.broker.open(conn, peer, now);

@@ -11,6 +11,7 @@ use std::rc::Rc;
 
 use super::auth::Authenticator;
 use super::engine::{AlarmChange, Failed, RoomEngine};
+use super::log::{LogEvent, LogLine, Logs};
 use super::settings::Settings;
 use super::sockets::Sockets;
 use super::storage::Storage;
@@ -24,12 +25,14 @@ pub struct Host {
     wakes: u32,
 }
 
-/// What one event left for the caller: the work's own result, and the change to the platform's
-/// alarm that the engine asks for after it (`None`: leave the alarm as it is).
+/// What one event left for the caller: the work's own result, the change to the platform's
+/// alarm that the engine asks for after it (`None`: leave the alarm as it is), and the lines
+/// the room logged, for the caller to print as they are (see [`crate::room::log`]).
 #[derive(Debug)]
 pub struct Turn<T> {
     pub result: Result<T, Failed>,
     pub alarm: Option<AlarmChange>,
+    pub logs: Vec<LogLine>,
 }
 
 impl Host {
@@ -73,19 +76,27 @@ impl Host {
                         engine
                     }
                     Err(failed) => {
+                        // Not even woken: logged without the room's name.
+                        let mut logs = Logs::new(self.settings.log_level);
+                        logs.record(&storage_failed(&failed));
                         return Turn {
                             result: Err(failed),
                             alarm: None,
-                        }
+                            logs: logs.take(),
+                        };
                     }
                 }
             }
         };
         let engine = self.engine.insert(engine);
         let result = work(engine, store, sockets, now);
+        if let Err(failed) = &result {
+            engine.log_event(storage_failed(failed));
+        }
         Turn {
             result,
             alarm: engine.alarm_change(now),
+            logs: engine.take_logs(),
         }
     }
 
@@ -102,6 +113,7 @@ impl Host {
         Some(Turn {
             result,
             alarm: engine.alarm_change(now),
+            logs: engine.take_logs(),
         })
     }
 
@@ -136,5 +148,13 @@ impl Host {
     /// with nothing flushed.
     pub fn crash(&mut self) {
         self.engine = None;
+    }
+}
+
+/// A failed event, as logged: storage's own words, never what was being stored.
+fn storage_failed(failed: &Failed) -> LogEvent {
+    LogEvent::StorageFailed {
+        conn: None,
+        error: failed.0.to_string(),
     }
 }

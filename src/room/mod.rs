@@ -50,6 +50,8 @@ mod engine;
 pub mod health;
 pub mod host;
 pub mod http;
+pub mod log;
+pub mod operator;
 pub mod rate;
 pub mod record;
 pub mod registry;

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{pattern, TokenRules};
 use super::broker::Config;
+use super::log::Level;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -31,6 +32,10 @@ pub struct Settings {
     pub sockjs_test_services: bool,
     /// Limits of the HTTP rungs: open event streams and waiting polls.
     pub http: HttpSettings,
+    /// What the room logs (see [`log`](super::log)): `"debug"`, `"info"` (the default:
+    /// connections opened and closed, refusals, storage failures), `"warn"` (refusals and
+    /// failures), `"error"` (storage failures) or `"off"`.
+    pub log_level: Level,
     /// Limits, heart-beats and timeouts of the STOMP broker.
     #[serde(flatten)]
     pub broker: Config,
@@ -67,6 +72,7 @@ impl Default for Settings {
             http: HttpSettings::default(),
             endpoints: Vec::new(),
             sockjs_test_services: false,
+            log_level: Level::default(),
             broker: Config::default(),
         }
     }

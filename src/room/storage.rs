@@ -7,6 +7,7 @@
 
 use super::broker::{IdempotencyKey, QueuedMessage};
 use super::budget::HistoryUsage;
+use super::log::Refusal;
 use super::rate::Throttle;
 use super::record;
 use super::session::ConnId;
@@ -23,15 +24,42 @@ pub enum Counter {
     Wakes,
     /// When the room last swept for silent clients (ms).
     LivenessSweep,
+    /// Clients refused for this reason, ever (the operator's count in `/stats`; see
+    /// [`RoomEngine::tally`](super::RoomEngine)). One key per reason of a fixed list.
+    Refusals(Refusal),
+    /// Webhook deliveries that failed, ever (`/stats`), counted as their lines are logged.
+    WebhookFailures,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 4] = [
+    /// Every counter storage may hold. An operator's count is one more variant, its key, its
+    /// entry here, and its place in the engine (`RoomEngine::tally_of`).
+    pub const ALL: &'static [Counter] = &[
         Self::LastMessageId,
         Self::LastConn,
         Self::Wakes,
         Self::LivenessSweep,
+        Self::Refusals(Refusal::Authentication),
+        Self::Refusals(Refusal::Permission),
+        Self::Refusals(Refusal::TokenExpired),
+        Self::Refusals(Refusal::RateLimit),
+        Self::Refusals(Refusal::RoomFull),
+        Self::Refusals(Refusal::TooManyConnections),
+        Self::Refusals(Refusal::TooLarge),
+        Self::Refusals(Refusal::ConnectionLimit),
+        Self::Refusals(Refusal::RoomBudget),
+        Self::Refusals(Refusal::Destination),
+        Self::Refusals(Refusal::Protocol),
+        Self::WebhookFailures,
     ];
+
+    /// The counter stored under this key.
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|counter| counter.key() == key)
+    }
 
     /// The counter's key in storage.
     pub fn key(self) -> &'static str {
@@ -40,6 +68,8 @@ impl Counter {
             Self::LastConn => "next_conn",
             Self::Wakes => "wakes",
             Self::LivenessSweep => "liveness_sweep",
+            Self::Refusals(refusal) => refusal.counter_key(),
+            Self::WebhookFailures => "webhook_failures",
         }
     }
 }

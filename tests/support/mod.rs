@@ -103,6 +103,10 @@ pub struct SimulatedRoom {
     decoders: BTreeMap<ConnId, Decoder>,
     /// Events the room failed (storage refused a commit).
     pub failures: Vec<Failed>,
+    /// The lines the room logged, as the edge prints them.
+    pub logs: Vec<room::log::LogLine>,
+    /// `STOMP_STATS_TOKEN`, as the edge reads it.
+    pub stats_token: Option<String>,
     /// Clients of SockJS's `websocket` transport, and the SockJS frames each received.
     sockjs_clients: BTreeSet<ConnId>,
     pub sockjs_frames: BTreeMap<ConnId, Vec<String>>,
@@ -135,6 +139,8 @@ impl SimulatedRoom {
             received: BTreeMap::new(),
             decoders: BTreeMap::new(),
             failures: Vec::new(),
+            logs: Vec::new(),
+            stats_token: None,
             sockjs_clients: BTreeSet::new(),
             sockjs_frames: BTreeMap::new(),
         }
@@ -180,6 +186,7 @@ impl SimulatedRoom {
             Host::new(settings.clone(), auth)
         });
         let turn = host.event(&mut self.store, &mut self.sockets, now, work);
+        self.logs.extend(turn.logs);
         match turn.alarm {
             Some(AlarmChange::Set(at)) => self.alarm = Some(at),
             Some(AlarmChange::Delete) => self.alarm = None,
@@ -329,6 +336,14 @@ impl SimulatedRoom {
         });
     }
 
+    /// Something the room logs, as an event of its own (waking it).
+    pub fn log_now(&mut self, event: room::log::LogEvent) {
+        self.event(|engine, _, _, _| {
+            engine.log_event(event);
+            Ok(())
+        });
+    }
+
     /// The room's stats (waking it to ask).
     pub fn stats(&mut self) -> serde_json::Value {
         let mut stats = serde_json::Value::Null;
@@ -343,8 +358,10 @@ impl SimulatedRoom {
     pub fn stats_request(&mut self, mut request: HttpRequest) -> HttpResponse {
         request.peer.room = ROOM.to_owned();
         let mut answer = None;
+        let stats_token = self.stats_token.clone();
         self.event(|engine, _, _, now| {
-            answer = Some(engine.stats_request(&request, serde_json::Map::new(), now));
+            let extra = serde_json::Map::new();
+            answer = Some(engine.stats_request(&request, extra, stats_token.as_deref(), now));
             Ok(())
         });
         answer.expect("the room answered")

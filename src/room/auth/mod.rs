@@ -285,6 +285,6 @@ fn looks_like_token(text: &str) -> bool {
 }
 
 /// Compares without an early exit, so timing does not reveal how much of a passcode matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -76,6 +76,8 @@ impl Broker {
             .with_header("session", &session.session_id())
             .with_header("server", &self.config.server);
         let member = presence::member(session);
+        let opened = LogEvent::connected(session);
+        self.out.push(Effect::Log(opened));
         self.save(conn);
         self.send_frame(conn, &connected);
         self.publish_presence(serde_json::json!({ "type": "join", "member": member }));

@@ -107,6 +107,21 @@ impl Broker {
             code: error.close_code,
             reason,
         });
+        if let Some(refused) = self
+            .session(conn)
+            .and_then(|session| LogEvent::refused(session, &error))
+        {
+            self.out.push(Effect::Log(refused));
+        }
+        self.end_connection(conn, CloseReason::of(&error));
+    }
+
+    /// A connection ends: logged with why and how long it lived, then forgotten.
+    pub(super) fn end_connection(&mut self, conn: ConnId, reason: CloseReason) {
+        if let Some(session) = self.session(conn) {
+            let closed = LogEvent::closed(session, reason, self.now_ms);
+            self.out.push(Effect::Log(closed));
+        }
         self.remove_connection(conn);
     }
 }

@@ -102,4 +102,6 @@ pub enum Effect {
     /// Delete the stored idempotency keys of messages below this id (expired, or past the
     /// budget).
     ForgetIdempotencyKeys { below_id: u64 },
+    /// Something the operator should hear of (see [`crate::room::log`]).
+    Log(LogEvent),
 }

@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::{authorization_credentials, AllowAll, Authenticator, ConnectRequest};
 use super::budget::{Budget, HistoryUsage, Usage};
+use super::log::{CloseReason, LogEvent};
 use super::record;
 use super::session::{AckMode, ConnId, Peer, Phase, Session, Subscription};
 use crate::room::destinations::{self, SendTarget, SubscribeTarget};
@@ -243,7 +244,17 @@ impl Broker {
     pub fn open(&mut self, conn: ConnId, peer: Peer, now_ms: u64) -> Vec<Effect> {
         self.now_ms = now_ms;
         let refused = self.refusal(peer.address.as_deref());
-        self.insert_connection(Session::new(conn, peer, now_ms));
+        let session = Session::new(conn, peer, now_ms);
+        self.out.push(Effect::Log(LogEvent::SocketOpened {
+            conn,
+            transport: if session.sockjs {
+                super::log::Transport::SockJs
+            } else {
+                super::log::Transport::WebSocket
+            },
+            address: session.address.clone(),
+        }));
+        self.insert_connection(session);
         self.save(conn);
         if let Some(error) = refused {
             self.fail(conn, error);
@@ -363,7 +374,7 @@ impl Broker {
     /// messages, abort its transactions, and tell presence subscribers it left.
     pub fn close(&mut self, conn: ConnId, now_ms: u64) -> Vec<Effect> {
         self.now_ms = now_ms;
-        self.remove_connection(conn);
+        self.end_connection(conn, CloseReason::SocketClosed);
         self.take()
     }
 
@@ -422,7 +433,7 @@ impl Broker {
                 code: 1000,
                 reason: "DISCONNECT".to_owned(),
             });
-            self.remove_connection(conn);
+            self.end_connection(conn, CloseReason::Disconnect);
         }
         Ok(())
     }

@@ -67,6 +67,10 @@ impl RoomEngine {
     /// is due within 10 s, so a room whose last deadline went away (a socket sent CONNECT) is
     /// not woken for nothing half a minute later.
     pub fn alarm_change(&mut self, now: u64) -> Option<AlarmChange> {
+        // Writes deferred by an event that committed nothing (a count) wait from now.
+        if !self.deferred.is_empty() && self.deferred_since.is_none() {
+            self.deferred_since = Some(now);
+        }
         match (self.next_alarm(), self.alarm_set) {
             (None, None) => None,
             // Deleting is a write too: an alarm due within 10 s is left to fire (group commit

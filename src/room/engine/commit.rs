@@ -65,7 +65,7 @@ impl RoomEngine {
                 self.commit(store, now, waited_for)
             });
         if let Err(error) = result {
-            self.storage_failed(sockets, origin, &outbox, &error);
+            self.storage_failed(sockets, origin, &outbox, &error, now);
             self.needs_rebuild = true;
             // Best effort now; if storage cannot be read either, the next event tries again.
             let _ = self.rebuild_if_needed(store, sockets, now);
@@ -219,6 +219,7 @@ impl RoomEngine {
                 Effect::ForgetIdempotencyKeys { below_id } => {
                     self.batch.push(Write::ForgetIdempotencyKeys { below_id })
                 }
+                Effect::Log(event) => self.log(event),
             }
         }
         Ok(())
@@ -286,6 +287,7 @@ impl RoomEngine {
         origin: Option<ConnId>,
         outbox: &Outbox,
         error: &StorageError,
+        now: u64,
     ) {
         self.batch.clear();
         self.deferred.clear();
@@ -306,5 +308,9 @@ impl RoomEngine {
         .to_frame();
         sockets.send(conn, &frame.encode(version), false);
         sockets.close(conn, 1011, "storage failure");
+        if let Some(session) = self.broker.session(conn) {
+            let closed = LogEvent::closed(session, CloseReason::StorageFailure, now);
+            self.log(closed);
+        }
     }
 }

@@ -10,6 +10,8 @@ use crate::room::http::{
     allow_origin, message_json, preflight, sse_event, HttpOutcome, HttpRequest, HttpResponse,
     Listener, ListenerId, ListenerKind, Method, KEEP_ALIVE, SSE_RETRY_MS,
 };
+use crate::room::log::LogEvent;
+use crate::room::operator::{stats_access, StatsAccess};
 use crate::room::rate::Cost;
 use crate::room::session::Subscription;
 use crate::room::sockets::Sockets;
@@ -51,22 +53,29 @@ impl RoomEngine {
     }
 
     /// The room's counters (`GET /rooms/{room}/stats`, with the platform's own in `extra`)
-    /// for whoever the room lets in: in a room with authentication, only with a token or
-    /// login it accepts. A read writes nothing, and counts toward the asker's rate like any
-    /// request.
+    /// for whoever [`stats_access`] admits: with `stats_token` (`STOMP_STATS_TOKEN`) set, only
+    /// its bearer; otherwise whoever the room lets in (in a room with authentication, only with
+    /// a token or login it accepts). A read writes nothing, and counts toward the asker's rate
+    /// like any request.
     pub fn stats_request(
         &mut self,
         request: &HttpRequest,
         extra: serde_json::Map<String, serde_json::Value>,
+        stats_token: Option<&str>,
         now: u64,
     ) -> HttpResponse {
+        self.logs.room_is(&request.peer.room);
         let origin = match allow_origin(&self.settings, request) {
             Ok(origin) => origin,
-            Err(refusal) => return refusal,
+            Err(refusal) => return self.refusing(request, refusal),
         };
-        let admitted = self
-            .identify(request, now)
-            .and_then(|_| self.admit_request(request, Cost::frame(0, false), now));
+        let admitted = match stats_access(stats_token, request) {
+            StatsAccess::RoomRule => self.identify(request, now).map(|_| ()),
+            StatsAccess::Operator => Ok(()),
+            StatsAccess::Refused(refusal) => Err(refusal),
+        };
+        let admitted =
+            admitted.and_then(|()| self.admit_request(request, Cost::frame(0, false), now));
         let answer = match admitted {
             Ok(()) => {
                 let mut stats = self.stats();
@@ -75,9 +84,18 @@ impl RoomEngine {
                 }
                 HttpResponse::json(200, &stats).with_header("cache-control", "no-store")
             }
-            Err(refusal) => refusal,
+            Err(refusal) => self.refusing(request, refusal),
         };
         with_cors(answer, origin.as_deref())
+    }
+
+    /// An answer to a request, logged (and counted) as a refusal when its status is one.
+    fn refusing(&mut self, request: &HttpRequest, answer: HttpResponse) -> HttpResponse {
+        let address = request.peer.address.as_deref();
+        if let Some(refused) = LogEvent::refused_request(answer.status, &answer.body, address) {
+            self.log(refused);
+        }
+        answer
     }
 
     /// A long poll waited as long as it may: its empty answer, with where to go on from (for
@@ -121,9 +139,10 @@ impl RoomEngine {
     ) -> Result<HttpOutcome, Failed> {
         self.rebuild_if_needed(store, sockets, now)?;
         self.counts.requests += 1;
+        self.logs.room_is(&request.peer.room);
         let origin = match allow_origin(&self.settings, request) {
             Ok(origin) => origin,
-            Err(refusal) => return Ok(HttpOutcome::Respond(refusal)),
+            Err(refusal) => return Ok(HttpOutcome::Respond(self.refusing(request, refusal))),
         };
         let answer = match request.method {
             Method::Options => Ok(HttpOutcome::Respond(preflight(&self.settings, request))),
@@ -139,6 +158,7 @@ impl RoomEngine {
         };
         Ok(match answer {
             Ok(HttpOutcome::Respond(response)) | Err(response) => {
+                let response = self.refusing(request, response);
                 HttpOutcome::Respond(with_cors(response, origin.as_deref()))
             }
             Ok(HttpOutcome::Stream {

@@ -42,6 +42,7 @@ impl RoomEngine {
         now: u64,
     ) -> Result<(Self, Vec<Effect>), Failed> {
         let mut stored = store.load()?;
+        let settings_level = settings.log_level;
         let mut broker = Broker::new(settings.broker.clone()).with_authenticator(auth.clone());
         let message_ceiling = stored
             .counter(Counter::LastMessageId)
@@ -70,7 +71,16 @@ impl RoomEngine {
             listeners: Listeners::default(),
             http_throttles: stored.address_rates.iter().cloned().collect(),
             sockjs: SockJsSessions::default(),
+            logs: Logs::new(settings_level),
+            refusals: [0; Refusal::ALL.len()],
+            webhook_failures: 0,
+            over_http: BTreeSet::new(),
         };
+        for &(counter, value) in &stored.counters {
+            if let Some(count) = room.tally_of(counter) {
+                *count = value;
+            }
+        }
         room.deferred
             .push(Write::Counter(Counter::Wakes, room.wakes));
         if room.liveness_swept_ms == 0 {
@@ -86,7 +96,10 @@ impl RoomEngine {
                 .and_then(|json| Session::from_json(&json).ok())
                 .filter(|session| session.conn == conn);
             match session {
-                Some(session) => room.broker.restore_session(session),
+                Some(session) => {
+                    room.logs.room_is(&session.room);
+                    room.broker.restore_session(session)
+                }
                 None => sockets.close(conn, 1011, "session lost; reconnect"),
             }
         }
@@ -171,6 +184,17 @@ impl RoomEngine {
         // `self` during the event, see `with_sessions`; those open were lost and told so when
         // the wake asked for the kept sessions.)
         fresh.listeners = std::mem::take(&mut self.listeners);
+        // Lines logged and counts counted before the failure stand; the counts are written
+        // again with the next commit.
+        fresh.logs.carry_over(&mut self.logs);
+        fresh.over_http = std::mem::take(&mut self.over_http);
+        for &counter in Counter::ALL {
+            let counted = self.tally_of(counter).map_or(0, |count| *count);
+            if let Some(stored) = fresh.tally_of(counter).filter(|stored| **stored < counted) {
+                *stored = counted;
+                fresh.defer_counter(Write::Counter(counter, counted));
+            }
+        }
         *self = fresh;
         Ok(())
     }

@@ -23,13 +23,22 @@ pub(super) fn schema_version(database: &impl SqlDatabase) -> Option<u64> {
 }
 
 pub(super) fn load(database: &impl SqlDatabase) -> Result<Stored, StorageError> {
+    // Every counter in one read; keys no counter has (the schema version) are passed over.
+    let written: Vec<(Counter, u64)> = database
+        .query("SELECT key, value FROM meta", vec![])?
+        .iter()
+        .filter_map(|row| match row.as_slice() {
+            [SqlValue::Text(key), value] => Some((Counter::from_key(key)?, value.to_u64())),
+            _ => None,
+        })
+        .collect();
     let counters = Counter::ALL
         .iter()
         .map(|&counter| {
-            let rows = database.query(READ_META, vec![counter.key().into()])?;
-            Ok((counter, first_u64(&rows)))
+            let value = written.iter().find(|(c, _)| *c == counter);
+            (counter, value.map_or(0, |&(_, value)| value))
         })
-        .collect::<Result<Vec<_>, StorageError>>()?;
+        .collect();
     let newest = database.query(
         "SELECT max((SELECT coalesce(max(id), 0) FROM history), (SELECT coalesce(max(id), 0) FROM queued))",
         vec![],
