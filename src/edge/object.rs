@@ -47,6 +47,7 @@ use worker::{
 use super::http::{self, Outlet, Push};
 use super::registry;
 use super::sqlite::SqliteStore;
+use super::webhooks;
 use super::websockets::{conn_of, RoomSockets};
 use super::{env, ROUTE_HEADER};
 use crate::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
@@ -184,10 +185,27 @@ impl DurableObject for Room {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        let mut batch = None;
         self.event(Arrival::default(), &mut |room, store, sockets, now| {
-            room.alarm(store, sockets, now)
+            room.alarm(store, sockets, now)?;
+            batch = room.webhook_batch(now);
+            Ok(())
         })
         .await?;
+        // The webhook POST runs here, after the event and outside it: nothing waits for it
+        // but the alarm, and its answer is an event of its own.
+        if let Some(batch) = batch {
+            let answer = webhooks::post(&batch).await;
+            let mut log = None;
+            self.event(Arrival::default(), &mut |room, store, sockets, now| {
+                log = room.webhook_answered(store, sockets, &batch, answer.clone(), now)?;
+                Ok(())
+            })
+            .await?;
+            if let Some(line) = log {
+                console_error!("{line}");
+            }
+        }
         Response::ok("ok")
     }
 }

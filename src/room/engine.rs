@@ -44,6 +44,7 @@ mod ids;
 mod partials;
 mod sockjs;
 mod wake;
+mod webhooks;
 
 pub use history::HistoryPage;
 pub use ids::ID_HEADROOM;
@@ -66,6 +67,7 @@ use super::sockets::Sockets;
 use super::sockjs::{Carrier, SessionSockets, SockJsSessions};
 use super::storage::{Counter, ReadFrom, Storage, StorageError, Write};
 use super::timers::{RoomTimer, TimerKind, Timers};
+use super::webhooks::Webhooks;
 use crate::stomp::ProtocolError;
 
 /// Writes that no client waits for are deferred and committed together: when this many are
@@ -194,6 +196,8 @@ pub struct RoomEngine {
     http_throttles: HashMap<String, Throttle>,
     /// SockJS sessions over HTTP, in memory only (see [`crate::room::sockjs`]).
     sockjs: SockJsSessions,
+    /// What the room tells by webhook, and what it has still to deliver.
+    webhooks: Webhooks,
 }
 
 impl RoomEngine {
@@ -288,6 +292,7 @@ impl RoomEngine {
             },
             "sockjs_sessions": self.sockjs.len(),
             "held": self.broker.usage().to_json(),
+            "webhooks": self.webhooks.enabled().then(|| self.webhooks.stats()),
         })
     }
 
@@ -324,6 +329,7 @@ impl RoomEngine {
     ) -> Result<Opened, Failed> {
         self.rebuild_if_needed(store, sockets, now)?;
         self.counts.connects += 1;
+        self.webhooks.note_room(&peer.room);
         // A session over HTTP is told of a refusal through its session, once opened.
         let framed = carrier.is_socket() && carrier.is_sockjs();
         if let Some(error) = self
@@ -331,6 +337,7 @@ impl RoomEngine {
             .refusal(peer.address.as_deref())
             .filter(|_| carrier.is_socket())
         {
+            self.webhook_refused_socket(store, &error, now)?;
             return Ok(Opened::refused(error, framed));
         }
         self.last_conn += 1;
@@ -344,6 +351,7 @@ impl RoomEngine {
                 ),
             )
             .with_close_code(crate::room::budget::TRY_AGAIN_LATER);
+            self.webhook_refused_socket(store, &error, now)?;
             return Ok(Opened::refused(error, framed));
         }
         let mut effects = self.broker.open(conn, peer, now);

@@ -23,14 +23,38 @@ pub enum Counter {
     Wakes,
     /// When the room last swept for silent clients (ms).
     LivenessSweep,
+    /// The last webhook event's `seq` given out.
+    WebhookLastEvent,
+    /// Webhook events dropped from a full outbox, in all.
+    WebhookDropped,
+    /// Webhook events dropped since the last delivered batch (the next batch reports them).
+    WebhookUnreported,
+    /// Failed attempts at the oldest webhook events' batch.
+    WebhookAttempts,
+    /// When the failed webhook batch is retried (ms).
+    WebhookRetryAt,
+    /// Failed webhook deliveries, in all.
+    WebhookFailures,
+    /// 1 while the room is occupied (`room.occupied` sent, `room.vacated` not yet).
+    WebhookOccupied,
+    /// When the occupied room became empty (ms; 0: it is not).
+    WebhookVacantSince,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 4] = [
+    pub const ALL: [Counter; 12] = [
         Self::LastMessageId,
         Self::LastConn,
         Self::Wakes,
         Self::LivenessSweep,
+        Self::WebhookLastEvent,
+        Self::WebhookDropped,
+        Self::WebhookUnreported,
+        Self::WebhookAttempts,
+        Self::WebhookRetryAt,
+        Self::WebhookFailures,
+        Self::WebhookOccupied,
+        Self::WebhookVacantSince,
     ];
 
     /// The counter's key in storage.
@@ -40,6 +64,14 @@ impl Counter {
             Self::LastConn => "next_conn",
             Self::Wakes => "wakes",
             Self::LivenessSweep => "liveness_sweep",
+            Self::WebhookLastEvent => "webhook_last_event",
+            Self::WebhookDropped => "webhook_dropped",
+            Self::WebhookUnreported => "webhook_unreported",
+            Self::WebhookAttempts => "webhook_attempts",
+            Self::WebhookRetryAt => "webhook_retry_at",
+            Self::WebhookFailures => "webhook_failures",
+            Self::WebhookOccupied => "webhook_occupied",
+            Self::WebhookVacantSince => "webhook_vacant_since",
         }
     }
 }
@@ -109,6 +141,33 @@ pub enum Write {
     ForgetFullAddressRates {
         now_us: u64,
     },
+    /// Append a webhook event to the outbox.
+    WebhookEvent(WebhookRow),
+    /// Forget the outbox's events up to this `seq` (delivered, or dropped past the bound).
+    WebhookForget {
+        through: u64,
+    },
+    /// A connection is a member, with its webhook event data.
+    WebhookMember {
+        conn: ConnId,
+        data: String,
+    },
+    WebhookMemberGone {
+        conn: ConnId,
+    },
+    /// The room's name, for the events the alarm raises alone.
+    WebhookRoom(String),
+}
+
+/// A webhook event in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRow {
+    /// The room's own event sequence: the outbox's order.
+    pub seq: u64,
+    /// When the event happened (ms).
+    pub at_ms: u64,
+    /// The event, as sent.
+    pub json: String,
 }
 
 impl Write {
@@ -126,6 +185,8 @@ impl Write {
             Write::PartialAppend { bytes, .. } | Write::PartialReset { bytes, .. } => {
                 Some(record::partial_row_bytes(bytes.len()))
             }
+            Write::WebhookEvent(row) => Some(row.json.len() as u64 + record::ROW_OVERHEAD),
+            Write::WebhookMember { data, .. } => Some(data.len() as u64 + record::ROW_OVERHEAD),
             _ => None,
         }
     }
@@ -169,6 +230,12 @@ pub struct Stored {
     pub address_rates: Vec<(String, Throttle)>,
     /// What each destination's history holds.
     pub history: Vec<(String, HistoryUsage)>,
+    /// The webhook outbox, oldest first.
+    pub webhook_events: Vec<WebhookRow>,
+    /// Members as webhooks last told them: connection and event data.
+    pub webhook_members: Vec<(ConnId, String)>,
+    /// The room's name, once a webhook event named it.
+    pub webhook_room: Option<String>,
 }
 
 impl Stored {

@@ -18,7 +18,8 @@ use super::record;
 use super::session::ConnId;
 use super::sockets::Sockets;
 use super::storage::{
-    Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, Storage, StorageError, Stored, Write,
+    Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, Storage, StorageError, Stored,
+    WebhookRow, Write,
 };
 use crate::stomp::Message;
 
@@ -52,6 +53,9 @@ pub struct MemoryStorage {
     staged: Vec<StagedFrame>,
     /// Each connection's partly-arrived frame, as the rows it was stored in.
     partials: BTreeMap<ConnId, Vec<Vec<u8>>>,
+    webhook_events: BTreeMap<u64, WebhookRow>,
+    webhook_members: BTreeMap<ConnId, String>,
+    webhook_room: Option<String>,
     /// The largest row a commit may write.
     pub row_limit: u64,
     /// Refuse this many of the next commits (a failing disk, for tests).
@@ -72,6 +76,9 @@ impl Default for MemoryStorage {
             cursors: BTreeMap::new(),
             staged: Vec::new(),
             partials: BTreeMap::new(),
+            webhook_events: BTreeMap::new(),
+            webhook_members: BTreeMap::new(),
+            webhook_room: None,
             row_limit: PLATFORM_ROW_BYTES,
             fail_commits: 0,
             commits: Vec::new(),
@@ -120,6 +127,11 @@ impl MemoryStorage {
 
     pub fn counter(&self, counter: Counter) -> u64 {
         self.counters.get(&counter).copied().unwrap_or(0)
+    }
+
+    /// The webhook outbox's events, oldest first.
+    pub fn webhook_events(&self) -> Vec<WebhookRow> {
+        self.webhook_events.values().cloned().collect()
     }
 
     /// The rows of queue messages, as the budget counts them.
@@ -262,6 +274,19 @@ impl MemoryStorage {
             Write::ForgetFullAddressRates { now_us } => {
                 self.address_rates.retain(|_, t| !t.is_full_at(*now_us));
             }
+            Write::WebhookEvent(row) => {
+                self.webhook_events.insert(row.seq, row.clone());
+            }
+            Write::WebhookForget { through } => {
+                self.webhook_events.retain(|&seq, _| seq > *through);
+            }
+            Write::WebhookMember { conn, data } => {
+                self.webhook_members.insert(*conn, data.clone());
+            }
+            Write::WebhookMemberGone { conn } => {
+                self.webhook_members.remove(conn);
+            }
+            Write::WebhookRoom(name) => self.webhook_room = Some(name.clone()),
         }
     }
 }
@@ -293,6 +318,9 @@ impl Storage for MemoryStorage {
                 .collect(),
             address_rates: self.address_rates.clone().into_iter().collect(),
             history: history.into_iter().collect(),
+            webhook_events: self.webhook_events.values().cloned().collect(),
+            webhook_members: self.webhook_members.clone().into_iter().collect(),
+            webhook_room: self.webhook_room.clone(),
         })
     }
 

@@ -8,7 +8,7 @@ use super::{SqlValue, Statement};
 use crate::room::record::ROW_OVERHEAD;
 
 /// The schema this code writes; older databases are migrated when the room wakes.
-pub const SCHEMA_VERSION: u64 = 4;
+pub const SCHEMA_VERSION: u64 = SCHEMA_WEBHOOKS_VERSION;
 
 /// The `meta` key under which the schema version is recorded.
 pub const SCHEMA_KEY: &str = "schema";
@@ -71,6 +71,21 @@ ALTER TABLE address_rate ADD COLUMN frames_us INTEGER NOT NULL DEFAULT 0;
     )
 }
 
+/// The version that adds the webhooks' tables (the next after 4 on the webhooks branch; the
+/// number follows whatever versions merged before it).
+pub const SCHEMA_WEBHOOKS_VERSION: u64 = 5;
+
+/// Webhooks: the outbox of events not yet delivered (each event's JSON as sent, in the room's
+/// own order), the members as the webhooks last told them, and the room's name for the events
+/// the alarm raises alone. Their counters live in `meta`.
+pub const SCHEMA_WEBHOOKS: &str = "
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, event TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_member (conn INTEGER PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_room (
+    only INTEGER PRIMARY KEY CHECK (only = 1), name TEXT NOT NULL);
+";
+
 /// Reads a `meta` value: a counter, or the schema version (the table itself is missing in a
 /// new database).
 pub const READ_META: &str = "SELECT value FROM meta WHERE key = ?";
@@ -92,6 +107,9 @@ pub fn migration(from: u64) -> Vec<Statement> {
     }
     if from < 4 {
         statements.push(Statement::new(schema_v4(), vec![]));
+    }
+    if from < SCHEMA_WEBHOOKS_VERSION {
+        statements.push(Statement::new(SCHEMA_WEBHOOKS, vec![]));
     }
     statements.push(Statement::new(
         SET_META,
