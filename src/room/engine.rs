@@ -280,7 +280,7 @@ impl RoomEngine {
 
     /// Counters for operators: connections, wakes, handler calls since this wake, last id.
     pub fn stats(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut stats = serde_json::json!({
             "connections": self.broker.connections().count(),
             "wakes": self.wakes,
             "events_since_wake": self.counts,
@@ -292,8 +292,11 @@ impl RoomEngine {
             },
             "sockjs_sessions": self.sockjs.len(),
             "held": self.broker.usage().to_json(),
-            "webhooks": self.webhooks.enabled().then(|| self.webhooks.stats()),
-        })
+        });
+        if self.webhooks.enabled() {
+            stats["webhooks"] = self.webhooks.stats();
+        }
+        stats
     }
 
     // ---- one event ----------------------------------------------------------------------
