@@ -7,7 +7,8 @@ mod support;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
-use stomp_rooms::room::webhooks::{base64_decode, base64_encode, Batch, WebhookSettings};
+use stomp_rooms::room::http::encode_base64 as base64_encode;
+use stomp_rooms::room::webhooks::{base64_decode, Batch, WebhookSettings};
 use stomp_rooms::room::Settings;
 use support::SimulatedRoom;
 

@@ -11,7 +11,7 @@
 
 use serde_json::{json, Value};
 
-use super::signature::base64_encode;
+use crate::room::http::message_json;
 use crate::stomp::Message;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,39 +83,19 @@ pub fn member_data(session: &str, login: Option<&str>, verified: bool) -> Value 
     data
 }
 
-/// A message's event data: destination, id, headers and body (text, or `body_base64` when
-/// binary); past `max_bytes` of JSON the body is left out (`body_omitted`, `body_bytes`).
+/// A message's event data: the message as polls and event streams show it (see
+/// [`message_json`]); past `max_bytes` of JSON its body is left out (`body_omitted`,
+/// `body_bytes`).
 pub fn message_data(message: &Message, max_bytes: usize) -> Value {
-    let headers: serde_json::Map<String, Value> = message
-        .headers
-        .iter()
-        .map(|(name, value)| (name.clone(), Value::from(value.as_str())))
-        .collect();
-    let mut data = json!({
-        "destination": message.destination,
-        "message_id": message.id,
-        "headers": headers,
-    });
-    let text = (!message.binary)
-        .then(|| std::str::from_utf8(&message.body).ok())
-        .flatten();
-    let with_body = match text {
-        Some(text) => {
-            let mut with = data.clone();
-            with["body"] = text.into();
-            with
+    let mut data = message_json(message);
+    if data.to_string().len() > max_bytes {
+        if let Some(fields) = data.as_object_mut() {
+            fields.remove("body");
+            fields.remove("body_base64");
+            fields.insert("body_omitted".into(), true.into());
+            fields.insert("body_bytes".into(), message.body.len().into());
         }
-        None => {
-            let mut with = data.clone();
-            with["body_base64"] = base64_encode(&message.body).into();
-            with
-        }
-    };
-    if with_body.to_string().len() <= max_bytes {
-        return with_body;
     }
-    data["body_omitted"] = true.into();
-    data["body_bytes"] = message.body.len().into();
     data
 }
 

@@ -22,14 +22,12 @@ mod outbox;
 mod settings;
 mod signature;
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Value};
 
 pub use event::{event_json, member_data, EventKind};
 pub use outbox::{Batch, Outbox, ANSWER_TIMEOUT_MS, BATCH_OVERHEAD};
 pub use settings::{SigningKey, WebhookSettings};
-pub use signature::{base64_decode, base64_encode, sign};
+pub use signature::{base64_decode, sign};
 
 use super::auth::pattern;
 use super::session::ConnId;
@@ -41,8 +39,10 @@ use crate::stomp::Message;
 pub struct Webhooks {
     settings: WebhookSettings,
     outbox: Outbox,
-    /// Members (connected STOMP sessions), each with its event data as stored.
-    members: BTreeMap<ConnId, String>,
+    /// Members (connected STOMP sessions), each with its event data as stored (a list: a
+    /// map's code would cost the Worker kilobytes, and it is searched only for the
+    /// connections an event touched).
+    members: Vec<(ConnId, String)>,
     /// `room.occupied` was sent and `room.vacated` not yet.
     occupied: bool,
     /// When the room became empty while occupied.
@@ -57,7 +57,7 @@ impl Webhooks {
         let room = stored.webhook_room.clone().unwrap_or_default();
         Self {
             outbox: Outbox::restore(stored),
-            members: stored.webhook_members.iter().cloned().collect(),
+            members: stored.webhook_members.clone(),
             occupied: stored.counter(Counter::WebhookOccupied) > 0,
             vacant_since: Some(stored.counter(Counter::WebhookVacantSince)).filter(|&at| at > 0),
             stored_room: room.clone(),
@@ -79,11 +79,11 @@ impl Webhooks {
 
     /// The connections counted as members.
     pub fn members(&self) -> impl Iterator<Item = ConnId> + '_ {
-        self.members.keys().copied()
+        self.members.iter().map(|&(conn, _)| conn)
     }
 
     pub fn is_member(&self, conn: ConnId) -> bool {
-        self.members.contains_key(&conn)
+        self.members.iter().any(|&(c, _)| c == conn)
     }
 
     /// A connection is now a member with this data (`Some`), or no longer one (`None`):
@@ -94,7 +94,7 @@ impl Webhooks {
         if !self.enabled() {
             return writes;
         }
-        match (self.members.contains_key(&conn), data) {
+        match (self.is_member(conn), data) {
             (false, Some(data)) => {
                 if !self.occupied {
                     self.occupied = true;
@@ -105,12 +105,15 @@ impl Webhooks {
                     writes.push(Write::Counter(Counter::WebhookVacantSince, 0));
                 }
                 let text = data.to_string();
-                self.members.insert(conn, text.clone());
+                self.members.push((conn, text.clone()));
                 writes.push(Write::WebhookMember { conn, data: text });
                 self.append(EventKind::Joined, data, now, &mut writes);
             }
             (true, None) => {
-                let data = self.members.remove(&conn).unwrap_or_default();
+                let at = self.members.iter().position(|&(c, _)| c == conn);
+                let data = at
+                    .map(|at| self.members.swap_remove(at).1)
+                    .unwrap_or_default();
                 writes.push(Write::WebhookMemberGone { conn });
                 let data = serde_json::from_str(&data).unwrap_or_else(|_| json!({}));
                 self.append(EventKind::Left, data, now, &mut writes);

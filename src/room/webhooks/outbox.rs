@@ -165,19 +165,20 @@ impl Outbox {
             included += 1;
             size += row.json.len() + 1;
         }
-        let rows: Vec<&str> = self
-            .events
-            .iter()
-            .take(included)
-            .map(|row| row.json.as_str())
-            .collect();
+        let mut rows = String::with_capacity(size);
+        for row in self.events.iter().take(included) {
+            if !rows.is_empty() {
+                rows.push(',');
+            }
+            rows.push_str(&row.json);
+        }
         let first = self.events.front()?.seq;
         let through = self.events.get(included - 1)?.seq;
         let body = format!(
             "{{\"room\":{},\"dropped\":{},\"events\":[{}]}}",
             json!(room),
             self.unreported,
-            rows.join(",")
+            rows
         );
         let id = format!("{room}.{first}-{through}");
         let timestamp = now / 1000;

@@ -5,6 +5,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use super::settings::SigningKey;
+use crate::room::http::encode_base64;
 
 /// The `webhook-signature` value for a message with this id, timestamp (seconds) and body.
 pub fn sign(key: &SigningKey, id: &str, timestamp_s: u64, body: &str) -> String {
@@ -14,29 +15,10 @@ pub fn sign(key: &SigningKey, id: &str, timestamp_s: u64, body: &str) -> String 
     };
     mac.update(format!("{id}.{timestamp_s}.").as_bytes());
     mac.update(body.as_bytes());
-    format!("v1,{}", base64_encode(&mac.finalize().into_bytes()))
+    format!("v1,{}", encode_base64(&mac.finalize().into_bytes()))
 }
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-/// Base64 with padding (RFC 4648 §4).
-pub fn base64_encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
 
 /// Decodes base64 (RFC 4648 §4), padding optional.
 pub fn base64_decode(text: &str) -> Result<Vec<u8>, &'static str> {
@@ -87,7 +69,7 @@ mod tests {
     }
 
     #[test]
-    fn base64_round_trips_the_rfc_vectors() {
+    fn base64_decodes_the_rfc_vectors() {
         for (plain, encoded) in [
             ("", ""),
             ("f", "Zg=="),
@@ -97,7 +79,6 @@ mod tests {
             ("fooba", "Zm9vYmE="),
             ("foobar", "Zm9vYmFy"),
         ] {
-            assert_eq!(base64_encode(plain.as_bytes()), encoded);
             assert_eq!(base64_decode(encoded).unwrap(), plain.as_bytes());
         }
         assert!(base64_decode("Zm9v!").is_err());
