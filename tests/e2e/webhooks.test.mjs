@@ -4,9 +4,12 @@
 
 import assert from 'node:assert/strict';
 import { createHmac, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { freePort, useServer } from './harness.mjs';
+import { fileURLToPath } from 'node:url';
+import { DevServer, freePort, useServer } from './harness.mjs';
 import { connect, sleep } from './stomp.mjs';
 
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
@@ -28,18 +31,14 @@ const server = useServer({
   },
 });
 
-// The README's receiver check, as it is there.
-function verifyWebhook(secret, headers, body) {
-  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
-  const signed = `${headers['webhook-id']}.${headers['webhook-timestamp']}.${body}`;
-  const expected = Buffer.from(createHmac('sha256', key).update(signed).digest('base64'));
-  const fresh = Math.abs(Date.now() / 1000 - Number(headers['webhook-timestamp'])) < 300;
-  return fresh && (headers['webhook-signature'] ?? '').split(' ').some((entry) => {
-    const signature = Buffer.from(entry.replace(/^v1,/, ''));
-    return entry.startsWith('v1,') && signature.length === expected.length
-      && timingSafeEqual(signature, expected);
-  });
-}
+// The receiver's check exactly as the README gives it (its `verifyWebhook`, read from there).
+const readme = readFileSync(join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'README.md'), 'utf8');
+const verifySource = readme.match(/^function verifyWebhook[\s\S]*?^}$/m)?.[0];
+assert.ok(verifySource, 'the README gives verifyWebhook');
+// eslint-disable-next-line no-new-func
+const verifyWebhook = new Function('createHmac', 'timingSafeEqual', `${verifySource}; return verifyWebhook;`)(
+  createHmac, timingSafeEqual,
+);
 
 /** A receiver that answers 500 to every third POST, and can be stopped and started again. */
 class Receiver {
@@ -165,3 +164,19 @@ async function waitFor(condition, what) {
   }
   assert.fail(`never saw ${what}`);
 }
+
+test('a webhook URL without WEBHOOK_SECRET fails closed: every room answers 503 naming it', async () => {
+  const misconfigured = new DevServer({
+    vars: { ROOM_SETTINGS: JSON.stringify({ webhooks: { url: 'https://example.com/hooks' } }) },
+  });
+  try {
+    await misconfigured.start();
+    const response = await fetch(`${misconfigured.httpUrl}/rooms/lobby/topic/chat`, { method: 'POST', body: 'hi' });
+    const text = await response.text();
+    assert.equal(response.status, 503);
+    assert.match(text, /WEBHOOK_SECRET/);
+  } finally {
+    await misconfigured.stop();
+    misconfigured.cleanup();
+  }
+});
