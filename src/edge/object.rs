@@ -192,19 +192,11 @@ impl DurableObject for Room {
             Ok(())
         })
         .await?;
-        // The webhook POST runs here, after the event and outside it: nothing waits for it
-        // but the alarm, and its answer is an event of its own.
+        // The webhook POST goes out after the event, in the background: the alarm returns at
+        // once, so a slow receiver never holds back the room's next deadlines.
         if let Some(batch) = batch {
-            let answer = webhooks::post(&batch).await;
-            let mut log = None;
-            self.event(Arrival::default(), &mut |room, store, sockets, now| {
-                log = room.webhook_answered(store, sockets, &batch, answer.clone(), now)?;
-                Ok(())
-            })
-            .await?;
-            if let Some(line) = log {
-                console_error!("{line}");
-            }
+            let live = Rc::downgrade(&self.live);
+            wasm_bindgen_futures::spawn_local(deliver(batch, live, self.state.storage()));
         }
         Response::ok("ok")
     }
@@ -446,6 +438,44 @@ impl Room {
             answer.unwrap_or_else(|| HttpResponse::text(503, "the room could not wake")),
         )
     }
+}
+
+/// POSTs a webhook batch and hands the receiver's answer to the engine still in memory (one
+/// evicted or restarted meanwhile sends the batch again: its answer was overdue).
+async fn deliver(
+    batch: room::webhooks::Batch,
+    live: Weak<RefCell<Option<Live>>>,
+    storage: Storage,
+) {
+    let answer = webhooks::post(&batch).await;
+    let Some(strong) = live.upgrade() else {
+        return;
+    };
+    let turn = {
+        let Ok(mut slot) = strong.try_borrow_mut() else {
+            return;
+        };
+        let Some(Live { host, store, .. }) = slot.as_mut() else {
+            return;
+        };
+        let now = now_ms();
+        host.in_memory(now, |engine| {
+            engine.webhook_answered(store, &batch, answer, now)
+        })
+    };
+    let Some(Turn { result, alarm }) = turn else {
+        return;
+    };
+    match result {
+        Ok(Ok(Some(line))) => console_error!("{line}"),
+        Ok(Err(Failed(error))) => {
+            console_error!(
+                "the room could not store a webhook answer ({error}); the batch goes again"
+            )
+        }
+        _ => {}
+    }
+    change_alarm_later(live, storage, alarm);
 }
 
 /// Sets or deletes the alarm in the background, for a caller that cannot wait; the engine

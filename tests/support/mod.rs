@@ -503,8 +503,8 @@ impl SimulatedRoom {
             self.webhook_delivered.push(batch.clone());
         }
         let mut log = None;
-        self.event(|engine, store, sockets, now| {
-            log = engine.webhook_answered(store, sockets, &batch, answer, now)?;
+        self.event(|engine, store, _, now| {
+            log = engine.webhook_answered(store, &batch, answer, now)?;
             Ok(())
         });
         self.webhook_posts.push(batch);

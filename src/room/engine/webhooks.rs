@@ -19,23 +19,31 @@ impl RoomEngine {
         self.webhooks.take_batch(now)
     }
 
-    /// The receiver's answer to a batch: its HTTP status, or why the POST failed. A 2xx deletes the batch's events; anything else schedules a retry. Returns
-    /// the log line of a failure (`"event":"webhook_delivery_failed"`).
+    /// The receiver's answer to a batch: its HTTP status, or why the POST failed. A 2xx
+    /// deletes the batch's events; anything else schedules a retry. Returns the log line of a
+    /// failure (`"event":"webhook_delivery_failed"`). Needs no sockets: the answer may come
+    /// after the alarm that sent the batch has returned. An engine that must first be rebuilt
+    /// from storage ignores it (its outbox comes back whole, and the batch goes again).
     pub fn webhook_answered(
         &mut self,
         store: &mut impl Storage,
-        sockets: &mut impl Sockets,
         batch: &Batch,
         answer: Result<u16, String>,
         now: u64,
     ) -> Result<Option<String>, Failed> {
-        self.with_sessions(sockets, now, |room, sockets| {
-            room.rebuild_if_needed(store, sockets, now)?;
-            let (writes, log) = room.webhooks.answered(batch, answer, now);
-            room.batch.extend(writes);
-            room.finish_event(store, sockets, None, Vec::new(), Outbox::default(), now)?;
-            Ok(log)
-        })
+        if self.needs_rebuild {
+            return Ok(None);
+        }
+        let (writes, log) = self.webhooks.answered(batch, answer, now);
+        self.batch.extend(writes);
+        if let Err(error) = self.commit(store, now, true) {
+            self.batch.clear();
+            self.deferred.clear();
+            self.deferred_since = None;
+            self.needs_rebuild = true;
+            return Err(Failed(error));
+        }
+        Ok(log)
     }
 
     /// Whether a message to this destination makes a webhook event (it is kept for one).
