@@ -33,7 +33,7 @@ pub struct WebhookSettings {
     /// Most events the outbox holds; past it the oldest are dropped and counted. Default 10000.
     pub max_outbox_events: u32,
     /// Most bytes the outbox holds (the events' JSON); past it the oldest are dropped.
-    /// Default 4 MiB, at most 32 MiB.
+    /// The outbox is loaded at every wake: default 4 MiB, at most 16 MiB.
     pub max_outbox_bytes: u64,
     /// The first retry's delay after a failed delivery, in ms; it doubles with each failure.
     /// Default 1000.
@@ -138,7 +138,7 @@ impl WebhookSettings {
             "max_outbox_bytes",
             self.max_outbox_bytes,
             self.max_batch_bytes.into(),
-            32 << 20,
+            16 << 20,
         )?;
         within("max_delay_ms", self.max_delay_ms, 0, 3_600_000)?;
         within("vacated_grace_ms", self.vacated_grace_ms, 0, 86_400_000)?;
