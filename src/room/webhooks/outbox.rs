@@ -151,7 +151,7 @@ impl Outbox {
         if self.due_at(settings).is_none_or(|at| at > now) {
             return None;
         }
-        let limit = settings.max_batch_bytes as usize - BATCH_OVERHEAD - room.len();
+        let limit = (settings.max_batch_bytes as usize).saturating_sub(BATCH_OVERHEAD + room.len());
         let mut included = 0;
         let mut size = 0;
         for row in &self.events {
