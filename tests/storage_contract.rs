@@ -15,7 +15,7 @@ use stomp_rooms::room::budget::PLATFORM_ROW_BYTES;
 use stomp_rooms::room::record::message_row_bytes;
 use stomp_rooms::room::{
     Counter, HistoryRead, HistoryUsage, IdempotencyKey, PartialFrame, QueuedMessage, ReadFrom,
-    StagedFrame, Storage, Stored, Throttle, Write,
+    StagedFrame, Storage, Stored, Throttle, WebhookRow, Write,
 };
 use stomp_rooms::stomp::Message;
 use storage::{message, sorted_load as load};
@@ -57,6 +57,7 @@ contract![
     idempotency_keys_round_trip_replace_their_key_and_are_forgotten_below_an_id,
     a_commit_with_a_row_over_the_limit_changes_nothing,
     writes_apply_in_order_within_one_commit,
+    webhook_events_members_and_room_round_trip_until_forgotten,
 ];
 
 fn commit(store: &mut dyn Storage, writes: &[Write]) {
@@ -745,4 +746,60 @@ fn writes_apply_in_order_within_one_commit(store: &mut dyn Storage) {
         stored.newest_message_id, 2,
         "what was dropped or dequeued counts no more"
     );
+}
+
+fn webhook_events_members_and_room_round_trip_until_forgotten(store: &mut dyn Storage) {
+    let row = |seq: u64| WebhookRow {
+        seq,
+        at_ms: 1_000 + seq,
+        json: format!(r#"{{"id":"lobby.{seq}","data":{{"body":"é 🎉 \"quoted\""}}}}"#),
+    };
+    commit(
+        store,
+        &[
+            Write::WebhookEvent(row(1)),
+            Write::WebhookEvent(row(2)),
+            Write::WebhookEvent(row(3)),
+            Write::Counter(Counter::WebhookLastEvent, 3),
+            Write::WebhookMember {
+                conn: 4,
+                data: r#"{"session":"s4"}"#.into(),
+            },
+            Write::WebhookMember {
+                conn: 2,
+                data: r#"{"session":"s2"}"#.into(),
+            },
+            Write::WebhookRoom("lobby".into()),
+        ],
+    );
+    let stored = load(store);
+    assert_eq!(stored.webhook_events, vec![row(1), row(2), row(3)]);
+    assert_eq!(stored.counter(Counter::WebhookLastEvent), 3);
+    assert_eq!(
+        stored.webhook_members,
+        vec![
+            (2, r#"{"session":"s2"}"#.to_owned()),
+            (4, r#"{"session":"s4"}"#.to_owned())
+        ]
+    );
+    assert_eq!(stored.webhook_room.as_deref(), Some("lobby"));
+    commit(
+        store,
+        &[
+            Write::WebhookForget { through: 2 },
+            Write::WebhookMemberGone { conn: 2 },
+            Write::WebhookRoom("lobby-2".into()),
+        ],
+    );
+    let stored = load(store);
+    assert_eq!(
+        stored.webhook_events,
+        vec![row(3)],
+        "delivered or dropped: gone"
+    );
+    assert_eq!(
+        stored.webhook_members,
+        vec![(4, r#"{"session":"s4"}"#.to_owned())]
+    );
+    assert_eq!(stored.webhook_room.as_deref(), Some("lobby-2"), "one name");
 }

@@ -56,8 +56,13 @@ fn read_settings(env: &Env) -> Result<Rc<Settings>, String> {
         );
         problem
     };
-    let settings: Settings = serde_json::from_str(&text).map_err(|error| invalid(&error))?;
+    let mut settings: Settings = serde_json::from_str(&text).map_err(|error| invalid(&error))?;
     settings.check().map_err(|problem| invalid(&problem))?;
+    // Webhooks sign with a secret: a URL without one fails closed like any invalid setting.
+    settings.webhooks = settings
+        .webhooks
+        .with_secret(secret(env, "WEBHOOK_SECRET").as_deref())
+        .map_err(|problem| invalid(&problem))?;
     Ok(Rc::new(settings))
 }
 

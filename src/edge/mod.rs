@@ -12,6 +12,7 @@ mod object;
 mod registry;
 mod router;
 mod sqlite;
+mod webhooks;
 mod websockets;
 
 /// The header in which the router hands a request's [`Route`](crate::room::routes::Route) to

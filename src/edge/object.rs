@@ -48,6 +48,7 @@ use super::http::{self, Outlet, Push};
 use super::logs;
 use super::registry;
 use super::sqlite::SqliteStore;
+use super::webhooks;
 use super::websockets::{conn_of, RoomSockets};
 use super::{env, ROUTE_HEADER};
 use crate::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
@@ -186,10 +187,19 @@ impl DurableObject for Room {
     }
 
     async fn alarm(&self) -> Result<Response> {
+        let mut batch = None;
         self.event(Arrival::default(), &mut |room, store, sockets, now| {
-            room.alarm(store, sockets, now)
+            room.alarm(store, sockets, now)?;
+            batch = room.webhook_batch(now);
+            Ok(())
         })
         .await?;
+        // The webhook POST goes out after the event, in the background: the alarm returns at
+        // once, so a slow receiver never holds back the room's next deadlines.
+        if let Some(batch) = batch {
+            let live = Rc::downgrade(&self.live);
+            wasm_bindgen_futures::spawn_local(deliver(batch, live, self.state.storage()));
+        }
         Response::ok("ok")
     }
 }
@@ -434,6 +444,38 @@ impl Room {
             answer.unwrap_or_else(|| HttpResponse::text(503, "the room could not wake")),
         )
     }
+}
+
+/// POSTs a webhook batch and hands the receiver's answer to the engine still in memory (one
+/// evicted or restarted meanwhile sends the batch again: its answer was overdue).
+async fn deliver(
+    batch: room::webhooks::Batch,
+    live: Weak<RefCell<Option<Live>>>,
+    storage: Storage,
+) {
+    let answer = webhooks::post(&batch).await;
+    let Some(strong) = live.upgrade() else {
+        return;
+    };
+    let turn = {
+        let Ok(mut slot) = strong.try_borrow_mut() else {
+            return;
+        };
+        let Some(Live { host, store, .. }) = slot.as_mut() else {
+            return;
+        };
+        let now = now_ms();
+        host.in_memory(now, |engine| {
+            engine.webhook_answered(store, &batch, answer, now)
+        })
+    };
+    let Some(turn) = turn else {
+        return;
+    };
+    // A failed delivery, or storing its answer failed (then the batch goes again): the room
+    // logged it.
+    logs::print(&turn.logs);
+    change_alarm_later(live, storage, turn.alarm);
 }
 
 /// Sets or deletes the alarm in the background, for a caller that cannot wait; the engine

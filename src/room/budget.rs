@@ -9,6 +9,7 @@
 //! | partly-arrived frames | memory and SQLite, loaded at every wake | each: `max_frame_bytes`; all: [`Budget::max_partial_bytes`] |
 //! | topic history | SQLite, read when asked | per destination: `history_limit` messages and [`Budget::max_history_bytes`]; destinations keeping it: [`Budget::max_history_destinations`], the least recently used giving way |
 //! | one row of any table | SQLite | [`Budget::max_row_bytes`], below the platform's 2 MB |
+//! | webhook events not yet delivered | memory and SQLite, loaded at every wake | `webhooks.max_outbox_events` and `max_outbox_bytes` (at most 16 MiB; see [`crate::room::webhooks`]), the oldest dropped |
 //! | what one read or replay builds | memory, for one event | [`Budget::max_read_bytes`] |
 //! | idempotency keys of recent publishes | memory and SQLite, loaded at every wake | [`Budget::max_idempotency_keys`], each key at most 200 bytes with a destination of `max_destination_bytes`; expired after `idempotency_window_ms` |
 //!

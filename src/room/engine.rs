@@ -44,6 +44,7 @@ mod ids;
 mod partials;
 mod sockjs;
 mod wake;
+mod webhooks;
 
 pub use history::HistoryPage;
 pub use ids::ID_HEADROOM;
@@ -67,6 +68,7 @@ use super::sockets::Sockets;
 use super::sockjs::{Carrier, SessionSockets, SockJsSessions};
 use super::storage::{Counter, ReadFrom, Storage, StorageError, Write};
 use super::timers::{RoomTimer, TimerKind, Timers};
+use super::webhooks::Webhooks;
 use crate::stomp::ProtocolError;
 
 /// Writes that no client waits for are deferred and committed together: when this many are
@@ -206,6 +208,8 @@ pub struct RoomEngine {
     /// Connections carried by SockJS sessions over HTTP, which the broker cannot tell from
     /// WebSockets, for their log lines' `transport` (in memory, as the sessions are).
     over_http: BTreeSet<ConnId>,
+    /// What the room tells by webhook, and what it has still to deliver.
+    webhooks: Webhooks,
 }
 
 impl RoomEngine {
@@ -303,9 +307,12 @@ impl RoomEngine {
             // Kept across evictions (see `tally`).
             "refusals": self.refusal_counts(),
         });
-        // Shown once a delivery failed. (The webhook outbox's depth belongs beside it.)
+        // Shown once a delivery failed; the outbox itself under `webhooks`.
         if let (Some(fields), true) = (stats.as_object_mut(), self.webhook_failures > 0) {
             fields.insert("webhook_failures".into(), self.webhook_failures.into());
+        }
+        if self.webhooks.enabled() {
+            stats["webhooks"] = self.webhooks.stats();
         }
         stats
     }
@@ -416,6 +423,7 @@ impl RoomEngine {
     ) -> Result<Opened, Failed> {
         self.rebuild_if_needed(store, sockets, now)?;
         self.counts.connects += 1;
+        self.webhooks.note_room(&peer.room);
         // A session over HTTP is told of a refusal through its session, once opened.
         let sockjs = carrier.is_sockjs();
         let framed = carrier.is_socket() && sockjs;
@@ -430,6 +438,7 @@ impl RoomEngine {
                 sockjs,
                 peer.address.as_deref(),
             ));
+            self.webhook_refused_socket(store, &error, now)?;
             return Ok(Opened::refused(error, framed));
         }
         self.last_conn += 1;
@@ -451,6 +460,7 @@ impl RoomEngine {
                 sockjs,
                 peer.address.as_deref(),
             ));
+            self.webhook_refused_socket(store, &error, now)?;
             return Ok(Opened::refused(error, framed));
         }
         let mut effects = self.broker.open(conn, peer, now);

@@ -64,6 +64,7 @@ pub mod sql;
 mod storage;
 pub mod testing;
 mod timers;
+pub mod webhooks;
 
 pub mod auth;
 pub use auth::{AllowAll, Authenticator, Credentials, Gate};
@@ -83,6 +84,7 @@ pub use settings::Settings;
 pub use sockets::Sockets;
 pub use sockjs::max_payload as max_sockjs_payload;
 pub use storage::{
-    Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, Storage, StorageError, Stored, Write,
+    Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, Storage, StorageError, Stored,
+    WebhookRow, Write,
 };
 pub use timers::{RoomTimer, TimerKind, Timers};

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::{pattern, TokenRules};
 use super::broker::Config;
 use super::log::Level;
+use super::webhooks::WebhookSettings;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -36,6 +37,8 @@ pub struct Settings {
     /// connections opened and closed, refusals, storage failures), `"warn"` (refusals and
     /// failures), `"error"` (storage failures) or `"off"`.
     pub log_level: Level,
+    /// Where and what the room tells by webhook (off unless `url` is set).
+    pub webhooks: WebhookSettings,
     /// Limits, heart-beats and timeouts of the STOMP broker.
     #[serde(flatten)]
     pub broker: Config,
@@ -45,7 +48,10 @@ impl Settings {
     /// Why these settings cannot work, if they cannot (the room then fails closed, as with
     /// settings that do not parse).
     pub fn check(&self) -> Result<(), String> {
-        self.broker.budget.check(self.broker.limits.max_frame_bytes)
+        self.broker
+            .budget
+            .check(self.broker.limits.max_frame_bytes)?;
+        self.webhooks.check()
     }
 
     /// Whether a WebSocket upgrade with this `Origin` header, to the server at `host`, may
@@ -70,6 +76,7 @@ impl Default for Settings {
             auth: TokenRules::default(),
             allowed_origins: Vec::new(),
             http: HttpSettings::default(),
+            webhooks: WebhookSettings::default(),
             endpoints: Vec::new(),
             sockjs_test_services: false,
             log_level: Level::default(),

@@ -29,6 +29,20 @@ pub enum Counter {
     Refusals(Refusal),
     /// Webhook deliveries that failed, ever (`/stats`), counted as their lines are logged.
     WebhookFailures,
+    /// The last webhook event's `seq` given out.
+    WebhookLastEvent,
+    /// Webhook events dropped from a full outbox, in all.
+    WebhookDropped,
+    /// Webhook events dropped since the last delivered batch (the next batch reports them).
+    WebhookUnreported,
+    /// Failed attempts at the oldest webhook events' batch.
+    WebhookAttempts,
+    /// When the failed webhook batch is retried (ms).
+    WebhookRetryAt,
+    /// 1 while the room is occupied (`room.occupied` sent, `room.vacated` not yet).
+    WebhookOccupied,
+    /// When the occupied room became empty (ms; 0: it is not).
+    WebhookVacantSince,
 }
 
 impl Counter {
@@ -51,6 +65,13 @@ impl Counter {
         Self::Refusals(Refusal::Destination),
         Self::Refusals(Refusal::Protocol),
         Self::WebhookFailures,
+        Self::WebhookLastEvent,
+        Self::WebhookDropped,
+        Self::WebhookUnreported,
+        Self::WebhookAttempts,
+        Self::WebhookRetryAt,
+        Self::WebhookOccupied,
+        Self::WebhookVacantSince,
     ];
 
     /// The counter stored under this key.
@@ -70,6 +91,13 @@ impl Counter {
             Self::LivenessSweep => "liveness_sweep",
             Self::Refusals(refusal) => refusal.counter_key(),
             Self::WebhookFailures => "webhook_failures",
+            Self::WebhookLastEvent => "webhook_last_event",
+            Self::WebhookDropped => "webhook_dropped",
+            Self::WebhookUnreported => "webhook_unreported",
+            Self::WebhookAttempts => "webhook_attempts",
+            Self::WebhookRetryAt => "webhook_retry_at",
+            Self::WebhookOccupied => "webhook_occupied",
+            Self::WebhookVacantSince => "webhook_vacant_since",
         }
     }
 }
@@ -145,6 +173,33 @@ pub enum Write {
     ForgetIdempotencyKeys {
         below_id: u64,
     },
+    /// Append a webhook event to the outbox.
+    WebhookEvent(WebhookRow),
+    /// Forget the outbox's events up to this `seq` (delivered, or dropped past the bound).
+    WebhookForget {
+        through: u64,
+    },
+    /// A connection is a member, with its webhook event data.
+    WebhookMember {
+        conn: ConnId,
+        data: String,
+    },
+    WebhookMemberGone {
+        conn: ConnId,
+    },
+    /// The room's name, for the events the alarm raises alone.
+    WebhookRoom(String),
+}
+
+/// A webhook event in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookRow {
+    /// The room's own event sequence: the outbox's order.
+    pub seq: u64,
+    /// When the event happened (ms).
+    pub at_ms: u64,
+    /// The event, as sent.
+    pub json: String,
 }
 
 impl Write {
@@ -165,6 +220,8 @@ impl Write {
             Write::IdempotencyKey(key) => {
                 Some(record::idempotency_row_bytes(&key.key, &key.destination))
             }
+            Write::WebhookEvent(row) => Some(row.json.len() as u64 + record::ROW_OVERHEAD),
+            Write::WebhookMember { data, .. } => Some(data.len() as u64 + record::ROW_OVERHEAD),
             _ => None,
         }
     }
@@ -210,6 +267,12 @@ pub struct Stored {
     pub history: Vec<(String, HistoryUsage)>,
     /// Idempotency keys of recent publishes, by message id.
     pub idempotency_keys: Vec<IdempotencyKey>,
+    /// The webhook outbox, oldest first.
+    pub webhook_events: Vec<WebhookRow>,
+    /// Members as webhooks last told them: connection and event data.
+    pub webhook_members: Vec<(ConnId, String)>,
+    /// The room's name, once a webhook event named it.
+    pub webhook_room: Option<String>,
 }
 
 impl Stored {

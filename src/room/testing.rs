@@ -18,7 +18,8 @@ use super::record;
 use super::session::ConnId;
 use super::sockets::Sockets;
 use super::storage::{
-    Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, Storage, StorageError, Stored, Write,
+    Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, Storage, StorageError, Stored,
+    WebhookRow, Write,
 };
 use crate::stomp::Message;
 
@@ -58,6 +59,9 @@ pub struct MemoryStorage {
     partials: BTreeMap<ConnId, Vec<Vec<u8>>>,
     /// Idempotency keys, by key.
     idempotency_keys: BTreeMap<String, IdempotencyKey>,
+    webhook_events: BTreeMap<u64, WebhookRow>,
+    webhook_members: BTreeMap<ConnId, String>,
+    webhook_room: Option<String>,
     /// The largest row a commit may write.
     pub row_limit: u64,
     /// Refuse this many of the next commits (a failing disk, for tests).
@@ -81,6 +85,9 @@ impl Default for MemoryStorage {
             staged: Vec::new(),
             partials: BTreeMap::new(),
             idempotency_keys: BTreeMap::new(),
+            webhook_events: BTreeMap::new(),
+            webhook_members: BTreeMap::new(),
+            webhook_room: None,
             row_limit: PLATFORM_ROW_BYTES,
             fail_commits: 0,
             commits: Vec::new(),
@@ -136,6 +143,11 @@ impl MemoryStorage {
 
     pub fn counter(&self, counter: Counter) -> u64 {
         self.counters.get(&counter).copied().unwrap_or(0)
+    }
+
+    /// The webhook outbox's events, oldest first.
+    pub fn webhook_events(&self) -> Vec<WebhookRow> {
+        self.webhook_events.values().cloned().collect()
     }
 
     /// The rows of queue messages, as the budget counts them.
@@ -295,6 +307,19 @@ impl MemoryStorage {
                 self.idempotency_keys
                     .retain(|_, key| key.message_id >= *below_id);
             }
+            Write::WebhookEvent(row) => {
+                self.webhook_events.insert(row.seq, row.clone());
+            }
+            Write::WebhookForget { through } => {
+                self.webhook_events.retain(|&seq, _| seq > *through);
+            }
+            Write::WebhookMember { conn, data } => {
+                self.webhook_members.insert(*conn, data.clone());
+            }
+            Write::WebhookMemberGone { conn } => {
+                self.webhook_members.remove(conn);
+            }
+            Write::WebhookRoom(name) => self.webhook_room = Some(name.clone()),
         }
     }
 }
@@ -327,6 +352,9 @@ impl Storage for MemoryStorage {
             address_rates: self.address_rates.clone().into_iter().collect(),
             history: history.into_iter().collect(),
             idempotency_keys: self.idempotency_keys(),
+            webhook_events: self.webhook_events.values().cloned().collect(),
+            webhook_members: self.webhook_members.clone().into_iter().collect(),
+            webhook_room: self.webhook_room.clone(),
         })
     }
 

@@ -46,11 +46,16 @@ pub enum RoomTimer {
     OpenRequests,
     /// End the SockJS sessions whose client stopped coming.
     SockJsSessions,
+    /// Hand the next webhook batch to the alarm's POST (a batch is full or waited long
+    /// enough, a retry's backoff ran out, or an answer is overdue).
+    WebhookDelivery,
+    /// Send `room.vacated`: the occupied room has been empty for its grace.
+    VacatedGrace,
 }
 
 impl RoomTimer {
     /// Slots in the table: the last kind's index, plus one.
-    const COUNT: usize = Self::SockJsSessions as usize + 1;
+    const COUNT: usize = Self::VacatedGrace as usize + 1;
 }
 
 #[derive(Debug, Default)]

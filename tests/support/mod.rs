@@ -11,11 +11,12 @@ pub mod http;
 pub mod tokens;
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
 use stomp_rooms::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
 use stomp_rooms::room::testing::{MemorySockets, MemoryStorage, SocketCall};
+use stomp_rooms::room::webhooks::Batch;
 use stomp_rooms::room::{
     self, AlarmChange, AllowAll, Authenticator, Config, ConnId, Credentials, Failed, Host, Opened,
     Peer, Session, Settings,
@@ -110,6 +111,14 @@ pub struct SimulatedRoom {
     /// Clients of SockJS's `websocket` transport, and the SockJS frames each received.
     sockjs_clients: BTreeSet<ConnId>,
     pub sockjs_frames: BTreeMap<ConnId, Vec<String>>,
+    /// Every webhook batch the alarm POSTed, in order (retries included).
+    pub webhook_posts: Vec<Batch>,
+    /// The webhook receiver's next answers (a status, or a failed POST); when none are
+    /// scripted it answers 200 while `webhook_receiver_up`, and cannot be reached otherwise.
+    pub webhook_answers: VecDeque<Result<u16, String>>,
+    pub webhook_receiver_up: bool,
+    /// The batches the receiver acknowledged (answered 2xx).
+    pub webhook_delivered: Vec<Batch>,
 }
 
 impl SimulatedRoom {
@@ -143,6 +152,10 @@ impl SimulatedRoom {
             stats_token: None,
             sockjs_clients: BTreeSet::new(),
             sockjs_frames: BTreeMap::new(),
+            webhook_posts: Vec::new(),
+            webhook_answers: VecDeque::new(),
+            webhook_receiver_up: true,
+            webhook_delivered: Vec::new(),
         }
     }
 
@@ -476,9 +489,35 @@ impl SimulatedRoom {
         while let Some(at) = self.alarm.filter(|&at| at <= until) {
             self.now = self.now.max(at);
             self.alarm = None;
-            self.event(|engine, store, sockets, now| engine.alarm(store, sockets, now));
+            // As the object's alarm handler: the alarm's event, then the webhook batch it
+            // hands out POSTed outside it, then the answer as an event of its own.
+            let mut batch = None;
+            self.event(|engine, store, sockets, now| {
+                engine.alarm(store, sockets, now)?;
+                batch = engine.webhook_batch(now);
+                Ok(())
+            });
+            if let Some(batch) = batch {
+                self.post_webhook(batch);
+            }
         }
         self.now = until;
+    }
+
+    /// The receiver answers a batch as scripted, and the room hears its answer.
+    fn post_webhook(&mut self, batch: Batch) {
+        let answer = self.webhook_answers.pop_front().unwrap_or_else(|| {
+            if self.webhook_receiver_up {
+                Ok(200)
+            } else {
+                Err("connection refused".to_owned())
+            }
+        });
+        if matches!(answer, Ok(200..=299)) {
+            self.webhook_delivered.push(batch.clone());
+        }
+        self.event(|engine, store, _, now| engine.webhook_answered(store, &batch, answer, now));
+        self.webhook_posts.push(batch);
     }
 
     /// The next alarm the room would set (waking it to ask).

@@ -105,6 +105,8 @@ impl RoomEngine {
             (RoomTimer::IdCeilings, ceilings),
             (RoomTimer::OpenRequests, self.listeners.next_end()),
             (RoomTimer::SockJsSessions, self.sockjs.next_deadline()),
+            (RoomTimer::WebhookDelivery, self.webhooks.delivery_at()),
+            (RoomTimer::VacatedGrace, self.webhooks.vacated_at()),
         ];
         for (timer, at) in slots {
             self.timers.set_room(timer, at);

@@ -16,6 +16,10 @@ pub(super) struct Outbox {
     pub(super) closed: Vec<(ConnId, bool)>,
     /// Someone waits for this event's writes though no RECEIPT is held (an HTTP publish).
     pub(super) must_commit: bool,
+    /// Messages that make webhook events.
+    pub(super) hooked: Vec<crate::stomp::Message>,
+    /// Connections closed for a reason worth a webhook `refusal`: conn, login, code, reason.
+    pub(super) refused: Vec<(ConnId, Option<String>, u16, String)>,
 }
 
 pub(super) enum Held {
@@ -60,6 +64,8 @@ impl RoomEngine {
                     self.keep_partial_frame(conn, None);
                 }
                 self.forget_partial_frames_of_closed();
+                // Webhook rows ride this commit; the RECEIPTs already sent never wait for them.
+                self.raise_webhook_events(&outbox, now);
                 // RECEIPTs waiting for the commit: it happens now.
                 let waited_for = !outbox.held.is_empty() || outbox.must_commit;
                 self.commit(store, now, waited_for)
@@ -150,6 +156,7 @@ impl RoomEngine {
                     }
                 }
                 Effect::Close { conn, code, reason } => {
+                    self.note_refusal(outbox, conn, code, &reason);
                     let now = outbox.held_for != Some(conn);
                     if now {
                         sockets.close(conn, code, &reason);
@@ -162,6 +169,9 @@ impl RoomEngine {
                     outbox.changed.insert(conn);
                 }
                 Effect::Archive(message) => {
+                    if self.webhook_wants(&message.destination) {
+                        outbox.hooked.push(message.clone());
+                    }
                     self.notify_listeners(sockets, &message);
                     self.archive(message);
                 }
@@ -171,7 +181,12 @@ impl RoomEngine {
                     keep_bytes,
                 } => self.trim(destination, keep_rows, keep_bytes),
                 Effect::DropHistory { destination } => self.drop_history(destination),
-                Effect::Enqueue(message) => self.batch.push(Write::Enqueue(message)),
+                Effect::Enqueue(message) => {
+                    if self.webhook_wants(&message.destination) {
+                        outbox.hooked.push(message.clone());
+                    }
+                    self.batch.push(Write::Enqueue(message))
+                }
                 Effect::Requeue { message_id, avoid } => {
                     self.batch.push(Write::Requeue { message_id, avoid })
                 }

@@ -47,6 +47,7 @@ impl RoomEngine {
         request: &HttpRequest,
         now: u64,
     ) -> Result<HttpOutcome, Failed> {
+        self.webhooks.note_room(&request.peer.room);
         self.with_sessions(sockets, now, |room, sockets| {
             room.http_request(store, sockets, request, now)
         })

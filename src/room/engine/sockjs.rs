@@ -26,6 +26,7 @@ impl RoomEngine {
         request: &HttpRequest,
         now: u64,
     ) -> Result<HttpOutcome, Failed> {
+        self.webhooks.note_room(&request.peer.room);
         self.with_sessions(sockets, now, |room, sockets| {
             room.rebuild_if_needed(store, sockets, now)?;
             room.counts.requests += 1;

@@ -22,10 +22,18 @@ impl RoomEngine {
         })?;
         // What connections gone in a crash left stored (their transactions and partial
         // frames) is deleted at once, so storage holds no more than the room counts.
-        let orphans = room
-            .batch
-            .iter()
-            .any(|write| matches!(write, Write::Unstage { .. } | Write::PartialReset { .. }));
+        // So is what the webhooks found changed (members a crash closed).
+        let orphans = room.batch.iter().any(|write| {
+            matches!(
+                write,
+                Write::Unstage { .. }
+                    | Write::PartialReset { .. }
+                    | Write::WebhookMember { .. }
+                    | Write::WebhookMemberGone { .. }
+                    | Write::WebhookEvent(_)
+                    | Write::Counter(Counter::WebhookVacantSince, _)
+            )
+        });
         if orphans {
             room.commit(store, now, true)?;
         }
@@ -50,7 +58,9 @@ impl RoomEngine {
         broker.restore_last_message_id(message_ceiling);
         broker.restore_history(stored.history.clone());
         broker.restore_idempotency_keys(std::mem::take(&mut stored.idempotency_keys), now);
+        let webhooks = Webhooks::restore(settings.webhooks.clone(), &stored);
         let mut room = RoomEngine {
+            webhooks,
             broker,
             auth,
             settings,
@@ -98,6 +108,7 @@ impl RoomEngine {
             match session {
                 Some(session) => {
                     room.logs.room_is(&session.room);
+                    room.webhooks.note_room(&session.room);
                     room.broker.restore_session(session)
                 }
                 None => sockets.close(conn, 1011, "session lost; reconnect"),
@@ -135,6 +146,7 @@ impl RoomEngine {
                 room.sockjs.frame(conn);
             }
         }
+        room.reconcile_webhook_members(now);
         let effects = room.broker.restore_queues(stored.queued, stored.cursors);
         Ok((room, effects))
     }

@@ -9,7 +9,7 @@ use crate::room::budget::HistoryUsage;
 use crate::room::rate::Throttle;
 use crate::room::record;
 use crate::room::storage::{
-    Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, StorageError, Stored,
+    Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, StorageError, Stored, WebhookRow,
 };
 use crate::stomp::Message;
 
@@ -129,7 +129,43 @@ pub(super) fn load(database: &impl SqlDatabase) -> Result<Stored, StorageError> 
             _ => None,
         })
         .collect();
+    let webhook_events = database
+        .query(
+            "SELECT seq, at_ms, event FROM webhook_outbox ORDER BY seq",
+            vec![],
+        )?
+        .into_iter()
+        .filter_map(|row| match <[SqlValue; 3]>::try_from(row).ok()? {
+            [seq, at_ms, SqlValue::Text(json)] => Some(WebhookRow {
+                seq: seq.to_u64(),
+                at_ms: at_ms.to_u64(),
+                json,
+            }),
+            _ => None,
+        })
+        .collect();
+    let webhook_members = database
+        .query(
+            "SELECT conn, data FROM webhook_member ORDER BY conn",
+            vec![],
+        )?
+        .into_iter()
+        .filter_map(|row| match <[SqlValue; 2]>::try_from(row).ok()? {
+            [conn, SqlValue::Text(data)] => Some((conn.to_u64(), data)),
+            _ => None,
+        })
+        .collect();
+    let webhook_room = database
+        .query("SELECT name FROM webhook_room", vec![])?
+        .into_iter()
+        .find_map(|row| match <[SqlValue; 1]>::try_from(row).ok()? {
+            [SqlValue::Text(name)] => Some(name),
+            _ => None,
+        });
     Ok(Stored {
+        webhook_events,
+        webhook_members,
+        webhook_room,
         counters,
         newest_message_id: first_u64(&newest),
         queued,

@@ -8,7 +8,7 @@ use super::{SqlValue, Statement};
 use crate::room::record::ROW_OVERHEAD;
 
 /// The schema this code writes; older databases are migrated when the room wakes.
-pub const SCHEMA_VERSION: u64 = 6;
+pub const SCHEMA_VERSION: u64 = 7;
 
 /// The `meta` key under which the schema version is recorded.
 pub const SCHEMA_KEY: &str = "schema";
@@ -91,6 +91,17 @@ ALTER TABLE history_summary ADD COLUMN trimmed INTEGER NOT NULL DEFAULT 0;
 /// [`Storage::history_lost`](crate::room::storage::Storage::history_lost)).
 pub const HISTORY_DROPPED_KEY: &str = "history_dropped";
 
+/// Version 7: webhooks: the outbox of events not yet delivered (each event's JSON as sent, in
+/// the room's own order), the members as the webhooks last told them, and the room's name for
+/// the events the alarm raises alone. Their counters live in `meta`.
+pub const SCHEMA_V7: &str = "
+CREATE TABLE IF NOT EXISTS webhook_outbox (
+    seq INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, event TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_member (conn INTEGER PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS webhook_room (
+    only INTEGER PRIMARY KEY CHECK (only = 1), name TEXT NOT NULL);
+";
+
 /// Reads a `meta` value: a counter, or the schema version (the table itself is missing in a
 /// new database).
 pub const READ_META: &str = "SELECT value FROM meta WHERE key = ?";
@@ -118,6 +129,9 @@ pub fn migration(from: u64) -> Vec<Statement> {
     }
     if from < 6 {
         statements.push(Statement::new(SCHEMA_V6, vec![]));
+    }
+    if from < 7 {
+        statements.push(Statement::new(SCHEMA_V7, vec![]));
     }
     statements.push(Statement::new(
         SET_META,

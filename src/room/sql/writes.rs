@@ -200,6 +200,26 @@ fn statements_of_one(write: &Write) -> Vec<Statement> {
             "DELETE FROM address_rate WHERE messages_us <= ?1 AND frames_us <= ?1 AND bytes_us <= ?1",
             vec![(*now_us).into()],
         ),
+        Write::WebhookEvent(row) => one(
+            "INSERT OR REPLACE INTO webhook_outbox (seq, at_ms, event) VALUES (?, ?, ?)",
+            vec![row.seq.into(), row.at_ms.into(), row.json.as_str().into()],
+        ),
+        Write::WebhookForget { through } => one(
+            "DELETE FROM webhook_outbox WHERE seq <= ?",
+            vec![(*through).into()],
+        ),
+        Write::WebhookMember { conn, data } => one(
+            "INSERT OR REPLACE INTO webhook_member (conn, data) VALUES (?, ?)",
+            vec![(*conn).into(), data.as_str().into()],
+        ),
+        Write::WebhookMemberGone { conn } => one(
+            "DELETE FROM webhook_member WHERE conn = ?",
+            vec![(*conn).into()],
+        ),
+        Write::WebhookRoom(name) => one(
+            "INSERT OR REPLACE INTO webhook_room (only, name) VALUES (1, ?)",
+            vec![name.as_str().into()],
+        ),
     }
 }
 

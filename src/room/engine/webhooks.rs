@@ -1,0 +1,178 @@
+//! The engine's side of webhooks ([`crate::room::webhooks`]): events raised from what an event
+//! changed, their rows added to that event's own commit (after its sends: no fan-out and no
+//! RECEIPT waits for them), and the batches the alarm hands to the edge to POST.
+
+#[allow(unused_imports)]
+use super::*;
+
+use crate::room::log::url_origin;
+use crate::room::webhooks::{member_data, Batch};
+
+/// Close codes that make a `refusal` event: a policy refused the client (authentication,
+/// grants, rate limits, an expired token), or the room is full.
+const REFUSAL_CODES: [u16; 2] = [1008, crate::room::budget::TRY_AGAIN_LATER];
+
+impl RoomEngine {
+    /// The next webhook batch to POST, if one is due at `now`: the alarm's caller POSTs it
+    /// (outside the event, holding nothing) and answers with
+    /// [`webhook_answered`](Self::webhook_answered).
+    pub fn webhook_batch(&mut self, now: u64) -> Option<Batch> {
+        self.webhooks.take_batch(now)
+    }
+
+    /// The receiver's answer to a batch: its HTTP status, or why the POST failed. A 2xx
+    /// deletes the batch's events; anything else schedules a retry, logged (`webhook delivery
+    /// failed`) and counted (`webhook_failures`). Needs no sockets: the answer may come after
+    /// the alarm that sent the batch has returned. An engine that must first be rebuilt from
+    /// storage ignores it (its outbox comes back whole, and the batch goes again).
+    pub fn webhook_answered(
+        &mut self,
+        store: &mut impl Storage,
+        batch: &Batch,
+        answer: Result<u16, String>,
+        now: u64,
+    ) -> Result<(), Failed> {
+        if self.needs_rebuild {
+            return Ok(());
+        }
+        let (writes, failed_attempt) = self.webhooks.answered(batch, &answer, now);
+        if let Some(attempt) = failed_attempt {
+            self.log(LogEvent::WebhookFailed {
+                webhook: url_origin(&batch.url),
+                status: answer.ok(),
+                attempt: u32::try_from(attempt).unwrap_or(u32::MAX),
+            });
+        }
+        self.batch.extend(writes);
+        if let Err(error) = self.commit(store, now, true) {
+            self.batch.clear();
+            self.deferred.clear();
+            self.deferred_since = None;
+            self.needs_rebuild = true;
+            self.log(LogEvent::StorageFailed {
+                conn: None,
+                error: error.to_string(),
+            });
+            return Err(Failed(error));
+        }
+        Ok(())
+    }
+
+    /// Whether a message to this destination makes a webhook event (it is kept for one).
+    pub(super) fn webhook_wants(&self, destination: &str) -> bool {
+        self.webhooks.wants_message(destination)
+    }
+
+    /// The webhook events of what the event changed, in order: members who joined, messages,
+    /// refusals, members who left, and `room.vacated` if its grace ran out.
+    pub(super) fn raise_webhook_events(&mut self, outbox: &Outbox, now: u64) {
+        if !self.webhooks.enabled() {
+            return;
+        }
+        let touched: BTreeSet<ConnId> = outbox
+            .changed
+            .iter()
+            .copied()
+            .chain(outbox.closed.iter().map(|&(conn, _)| conn))
+            .collect();
+        let mut writes = Vec::new();
+        for &conn in &touched {
+            if let Some(data) = self
+                .member_of(conn)
+                .filter(|_| !self.webhooks.is_member(conn))
+            {
+                writes.extend(self.webhooks.member(conn, Some(data), now));
+            }
+        }
+        for message in &outbox.hooked {
+            writes.extend(self.webhooks.message(message, now));
+        }
+        for (conn, login, code, reason) in &outbox.refused {
+            let session = format!("s{conn}");
+            let refusal = self
+                .webhooks
+                .refusal(&session, login.as_deref(), reason, *code, now);
+            writes.extend(refusal);
+        }
+        for &conn in &touched {
+            if self.webhooks.is_member(conn) && self.member_of(conn).is_none() {
+                writes.extend(self.webhooks.member(conn, None, now));
+            }
+        }
+        writes.extend(self.webhooks.vacate_if_due(now));
+        self.batch.extend(writes);
+    }
+
+    /// A close worth a `refusal` event, noted while the event's effects are carried out.
+    pub(super) fn note_refusal(&self, outbox: &mut Outbox, conn: ConnId, code: u16, reason: &str) {
+        if self.webhooks.enabled() && REFUSAL_CODES.contains(&code) {
+            let login = self.broker.session(conn).and_then(|s| s.login.clone());
+            outbox.refused.push((conn, login, code, reason.to_owned()));
+        }
+    }
+
+    /// A socket refused before it was accepted (a full room): its `refusal` event, stored now.
+    pub(super) fn webhook_refused_socket(
+        &mut self,
+        store: &mut impl Storage,
+        error: &ProtocolError,
+        now: u64,
+    ) -> Result<(), Failed> {
+        if !self.webhooks.enabled() {
+            return Ok(());
+        }
+        let writes = self
+            .webhooks
+            .refusal("", None, &error.message, error.close_code, now);
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.batch.extend(writes);
+        Ok(self.commit(store, now, true)?)
+    }
+
+    /// A connection's member data, if it is a member: a connected STOMP session.
+    fn member_of(&self, conn: ConnId) -> Option<serde_json::Value> {
+        let session = self
+            .broker
+            .session(conn)
+            .filter(|s| s.phase == Phase::Connected)?;
+        Some(member_data(
+            &session.session_id(),
+            session.login.as_deref(),
+            session.verified,
+        ))
+    }
+
+    /// At a wake: members the webhooks told of whose sessions are gone (a crash closed their
+    /// sockets) leave, sessions not yet told of join, and an occupied room found empty starts
+    /// its grace. Their rows go with the wake's commit.
+    pub(super) fn reconcile_webhook_members(&mut self, now: u64) {
+        if !self.webhooks.enabled() {
+            return;
+        }
+        let mut writes = Vec::new();
+        let connected: Vec<ConnId> = self.broker.connections().collect();
+        for conn in connected {
+            if let Some(data) = self
+                .member_of(conn)
+                .filter(|_| !self.webhooks.is_member(conn))
+            {
+                if let Some(session) = self.broker.session(conn) {
+                    self.webhooks.note_room(&session.room);
+                }
+                writes.extend(self.webhooks.member(conn, Some(data), now));
+            }
+        }
+        let gone: Vec<ConnId> = self
+            .webhooks
+            .members()
+            .filter(|&conn| self.member_of(conn).is_none())
+            .collect();
+        for conn in gone {
+            writes.extend(self.webhooks.member(conn, None, now));
+        }
+        self.webhooks.start_vacancy(now, &mut writes);
+        self.batch.extend(writes);
+    }
+}
