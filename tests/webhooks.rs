@@ -358,3 +358,49 @@ fn a_refused_login_is_an_alert() {
         "no passcode told"
     );
 }
+
+#[test]
+fn a_message_webhook_costs_no_commit_of_its_own_and_is_posted_only_once_stored() {
+    let mut room = hooked_room(|_| {});
+    room.webhook_receiver_up = false;
+    room.connect(1, "");
+    room.subscribe(1, "0", "/topic/chat.en");
+    // The first message also stores the room's id ceiling: measure the second.
+    room.frame(1, "SEND\ndestination:/topic/chat.en", "first");
+    room.advance(1_500);
+    room.take(1);
+    let commits_before = room.store.commits.len();
+    // No receipt: the message and its webhook row wait for the group commit together.
+    room.frame(1, "SEND\ndestination:/topic/chat.en", "grouped");
+    assert_eq!(room.bodies(1), ["grouped"], "the fan-out went out");
+    assert_eq!(
+        room.store.commits.len(),
+        commits_before,
+        "no commit of its own"
+    );
+    let posts_before = room.webhook_posts.len();
+    room.advance(1_500);
+    let posted = events_of(&room.webhook_posts[posts_before..]);
+    let message = posted
+        .iter()
+        .find(|event| event["type"] == "message")
+        .expect("the message event was posted");
+    let stored = room.store.webhook_events();
+    assert!(
+        stored
+            .iter()
+            .any(|row| row.json.contains(message["id"].as_str().unwrap_or("none"))),
+        "a posted event was stored first"
+    );
+    // A crash now loses nothing posted, so no id is given twice.
+    room.restart();
+    room.webhook_receiver_up = true;
+    room.frame(1, "SEND\ndestination:/topic/chat.en", "after");
+    room.advance(GRACE * 3);
+    let events = delivered(&room);
+    let mut ids: Vec<&str> = events.iter().filter_map(|e| e["id"].as_str()).collect();
+    let count = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), count);
+    assert!(events.iter().any(|e| e["data"]["body"] == "grouped"));
+}

@@ -190,7 +190,7 @@ impl DurableObject for Room {
         let mut batch = None;
         self.event(Arrival::default(), &mut |room, store, sockets, now| {
             room.alarm(store, sockets, now)?;
-            batch = room.webhook_batch(now);
+            batch = room.webhook_batch(store, now)?;
             Ok(())
         })
         .await?;

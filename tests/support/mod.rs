@@ -494,7 +494,7 @@ impl SimulatedRoom {
             let mut batch = None;
             self.event(|engine, store, sockets, now| {
                 engine.alarm(store, sockets, now)?;
-                batch = engine.webhook_batch(now);
+                batch = engine.webhook_batch(store, now)?;
                 Ok(())
             });
             if let Some(batch) = batch {

@@ -15,9 +15,23 @@ const REFUSAL_CODES: [u16; 2] = [1008, crate::room::budget::TRY_AGAIN_LATER];
 impl RoomEngine {
     /// The next webhook batch to POST, if one is due at `now`: the alarm's caller POSTs it
     /// (outside the event, holding nothing) and answers with
-    /// [`webhook_answered`](Self::webhook_answered).
-    pub fn webhook_batch(&mut self, now: u64) -> Option<Batch> {
-        self.webhooks.take_batch(now)
+    /// [`webhook_answered`](Self::webhook_answered). Webhook rows ride the group commit with
+    /// the messages that raised them, so what waits to be stored is stored first: an event
+    /// POSTed and then lost in a crash would see its id given again.
+    pub fn webhook_batch(
+        &mut self,
+        store: &mut impl Storage,
+        now: u64,
+    ) -> Result<Option<Batch>, Failed> {
+        if !self.webhooks.batch_due(now) {
+            return Ok(None);
+        }
+        if !self.deferred.is_empty() {
+            if let Err(error) = self.commit(store, now, true) {
+                return Err(self.commit_failed(error));
+            }
+        }
+        Ok(self.webhooks.take_batch(now))
     }
 
     /// The receiver's answer to a batch: its HTTP status, or why the POST failed. A 2xx
@@ -45,17 +59,23 @@ impl RoomEngine {
         }
         self.batch.extend(writes);
         if let Err(error) = self.commit(store, now, true) {
-            self.batch.clear();
-            self.deferred.clear();
-            self.deferred_since = None;
-            self.needs_rebuild = true;
-            self.log(LogEvent::StorageFailed {
-                conn: None,
-                error: error.to_string(),
-            });
-            return Err(Failed(error));
+            return Err(self.commit_failed(error));
         }
         Ok(())
+    }
+
+    /// A commit outside any client's event failed: what it held is gone, the room is rebuilt
+    /// from storage at its next event, and the operator hears of it.
+    fn commit_failed(&mut self, error: StorageError) -> Failed {
+        self.batch.clear();
+        self.deferred.clear();
+        self.deferred_since = None;
+        self.needs_rebuild = true;
+        self.log(LogEvent::StorageFailed {
+            conn: None,
+            error: error.to_string(),
+        });
+        Failed(error)
     }
 
     /// Whether a message to this destination makes a webhook event (it is kept for one).
@@ -100,7 +120,15 @@ impl RoomEngine {
             }
         }
         writes.extend(self.webhooks.vacate_if_due(now));
-        self.batch.extend(writes);
+        // With the group commit of the messages that raised them (a RECEIPT's commit takes
+        // them along): a webhook costs no commit of its own. A batch goes out only once its
+        // rows are stored (see `webhook_batch`).
+        for write in writes {
+            match write {
+                Write::Counter(..) => self.defer_counter(write),
+                write => self.deferred.push(write),
+            }
+        }
     }
 
     /// A close worth a `refusal` event, noted while the event's effects are carried out.

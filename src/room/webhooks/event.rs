@@ -88,7 +88,15 @@ pub fn member_data(session: &str, login: Option<&str>, verified: bool) -> Value 
 /// `body_bytes`).
 pub fn message_data(message: &Message, max_bytes: usize) -> Value {
     let mut data = message_json(message);
-    if data.to_string().len() > max_bytes {
+    // JSON escapes a byte as at most six (`\u0000`), and base64 takes four for three: a
+    // message within a sixth of the bound fits without writing it out to measure.
+    let headers: usize = message
+        .headers
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 8)
+        .sum();
+    let most = 6 * (message.body.len() + headers + message.destination.len()) + 200;
+    if most > max_bytes && data.to_string().len() > max_bytes {
         if let Some(fields) = data.as_object_mut() {
             fields.remove("body");
             fields.remove("body_base64");

@@ -208,6 +208,15 @@ impl Webhooks {
             .filter(|_| self.enabled())
     }
 
+    /// Whether a batch is due at `now` (to POST, or to retry).
+    pub fn batch_due(&self, now: u64) -> bool {
+        self.settings.url.is_some()
+            && self
+                .outbox
+                .due_at(&self.settings)
+                .is_some_and(|at| at <= now)
+    }
+
     /// The next batch to POST, if one is due.
     pub fn take_batch(&mut self, now: u64) -> Option<Batch> {
         self.outbox.take_batch(&self.settings, &self.room, now)
