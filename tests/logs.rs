@@ -366,6 +366,8 @@ fn a_line_is_flat_json_with_level_message_and_room() {
         reason: Refusal::RateLimit,
         limit: Some("publish_rate.messages_per_s"),
         address: Some(ADDRESS.to_owned()),
+        login: Some("alice".to_owned()),
+        verified: false,
     };
     let line = event.line(Some("lobby"));
     assert_eq!(line.level, Level::Warn);

@@ -9,7 +9,10 @@ use serde_json::Value;
 use sha2::Sha256;
 use stomp_rooms::room::http::encode_base64 as base64_encode;
 use stomp_rooms::room::webhooks::{base64_decode, Batch, WebhookSettings};
+use stomp_rooms::room::webhooks::{MAX_REFUSALS_PER_WINDOW, REFUSAL_WINDOW_MS};
+use stomp_rooms::room::Counter;
 use stomp_rooms::room::Settings;
+use support::http::{post, respond};
 use support::SimulatedRoom;
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -156,8 +159,8 @@ room_test! {
         assert!(room.webhook_posts.len() >= 5, "four failures, then deliveries");
         let first_ids: Vec<&str> = room.webhook_posts[..5].iter().map(|b| b.id.as_str()).collect();
         assert!(
-            first_ids.iter().all(|id| *id == first_ids[0]) || room.eviction == support::Eviction::EveryStep,
-            "a retry resends the same batch while the room stays in memory: {first_ids:?}"
+            first_ids.iter().all(|id| *id == first_ids[0]),
+            "a retry resends the same batch, evicted or not: {first_ids:?}"
         );
         let failures: Vec<&str> = room
             .logs
@@ -334,29 +337,215 @@ fn without_a_url_nothing_is_kept() {
     assert!(room.stats()["webhooks"].is_null());
 }
 
+room_test! {
+    fn a_refused_login_is_an_alert() {
+        let mut room = hooked_room(|_| {}).with_credentials(&[("alice", "secret")]);
+        room.open(1);
+        room.raw(
+            1,
+            b"CONNECT\naccept-version:1.2\nlogin:alice\npasscode:wrong\n\n\0",
+        );
+        room.connect(2, "login:alice\npasscode:secret\n");
+        room.advance(5_000);
+        let events = delivered(&room);
+        assert_eq!(
+            types(&events),
+            ["refusal", "room.occupied", "member.joined"]
+        );
+        assert_eq!(events[0]["data"]["reason"], "authentication");
+        assert_eq!(events[0]["data"]["session"], format!("s{}", room.conn(1)));
+        assert_eq!(events[0]["data"]["verified"], false);
+        assert_eq!(events[2]["data"]["login"], "alice");
+        assert_eq!(events[2]["data"]["verified"], true);
+        assert!(
+            !events.iter().any(|e| e.to_string().contains("secret")),
+            "no passcode told"
+        );
+    }
+}
+
+room_test! {
+    fn a_refusal_event_is_the_refusal_the_logs_and_stats_count_with_its_verified_login() {
+        let mut room = hooked_room(|_| {}).with_credentials(&[("alice", "secret")]);
+        room.connect(1, "login:alice\npasscode:secret\n");
+        room.frame(1, "SEND\ndestination:nowhere-words-42", "body-words-42");
+        room.advance(5_000);
+        let events = delivered(&room);
+        let refusal = events
+            .iter()
+            .find(|e| e["type"] == "refusal")
+            .expect("a refusal event");
+        let stats = room.stats();
+        let counted: Vec<&String> = stats["refusals"].as_object().unwrap().keys().collect();
+        assert_eq!(counted, ["destination"]);
+        assert_eq!(refusal["data"]["reason"], "destination", "{refusal}");
+        assert_eq!(refusal["data"]["session"], format!("s{}", room.conn(1)));
+        assert_eq!(refusal["data"]["verified"], true);
+        assert_eq!(refusal["data"]["login"], "alice");
+        let all = serde_json::to_string(&events).unwrap();
+        assert!(!all.contains("words-42"), "never the client's words: {all}");
+    }
+}
+
+room_test! {
+    fn a_refused_http_request_is_an_alert_without_the_clients_address() {
+        let mut room = hooked_room(|_| {}).with_credentials(&[("alice", "secret")]);
+        let mut request = post("/topic/chat.en", "hello");
+        request.peer.address = Some("198.51.100.7".to_owned());
+        assert_eq!(respond(room.http(request)).status, 401);
+        room.advance(5_000);
+        let events = delivered(&room);
+        assert_eq!(types(&events), ["refusal"]);
+        assert_eq!(events[0]["data"]["reason"], "authentication");
+        assert!(events[0]["data"].get("session").is_none(), "no session over HTTP");
+        assert!(!events[0].to_string().contains("198.51.100.7"), "no address");
+    }
+}
+
+/// One address opens socket after socket past `max_connections_per_address`.
+fn flood(room: &mut SimulatedRoom, from: u64, count: u64) {
+    for client in from..from + count {
+        room.open_from(client, Some("203.0.113.9"));
+    }
+}
+
 #[test]
-fn a_refused_login_is_an_alert() {
-    let mut room = hooked_room(|_| {}).with_credentials(&[("alice", "secret")]);
-    room.open(1);
-    room.raw(
-        1,
-        b"CONNECT\naccept-version:1.2\nlogin:alice\npasscode:wrong\n\n\0",
+fn a_flood_of_refused_sockets_costs_no_commit_each_and_is_capped_with_a_count() {
+    let mut room = hooked_room(|_| {});
+    room.settings.broker.max_connections_per_address = 1;
+    room.open_from(1, Some("203.0.113.9"));
+    room.raw(1, b"CONNECT\naccept-version:1.2\n\n\0");
+    let commits = room.store.commits.len();
+    flood(&mut room, 2, 30);
+    assert_eq!(
+        room.store.commits.len(),
+        commits,
+        "no commit per refused socket"
     );
-    room.connect(2, "login:alice\npasscode:secret\n");
+    assert!(room.failures.is_empty());
+    room.advance(5_000);
+    let events = delivered(&room);
+    let refusals: Vec<&Value> = events.iter().filter(|e| e["type"] == "refusal").collect();
+    assert_eq!(refusals.len(), MAX_REFUSALS_PER_WINDOW as usize);
+    assert_eq!(refusals[0]["data"]["reason"], "too_many_connections");
+    assert_eq!(refusals[0]["data"]["limit"], "max_connections_per_address");
+    assert!(
+        refusals[0]["data"].get("session").is_none(),
+        "refused before it was one"
+    );
+    assert!(
+        events.iter().any(|e| e["type"] == "member.joined"),
+        "the events that matter stay"
+    );
+    room.advance(REFUSAL_WINDOW_MS);
+    flood(&mut room, 100, 1);
+    room.advance(5_000);
+    let events = delivered(&room);
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "refusal");
+    assert_eq!(
+        last["data"]["suppressed"],
+        30 - u64::from(MAX_REFUSALS_PER_WINDOW)
+    );
+    assert!(!serde_json::to_string(&events)
+        .unwrap()
+        .contains("203.0.113.9"));
+    assert_eq!(
+        room.stats()["refusals"]["too_many_connections"],
+        31,
+        "all counted"
+    );
+}
+
+#[test]
+fn turned_off_webhooks_forget_what_they_stored() {
+    let mut room = hooked_room(|_| {});
+    room.webhook_receiver_up = false;
+    room.connect(1, "");
+    room.advance(1_500);
+    assert!(!room.store.webhook_events().is_empty(), "tried, and failed");
+    assert!(room.store.counter(Counter::WebhookAttempts) > 0);
+    let hooked = room.settings.clone();
+    room.redeploy(Settings::default());
+    room.connect(2, "");
+    room.hibernate();
+    assert_eq!(room.store.webhook_events(), vec![], "the outbox forgotten");
+    for counter in [
+        Counter::WebhookAttempts,
+        Counter::WebhookOccupied,
+        Counter::WebhookRetryAt,
+    ] {
+        assert_eq!(room.store.counter(counter), 0, "{counter:?}");
+    }
+    room.redeploy(hooked);
+    room.webhook_receiver_up = true;
+    room.connect(3, "");
     room.advance(5_000);
     let events = delivered(&room);
     assert_eq!(
         types(&events),
-        ["refusal", "room.occupied", "member.joined"]
+        ["room.occupied", "member.joined"],
+        "nothing from before: no member 1 leaves"
     );
-    assert_eq!(events[0]["data"]["reason"], "authentication failed");
-    assert_eq!(events[0]["data"]["code"], 1008);
-    assert_eq!(events[2]["data"]["login"], "alice");
-    assert_eq!(events[2]["data"]["verified"], true);
-    assert!(
-        !events.iter().any(|e| e.to_string().contains("secret")),
-        "no passcode told"
+    assert_eq!(events[1]["data"]["session"], format!("s{}", room.conn(3)));
+}
+
+#[test]
+fn an_answer_to_a_batch_no_longer_in_flight_frees_no_way_for_a_second_post() {
+    let mut room = hooked_room(|_| {});
+    room.webhook_hold = true;
+    room.connect(1, "");
+    room.advance(2_000);
+    assert_eq!(room.webhook_held.len(), 1);
+    let stale = room.webhook_held.remove(0);
+    // Rebuilt from storage: the batch in flight is forgotten, and goes again.
+    room.hibernate();
+    room.publish(1, "/topic/chat.en", "after");
+    room.advance(2_000);
+    assert_eq!(room.webhook_held.len(), 1, "the batch again, in flight");
+    room.answer_webhook(&stale, Ok(200));
+    room.advance(30_000);
+    assert_eq!(
+        room.webhook_held.len(),
+        1,
+        "no second POST while one is under way"
     );
+    let current = room.webhook_held.remove(0);
+    room.answer_webhook(&current, Ok(200));
+    room.advance(5_000);
+    assert!(room.webhook_held.is_empty(), "all delivered");
+    assert_eq!(room.store.webhook_events(), vec![]);
+}
+
+#[test]
+fn a_bad_url_is_told_by_its_origin_alone() {
+    let settings = WebhookSettings {
+        url: Some("https://user:pw-secret@hooks.example/in/token-secret x".into()),
+        ..WebhookSettings::default()
+    };
+    let error = settings.check().expect_err("whitespace: not a URL");
+    assert!(error.contains("https://hooks.example"), "{error}");
+    assert!(!error.contains("secret"), "{error}");
+}
+
+room_test! {
+    fn a_retry_carries_the_same_events_under_the_same_webhook_id_across_evictions() {
+        let mut room = hooked_room(|_| {});
+        room.webhook_answers.push_back(Ok(500));
+        room.connect(1, "");
+        room.advance(1_500);
+        assert_eq!(room.webhook_posts.len(), 1, "the first POST failed");
+        room.publish(1, "/topic/chat.en", "after the failure");
+        room.advance(60_000);
+        let (failed, retry) = (&room.webhook_posts[0], &room.webhook_posts[1]);
+        assert_eq!(retry.id, failed.id);
+        assert_eq!(events_of(std::slice::from_ref(retry)), events_of(std::slice::from_ref(failed)));
+        assert_eq!(
+            types(&delivered(&room)),
+            ["room.occupied", "member.joined", "message"],
+            "the later event goes next"
+        );
+    }
 }
 
 #[test]

@@ -459,9 +459,11 @@ async fn deliver(
     };
     let turn = {
         let Ok(mut slot) = strong.try_borrow_mut() else {
+            untold(&batch, "the room was busy with another event");
             return;
         };
         let Some(Live { host, store, .. }) = slot.as_mut() else {
+            untold(&batch, "the room was not in memory");
             return;
         };
         let now = now_ms();
@@ -470,12 +472,23 @@ async fn deliver(
         })
     };
     let Some(turn) = turn else {
+        untold(&batch, "the room was not in memory");
         return;
     };
     // A failed delivery, or storing its answer failed (then the batch goes again): the room
     // logged it.
     logs::print(&turn.logs);
     change_alarm_later(live, storage, turn.alarm);
+}
+
+/// A webhook answer the room could not hear: one line, since the batch goes again (a
+/// receiver that dedupes by `webhook-id` or event `id` sees it twice).
+fn untold(batch: &room::webhooks::Batch, why: &str) {
+    logs::platform_error(
+        "webhook answer not recorded; the batch goes again",
+        batch.id.rsplit_once('.').map(|(room, _)| room),
+        why,
+    );
 }
 
 /// Sets or deletes the alarm in the background, for a caller that cannot wait; the engine

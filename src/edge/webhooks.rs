@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::future::{self, Either};
 use wasm_bindgen::JsValue;
-use worker::{web_sys, AbortController, Delay, Fetch};
+use worker::{web_sys, AbortController, Delay, Fetch, Response, ResponseBody};
 
 use crate::room::webhooks::Batch;
 
@@ -20,7 +20,7 @@ pub async fn post(batch: &Batch) -> Result<u16, String> {
     let fetch = Fetch::Request(request.into());
     let sent = Box::pin(fetch.send_with_signal(&signal));
     let outcome = match future::select(sent, Delay::from(ANSWER_WITHIN)).await {
-        Either::Left((Ok(response), _)) => Ok(response.status_code()),
+        Either::Left((Ok(response), _)) => Ok(status_of(&response)),
         Either::Left((Err(error), _)) => Err(error.to_string()),
         Either::Right(_) => {
             controller.abort();
@@ -28,6 +28,16 @@ pub async fn post(batch: &Batch) -> Result<u16, String> {
         }
     };
     outcome
+}
+
+/// The answer's status; its body is cancelled unread (the status says all the room needs,
+/// and a body left unread holds the connection until the runtime gives up on it).
+fn status_of(response: &Response) -> u16 {
+    if let ResponseBody::Stream(body) = response.body() {
+        // The promise only says when the cancel completed: nothing waits for it.
+        let _ = body.cancel();
+    }
+    response.status_code()
 }
 
 /// The POST, built with web_sys: worker's `RequestInit` would bring its `cf` conversions into

@@ -210,6 +210,9 @@ pub struct RoomEngine {
     over_http: BTreeSet<ConnId>,
     /// What the room tells by webhook, and what it has still to deliver.
     webhooks: Webhooks,
+    /// The time of the event in progress (ms), for what [`log`](Self::log) raises with it (a
+    /// webhook's `refusal` event).
+    clock: u64,
 }
 
 impl RoomEngine {
@@ -338,7 +341,7 @@ impl RoomEngine {
     }
 
     /// Logs an event at the room's level; a refusal or a failed webhook delivery is counted
-    /// too (whatever the level).
+    /// too (whatever the level), and a refusal makes the webhook's `refusal` event.
     pub(super) fn log(&mut self, mut event: LogEvent) {
         if let Some(conn) = event.conn().filter(|conn| self.over_http.contains(conn)) {
             event.came_by(Transport::SockJs);
@@ -347,7 +350,10 @@ impl RoomEngine {
             }
         }
         match &event {
-            LogEvent::Refused { reason, .. } => self.tally(Counter::Refusals(*reason)),
+            LogEvent::Refused { reason, .. } => {
+                self.tally(Counter::Refusals(*reason));
+                self.webhook_refusal(&event);
+            }
             LogEvent::WebhookFailed { .. } => self.tally(Counter::WebhookFailures),
             _ => {}
         }
@@ -400,6 +406,7 @@ impl RoomEngine {
         now: u64,
         work: impl FnOnce(&mut Self, &mut SessionSockets<'_, S>) -> T,
     ) -> T {
+        self.clock = now;
         let mut sessions = std::mem::take(&mut self.sockjs);
         let result = work(
             self,
@@ -438,7 +445,6 @@ impl RoomEngine {
                 sockjs,
                 peer.address.as_deref(),
             ));
-            self.webhook_refused_socket(store, &error, now)?;
             return Ok(Opened::refused(error, framed));
         }
         self.last_conn += 1;
@@ -460,7 +466,6 @@ impl RoomEngine {
                 sockjs,
                 peer.address.as_deref(),
             ));
-            self.webhook_refused_socket(store, &error, now)?;
             return Ok(Opened::refused(error, framed));
         }
         let mut effects = self.broker.open(conn, peer, now);

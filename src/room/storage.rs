@@ -39,6 +39,9 @@ pub enum Counter {
     WebhookAttempts,
     /// When the failed webhook batch is retried (ms).
     WebhookRetryAt,
+    /// The failed webhook batch's last event (`seq`; 0: none failed), so its retry carries
+    /// the same events under the same `webhook-id`.
+    WebhookRetryThrough,
     /// 1 while the room is occupied (`room.occupied` sent, `room.vacated` not yet).
     WebhookOccupied,
     /// When the occupied room became empty (ms; 0: it is not).
@@ -70,6 +73,7 @@ impl Counter {
         Self::WebhookUnreported,
         Self::WebhookAttempts,
         Self::WebhookRetryAt,
+        Self::WebhookRetryThrough,
         Self::WebhookOccupied,
         Self::WebhookVacantSince,
     ];
@@ -96,6 +100,7 @@ impl Counter {
             Self::WebhookUnreported => "webhook_unreported",
             Self::WebhookAttempts => "webhook_attempts",
             Self::WebhookRetryAt => "webhook_retry_at",
+            Self::WebhookRetryThrough => "webhook_retry_through",
             Self::WebhookOccupied => "webhook_occupied",
             Self::WebhookVacantSince => "webhook_vacant_since",
         }

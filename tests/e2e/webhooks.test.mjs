@@ -140,6 +140,27 @@ test('a receiver that fails some deliveries and is down a while gets every event
   }
 });
 
+test('a refused client is a refusal event, classified as the logs classify it, never in its words', async () => {
+  const receiver = new Receiver(receiverPort);
+  await receiver.start();
+  try {
+    const carol = await connect(`${server.wsUrl}/rooms/hooks-r`, { login: 'carol' });
+    carol.publish('nowhere-words-42', 'body-words-42');
+    await carol.errors.atLeast(1, 10000);
+    await carol.client.deactivate().catch(() => {});
+    const refusals = () => (byRoom(receiver.acknowledged())['hooks-r'] ?? []).filter((e) => e.type === 'refusal');
+    await waitFor(() => refusals().length > 0, 'the refusal event');
+    const [refusal] = refusals();
+    assert.equal(refusal.data.reason, 'destination');
+    assert.match(refusal.data.session, /^s\d+$/);
+    assert.equal(refusal.data.verified, false);
+    assert.equal(refusal.data.name, 'carol', 'a claimed login is a name');
+    assert.ok(!JSON.stringify(receiver.acknowledged()).includes('words-42'), 'never the client\'s words');
+  } finally {
+    await receiver.stop().catch(() => {});
+  }
+});
+
 /** Each room's events, deduplicated by id, in the room's order. */
 function byRoom(batches) {
   const rooms = {};

@@ -119,6 +119,10 @@ pub struct SimulatedRoom {
     pub webhook_receiver_up: bool,
     /// The batches the receiver acknowledged (answered 2xx).
     pub webhook_delivered: Vec<Batch>,
+    /// While set, the receiver keeps its answers: batches POSTed wait in `webhook_held` until
+    /// the test answers them ([`answer_webhook`](Self::answer_webhook)).
+    pub webhook_hold: bool,
+    pub webhook_held: Vec<Batch>,
 }
 
 impl SimulatedRoom {
@@ -156,6 +160,8 @@ impl SimulatedRoom {
             webhook_answers: VecDeque::new(),
             webhook_receiver_up: true,
             webhook_delivered: Vec::new(),
+            webhook_hold: false,
+            webhook_held: Vec::new(),
         }
     }
 
@@ -490,15 +496,20 @@ impl SimulatedRoom {
             self.now = self.now.max(at);
             self.alarm = None;
             // As the object's alarm handler: the alarm's event, then the webhook batch it
-            // hands out POSTed outside it, then the answer as an event of its own.
+            // hands out POSTed outside it, then the answer as an event of its own. The object
+            // is not evicted while its POST is under way.
             let mut batch = None;
+            let eviction = std::mem::replace(&mut self.eviction, Eviction::Never);
             self.event(|engine, store, sockets, now| {
                 engine.alarm(store, sockets, now)?;
                 batch = engine.webhook_batch(store, now)?;
                 Ok(())
             });
-            if let Some(batch) = batch {
-                self.post_webhook(batch);
+            self.eviction = eviction;
+            match batch {
+                Some(batch) => self.post_webhook(batch),
+                None if eviction == Eviction::EveryStep => self.hibernate(),
+                None => {}
             }
         }
         self.now = until;
@@ -506,6 +517,14 @@ impl SimulatedRoom {
 
     /// The receiver answers a batch as scripted, and the room hears its answer.
     fn post_webhook(&mut self, batch: Batch) {
+        if self.webhook_hold {
+            self.webhook_held.push(batch.clone());
+            self.webhook_posts.push(batch);
+            if self.eviction == Eviction::EveryStep {
+                self.hibernate();
+            }
+            return;
+        }
         let answer = self.webhook_answers.pop_front().unwrap_or_else(|| {
             if self.webhook_receiver_up {
                 Ok(200)
@@ -518,6 +537,22 @@ impl SimulatedRoom {
         }
         self.event(|engine, store, _, now| engine.webhook_answered(store, &batch, answer, now));
         self.webhook_posts.push(batch);
+    }
+
+    /// The receiver answers a batch now (one it held, say), and the room hears it.
+    pub fn answer_webhook(&mut self, batch: &Batch, answer: Result<u16, String>) {
+        if matches!(answer, Ok(200..=299)) {
+            self.webhook_delivered.push(batch.clone());
+        }
+        self.event(|engine, store, _, now| engine.webhook_answered(store, batch, answer, now));
+    }
+
+    /// The Worker is deployed again with these settings: the object restarts (as
+    /// [`restart`](Self::restart)) and wakes with them.
+    pub fn redeploy(&mut self, settings: Settings) {
+        self.restart();
+        self.settings = settings;
+        self.host = None;
     }
 
     /// The next alarm the room would set (waking it to ask).

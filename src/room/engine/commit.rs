@@ -18,8 +18,6 @@ pub(super) struct Outbox {
     pub(super) must_commit: bool,
     /// Messages that make webhook events.
     pub(super) hooked: Vec<crate::stomp::Message>,
-    /// Connections closed for a reason worth a webhook `refusal`: conn, login, code, reason.
-    pub(super) refused: Vec<(ConnId, Option<String>, u16, String)>,
 }
 
 pub(super) enum Held {
@@ -156,7 +154,6 @@ impl RoomEngine {
                     }
                 }
                 Effect::Close { conn, code, reason } => {
-                    self.note_refusal(outbox, conn, code, &reason);
                     let now = outbox.held_for != Some(conn);
                     if now {
                         sockets.close(conn, code, &reason);

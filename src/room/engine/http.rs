@@ -66,6 +66,8 @@ impl RoomEngine {
         now: u64,
     ) -> HttpResponse {
         self.logs.room_is(&request.peer.room);
+        self.webhooks.note_room(&request.peer.room);
+        self.clock = now;
         let origin = match allow_origin(&self.settings, request) {
             Ok(origin) => origin,
             Err(refusal) => return self.refusing(request, refusal),

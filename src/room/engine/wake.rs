@@ -58,7 +58,8 @@ impl RoomEngine {
         broker.restore_last_message_id(message_ceiling);
         broker.restore_history(stored.history.clone());
         broker.restore_idempotency_keys(std::mem::take(&mut stored.idempotency_keys), now);
-        let webhooks = Webhooks::restore(settings.webhooks.clone(), &stored);
+        // With webhooks off, what they stored is forgotten (with the deferred writes).
+        let (webhooks, forget_webhooks) = Webhooks::restore(settings.webhooks.clone(), &stored);
         let mut room = RoomEngine {
             webhooks,
             broker,
@@ -85,6 +86,7 @@ impl RoomEngine {
             refusals: [0; Refusal::ALL.len()],
             webhook_failures: 0,
             over_http: BTreeSet::new(),
+            clock: now,
         };
         for &(counter, value) in &stored.counters {
             if let Some(count) = room.tally_of(counter) {
@@ -93,6 +95,7 @@ impl RoomEngine {
         }
         room.deferred
             .push(Write::Counter(Counter::Wakes, room.wakes));
+        room.deferred.extend(forget_webhooks);
         if room.liveness_swept_ms == 0 {
             // A new room: its first lazy sweep is one check interval away, not due at once.
             room.liveness_swept_ms = now;

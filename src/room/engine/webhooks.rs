@@ -1,16 +1,14 @@
 //! The engine's side of webhooks ([`crate::room::webhooks`]): events raised from what an event
 //! changed, their rows added to that event's own commit (after its sends: no fan-out and no
-//! RECEIPT waits for them), and the batches the alarm hands to the edge to POST.
+//! RECEIPT waits for them), and the batches the alarm hands to the edge to POST. A `refusal`
+//! event is raised where a refusal is logged, and its rows are deferred: a refused client
+//! never costs the room a commit of its own.
 
 #[allow(unused_imports)]
 use super::*;
 
 use crate::room::log::url_origin;
-use crate::room::webhooks::{member_data, Batch};
-
-/// Close codes that make a `refusal` event: a policy refused the client (authentication,
-/// grants, rate limits, an expired token), or the room is full.
-const REFUSAL_CODES: [u16; 2] = [1008, crate::room::budget::TRY_AGAIN_LATER];
+use crate::room::webhooks::{member_data, Batch, Refused};
 
 impl RoomEngine {
     /// The next webhook batch to POST, if one is due at `now`: the alarm's caller POSTs it
@@ -84,7 +82,8 @@ impl RoomEngine {
     }
 
     /// The webhook events of what the event changed, in order: members who joined, messages,
-    /// refusals, members who left, and `room.vacated` if its grace ran out.
+    /// members who left, and `room.vacated` if its grace ran out (refusals are raised as they
+    /// are logged, see [`webhook_refusal`](Self::webhook_refusal)).
     pub(super) fn raise_webhook_events(&mut self, outbox: &Outbox, now: u64) {
         if !self.webhooks.enabled() {
             return;
@@ -107,13 +106,6 @@ impl RoomEngine {
         for message in &outbox.hooked {
             writes.extend(self.webhooks.message(message, now));
         }
-        for (conn, login, code, reason) in &outbox.refused {
-            let session = format!("s{conn}");
-            let refusal = self
-                .webhooks
-                .refusal(&session, login.as_deref(), reason, *code, now);
-            writes.extend(refusal);
-        }
         for &conn in &touched {
             if self.webhooks.is_member(conn) && self.member_of(conn).is_none() {
                 writes.extend(self.webhooks.member(conn, None, now));
@@ -131,32 +123,40 @@ impl RoomEngine {
         }
     }
 
-    /// A close worth a `refusal` event, noted while the event's effects are carried out.
-    pub(super) fn note_refusal(&self, outbox: &mut Outbox, conn: ConnId, code: u16, reason: &str) {
-        if self.webhooks.enabled() && REFUSAL_CODES.contains(&code) {
-            let login = self.broker.session(conn).and_then(|s| s.login.clone());
-            outbox.refused.push((conn, login, code, reason.to_owned()));
-        }
-    }
-
-    /// A socket refused before it was accepted (a full room): its `refusal` event, stored now.
-    pub(super) fn webhook_refused_socket(
-        &mut self,
-        store: &mut impl Storage,
-        error: &ProtocolError,
-        now: u64,
-    ) -> Result<(), Failed> {
+    /// A refusal being logged: its `refusal` event (unless capped), classified as the logs
+    /// and `/stats` classify it. Its writes are deferred, committed with the next commit, by
+    /// the alarm or before eviction: a flood of refused clients costs no commit each, and a
+    /// failed commit loses nothing of another event's (its rows go with the deferred writes).
+    pub(super) fn webhook_refusal(&mut self, event: &LogEvent) {
+        let LogEvent::Refused {
+            conn,
+            reason,
+            limit,
+            login,
+            verified,
+            ..
+        } = event
+        else {
+            return;
+        };
         if !self.webhooks.enabled() {
-            return Ok(());
+            return;
         }
+        let session = conn.map(|conn| format!("s{conn}"));
+        let refused = session.as_deref().map(|session| Refused {
+            session,
+            login: login.as_deref(),
+            verified: *verified,
+        });
         let writes = self
             .webhooks
-            .refusal("", None, &error.message, error.close_code, now);
-        if writes.is_empty() {
-            return Ok(());
+            .refusal(reason.as_str(), *limit, refused, self.clock);
+        for write in writes {
+            match write {
+                Write::Counter(..) => self.defer_counter(write),
+                write => self.deferred.push(write),
+            }
         }
-        self.batch.extend(writes);
-        Ok(self.commit(store, now, true)?)
     }
 
     /// A connection's member data, if it is a member: a connected STOMP session.

@@ -97,13 +97,18 @@ pub enum LogEvent {
         reason: CloseReason,
         duration_ms: u64,
     },
-    /// A client was refused, naming the setting that refused it when one did.
+    /// A client was refused, naming the setting that refused it when one did. `login` and
+    /// `verified` are the session's (a connection refused as it opened, or a request over
+    /// HTTP, has none): not logged, but told to the webhook's `refusal` event, which calls a
+    /// claimed login a `name`.
     Refused {
         conn: Option<ConnId>,
         transport: Transport,
         reason: Refusal,
         limit: Option<&'static str>,
         address: Option<String>,
+        login: Option<String>,
+        verified: bool,
     },
     /// Storage refused an event's writes; the room rebuilt itself from storage.
     StorageFailed { conn: Option<ConnId>, error: String },
@@ -148,6 +153,8 @@ impl LogEvent {
             reason: Refusal::of(error)?,
             limit: limit_of(error),
             address: session.address.clone(),
+            login: session.login.clone(),
+            verified: session.verified,
         })
     }
 
@@ -163,6 +170,8 @@ impl LogEvent {
             reason: Refusal::of(error).unwrap_or(Refusal::Protocol),
             limit: limit_of(error),
             address: address.map(str::to_owned),
+            login: None,
+            verified: false,
         }
     }
 
@@ -181,6 +190,8 @@ impl LogEvent {
             reason,
             limit,
             address: address.map(str::to_owned),
+            login: None,
+            verified: false,
         })
     }
 
@@ -273,6 +284,7 @@ impl LogEvent {
                 reason,
                 limit,
                 address,
+                ..
             } => {
                 if let Some(conn) = conn {
                     line.number("conn", *conn);

@@ -26,8 +26,8 @@ pub enum EventKind {
     Left,
     /// A message to a destination matching `destinations`.
     Message,
-    /// A connection refused or closed for a reason worth an alert (authentication, grants,
-    /// rate limits, a full room).
+    /// A client refused: what the logs log as `refused` and `/stats` counts under
+    /// `refusals` (at most `refusals::MAX_PER_WINDOW` a minute).
     Refusal,
 }
 
@@ -107,12 +107,34 @@ pub fn message_data(message: &Message, max_bytes: usize) -> Value {
     data
 }
 
-/// A refusal's event data: the session refused, why (the ERROR's message and detail) and the
-/// WebSocket close code.
-pub fn refusal_data(session: &str, login: Option<&str>, reason: &str, code: u16) -> Value {
-    let mut data = json!({ "session": session, "reason": reason, "code": code });
-    if let Some(login) = login {
-        data["login"] = login.into();
+/// Who a refusal refused: its session, when it had one.
+#[derive(Debug, Clone, Copy)]
+pub struct Refused<'a> {
+    pub session: &'a str,
+    pub login: Option<&'a str>,
+    pub verified: bool,
+}
+
+/// A refusal's event data, as the logs and `/stats` classify it: `reason` from their fixed
+/// list, the `limit` (setting) that refused when one did, who was refused (as a member is
+/// told, when there was a session) and how many refusals were not told before it
+/// (`suppressed`, when any). Never the client's words, nor its address.
+pub fn refusal_data(
+    reason: &str,
+    limit: Option<&str>,
+    refused: Option<Refused<'_>>,
+    suppressed: u64,
+) -> Value {
+    let mut data = match refused {
+        Some(who) => member_data(who.session, who.login, who.verified),
+        None => json!({}),
+    };
+    data["reason"] = reason.into();
+    if let Some(limit) = limit {
+        data["limit"] = limit.into();
+    }
+    if suppressed > 0 {
+        data["suppressed"] = suppressed.into();
     }
     data
 }

@@ -4,11 +4,13 @@
 //! * Events: `room.occupied` when the first member arrives; `room.vacated` once the room has
 //!   been empty for `vacated_grace_ms` (a reconnect within it sends nothing);
 //!   `member.joined` and `member.left` per STOMP session; `message` for destinations matching
-//!   the configured patterns; `refusal` for connections refused or closed for a reason worth
-//!   an alert. A member is a STOMP session that sent CONNECT, over a WebSocket or SockJS;
+//!   the configured patterns; `refusal` for each client refused, as the logs and `/stats`
+//!   classify it (capped: [`refusals`]). A member is a STOMP session that sent CONNECT, over a WebSocket or SockJS;
 //!   readers over HTTP (polls, event streams) are not members.
 //! * Durable: each event's row is a [`Write`] of the commit of the event that caused it (after
-//!   that event's sends, like every write), never a write of its own before a fan-out.
+//!   that event's sends, like every write), never a write of its own before a fan-out. A
+//!   `refusal`'s rows are deferred instead (grouped with the room's other deferred writes), so
+//!   refused clients never cost a commit each.
 //! * Delivered at least once, in order per room: one batch at a time from the oldest event,
 //!   by the alarm ([`Outbox`]), signed as Standard Webhooks sign ([`sign`]).
 //!
@@ -19,13 +21,15 @@
 
 mod event;
 mod outbox;
+mod refusals;
 mod settings;
 mod signature;
 
 use serde_json::{json, Value};
 
-pub use event::{event_json, member_data, EventKind};
+pub use event::{event_json, member_data, EventKind, Refused};
 pub use outbox::{Batch, Outbox, ANSWER_TIMEOUT_MS, BATCH_OVERHEAD};
+pub use refusals::{MAX_PER_WINDOW as MAX_REFUSALS_PER_WINDOW, WINDOW_MS as REFUSAL_WINDOW_MS};
 pub use settings::{SigningKey, WebhookSettings};
 pub use signature::{base64_decode, sign};
 
@@ -50,12 +54,28 @@ pub struct Webhooks {
     /// The room's name as last seen, and as stored (for events raised by the alarm alone).
     room: String,
     stored_room: String,
+    /// The cap on `refusal` events (in memory).
+    refusals: refusals::RefusalWindow,
 }
 
 impl Webhooks {
-    pub fn restore(settings: WebhookSettings, stored: &Stored) -> Self {
+    /// The webhooks as stored, and the writes that forget what is stored when webhooks are
+    /// off: an outbox or members kept from when they were on would otherwise be loaded at
+    /// every wake, and told long after the fact if webhooks were turned on again. (The last
+    /// event's `seq` stays, so an event id is never given twice.)
+    pub fn restore(settings: WebhookSettings, stored: &Stored) -> (Self, Vec<Write>) {
         let room = stored.webhook_room.clone().unwrap_or_default();
-        Self {
+        if !settings.enabled() {
+            let forget = Self::forget(stored);
+            let webhooks = Self {
+                stored_room: room.clone(),
+                room,
+                settings,
+                ..Self::default()
+            };
+            return (webhooks, forget);
+        }
+        let webhooks = Self {
             outbox: Outbox::restore(stored),
             members: stored.webhook_members.clone(),
             occupied: stored.counter(Counter::WebhookOccupied) > 0,
@@ -63,7 +83,33 @@ impl Webhooks {
             stored_room: room.clone(),
             room,
             settings,
+            refusals: refusals::RefusalWindow::default(),
+        };
+        (webhooks, Vec::new())
+    }
+
+    /// The writes that forget a stored outbox, members and delivery state.
+    fn forget(stored: &Stored) -> Vec<Write> {
+        let mut writes = Vec::new();
+        if let Some(newest) = stored.webhook_events.iter().map(|row| row.seq).max() {
+            writes.push(Write::WebhookForget { through: newest });
         }
+        for &(conn, _) in &stored.webhook_members {
+            writes.push(Write::WebhookMemberGone { conn });
+        }
+        for counter in [
+            Counter::WebhookUnreported,
+            Counter::WebhookAttempts,
+            Counter::WebhookRetryAt,
+            Counter::WebhookRetryThrough,
+            Counter::WebhookOccupied,
+            Counter::WebhookVacantSince,
+        ] {
+            if stored.counter(counter) > 0 {
+                writes.push(Write::Counter(counter, 0));
+            }
+        }
+        writes
     }
 
     pub fn enabled(&self) -> bool {
@@ -172,18 +218,23 @@ impl Webhooks {
         writes
     }
 
-    /// A connection was refused or closed for a reason worth an alert.
+    /// A client was refused (see [`refusal_data`](event::refusal_data)): the writes of its
+    /// `refusal` event, unless the cap ([`refusals`]) holds it back and counts it.
     pub fn refusal(
         &mut self,
-        session: &str,
-        login: Option<&str>,
         reason: &str,
-        code: u16,
+        limit: Option<&str>,
+        refused: Option<Refused<'_>>,
         now: u64,
     ) -> Vec<Write> {
         let mut writes = Vec::new();
-        let data = event::refusal_data(session, login, reason, code);
-        self.append(EventKind::Refusal, data, now, &mut writes);
+        if !self.settings.sends(EventKind::Refusal) {
+            return writes;
+        }
+        if let Some(suppressed) = self.refusals.admit(now) {
+            let data = event::refusal_data(reason, limit, refused, suppressed);
+            self.append(EventKind::Refusal, data, now, &mut writes);
+        }
         writes
     }
 

@@ -5,9 +5,11 @@
 //! oldest events are dropped and counted (the next batch says how many, in `dropped`).
 //!
 //! Memory mirrors the stored rows (at most `max_outbox_bytes`), so a batch is formed without a
-//! read; the retry state is stored in counters, so backoff holds across evictions and
-//! restarts. Only the batch in flight is memory's alone: if the object dies with it, the rows
-//! are still stored and the batch goes again.
+//! read; the retry state is stored in counters (attempts, when, and the failed batch's last
+//! event), so backoff holds across evictions and restarts and a retry carries the same events
+//! under the same `webhook-id`. Only the batch in flight is memory's alone: if the object dies
+//! with it, the rows are still stored and the batch goes again; an answer to any batch but the
+//! one in flight (one handed out before a rebuild) is ignored, so two POSTs never overlap.
 
 use std::collections::VecDeque;
 
@@ -49,8 +51,8 @@ pub struct Outbox {
     attempts: u64,
     /// When the failed batch is tried again.
     retry_at: u64,
-    /// The last event of the batch that failed, so a retry carries the same events (and
-    /// the same `webhook-id`) while memory lasts.
+    /// The last event of the batch that failed (stored), so a retry carries the same events
+    /// and the same `webhook-id`, across evictions too.
     retry_through: Option<u64>,
     /// Events dropped since the last delivered batch, and in all.
     unreported: u64,
@@ -69,7 +71,7 @@ impl Outbox {
             last_seq: stored.counter(Counter::WebhookLastEvent).max(newest),
             attempts: stored.counter(Counter::WebhookAttempts),
             retry_at: stored.counter(Counter::WebhookRetryAt),
-            retry_through: None,
+            retry_through: Some(stored.counter(Counter::WebhookRetryThrough)).filter(|&s| s > 0),
             unreported: stored.counter(Counter::WebhookUnreported),
             dropped: stored.counter(Counter::WebhookDropped),
             in_flight: None,
@@ -208,6 +210,14 @@ impl Outbox {
         answer: &Result<u16, String>,
         now: u64,
     ) -> (Vec<Write>, Option<u64>) {
+        if self
+            .in_flight
+            .is_none_or(|(in_flight, _)| in_flight != batch.through)
+        {
+            // Not the batch in flight: a stale answer (handed out before a rebuild) must not
+            // free the way for a second POST while one is under way. Its events go again.
+            return (Vec::new(), None);
+        }
         self.in_flight = None;
         let (through, reported) = (batch.through, batch.dropped);
         if matches!(answer, Ok(200..=299)) {
@@ -224,6 +234,7 @@ impl Outbox {
                 Write::WebhookForget { through },
                 Write::Counter(Counter::WebhookAttempts, 0),
                 Write::Counter(Counter::WebhookRetryAt, 0),
+                Write::Counter(Counter::WebhookRetryThrough, 0),
                 Write::Counter(Counter::WebhookUnreported, self.unreported),
             ];
             return (writes, None);
@@ -235,6 +246,7 @@ impl Outbox {
         let writes = vec![
             Write::Counter(Counter::WebhookAttempts, self.attempts),
             Write::Counter(Counter::WebhookRetryAt, self.retry_at),
+            Write::Counter(Counter::WebhookRetryThrough, through),
         ];
         (writes, Some(self.attempts))
     }

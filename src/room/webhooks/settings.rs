@@ -99,8 +99,11 @@ impl WebhookSettings {
             || host.is_none_or(str::is_empty)
             || url.chars().any(|c| c.is_whitespace() || c.is_control())
         {
+            // Its origin alone: the rest often carries a secret, and this text is logged and
+            // answers every client while the settings cannot be read.
+            let origin = crate::room::log::url_origin(url);
             return Err(format!(
-                "webhooks.url {url:?} is not an http(s) URL of at most {MAX_URL_BYTES} bytes"
+                "webhooks.url (at {origin:?}) is not an http(s) URL of at most {MAX_URL_BYTES} bytes"
             ));
         }
         if let Some(unknown) = self
