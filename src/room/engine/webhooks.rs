@@ -112,9 +112,13 @@ impl RoomEngine {
             }
         }
         writes.extend(self.webhooks.vacate_if_due(now));
-        // With the group commit of the messages that raised them (a RECEIPT's commit takes
-        // them along): a webhook costs no commit of its own. A batch goes out only once its
-        // rows are stored (see `webhook_batch`).
+        self.defer_webhook_writes(writes);
+    }
+
+    /// Webhook rows join the group commit of the messages that raised them (a RECEIPT's
+    /// commit takes them along): a webhook costs no commit of its own. A batch goes out only
+    /// once its rows are stored (see `webhook_batch`).
+    fn defer_webhook_writes(&mut self, writes: Vec<Write>) {
         for write in writes {
             match write {
                 Write::Counter(..) => self.defer_counter(write),
@@ -151,12 +155,7 @@ impl RoomEngine {
         let writes = self
             .webhooks
             .refusal(reason.as_str(), *limit, refused, self.clock);
-        for write in writes {
-            match write {
-                Write::Counter(..) => self.defer_counter(write),
-                write => self.deferred.push(write),
-            }
-        }
+        self.defer_webhook_writes(writes);
     }
 
     /// A connection's member data, if it is a member: a connected STOMP session.
