@@ -407,7 +407,10 @@ fn a_request_refused_for_its_origin_or_its_size_is_logged_and_counted_as_a_refus
         .collect();
     assert_eq!(refused.len(), 2, "{refused:?}");
     assert_eq!(refused[0]["reason"], "permission");
-    assert_eq!(refused[0]["transport"], "http");
+    assert_eq!(
+        refused[0]["transport"], "http",
+        "a request, as the HTTP rungs' are"
+    );
     assert_eq!(refused[1]["reason"], "too_large");
 }
 
