@@ -1251,8 +1251,12 @@ room_test! {
 fn a_worst_case_session_fits_in_an_attachment() {
     let limits = Limits::default();
     let long = |c: char, n: usize| std::iter::repeat_n(c, n).collect::<String>();
+    // The largest id the room can give a connection or a message: its counters are stored
+    // as JavaScript numbers, exact up to 2^53 (see sql_storage's
+    // integers_are_exact_up_to_2_to_the_53), and 2^53 ids take centuries to hand out.
+    let max_id: u64 = (1 << 53) - 1;
     let session = Session {
-        conn: u64::MAX,
+        conn: max_id,
         phase: Phase::Connected,
         version: Version::V1_2,
         login: Some(long('l', limits.max_id_bytes)),
@@ -1281,11 +1285,12 @@ fn a_worst_case_session_fits_in_an_attachment() {
                 destination: long('d', limits.max_destination_bytes),
                 ack: AckMode::ClientIndividual,
                 echo: false,
+                replay_incomplete: true,
             })
             .collect(),
         next_handle: u32::MAX,
         unacked: (0..limits.max_unacked)
-            .map(|_| Unacked(u64::MAX, u32::MAX, true))
+            .map(|_| Unacked(max_id, u32::MAX, true))
             .collect(),
         transactions: (0..limits.max_transactions)
             .map(|_| long('t', limits.max_id_bytes))

@@ -270,6 +270,50 @@ fn a_keyed_send_in_a_transaction_is_deduplicated_when_committed() {
 }
 }
 
+room_test! {
+fn a_commit_with_a_reused_key_is_refused_before_any_of_its_frames_is_delivered() {
+    let mut room = SimulatedRoom::new();
+    room.connect(1, "");
+    room.subscribe(1, "a", "/topic/a");
+    room.subscribe(1, "b", "/topic/b");
+    room.connect(2, "");
+    keyed_send(&mut room, 2, "/topic/a", "first", "shared");
+    room.take(1);
+    room.take(2);
+    room.frame(2, "BEGIN\ntransaction:t", "");
+    room.frame(2, "SEND\ndestination:/topic/a\ntransaction:t", "staged before");
+    room.frame(2, "SEND\ndestination:/topic/b\ntransaction:t\nidempotency-key:fresh", "keyed");
+    room.frame(2, "SEND\ndestination:/topic/b\ntransaction:t\nidempotency-key:shared", "reused");
+    room.frame(2, "COMMIT\ntransaction:t", "");
+    let (message, detail) = error_of(&room.take(2));
+    assert_eq!(message, "idempotency key reused");
+    assert!(detail.contains("/topic/a"), "{detail}");
+    assert!(room.take(1).is_empty(), "a COMMIT is all or nothing");
+    assert!(room.history("/topic/b").is_empty());
+    assert!(room.store.idempotency_keys().iter().all(|k| k.key != "fresh"));
+}
+}
+
+room_test! {
+fn a_commit_using_one_key_for_two_destinations_is_refused_before_any_is_delivered() {
+    let mut room = SimulatedRoom::new();
+    room.connect(1, "");
+    room.subscribe(1, "a", "/topic/a");
+    room.subscribe(1, "b", "/topic/b");
+    room.connect(2, "");
+    room.frame(2, "BEGIN\ntransaction:t", "");
+    room.frame(2, "SEND\ndestination:/topic/a\ntransaction:t\nidempotency-key:twice", "one");
+    room.frame(2, "SEND\ndestination:/topic/a\ntransaction:t\nidempotency-key:twice", "repeat");
+    room.frame(2, "SEND\ndestination:/topic/b\ntransaction:t\nidempotency-key:twice", "two");
+    room.frame(2, "COMMIT\ntransaction:t", "");
+    let (message, detail) = error_of(&room.take(2));
+    assert_eq!(message, "idempotency key reused");
+    assert!(detail.contains("/topic/a") && detail.contains("/topic/b"), "{detail}");
+    assert!(room.take(1).is_empty(), "a COMMIT is all or nothing");
+    assert!(room.store.idempotency_keys().is_empty());
+}
+}
+
 #[test]
 fn a_crash_between_a_post_and_its_retry_forgets_nothing() {
     let mut room = SimulatedRoom::new();

@@ -118,6 +118,65 @@ fn a_receipt_says_a_replay_was_incomplete_when_nothing_is_left_to_replay() {
 }
 }
 
+/// A SUBSCRIBE resuming after `after`, without a `receipt`: the first MESSAGE is all it hears.
+fn resume_without_receipt(room: &mut SimulatedRoom, conn: u64, after: u64, extra: &str) {
+    room.frame(
+        conn,
+        &format!("SUBSCRIBE\nid:s\ndestination:/topic/chat\nreplay-after:{after}{extra}"),
+        "",
+    );
+}
+
+room_test! {
+fn with_nothing_left_to_replay_and_no_receipt_the_next_live_message_says_incomplete() {
+    // One destination keeps history at a time: /topic/other's first message drops /topic/chat's.
+    let mut room = SimulatedRoom::with_settings(settings(10, 1));
+    room.connect(1, "");
+    // The same subscription id as the resumer's: their frames may not share an encoding.
+    room.subscribe(1, "s", "/topic/chat");
+    room.publish(1, "/topic/chat", "lost");
+    room.publish(1, "/topic/other", "kept elsewhere");
+    room.take(1);
+    room.connect(2, "");
+    resume_without_receipt(&mut room, 2, 0, "");
+    assert!(room.take(2).is_empty(), "nothing to replay, nothing asked for");
+    room.publish(1, "/topic/chat", "live");
+    room.publish(1, "/topic/chat", "live again");
+    let frames = room.take(2);
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    assert_eq!(frames[0].body, b"live");
+    assert_eq!(incomplete(&frames[0]), Some("true"), "{frames:?}");
+    assert_eq!(incomplete(&frames[1]), None, "on the first only");
+    let others = room.take(1);
+    assert!(others.iter().all(|f| incomplete(f).is_none()), "{others:?}");
+}
+}
+
+room_test! {
+fn when_echo_off_mutes_every_replayed_message_the_next_one_it_receives_says_incomplete() {
+    let mut room = SimulatedRoom::with_settings(settings(HISTORY_LIMIT, 1_000))
+        .with_credentials(&[("alice", "a"), ("bob", "b")]);
+    room.connect(1, "login:alice\npasscode:a\n");
+    for n in 0..HISTORY_LIMIT + TRIM_EVERY + 6 {
+        room.publish(1, "/topic/chat", &format!("alice {n}"));
+    }
+    room.frame(1, "SEND\ndestination:/topic/chat\nreceipt:stored", "alice last");
+    room.take(1);
+    // Alice again, in another tab, resuming from before what was trimmed, without her own.
+    room.connect(2, "login:alice\npasscode:a\n");
+    resume_without_receipt(&mut room, 2, 1, "\necho:false");
+    assert!(room.take(2).is_empty(), "every replayed message was alice's");
+    room.publish(1, "/topic/chat", "alice, live");
+    assert!(room.take(2).is_empty(), "still her own");
+    room.connect(3, "login:bob\npasscode:b\n");
+    room.publish(3, "/topic/chat", "bob");
+    let frames = room.take(2);
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0].body, b"bob");
+    assert_eq!(incomplete(&frames[0]), Some("true"));
+}
+}
+
 room_test! {
 fn with_history_off_a_resume_from_before_the_last_id_is_incomplete() {
     let mut room = SimulatedRoom::with_settings(settings(0, 1_000));

@@ -381,6 +381,40 @@ fn a_page_whose_origin_is_not_allowed_opens_no_session() {
 }
 
 #[test]
+fn a_request_refused_for_its_origin_or_its_size_is_logged_and_counted_as_a_refusal() {
+    let mut room = SimulatedRoom::with_settings(Settings {
+        allowed_origins: vec!["https://app.example".into()],
+        ..Settings::default()
+    });
+    let mut opening = poll("s1");
+    opening
+        .headers
+        .push(("origin".into(), "https://evil.example".into()));
+    assert_eq!(respond(room.sockjs(opening)).status, 403);
+    open_and_connect(&mut room, "s2", "");
+    let mut huge = send("s2", &["x"]);
+    huge.declared_length = Some(64 * 1024 * 1024);
+    assert_eq!(respond(room.sockjs(huge)).status, 413);
+    assert_eq!(
+        room.stats()["refusals"],
+        serde_json::json!({"permission": 1, "too_large": 1})
+    );
+    let refused: Vec<Value> = room
+        .logs
+        .iter()
+        .filter_map(|line| serde_json::from_str::<Value>(&line.json).ok())
+        .filter(|line| line["message"] == "refused")
+        .collect();
+    assert_eq!(refused.len(), 2, "{refused:?}");
+    assert_eq!(refused[0]["reason"], "permission");
+    assert_eq!(
+        refused[0]["transport"], "http",
+        "a request, as the HTTP rungs' are"
+    );
+    assert_eq!(refused[1]["reason"], "too_large");
+}
+
+#[test]
 fn a_session_without_a_receiver_for_5_s_ends_and_its_connection_closes() {
     let mut room = SimulatedRoom::new();
     open_and_connect(&mut room, "s1", "");

@@ -11,7 +11,7 @@ mod storage;
 use sqlite::NativeSql;
 use stomp_rooms::room::record::ROW_OVERHEAD;
 use stomp_rooms::room::sql::schema::{
-    schema_v4, SCHEMA_KEY, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_VERSION,
+    schema_v4, SCHEMA_KEY, SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V6, SCHEMA_V7, SCHEMA_VERSION,
 };
 use stomp_rooms::room::sql::{SqlDatabase, SqlValue};
 use stomp_rooms::room::{
@@ -310,6 +310,73 @@ fn a_version_4_database_is_migrated_knowing_of_no_trim_before_it() {
         "trims from now on are"
     );
     assert_eq!(store.history_lost("/topic/b"), Ok(0));
+}
+
+/// A database a build from before the merge left at version 6 (version 6's trim marks, but
+/// neither version 5's idempotency keys nor version 7's webhooks) wakes with both, and keeps
+/// the keys committed to it across the next wake.
+#[test]
+fn a_version_6_database_without_the_idempotency_table_wakes_and_keeps_keys() {
+    let database = version_4();
+    run(&database, SCHEMA_V6, vec![]);
+    record_version(&database, 6);
+    let tables = |database: &NativeSql| {
+        run(
+            database,
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN \
+             ('idempotency_key', 'webhook_outbox') ORDER BY name",
+            vec![],
+        )
+    };
+    assert!(tables(&database).is_empty());
+    assert_migrated_history_and_counters(&database);
+    let mut store = database.open();
+    assert_eq!(tables(&database).len(), 2);
+    let key = stomp_rooms::room::IdempotencyKey {
+        key: "k".to_owned(),
+        destination: "/topic/a".to_owned(),
+        message_id: 5,
+        at_ms: 1_000,
+    };
+    store
+        .commit(&[Write::IdempotencyKey(key.clone())])
+        .expect("commit");
+    let woken = database.open();
+    assert_eq!(woken.load().expect("load").idempotency_keys, [key]);
+    assert_eq!(
+        recorded_version(&database),
+        [[SqlValue::Integer(SCHEMA_VERSION as i64)]]
+    );
+}
+
+/// A database the webhooks branch left at version 5 (its tables, but neither the idempotency
+/// keys another branch numbered 5 nor version 6's trim marks) wakes with both.
+#[test]
+fn a_version_5_database_of_webhooks_alone_wakes_with_keys_and_trim_marks() {
+    let database = version_4();
+    run(&database, SCHEMA_V7, vec![]);
+    record_version(&database, 5);
+    assert_migrated_history_and_counters(&database);
+    let mut store = database.open();
+    let key = stomp_rooms::room::IdempotencyKey {
+        key: "k".to_owned(),
+        destination: "/topic/a".to_owned(),
+        message_id: 5,
+        at_ms: 1_000,
+    };
+    store
+        .commit(&[
+            Write::IdempotencyKey(key.clone()),
+            Write::TrimHistory {
+                destination: "/topic/a".to_owned(),
+                keep_rows: 1,
+                keep_bytes: u64::MAX,
+            },
+        ])
+        .expect("commit");
+    let woken = database.open();
+    assert_eq!(woken.load().expect("load").idempotency_keys, [key]);
+    assert_eq!(woken.history_lost("/topic/a"), Ok(1));
 }
 
 #[test]

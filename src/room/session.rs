@@ -48,6 +48,12 @@ pub struct Subscription {
     /// session of the same login): `echo: false` on the SUBSCRIBE turns this off.
     #[serde(default = "echo_default", skip_serializing_if = "is_echo_default")]
     pub echo: bool,
+    /// A replay it asked for was incomplete, and no MESSAGE has said so yet: the next one it
+    /// receives, replayed or live, carries `replay-incomplete: true`. Kept here, with the
+    /// session, so that nothing replayed (history dropped, or every replayed message muted by
+    /// `echo`) and an eviction before the next message still leave the client told.
+    #[serde(rename = "ri", default, skip_serializing_if = "is_false")]
+    pub replay_incomplete: bool,
 }
 
 impl Subscription {
@@ -223,6 +229,10 @@ impl Session {
 
     pub fn subscription_by_handle(&self, handle: u32) -> Option<&Subscription> {
         self.subscriptions.iter().find(|s| s.handle == handle)
+    }
+
+    pub fn subscription_by_handle_mut(&mut self, handle: u32) -> Option<&mut Subscription> {
+        self.subscriptions.iter_mut().find(|s| s.handle == handle)
     }
 
     /// The session serialized for storage (a WebSocket attachment).

@@ -41,6 +41,8 @@ pub struct MessageFrameKey {
     /// The subscription's handle when the frame carries a STOMP 1.2 `ack` id,
     /// `{message-id}-{handle}`.
     pub ack_handle: Option<u32>,
+    /// The frame tells the subscription its replay was incomplete: `replay-incomplete:true`.
+    pub replay_incomplete: bool,
 }
 
 /// Serializes the MESSAGE frame of `message` for one kind of subscriber.
@@ -65,6 +67,9 @@ pub fn encode_message(message: &Message, key: &MessageFrameKey, delivery: Delive
         }
         Delivery::Replayed => write_header(&mut out, "replayed", "true", escaping),
         Delivery::Live | Delivery::Queue { redelivered: false } => {}
+    }
+    if key.replay_incomplete {
+        write_header(&mut out, "replay-incomplete", "true", escaping);
     }
     for (name, value) in &message.headers {
         write_header(&mut out, name, value, escaping);

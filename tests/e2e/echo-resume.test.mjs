@@ -1,8 +1,9 @@
 // Echo control and resumes that say what was lost, against the real build with real
 // @stomp/stompjs clients: a subscription with `echo: false` never sees its own messages but
 // sees everyone else's; a resume from before what the history still holds is reported on
-// STOMP (replay-incomplete on the first replayed MESSAGE and the SUBSCRIBE's RECEIPT), on an
-// HTTP poll ("incomplete": true) and on an event stream (an `incomplete` event first). Rooms
+// STOMP (replay-incomplete on the first MESSAGE the subscription receives, replayed or live,
+// and on the SUBSCRIBE's RECEIPT), on an HTTP poll ("incomplete": true) and on an event
+// stream (an `incomplete` event first). Rooms
 // keep HISTORY_LIMIT messages per topic, so a few dozen messages trim it (storage trims 32 at
 // a time). Each test uses its own rooms.
 
@@ -81,6 +82,27 @@ test('a STOMP resume from before the kept history says so on its first replayed 
   assert.deepEqual(kept.messages.map((m) => Number(m.headers['message-id'])), ids.slice(-HISTORY_LIMIT));
   assert.ok(kept.messages.every((m) => m.headers['replay-incomplete'] === undefined));
   assert.equal(kept.receipt.headers['replay-incomplete'], undefined);
+});
+
+test('a STOMP resume with nothing it receives replayed and no receipt is told on the first live MESSAGE', async () => {
+  const room = roomName('owed');
+  const alice = await connect(wsUrl(room));
+  for (let n = 1; n < TRIMMED; n++) alice.publish('/topic/chat', `alice ${n}`);
+  await alice.publishConfirmed('/topic/chat', `alice ${TRIMMED}`);
+  // Every message kept is alice's own, which echo: false keeps from her: nothing is replayed.
+  const view = alice.subscribe('/topic/chat', { 'replay-after': '0', echo: 'false' });
+  // A confirmed frame after the SUBSCRIBE, on the same socket: the replay is done.
+  await alice.publishConfirmed('/topic/elsewhere', 'sync');
+  assert.equal(view.items.length, 0);
+  const bob = await connect(wsUrl(room));
+  await bob.publishConfirmed('/topic/chat', 'bob, live');
+  await bob.publishConfirmed('/topic/chat', 'bob again');
+  const [first, second] = await view.atLeast(2);
+  assert.equal(first.body, 'bob, live');
+  assert.equal(first.headers['replay-incomplete'], 'true');
+  assert.equal(second.headers['replay-incomplete'], undefined);
+  await alice.disconnect();
+  await bob.disconnect();
 });
 
 test('an HTTP poll after a trimmed id answers "incomplete": true; after a kept id it does not', async () => {

@@ -92,6 +92,26 @@ test('a SEND retried with the same idempotency-key gets a RECEIPT naming the fir
   await subscriber.disconnect();
 });
 
+test('a COMMIT whose staged SEND reuses a key for another destination is refused before any of its frames is delivered', async () => {
+  const room = roomName('commit');
+  const subscriber = await connect(wsUrl(room));
+  const inbox = subscriber.subscribe('/topic/b');
+  const key = randomUUID();
+  assert.equal((await post(room, 'first', { destination: '/topic/a', key })).status, 201);
+  const sender = await connect(wsUrl(room));
+  const transaction = sender.client.begin();
+  const staged = { transaction: transaction.id };
+  sender.publish('/topic/b', 'staged before', staged);
+  sender.publish('/topic/b', 'reused', { ...staged, 'idempotency-key': key });
+  transaction.commit();
+  const [error] = await sender.errors.atLeast(1);
+  assert.equal(error.headers.message, 'idempotency key reused');
+  const bodies = await bodiesUpToMarker(room, inbox, '/topic/b');
+  assert.equal(bodies.length, 1, `nothing of the transaction: ${JSON.stringify(bodies)}`);
+  await sender.client.deactivate();
+  await subscriber.disconnect();
+});
+
 test('a retried POST to a queue is enqueued once', async () => {
   const room = roomName('queue');
   const key = randomUUID();

@@ -13,8 +13,9 @@ impl Broker {
 
     /// Sends one MESSAGE to each target subscription, tracking it where the subscription
     /// acknowledges. Targets whose frames are byte-identical (same version and subscription id,
-    /// no per-session `ack` id) share one encoding and one [`Effect::SendMany`]: stomp.js names
-    /// every client's first subscription `sub-0`, so a large fan-out encodes a handful of frames.
+    /// no per-session `ack` id, no `replay-incomplete` owed) share one encoding and one
+    /// [`Effect::SendMany`]: stomp.js names every client's first subscription `sub-0`, so a
+    /// large fan-out encodes a handful of frames.
     pub(super) fn deliver(
         &mut self,
         targets: &[(ConnId, u32)],
@@ -25,8 +26,10 @@ impl Broker {
         let is_queue = matches!(delivery, Delivery::Queue { .. });
         let mut groups: Vec<(MessageFrameKey, Vec<ConnId>)> = Vec::new();
         // Keyed by frame shape, then subscription id, so a repeat target clones nothing.
-        let mut group_of: HashMap<(Version, Option<u32>), HashMap<String, usize>> = HashMap::new();
-        let mut tracked_by = Vec::new();
+        let mut group_of: HashMap<(Version, Option<u32>, bool), HashMap<String, usize>> =
+            HashMap::new();
+        // Sessions this delivery changed (a message tracked, a mark delivered): saved after.
+        let mut changed = Vec::new();
         for &(conn, handle) in targets {
             let Some(connection) = self.conns.get_mut(&conn) else {
                 continue;
@@ -41,8 +44,11 @@ impl Broker {
                 continue;
             }
             let tracked = subscription.ack != AckMode::Auto;
+            let replay_incomplete = subscription.replay_incomplete;
             let ack_handle = (session.version == Version::V1_2 && tracked).then_some(handle);
-            let by_id = group_of.entry((session.version, ack_handle)).or_default();
+            let by_id = group_of
+                .entry((session.version, ack_handle, replay_incomplete))
+                .or_default();
             match by_id.get(subscription.id.as_str()) {
                 Some(&group) => groups[group].1.push(conn),
                 None => {
@@ -51,8 +57,15 @@ impl Broker {
                         version: session.version,
                         subscription: subscription.id.clone(),
                         ack_handle,
+                        replay_incomplete,
                     };
                     groups.push((key, vec![conn]));
+                }
+            }
+            if replay_incomplete {
+                // Said once, on this message: the subscription owes it no more.
+                if let Some(subscription) = session.subscription_by_handle_mut(handle) {
+                    subscription.replay_incomplete = false;
                 }
             }
             if tracked {
@@ -68,7 +81,9 @@ impl Broker {
                 if session.unacked.len() < max_unacked {
                     session.unacked.push(Unacked(message.id, handle, is_queue));
                 }
-                tracked_by.push(conn);
+            }
+            if tracked || replay_incomplete {
+                changed.push(conn);
             }
         }
         let binary = message.binary;
@@ -87,7 +102,7 @@ impl Broker {
                 },
             });
         }
-        for conn in tracked_by {
+        for conn in changed {
             self.save(conn);
         }
     }
@@ -96,9 +111,10 @@ impl Broker {
     /// When the read left `skipped` older messages out (see `budget.max_read_bytes`), the
     /// first replayed message says so in `replay-skipped`. When the history no longer holds
     /// everything after the id a `replay-after` asked from (it was trimmed or dropped), the
-    /// replay is `incomplete`: the first replayed message says so in `replay-incomplete: true`,
-    /// and so does the SUBSCRIBE's RECEIPT, sent after the replay when one was asked for
-    /// (`receipt`), so a client learns it even when nothing is left to replay.
+    /// replay is `incomplete`: the subscription owes its client a `replay-incomplete: true`,
+    /// on the first MESSAGE it receives, replayed or (when nothing replayed reaches it: none
+    /// was left, or `echo: false` kept every one from it) live. The SUBSCRIBE's RECEIPT, sent
+    /// after the replay when one was asked for (`receipt`), says so too.
     pub fn replay(
         &mut self,
         conn: ConnId,
@@ -114,7 +130,17 @@ impl Broker {
             .and_then(|s| s.subscription(subscription))
             .map(|s| s.handle);
         if let Some(handle) = handle {
-            // Echo control may keep the first from this subscriber: the marks go on the
+            if incomplete {
+                let owed = self
+                    .session_mut(conn)
+                    .and_then(|session| session.subscription_by_handle_mut(handle));
+                if let Some(subscription) = owed {
+                    subscription.replay_incomplete = true;
+                    // Kept with the session, in case no message follows before an eviction.
+                    self.save(conn);
+                }
+            }
+            // Echo control may keep the first from this subscriber: the mark goes on the
             // first it receives.
             let first = self.session(conn).and_then(|session| {
                 let echo = session
@@ -127,11 +153,6 @@ impl Broker {
                     first
                         .headers
                         .push(("replay-skipped".to_owned(), skipped.to_string()));
-                }
-                if incomplete {
-                    first
-                        .headers
-                        .push(("replay-incomplete".to_owned(), "true".to_owned()));
                 }
             }
             for message in &messages {

@@ -137,6 +137,44 @@ impl Broker {
         }))
     }
 
+    /// Refuses a transaction's COMMIT, before any of its frames takes effect, when a staged
+    /// publish's key names a publish to another destination: an earlier one within the
+    /// window, or another staged in the same transaction. A COMMIT is all or nothing, so its
+    /// frames are not dispatched until every key is known to be usable.
+    pub(super) fn check_staged_keys(&self, staged: &[Staged]) -> Result<(), ProtocolError> {
+        // Each key's destination within the transaction, as its first publish named it.
+        let mut bound: HashMap<String, &str> = HashMap::new();
+        for Staged { frame, .. } in staged {
+            if frame.command != Command::Send {
+                continue;
+            }
+            let (Some(key), Some(destination)) = (
+                self.idempotency_key(&frame.headers)?,
+                frame.header("destination"),
+            ) else {
+                continue;
+            };
+            match bound.get(key.as_str()) {
+                Some(&first) if first != destination => {
+                    return Err(ProtocolError::new(
+                        "idempotency key reused",
+                        format!(
+                            "idempotency key {key:?} names publishes to both {first:?} and \
+                             {destination:?} in this transaction; use a new key for each \
+                             publish"
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    self.repeat_of(&key, destination)?;
+                    bound.insert(key, destination);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Remembers a keyed publish, stored with the message's own commit, and forgets the
     /// oldest keys past the window or the budget (in storage, with the same commit).
     pub(super) fn remember_key(&mut self, key: String, destination: &str, message_id: u64) {

@@ -55,6 +55,7 @@ impl Broker {
             destination: destination.clone(),
             ack,
             echo,
+            replay_incomplete: false,
         });
         self.index_subscription(&destination, conn, handle);
         self.save(conn);

@@ -42,6 +42,7 @@ impl Broker {
     pub(super) fn on_commit(&mut self, conn: ConnId, frame: &Frame) -> Result<(), ProtocolError> {
         let transaction = self.end_transaction(conn, frame)?;
         let staged = self.drop_staged(conn, &transaction);
+        self.check_staged_keys(&staged)?;
         for Staged {
             mut frame, binary, ..
         } in staged

@@ -93,7 +93,7 @@ impl RoomEngine {
     }
 
     /// An answer to a request, logged (and counted) as a refusal when its status is one.
-    fn refusing(&mut self, request: &HttpRequest, answer: HttpResponse) -> HttpResponse {
+    pub(super) fn refusing(&mut self, request: &HttpRequest, answer: HttpResponse) -> HttpResponse {
         let address = request.peer.address.as_deref();
         if let Some(refused) = LogEvent::refused_request(answer.status, &answer.body, address) {
             self.log(refused);

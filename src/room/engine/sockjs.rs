@@ -30,9 +30,10 @@ impl RoomEngine {
         self.with_sessions(sockets, now, |room, sockets| {
             room.rebuild_if_needed(store, sockets, now)?;
             room.counts.requests += 1;
+            // Refusals are logged and counted as every other request's are.
             let origin = match allow_origin(&room.settings, request) {
                 Ok(origin) => origin,
-                Err(refusal) => return Ok(HttpOutcome::Respond(refusal)),
+                Err(refusal) => return Ok(HttpOutcome::Respond(room.refusing(request, refusal))),
             };
             let Some((id, transport)) = sockjs::session_path(&request.destination) else {
                 return Ok(HttpOutcome::Respond(HttpResponse::text(
@@ -63,6 +64,7 @@ impl RoomEngine {
                 }
                 None => {
                     let answer = room.sockjs_send(store, sockets, request, id, now)?;
+                    let answer = room.refusing(request, answer);
                     HttpOutcome::Respond(sessions::with_cors(answer, origin.as_deref()))
                 }
             };

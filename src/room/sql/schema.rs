@@ -124,7 +124,13 @@ pub fn migration(from: u64) -> Vec<Statement> {
     if from < 4 {
         statements.push(Statement::new(schema_v4(), vec![]));
     }
-    if from < 5 {
+    // Versions 5 to 7 were numbered apart on branches before they merged: builds of those
+    // branches recorded 5 with the idempotency keys alone, 5 with the webhooks' tables alone,
+    // or 6 with the trim column alone. Versions 5 and 7 only create what is missing (`IF NOT
+    // EXISTS`), so they run for any database below 7. Version 6's ALTER cannot run twice, and
+    // keeps its own guard: every build that recorded 6 had added its column, none that
+    // recorded 5 had.
+    if from < 7 {
         statements.push(Statement::new(SCHEMA_V5, vec![]));
     }
     if from < 6 {
