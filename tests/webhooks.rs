@@ -7,8 +7,8 @@ mod support;
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::Sha256;
-use stomp_rooms::room::http::encode_base64 as base64_encode;
-use stomp_rooms::room::webhooks::{base64_decode, Batch, WebhookSettings};
+use stomp_rooms::room::base64;
+use stomp_rooms::room::webhooks::{Batch, WebhookSettings};
 use stomp_rooms::room::webhooks::{MAX_REFUSALS_PER_WINDOW, REFUSAL_WINDOW_MS};
 use stomp_rooms::room::Counter;
 use stomp_rooms::room::Settings;
@@ -45,7 +45,8 @@ fn signature_valid(batch: &Batch) -> bool {
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    let key = base64_decode(SECRET.trim_start_matches("whsec_")).expect("base64");
+    let key =
+        base64::decode(SECRET.trim_start_matches("whsec_"), base64::STANDARD).expect("base64");
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("any key length");
     let signed = format!(
         "{}.{}.{}",
@@ -54,7 +55,7 @@ fn signature_valid(batch: &Batch) -> bool {
         batch.body
     );
     mac.update(signed.as_bytes());
-    let expected = format!("v1,{}", base64_encode(&mac.finalize().into_bytes()));
+    let expected = format!("v1,{}", base64::encode(&mac.finalize().into_bytes()));
     header("webhook-signature")
         .split(' ')
         .any(|candidate| candidate == expected)

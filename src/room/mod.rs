@@ -42,6 +42,7 @@
 //! assert_eq!(store.history_of("/topic/chat").len(), 2);
 //! ```
 
+pub mod base64;
 mod broker;
 pub mod budget;
 pub mod destinations;

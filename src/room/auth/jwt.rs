@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use super::base64url;
 use super::grants::{Grants, MAX_GRANT_BYTES};
 use super::keys::{Algorithm, Key, KeyMaterial};
+use crate::room::base64;
 
 /// The longest token accepted, in bytes; a CONNECT header can be far longer.
 pub const MAX_TOKEN_BYTES: usize = 8192;
@@ -231,7 +231,7 @@ fn header_len(token: &str) -> usize {
 }
 
 fn decode(part: &str, text: &str) -> Result<Vec<u8>, String> {
-    base64url::decode(text).map_err(|e| format!("malformed token: its {part}: {e}"))
+    base64::decode(text, base64::URL_SAFE).map_err(|e| format!("malformed token: its {part}: {e}"))
 }
 
 /// A NumericDate claim in whole seconds (fractions are cut, as RFC 7519 allows).

@@ -5,7 +5,7 @@
 use p256::ecdsa::VerifyingKey;
 use serde::Deserialize;
 
-use super::base64url;
+use crate::room::base64;
 
 /// The algorithms a token may be signed with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +119,7 @@ impl Jwk {
         }
         let field = |value: Option<String>, name: &str| {
             let value = value.ok_or_else(|| format!("{} key without {name:?}", self.kty))?;
-            base64url::decode(&value).map_err(|e| format!("{name:?}: {e}"))
+            base64::decode(&value, base64::URL_SAFE).map_err(|e| format!("{name:?}: {e}"))
         };
         let (material, algorithm) = match self.kty.as_str() {
             "EC" => {

@@ -4,7 +4,6 @@
 //! * [`Gate`]: rooms with authentication configured: signed tokens ([`jwt`]) and/or a fixed
 //!   login → passcode list ([`Credentials`]). Only these give a verified login.
 
-pub mod base64url;
 mod grants;
 pub mod jwt;
 mod keys;
@@ -13,6 +12,7 @@ pub mod pattern;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use super::base64;
 use super::http::HttpRequest;
 
 pub use grants::{Grants, MAX_GRANT_BYTES};
@@ -263,15 +263,7 @@ impl<'a> HttpCredentials<'a> {
 
 /// `login:passcode` from HTTP Basic credentials (standard base64).
 pub fn decode_basic(encoded: &str) -> Option<(String, String)> {
-    let url_safe: String = encoded
-        .chars()
-        .map(|c| match c {
-            '+' => '-',
-            '/' => '_',
-            c => c,
-        })
-        .collect();
-    let text = String::from_utf8(base64url::decode(&url_safe).ok()?).ok()?;
+    let text = String::from_utf8(base64::decode(encoded, base64::STANDARD).ok()?).ok()?;
     let (login, passcode) = text.split_once(':')?;
     Some((login.to_owned(), passcode.to_owned()))
 }

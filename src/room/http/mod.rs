@@ -16,7 +16,7 @@ mod listeners;
 mod request;
 
 pub use cors::{allow_origin, preflight, readable};
-pub use json::{encode_base64, message_json, sse_event};
+pub use json::{message_json, sse_event};
 pub use listeners::{Listener, ListenerId, ListenerKind, Listeners};
 pub use request::{percent_decode, percent_encode, query_pairs, HttpRequest, HttpResponse, Method};
 

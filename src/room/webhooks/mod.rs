@@ -31,7 +31,7 @@ pub use event::{event_json, member_data, EventKind, Refused};
 pub use outbox::{Batch, Outbox, ANSWER_TIMEOUT_MS, BATCH_OVERHEAD};
 pub use refusals::{MAX_PER_WINDOW as MAX_REFUSALS_PER_WINDOW, WINDOW_MS as REFUSAL_WINDOW_MS};
 pub use settings::{SigningKey, WebhookSettings};
-pub use signature::{base64_decode, sign};
+pub use signature::sign;
 
 use super::auth::pattern;
 use super::session::ConnId;

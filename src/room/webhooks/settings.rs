@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::event::EventKind;
-use super::signature::base64_decode;
+use crate::room::base64;
 
 /// Where and how a room sends its webhooks. Off unless `url` is set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,7 +166,7 @@ impl WebhookSettings {
         let key = secret
             .trim()
             .strip_prefix("whsec_")
-            .and_then(|encoded| base64_decode(encoded).ok())
+            .and_then(|encoded| base64::decode(encoded, base64::STANDARD).ok())
             .filter(|key| (24..=64).contains(&key.len()))
             .ok_or("WEBHOOK_SECRET must be whsec_ followed by 24 to 64 bytes in base64")?;
         self.key = SigningKey(key);
