@@ -181,8 +181,8 @@ if hooked_runs:
               "topic message (`webhooks.destinations: [\"/topic/**\"]`) to `benches/webhook-receiver.mjs`, which",
               "answers each batch with 204 at once: the room stores every event in its outbox with the message's",
               "own commit and POSTs the batches from its alarm, beside the fan-out.", "",
-              "| subscribers | webhooks off deliveries/s | webhooks on deliveries/s | on ÷ off | off p50 / p99 ms (paced) | on p50 / p99 ms (paced) | off worker µs/delivery | on worker µs/delivery |",
-              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+              "| subscribers | webhooks off deliveries/s | webhooks on deliveries/s | on ÷ off | off p50 / p99 ms (paced) | on p50 / p99 ms (paced) | off worker µs/delivery | on worker µs/delivery | webhooks' worker µs per message |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for n in (10, 100, 1000):
         off, on = (one("fanout", system=s, subscribers=n, mode="unpaced") for s in ("stomp-rooms", HOOKED))
         off_paced, on_paced = (one("fanout", system=s, subscribers=n, mode="paced") for s in ("stomp-rooms", HOOKED))
@@ -194,10 +194,22 @@ if hooked_runs:
         def worker_us(r):
             us = per_delivery_us(r)
             return fmt(us[1], 1) if us else "—"
+        # What webhooks add to each message, whatever its fan-out: the per-delivery difference
+        # times the deliveries a message makes.
+        us_off, us_on = per_delivery_us(off), per_delivery_us(on)
+        extra = (us_on[1] - us_off[1]) * n if us_off and us_on else None
         lines.append(f"| {n} | {fmt(rate(off))} | {fmt(rate(on))} | {ratio(rate(on), rate(off))} | {latency(off_paced)}"
-                     f" | {latency(on_paced)} | {worker_us(off)} | {worker_us(on)} |")
+                     f" | {latency(on_paced)} | {worker_us(off)} | {worker_us(on)} | {fmt(extra, 0) if extra is None or extra >= 0 else 'none measured'} |")
     hooks = one("webhooks") or {}
     received = hooks.get("received") or {}
+    lines += ["", "A webhook for a message costs the room its event's JSON, one more row in the group commit, its",
+              "share of a signed batch and its POST, and the row's deletion once delivered: a fixed cost per",
+              "message, beside the fan-out's cost per delivery. With many subscribers it is lost in the fan-out;",
+              "with 10 it is a large share of each message, and a room that must carry the most messages a second",
+              "into few subscribers should send webhooks only for the destinations that need them",
+              "(`webhooks.destinations`). The last column is that fixed cost as measured (the difference in",
+              "worker µs per delivery times the subscribers; small fan-outs measure it best, large ones drown it",
+              "in noise)."]
     lines += ["", f"The receiver got {fmt(received.get('message_events'))} `message` events for the "
               f"{fmt(hooks.get('published'))} messages published in these runs, in {fmt(received.get('batches'))} batches "
               f"({fmt(received.get('bytes'))} bytes)."]
