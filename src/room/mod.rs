@@ -52,6 +52,7 @@ pub mod health;
 pub mod host;
 pub mod http;
 pub mod log;
+pub mod message_json;
 pub mod operator;
 pub mod rate;
 pub mod record;

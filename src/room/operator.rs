@@ -7,7 +7,8 @@
 //! read by [`HttpCredentials`] as every credential is), whatever the rooms ask: counters for
 //! the operator, not for every client with a token. Set but empty, nobody reads them.
 
-use super::auth::{constant_time_eq, HttpCredentials};
+use super::auth::constant_time_eq;
+use super::http::HttpCredentials;
 use super::http::{HttpRequest, HttpResponse};
 
 /// What the stats token says of a request for the counters.

@@ -10,7 +10,8 @@
 //! in open rooms; otherwise a token (which sees the rooms its `rooms` claim allows) or a
 //! `STOMP_USERS` login.
 
-use super::auth::{self, pattern, ConnectRequest, Gate, HttpCredentials, Secrets};
+use super::auth::{self, pattern, ConnectRequest, Gate, Secrets};
+use super::http::HttpCredentials;
 use super::http::{percent_encode, HttpRequest, HttpResponse, Method};
 use super::settings::Settings;
 use super::sql::{SqlDatabase, SqlValue};

@@ -13,7 +13,6 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::base64;
-use super::http::HttpRequest;
 
 pub use grants::{Grants, MAX_GRANT_BYTES};
 pub use jwt::{TokenRules, Verified, Verifier};
@@ -236,29 +235,6 @@ pub fn authorization_credentials<'a>(value: &'a str, scheme: &str) -> Option<&'a
     given
         .eq_ignore_ascii_case(scheme)
         .then(|| credentials.trim())
-}
-
-/// The credentials an HTTP request offers, as a room reads them: a token
-/// (`Authorization: Bearer`, or `access_token` in the query, for clients that cannot set
-/// headers) and a login and passcode (`Authorization: Basic`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HttpCredentials<'a> {
-    pub bearer: Option<&'a str>,
-    pub basic: Option<(String, String)>,
-}
-
-impl<'a> HttpCredentials<'a> {
-    pub fn of(request: &'a HttpRequest) -> Self {
-        let authorization = request.header("authorization");
-        let bearer = authorization
-            .and_then(|value| authorization_credentials(value, "Bearer"))
-            .or(request.param("access_token"))
-            .map(str::trim);
-        let basic = authorization
-            .and_then(|value| authorization_credentials(value, "Basic"))
-            .and_then(decode_basic);
-        Self { bearer, basic }
-    }
 }
 
 /// `login:passcode` from HTTP Basic credentials (standard base64).

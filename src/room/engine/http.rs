@@ -2,10 +2,11 @@
 //! sharing the room's message ids, history, destinations and authentication with STOMP.
 
 use super::{HistoryPage, Outbox, RoomEngine};
-use crate::room::auth::{ConnectRequest, HttpCredentials, Identity};
+use crate::room::auth::{ConnectRequest, Identity};
 use crate::room::broker::{ReplayRequest, Sender, IDEMPOTENCY_HEADER};
 use crate::room::budget::TRY_AGAIN_LATER;
 use crate::room::destinations::{self, SubscribeTarget};
+use crate::room::http::HttpCredentials;
 use crate::room::http::{
     allow_origin, message_json, preflight, sse_event, HttpOutcome, HttpRequest, HttpResponse,
     Listener, ListenerId, ListenerKind, Method, KEEP_ALIVE, SSE_RETRY_MS,

@@ -11,12 +11,15 @@
 //! | `GET …/topic/{name}` with `Accept: text/event-stream` | an event per message, `id` = message id |
 
 mod cors;
+mod credentials;
 mod json;
 mod listeners;
 mod request;
 
+pub use crate::room::message_json::message_json;
 pub use cors::{allow_origin, preflight, readable};
-pub use json::{message_json, sse_event};
+pub use credentials::HttpCredentials;
+pub use json::sse_event;
 pub use listeners::{Listener, ListenerId, ListenerKind, Listeners};
 pub use request::{percent_decode, percent_encode, query_pairs, HttpRequest, HttpResponse, Method};
 

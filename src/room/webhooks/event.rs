@@ -11,7 +11,7 @@
 
 use serde_json::{json, Value};
 
-use crate::room::http::message_json;
+use crate::room::message_json::message_json;
 use crate::stomp::Message;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
