@@ -985,3 +985,48 @@ fn a_poll_s_answer_stays_within_the_read_budget_once_encoded_as_json() {
     assert_eq!(ids(&next), [2]);
 }
 }
+
+#[test]
+fn settings_whose_wake_could_load_more_than_half_an_isolate_are_refused_naming_each_part() {
+    // The defaults load at most about 41 MB: 32 MiB of queues, staged and partial frames,
+    // 10,000 idempotency keys, and the webhooks' 4 MiB outbox when they are on.
+    assert_eq!(Settings::default().check(), Ok(()));
+    let heavy = Settings {
+        broker: Config {
+            budget: Budget {
+                max_queued_bytes: 48 * 1024 * 1024,
+                max_idempotency_keys: 50_000,
+                ..Budget::default()
+            },
+            ..Config::default()
+        },
+        ..Settings::default()
+    };
+    let refused = heavy.check().unwrap_err();
+    for part in [
+        "budget.max_queued_bytes",
+        "budget.max_room_staged_bytes",
+        "budget.max_partial_bytes",
+        "budget.max_idempotency_keys",
+        "webhooks.max_outbox_bytes",
+        "67108864",
+    ] {
+        assert!(refused.contains(part), "{part} in: {refused}");
+    }
+    let lighter = Settings {
+        broker: Config {
+            budget: Budget {
+                max_queued_bytes: 40 * 1024 * 1024,
+                max_idempotency_keys: 1_000,
+                ..Budget::default()
+            },
+            ..Config::default()
+        },
+        ..Settings::default()
+    };
+    assert_eq!(
+        lighter.check(),
+        Ok(()),
+        "smaller queues with fewer keys fit"
+    );
+}

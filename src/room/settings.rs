@@ -4,9 +4,14 @@
 use serde::{Deserialize, Serialize};
 
 use super::auth::{pattern, TokenRules};
-use super::broker::Config;
+use super::broker::{Config, MAX_IDEMPOTENCY_KEY_BYTES};
 use super::log::Level;
+use super::record::ROW_OVERHEAD;
 use super::webhooks::WebhookSettings;
+
+/// The most a wake may load into memory (see [`Settings::wake_bytes`]): half an isolate's
+/// 128 MB, leaving the rest to the room's sessions, its sockets' buffers and the Worker.
+pub const MAX_WAKE_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -51,7 +56,37 @@ impl Settings {
         self.broker
             .budget
             .check(self.broker.limits.max_frame_bytes)?;
-        self.webhooks.check()
+        self.webhooks.check()?;
+        let loaded = self.wake_bytes();
+        if loaded > MAX_WAKE_BYTES {
+            return Err(format!(
+                "a wake could load up to {loaded} bytes into memory (budget.max_queued_bytes + \
+                 budget.max_room_staged_bytes + budget.max_partial_bytes + \
+                 budget.max_idempotency_keys × their size + webhooks.max_outbox_bytes when \
+                 webhooks are on), over the {MAX_WAKE_BYTES} a room may load: half of an \
+                 isolate's 128 MB; lower one of them"
+            ));
+        }
+        Ok(())
+    }
+
+    /// The most a wake loads into memory: queues, staged and partial frames, idempotency keys
+    /// (each as large as a key and a destination may be), and the webhooks' outbox.
+    pub fn wake_bytes(&self) -> u64 {
+        let budget = &self.broker.budget;
+        let key_bytes = (MAX_IDEMPOTENCY_KEY_BYTES + self.broker.limits.max_destination_bytes)
+            as u64
+            + ROW_OVERHEAD;
+        let outbox = if self.webhooks.enabled() {
+            self.webhooks.max_outbox_bytes
+        } else {
+            0
+        };
+        budget.max_queued_bytes
+            + budget.max_room_staged_bytes
+            + budget.max_partial_bytes
+            + u64::from(budget.max_idempotency_keys) * key_bytes
+            + outbox
     }
 
     /// Whether a WebSocket upgrade with this `Origin` header, to the server at `host`, may
