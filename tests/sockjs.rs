@@ -364,9 +364,9 @@ fn answers_carry_cors_with_credentials_and_no_caching() {
     assert_eq!(header(&allowed, "access-control-max-age"), Some("31536000"));
 }
 
-#[test]
-fn a_page_whose_origin_is_not_allowed_opens_no_session() {
-    let mut room = SimulatedRoom::with_settings(Settings {
+/// A room that allows one site's pages, and a session opening from another site's.
+fn room_and_an_opening_from_another_site() -> (SimulatedRoom, HttpRequest) {
+    let room = SimulatedRoom::with_settings(Settings {
         allowed_origins: vec!["https://app.example".into()],
         ..Settings::default()
     });
@@ -374,6 +374,12 @@ fn a_page_whose_origin_is_not_allowed_opens_no_session() {
     opening
         .headers
         .push(("origin".into(), "https://evil.example".into()));
+    (room, opening)
+}
+
+#[test]
+fn a_page_whose_origin_is_not_allowed_opens_no_session() {
+    let (mut room, opening) = room_and_an_opening_from_another_site();
     let refused = respond(room.sockjs(opening));
     assert_eq!(refused.status, 403);
     assert_eq!(room.stats()["sockjs_sessions"], 0);
@@ -382,14 +388,7 @@ fn a_page_whose_origin_is_not_allowed_opens_no_session() {
 
 #[test]
 fn a_request_refused_for_its_origin_or_its_size_is_logged_and_counted_as_a_refusal() {
-    let mut room = SimulatedRoom::with_settings(Settings {
-        allowed_origins: vec!["https://app.example".into()],
-        ..Settings::default()
-    });
-    let mut opening = poll("s1");
-    opening
-        .headers
-        .push(("origin".into(), "https://evil.example".into()));
+    let (mut room, opening) = room_and_an_opening_from_another_site();
     assert_eq!(respond(room.sockjs(opening)).status, 403);
     open_and_connect(&mut room, "s2", "");
     let mut huge = send("s2", &["x"]);

@@ -272,6 +272,16 @@ fn a_version_3_database_is_migrated() {
     assert_eq!(stored.address_rates, [("10.0.0.1".to_owned(), throttle)]);
 }
 
+/// An idempotency key, to store and read back.
+fn a_key() -> stomp_rooms::room::IdempotencyKey {
+    stomp_rooms::room::IdempotencyKey {
+        key: "k".to_owned(),
+        destination: "/topic/a".to_owned(),
+        message_id: 5,
+        at_ms: 1_000,
+    }
+}
+
 #[test]
 fn a_version_4_database_is_migrated_and_keeps_idempotency_keys() {
     let database = version_3();
@@ -279,12 +289,7 @@ fn a_version_4_database_is_migrated_and_keeps_idempotency_keys() {
     record_version(&database, 4);
     assert_migrated_history_and_counters(&database);
     let mut store = database.open();
-    let key = stomp_rooms::room::IdempotencyKey {
-        key: "k".to_owned(),
-        destination: "/topic/a".to_owned(),
-        message_id: 5,
-        at_ms: 1_000,
-    };
+    let key = a_key();
     store
         .commit(&[Write::IdempotencyKey(key.clone())])
         .expect("commit");
@@ -332,12 +337,7 @@ fn a_version_6_database_without_the_idempotency_table_wakes_and_keeps_keys() {
     assert_migrated_history_and_counters(&database);
     let mut store = database.open();
     assert_eq!(tables(&database).len(), 2);
-    let key = stomp_rooms::room::IdempotencyKey {
-        key: "k".to_owned(),
-        destination: "/topic/a".to_owned(),
-        message_id: 5,
-        at_ms: 1_000,
-    };
+    let key = a_key();
     store
         .commit(&[Write::IdempotencyKey(key.clone())])
         .expect("commit");
@@ -358,12 +358,7 @@ fn a_version_5_database_of_webhooks_alone_wakes_with_keys_and_trim_marks() {
     record_version(&database, 5);
     assert_migrated_history_and_counters(&database);
     let mut store = database.open();
-    let key = stomp_rooms::room::IdempotencyKey {
-        key: "k".to_owned(),
-        destination: "/topic/a".to_owned(),
-        message_id: 5,
-        at_ms: 1_000,
-    };
+    let key = a_key();
     store
         .commit(&[
             Write::IdempotencyKey(key.clone()),
