@@ -594,3 +594,32 @@ fn a_message_webhook_costs_no_commit_of_its_own_and_is_posted_only_once_stored()
     assert_eq!(ids.len(), count);
     assert!(events.iter().any(|e| e["data"]["body"] == "grouped"));
 }
+
+#[test]
+fn a_full_batch_waiting_for_its_alarm_asks_for_the_alarm_once_not_per_message() {
+    let mut room = hooked_room(|w| w.max_batch_events = 5);
+    room.connect(1, "");
+    room.subscribe(1, "0", "/topic/chat.en");
+    room.frame(1, "SEND\ndestination:/topic/chat.en", "first");
+    let sets_before = room.alarm_sets;
+    // Time stands still: the alarm, due at once for a full batch, has no chance to fire.
+    for n in 0..50 {
+        room.frame(1, "SEND\ndestination:/topic/chat.en", &n.to_string());
+    }
+    assert!(
+        room.alarm_sets - sets_before <= 2,
+        "setting the alarm is a storage write: {} for 50 messages",
+        room.alarm_sets - sets_before
+    );
+    room.advance(10_000);
+    let bodies: Vec<Value> = delivered(&room)
+        .into_iter()
+        .filter(|e| e["type"] == "message")
+        .map(|e| e["data"]["body"].clone())
+        .collect();
+    assert_eq!(
+        bodies.len(),
+        51,
+        "every message's event went out once the alarm fired"
+    );
+}

@@ -96,6 +96,8 @@ pub struct SimulatedRoom {
     pub now: u64,
     /// The alarm as the platform holds it: it survives eviction.
     pub alarm: Option<u64>,
+    /// How many times the room asked the platform to set its alarm (each is a storage write).
+    pub alarm_sets: usize,
     /// Test ids of clients → the room's connection ids.
     conns: BTreeMap<ConnId, ConnId>,
     /// The room's connection ids → test ids of clients.
@@ -147,6 +149,7 @@ impl SimulatedRoom {
             eviction: EVICTION.with(Cell::get),
             now: 1_000,
             alarm: None,
+            alarm_sets: 0,
             conns: BTreeMap::new(),
             clients: BTreeMap::new(),
             received: BTreeMap::new(),
@@ -207,7 +210,10 @@ impl SimulatedRoom {
         let turn = host.event(&mut self.store, &mut self.sockets, now, work);
         self.logs.extend(turn.logs);
         match turn.alarm {
-            Some(AlarmChange::Set(at)) => self.alarm = Some(at),
+            Some(AlarmChange::Set(at)) => {
+                self.alarm = Some(at);
+                self.alarm_sets += 1;
+            }
             Some(AlarmChange::Delete) => self.alarm = None,
             None => {}
         }
