@@ -9,8 +9,10 @@
 //! * `edge` (compiled into the Worker only): the router and the Durable Object, which implement
 //!   those traits with SQLite, WebSocket attachments and sends, and carry nothing else.
 //!
-//! [`room_name`] is the rule for room names, shared by the router and the tests.
+//! [`room_name`] is the rule for room names, shared by the router and the tests. [`relay`] is
+//! what a gateway object (which holds client sockets) and a room object say to each other.
 
+pub mod relay;
 pub mod room;
 pub mod room_name;
 pub mod sockjs;
