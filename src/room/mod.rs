@@ -58,6 +58,7 @@ pub mod rate;
 pub mod record;
 pub mod registry;
 pub mod routes;
+pub mod scaling;
 mod session;
 mod settings;
 mod sockets;

@@ -7,6 +7,7 @@ use super::auth::{pattern, TokenRules};
 use super::broker::{Config, MAX_IDEMPOTENCY_KEY_BYTES};
 use super::log::Level;
 use super::record::ROW_OVERHEAD;
+use super::scaling::ScalingSettings;
 use super::webhooks::WebhookSettings;
 
 /// The most a wake may load into memory (see [`Settings::wake_bytes`]): half an isolate's
@@ -44,6 +45,8 @@ pub struct Settings {
     pub log_level: Level,
     /// Where and what the room tells by webhook (off unless `url` is set).
     pub webhooks: WebhookSettings,
+    /// How rooms spread over objects: rooms named by destinations, gateways for big rooms.
+    pub scaling: ScalingSettings,
     /// Limits, heart-beats and timeouts of the STOMP broker.
     #[serde(flatten)]
     pub broker: Config,
@@ -57,6 +60,7 @@ impl Settings {
             .budget
             .check(self.broker.limits.max_frame_bytes)?;
         self.webhooks.check()?;
+        self.scaling.check()?;
         let loaded = self.wake_bytes();
         if loaded > MAX_WAKE_BYTES {
             return Err(format!(
@@ -112,6 +116,7 @@ impl Default for Settings {
             allowed_origins: Vec::new(),
             http: HttpSettings::default(),
             webhooks: WebhookSettings::default(),
+            scaling: ScalingSettings::default(),
             endpoints: Vec::new(),
             sockjs_test_services: false,
             log_level: Level::default(),
