@@ -10,6 +10,7 @@ mod http;
 mod logs;
 mod object;
 mod registry;
+mod relay;
 mod router;
 mod sqlite;
 mod webhooks;

@@ -1,0 +1,151 @@
+//! The room object's side of its gateways ([`crate::relay`]): a gateway's call is an event of
+//! the room's (its members joined, sent frames, left); after every event the room's calls to
+//! its gateways (what it sends their members) go out in the background, one POST per gateway
+//! (the room keeps at most one in flight to each), and each answer, or its failure, is an event
+//! of its own. No `RefCell` borrow is held across an `.await`: a call's task holds handles to
+//! the object, and borrows its cache only in the event that hears the answer.
+//!
+//! A room's own socket that finds the room full is answered with the gateway to use
+//! ([`use_gateway`]): the router sends the same upgrade there.
+
+use std::rc::Rc;
+
+use wasm_bindgen::{JsCast, JsValue};
+use worker::worker_sys::DurableObjectState;
+use worker::{wasm_bindgen_futures, Env, Request, Response, Result, State};
+
+use super::{Arrival, Room};
+use crate::edge::relay;
+use crate::edge::router::GATEWAYS_BINDING;
+use crate::relay::{GatewayAnswer, MemberEvent, RoomAnswer, ToGateway, ToRoom};
+use crate::room::routes::{Route, USE_GATEWAY_HEADER};
+use crate::room::{Failed, RoomEngine, Turn};
+
+use super::super::sqlite::SqliteStore;
+use super::super::websockets::RoomSockets;
+
+impl Room {
+    /// A gateway's call (`relay-to-room`): its events handled in order, in one event of the
+    /// room's, answered with the members the room does not hold. A call the room could not
+    /// handle is answered 503, and the gateway takes it as failed.
+    pub(super) async fn relay_to_room(&self, req: &mut Request) -> Result<Response> {
+        let body = match relay::call_body(req).await? {
+            Ok(body) => body,
+            Err(refusal) => return Ok(refusal),
+        };
+        let call = match ToRoom::decode(&body) {
+            Ok(call) => call,
+            Err(malformed) => return Response::error(malformed.to_string(), 400),
+        };
+        let mut answer = None;
+        self.event(Arrival::default(), &mut |room, store, sockets, now| {
+            answer = Some(from_gateway(room, store, sockets, &call, now)?);
+            Ok(())
+        })
+        .await?;
+        match answer {
+            Some(answer) => relay::answer(answer.encode()),
+            None => Response::error("the room could not handle the call; it logged why", 503),
+        }
+    }
+
+    /// Sends the room's calls to its gateways, each in a task of its own.
+    pub(super) fn call_gateways(&self, calls: Vec<(String, ToGateway)>) {
+        for (gateway, call) in calls {
+            let room = self.another();
+            wasm_bindgen_futures::spawn_local(call_gateway(room, gateway, call));
+        }
+    }
+
+    /// Another handle to this object, for a task that outlives the event.
+    fn another(&self) -> Room {
+        let raw: &JsValue = self.state.as_raw().as_ref();
+        Room {
+            state: State::from(raw.clone().unchecked_into::<DurableObjectState>()),
+            env: Env::clone(&self.env),
+            live: Rc::clone(&self.live),
+        }
+    }
+}
+
+/// One call to a gateway, and its answer (or its failure) as an event of the room's; that
+/// event may send the gateway's next call.
+async fn call_gateway(room: Room, gateway: String, call: ToGateway) {
+    let route = Route::RelayToGateway {
+        gateway: gateway.clone(),
+    };
+    let answer = relay::call(
+        &room.env,
+        GATEWAYS_BINDING,
+        &gateway,
+        &route,
+        &call.encode(),
+    )
+    .await
+    .and_then(|body| GatewayAnswer::decode(&body).map_err(|malformed| malformed.to_string()));
+    let mut answer = Some(answer);
+    let heard = room
+        .event(Arrival::default(), &mut |engine, store, sockets, now| {
+            let answer = answer
+                .take()
+                .unwrap_or_else(|| Err("the answer was heard already".to_owned()));
+            gateway_answered(engine, store, sockets, &gateway, answer, now)
+        })
+        .await;
+    if let Err(error) = heard {
+        crate::edge::logs::platform_error(
+            "a gateway's answer could not be heard",
+            None,
+            &format!("{gateway}: {error}"),
+        );
+    }
+}
+
+/// The answer that sends a socket to a gateway instead: the router reads its header and sends
+/// the same upgrade there (a client reached without the router sees a refusal).
+pub(super) fn use_gateway(gateway: &str, sockjs: bool) -> Result<Response> {
+    let route = Route::gateway_socket(gateway, sockjs);
+    let answer = Response::error("this room's sockets are served by its gateways", 503)?;
+    answer
+        .headers()
+        .set(USE_GATEWAY_HEADER, &route.to_header())?;
+    Ok(answer)
+}
+
+// ---- The room engine's side, in one place (`RoomEngine::from_gateway`, `placement`,
+// `gateway_answered`, `Turn::calls`): until the engine holds members, a room holds none, so a
+// call's members are all unknown to it, it never sends a socket to a gateway, and it makes no
+// calls. ----
+
+/// The gateway a new socket of the room goes to, if the room holds as many as it may.
+pub(super) fn placement(_engine: &RoomEngine) -> Option<String> {
+    None
+}
+
+fn from_gateway(
+    _engine: &mut RoomEngine,
+    _store: &mut SqliteStore,
+    _sockets: &mut RoomSockets,
+    call: &ToRoom,
+    _now: u64,
+) -> std::result::Result<RoomAnswer, Failed> {
+    let mut unknown: Vec<_> = call.events.iter().map(MemberEvent::member).collect();
+    unknown.dedup();
+    Ok(RoomAnswer { unknown })
+}
+
+fn gateway_answered(
+    _engine: &mut RoomEngine,
+    _store: &mut SqliteStore,
+    _sockets: &mut RoomSockets,
+    _gateway: &str,
+    _answer: std::result::Result<GatewayAnswer, String>,
+    _now: u64,
+) -> std::result::Result<(), Failed> {
+    Ok(())
+}
+
+/// The calls an event left for the room's gateways.
+pub(super) fn calls_of<T>(_turn: &mut Turn<T>) -> Vec<(String, ToGateway)> {
+    Vec::new()
+}
