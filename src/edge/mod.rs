@@ -5,6 +5,7 @@
 //! events to the room's [`Host`](crate::room::Host). Every decision lives in the room.
 
 mod env;
+mod gateway;
 mod health;
 mod http;
 mod logs;

@@ -554,7 +554,7 @@ fn alarm_failed(live: &RefCell<Option<Live>>) {
 }
 
 /// Sets or deletes the platform's alarm as the engine asked; `false` if that failed.
-async fn change_alarm(storage: Storage, alarm: Option<AlarmChange>) -> bool {
+pub(super) async fn change_alarm(storage: Storage, alarm: Option<AlarmChange>) -> bool {
     let changed = match alarm {
         None => return true,
         // An absolute time: a bare integer would be taken as an offset from now.
