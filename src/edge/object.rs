@@ -211,7 +211,8 @@ impl DurableObject for Room {
         // once, so a slow receiver never holds back the room's next deadlines.
         if let Some(batch) = batch {
             let live = Rc::downgrade(&self.live);
-            wasm_bindgen_futures::spawn_local(deliver(batch, live, self.state.storage()));
+            let reach = self.reach();
+            wasm_bindgen_futures::spawn_local(deliver(batch, live, self.state.storage(), reach));
         }
         Response::ok("ok")
     }
@@ -301,6 +302,7 @@ impl Room {
                 Some(RequestGone {
                     live: Rc::downgrade(&self.live),
                     storage: Some(self.state.storage()),
+                    reach: Some(self.reach()),
                     listener: *listener,
                 })
             }
@@ -486,6 +488,7 @@ async fn deliver(
     batch: room::webhooks::Batch,
     live: Weak<RefCell<Option<Live>>>,
     storage: Storage,
+    reach: gateways::Reach,
 ) {
     let answer = webhooks::post(&batch).await;
     let Some(strong) = live.upgrade() else {
@@ -505,13 +508,14 @@ async fn deliver(
             engine.webhook_answered(store, &batch, answer, now)
         })
     };
-    let Some(turn) = turn else {
+    let Some(mut turn) = turn else {
         untold(&batch, "the room was not in memory");
         return;
     };
     // A failed delivery, or storing its answer failed (then the batch goes again): the room
     // logged it.
     logs::print(&turn.logs);
+    reach.call_gateways(gateways::calls_of(&mut turn));
     change_alarm_later(live, storage, turn.alarm);
 }
 
@@ -582,6 +586,8 @@ struct RequestGone {
     live: Weak<RefCell<Option<Live>>>,
     /// To set the alarm the room then asks for (a cut-off SockJS session ends at once).
     storage: Option<Storage>,
+    /// To send the calls the room then makes to its gateways.
+    reach: Option<gateways::Reach>,
     listener: ListenerId,
 }
 
@@ -591,6 +597,7 @@ impl RequestGone {
         Self {
             live: Weak::new(),
             storage: None,
+            reach: None,
             listener,
         }
     }
@@ -616,11 +623,14 @@ impl Drop for RequestGone {
         let now = now_ms();
         live.held.remove(&self.listener);
         let listener = self.listener;
-        let turn = live
+        let mut turn = live
             .host
             .in_memory(now, |engine| engine.http_closed(listener, now));
-        if let Some(turn) = &turn {
+        if let Some(turn) = &mut turn {
             logs::print(&turn.logs);
+            if let Some(reach) = &self.reach {
+                reach.call_gateways(gateways::calls_of(turn));
+            }
         }
         if let (Some(storage), Some(turn)) = (self.storage.take(), turn) {
             change_alarm_later(self.live.clone(), storage, turn.alarm);

@@ -8,13 +8,14 @@
 //! A room's own socket that finds the room full is answered with the gateway to use
 //! ([`use_gateway`]): the router sends the same upgrade there.
 
-use std::rc::Rc;
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
 
 use wasm_bindgen::{JsCast, JsValue};
 use worker::worker_sys::DurableObjectState;
 use worker::{wasm_bindgen_futures, Env, Request, Response, Result, State};
 
-use super::{Arrival, Room};
+use super::{Arrival, Live, Room};
 use crate::edge::relay;
 use crate::edge::router::GATEWAYS_BINDING;
 use crate::relay::{GatewayAnswer, MemberEvent, RoomAnswer, ToGateway, ToRoom};
@@ -51,20 +52,47 @@ impl Room {
 
     /// Sends the room's calls to its gateways, each in a task of its own.
     pub(super) fn call_gateways(&self, calls: Vec<(String, ToGateway)>) {
+        let reach = self.reach();
         for (gateway, call) in calls {
-            let room = self.another();
-            wasm_bindgen_futures::spawn_local(call_gateway(room, gateway, call));
+            if let Some(room) = reach.room() {
+                wasm_bindgen_futures::spawn_local(call_gateway(room, gateway, call));
+            }
         }
     }
 
-    /// Another handle to this object, for a task that outlives the event.
-    fn another(&self) -> Room {
-        let raw: &JsValue = self.state.as_raw().as_ref();
-        Room {
-            state: State::from(raw.clone().unchecked_into::<DurableObjectState>()),
+    /// What a task or a guard that outlives this event needs to send the room's calls.
+    pub(super) fn reach(&self) -> Reach {
+        Reach {
+            state: self.state.as_raw().unchecked_ref::<JsValue>().clone(),
             env: Env::clone(&self.env),
-            live: Rc::clone(&self.live),
+            live: Rc::downgrade(&self.live),
         }
+    }
+}
+
+/// Handles to the room's object for work that ends after its event (a webhook's answer, a
+/// request's client gone): the calls that work leaves go out as an event's do. The cache is
+/// held weakly, as that work holds it.
+pub(super) struct Reach {
+    state: JsValue,
+    env: Env,
+    live: Weak<RefCell<Option<Live>>>,
+}
+
+impl Reach {
+    pub(super) fn call_gateways(&self, calls: Vec<(String, ToGateway)>) {
+        if let (false, Some(room)) = (calls.is_empty(), self.room()) {
+            room.call_gateways(calls);
+        }
+    }
+
+    /// Another handle to the room's object, while it is in memory.
+    fn room(&self) -> Option<Room> {
+        Some(Room {
+            state: State::from(self.state.clone().unchecked_into::<DurableObjectState>()),
+            env: Env::clone(&self.env),
+            live: self.live.upgrade()?,
+        })
     }
 }
 
