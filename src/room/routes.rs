@@ -273,6 +273,13 @@ impl Route {
                 sockjs: true,
                 at_endpoint: true,
             },
+            // A gateway carries SockJS's `websocket` transport only: a session over HTTP would
+            // live in the endpoint's own room and never see the rooms its destinations name.
+            EndpointRequest::SockJsHttp { .. } if gateways => refused(
+                404,
+                "this endpoint's rooms live in objects of their own (scaling.room_destinations):                  SockJS reaches them over its websocket transport only"
+                    .to_owned(),
+            ),
             EndpointRequest::SockJsHttp { session_path } if method == Method::Options => {
                 Self::Preflight {
                     room,
@@ -545,17 +552,23 @@ mod tests {
     }
 
     #[test]
-    fn an_endpoint_with_room_destinations_keeps_its_other_routes() {
+    fn an_endpoint_with_room_destinations_keeps_its_other_routes_but_sockjs_over_http() {
         let settings = scaled();
         let route = |method, path| Route::parse(&settings, method, path, false);
         assert_eq!(route(Method::Get, "/ws-stomp/info"), get("/ws-stomp/info"));
-        assert_eq!(
-            route(Method::Post, "/ws-stomp/1/a/xhr"),
-            Route::SockJs {
-                room: "ws-stomp".into(),
-                session_path: "/1/a/xhr".into()
-            }
-        );
+        assert_eq!(route(Method::Get, "/ws-stomp"), Route::SockJsGreeting);
+        // Its SockJS sessions over HTTP would live in the endpoint's room alone.
+        for (method, path) in [
+            (Method::Post, "/ws-stomp/1/a/xhr"),
+            (Method::Get, "/ws-stomp/1/a/eventsource"),
+            (Method::Options, "/ws-stomp/1/a/xhr_send"),
+        ] {
+            let Route::Refused { status, text } = route(method, path) else {
+                panic!("{path} was not refused");
+            };
+            assert_eq!(status, 404, "{path}");
+            assert!(text.contains("websocket transport only"), "{text}");
+        }
         assert_eq!(
             Route::parse(&settings, Method::Get, "/rooms/7", true),
             upgrade("/rooms/7"),
