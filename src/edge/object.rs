@@ -137,7 +137,7 @@ impl DurableObject for Room {
                 sockjs,
                 at_endpoint,
             } => self.open_socket(&req, room, sockjs, at_endpoint).await,
-            Route::RelayToRoom { .. } => self.relay_to_room(&mut req).await,
+            Route::RelayToRoom { room } => self.relay_to_room(&mut req, &room).await,
             Route::Stats { room } => {
                 let request = http::read_request(&mut req, &room, "/stats", None).await?;
                 let stats_token = env::stats_token(&self.env);

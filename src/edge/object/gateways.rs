@@ -29,7 +29,7 @@ impl Room {
     /// A gateway's call (`relay-to-room`): its events handled in order, in one event of the
     /// room's, answered with the members the room does not hold. A call the room could not
     /// handle is answered 503, and the gateway takes it as failed.
-    pub(super) async fn relay_to_room(&self, req: &mut Request) -> Result<Response> {
+    pub(super) async fn relay_to_room(&self, req: &mut Request, room: &str) -> Result<Response> {
         let body = match relay::call_body(req).await? {
             Ok(body) => body,
             Err(refusal) => return Ok(refusal),
@@ -39,8 +39,8 @@ impl Room {
             Err(malformed) => return Response::error(malformed.to_string(), 400),
         };
         let mut answer = None;
-        self.event(Arrival::default(), &mut |room, store, sockets, now| {
-            answer = Some(from_gateway(room, store, sockets, &call, now)?);
+        self.event(Arrival::default(), &mut |engine, store, sockets, now| {
+            answer = Some(from_gateway(engine, store, sockets, room, &call, now)?);
             Ok(())
         })
         .await?;
@@ -154,6 +154,7 @@ fn from_gateway(
     _engine: &mut RoomEngine,
     _store: &mut SqliteStore,
     _sockets: &mut RoomSockets,
+    _room: &str,
     call: &ToRoom,
     _now: u64,
 ) -> std::result::Result<RoomAnswer, Failed> {
