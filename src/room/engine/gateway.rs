@@ -147,6 +147,12 @@ impl RoomEngine {
         )
     }
 
+    /// Calls to gateways not answered yet (the platform keeps the object in memory while one
+    /// is under way).
+    pub fn gateway_calls_in_flight(&self) -> usize {
+        self.members.in_flight()
+    }
+
     /// The room's own name (the Durable Object's), for its members' sessions (a token's
     /// `rooms` claim) and its calls to gateways: known from any socket or request that
     /// reached it; a call from a gateway that is not the room's shard needs it told first.

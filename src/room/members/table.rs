@@ -164,6 +164,14 @@ impl Members {
         calls
     }
 
+    /// Calls in flight.
+    pub fn in_flight(&self) -> usize {
+        self.gateways
+            .values()
+            .filter(|gateway| gateway.outbox.in_flight)
+            .count()
+    }
+
     /// Members by gateway.
     pub fn counts(&self) -> BTreeMap<String, usize> {
         self.gateways
