@@ -42,6 +42,7 @@ mod gateway;
 mod history;
 mod http;
 mod ids;
+mod member_sockets;
 mod partials;
 mod sockjs;
 mod wake;
@@ -61,7 +62,7 @@ use super::auth::Authenticator;
 use super::broker::{Broker, Effect};
 use super::http::Listeners;
 use super::log::{CloseReason, LogEvent, LogLine, Logs, Refusal, Transport};
-use super::members::{MemberSockets, Members};
+use super::members::Members;
 use super::rate::Throttle;
 use super::record;
 use super::session::{ConnId, Peer, Phase, Session};
@@ -72,6 +73,7 @@ use super::storage::{Counter, ReadFrom, Storage, StorageError, Write};
 use super::timers::{RoomTimer, TimerKind, Timers};
 use super::webhooks::Webhooks;
 use crate::stomp::ProtocolError;
+use member_sockets::MemberSockets;
 
 /// Writes that no client waits for are deferred and committed together: when this many are
 /// pending, with any other commit, with the first event [`FLUSH_DELAY_MS`] after the first of

@@ -43,7 +43,7 @@ pub trait Sockets {
     /// reached its size limit, or whose session closed).
     fn end(&mut self, listener: ListenerId);
     /// The room's members (sockets held by gateway objects), when these are the engine's own
-    /// view of the sockets ([`MemberSockets`](super::members::MemberSockets)): the platform's
+    /// view of the sockets (`MemberSockets`, in the engine): the platform's
     /// sockets have none, and need not implement this.
     fn members(&mut self) -> Option<&mut super::members::Members> {
         None

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use super::table::Members;
-use super::ConnId;
 use crate::relay::MemberId;
 use crate::room::http::{HttpResponse, ListenerId};
+use crate::room::members::Members;
+use crate::room::session::ConnId;
 use crate::room::sockets::Sockets;
 
 pub struct MemberSockets<'a, S: Sockets> {
