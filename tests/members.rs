@@ -237,7 +237,7 @@ fn a_failed_call_forgets_only_that_gateways_members() {
     assert!(gateways.take(A, 2).is_empty());
     assert_eq!(room.stats()["members"], serde_json::json!({ B: 1 }));
     // A member the room forgot is unknown to it.
-    let answer = room.from_gateway(&ToRoom {
+    let answer = room.gateway_call(&ToRoom {
         gateway: A.to_owned(),
         events: vec![MemberEvent::Data {
             member: 2,
@@ -276,7 +276,7 @@ fn a_room_answers_unknown_for_members_it_does_not_hold() {
     let mut room = SimulatedRoom::new();
     let mut gateways = SimulatedGateways::default();
     gateways.join(&mut room, A, 1);
-    let answer = room.from_gateway(&ToRoom {
+    let answer = room.gateway_call(&ToRoom {
         gateway: A.to_owned(),
         events: vec![
             MemberEvent::Data {
@@ -294,7 +294,7 @@ fn a_room_answers_unknown_for_members_it_does_not_hold() {
     });
     assert_eq!(answer, Some(RoomAnswer { unknown: vec![40, 41] }));
     // The same member id from another gateway is another socket.
-    let answer = room.from_gateway(&ToRoom {
+    let answer = room.gateway_call(&ToRoom {
         gateway: B.to_owned(),
         events: vec![MemberEvent::Left { member: 1 }],
     });

@@ -106,7 +106,7 @@ impl SimulatedGateways {
                 },
             ],
         };
-        let answer = room.from_gateway(&call).expect("the room took the call");
+        let answer = room.gateway_call(&call).expect("the room took the call");
         assert!(answer.unknown.is_empty(), "{answer:?}");
         self.deliver(room);
         let frames = self.take(gateway, id);
@@ -132,7 +132,7 @@ impl SimulatedGateways {
                 bytes: format!("{head}\n\n{body}\0").into_bytes(),
             }],
         };
-        room.from_gateway(&call);
+        room.gateway_call(&call);
         self.deliver(room);
     }
 
@@ -142,7 +142,7 @@ impl SimulatedGateways {
             gateway: gateway.to_owned(),
             events: vec![MemberEvent::Left { member: id }],
         };
-        room.from_gateway(&call);
+        room.gateway_call(&call);
         self.deliver(room);
     }
 

@@ -624,7 +624,7 @@ impl SimulatedRoom {
     }
 
     /// A gateway object's call: the room's answer (`None` when the event failed).
-    pub fn from_gateway(&mut self, call: &ToRoom) -> Option<RoomAnswer> {
+    pub fn gateway_call(&mut self, call: &ToRoom) -> Option<RoomAnswer> {
         let mut answer = None;
         self.event(|engine, store, sockets, now| {
             answer = Some(engine.from_gateway(store, sockets, call, now)?);

@@ -23,7 +23,7 @@ impl RoomEngine {
     ) -> Result<RoomAnswer, Failed> {
         if self.logs.room().is_none() {
             if let Some(room) = placement::room_of_shard(&call.gateway) {
-                self.name_is(&room.to_owned());
+                self.name_is(room);
             }
         }
         self.with_sessions(sockets, now, |room, sockets| {
