@@ -417,3 +417,75 @@ fn a_member_the_room_closes_is_closed_by_its_gateway() {
     assert!(Storage::load(&room.store).unwrap().members.is_empty());
 }
 }
+
+room_test! {
+fn a_members_disconnect_with_a_receipt_leaves_storage_with_its_commit() {
+    let mut room = SimulatedRoom::new();
+    let mut gateways = SimulatedGateways::default();
+    gateways.join(&mut room, A, 1);
+    gateways.frame(&mut room, A, 1, "SUBSCRIBE\nid:m\ndestination:/topic/chat", "");
+    gateways.frame(&mut room, A, 1, "DISCONNECT\nreceipt:bye", "");
+    let frames = gateways.take(A, 1);
+    assert_eq!(frames.last().map(|f| f.command), Some(Command::Receipt));
+    assert!(gateways.closed.contains_key(&support::gateways::member(A, 1)));
+    room.restart();
+    assert!(Storage::load(&room.store).unwrap().members.is_empty());
+    assert!(room.stats()["members"].as_object().unwrap().is_empty());
+}
+}
+
+room_test! {
+fn a_members_unacknowledged_queue_message_is_still_its_own_after_a_crash() {
+    let mut room = SimulatedRoom::new();
+    let mut gateways = SimulatedGateways::default();
+    room.connect(1, "");
+    gateways.join(&mut room, A, 1);
+    gateways.frame(
+        &mut room,
+        A,
+        1,
+        "SUBSCRIBE\nid:q\ndestination:/queue/work\nack:client-individual\nreceipt:r",
+        "",
+    );
+    gateways.take(A, 1);
+    room.frame(1, "SEND\ndestination:/queue/work\nreceipt:sent", "job");
+    gateways.deliver(&mut room);
+    let job = gateways.take(A, 1);
+    assert_eq!(job.len(), 1);
+    let ack = job[0].header("ack").unwrap().to_owned();
+    room.restart();
+    gateways.frame(&mut room, A, 1, &format!("ACK\nid:{ack}\nreceipt:acked"), "");
+    let answer = gateways.take(A, 1);
+    assert_eq!(answer.len(), 1, "{answer:?}");
+    assert_eq!(answer[0].command, Command::Receipt);
+    assert!(room.store.queued_ids().is_empty());
+}
+}
+
+/// A crash loses the call in flight and what waited behind it (as it loses what a socket's
+/// send had not yet carried); an answer to that call, should one reach the new engine, is not
+/// its own and is ignored, and the room calls the gateway afresh with what comes next.
+#[test]
+fn after_a_crash_a_stale_answer_is_ignored_and_the_next_message_goes_in_a_new_call() {
+    let mut room = SimulatedRoom::new();
+    let mut gateways = SimulatedGateways::default();
+    room.connect(1, "");
+    gateways.join(&mut room, A, 1);
+    gateways.frame(
+        &mut room,
+        A,
+        1,
+        "SUBSCRIBE\nid:m\ndestination:/topic/chat\nreceipt:r",
+        "",
+    );
+    gateways.take(A, 1);
+    room.publish(1, "/topic/chat", "lost in flight");
+    let in_flight = std::mem::take(&mut room.gateway_calls);
+    assert_eq!(in_flight.len(), 1);
+    room.restart();
+    room.gateway_answered(A, Err("the room restarted".to_owned()));
+    room.connect(2, "");
+    room.publish(2, "/topic/chat", "after");
+    gateways.deliver(&mut room);
+    assert_eq!(gateways.bodies(A, 1), ["after"]);
+}

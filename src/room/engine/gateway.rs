@@ -96,7 +96,8 @@ impl RoomEngine {
     /// A call to a gateway was answered, or failed. A failed call forgets every member of
     /// that gateway (the broker closes them: presence says they left, queue messages they
     /// held are requeued) and drops its outbox; the rest of the room goes on. Members the
-    /// gateway no longer holds are forgotten as if they had left.
+    /// gateway no longer holds are forgotten as if they had left. An answer to a call this
+    /// engine did not make (one in flight when the object crashed) is ignored.
     pub fn gateway_answered(
         &mut self,
         store: &mut impl Storage,
@@ -105,7 +106,9 @@ impl RoomEngine {
         answer: Result<GatewayAnswer, String>,
         now: u64,
     ) -> Result<(), Failed> {
-        self.members.answered(gateway);
+        if !self.members.answered(gateway) {
+            return Ok(());
+        }
         self.with_sessions(sockets, now, |room, sockets| {
             room.rebuild_if_needed(store, sockets, now)?;
             match answer {
@@ -215,17 +218,21 @@ impl RoomEngine {
         }
         let closed = outbox.closed.iter().map(|&(conn, _)| conn);
         for conn in outbox.changed.iter().copied().chain(closed) {
-            let (Some((gateway, member)), Some(session)) =
-                (members.member_of(conn), self.broker.session(conn))
-            else {
+            let Some((gateway, member)) = members.member_of(conn) else {
                 continue;
             };
-            self.batch.push(Write::Member(StoredMember {
-                conn,
-                gateway: gateway.to_owned(),
-                member,
-                session: session.to_json(),
-            }));
+            // A member the broker let go whose close waits for the commit (a DISCONNECT's
+            // RECEIPT first) leaves storage with this commit all the same.
+            let write = match self.broker.session(conn) {
+                Some(session) => Write::Member(StoredMember {
+                    conn,
+                    gateway: gateway.to_owned(),
+                    member,
+                    session: session.to_json(),
+                }),
+                None => Write::MemberGone { conn },
+            };
+            self.batch.push(write);
         }
         Ok(())
     }

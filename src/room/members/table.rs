@@ -140,10 +140,16 @@ impl Members {
         conns
     }
 
-    /// A call to a gateway was answered (or failed): the next may go.
-    pub fn answered(&mut self, gateway: &str) {
-        if let Some(entry) = self.gateways.get_mut(gateway) {
-            entry.outbox.in_flight = false;
+    /// A call to a gateway was answered (or failed): the next may go. `false` when no call
+    /// to it was in flight: the answer is to a call of an engine before a crash, and says
+    /// nothing about this one's.
+    pub fn answered(&mut self, gateway: &str) -> bool {
+        match self.gateways.get_mut(gateway) {
+            Some(entry) if entry.outbox.in_flight => {
+                entry.outbox.in_flight = false;
+                true
+            }
+            _ => false,
         }
     }
 
