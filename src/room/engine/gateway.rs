@@ -164,8 +164,12 @@ impl RoomEngine {
         self.webhooks.note_room(room);
     }
 
-    /// The room's members by gateway, and the calls to gateways, for `/stats`.
+    /// The room's members by gateway, and the calls to gateways, for `/stats`: shown once the
+    /// room has members or has called a gateway since it woke (most rooms never do).
     pub(super) fn member_stats(&self) -> serde_json::Value {
+        if self.members.is_empty() && self.members.calls_sent == 0 {
+            return serde_json::Value::Null;
+        }
         serde_json::json!({
             "members": self.members.counts(),
             "gateway_calls": {
