@@ -11,11 +11,16 @@ use stomp_rooms::relay::{GatewayAnswer, MemberEvent, Outgoing, RoomAnswer, ToRoo
 use stomp_rooms::room::members::{Placement, MAX_GATEWAY_OUTBOX_BYTES};
 use stomp_rooms::room::{PublishRate, Settings, Storage};
 use stomp_rooms::stomp::Command;
-use support::gateways::SimulatedGateways;
+use support::gateways::{member, SimulatedGateways};
 use support::{Eviction, SimulatedRoom};
 
 const A: &str = "shard:lobby:0";
 const B: &str = "endpoint:ws-stomp:3";
+
+/// `/stats`' members by gateway (left out of a room without any).
+fn members_by_gateway(room: &mut SimulatedRoom) -> BTreeMap<String, usize> {
+    serde_json::from_value(room.stats()["members"].clone()).unwrap_or_default()
+}
 
 fn presence_events(frames: &[stomp_rooms::stomp::Frame]) -> Vec<serde_json::Value> {
     frames
@@ -232,6 +237,9 @@ fn a_failed_call_forgets_only_that_gateways_members() {
     gateways.deliver(&mut room);
     assert_eq!(gateways.bodies(B, 1), ["job"]);
     assert!(gateways.take(A, 1).is_empty());
+    // A's next call closes the sockets of the members the room forgot.
+    let closed: Vec<_> = gateways.closed.keys().cloned().collect();
+    assert_eq!(closed, [member(A, 1), member(A, 2)]);
     room.publish(1, "/queue/work", "next");
     gateways.deliver(&mut room);
     assert!(gateways.take(A, 2).is_empty());
@@ -355,7 +363,16 @@ fn a_gateway_whose_outbox_passes_its_bound_is_forgotten() {
         sends + 1,
         "B got every message"
     );
-    assert!(room.gateway_calls.iter().all(|(gateway, _)| gateway != A));
+    assert!(
+        gateways.take(A, 1).is_empty(),
+        "nothing more for A's member"
+    );
+    let closed: Vec<_> = gateways.closed.keys().cloned().collect();
+    assert_eq!(
+        closed,
+        [member(A, 1)],
+        "A is told to close its member's socket"
+    );
 }
 
 room_test! {
@@ -412,8 +429,8 @@ fn a_member_the_room_closes_is_closed_by_its_gateway() {
     gateways.frame(&mut room, A, 1, "BOGUS", "");
     let frames = gateways.take(A, 1);
     assert_eq!(frames[0].command, Command::Error);
-    assert!(gateways.closed.contains_key(&support::gateways::member(A, 1)));
-    assert!(room.stats()["members"].as_object().unwrap().is_empty());
+    assert!(gateways.closed.contains_key(&member(A, 1)));
+    assert_eq!(members_by_gateway(&mut room), BTreeMap::new());
     assert!(Storage::load(&room.store).unwrap().members.is_empty());
 }
 }
@@ -427,10 +444,10 @@ fn a_members_disconnect_with_a_receipt_leaves_storage_with_its_commit() {
     gateways.frame(&mut room, A, 1, "DISCONNECT\nreceipt:bye", "");
     let frames = gateways.take(A, 1);
     assert_eq!(frames.last().map(|f| f.command), Some(Command::Receipt));
-    assert!(gateways.closed.contains_key(&support::gateways::member(A, 1)));
+    assert!(gateways.closed.contains_key(&member(A, 1)));
     room.restart();
     assert!(Storage::load(&room.store).unwrap().members.is_empty());
-    assert!(room.stats()["members"].as_object().unwrap().is_empty());
+    assert_eq!(members_by_gateway(&mut room), BTreeMap::new());
 }
 }
 

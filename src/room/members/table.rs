@@ -8,6 +8,11 @@ use super::ConnId;
 use crate::relay::{MemberId, ToGateway};
 use crate::room::storage::StoredMember;
 
+/// How the room closes the members of a gateway it forgot: the gateway tells their clients to
+/// reconnect.
+pub const LOST_CODE: u16 = 1011;
+pub const LOST_REASON: &str = "the room lost this connection; reconnect";
+
 /// One gateway as the room knows it.
 #[derive(Debug, Default)]
 pub struct Gateway {
@@ -125,19 +130,31 @@ impl Members {
     }
 
     /// Forgets a gateway (a failed call, an overfull outbox): its outbox is dropped and its
-    /// members leave the table; their connections, for the broker to close.
+    /// members leave the table; their connections, for the broker to close. The gateway's
+    /// next call closes their sockets (the room no longer serves them, and a member that
+    /// only listens would never hear it otherwise); if that call fails too, there is nothing
+    /// left to forget.
     pub fn forget_gateway(&mut self, gateway: &str) -> Vec<ConnId> {
         let Some(entry) = self.gateways.remove(gateway) else {
             return Vec::new();
         };
-        let mut conns: Vec<ConnId> = entry.members.into_values().collect();
-        conns.sort_unstable();
-        for conn in &conns {
-            self.by_conn.remove(conn);
-            self.gone.push(*conn);
-            self.departed.insert(*conn);
+        let mut forgotten: Vec<(ConnId, MemberId)> = entry
+            .members
+            .into_iter()
+            .map(|(member, conn)| (conn, member))
+            .collect();
+        forgotten.sort_unstable();
+        let mut closing = Gateway::default();
+        for &(conn, member) in &forgotten {
+            self.by_conn.remove(&conn);
+            self.gone.push(conn);
+            self.departed.insert(conn);
+            closing.outbox.close(member, LOST_CODE, LOST_REASON);
         }
-        conns
+        if !closing.outbox.is_empty() {
+            self.gateways.insert(gateway.to_owned(), closing);
+        }
+        forgotten.into_iter().map(|(conn, _)| conn).collect()
     }
 
     /// A call to a gateway was answered (or failed): the next may go. `false` when no call
