@@ -8,10 +8,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use stomp_rooms::gateway::testing::MemoryGatewaySockets;
-use stomp_rooms::gateway::{GatewayHost, GatewayMode, GatewayTurn};
+use stomp_rooms::gateway::{
+    GatewayHost, GatewayMode, GatewayTurn, MAX_ACK_IDS, MAX_KEPT_CONNECT_BYTES,
+    MAX_ROOM_OUTBOX_BYTES,
+};
 use stomp_rooms::relay::{
     GatewayAnswer, MemberEvent, MemberId, Outgoing, RoomAnswer, ToGateway, ToRoom,
 };
+use stomp_rooms::room::auth::{ConnectRequest, Identity};
 use stomp_rooms::room::{AlarmChange, AllowAll, Authenticator, Credentials, Settings};
 
 thread_local! {
@@ -754,5 +758,99 @@ gateway_test! {
         } else {
             assert_eq!(net.host.wakes(), 1);
         }
+    }
+}
+
+// ---- bounds -------------------------------------------------------------------------------
+
+gateway_test! {
+    fn a_rooms_outbox_is_bounded_while_its_call_is_in_flight() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        assert_eq!(net.calls_to("7").len(), 1, "in flight, and not answered");
+        let body = "x".repeat(1_000_000);
+        let send = format!("SEND\ndestination:/sub/chat/room/7\n\n{body}\0");
+        let fit = MAX_ROOM_OUTBOX_BYTES / (send.len() + 64);
+        for _ in 0..fit {
+            net.send(member, &send);
+        }
+        assert!(net.received(member).is_empty(), "{fit} frames fit");
+        net.send(member, &send);
+        let got = net.received(member);
+        assert!(got[0].starts_with("ERROR\n") && got[0].contains("message:room busy"), "{got:?}");
+        assert_eq!(net.sockets.closed(member).map(|c| c.0), Some(1013));
+        net.settle();
+        let queued = net.calls_to("7").concat();
+        assert_eq!(queued.len(), fit + 1, "the frames that fit, then its Left");
+        assert_eq!(queued.last(), Some(&MemberEvent::Left { member }));
+    }
+}
+
+gateway_test! {
+    fn the_ack_ids_remembered_are_bounded_and_the_oldest_fall_back() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\nack:client-individual\n\n\0");
+        net.settle();
+        let count = MAX_ACK_IDS + 4;
+        for id in 0..count {
+            let message = format!("MESSAGE\nsubscription:0\nmessage-id:{id}\ndestination:/sub/chat/room/7\nack:{id}-0\ncontent-length:0\n\n\0");
+            net.room_sends("7", vec![text(&[member], &message)]);
+        }
+        net.send(member, "SUBSCRIBE\nid:1\ndestination:/topic/news\n\n\0");
+        net.settle();
+        net.made.clear();
+        // The newest ack goes to room 7; the oldest was forgotten, and the socket uses two
+        // rooms: it goes to the gateway's own.
+        net.send(member, &format!("ACK\nid:{}-0\n\n\0", count - 1));
+        net.send(member, "ACK\nid:0-0\n\n\0");
+        assert_eq!(net.events("7").len(), 1);
+        assert_eq!(net.events("ws-stomp").len(), 1);
+        if let Some(session) = net.host.engine().and_then(|e| e.session(member)) {
+            assert!(session.acks.len() <= MAX_ACK_IDS);
+        }
+    }
+}
+
+gateway_test! {
+    fn connect_headers_kept_for_rooms_are_bounded() {
+        let mut net = Net::new();
+        let member = net.open();
+        let passcode = "p".repeat(MAX_KEPT_CONNECT_BYTES);
+        net.send(member, &format!("CONNECT\naccept-version:1.2\nlogin:a\npasscode:{passcode}\n\n\0"));
+        let got = net.received(member);
+        assert!(got[0].contains("message:CONNECT too large"), "{got:?}");
+        assert!(net.sockets.closed(member).is_some());
+    }
+}
+
+/// Lets everyone in until a fixed time, as a token would.
+struct ExpiresAt(u64);
+
+impl Authenticator for ExpiresAt {
+    fn authenticate(&self, _: &ConnectRequest) -> Result<Identity, String> {
+        Ok(Identity {
+            expires_ms: Some(self.0),
+            ..Identity::default()
+        })
+    }
+}
+
+gateway_test! {
+    fn a_connection_whose_token_expires_is_closed_by_the_gateway() {
+        let mut net = Net::with(endpoint(), settings(), Rc::new(ExpiresAt(50_000)));
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        net.settle();
+        net.made.clear();
+        while let Some(at) = net.alarm.filter(|&at| at < 50_000) {
+            net.alarm(at);
+        }
+        assert_eq!(net.alarm, Some(50_000));
+        net.alarm(50_000);
+        assert!(net.received(member)[0].contains("message:token expired"));
+        assert_eq!(net.sockets.closed(member).map(|c| c.0), Some(1008));
+        assert_eq!(net.events("7"), [(member, "left".to_owned())]);
     }
 }

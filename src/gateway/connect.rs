@@ -9,7 +9,7 @@ use super::sockets::GatewaySockets;
 use crate::relay::MemberId;
 use crate::room::auth::{authorization_credentials, ConnectRequest};
 use crate::room::destinations;
-use crate::stomp::{header_lines_len, Command, Frame, HeartBeat, ProtocolError, Version};
+use crate::stomp::{Command, Frame, HeartBeat, ProtocolError, Version};
 
 impl GatewayEngine {
     pub(super) fn on_connect(
@@ -42,7 +42,10 @@ impl GatewayEngine {
             .filter(|(name, _)| KEPT_CONNECT_HEADERS.contains(&name.as_str()))
             .cloned()
             .collect();
-        if header_lines_len(&kept) > MAX_KEPT_CONNECT_BYTES {
+        // Counted as the session keeps them (JSON escapes may grow a value).
+        if serde_json::to_string(&kept).map_or(usize::MAX, |json| json.len())
+            > MAX_KEPT_CONNECT_BYTES
+        {
             return Err(ProtocolError::new(
                 "CONNECT too large",
                 format!("the CONNECT's version and credential headers may take at most {MAX_KEPT_CONNECT_BYTES} bytes"),
@@ -87,6 +90,7 @@ impl GatewayEngine {
             (heart_beat.send_ms > 0 && !echoed).then(|| now + u64::from(heart_beat.send_ms));
         let max_id = self.settings.broker.limits.max_id_bytes;
         session.login = identity.login.filter(|login| login.len() <= max_id);
+        session.expires_ms = identity.expires_ms;
         session.connect_headers = kept;
         let connected = Frame::new(Command::Connected)
             .with_header("version", version.as_str())

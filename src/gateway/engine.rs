@@ -13,7 +13,7 @@ use super::sockets::GatewaySockets;
 use crate::relay::{GatewayAnswer, MemberEvent, MemberId, Outgoing, RoomAnswer, ToGateway, ToRoom};
 use crate::room::{AlarmChange, Authenticator, Settings, HEART_BEAT_GRACE};
 use crate::sockjs;
-use crate::stomp::{Command, Decoded, Decoder, ProtocolError};
+use crate::stomp::{Command, Decoded, Decoder, Frame, ProtocolError};
 
 /// The close code for a member whose room was lost.
 const LOST_ROOM: u16 = 1011;
@@ -284,6 +284,8 @@ impl GatewayEngine {
         binary: bool,
     ) {
         let (mut plain, mut framed) = (Vec::new(), Vec::new());
+        // Read once, for the first member that remembers acks from this room.
+        let mut message: Option<Option<Frame>> = None;
         for &member in members {
             let Some(held) = self.members.get_mut(&member) else {
                 continue;
@@ -301,10 +303,13 @@ impl GatewayEngine {
             };
             let session = &mut held.session;
             if session.acks_from(room, None) {
-                if let Some(message) = frames::decode_if(bytes, Command::Message, session.version) {
-                    let subscription = message.header("subscription");
+                let version = session.version;
+                let read = message
+                    .get_or_insert_with(|| frames::decode_if(bytes, Command::Message, version));
+                if let Some(read) = read {
+                    let subscription = read.header("subscription");
                     if let (Some(ack), true) =
-                        (message.header("ack"), session.acks_from(room, subscription))
+                        (read.header("ack"), session.acks_from(room, subscription))
                     {
                         session.remember_ack(ack, room);
                         self.dirty.insert(member);
@@ -423,6 +428,15 @@ impl GatewayEngine {
                 }
                 continue;
             }
+            if session.expires_ms.is_some_and(|at| now >= at) {
+                let error = ProtocolError::new(
+                    "token expired",
+                    "the connection's token expired: fetch a fresh token and reconnect",
+                )
+                .with_close_code(1008);
+                self.fail(sockets, member, error);
+                continue;
+            }
             if session.beat_due_ms.is_some_and(|at| now >= at) {
                 session.beat_due_ms = Some(now + u64::from(session.heart_beat.send_ms));
                 self.dirty.insert(member);
@@ -514,7 +528,7 @@ impl GatewayEngine {
         let per_member = self.members.values().filter_map(|m| {
             let s = &m.session;
             if s.connected {
-                s.beat_due_ms
+                [s.beat_due_ms, s.expires_ms].into_iter().flatten().min()
             } else {
                 Some(s.opened_ms + timeout)
             }

@@ -7,7 +7,9 @@
 use super::engine::GatewayEngine;
 use super::frames;
 use super::mode::GatewayMode;
-use super::session::{Disconnecting, RoutedSubscription, MAX_ROOMS_PER_MEMBER};
+use super::session::{
+    Disconnecting, RoutedSubscription, MAX_DISCONNECT_RECEIPT_BYTES, MAX_ROOMS_PER_MEMBER,
+};
 use super::sockets::GatewaySockets;
 use crate::relay::{MemberEvent, MemberId};
 use crate::room::destinations;
@@ -320,6 +322,14 @@ impl GatewayEngine {
         let rooms = session.rooms.clone();
         let version = session.version;
         let receipt = frame.header("receipt").map(str::to_owned);
+        if let Some(receipt) = receipt.as_deref().filter(|_| !rooms.is_empty()) {
+            if receipt.len() > MAX_DISCONNECT_RECEIPT_BYTES {
+                return Err(ProtocolError::new(
+                    "receipt too long",
+                    format!("a DISCONNECT's receipt may be at most {MAX_DISCONNECT_RECEIPT_BYTES} bytes"),
+                ));
+            }
+        }
         for room in &rooms {
             self.relay(member, room, &frame, binary)?;
         }

@@ -24,6 +24,10 @@ pub const MAX_ROOMS_PER_MEMBER: usize = 16;
 /// an ACK for one of them goes to the socket's only room, else the gateway's own).
 pub const MAX_ACK_IDS: usize = 16;
 
+/// The longest `receipt` a DISCONNECT may carry when it goes to rooms (the gateway keeps it
+/// until they have all answered).
+pub const MAX_DISCONNECT_RECEIPT_BYTES: usize = 1024;
+
 /// The CONNECT headers relayed to rooms: what says which version and who the client is.
 pub const KEPT_CONNECT_HEADERS: [&str; 6] = [
     "accept-version",
@@ -80,6 +84,9 @@ pub struct MemberSession {
     pub sockjs: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub login: Option<String>,
+    /// When the connection's token expires (ms): the gateway closes it then, as a room does.
+    #[serde(rename = "exp", default, skip_serializing_if = "Option::is_none")]
+    pub expires_ms: Option<u64>,
     /// The CONNECT headers relayed to each room joined.
     #[serde(rename = "hdr", default)]
     pub connect_headers: Vec<(String, String)>,
@@ -111,6 +118,7 @@ impl MemberSession {
             address,
             sockjs,
             login: None,
+            expires_ms: None,
             connect_headers: Vec::new(),
             rooms: Vec::new(),
             subscriptions: Vec::new(),
@@ -171,5 +179,46 @@ impl MemberSession {
 
     pub fn from_json(json: &str) -> Result<Self, serde_json::Error> {
         serde_json::from_str(json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stomp::Limits;
+
+    /// Every part of a session a client can grow, at its bound, still fits an attachment.
+    #[test]
+    fn the_largest_session_fits_an_attachment() {
+        let limits = Limits::default();
+        let id = |c: char| c.to_string().repeat(limits.max_id_bytes);
+        let room = |i: usize| format!("{i:0>64}");
+        let mut session = MemberSession::new(u64::MAX, Some("f".repeat(45)), true, u64::MAX);
+        session.connected = true;
+        session.login = Some(id('l'));
+        session.expires_ms = Some(u64::MAX);
+        session.beat_due_ms = Some(u64::MAX);
+        let value = "p".repeat(MAX_KEPT_CONNECT_BYTES - 200);
+        session.connect_headers = vec![("passcode".into(), value)];
+        session.rooms = (0..MAX_ROOMS_PER_MEMBER).map(room).collect();
+        session.subscriptions = (0..limits.max_subscriptions)
+            .map(|i| RoutedSubscription {
+                id: format!("{i:0>64}"),
+                room: room(i),
+                client_ack: true,
+            })
+            .collect();
+        for i in 0..MAX_ACK_IDS {
+            session.remember_ack(&format!("{}-{}", u64::MAX - i as u64, u32::MAX), &room(i));
+        }
+        session.transactions = (0..limits.max_transactions)
+            .map(|i| (format!("{i:0>64}"), Some(room(i))))
+            .collect();
+        session.disconnecting = Some(Disconnecting {
+            receipt: "r".repeat(MAX_DISCONNECT_RECEIPT_BYTES),
+            waiting: session.rooms.clone(),
+        });
+        let bytes = session.to_json().len();
+        assert!(bytes <= MAX_SESSION_BYTES, "{bytes} bytes");
     }
 }
