@@ -70,6 +70,8 @@ struct Net {
     alarm: Option<u64>,
     now: u64,
     evict: bool,
+    /// The lines logged, as JSON.
+    logs: Vec<String>,
 }
 
 impl Net {
@@ -86,10 +88,13 @@ impl Net {
             alarm: None,
             now: 1_000,
             evict: EVICT.with(Cell::get),
+            logs: Vec::new(),
         }
     }
 
     fn turn<T>(&mut self, turn: GatewayTurn<T>) -> T {
+        self.logs
+            .extend(turn.logs.into_iter().map(|line| line.json));
         for (room, call) in turn.calls {
             assert!(
                 self.in_flight.insert(room.clone()),
@@ -275,6 +280,12 @@ gateway_test! {
         assert!(got[0].starts_with("ERROR\n") && got[0].contains("message:authentication failed"), "{got:?}");
         assert_eq!(net.sockets.closed(member).map(|c| c.0), Some(1008));
         assert!(net.made.is_empty());
+        assert!(
+            net.logs.iter().any(|line| line.contains(r#""event":"refused""#)
+                && line.contains("bad login or passcode")),
+            "{:?}",
+            net.logs
+        );
         let good = net.open();
         net.send(good, "CONNECT\naccept-version:1.2\nlogin:alice\npasscode:secret\n\n\0");
         assert!(net.received(good)[0].starts_with("CONNECTED\n"));

@@ -9,6 +9,7 @@ use super::sockets::GatewaySockets;
 use crate::relay::MemberId;
 use crate::room::auth::{authorization_credentials, ConnectRequest};
 use crate::room::destinations;
+use crate::room::log::Level;
 use crate::stomp::{Command, Frame, HeartBeat, ProtocolError, Version};
 
 impl GatewayEngine {
@@ -99,6 +100,10 @@ impl GatewayEngine {
             .with_header("server", &server);
         self.dirty.insert(member);
         self.send(sockets, member, &connected.encode(Some(version)));
+        self.log(
+            Level::Info,
+            serde_json::json!({ "event": "connected", "member": member, "version": version.as_str() }),
+        );
         Ok(())
     }
 }

@@ -11,6 +11,7 @@ use super::outbox::Outbox;
 use super::session::{MemberSession, MAX_SESSION_BYTES};
 use super::sockets::GatewaySockets;
 use crate::relay::{GatewayAnswer, MemberEvent, MemberId, Outgoing, RoomAnswer, ToGateway, ToRoom};
+use crate::room::log::{Level, LogLine};
 use crate::room::{AlarmChange, Authenticator, Settings, HEART_BEAT_GRACE};
 use crate::sockjs;
 use crate::stomp::{Command, Decoded, Decoder, Frame, ProtocolError};
@@ -36,7 +37,7 @@ pub struct GatewayEngine {
     pub(super) dirty: BTreeSet<MemberId>,
     liveness_swept_ms: u64,
     alarm_set: Option<u64>,
-    pub(super) logs: Vec<String>,
+    pub(super) logs: Vec<LogLine>,
 }
 
 impl GatewayEngine {
@@ -221,6 +222,13 @@ impl GatewayEngine {
     /// The client closed its socket (or it failed): its rooms are told.
     pub fn closed(&mut self, sockets: &mut impl GatewaySockets, member: MemberId) {
         sockets.forget(member);
+        if let Some(session) = self.session(member) {
+            let rooms = session.rooms.len();
+            self.log(
+                Level::Info,
+                serde_json::json!({ "event": "closed", "member": member, "rooms": rooms }),
+            );
+        }
         self.end_member(member);
     }
 
@@ -389,9 +397,12 @@ impl GatewayEngine {
         let lost: Vec<MemberId> = match &answer {
             Ok(answer) => answer.unknown.clone(),
             Err(error) => {
-                self.log(serde_json::json!({
-                    "event": "room_call_failed", "room": room, "error": error,
-                }));
+                self.log(
+                    Level::Warn,
+                    serde_json::json!({
+                        "event": "room_call_failed", "room": room, "error": error,
+                    }),
+                );
                 self.members.keys().copied().collect()
             }
         };
@@ -495,8 +506,8 @@ impl GatewayEngine {
         self.outbox.take_calls(&self.name)
     }
 
-    /// The log lines since the last call (one JSON object each).
-    pub fn take_logs(&mut self) -> Vec<String> {
+    /// The log lines since the last call, at or above `log_level`.
+    pub fn take_logs(&mut self) -> Vec<LogLine> {
         std::mem::take(&mut self.logs)
     }
 
@@ -570,6 +581,13 @@ impl GatewayEngine {
         };
         let version = session.connected.then_some(session.version);
         let bytes = error.to_frame().encode(version);
+        self.log(
+            Level::Warn,
+            serde_json::json!({
+                "event": "refused", "member": member, "message": error.message,
+                "detail": error.detail,
+            }),
+        );
         self.send(sockets, member, &bytes);
         let mut reason = error.message.clone();
         truncate(&mut reason, 100);
@@ -606,11 +624,18 @@ impl GatewayEngine {
         }
     }
 
-    pub(super) fn log(&mut self, mut line: serde_json::Value) {
+    /// Logs a line at `level` (when the settings' `log_level` lets it through), naming the
+    /// gateway.
+    pub(super) fn log(&mut self, level: Level, mut line: serde_json::Value) {
+        if level < self.settings.log_level {
+            return;
+        }
         if let Some(object) = line.as_object_mut() {
+            object.insert("level".to_owned(), level.as_str().into());
             object.insert("gateway".to_owned(), self.name.clone().into());
         }
-        self.logs.push(line.to_string());
+        let json = line.to_string();
+        self.logs.push(LogLine { level, json });
     }
 }
 

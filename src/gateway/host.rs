@@ -9,17 +9,18 @@ use super::engine::GatewayEngine;
 use super::mode::GatewayMode;
 use super::sockets::GatewaySockets;
 use crate::relay::{GatewayAnswer, MemberId, RoomAnswer, ToGateway, ToRoom};
+use crate::room::log::LogLine;
 use crate::room::{AlarmChange, Authenticator, Settings};
 
 /// What one event left for the caller: its result, the calls to make to rooms (each room's
 /// marked in flight until [`GatewayHost::room_answered`] says how it went), the change to the
-/// platform's alarm (`None`: leave it), and log lines (one JSON object each).
+/// platform's alarm (`None`: leave it), and the lines logged (see [`crate::room::log`]).
 #[derive(Debug)]
 pub struct GatewayTurn<T> {
     pub result: T,
     pub calls: Vec<(String, ToRoom)>,
     pub alarm: Option<AlarmChange>,
-    pub logs: Vec<String>,
+    pub logs: Vec<LogLine>,
 }
 
 /// A gateway engine as the platform hosts it.
