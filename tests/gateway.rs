@@ -738,6 +738,21 @@ gateway_test! {
     }
 }
 
+gateway_test! {
+    fn sockjs_clients_get_heart_beats_from_the_gateway() {
+        let mut net = Net::new();
+        let member = net.open_sockjs();
+        let connected_at = net.now;
+        net.send(member, r#"["CONNECT\naccept-version:1.2\nheart-beat:5000,5000\n\n\u0000"]"#);
+        net.received(member);
+        // Its pings come framed, and the platform answers only a bare "\n".
+        let due = connected_at + 5_000;
+        assert_eq!(net.alarm, Some(due));
+        net.alarm(due);
+        assert_eq!(net.received(member), [r#"a["\n"]"#]);
+    }
+}
+
 // ---- eviction -----------------------------------------------------------------------------
 
 gateway_test! {

@@ -75,8 +75,10 @@ impl GatewayEngine {
             HeartBeat::negotiate(client_beat, (min, min))
         };
         // The platform answers each client ping itself: where those answers cover what the
-        // client wants to hear, the gateway sends no heart-beats of its own.
-        let echoed = heart_beat.echoes_cover_sending();
+        // client wants to hear, the gateway sends no heart-beats of its own. A SockJS client's
+        // pings come framed (`["\n"]`), which the platform does not answer.
+        let sockjs = self.session(member).is_some_and(|s| s.sockjs);
+        let echoed = !sockjs && heart_beat.echoes_cover_sending();
         let server = self.settings.broker.server.clone();
         let Some(held) = self.members.get_mut(&member) else {
             return Ok(());
