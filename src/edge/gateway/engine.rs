@@ -1,14 +1,12 @@
-//! The gateway engine ([`crate::gateway`]'s `GatewayHost`) as the gateway object drives it,
-//! in one place: each event of the object is one call here, and its turn comes back as a
+//! The gateway engine ([`crate::gateway::GatewayHost`]) as the gateway object drives it, in
+//! one place: each event of the object is one call here, and its turn comes back as a
 //! [`Done`] (the event's result, the calls it leaves for rooms, the alarm change, log lines).
-//!
-//! Until the engine is in this build, a gateway holds nobody: it refuses sockets with a STOMP
-//! ERROR that says so, and answers a room that every member it names is gone.
 
 use std::rc::Rc;
 
 use super::sockets::GatewayObjectSockets;
-use crate::relay::{GatewayAnswer, MemberId, Outgoing, RoomAnswer, ToGateway, ToRoom};
+use crate::gateway::{GatewayHost, GatewayMode, GatewayTurn};
+use crate::relay::{GatewayAnswer, MemberId, RoomAnswer, ToGateway, ToRoom};
 use crate::room::log::LogLine;
 use crate::room::{AlarmChange, Authenticator, Settings};
 
@@ -22,23 +20,23 @@ pub struct Done<T> {
     pub logs: Vec<LogLine>,
 }
 
-impl<T> Done<T> {
-    fn only(result: T) -> Self {
+impl<T> From<GatewayTurn<T>> for Done<T> {
+    fn from(turn: GatewayTurn<T>) -> Self {
         Self {
-            result: Some(result),
-            calls: Vec::new(),
-            alarm: None,
-            logs: Vec::new(),
+            result: Some(turn.result),
+            calls: turn.calls,
+            alarm: turn.alarm,
+            logs: turn.logs,
         }
     }
 }
 
 /// What became of a socket being opened.
-#[allow(dead_code)] // `Accepted` comes with the engine
 pub enum Opening {
-    /// Accepted for hibernation, with this member id.
+    /// Accepted for hibernation.
     Accepted,
     /// Refused: these messages, then a close with this code and reason.
+    #[allow(dead_code)] // the gateway engine answers a refused CONNECT on the socket itself
     Refused {
         messages: Vec<Vec<u8>>,
         code: u16,
@@ -47,94 +45,86 @@ pub enum Opening {
 }
 
 /// The gateway engine's host for one gateway object.
-pub struct Engine {
-    _name: String,
-}
+pub struct Engine(GatewayHost);
 
 impl Engine {
     /// The engine of the gateway of this name (its mode and room are in its name); `Err` says
     /// why no gateway has that name.
     pub fn new(
-        _settings: Settings,
-        _auth: Rc<dyn Authenticator>,
+        settings: Settings,
+        auth: Rc<dyn Authenticator>,
         name: &str,
     ) -> Result<Self, String> {
-        Ok(Self {
-            _name: name.to_owned(),
-        })
+        let mode =
+            GatewayMode::from_name(name).ok_or_else(|| format!("{name:?} is no gateway's name"))?;
+        Ok(Self(GatewayHost::new(mode, settings, auth)))
     }
 
     pub fn open(
         &mut self,
-        _sockets: &mut GatewayObjectSockets,
-        _address: Option<String>,
-        _sockjs: bool,
-        _now: u64,
+        sockets: &mut GatewayObjectSockets,
+        address: Option<String>,
+        sockjs: bool,
+        now: u64,
     ) -> Done<Opening> {
-        let error = b"ERROR\ncontent-type:text/plain\nmessage:this server's gateways are not \
-                      in this build\n\n\0"
-            .to_vec();
-        Done::only(Opening::Refused {
-            messages: vec![error],
-            code: 1011,
-            reason: "no gateway engine".to_owned(),
-        })
+        let turn = self.0.open(sockets, address, sockjs, now);
+        let mut done = Done::from(turn);
+        // `None`: the platform refused the socket (logged); the object answers 503.
+        let accepted = done.result.take().flatten().is_some();
+        Done {
+            result: accepted.then_some(Opening::Accepted),
+            calls: done.calls,
+            alarm: done.alarm,
+            logs: done.logs,
+        }
     }
 
     pub fn receive(
         &mut self,
-        _sockets: &mut GatewayObjectSockets,
-        _member: MemberId,
-        _data: &[u8],
-        _binary: bool,
-        _now: u64,
+        sockets: &mut GatewayObjectSockets,
+        member: MemberId,
+        data: &[u8],
+        binary: bool,
+        now: u64,
     ) -> Done<()> {
-        Done::only(())
+        self.0.receive(sockets, member, data, binary, now).into()
     }
 
     pub fn closed(
         &mut self,
-        _sockets: &mut GatewayObjectSockets,
-        _member: MemberId,
-        _now: u64,
+        sockets: &mut GatewayObjectSockets,
+        member: MemberId,
+        now: u64,
     ) -> Done<()> {
-        Done::only(())
+        self.0.closed(sockets, member, now).into()
     }
 
-    pub fn alarm(&mut self, _sockets: &mut GatewayObjectSockets, _now: u64) -> Done<()> {
-        Done::only(())
+    pub fn alarm(&mut self, sockets: &mut GatewayObjectSockets, now: u64) -> Done<()> {
+        self.0.alarm(sockets, now).into()
     }
 
     #[allow(clippy::wrong_self_convention)] // the engine's name: an event from a room
     pub fn from_room(
         &mut self,
-        _sockets: &mut GatewayObjectSockets,
+        sockets: &mut GatewayObjectSockets,
         call: &ToGateway,
-        _now: u64,
+        now: u64,
     ) -> Done<GatewayAnswer> {
-        let mut gone: Vec<MemberId> = call
-            .items
-            .iter()
-            .flat_map(|item| match item {
-                Outgoing::Send { members, .. } => members.clone(),
-                Outgoing::Close { member, .. } => vec![*member],
-            })
-            .collect();
-        gone.sort_unstable();
-        gone.dedup();
-        Done::only(GatewayAnswer { gone })
+        self.0.from_room(sockets, call, now).into()
     }
 
     pub fn room_answered(
         &mut self,
-        _sockets: &mut GatewayObjectSockets,
-        _room: &str,
-        _answer: Result<RoomAnswer, String>,
-        _now: u64,
+        sockets: &mut GatewayObjectSockets,
+        room: &str,
+        answer: Result<RoomAnswer, String>,
+        now: u64,
     ) -> Done<()> {
-        Done::only(())
+        self.0.room_answered(sockets, room, answer, now).into()
     }
 
     /// The object could not change the platform's alarm as asked: the engine asks again.
-    pub fn alarm_failed(&mut self) {}
+    pub fn alarm_failed(&mut self) {
+        self.0.alarm_failed();
+    }
 }

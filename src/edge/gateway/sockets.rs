@@ -8,6 +8,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use worker::{js_sys, web_sys, State, WebSocket};
 
 use super::super::websockets::{HibernationState, SharedSend};
+use crate::gateway::GatewaySockets;
 use crate::relay::MemberId;
 
 /// Tags a socket with its member id: `m{id}`.
@@ -21,9 +22,7 @@ pub fn member_of(state: &State, ws: &WebSocket) -> Option<MemberId> {
         .find_map(|tag| tag.strip_prefix(MEMBER_TAG_PREFIX)?.parse().ok())
 }
 
-/// The sockets of one gateway, for the duration of one event (the engine's
-/// `GatewaySockets`; until it is in this build, nothing calls them).
-#[allow(dead_code)]
+/// The sockets of one gateway, for the duration of one event.
 pub struct GatewayObjectSockets<'a> {
     pub state: &'a State,
     /// The handles of the gateway's open sockets, kept between events.
@@ -34,9 +33,8 @@ pub struct GatewayObjectSockets<'a> {
     pub closing: Option<WebSocket>,
 }
 
-#[allow(dead_code)]
-impl GatewayObjectSockets<'_> {
-    pub fn accept(&mut self, member: MemberId) -> bool {
+impl GatewaySockets for GatewayObjectSockets<'_> {
+    fn accept(&mut self, member: MemberId) -> bool {
         let Some(ws) = self.incoming.take() else {
             return false;
         };
@@ -55,7 +53,7 @@ impl GatewayObjectSockets<'_> {
         true
     }
 
-    pub fn send(&mut self, member: MemberId, bytes: &[u8], binary: bool) {
+    fn send(&mut self, member: MemberId, bytes: &[u8], binary: bool) {
         let Some(ws) = self.open.get(&member) else {
             return;
         };
@@ -67,7 +65,7 @@ impl GatewayObjectSockets<'_> {
     }
 
     /// One message to several members: crosses into JavaScript once.
-    pub fn send_many(&mut self, members: &[MemberId], bytes: &[u8], binary: bool) {
+    fn send_many(&mut self, members: &[MemberId], bytes: &[u8], binary: bool) {
         let value: JsValue = match (binary, std::str::from_utf8(bytes)) {
             (false, Ok(text)) => JsValue::from_str(text),
             _ => js_sys::Uint8Array::from(bytes).into(),
@@ -80,7 +78,7 @@ impl GatewayObjectSockets<'_> {
         }
     }
 
-    pub fn close(&mut self, member: MemberId, code: u16, reason: &str) {
+    fn close(&mut self, member: MemberId, code: u16, reason: &str) {
         if let Some(ws) = self.open.remove(&member) {
             // As a room's: a wake before the client answers must not revive the session.
             let _ = ws.serialize_attachment(Option::<String>::None);
@@ -88,11 +86,11 @@ impl GatewayObjectSockets<'_> {
         }
     }
 
-    pub fn forget(&mut self, member: MemberId) {
+    fn forget(&mut self, member: MemberId) {
         self.open.remove(&member);
     }
 
-    pub fn save_session(&mut self, member: MemberId, session: &str) {
+    fn save_session(&mut self, member: MemberId, session: &str) {
         if let Some(ws) = self.open.get(&member) {
             if let Err(error) = ws.serialize_attachment(session) {
                 super::super::logs::platform_error(
@@ -104,7 +102,7 @@ impl GatewayObjectSockets<'_> {
         }
     }
 
-    pub fn sessions(&mut self) -> Vec<(MemberId, Option<String>)> {
+    fn sessions(&mut self) -> Vec<(MemberId, Option<String>)> {
         let mut sockets = self.state.get_websockets();
         if let Some(closing) = &self.closing {
             let listed = member_of(self.state, closing).is_some_and(|member| {
@@ -129,7 +127,7 @@ impl GatewayObjectSockets<'_> {
         sessions
     }
 
-    pub fn last_ping_ms(&self, member: MemberId) -> Option<u64> {
+    fn last_ping_ms(&self, member: MemberId) -> Option<u64> {
         let ws = self.open.get(&member)?;
         let state: &HibernationState = self.state.as_raw().unchecked_ref();
         let stamp = state.auto_response_timestamp(ws.as_ref()).ok()?;

@@ -18,7 +18,8 @@ use worker::{wasm_bindgen_futures, Env, Request, Response, Result, State};
 use super::{Arrival, Live, Room};
 use crate::edge::relay;
 use crate::edge::router::GATEWAYS_BINDING;
-use crate::relay::{GatewayAnswer, MemberEvent, RoomAnswer, ToGateway, ToRoom};
+use crate::relay::{GatewayAnswer, RoomAnswer, ToGateway, ToRoom};
+use crate::room::members::Placement;
 use crate::room::routes::{Route, USE_GATEWAY_HEADER};
 use crate::room::{Failed, RoomEngine, Turn};
 
@@ -140,41 +141,42 @@ pub(super) fn use_gateway(gateway: &str, sockjs: bool) -> Result<Response> {
     Ok(answer)
 }
 
-// ---- The room engine's side, in one place (`RoomEngine::from_gateway`, `placement`,
-// `gateway_answered`, `Turn::calls`): until the engine holds members, a room holds none, so a
-// call's members are all unknown to it, it never sends a socket to a gateway, and it makes no
-// calls. ----
+// ---- The room engine's side, in one place. ----
 
 /// The gateway a new socket of the room goes to, if the room holds as many as it may.
-pub(super) fn placement(_engine: &RoomEngine) -> Option<String> {
-    None
+pub(super) fn placement(engine: &RoomEngine) -> Option<String> {
+    match engine.placement() {
+        Placement::Here => None,
+        Placement::Gateway(gateway) => Some(gateway),
+    }
 }
 
 fn from_gateway(
-    _engine: &mut RoomEngine,
-    _store: &mut SqliteStore,
-    _sockets: &mut RoomSockets,
-    _room: &str,
+    engine: &mut RoomEngine,
+    store: &mut SqliteStore,
+    sockets: &mut RoomSockets,
+    room: &str,
     call: &ToRoom,
-    _now: u64,
+    now: u64,
 ) -> std::result::Result<RoomAnswer, Failed> {
-    let mut unknown: Vec<_> = call.events.iter().map(MemberEvent::member).collect();
-    unknown.dedup();
-    Ok(RoomAnswer { unknown })
+    // The room learns its name from its sockets, and a gateway's call may come first: the
+    // route names it (members' tokens are checked against it).
+    engine.name_is(room);
+    engine.from_gateway(store, sockets, call, now)
 }
 
 fn gateway_answered(
-    _engine: &mut RoomEngine,
-    _store: &mut SqliteStore,
-    _sockets: &mut RoomSockets,
-    _gateway: &str,
-    _answer: std::result::Result<GatewayAnswer, String>,
-    _now: u64,
+    engine: &mut RoomEngine,
+    store: &mut SqliteStore,
+    sockets: &mut RoomSockets,
+    gateway: &str,
+    answer: std::result::Result<GatewayAnswer, String>,
+    now: u64,
 ) -> std::result::Result<(), Failed> {
-    Ok(())
+    engine.gateway_answered(store, sockets, gateway, answer, now)
 }
 
 /// The calls an event left for the room's gateways.
-pub(super) fn calls_of<T>(_turn: &mut Turn<T>) -> Vec<(String, ToGateway)> {
-    Vec::new()
+pub(super) fn calls_of<T>(turn: &mut Turn<T>) -> Vec<(String, ToGateway)> {
+    std::mem::take(&mut turn.calls)
 }
