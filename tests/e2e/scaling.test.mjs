@@ -6,9 +6,11 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { Client } from '@stomp/stompjs';
+import SockJS from 'sockjs-client';
 import { useServer } from './harness.mjs';
 import { destinationUrl, request, roomStats, until } from './http.mjs';
-import { connect } from './stomp.mjs';
+import { connect, Inbox } from './stomp.mjs';
 
 const server = useServer({
   vars: {
@@ -111,4 +113,48 @@ test('a room with members_per_object 2 takes 5 sockets, 3 of them on a gateway, 
   await until(async () => (await roomStats(server.httpUrl, room)).last_message_id === sent.length,
     'the room gave out one id per message');
   for (const client of clients) await client.disconnect();
+});
+
+test('a Spring tutorial\'s client, stomp.js over sockjs-client\'s websocket transport, chats through a gateway; SockJS over HTTP is refused saying why', async () => {
+  const room = unique('sockjs');
+  const sockjs = new Client({
+    webSocketFactory: () => new SockJS(`${server.httpUrl}/ws-stomp`, null, { transports: ['websocket'] }),
+    reconnectDelay: 0,
+    heartbeatIncoming: 0,
+    heartbeatOutgoing: 0,
+  });
+  const connected = new Promise((resolve, reject) => {
+    sockjs.onConnect = resolve;
+    sockjs.onStompError = (frame) => reject(new Error(`ERROR: ${frame.headers.message}`));
+    sockjs.onWebSocketClose = (event) => reject(new Error(`closed before CONNECTED (${event.code})`));
+  });
+  sockjs.activate();
+  await connected;
+  const received = new Inbox('messages over SockJS');
+  const subscribed = new Promise((resolve) => sockjs.watchForReceipt('sub', resolve));
+  sockjs.subscribe(`/sub/chat/room/${room}`, (message) => received.push(message), { receipt: 'sub' });
+  await subscribed;
+
+  const plain = await connect(`${server.wsUrl}/ws-stomp`);
+  await plain.publishConfirmed('/pub/chat/message', JSON.stringify({ roomId: room, message: 'through two gateways' }));
+  const [message] = await received.atLeast(1);
+  assert.equal(JSON.parse(message.body).message, 'through two gateways');
+  assert.equal((await roomStats(server.httpUrl, room)).last_message_id, 1);
+
+  const overHttp = await request(`${server.httpUrl}/ws-stomp/000/abcdefgh/xhr_streaming`, { method: 'POST' });
+  assert.equal(overHttp.status, 404);
+  assert.match(overHttp.text, /websocket transport only/);
+  await sockjs.deactivate();
+  await plain.disconnect();
+});
+
+test('a client cannot pose as a gateway or a room: the router sets the route header itself', async () => {
+  const room = unique('posing');
+  const posing = await request(`${server.httpUrl}/rooms/${room}/stats`, {
+    headers: { 'x-stomp-rooms-route': `relay-to-room ${room}` },
+  });
+  assert.equal(posing.status, 200, 'the route read from the URL, not the header');
+  assert.equal(posing.json.last_message_id, 0);
+  const noUrl = await request(`${server.httpUrl}/relay-to-room/${room}`, { method: 'POST', body: 'x' });
+  assert.equal(noUrl.status, 404);
 });
