@@ -158,3 +158,26 @@ test('a client cannot pose as a gateway or a room: the router sets the route hea
   const noUrl = await request(`${server.httpUrl}/relay-to-room/${room}`, { method: 'POST', body: 'x' });
   assert.equal(noUrl.status, 404);
 });
+
+test('after the room and its gateways sat idle long enough to be evicted (sockets kept open), members still chat', async () => {
+  const room = unique('evicted');
+  const destination = `/sub/chat/room/${room}`;
+  const [a, b] = [await connect(`${server.wsUrl}/ws-stomp`), await connect(`${server.wsUrl}/ws-stomp`)];
+  const toA = a.subscribe(destination);
+  const toB = b.subscribe(destination);
+  await a.withReceipt((h) => a.subscribe(destination, { id: 'sync', ...h }));
+  await b.withReceipt((h) => b.subscribe(destination, { id: 'sync', ...h }));
+  const before = await roomStats(server.httpUrl, room);
+  // workerd evicts an object after 10 s without events; hibernatable sockets stay open.
+  await new Promise((resolve) => setTimeout(resolve, 12_000));
+  await b.publishConfirmed('/pub/chat/message', JSON.stringify({ roomId: room, message: 'after a nap' }));
+  for (const inbox of [toA, toB]) {
+    const [message] = await inbox.atLeast(1);
+    assert.equal(JSON.parse(message.body).message, 'after a nap');
+  }
+  const after = await roomStats(server.httpUrl, room);
+  assert.equal(after.wakes, before.wakes + 1, 'the room was evicted and woken again');
+  assert.equal(Object.values(after.members).reduce((sum, n) => sum + n, 0), 2, 'it still knew its members');
+  await a.disconnect();
+  await b.disconnect();
+});
