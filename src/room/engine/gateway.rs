@@ -138,16 +138,21 @@ impl RoomEngine {
     /// Where a socket opening to this room goes (see [`Placement`]): here, or the shard
     /// gateway with the fewest of the room's members once the room holds
     /// `scaling.members_per_object` direct sockets.
-    pub fn placement(&self) -> Placement {
+    /// A socket sent to a gateway counts there at once, before it joins.
+    pub fn placement(&mut self) -> Placement {
         let direct = self.broker.connections().count() - self.members.len();
         let scaling = &self.settings.scaling;
-        placement::place(
+        let placement = placement::place(
             self.logs.room().unwrap_or_default(),
             direct,
             scaling.members_per_object,
             scaling.members_per_gateway,
-            &self.members.counts(),
-        )
+            &self.members.expected(),
+        );
+        if let Placement::Gateway(gateway) = &placement {
+            self.members.placed(gateway);
+        }
+        placement
     }
 
     /// Calls to gateways not answered yet (the platform keeps the object in memory while one

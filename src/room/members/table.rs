@@ -30,6 +30,10 @@ pub struct Members {
     /// Members that left the table since the last calls were taken: what is still sent to
     /// them (nothing should be) is dropped, never taken for a socket's.
     departed: HashSet<ConnId>,
+    /// Sockets the room sent to each gateway that have not joined yet (in memory only: a
+    /// burst of sockets opening at once would otherwise all be placed on the same gateway,
+    /// since a socket joins only with its first frame).
+    placed: BTreeMap<String, usize>,
     /// Calls made to gateways, and how many of them failed, since the engine was built.
     pub calls_sent: u64,
     pub calls_failed: u64,
@@ -58,6 +62,9 @@ impl Members {
 
     /// A gateway's member joins as connection `conn`.
     pub fn insert(&mut self, gateway: &str, member: MemberId, conn: ConnId) {
+        if let Some(placed) = self.placed.get_mut(gateway) {
+            *placed = placed.saturating_sub(1);
+        }
         self.gateways
             .entry(gateway.to_owned())
             .or_default()
@@ -193,6 +200,22 @@ impl Members {
             .values()
             .filter(|gateway| gateway.outbox.in_flight)
             .count()
+    }
+
+    /// A socket was sent to `gateway` and will join from there.
+    pub fn placed(&mut self, gateway: &str) {
+        *self.placed.entry(gateway.to_owned()).or_default() += 1;
+    }
+
+    /// Members by gateway, with the sockets sent there that have not joined yet: what
+    /// placement balances.
+    pub fn expected(&self) -> BTreeMap<String, usize> {
+        let mut counts = self.counts();
+        for (gateway, &placed) in &self.placed {
+            *counts.entry(gateway.clone()).or_default() += placed;
+        }
+        counts.retain(|_, count| *count > 0);
+        counts
     }
 
     /// Members by gateway.
