@@ -232,16 +232,26 @@ impl RoomEngine {
             };
             // A member the broker let go whose close waits for the commit (a DISCONNECT's
             // RECEIPT first) leaves storage with this commit all the same.
-            let write = match self.broker.session(conn) {
-                Some(session) => Write::Member(StoredMember {
-                    conn,
-                    gateway: gateway.to_owned(),
-                    member,
-                    session: session.to_json(),
-                }),
-                None => Write::MemberGone { conn },
+            let Some(session) = self.broker.session(conn) else {
+                self.batch.push(Write::MemberGone { conn });
+                continue;
             };
-            self.batch.push(write);
+            let write = Write::Member(StoredMember {
+                conn,
+                gateway: gateway.to_owned(),
+                member,
+                session: session.to_json(),
+            });
+            // What a RECEIPT may promise (a subscription, an acknowledgement) is committed
+            // with the event; a publish rate's change alone waits for company, as a message's
+            // history row does, replacing the row still waiting.
+            if members.promises_changed(conn, session) {
+                self.batch.push(write);
+            } else {
+                self.deferred
+                    .retain(|w| !matches!(w, Write::Member(m) if m.conn == conn));
+                self.deferred.push(write);
+            }
         }
         Ok(())
     }
