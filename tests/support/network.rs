@@ -303,9 +303,9 @@ impl Network {
         let busy_rooms: Vec<String> = self
             .transit
             .iter()
-            .filter_map(|t| match t {
-                InTransit::ToRoom { room, .. } => Some(room.clone()),
-                InTransit::ToGateway { call, .. } => Some(call.room.clone()),
+            .map(|t| match t {
+                InTransit::ToRoom { room, .. } => room.clone(),
+                InTransit::ToGateway { call, .. } => call.room.clone(),
             })
             .collect();
         let busy_gateways: Vec<String> = self
