@@ -19,9 +19,8 @@ use super::{Arrival, Live, Room};
 use crate::edge::relay;
 use crate::edge::router::GATEWAYS_BINDING;
 use crate::relay::{GatewayAnswer, RoomAnswer, ToGateway, ToRoom};
-use crate::room::members::Placement;
 use crate::room::routes::{Route, USE_GATEWAY_HEADER};
-use crate::room::{Failed, RoomEngine, Turn};
+use crate::room::{Failed, Placement, RoomEngine, Turn};
 
 use super::super::sqlite::SqliteStore;
 use super::super::websockets::RoomSockets;
@@ -144,7 +143,7 @@ pub(super) fn use_gateway(gateway: &str, sockjs: bool) -> Result<Response> {
 // ---- The room engine's side, in one place. ----
 
 /// The gateway a new socket of the room goes to, if the room holds as many as it may.
-pub(super) fn placement(engine: &RoomEngine) -> Option<String> {
+pub(super) fn placement(engine: &mut RoomEngine) -> Option<String> {
     match engine.placement() {
         Placement::Here => None,
         Placement::Gateway(gateway) => Some(gateway),
