@@ -242,8 +242,12 @@ impl Room {
         let mut opened = None;
         let mut placed = None;
         self.event(arrival, &mut |room, store, sockets, now| {
-            // An endpoint's socket stays: its SockJS framing and endpoint are the room's.
-            placed = gateways::placement(room).filter(|_| !at_endpoint);
+            // An endpoint's socket stays: its SockJS framing and endpoint are the room's. (The
+            // room counts a socket it places on a gateway until it joins: asked only here.)
+            placed = match at_endpoint {
+                true => None,
+                false => gateways::placement(room),
+            };
             if placed.is_none() {
                 opened = Some(room.open(store, sockets, peer.clone(), now)?);
             }
