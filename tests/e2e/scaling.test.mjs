@@ -1,4 +1,4 @@
-// Rooms spread over objects (README, "Scaling"): with `scaling.room_destinations`, a Spring
+// Rooms spread over objects (README, "Rooms and gateway objects"): with `scaling.room_destinations`, a Spring
 // app's /ws-stomp sockets land on gateway objects and each chat room (/sub/chat/room/{room}) is
 // a room object of its own, holding its own messages; and a room past `members_per_object`
 // sends its next sockets to gateways, whose members get every message, in order, as the room's
