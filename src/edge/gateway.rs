@@ -1,7 +1,7 @@
 //! The gateway Durable Object: holds client sockets and their STOMP connections for rooms that
-//! live in other objects (see [`crate::relay`] and the README's "Scaling"). It carries the
-//! Worker's events to the gateway engine ([`engine`]) and lends it the gateway's hibernatable
-//! WebSockets ([`sockets`]); it decides nothing itself.
+//! live in other objects (see [`crate::relay`] and the README's "Rooms and gateway objects").
+//! It carries the Worker's events to the gateway engine's host ([`GatewayHost`]) and lends it
+//! the gateway's hibernatable WebSockets ([`sockets`]); it decides nothing itself.
 //!
 //! # Its name
 //!
@@ -38,14 +38,13 @@ use worker::{
 
 use super::router::ROOMS_BINDING;
 use super::{env, logs, relay, ROUTE_HEADER};
+use crate::gateway::{GatewayHost, GatewayMode, GatewayTurn};
 use crate::relay::{RoomAnswer, ToGateway, ToRoom};
 use crate::room::routes::Route;
 use crate::stomp::subprotocol;
 
-mod engine;
 mod sockets;
 
-use engine::{Done, Engine, Opening};
 use sockets::{member_of, GatewayObjectSockets};
 
 /// A STOMP heart-beat, and the auto-response that answers it.
@@ -65,7 +64,7 @@ pub struct Gateway {
 struct Live {
     /// The gateway's name, as kept in its storage.
     name: String,
-    engine: Engine,
+    host: GatewayHost,
     sockets: HashMap<crate::relay::MemberId, WebSocket>,
 }
 
@@ -113,8 +112,8 @@ impl DurableObject for Gateway {
             WebSocketIncomingMessage::String(text) => (text.as_bytes(), false),
             WebSocketIncomingMessage::Binary(bytes) => (bytes, true),
         };
-        self.event(Arrival::default(), |engine, sockets, now| {
-            engine.receive(sockets, member, data, binary, now)
+        self.event(Arrival::default(), |host, sockets, now| {
+            host.receive(sockets, member, data, binary, now)
         })
         .await?;
         Ok(())
@@ -143,8 +142,8 @@ impl DurableObject for Gateway {
     }
 
     async fn alarm(&self) -> Result<Response> {
-        self.event(Arrival::default(), |engine, sockets, now| {
-            engine.alarm(sockets, now)
+        self.event(Arrival::default(), |host, sockets, now| {
+            host.alarm(sockets, now)
         })
         .await?;
         Response::ok("ok")
@@ -161,26 +160,14 @@ impl Gateway {
             ..Arrival::default()
         };
         let opened = self
-            .event(arrival, |engine, sockets, now| {
-                engine.open(sockets, address.clone(), sockjs, now)
+            .event(arrival, |host, sockets, now| {
+                host.open(sockets, address.clone(), sockjs, now)
             })
             .await?;
-        match opened {
-            Some(Opening::Accepted) => {}
-            // Accepted for the refusal alone, never for hibernation (as in a room).
-            Some(Opening::Refused {
-                messages,
-                code,
-                reason,
-            }) => {
-                pair.server.accept()?;
-                for message in messages {
-                    let text = String::from_utf8_lossy(&message);
-                    pair.server.send_with_str(text.as_ref())?;
-                }
-                pair.server.close(Some(code), Some(reason))?;
-            }
-            None => return Response::error("the gateway could not open the socket", 503),
+        // A refused CONNECT is the gateway's to answer, on the socket: `None` here is a socket
+        // the platform would not take.
+        if opened.flatten().is_none() {
+            return Response::error("the gateway could not open the socket", 503);
         }
         let response = Response::from_websocket(pair.client)?;
         if let Some(chosen) = subprotocol::choose(offered.as_deref()) {
@@ -201,8 +188,8 @@ impl Gateway {
             Err(malformed) => return Response::error(malformed.to_string(), 400),
         };
         let answer = self
-            .event(Arrival::default(), |engine, sockets, now| {
-                engine.from_room(sockets, &call, now)
+            .event(Arrival::default(), |host, sockets, now| {
+                host.from_room(sockets, &call, now)
             })
             .await?;
         match answer {
@@ -219,8 +206,8 @@ impl Gateway {
             closing: Some(ws.clone()),
             ..Arrival::default()
         };
-        self.event(arrival, |engine, sockets, now| {
-            engine.closed(sockets, member, now)
+        self.event(arrival, |host, sockets, now| {
+            host.closed(sockets, member, now)
         })
         .await?;
         Ok(())
@@ -228,11 +215,11 @@ impl Gateway {
 
     /// Runs one event against the engine (built first if the object was just created or
     /// woken), sends the calls it leaves, and changes the alarm as it asks. The borrow ends
-    /// before the first `.await`. `None`: the event failed (logged).
+    /// before the first `.await`. `None`: the gateway cannot serve (logged).
     async fn event<T>(
         &self,
         arrival: Arrival,
-        work: impl FnOnce(&mut Engine, &mut GatewayObjectSockets, u64) -> Done<T>,
+        work: impl FnOnce(&mut GatewayHost, &mut GatewayObjectSockets, u64) -> GatewayTurn<T>,
     ) -> Result<Option<T>> {
         let Some(name) = self.name().await? else {
             logs::platform_error(
@@ -257,18 +244,18 @@ impl Gateway {
                 incoming: arrival.incoming,
                 closing: arrival.closing,
             };
-            work(&mut live.engine, &mut sockets, now)
+            work(&mut live.host, &mut sockets, now)
         };
         logs::print(&done.logs);
         self.call_rooms(done.calls);
         if !super::object::change_alarm(self.state.storage(), done.alarm).await {
             if let Ok(mut slot) = self.live.try_borrow_mut() {
                 if let Some(live) = slot.as_mut() {
-                    live.engine.alarm_failed();
+                    live.host.alarm_failed();
                 }
             }
         }
-        Ok(done.result)
+        Ok(Some(done.result))
     }
 
     /// What the object keeps in memory, set up first if it has just been created or woken;
@@ -281,16 +268,14 @@ impl Gateway {
             // Invalid settings: the defaults, with everyone refused (see `env::settings`).
             let settings = env::settings(&self.env).unwrap_or_default();
             let auth = env::authenticator(&self.env);
-            let engine = match Engine::new(crate::room::Settings::clone(&settings), auth, &name) {
-                Ok(engine) => engine,
-                Err(why) => {
-                    logs::platform_error("a gateway with a name it cannot serve", None, &why);
-                    return None;
-                }
+            let Some(mode) = GatewayMode::from_name(&name) else {
+                logs::platform_error("a gateway with a name no router gives", None, &name);
+                return None;
             };
+            let settings = crate::room::Settings::clone(&settings);
             *slot = Some(Live {
                 name,
-                engine,
+                host: GatewayHost::new(mode, settings, auth),
                 sockets: HashMap::new(),
             });
         }
@@ -348,8 +333,8 @@ async fn call_room(gateway: Gateway, room: String, call: ToRoom) {
         .await
         .and_then(|body| RoomAnswer::decode(&body).map_err(|malformed| malformed.to_string()));
     let heard = gateway
-        .event(Arrival::default(), |engine, sockets, now| {
-            engine.room_answered(sockets, &room, answer, now)
+        .event(Arrival::default(), |host, sockets, now| {
+            host.room_answered(sockets, &room, answer, now)
         })
         .await;
     if let Err(error) = heard {
