@@ -9,8 +9,7 @@ use std::rc::Rc;
 
 use stomp_rooms::gateway::testing::MemoryGatewaySockets;
 use stomp_rooms::gateway::{
-    GatewayHost, GatewayMode, GatewayTurn, MAX_ACK_IDS, MAX_KEPT_CONNECT_BYTES,
-    MAX_ROOM_OUTBOX_BYTES,
+    GatewayHost, GatewayMode, GatewayTurn, MAX_KEPT_CONNECT_BYTES, MAX_ROOM_OUTBOX_BYTES,
 };
 use stomp_rooms::relay::{
     GatewayAnswer, MemberEvent, MemberId, Outgoing, RoomAnswer, ToGateway, ToRoom,
@@ -486,7 +485,7 @@ gateway_test! {
 }
 
 gateway_test! {
-    fn acks_go_to_the_room_whose_message_they_settle() {
+    fn an_ack_id_names_the_room_whose_message_it_settles() {
         let mut net = Net::new();
         let member = net.connected();
         net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\nack:client-individual\n\n\0");
@@ -495,11 +494,16 @@ gateway_test! {
         net.made.clear();
         let message = "MESSAGE\nsubscription:0\nmessage-id:5\ndestination:/sub/chat/room/7\nack:5-0\ncontent-length:2\n\nhi\0";
         net.room_sends("7", vec![text(&[member], message)]);
-        assert_eq!(net.received(member), [message]);
-        net.send(member, "ACK\nid:5-0\n\n\0");
-        assert_eq!(net.events("7"), [(member, "ACK\nid:5-0\n".to_owned())]);
+        assert_eq!(
+            net.received(member),
+            [message.replace("ack:5-0", "ack:7/5-0")],
+            "the client sees the room in the ack id"
+        );
+        net.send(member, "ACK\nid:7/5-0\n\n\0");
+        assert_eq!(net.events("7"), [(member, "ACK\nid:5-0\n".to_owned())], "the room gets its own id");
         net.settle();
-        // An ack id not known: the socket joined two rooms, so the gateway's own room.
+        // An ack id naming no room the socket joined: the socket joined two rooms, so the
+        // gateway's own answers it.
         net.send(member, "NACK\nid:9-9\n\n\0");
         assert_eq!(net.events("ws-stomp"), [(member, "NACK\nid:9-9\n".to_owned())]);
     }
@@ -766,9 +770,9 @@ gateway_test! {
         net.made.clear();
         let message = "MESSAGE\nsubscription:0\nmessage-id:5\ndestination:/sub/chat/room/7\nack:a5\ncontent-length:0\n\n\0";
         net.room_sends("7", vec![text(&[member], message)]);
-        assert_eq!(net.received(member), [message]);
+        assert_eq!(net.received(member), [message.replace("ack:a5", "ack:7/a5")]);
         // Room 7 is joined already: no second join, and the ack goes where it came from.
-        net.send(member, "ACK\nid:a5\n\n\0");
+        net.send(member, "ACK\nid:7/a5\n\n\0");
         net.settle();
         net.send(member, "UNSUBSCRIBE\nid:0\n\n\0");
         net.settle();
@@ -814,28 +818,35 @@ gateway_test! {
 }
 
 gateway_test! {
-    fn the_ack_ids_remembered_are_bounded_and_the_oldest_fall_back() {
+    fn every_unacknowledged_message_of_every_room_is_acknowledged_in_its_own_room() {
         let mut net = Net::new();
         let member = net.connected();
         net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\nack:client-individual\n\n\0");
+        net.send(member, "SUBSCRIBE\nid:1\ndestination:/queue/work\nack:client-individual\n\n\0");
         net.settle();
-        let count = MAX_ACK_IDS + 4;
-        for id in 0..count {
-            let message = format!("MESSAGE\nsubscription:0\nmessage-id:{id}\ndestination:/sub/chat/room/7\nack:{id}-0\ncontent-length:0\n\n\0");
-            net.room_sends("7", vec![text(&[member], &message)]);
+        // A hundred unacknowledged messages from each of two rooms: the gateway remembers
+        // none of them, and each ACK still reaches the room that sent its message.
+        for id in 0..100 {
+            let chat = format!("MESSAGE\nsubscription:0\nmessage-id:{id}\ndestination:/sub/chat/room/7\nack:{id}-0\ncontent-length:0\n\n\0");
+            net.room_sends("7", vec![text(&[member], &chat)]);
+            let work = format!("MESSAGE\nsubscription:1\nmessage-id:{id}\ndestination:/queue/work\nack:{id}-1\ncontent-length:0\n\n\0");
+            net.room_sends("ws-stomp", vec![text(&[member], &work)]);
         }
-        net.send(member, "SUBSCRIBE\nid:1\ndestination:/topic/news\n\n\0");
         net.settle();
         net.made.clear();
-        // The newest ack goes to room 7; the oldest was forgotten, and the socket uses two
-        // rooms: it goes to the gateway's own.
-        net.send(member, &format!("ACK\nid:{}-0\n\n\0", count - 1));
-        net.send(member, "ACK\nid:0-0\n\n\0");
-        assert_eq!(net.events("7").len(), 1);
-        assert_eq!(net.events("ws-stomp").len(), 1);
-        if let Some(session) = net.host.engine().and_then(|e| e.session(member)) {
-            assert!(session.acks.len() <= MAX_ACK_IDS);
+        let (mut to_chat, mut to_endpoint) = (Vec::new(), Vec::new());
+        for id in 0..100 {
+            net.send(member, &format!("ACK\nid:7/{id}-0\n\n\0"));
+            net.send(member, &format!("ACK\nid:ws-stomp/{id}-1\n\n\0"));
+            to_chat.extend(net.events("7"));
+            to_endpoint.extend(net.events("ws-stomp"));
+            net.settle();
+            net.made.clear();
         }
+        assert_eq!(to_chat.len(), 100);
+        assert_eq!(to_endpoint.len(), 100);
+        assert_eq!(to_chat[99], (member, "ACK\nid:99-0\n".to_owned()));
+        assert_eq!(to_endpoint[0], (member, "ACK\nid:0-1\n".to_owned()));
     }
 }
 

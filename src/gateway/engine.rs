@@ -331,8 +331,11 @@ impl GatewayEngine {
         binary: bool,
     ) {
         let (mut plain, mut framed) = (Vec::new(), Vec::new());
-        // Read once, for the first member that remembers acks from this room.
-        let mut message: Option<Option<Frame>> = None;
+        let named = match self.mode {
+            GatewayMode::Endpoint { .. } => frames::with_room_in_ack(bytes, room),
+            GatewayMode::Shard { .. } => None,
+        };
+        let bytes = named.as_deref().unwrap_or(bytes);
         for &member in members {
             let Some(held) = self.members.get_mut(&member) else {
                 continue;
@@ -345,24 +348,10 @@ impl GatewayEngine {
                     continue;
                 }
             }
-            let Some(held) = self.members.get_mut(&member) else {
+            let Some(held) = self.members.get(&member) else {
                 continue;
             };
-            let session = &mut held.session;
-            if session.acks_from(room, None) {
-                let version = session.version;
-                let read = message
-                    .get_or_insert_with(|| frames::decode_if(bytes, Command::Message, version));
-                if let Some(read) = read {
-                    let subscription = read.header("subscription");
-                    if let (Some(ack), true) =
-                        (read.header("ack"), session.acks_from(room, subscription))
-                    {
-                        session.remember_ack(ack, room);
-                        self.dirty.insert(member);
-                    }
-                }
-            }
+            let session = &held.session;
             if session.sockjs {
                 framed.push(member);
             } else {

@@ -1,6 +1,6 @@
 //! Reading the frames rooms send members (the gateway looks at few: it drops CONNECTED, counts
-//! a DISCONNECT's RECEIPTs and remembers which room an `ack` came from) and the frames the
-//! gateway writes itself.
+//! a DISCONNECT's RECEIPTs and names the room in each `ack` id) and the frames the gateway
+//! writes itself.
 
 use crate::sockjs;
 use crate::stomp::{Command, Decoded, Decoder, Frame, Limits, Version};
@@ -30,6 +30,38 @@ pub fn decode_if(bytes: &[u8], command: Command, version: Version) -> Option<Fra
         Ok(Some(Decoded::Frame(frame))) => Some(frame),
         _ => None,
     }
+}
+
+/// A MESSAGE's `ack` id with the room that sent it in front (`{room}/{id}`), so the client's
+/// ACK or NACK names its room and the gateway needs to remember nothing: an endpoint's socket
+/// may hold up to `max_unacked` unacknowledged messages in each of its rooms. `None` when the
+/// message carries no `ack` header (auto-acknowledged, or STOMP 1.0/1.1, whose ACK names its
+/// subscription instead). Room names hold no `/`, so the id splits back at its first.
+pub fn with_room_in_ack(bytes: &[u8], room: &str) -> Option<Vec<u8>> {
+    if !bytes.starts_with(b"MESSAGE\n") {
+        return None;
+    }
+    let head_end = find(bytes, b"\n\n")?;
+    let at = find(&bytes[..head_end], b"\nack:")? + b"\nack:".len();
+    let mut named = Vec::with_capacity(bytes.len() + room.len() + 1);
+    named.extend_from_slice(&bytes[..at]);
+    named.extend_from_slice(room.as_bytes());
+    named.push(b'/');
+    named.extend_from_slice(&bytes[at..]);
+    Some(named)
+}
+
+/// The room an ack id names and the room's own id (see [`with_room_in_ack`]).
+pub fn room_in_ack(id: &str) -> Option<(&str, &str)> {
+    let (room, own) = id.split_once('/')?;
+    crate::room_name::validate(room).ok()?;
+    Some((room, own))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
 }
 
 /// A RECEIPT for `receipt`.

@@ -14,7 +14,6 @@ use super::session::{
 use super::sockets::GatewaySockets;
 use crate::relay::{MemberEvent, MemberId};
 use crate::room::destinations;
-use crate::room::AckMode;
 use crate::stomp::{Command, Frame, ProtocolError, Version};
 
 impl GatewayEngine {
@@ -109,11 +108,9 @@ impl GatewayEngine {
                 format!("a connection may hold at most {max} subscriptions (max_subscriptions)"),
             ));
         }
-        let client_ack = AckMode::parse(frame.header("ack")).is_some_and(|a| a != AckMode::Auto);
         let subscription = RoutedSubscription {
             id: id.to_owned(),
             room: self.room_for(destination)?,
-            client_ack,
         };
         self.relay(member, &subscription.room, &frame, binary)?;
         if let Some(held) = self.members.get_mut(&member) {
@@ -175,9 +172,27 @@ impl GatewayEngine {
         binary: bool,
     ) -> Result<(), ProtocolError> {
         let held = self.members.get_mut(&member).ok_or_else(gone)?;
-        let session = &mut held.session;
+        let session = &held.session;
+        let mut frame = frame;
+        // 1.2: the ack id names its room (see `frames::with_room_in_ack`), which gets its own
+        // id back; 1.0 and 1.1 name the subscription.
         let named = match session.version {
-            Version::V1_2 => frame.header("id").and_then(|id| session.take_ack(id)),
+            Version::V1_2 => {
+                let id = frame.header("id").unwrap_or_default().to_owned();
+                match frames::room_in_ack(&id) {
+                    Some((room, own)) if session.joined(room) => {
+                        let own = own.to_owned();
+                        for (name, value) in &mut frame.headers {
+                            if name == "id" {
+                                *value = own;
+                                break;
+                            }
+                        }
+                        Some(room.to_owned())
+                    }
+                    _ => None,
+                }
+            }
             _ => frame
                 .header("subscription")
                 .and_then(|id| session.subscription(id))
@@ -187,7 +202,6 @@ impl GatewayEngine {
         let room = named
             .or(only)
             .unwrap_or_else(|| self.mode.room().to_owned());
-        self.dirty.insert(member);
         self.bind_transaction(member, &frame, &room, binary)?;
         self.relay(member, &room, &frame, binary)
     }

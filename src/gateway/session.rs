@@ -4,8 +4,6 @@
 //! subscriptions (`max_subscriptions`), the ack ids remembered and the open transactions
 //! (`max_transactions`), each id and destination by the codec's limits.
 
-use std::collections::VecDeque;
-
 use serde::{Deserialize, Serialize};
 
 use crate::relay::MemberId;
@@ -19,10 +17,6 @@ pub const MAX_KEPT_CONNECT_BYTES: usize = 4 * 1024;
 
 /// The rooms one socket may use at once.
 pub const MAX_ROOMS_PER_MEMBER: usize = 16;
-
-/// The ack ids remembered per socket, with the room each came from (the oldest are forgotten:
-/// an ACK for one of them goes to the socket's only room, else the gateway's own).
-pub const MAX_ACK_IDS: usize = 16;
 
 /// The longest `receipt` a DISCONNECT may carry when it goes to rooms (the gateway keeps it
 /// until they have all answered).
@@ -43,9 +37,6 @@ pub const KEPT_CONNECT_HEADERS: [&str; 6] = [
 pub struct RoutedSubscription {
     pub id: String,
     pub room: String,
-    /// Its messages carry an `ack` the client will answer (a client ack mode).
-    #[serde(rename = "ca", default)]
-    pub client_ack: bool,
 }
 
 /// A DISCONNECT with a receipt, relayed to every room joined: the RECEIPT goes out when all of
@@ -95,9 +86,6 @@ pub struct MemberSession {
     pub rooms: Vec<String>,
     #[serde(rename = "subs", default)]
     pub subscriptions: Vec<RoutedSubscription>,
-    /// Ack id → the room whose MESSAGE carried it, oldest first.
-    #[serde(default)]
-    pub acks: VecDeque<(String, String)>,
     /// Open transactions and the room each is bound to (`None`: no frame of it yet).
     #[serde(rename = "tx", default)]
     pub transactions: Vec<(String, Option<String>)>,
@@ -122,7 +110,6 @@ impl MemberSession {
             connect_headers: Vec::new(),
             rooms: Vec::new(),
             subscriptions: Vec::new(),
-            acks: VecDeque::new(),
             transactions: Vec::new(),
             disconnecting: None,
         }
@@ -140,28 +127,6 @@ impl MemberSession {
 
     pub fn subscription(&self, id: &str) -> Option<&RoutedSubscription> {
         self.subscriptions.iter().find(|s| s.id == id)
-    }
-
-    /// Whether MESSAGEs from `room` on subscription `id` carry acks to remember.
-    pub fn acks_from(&self, room: &str, id: Option<&str>) -> bool {
-        self.subscriptions
-            .iter()
-            .any(|s| s.client_ack && s.room == room && id.is_none_or(|id| s.id == id))
-    }
-
-    /// Remembers that `ack` came from `room`, forgetting the oldest past [`MAX_ACK_IDS`].
-    pub fn remember_ack(&mut self, ack: &str, room: &str) {
-        self.acks.retain(|(id, _)| id != ack);
-        if self.acks.len() >= MAX_ACK_IDS {
-            self.acks.pop_front();
-        }
-        self.acks.push_back((ack.to_owned(), room.to_owned()));
-    }
-
-    /// The room an ack id came from, forgotten as it is used.
-    pub fn take_ack(&mut self, ack: &str) -> Option<String> {
-        let at = self.acks.iter().position(|(id, _)| id == ack)?;
-        self.acks.remove(at).map(|(_, room)| room)
     }
 
     /// The CONNECT relayed to a room the socket joins: the client's, with `heart-beat:0,0` (the
@@ -205,12 +170,8 @@ mod tests {
             .map(|i| RoutedSubscription {
                 id: format!("{i:0>64}"),
                 room: room(i),
-                client_ack: true,
             })
             .collect();
-        for i in 0..MAX_ACK_IDS {
-            session.remember_ack(&format!("{}-{}", u64::MAX - i as u64, u32::MAX), &room(i));
-        }
         session.transactions = (0..limits.max_transactions)
             .map(|i| (format!("{i:0>64}"), Some(room(i))))
             .collect();
