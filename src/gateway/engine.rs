@@ -14,7 +14,7 @@ use crate::relay::{GatewayAnswer, MemberEvent, MemberId, Outgoing, RoomAnswer, T
 use crate::room::log::{Level, LogLine};
 use crate::room::{AlarmChange, Authenticator, Settings, HEART_BEAT_GRACE};
 use crate::sockjs;
-use crate::stomp::{Command, Decoded, Decoder, Frame, ProtocolError};
+use crate::stomp::{Command, Decoded, Decoder, ProtocolError};
 
 /// The close code for a member whose room was lost.
 const LOST_ROOM: u16 = 1011;
