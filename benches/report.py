@@ -316,7 +316,8 @@ scale_results = pick("scale")
 seed_results = pick("seed-app")
 if scale_results or seed_results:
     first = (scale_results or seed_results)[0]
-    sizes = sorted({r["members"] for r in scale_results if r.get("members")})
+    # Sizes that ran somewhere (those the open-file limit left out are listed below the tables).
+    sizes = sorted({r["members"] for r in scale_results if r.get("members") and not r.get("skipped")})
     lines += ["", "## One room past one object, and a Spring app's chat rooms (issue 21)", "",
               f"Measured {first.get('measured_at', 'on an unrecorded date')} at commit {first.get('commit', 'not recorded')} "
               "by `scripts/bench.sh` (alone: `bash scripts/bench.sh scale`), on the same machine, on two stomp-rooms servers "
@@ -333,7 +334,10 @@ if scale_results or seed_results:
               "",
               "Every object of a server runs in its one workerd process, pinned to one core: here spreading a room over "
               "objects cannot add cores, so the sharded columns show what spreading costs (calls between objects, CPU per "
-              "message) and what one core still carries, not the parallelism separate machines give it in production.",
+              "message) and what one core still carries, not the parallelism separate machines give it in production. "
+              "The same process holds every socket of a server, about 4.3 open files each under `wrangler dev`, so its "
+              f"open-file limit ({fmt(first.get('open_file_limit'))} here) caps the members of a run: sizes past it are "
+              "listed below the tables as not run, and the largest size that fits runs in their place.",
               "",
               "### One room, M members and one publisher",
               "",
@@ -381,16 +385,18 @@ if scale_results or seed_results:
                      f"| {delivered_cell(run['direct'])} | {delivered_cell(run['sharded'])} | {cpu('direct')} | {cpu('sharded')} |")
 
     lines += ["", "What the room's counters (`GET /rooms/{room}/stats`) said once every member was subscribed, and what "
-              "follows from them per message. **room's own sockets**: its `connections` (the publisher among them); the "
-              "room writes each message to each of these itself, so its WebSocket sends per message are this less the "
-              "publisher. **members on gateways**: its `members`, by gateway. **gateway calls per message**: the room's "
+              "follows from them per message. **room's own sockets**: its `sockets`, the WebSockets the runtime holds for "
+              "the room object itself (the publisher among them); the room writes each message to each of these itself, "
+              "so its WebSocket sends per message are this less the publisher. Its `connections` (STOMP sessions) count "
+              "these and its members on gateways. **members on gateways**: its `members`, by gateway. **gateway calls per message**: the room's "
               "calls to its gateways during the run (`gateway_calls`, each a request between objects) over the messages "
               "published, unpaced / paced; each call carries one WebSocket message for all of that gateway's members "
               "that the message reached. A dash: the counter is absent (a room without gateways has none). "
-              "**connect**: seconds until all were subscribed, connects/s, and the worker's CPU seconds meanwhile.", "",
+              "**connect**: seconds until all were subscribed, connects/s, and the worker's CPU seconds meanwhile. "
+              "**open files**: the busiest server process's open files once all were subscribed, and per member.", "",
               "| members | placement | connect s (connects/s; worker CPU s) | room's own sockets | members on gateways (gateways) "
-              "| gateway calls per message (unpaced / paced) | failed gateway calls |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
+              "| gateway calls per message (unpaced / paced) | failed gateway calls | open files (per member) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for m in sizes:
         for p in PLACEMENTS:
             r = one("scale", placement=p, members=m)
@@ -401,9 +407,11 @@ if scale_results or seed_results:
             failed = gateway_calls((run_of(r, "paced") or run_of(r, "unpaced") or {}).get("stats_after"))[1]
             connect_cpu = sum(v for k, v in (r.get("connect_server_cpu_by_process") or {}).items() if k == "workerd")
             per = [calls_per_message(run_of(r, mode)) for mode in ("unpaced", "paced")]
+            files = max((r.get("server_open_files_connected") or {}).values(), default=None)
+            files_cell = f"{fmt(files)} ({fmt(files / r['connected'], 1)})" if files and r.get("connected") else "—"
             lines.append(f"| {m:,} | {p} | {fmt(r['connect_seconds'], 1)} ({fmt(r['connects_per_second'])}; {fmt(connect_cpu, 1)}) "
-                         f"| {fmt(stats.get('connections'))} | {fmt(on_gateways)}" + (f" ({gateways})" if gateways is not None else "")
-                         + f" | {' / '.join(fmt(x, 2) for x in per)} | {fmt(failed)} |")
+                         f"| {fmt(stats.get('sockets'))} | {fmt(on_gateways)}" + (f" ({gateways})" if gateways is not None else "")
+                         + f" | {' / '.join(fmt(x, 2) for x in per)} | {fmt(failed)} | {files_cell} |")
     for r in scale_results:
         if r.get("skipped"):
             lines.append(f"\n{r['members']:,} members, {r.get('placement')}: not run ({r['skipped']}).")
@@ -456,7 +464,7 @@ if scale_results or seed_results:
             def f(r):
                 s = stats_of(r, "stats_subscribed", room)
                 on_gateways, gateways = gateway_members(s)
-                text = f"{fmt(s.get('connections'))} own sockets"
+                text = f"{fmt(s.get('sockets'))} own sockets"
                 if on_gateways is not None:
                     text += f", {fmt(on_gateways)} members on gateways" + (f" ({gateways})" if gateways is not None else "")
                 return text

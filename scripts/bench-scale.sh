@@ -12,7 +12,16 @@
 # Settings (environment): SCALE_MEMBERS ("1000 5000 10000"), SCALE_PARALLEL (connections
 # opening at once, 200), SCALE_PACED_DELIVERIES (deliveries/s the paced phase aims at, 10000:
 # 10 messages/s into 1,000 members, 1/s into 10,000), SCALE_PACED_SECONDS (10),
-# SCALE_UNPACED_DELIVERIES (200000: the unpaced phase's messages are this over the members).
+# SCALE_UNPACED_DELIVERIES (200000: the unpaced phase's messages are this over the members),
+# SCALE_PLACEMENTS ("direct sharded": the servers the big room runs on), SCALE_SEED_APP (1; 0
+# leaves the Spring app out), SCALE_FILES_PER_MEMBER (4.5, below).
+#
+# How many members fit: under `wrangler dev` one workerd process holds about 4.3 open files
+# per WebSocket (6.4 over its two processes: 12,866 files for 2,001 sockets when measured), and
+# every object of a server (room and gateways alike) is in that process, so its open-file limit
+# (`ulimit -n`, raised as far as allowed at the start) caps the members of one run at about
+# limit / 4.5. A size past it is recorded as not run, with the reason, and the largest size
+# that fits runs in its place.
 
 SCALE_DIRECT_PORT=8816 SCALE_SHARDED_PORT=8817
 SPRING_DESTINATIONS='{"topics": ["/sub/"], "application": {"/pub/chat/message": "/sub/chat/room/{roomId}"}}'
@@ -66,18 +75,32 @@ scale_scenarios() {
     scale_quiet() { wait_until_idle "scale_pids_joined"; }
     scale_pids_joined() { scale_pids | paste -sd, -; }
 
-    local members room url tags
-    for placement in direct sharded; do
-        for members in "${members_list[@]}"; do
+    # The sizes that fit under the open-file limit, and in place of those that do not, the
+    # largest that does (rounded down to hundreds).
+    local fits skipped=() sizes=() size
+    fits="$(python3 -c 'import sys; print(max(0, int((int(sys.argv[1]) - 500) / float(sys.argv[2])) // 100 * 100))' \
+        "$limit" "${SCALE_FILES_PER_MEMBER:-4.5}")"
+    for size in "${members_list[@]}"; do
+        if [ "$size" -le "$fits" ]; then sizes+=("$size"); else skipped+=("$size"); fi
+    done
+    if [ "${#skipped[@]}" -gt 0 ] && [ "$fits" -gt 0 ] && ! printf '%s\n' "${sizes[@]}" | grep -qx "$fits"; then
+        sizes+=("$fits")
+    fi
+    [ "${#skipped[@]}" -gt 0 ] && step "scale: ${skipped[*]} members need more open files than the limit ($limit) gives one server process; the largest that fits: $fits"
+
+    local members room url tags placements
+    read -r -a placements <<< "${SCALE_PLACEMENTS:-direct sharded}"
+    for placement in "${placements[@]}"; do
+        case "$placement" in direct|sharded) ;; *) echo "bench: SCALE_PLACEMENTS takes direct and sharded, not '$placement'" >&2; return 1 ;; esac
+    done
+    for placement in "${placements[@]}"; do
+        for members in "${skipped[@]}"; do
             tags="{\"placement\": \"$placement\", \"members\": $members, \"room_settings\": ${settings[$placement]}}"
-            # Each member is a socket here and one in the server; the publisher, stats reads
-            # and the processes' own files need a few more.
-            if [ $(( members + 100 )) -gt "$limit" ]; then
-                step "scale: skipping $members members: the open-file limit is $limit"
-                echo "{\"scenario\": \"scale\", \"members\": $members, \"skipped\": \"the open-file limit is $limit\"}" \
-                    | record "$tags" "$SCALE_TAGS"
-                continue
-            fi
+            echo "{\"scenario\": \"scale\", \"skipped\": \"needs about ${SCALE_FILES_PER_MEMBER:-4.5} open files per member in one workerd process; its limit is $limit, which holds about $fits\"}" \
+                | record "$tags" "$SCALE_TAGS"
+        done
+        for members in "${sizes[@]}"; do
+            tags="{\"placement\": \"$placement\", \"members\": $members, \"room_settings\": ${settings[$placement]}}"
             room="scale-$members-$RANDOM"
             url="ws://127.0.0.1:${port[$placement]}/rooms/$room"
             scale_quiet
@@ -93,7 +116,7 @@ scale_scenarios() {
     done
 
     local variant
-    for variant in before after; do
+    [ "${SCALE_SEED_APP:-1}" = 1 ] && for variant in before after; do
         placement=direct; [ "$variant" = after ] && placement=sharded
         scale_quiet
         step "seed app, $variant ($placement server): 100 chat rooms x 10 members on /ws-stomp, 2 msg/s each, 10 s"

@@ -147,6 +147,20 @@ impl ProcessSample {
         sample
     }
 
+    /// Open files (sockets among them) of each process, as "{name} {pid}": what a connection
+    /// costs a server in file descriptors, against each process's open-file limit.
+    pub fn open_files(pids: &[u32]) -> Value {
+        let mut by_process = serde_json::Map::new();
+        for pid in pids {
+            let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+                continue;
+            };
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            by_process.insert(format!("{} {pid}", name.trim()), entries.count().into());
+        }
+        Value::Object(by_process)
+    }
+
     /// This process (the load generator itself).
     pub fn own() -> Self {
         Self::take(&[std::process::id()])

@@ -154,12 +154,17 @@ pub async fn scale(args: &Args) -> Result<Value, Error> {
         first_error(&tally).map_or(String::new(), |e| format!(" (first: {e})"))
     );
     let stats_connected = read_stats().await;
+    let server_open_files = ProcessSample::open_files(&pids);
 
     let mut runs = Vec::new();
     for (phase, mode, count, rate) in [
         (UNPACED, "unpaced", messages, 0),
         (PACED, "paced", paced_rate * paced_seconds, paced_rate),
     ] {
+        if tally.listening() == 0 {
+            eprintln!("scale: no member is subscribed any more; nothing to measure");
+            break;
+        }
         // Whatever the last step left to the room (connects, a backlog) ends before this one.
         tokio::time::sleep(Duration::from_secs(1)).await;
         let stats_before = read_stats().await;
@@ -202,7 +207,7 @@ pub async fn scale(args: &Args) -> Result<Value, Error> {
         "connects_per_second": connected as f64 / connect_seconds,
         "connect_server_cpu_seconds": server_connected.cpu_seconds() - server_before.cpu_seconds(),
         "connect_server_cpu_by_process": server_connected.cpu_by_process_since(&server_before),
-        "server_rss_mb_connected": server_connected.rss_mb(),
+        "server_rss_mb_connected": server_connected.rss_mb(), "server_open_files_connected": server_open_files,
         "client_rss_mb": ProcessSample::own().rss_mb(),
         "stats_initial": stats_initial, "stats_connected": stats_connected, "runs": runs,
     }))

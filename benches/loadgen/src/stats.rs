@@ -11,10 +11,10 @@ use tokio::net::TcpStream;
 /// `{"error": why}`: a counter that cannot be read is recorded as such, never fatal. A busy room
 /// answers after the events queued before the request, so the wait is long but bounded.
 pub async fn read(url: &str) -> Value {
-    match tokio::time::timeout(Duration::from_secs(120), get(url)).await {
+    match tokio::time::timeout(Duration::from_secs(60), get(url)).await {
         Ok(Ok(value)) => value,
         Ok(Err(why)) => json!({ "error": why }),
-        Err(_) => json!({ "error": format!("{url}: no answer within 120 s") }),
+        Err(_) => json!({ "error": format!("{url}: no answer within 60 s") }),
     }
 }
 
