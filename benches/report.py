@@ -344,7 +344,7 @@ if scale_results or seed_results:
               "M members connect to `/rooms/{room}` (at most "
               f"{first.get('parallel', 200)} opening at once) and subscribe to `/topic/chat`; one publisher, connected "
               "first (so one of the room's own sockets in both servers), sends 100-byte messages. Unpaced: as fast as its "
-              "socket takes them, 200,000 deliveries' worth (200 messages into 1,000 members, 20 into 10,000); "
+              "socket takes them, about 200,000 deliveries' worth (200,000 ÷ M messages: 200 into 1,000 members); "
               "deliveries/s runs from the first send to the last delivery. **worker µs per message**: workerd's CPU during "
               "the run (all of the server's objects, room and gateways) over the messages published; per delivery, over "
               "the member count again.",
@@ -364,7 +364,8 @@ if scale_results or seed_results:
                      f"| {delivered_cell(run['direct'])} | {delivered_cell(run['sharded'])} | {cpu('direct')} | {cpu('sharded')} |")
 
     lines += ["", "Paced: the publisher sends at a steady rate for the run's seconds, about 10,000 deliveries a second "
-              "(10 messages/s into 1,000 members, 1/s into 10,000). Latency publish → delivery in ms (p50 / p99 / p99.9).", "",
+              "(10,000 ÷ M messages/s, rounded down: 10 into 1,000 members). Latency publish → delivery in ms "
+              "(p50 / p99 / p99.9). Worker µs per message here include the server's idle time between messages.", "",
               "| members | messages/s | seconds | direct latency | sharded latency | direct delivered | sharded delivered "
               "| direct worker µs per message | sharded worker µs per message |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -433,10 +434,13 @@ if scale_results or seed_results:
                   "the endpoint is one object holding all 1,000 sockets and every chat room. **after**: on the sharded "
                   "server, `scaling.room_destinations: [\"/sub/chat/room/{room}\"]`: each chat room is an object of its own "
                   "and the sockets are on the endpoint's gateway objects. **worker CPU**: workerd's from the moment all were "
-                  "subscribed to the end (2 s after the last send), over the messages delivered in that time (deliveries "
-                  "over 10: a saturated server's backlog, published but not yet delivered, is not counted). The counters of the "
-                  "endpoint's room (`/rooms/ws-stomp/stats`) and of chat room `bench-0` (`/rooms/bench-0/stats`) are read "
-                  "once all are subscribed; gateway calls over the whole run.", "",
+                  "subscribed to the end (2 s after the last send), the share of that window it was busy, and its CPU over "
+                  "the messages delivered in that time (deliveries over 10: a saturated server's backlog, published but not "
+                  "yet delivered, is not counted). The counters of the endpoint's room (`/rooms/ws-stomp/stats`) and of the "
+                  "100 chat rooms (`/rooms/bench-{i}/stats`, summed) are read once all are subscribed: their own sockets, "
+                  "their members on gateways and the (chat room, gateway) pairs those are spread over. **gateway calls**: "
+                  "the chat rooms' calls to gateways from then until after the run (read once the rooms had answered "
+                  "everything queued), over the messages published.", "",
                   "| | before: the endpoint is one object | after: one object per chat room |", "| --- | --- | --- |"]
 
         def stats_of(r, when, room):
@@ -458,7 +462,26 @@ if scale_results or seed_results:
             seconds = worker_seconds(r)
             handled = r["delivered"] / r["members"] if r.get("members") else None
             per = 1e6 * seconds / handled if seconds is not None and handled else None
-            return f"{fmt(seconds, 2)} s; {fmt(per, 0)} µs per message delivered"
+            window = r.get("server_cpu_window_seconds")
+            busy = f" ({seconds / window:.0%} of {fmt(window, 1)} s)" if seconds is not None and window else ""
+            return f"{fmt(seconds, 2)} s{busy}; {fmt(per, 0)} µs per message delivered"
+
+        def chat_rooms_cells(r):
+            s = r.get("rooms_stats_subscribed") or {}
+            if not s:
+                return "—"
+            text = f"{fmt(s.get('sockets'))} own sockets in {fmt(s.get('rooms'))} rooms"
+            if s.get("members") is not None:
+                text += f", {fmt(s['members'])} members on gateways ({fmt(s.get('room_gateway_pairs'))} room–gateway pairs)"
+            return text + (f"; {fmt(s['unanswered'])} did not answer" if s.get("unanswered") else "")
+
+        def chat_calls_cells(r):
+            before, after = r.get("rooms_stats_subscribed") or {}, r.get("rooms_stats_after") or {}
+            if "gateway_calls_sent" not in after:
+                return "—"
+            sent = after["gateway_calls_sent"] - before.get("gateway_calls_sent", 0)
+            failed = after.get("gateway_calls_failed", 0) - before.get("gateway_calls_failed", 0)
+            return f"{fmt(sent)} ({fmt(sent / r['published'], 2)} per message)" + (f", {fmt(failed)} failed" if failed else "")
 
         def room_cells(room):
             def f(r):
@@ -470,16 +493,6 @@ if scale_results or seed_results:
                 return text
             return f
 
-        def calls_cells(room):
-            def f(r):
-                before = gateway_calls(stats_of(r, "stats_subscribed", room))[0]
-                after, failed = gateway_calls(stats_of(r, "stats_after", room))
-                if before is None or after is None:
-                    return "—"
-                return f"{fmt(after - before)} ({fmt((after - before) / (r['published'] / r['rooms']), 2)} per message of that room)" \
-                    + (f", {fmt(failed)} failed" if failed else "")
-            return f
-
         rows = [
             ("messages published", lambda r: fmt(r["published"])),
             ("delivered (of published × 10)", lambda r: f"{r['delivered']:,} of {rooms_expected(r):,}"
@@ -488,8 +501,8 @@ if scale_results or seed_results:
             ("latency p50 / p99 / p99.9 ms", latency_cells),
             ("worker CPU", cpu_cells),
             ("`/rooms/ws-stomp` (the endpoint's room)", room_cells("ws-stomp")),
-            ("`/rooms/bench-0` (chat room 0)", room_cells("bench-0")),
-            ("chat room 0's gateway calls", calls_cells("bench-0")),
+            ("the 100 chat rooms, summed", chat_rooms_cells),
+            ("the chat rooms' gateway calls", chat_calls_cells),
         ]
         for name, f in rows:
             lines.append(f"| {name} | {cell('before', f)} | {cell('after', f)} |")

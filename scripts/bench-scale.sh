@@ -13,7 +13,8 @@
 # opening at once, 200), SCALE_PACED_DELIVERIES (deliveries/s the paced phase aims at, 10000:
 # 10 messages/s into 1,000 members, 1/s into 10,000), SCALE_PACED_SECONDS (10),
 # SCALE_UNPACED_DELIVERIES (200000: the unpaced phase's messages are this over the members),
-# SCALE_PLACEMENTS ("direct sharded": the servers the big room runs on), SCALE_SEED_APP (1; 0
+# SCALE_PLACEMENTS ("direct sharded": the servers the big room runs on; empty: none),
+# SCALE_SEED_APP (1; 0
 # leaves the Spring app out), SCALE_FILES_PER_MEMBER (4.5, below).
 #
 # How many members fit: under `wrangler dev` one workerd process holds about 4.3 open files
@@ -89,7 +90,7 @@ scale_scenarios() {
     [ "${#skipped[@]}" -gt 0 ] && step "scale: ${skipped[*]} members need more open files than the limit ($limit) gives one server process; the largest that fits: $fits"
 
     local members room url tags placements
-    read -r -a placements <<< "${SCALE_PLACEMENTS:-direct sharded}"
+    read -r -a placements <<< "${SCALE_PLACEMENTS-direct sharded}"
     for placement in "${placements[@]}"; do
         case "$placement" in direct|sharded) ;; *) echo "bench: SCALE_PLACEMENTS takes direct and sharded, not '$placement'" >&2; return 1 ;; esac
     done
@@ -125,6 +126,7 @@ scale_scenarios() {
             --destination "/sub/chat/room/{room}" --send-to /pub/chat/message --body json \
             --rooms 100 --members 10 --rate 2 --seconds 10 \
             --stats "http://127.0.0.1:${port[$placement]}/rooms/ws-stomp/stats,http://127.0.0.1:${port[$placement]}/rooms/bench-0/stats" \
+            --room-stats "http://127.0.0.1:${port[$placement]}/rooms/{room}/stats" \
             --pids "$(group_pids "${group[$placement]}")"
     done
 

@@ -5,7 +5,7 @@
 //! ```text
 //! loadgen fanout --flavor stomp|rabbit|floor --url URL --subscribers N --messages M [--rate R]
 //! loadgen rooms  --flavor ... --url URL-with-{room} --rooms R --members K --rate R --seconds S
-//!                [--send-to DESTINATION --body json] [--stats URL,URL]
+//!                [--send-to DESTINATION --body json] [--stats URL,URL] [--room-stats URL-with-{room}]
 //! loadgen scale  --flavor ... --url URL --members M [--messages N] [--paced-rate R]
 //!                [--paced-seconds S] [--parallel P] [--stats URL] [--pids P,P]
 //! loadgen storm  --flavor ... --url URL --connections C [--pids P,P]
@@ -201,7 +201,7 @@ async fn fanout(args: &Args) -> Result<Value, Error> {
 /// subscribes to `--destination` and publishes to `--send-to` (the same by default), both with
 /// `{room}` filled; `--body json` sends a Spring tutorial's JSON chat message naming its room
 /// (`roomId`), for destinations routed by the body. `--stats` URLs are read once everyone is
-/// subscribed and again at the end.
+/// subscribed and again at the end; so is `--room-stats` for every room, summed.
 async fn rooms(args: &Args) -> Result<Value, Error> {
     let flavor = args.flavor();
     let template = args.text("url", "");
@@ -225,7 +225,9 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
         "rooms: {flavor:?} {room_count} rooms x {members} members, {rate} msg/s each, {seconds} s"
     );
     let total = room_count * members;
-    // Every member, and this task, which measures from the moment all are subscribed.
+    // Every member, and this task: `subscribed` once all are, then this task reads the
+    // counters and the CPU before `go` starts the clock.
+    let subscribed = Arc::new(Barrier::new(total + 1));
     let ready = Arc::new(Barrier::new(total + 1));
     let limit = Arc::new(Semaphore::new(100));
     let mut tasks = Vec::new();
@@ -235,7 +237,7 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
             let room_name = format!("bench-{room}");
             let destination = destination_template.replace("{room}", &room_name);
             let send_to = send_template.replace("{room}", &room_name);
-            let (ready, limit) = (ready.clone(), limit.clone());
+            let (subscribed, ready, limit) = (subscribed.clone(), ready.clone(), limit.clone());
             tasks.push(tokio::spawn(async move {
                 let permit = limit.acquire_owned().await;
                 let sender = format!("r{room}m{member}");
@@ -243,6 +245,7 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
                 let mut conn = conn?;
                 conn.subscribe(&destination).await?;
                 drop(permit);
+                subscribed.wait().await;
                 ready.wait().await;
                 let (mut writer, mut reader) = conn.split();
                 let started = Instant::now();
@@ -285,12 +288,15 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
     }
     let pids = args.pids();
     let (server_before, client_before) = (ProcessSample::take(&pids), ProcessSample::own());
-    ready.wait().await;
-    let server_subscribed = ProcessSample::take(&pids);
+    subscribed.wait().await;
     let mut stats_subscribed = Vec::new();
     for url in &stats_urls {
         stats_subscribed.push(json!({ "url": url, "stats": stats::read(url).await }));
     }
+    let room_stats = args.text("room-stats", "");
+    let rooms_subscribed = stats::sum_over_rooms(&room_stats, room_count).await;
+    let (server_subscribed, subscribed_at) = (ProcessSample::take(&pids), Instant::now());
+    ready.wait().await;
     let (mut sent, mut all) = (0, Latencies::default());
     for task in tasks {
         let (s, l) = task.await??;
@@ -298,10 +304,12 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
         all.merge(l);
     }
     let (server_after, client_after) = (ProcessSample::take(&pids), ProcessSample::own());
+    let measured_seconds = subscribed_at.elapsed().as_secs_f64();
     let mut stats_after = Vec::new();
     for url in &stats_urls {
         stats_after.push(json!({ "url": url, "stats": stats::read(url).await }));
     }
+    let rooms_after = stats::sum_over_rooms(&room_stats, room_count).await;
     eprintln!("rooms: {sent} published, {} delivered", all.count());
     Ok(json!({
         "scenario": "rooms", "flavor": flavor.name(), "rooms": room_count, "members": members, "rate": rate,
@@ -312,7 +320,9 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
         "client_cpu_seconds_incl_setup": client_after.cpu_seconds() - client_before.cpu_seconds(),
         "server_cpu_seconds": server_after.cpu_seconds() - server_subscribed.cpu_seconds(),
         "server_cpu_by_process": server_after.cpu_by_process_since(&server_subscribed),
+        "server_cpu_window_seconds": measured_seconds,
         "stats_subscribed": stats_subscribed, "stats_after": stats_after,
+        "rooms_stats_subscribed": rooms_subscribed, "rooms_stats_after": rooms_after,
     }))
 }
 

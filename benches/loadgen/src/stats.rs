@@ -72,3 +72,37 @@ fn complete(answer: &[u8]) -> bool {
     });
     length.is_some_and(|length| body.len() >= length)
 }
+
+/// The counters of rooms `bench-0` to `bench-{count - 1}` (`template` with `{room}`), summed:
+/// their own sockets, connections, members on gateways, (room, gateway) pairs with members,
+/// and their calls to gateways; `Null` without a template. Rooms that did not answer are counted.
+pub async fn sum_over_rooms(template: &str, count: usize) -> Value {
+    if template.is_empty() {
+        return Value::Null;
+    }
+    let mut sum = serde_json::Map::new();
+    let mut add = |key: &str, value: u64| {
+        let total = sum.get(key).and_then(Value::as_u64).unwrap_or(0) + value;
+        sum.insert(key.to_owned(), total.into());
+    };
+    for room in 0..count {
+        let stats = read(&template.replace("{room}", &format!("bench-{room}"))).await;
+        if stats.get("error").is_some() {
+            add("unanswered", 1);
+            continue;
+        }
+        let number = |value: Option<&Value>| value.and_then(Value::as_u64).unwrap_or(0);
+        add("rooms", 1);
+        add("sockets", number(stats.get("sockets")));
+        add("connections", number(stats.get("connections")));
+        if let Some(members) = stats.get("members").and_then(Value::as_object) {
+            add("room_gateway_pairs", members.len() as u64);
+            add("members", members.values().map(|v| number(Some(v))).sum());
+        }
+        if let Some(calls) = stats.get("gateway_calls") {
+            add("gateway_calls_sent", number(calls.get("sent")));
+            add("gateway_calls_failed", number(calls.get("failed")));
+        }
+    }
+    Value::Object(sum)
+}
