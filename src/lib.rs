@@ -9,9 +9,12 @@
 //! * `edge` (compiled into the Worker only): the router and the Durable Object, which implement
 //!   those traits with SQLite, WebSocket attachments and sends, and carry nothing else.
 //!
+//! [`gateway`] holds client sockets for rooms spread over objects (sans-IO, like the room).
+//!
 //! [`room_name`] is the rule for room names, shared by the router and the tests. [`relay`] is
 //! what a gateway object (which holds client sockets) and a room object say to each other.
 
+pub mod gateway;
 pub mod relay;
 pub mod room;
 pub mod room_name;

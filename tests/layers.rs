@@ -71,6 +71,21 @@ fn the_room_never_imports_the_worker() {
 }
 
 #[test]
+fn the_gateway_never_imports_the_worker() {
+    let found = offenders(
+        "src/gateway",
+        &[
+            "crate::edge",
+            "worker::",
+            "use worker",
+            "wasm_bindgen",
+            "js_sys",
+        ],
+    );
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
 fn the_rooms_modules_import_one_another_in_no_loop() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/room");
     let module_of = |path: &Path| -> String {

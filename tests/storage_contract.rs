@@ -15,7 +15,7 @@ use stomp_rooms::room::budget::PLATFORM_ROW_BYTES;
 use stomp_rooms::room::record::message_row_bytes;
 use stomp_rooms::room::{
     Counter, HistoryRead, HistoryUsage, IdempotencyKey, PartialFrame, QueuedMessage, ReadFrom,
-    StagedFrame, Storage, Stored, Throttle, WebhookRow, Write,
+    StagedFrame, Storage, Stored, StoredMember, Throttle, WebhookRow, Write,
 };
 use stomp_rooms::stomp::Message;
 use storage::{message, sorted_load as load};
@@ -58,6 +58,7 @@ contract![
     a_commit_with_a_row_over_the_limit_changes_nothing,
     writes_apply_in_order_within_one_commit,
     webhook_events_members_and_room_round_trip_until_forgotten,
+    gateway_members_round_trip_by_connection_until_gone,
 ];
 
 fn commit(store: &mut dyn Storage, writes: &[Write]) {
@@ -802,4 +803,39 @@ fn webhook_events_members_and_room_round_trip_until_forgotten(store: &mut dyn St
         vec![(4, r#"{"session":"s4"}"#.to_owned())]
     );
     assert_eq!(stored.webhook_room.as_deref(), Some("lobby-2"), "one name");
+}
+
+fn gateway_members_round_trip_by_connection_until_gone(store: &mut dyn Storage) {
+    let member = |conn: u64, gateway: &str, member: u64, session: &str| StoredMember {
+        conn,
+        gateway: gateway.to_owned(),
+        member,
+        session: session.to_owned(),
+    };
+    commit(
+        store,
+        &[
+            Write::Member(member(9, "shard:lobby:1", 3, r#"{"conn":9}"#)),
+            Write::Member(member(
+                4,
+                "endpoint:ws-stomp:0",
+                1 << 40,
+                r#"{"conn":4,"é":"🎉"}"#,
+            )),
+            Write::Member(member(9, "shard:lobby:1", 3, r#"{"conn":9,"subs":[]}"#)),
+        ],
+    );
+    assert_eq!(
+        load(store).members,
+        vec![
+            member(4, "endpoint:ws-stomp:0", 1 << 40, r#"{"conn":4,"é":"🎉"}"#),
+            member(9, "shard:lobby:1", 3, r#"{"conn":9,"subs":[]}"#),
+        ],
+        "by connection, the latest session of each"
+    );
+    commit(store, &[Write::MemberGone { conn: 4 }]);
+    assert_eq!(
+        load(store).members,
+        vec![member(9, "shard:lobby:1", 3, r#"{"conn":9,"subs":[]}"#)]
+    );
 }

@@ -38,9 +38,11 @@
 
 mod alarm;
 mod commit;
+mod gateway;
 mod history;
 mod http;
 mod ids;
+mod member_sockets;
 mod partials;
 mod sockjs;
 mod wake;
@@ -60,6 +62,7 @@ use super::auth::Authenticator;
 use super::broker::{Broker, Effect};
 use super::http::Listeners;
 use super::log::{CloseReason, LogEvent, LogLine, Logs, Refusal, Transport};
+use super::members::Members;
 use super::rate::Throttle;
 use super::record;
 use super::session::{ConnId, Peer, Phase, Session};
@@ -70,6 +73,7 @@ use super::storage::{Counter, ReadFrom, Storage, StorageError, Write};
 use super::timers::{RoomTimer, TimerKind, Timers};
 use super::webhooks::Webhooks;
 use crate::stomp::ProtocolError;
+use member_sockets::MemberSockets;
 
 /// Writes that no client waits for are deferred and committed together: when this many are
 /// pending, with any other commit, with the first event [`FLUSH_DELAY_MS`] after the first of
@@ -197,6 +201,9 @@ pub struct RoomEngine {
     http_throttles: HashMap<String, Throttle>,
     /// SockJS sessions over HTTP, in memory only (see [`crate::room::sockjs`]).
     sockjs: SockJsSessions,
+    /// The room's members held by gateway objects, and each gateway's outbox (see
+    /// [`crate::room::members`]); out of `self` during an event, as `sockjs` is.
+    members: Members,
     /// The lines this event logged, for the host to hand out.
     logs: Logs,
     /// The operator's counts (`/stats`): refusals by reason ([`Refusal`] as the index), each
@@ -317,6 +324,11 @@ impl RoomEngine {
         if self.webhooks.enabled() {
             stats["webhooks"] = self.webhooks.stats();
         }
+        if let (Some(fields), serde_json::Value::Object(members)) =
+            (stats.as_object_mut(), self.member_stats())
+        {
+            fields.extend(members);
+        }
         stats
     }
 
@@ -400,23 +412,29 @@ impl RoomEngine {
 
     /// Runs an event's work with the room's sockets seen through its SockJS sessions, so what
     /// the room sends to a session's connection goes to the session.
+    /// Members' sends go to their gateways' outboxes the same way (see [`MemberSockets`]).
     fn with_sessions<S: Sockets, T>(
         &mut self,
         sockets: &mut S,
         now: u64,
-        work: impl FnOnce(&mut Self, &mut SessionSockets<'_, S>) -> T,
+        work: impl FnOnce(&mut Self, &mut SessionSockets<'_, MemberSockets<'_, S>>) -> T,
     ) -> T {
         self.clock = now;
         let mut sessions = std::mem::take(&mut self.sockjs);
+        let mut members = std::mem::take(&mut self.members);
         let result = work(
             self,
             &mut SessionSockets {
                 sessions: &mut sessions,
-                sockets,
+                sockets: &mut MemberSockets {
+                    members: &mut members,
+                    sockets,
+                },
                 now,
             },
         );
         self.sockjs = sessions;
+        self.members = members;
         result
     }
 

@@ -15,6 +15,7 @@ use super::log::{LogEvent, LogLine, Logs};
 use super::settings::Settings;
 use super::sockets::Sockets;
 use super::storage::Storage;
+use crate::relay::ToGateway;
 
 /// A room engine as the platform hosts it.
 pub struct Host {
@@ -33,6 +34,10 @@ pub struct Turn<T> {
     pub result: Result<T, Failed>,
     pub alarm: Option<AlarmChange>,
     pub logs: Vec<LogLine>,
+    /// Calls due to gateway objects (see [`RoomEngine::take_gateway_calls`]): the caller
+    /// sends each, and hands its answer back through
+    /// [`RoomEngine::gateway_answered`] as an event of its own.
+    pub calls: Vec<(String, ToGateway)>,
 }
 
 impl Host {
@@ -83,6 +88,7 @@ impl Host {
                             result: Err(failed),
                             alarm: None,
                             logs: logs.take(),
+                            calls: Vec::new(),
                         };
                     }
                 }
@@ -97,6 +103,7 @@ impl Host {
             result,
             alarm: engine.alarm_change(now),
             logs: engine.take_logs(),
+            calls: engine.take_gateway_calls(),
         }
     }
 
@@ -114,6 +121,7 @@ impl Host {
             result,
             alarm: engine.alarm_change(now),
             logs: engine.take_logs(),
+            calls: engine.take_gateway_calls(),
         })
     }
 

@@ -52,6 +52,7 @@ pub mod health;
 pub mod host;
 pub mod http;
 pub mod log;
+pub mod members;
 pub mod message_json;
 pub mod operator;
 pub mod rate;
@@ -88,6 +89,6 @@ pub use sockets::Sockets;
 pub use sockjs::max_payload as max_sockjs_payload;
 pub use storage::{
     Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, Storage, StorageError, Stored,
-    WebhookRow, Write,
+    StoredMember, WebhookRow, Write,
 };
 pub use timers::{RoomTimer, TimerKind, Timers};

@@ -42,4 +42,10 @@ pub trait Sockets {
     /// Ends an open event stream after what was streamed (a SockJS streaming answer that
     /// reached its size limit, or whose session closed).
     fn end(&mut self, listener: ListenerId);
+    /// The room's members (sockets held by gateway objects), when these are the engine's own
+    /// view of the sockets (`MemberSockets`, in the engine): the platform's
+    /// sockets have none, and need not implement this.
+    fn members(&mut self) -> Option<&mut super::members::Members> {
+        None
+    }
 }

@@ -194,6 +194,26 @@ pub enum Write {
     },
     /// The room's name, for the events the alarm raises alone.
     WebhookRoom(String),
+    /// A gateway's member and its session, written in its event's own commit (a RECEIPT after
+    /// its SUBSCRIBE promises the subscription): the room's members have no socket of their own
+    /// to keep their sessions with.
+    Member(StoredMember),
+    /// The member's connection is gone.
+    MemberGone {
+        conn: ConnId,
+    },
+}
+
+/// A member of the room held by a gateway object, as stored (see [`crate::room::members`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMember {
+    pub conn: ConnId,
+    /// The gateway object's name.
+    pub gateway: String,
+    /// The gateway's number for the member's socket.
+    pub member: crate::relay::MemberId,
+    /// The member's session, as a socket's attachment would keep it.
+    pub session: String,
 }
 
 /// A webhook event in the outbox.
@@ -227,6 +247,9 @@ impl Write {
             }
             Write::WebhookEvent(row) => Some(row.json.len() as u64 + record::ROW_OVERHEAD),
             Write::WebhookMember { data, .. } => Some(data.len() as u64 + record::ROW_OVERHEAD),
+            Write::Member(member) => {
+                Some((member.session.len() + member.gateway.len()) as u64 + record::ROW_OVERHEAD)
+            }
             _ => None,
         }
     }
@@ -278,6 +301,8 @@ pub struct Stored {
     pub webhook_members: Vec<(ConnId, String)>,
     /// The room's name, once a webhook event named it.
     pub webhook_room: Option<String>,
+    /// The gateways' members, by connection.
+    pub members: Vec<StoredMember>,
 }
 
 impl Stored {

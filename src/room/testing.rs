@@ -19,7 +19,7 @@ use super::session::ConnId;
 use super::sockets::Sockets;
 use super::storage::{
     Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, Storage, StorageError, Stored,
-    WebhookRow, Write,
+    StoredMember, WebhookRow, Write,
 };
 use crate::stomp::Message;
 
@@ -62,6 +62,7 @@ pub struct MemoryStorage {
     webhook_events: BTreeMap<u64, WebhookRow>,
     webhook_members: BTreeMap<ConnId, String>,
     webhook_room: Option<String>,
+    members: BTreeMap<ConnId, StoredMember>,
     /// The largest row a commit may write.
     pub row_limit: u64,
     /// Refuse this many of the next commits (a failing disk, for tests).
@@ -88,6 +89,7 @@ impl Default for MemoryStorage {
             webhook_events: BTreeMap::new(),
             webhook_members: BTreeMap::new(),
             webhook_room: None,
+            members: BTreeMap::new(),
             row_limit: PLATFORM_ROW_BYTES,
             fail_commits: 0,
             commits: Vec::new(),
@@ -320,6 +322,12 @@ impl MemoryStorage {
                 self.webhook_members.remove(conn);
             }
             Write::WebhookRoom(name) => self.webhook_room = Some(name.clone()),
+            Write::Member(member) => {
+                self.members.insert(member.conn, member.clone());
+            }
+            Write::MemberGone { conn } => {
+                self.members.remove(conn);
+            }
         }
     }
 }
@@ -355,6 +363,7 @@ impl Storage for MemoryStorage {
             webhook_events: self.webhook_events.values().cloned().collect(),
             webhook_members: self.webhook_members.clone().into_iter().collect(),
             webhook_room: self.webhook_room.clone(),
+            members: self.members.values().cloned().collect(),
         })
     }
 

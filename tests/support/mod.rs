@@ -7,6 +7,7 @@
 
 #![allow(dead_code)]
 
+pub mod gateways;
 pub mod http;
 pub mod tokens;
 
@@ -14,7 +15,9 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
+use stomp_rooms::relay::{GatewayAnswer, RoomAnswer, ToGateway, ToRoom};
 use stomp_rooms::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
+use stomp_rooms::room::members::Placement;
 use stomp_rooms::room::testing::{MemorySockets, MemoryStorage, SocketCall};
 use stomp_rooms::room::webhooks::Batch;
 use stomp_rooms::room::{
@@ -125,6 +128,8 @@ pub struct SimulatedRoom {
     /// the test answers them ([`answer_webhook`](Self::answer_webhook)).
     pub webhook_hold: bool,
     pub webhook_held: Vec<Batch>,
+    /// The calls the room made to gateway objects, in order, not yet taken by the test.
+    pub gateway_calls: Vec<(String, ToGateway)>,
 }
 
 impl SimulatedRoom {
@@ -165,6 +170,7 @@ impl SimulatedRoom {
             webhook_delivered: Vec::new(),
             webhook_hold: false,
             webhook_held: Vec::new(),
+            gateway_calls: Vec::new(),
         }
     }
 
@@ -209,6 +215,7 @@ impl SimulatedRoom {
         });
         let turn = host.event(&mut self.store, &mut self.sockets, now, work);
         self.logs.extend(turn.logs);
+        self.gateway_calls.extend(turn.calls);
         match turn.alarm {
             Some(AlarmChange::Set(at)) => {
                 self.alarm = Some(at);
@@ -238,7 +245,9 @@ impl SimulatedRoom {
     /// with any is not evicted; nor is one with SockJS sessions over HTTP, whose clients come
     /// back within milliseconds (a session without them ends after 5 s, by the alarm).
     pub fn hibernate(&mut self) {
-        let awake = |e: &room::RoomEngine| e.open_requests() > 0 || e.sockjs_sessions() > 0;
+        let awake = |e: &room::RoomEngine| {
+            e.open_requests() > 0 || e.sockjs_sessions() > 0 || e.gateway_calls_in_flight() > 0
+        };
         if self.host.as_ref().and_then(Host::engine).is_some_and(awake) {
             return;
         }
@@ -612,6 +621,33 @@ impl SimulatedRoom {
     /// A destination's stored history.
     pub fn history(&self, destination: &str) -> Vec<Message> {
         self.store.history_of(destination)
+    }
+
+    /// A gateway object's call: the room's answer (`None` when the event failed).
+    pub fn gateway_call(&mut self, call: &ToRoom) -> Option<RoomAnswer> {
+        let mut answer = None;
+        self.event(|engine, store, sockets, now| {
+            answer = Some(engine.from_gateway(store, sockets, call, now)?);
+            Ok(())
+        });
+        answer
+    }
+
+    /// A gateway answered the room's call to it (or the call failed).
+    pub fn gateway_answered(&mut self, gateway: &str, answer: Result<GatewayAnswer, String>) {
+        self.event(|engine, store, sockets, now| {
+            engine.gateway_answered(store, sockets, gateway, answer, now)
+        });
+    }
+
+    /// Where the room places a socket opening to it now.
+    pub fn placement(&mut self) -> Placement {
+        let mut placement = None;
+        self.event(|engine, _, _, _| {
+            placement = Some(engine.placement());
+            Ok(())
+        });
+        placement.expect("the room woke")
     }
 
     /// The socket calls made so far (drained).

@@ -57,6 +57,7 @@ impl RoomEngine {
     ) -> Result<(), Failed> {
         let result = self
             .carry_out(effects, store, sockets, &mut outbox)
+            .and_then(|()| self.settle_members(store, sockets, &mut outbox, now))
             .and_then(|()| {
                 if let Some(conn) = origin {
                     self.keep_partial_frame(conn, None);

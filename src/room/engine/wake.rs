@@ -32,6 +32,8 @@ impl RoomEngine {
                     | Write::WebhookMemberGone { .. }
                     | Write::WebhookEvent(_)
                     | Write::Counter(Counter::WebhookVacantSince, _)
+                    | Write::Member(_)
+                    | Write::MemberGone { .. }
             )
         });
         if orphans {
@@ -87,6 +89,7 @@ impl RoomEngine {
             webhook_failures: 0,
             over_http: BTreeSet::new(),
             clock: now,
+            members: Members::default(),
         };
         for &(counter, value) in &stored.counters {
             if let Some(count) = room.tally_of(counter) {
@@ -117,6 +120,24 @@ impl RoomEngine {
                 None => sockets.close(conn, 1011, "session lost; reconnect"),
             }
         }
+        // The gateways' members, whose sessions are stored with the room's own writes.
+        let mut members = Vec::new();
+        for row in std::mem::take(&mut stored.members) {
+            room.last_conn = room.last_conn.max(row.conn);
+            let session = Session::from_json(&row.session)
+                .ok()
+                .filter(|session| session.conn == row.conn);
+            match session {
+                Some(session) => {
+                    room.logs.room_is(&session.room);
+                    room.webhooks.note_room(&session.room);
+                    room.broker.restore_session(session);
+                    members.push(row);
+                }
+                None => room.batch.push(Write::MemberGone { conn: row.conn }),
+            }
+        }
+        room.members = gateway::restore_members(sockets, &members);
         for staged in stored.staged {
             let frame = record::decode_frame(&staged.record);
             if let (Some(frame), Some(_)) = (frame, room.broker.session(staged.conn)) {
@@ -162,6 +183,7 @@ impl RoomEngine {
     ) -> Result<(), Failed> {
         let mut outbox = Outbox::default();
         self.carry_out(effects, store, sockets, &mut outbox)?;
+        self.settle_members(store, sockets, &mut outbox, self.clock)?;
         self.refresh(sockets, &outbox);
         Ok(())
     }

@@ -134,6 +134,11 @@ impl Logs {
         }
     }
 
+    /// The room's name, once known.
+    pub fn room(&self) -> Option<&str> {
+        self.room.as_deref()
+    }
+
     pub fn record(&mut self, event: &LogEvent) {
         if self.level != Level::Off && event.level() >= self.level {
             self.lines.push(event.line(self.room.as_deref()));

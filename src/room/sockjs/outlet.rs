@@ -132,6 +132,10 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
     fn end(&mut self, listener: ListenerId) {
         self.sockets.end(listener);
     }
+
+    fn members(&mut self) -> Option<&mut crate::room::members::Members> {
+        self.sockets.members()
+    }
 }
 
 /// A STOMP frame (or heart-beat) as one SockJS message. SockJS carries text only: a body that

@@ -9,7 +9,8 @@ use crate::room::budget::HistoryUsage;
 use crate::room::rate::Throttle;
 use crate::room::record;
 use crate::room::storage::{
-    Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, StorageError, Stored, WebhookRow,
+    Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, StorageError, Stored, StoredMember,
+    WebhookRow,
 };
 use crate::stomp::Message;
 
@@ -162,7 +163,26 @@ pub(super) fn load(database: &impl SqlDatabase) -> Result<Stored, StorageError> 
             [SqlValue::Text(name)] => Some(name),
             _ => None,
         });
+    let members = database
+        .query(
+            "SELECT conn, gateway, member, session FROM members ORDER BY conn",
+            vec![],
+        )?
+        .into_iter()
+        .filter_map(|row| match <[SqlValue; 4]>::try_from(row).ok()? {
+            [conn, SqlValue::Text(gateway), member, SqlValue::Text(session)] => {
+                Some(StoredMember {
+                    conn: conn.to_u64(),
+                    gateway,
+                    member: member.to_u64(),
+                    session,
+                })
+            }
+            _ => None,
+        })
+        .collect();
     Ok(Stored {
+        members,
         webhook_events,
         webhook_members,
         webhook_room,

@@ -8,7 +8,7 @@ use super::{SqlValue, Statement};
 use crate::room::record::ROW_OVERHEAD;
 
 /// The schema this code writes; older databases are migrated when the room wakes.
-pub const SCHEMA_VERSION: u64 = 7;
+pub const SCHEMA_VERSION: u64 = 8;
 
 /// The `meta` key under which the schema version is recorded.
 pub const SCHEMA_KEY: &str = "schema";
@@ -102,6 +102,14 @@ CREATE TABLE IF NOT EXISTS webhook_room (
     only INTEGER PRIMARY KEY CHECK (only = 1), name TEXT NOT NULL);
 ";
 
+/// Version 8: the room's members held by gateway objects, each with its session (a socket
+/// keeps its session in its attachment; a member has no socket here).
+pub const SCHEMA_V8: &str = "
+CREATE TABLE IF NOT EXISTS members (
+    conn INTEGER PRIMARY KEY, gateway TEXT NOT NULL, member INTEGER NOT NULL,
+    session TEXT NOT NULL);
+";
+
 /// Reads a `meta` value: a counter, or the schema version (the table itself is missing in a
 /// new database).
 pub const READ_META: &str = "SELECT value FROM meta WHERE key = ?";
@@ -138,6 +146,9 @@ pub fn migration(from: u64) -> Vec<Statement> {
     }
     if from < 7 {
         statements.push(Statement::new(SCHEMA_V7, vec![]));
+    }
+    if from < 8 {
+        statements.push(Statement::new(SCHEMA_V8, vec![]));
     }
     statements.push(Statement::new(
         SET_META,

@@ -216,6 +216,19 @@ fn statements_of_one(write: &Write) -> Vec<Statement> {
             "DELETE FROM webhook_member WHERE conn = ?",
             vec![(*conn).into()],
         ),
+        Write::Member(member) => one(
+            "INSERT OR REPLACE INTO members (conn, gateway, member, session) VALUES (?, ?, ?, ?)",
+            vec![
+                member.conn.into(),
+                member.gateway.as_str().into(),
+                member.member.into(),
+                member.session.as_str().into(),
+            ],
+        ),
+        Write::MemberGone { conn } => one(
+            "DELETE FROM members WHERE conn = ?",
+            vec![(*conn).into()],
+        ),
         Write::WebhookRoom(name) => one(
             "INSERT OR REPLACE INTO webhook_room (only, name) VALUES (1, ?)",
             vec![name.as_str().into()],

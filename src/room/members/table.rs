@@ -1,0 +1,206 @@
+//! The room's member table: which connection is which gateway's member, both ways, with each
+//! gateway's outbox and the calls made to gateways (for `/stats`).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::outbox::Outbox;
+use super::ConnId;
+use crate::relay::{MemberId, ToGateway};
+use crate::room::storage::StoredMember;
+
+/// How the room closes the members of a gateway it forgot: the gateway tells their clients to
+/// reconnect.
+pub const LOST_CODE: u16 = 1011;
+pub const LOST_REASON: &str = "the room lost this connection; reconnect";
+
+/// One gateway as the room knows it.
+#[derive(Debug, Default)]
+pub struct Gateway {
+    pub members: HashMap<MemberId, ConnId>,
+    pub outbox: Outbox,
+}
+
+#[derive(Debug, Default)]
+pub struct Members {
+    gateways: BTreeMap<String, Gateway>,
+    by_conn: HashMap<ConnId, (String, MemberId)>,
+    /// Members that left the table during the event in progress: their rows are deleted in
+    /// its commit.
+    gone: Vec<ConnId>,
+    /// Members that left the table since the last calls were taken: what is still sent to
+    /// them (nothing should be) is dropped, never taken for a socket's.
+    departed: HashSet<ConnId>,
+    /// Calls made to gateways, and how many of them failed, since the engine was built.
+    pub calls_sent: u64,
+    pub calls_failed: u64,
+}
+
+impl Members {
+    /// The table as storage holds it (a wake).
+    pub fn from_rows(rows: &[StoredMember]) -> Self {
+        let mut members = Self::default();
+        members.reload(rows);
+        members
+    }
+
+    /// Replaces the table with what storage holds (a rebuild after a failed commit), keeping
+    /// the outboxes and the calls in flight.
+    pub fn reload(&mut self, rows: &[StoredMember]) {
+        self.by_conn.clear();
+        self.gone.clear();
+        for gateway in self.gateways.values_mut() {
+            gateway.members.clear();
+        }
+        for row in rows {
+            self.insert(&row.gateway, row.member, row.conn);
+        }
+    }
+
+    /// A gateway's member joins as connection `conn`.
+    pub fn insert(&mut self, gateway: &str, member: MemberId, conn: ConnId) {
+        self.gateways
+            .entry(gateway.to_owned())
+            .or_default()
+            .members
+            .insert(member, conn);
+        self.by_conn.insert(conn, (gateway.to_owned(), member));
+    }
+
+    /// The connection of a gateway's member, when the room holds it.
+    pub fn conn_of(&self, gateway: &str, member: MemberId) -> Option<ConnId> {
+        self.gateways.get(gateway)?.members.get(&member).copied()
+    }
+
+    /// Which gateway's member a connection is, if it is one.
+    pub fn member_of(&self, conn: ConnId) -> Option<(&str, MemberId)> {
+        self.by_conn
+            .get(&conn)
+            .map(|(gateway, member)| (gateway.as_str(), *member))
+    }
+
+    /// No members, and none left during this turn.
+    pub fn is_empty(&self) -> bool {
+        self.by_conn.is_empty() && self.departed.is_empty()
+    }
+
+    /// The connection was a member that left the table this turn.
+    pub fn departed(&self, conn: ConnId) -> bool {
+        self.departed.contains(&conn)
+    }
+
+    /// How many members the room has.
+    pub fn len(&self) -> usize {
+        self.by_conn.len()
+    }
+
+    /// The member's gateway and outbox, if `conn` is a member.
+    pub fn outbox_of(&mut self, conn: ConnId) -> Option<(MemberId, &mut Outbox)> {
+        let (gateway, member) = self.by_conn.get(&conn)?;
+        let outbox = &mut self.gateways.get_mut(gateway)?.outbox;
+        Some((*member, outbox))
+    }
+
+    pub fn outbox_named(&mut self, gateway: &str) -> Option<&mut Outbox> {
+        self.gateways.get_mut(gateway).map(|g| &mut g.outbox)
+    }
+
+    /// The member leaves the table (its connection is gone); its row goes with the event's
+    /// commit.
+    pub fn remove(&mut self, conn: ConnId) -> Option<(String, MemberId)> {
+        let (gateway, member) = self.by_conn.remove(&conn)?;
+        if let Some(entry) = self.gateways.get_mut(&gateway) {
+            entry.members.remove(&member);
+        }
+        self.gone.push(conn);
+        self.departed.insert(conn);
+        Some((gateway, member))
+    }
+
+    /// Members that left the table since the last take.
+    pub fn take_gone(&mut self) -> Vec<ConnId> {
+        std::mem::take(&mut self.gone)
+    }
+
+    /// A gateway whose outbox went past its bound, if any.
+    pub fn overfull(&self) -> Option<String> {
+        self.gateways
+            .iter()
+            .find(|(_, gateway)| gateway.outbox.overfull)
+            .map(|(name, _)| name.clone())
+    }
+
+    /// Forgets a gateway (a failed call, an overfull outbox): its outbox is dropped and its
+    /// members leave the table; their connections, for the broker to close. The gateway's
+    /// next call closes their sockets (the room no longer serves them, and a member that
+    /// only listens would never hear it otherwise); if that call fails too, there is nothing
+    /// left to forget.
+    pub fn forget_gateway(&mut self, gateway: &str) -> Vec<ConnId> {
+        let Some(entry) = self.gateways.remove(gateway) else {
+            return Vec::new();
+        };
+        let mut forgotten: Vec<(ConnId, MemberId)> = entry
+            .members
+            .into_iter()
+            .map(|(member, conn)| (conn, member))
+            .collect();
+        forgotten.sort_unstable();
+        let mut closing = Gateway::default();
+        for &(conn, member) in &forgotten {
+            self.by_conn.remove(&conn);
+            self.gone.push(conn);
+            self.departed.insert(conn);
+            closing.outbox.close(member, LOST_CODE, LOST_REASON);
+        }
+        if !closing.outbox.is_empty() {
+            self.gateways.insert(gateway.to_owned(), closing);
+        }
+        forgotten.into_iter().map(|(conn, _)| conn).collect()
+    }
+
+    /// A call to a gateway was answered (or failed): the next may go. `false` when no call
+    /// to it was in flight: the answer is to a call of an engine before a crash, and says
+    /// nothing about this one's.
+    pub fn answered(&mut self, gateway: &str) -> bool {
+        match self.gateways.get_mut(gateway) {
+            Some(entry) if entry.outbox.in_flight => {
+                entry.outbox.in_flight = false;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The calls due: each gateway with something waiting and no call in flight. A gateway
+    /// with neither members nor a call in flight nor anything waiting is let go.
+    pub fn take_calls(&mut self, room: &str) -> Vec<(String, ToGateway)> {
+        let mut calls = Vec::new();
+        for (name, gateway) in &mut self.gateways {
+            if let Some(call) = gateway.outbox.take_call(room) {
+                calls.push((name.clone(), call));
+            }
+        }
+        self.calls_sent += calls.len() as u64;
+        self.departed.clear();
+        self.gateways.retain(|_, gateway| {
+            !gateway.members.is_empty() || gateway.outbox.in_flight || !gateway.outbox.is_empty()
+        });
+        calls
+    }
+
+    /// Calls in flight.
+    pub fn in_flight(&self) -> usize {
+        self.gateways
+            .values()
+            .filter(|gateway| gateway.outbox.in_flight)
+            .count()
+    }
+
+    /// Members by gateway.
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        self.gateways
+            .iter()
+            .filter(|(_, gateway)| !gateway.members.is_empty())
+            .map(|(name, gateway)| (name.clone(), gateway.members.len()))
+            .collect()
+    }
+}

@@ -1,0 +1,882 @@
+//! The gateway engine against a fake room side: the calls it makes are recorded, the rooms'
+//! calls are fed to it by hand. Each test runs with the engine kept in memory and again with
+//! the object evicted after every step where no call is in flight (sessions survive in the
+//! sockets' attachments; see `GatewayHost`).
+
+use std::cell::Cell;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use stomp_rooms::gateway::testing::MemoryGatewaySockets;
+use stomp_rooms::gateway::{
+    GatewayHost, GatewayMode, GatewayTurn, MAX_ACK_IDS, MAX_KEPT_CONNECT_BYTES,
+    MAX_ROOM_OUTBOX_BYTES,
+};
+use stomp_rooms::relay::{
+    GatewayAnswer, MemberEvent, MemberId, Outgoing, RoomAnswer, ToGateway, ToRoom,
+};
+use stomp_rooms::room::auth::{ConnectRequest, Identity};
+use stomp_rooms::room::{AlarmChange, AllowAll, Authenticator, Credentials, Settings};
+
+thread_local! {
+    static EVICT: Cell<bool> = const { Cell::new(false) };
+}
+
+macro_rules! gateway_test {
+    (fn $name:ident() $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn body() $body
+            #[test]
+            fn kept_in_memory() {
+                EVICT.with(|e| e.set(false));
+                body();
+            }
+            #[test]
+            fn evicted_between_steps() {
+                EVICT.with(|e| e.set(true));
+                body();
+            }
+        }
+    };
+}
+
+fn settings() -> Settings {
+    let mut settings: Settings = serde_json::from_value(serde_json::json!({
+        "endpoints": ["/ws-stomp"],
+        "scaling": { "room_destinations": ["/sub/chat/room/{room}"] },
+        "destinations": {
+            "topics": ["/sub/"],
+            "application": { "/pub/chat/message": "/sub/chat/room/{roomId}", "/pub/": "/sub/" }
+        }
+    }))
+    .expect("settings");
+    settings.broker.heart_beat_min_ms = 1_000;
+    settings
+}
+
+fn endpoint() -> GatewayMode {
+    GatewayMode::from_name("endpoint:ws-stomp:0").expect("an endpoint gateway's name")
+}
+
+/// A gateway with a fake room side.
+struct Net {
+    host: GatewayHost,
+    sockets: MemoryGatewaySockets,
+    /// Calls made, not yet looked at.
+    made: Vec<(String, ToRoom)>,
+    in_flight: BTreeSet<String>,
+    alarm: Option<u64>,
+    now: u64,
+    evict: bool,
+    /// The lines logged, as JSON.
+    logs: Vec<String>,
+}
+
+impl Net {
+    fn new() -> Self {
+        Self::with(endpoint(), settings(), Rc::new(AllowAll))
+    }
+
+    fn with(mode: GatewayMode, settings: Settings, auth: Rc<dyn Authenticator>) -> Self {
+        Self {
+            host: GatewayHost::new(mode, settings, auth),
+            sockets: MemoryGatewaySockets::default(),
+            made: Vec::new(),
+            in_flight: BTreeSet::new(),
+            alarm: None,
+            now: 1_000,
+            evict: EVICT.with(Cell::get),
+            logs: Vec::new(),
+        }
+    }
+
+    fn turn<T>(&mut self, turn: GatewayTurn<T>) -> T {
+        self.logs
+            .extend(turn.logs.into_iter().map(|line| line.json));
+        for (room, call) in turn.calls {
+            assert!(
+                self.in_flight.insert(room.clone()),
+                "a second call to {room} while one is in flight"
+            );
+            assert_eq!(call.gateway, self.host.name());
+            self.made.push((room, call));
+        }
+        match turn.alarm {
+            Some(AlarmChange::Set(at)) => self.alarm = Some(at),
+            Some(AlarmChange::Delete) => self.alarm = None,
+            None => {}
+        }
+        if self.evict && self.in_flight.is_empty() {
+            self.host.evict();
+            // Time passes before an evicted object's next event (10 s of quiet at least; 1 ms
+            // here, so deadlines stay where the tests put them): the gateway numbers sockets
+            // from the clock after a wake.
+            self.now += 1;
+        }
+        turn.result
+    }
+
+    fn open(&mut self) -> MemberId {
+        let turn = self
+            .host
+            .open(&mut self.sockets, Some("10.0.0.1".into()), false, self.now);
+        self.turn(turn).expect("accepted")
+    }
+
+    fn open_sockjs(&mut self) -> MemberId {
+        let turn = self.host.open(&mut self.sockets, None, true, self.now);
+        self.turn(turn).expect("accepted")
+    }
+
+    fn send(&mut self, member: MemberId, text: &str) {
+        let turn = self
+            .host
+            .receive(&mut self.sockets, member, text.as_bytes(), false, self.now);
+        self.turn(turn)
+    }
+
+    /// Connects a member (STOMP 1.2, no heart-beats) and returns what it was answered.
+    fn connect(&mut self, member: MemberId) -> String {
+        self.send(member, "CONNECT\naccept-version:1.2\nhost:x\n\n\0");
+        let mut got = self.received(member);
+        assert_eq!(got.len(), 1, "{got:?}");
+        got.remove(0)
+    }
+
+    fn connected(&mut self) -> MemberId {
+        let member = self.open();
+        let reply = self.connect(member);
+        assert!(reply.starts_with("CONNECTED\n"), "{reply}");
+        member
+    }
+
+    fn received(&mut self, member: MemberId) -> Vec<String> {
+        self.sockets.take_text(member)
+    }
+
+    /// Every room answers its call in flight (and the next, until none is left), all members
+    /// known.
+    fn settle(&mut self) {
+        while let Some(room) = self.in_flight.pop_first() {
+            let turn = self.host.room_answered(
+                &mut self.sockets,
+                &room,
+                Ok(RoomAnswer::default()),
+                self.now,
+            );
+            self.turn(turn);
+        }
+    }
+
+    fn answer(&mut self, room: &str, answer: Result<RoomAnswer, String>) {
+        assert!(self.in_flight.remove(room), "no call to {room} in flight");
+        let turn = self
+            .host
+            .room_answered(&mut self.sockets, room, answer, self.now);
+        self.turn(turn)
+    }
+
+    /// The calls made to `room` since last looked at, each as its events.
+    fn calls_to(&mut self, room: &str) -> Vec<Vec<MemberEvent>> {
+        let (to, rest) = std::mem::take(&mut self.made)
+            .into_iter()
+            .partition(|(r, _)| r == room);
+        self.made = rest;
+        to.into_iter().map(|(_, call)| call.events).collect()
+    }
+
+    /// The events sent to `room` since last looked at, readable: `joined`, `left`, or the
+    /// frame (without its NUL).
+    fn events(&mut self, room: &str) -> Vec<(MemberId, String)> {
+        self.calls_to(room)
+            .into_iter()
+            .flatten()
+            .map(|event| match event {
+                MemberEvent::Joined { member, .. } => (member, "joined".to_owned()),
+                MemberEvent::Left { member } => (member, "left".to_owned()),
+                MemberEvent::Data { member, bytes, .. } => (member, readable(&bytes)),
+            })
+            .collect()
+    }
+
+    fn rooms_called(&self) -> BTreeMap<String, usize> {
+        let mut rooms = BTreeMap::new();
+        for (room, _) in &self.made {
+            *rooms.entry(room.clone()).or_default() += 1;
+        }
+        rooms
+    }
+
+    fn room_sends(&mut self, room: &str, items: Vec<Outgoing>) -> GatewayAnswer {
+        let call = ToGateway {
+            room: room.to_owned(),
+            items,
+        };
+        let turn = self.host.from_room(&mut self.sockets, &call, self.now);
+        self.turn(turn)
+    }
+
+    fn alarm(&mut self, now: u64) {
+        self.now = now;
+        let turn = self.host.alarm(&mut self.sockets, now);
+        self.turn(turn)
+    }
+}
+
+/// A frame as text, without its NUL and, when it has no body, without the blank line.
+fn readable(bytes: &[u8]) -> String {
+    let mut text = String::from_utf8_lossy(bytes)
+        .trim_end_matches('\0')
+        .to_owned();
+    if text.ends_with("\n\n") {
+        text.pop();
+    }
+    text
+}
+
+fn text(members: &[MemberId], frame: &str) -> Outgoing {
+    Outgoing::Send {
+        members: members.to_vec(),
+        binary: false,
+        bytes: frame.as_bytes().to_vec(),
+    }
+}
+
+// ---- the connection at the gateway ----------------------------------------------------
+
+gateway_test! {
+    fn connect_is_answered_by_the_gateway_with_negotiated_heart_beats() {
+        let mut net = Net::new();
+        let member = net.open();
+        net.send(member, "CONNECT\naccept-version:1.1,1.2\nheart-beat:10000,20000\n\n\0");
+        let got = net.received(member);
+        assert_eq!(got.len(), 1);
+        assert!(got[0].starts_with("CONNECTED\n"), "{got:?}");
+        assert!(got[0].contains("version:1.2\n"));
+        assert!(got[0].contains("heart-beat:1000,1000\n"));
+        assert!(got[0].contains(&format!("session:g{member}\n")));
+        assert!(net.made.is_empty(), "no room is called for a CONNECT");
+        let session = net.host.engine().and_then(|e| e.session(member).cloned());
+        if let Some(session) = session {
+            let beats = session.heart_beat;
+            assert_eq!((beats.send_ms, beats.receive_ms), (20_000, 10_000));
+            assert_eq!(
+                session.beat_due_ms, None,
+                "its pings every 10 s, answered by the platform, cover the 20 s it wants"
+            );
+}
+    }
+}
+
+gateway_test! {
+    fn bad_credentials_get_an_error_without_any_call_to_a_room() {
+        let users = [("alice".to_owned(), "secret".to_owned())].into_iter().collect();
+        let mut net = Net::with(endpoint(), settings(), Rc::new(Credentials { users }));
+        let member = net.open();
+        net.send(member, "CONNECT\naccept-version:1.2\nlogin:alice\npasscode:wrong\n\n\0");
+        let got = net.received(member);
+        assert!(got[0].starts_with("ERROR\n") && got[0].contains("message:authentication failed"), "{got:?}");
+        assert_eq!(net.sockets.closed(member).map(|c| c.0), Some(1008));
+        assert!(net.made.is_empty());
+        assert!(
+            net.logs.iter().any(|line| line.contains(r#""event":"refused""#)
+                && line.contains("bad login or passcode")),
+            "{:?}",
+            net.logs
+        );
+        let good = net.open();
+        net.send(good, "CONNECT\naccept-version:1.2\nlogin:alice\npasscode:secret\n\n\0");
+        assert!(net.received(good)[0].starts_with("CONNECTED\n"));
+    }
+}
+
+gateway_test! {
+    fn frames_before_connect_get_an_error() {
+        let mut net = Net::new();
+        let member = net.open();
+        net.send(member, "SEND\ndestination:/topic/x\n\nhi\0");
+        let got = net.received(member);
+        assert!(got[0].contains("message:not connected"), "{got:?}");
+        assert!(net.sockets.closed(member).is_some());
+        assert!(net.made.is_empty());
+    }
+}
+
+gateway_test! {
+    fn a_message_over_the_frame_limit_gets_an_error() {
+        let mut settings = settings();
+        settings.broker.limits.max_frame_bytes = 200;
+        let mut net = Net::with(endpoint(), settings, Rc::new(AllowAll));
+        let member = net.open();
+        net.connect(member);
+        let body = "x".repeat(300);
+        net.send(member, &format!("SEND\ndestination:/topic/x\n\n{body}\0"));
+        let got = net.received(member);
+        assert!(got[0].contains("message:message too large"), "{got:?}");
+        assert!(net.made.is_empty(), "nothing of it reaches a room");
+    }
+}
+
+gateway_test! {
+    fn connect_timeout_closes_a_socket_that_never_connects() {
+        let mut net = Net::new();
+        let member = net.open();
+        let due = net.alarm.expect("an alarm for the CONNECT timeout");
+        assert_eq!(due, 1_000 + 30_000);
+        net.alarm(due - 1);
+        assert!(net.sockets.closed(member).is_none());
+        net.alarm(due);
+        assert!(net.received(member)[0].contains("message:CONNECT timeout"));
+        assert!(net.sockets.closed(member).is_some());
+    }
+}
+
+gateway_test! {
+    fn liveness_closes_a_silent_socket_and_spares_one_whose_pings_came() {
+        let mut settings = settings();
+        settings.liveness_check_ms = 60_000;
+        let mut net = Net::with(endpoint(), settings, Rc::new(AllowAll));
+        let silent = net.open();
+        net.send(silent, "CONNECT\naccept-version:1.2\nheart-beat:1000,0\n\n\0");
+        let pinging = net.open();
+        net.send(pinging, "CONNECT\naccept-version:1.2\nheart-beat:1000,0\n\n\0");
+        net.received(silent);
+        net.received(pinging);
+        // An alarm set earlier (the CONNECT timeouts) fires first and asks for the sweep.
+        if let Some(early) = net.alarm.filter(|&at| at < 60_000) {
+            net.alarm(early);
+        }
+        let sweep = net.alarm.expect("an alarm for the liveness sweep");
+        assert_eq!(sweep, 60_000, "at most every liveness_check_ms");
+        net.sockets.ping(pinging, sweep - 500);
+        net.alarm(sweep);
+        assert!(net.received(silent)[0].contains("message:heart-beat timeout"));
+        assert!(net.sockets.closed(silent).is_some());
+        assert!(net.sockets.closed(pinging).is_none(), "its pings were answered by the platform");
+        assert!(net.received(pinging).is_empty(), "it asked for no heart-beats");
+    }
+}
+
+gateway_test! {
+    fn heart_beats_not_covered_by_the_clients_pings_are_sent_by_the_gateway() {
+        let mut net = Net::new();
+        let member = net.open();
+        // Pings every 10 s, wants to hear every 5 s: the platform's answers do not cover it.
+        let connected_at = net.now;
+        net.send(member, "CONNECT\naccept-version:1.2\nheart-beat:10000,5000\n\n\0");
+        net.received(member);
+        let due = connected_at + 5_000;
+        assert_eq!(net.alarm, Some(due));
+        net.alarm(due);
+        assert_eq!(net.received(member), ["\n"]);
+        assert_eq!(net.alarm, Some(due + 5_000));
+        // One that pings as often as it wants to hear needs none.
+        let covered = net.open();
+        net.send(covered, "CONNECT\naccept-version:1.2\nheart-beat:5000,5000\n\n\0");
+        net.received(covered);
+        net.alarm(due + 5_000);
+        assert_eq!(net.received(member), ["\n"]);
+        assert!(net.received(covered).is_empty());
+    }
+}
+
+// ---- routing ------------------------------------------------------------------------------
+
+gateway_test! {
+    fn the_first_subscribe_to_a_room_destination_joins_that_room() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        let calls = net.calls_to("7");
+        assert_eq!(calls.len(), 1);
+        assert_eq!(
+            calls[0][0],
+            MemberEvent::Joined { member, address: Some("10.0.0.1".into()) }
+        );
+        let events = net.events_of(&calls[0]);
+        assert_eq!(
+            events[1..],
+            [
+                "CONNECT\naccept-version:1.2\nhost:x\nheart-beat:0,0\n".to_owned(),
+                "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n".to_owned(),
+            ]
+        );
+        assert!(net.made.is_empty(), "no other room is called");
+        // The next frame for the room is not a join again.
+        net.settle();
+        net.send(member, "SUBSCRIBE\nid:1\ndestination:/sub/chat/room/7\n\n\0");
+        let events = net.events("7");
+        assert_eq!(events, [(member, "SUBSCRIBE\nid:1\ndestination:/sub/chat/room/7\n".to_owned())]);
+    }
+}
+
+impl Net {
+    fn events_of(&self, events: &[MemberEvent]) -> Vec<String> {
+        events
+            .iter()
+            .map(|event| match event {
+                MemberEvent::Joined { .. } => "joined".to_owned(),
+                MemberEvent::Left { .. } => "left".to_owned(),
+                MemberEvent::Data { bytes, .. } => readable(bytes),
+            })
+            .collect()
+    }
+}
+
+gateway_test! {
+    fn a_send_to_another_destination_goes_to_the_endpoints_room() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SEND\ndestination:/topic/x\n\nhi\0");
+        let events = net.events("ws-stomp");
+        assert_eq!(events.len(), 3);
+        assert_eq!(events[2].1, "SEND\ndestination:/topic/x\ncontent-length:2\n\nhi");
+        assert!(net.made.is_empty());
+    }
+}
+
+gateway_test! {
+    fn a_body_routed_send_goes_to_the_room_its_body_names() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SEND\ndestination:/pub/chat/message\n\n{\"roomId\":\"9\",\"text\":\"hi\"}\0");
+        let events = net.events("9");
+        assert_eq!(events.len(), 3, "{events:?}");
+        assert!(events[2].1.starts_with("SEND\ndestination:/pub/chat/message\n"), "the room fills it again");
+        net.settle();
+        // A prefix route is matched once mapped: /pub/chat/room/4 is /sub/chat/room/4.
+        net.send(member, "SEND\ndestination:/pub/chat/room/4\n\nhey\0");
+        assert_eq!(net.events("4").len(), 3);
+        assert!(net.made.is_empty());
+    }
+}
+
+gateway_test! {
+    fn a_shard_gateway_sends_every_frame_to_its_room() {
+        let mode = GatewayMode::from_name("shard:lobby:2").expect("a shard's name");
+        let mut net = Net::with(mode, settings(), Rc::new(AllowAll));
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        net.send(member, "SEND\ndestination:/topic/x\n\nhi\0");
+        assert_eq!(net.rooms_called(), [("lobby".to_owned(), 1)].into_iter().collect());
+        net.settle();
+        assert_eq!(net.events("lobby").len(), 4, "joined, CONNECT, SUBSCRIBE, SEND");
+    }
+}
+
+gateway_test! {
+    fn one_call_is_in_flight_per_room_and_the_rest_wait_for_the_next() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        net.send(member, "SEND\ndestination:/sub/chat/room/7\n\none\0");
+        net.send(member, "SEND\ndestination:/sub/chat/room/7\n\ntwo\0");
+        net.send(member, "SEND\ndestination:/topic/x\n\nelsewhere\0");
+        assert_eq!(net.calls_to("7").len(), 1, "one call, in flight");
+        assert_eq!(net.calls_to("ws-stomp").len(), 1, "another room's call does not wait");
+        net.answer("7", Ok(RoomAnswer::default()));
+        let next = net.calls_to("7");
+        assert_eq!(next.len(), 1);
+        let frames = net.events_of(&next[0]);
+        assert_eq!(frames.len(), 2);
+        assert!(frames[0].ends_with("one") && frames[1].ends_with("two"), "{frames:?}");
+    }
+}
+
+gateway_test! {
+    fn acks_go_to_the_room_whose_message_they_settle() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\nack:client-individual\n\n\0");
+        net.send(member, "SUBSCRIBE\nid:1\ndestination:/queue/work\nack:client\n\n\0");
+        net.settle();
+        net.made.clear();
+        let message = "MESSAGE\nsubscription:0\nmessage-id:5\ndestination:/sub/chat/room/7\nack:5-0\ncontent-length:2\n\nhi\0";
+        net.room_sends("7", vec![text(&[member], message)]);
+        assert_eq!(net.received(member), [message]);
+        net.send(member, "ACK\nid:5-0\n\n\0");
+        assert_eq!(net.events("7"), [(member, "ACK\nid:5-0\n".to_owned())]);
+        net.settle();
+        // An ack id not known: the socket joined two rooms, so the gateway's own room.
+        net.send(member, "NACK\nid:9-9\n\n\0");
+        assert_eq!(net.events("ws-stomp"), [(member, "NACK\nid:9-9\n".to_owned())]);
+    }
+}
+
+gateway_test! {
+    fn unsubscribe_goes_to_the_room_of_its_subscription() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:a\ndestination:/sub/chat/room/7\n\n\0");
+        net.settle();
+        net.made.clear();
+        net.send(member, "UNSUBSCRIBE\nid:a\n\n\0");
+        assert_eq!(net.events("7"), [(member, "UNSUBSCRIBE\nid:a\n".to_owned())]);
+        net.settle();
+        net.send(member, "UNSUBSCRIBE\nid:a\n\n\0");
+        assert_eq!(net.events("ws-stomp").len(), 3, "an unknown id: the endpoint's room answers");
+    }
+}
+
+// ---- from rooms ---------------------------------------------------------------------------
+
+gateway_test! {
+    fn a_send_for_three_members_reaches_their_three_sockets() {
+        let mut net = Net::new();
+        let members: Vec<MemberId> = (0..3).map(|_| net.connected()).collect();
+        for &member in &members {
+            net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+            net.settle();
+        }
+        let stranger = net.connected();
+        let message = "MESSAGE\nsubscription:0\nmessage-id:1\ndestination:/sub/chat/room/7\ncontent-length:2\n\nhi\0";
+        let mut to = members.clone();
+        to.push(stranger);
+        to.push(999_999);
+        let answer = net.room_sends("7", vec![text(&to, message)]);
+        for &member in &members {
+            assert_eq!(net.received(member), [message]);
+        }
+        assert!(net.received(stranger).is_empty(), "it never joined room 7");
+        assert_eq!(answer.gone, [999_999, stranger], "in order");
+    }
+}
+
+gateway_test! {
+    fn connected_from_a_room_is_dropped() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        net.settle();
+        let answer = net.room_sends(
+            "7",
+            vec![
+                text(&[member], "CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0"),
+                text(&[member], "RECEIPT\nreceipt-id:x\n\n\0"),
+            ],
+        );
+        assert!(answer.gone.is_empty());
+        assert_eq!(net.received(member), ["RECEIPT\nreceipt-id:x\n\n\0"]);
+    }
+}
+
+gateway_test! {
+    fn close_from_a_room_closes_the_socket_and_tells_its_other_rooms() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        net.send(member, "SUBSCRIBE\nid:1\ndestination:/topic/news\n\n\0");
+        net.settle();
+        net.made.clear();
+        let error = "ERROR\nmessage:token expired\n\n\0";
+        net.room_sends(
+            "7",
+            vec![
+                text(&[member], error),
+                Outgoing::Close { member, code: 1008, reason: "token expired".into() },
+            ],
+        );
+        assert_eq!(net.received(member), [error]);
+        assert_eq!(net.sockets.closed(member), Some((1008, "token expired".into())));
+        assert_eq!(net.events("ws-stomp"), [(member, "left".to_owned())]);
+        assert!(net.events("7").is_empty(), "the room that closed it knows");
+    }
+}
+
+gateway_test! {
+    fn a_closed_socket_leaves_every_room_it_joined() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        net.send(member, "SUBSCRIBE\nid:1\ndestination:/sub/chat/room/8\n\n\0");
+        net.settle();
+        net.made.clear();
+        let turn = net.host.closed(&mut net.sockets, member, net.now);
+        net.turn(turn);
+        assert_eq!(net.events("7"), [(member, "left".to_owned())]);
+        assert_eq!(net.events("8"), [(member, "left".to_owned())]);
+    }
+}
+
+gateway_test! {
+    fn a_failed_call_closes_the_rooms_members_with_an_error_naming_it() {
+        let mut net = Net::new();
+        let in_7 = net.connected();
+        let elsewhere = net.connected();
+        net.send(in_7, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        net.send(in_7, "SUBSCRIBE\nid:1\ndestination:/topic/news\n\n\0");
+        net.send(elsewhere, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/8\n\n\0");
+        net.made.clear();
+        net.answer("7", Err("the object is overloaded".into()));
+        let got = net.received(in_7);
+        assert!(got[0].starts_with("ERROR\n") && got[0].contains("message:lost room 7"), "{got:?}");
+        assert_eq!(net.sockets.closed(in_7).map(|c| c.0), Some(1011));
+        assert!(net.sockets.closed(elsewhere).is_none());
+        net.settle();
+        assert_eq!(net.events("ws-stomp"), [(in_7, "left".to_owned())]);
+    }
+}
+
+gateway_test! {
+    fn a_member_the_room_does_not_know_is_closed() {
+        let mut net = Net::new();
+        let a = net.connected();
+        let b = net.connected();
+        net.send(a, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        net.send(b, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        net.answer("7", Ok(RoomAnswer { unknown: vec![a] }));
+        assert!(net.received(a)[0].contains("message:lost room 7"));
+        assert!(net.sockets.closed(a).is_some());
+        assert!(net.sockets.closed(b).is_none());
+    }
+}
+
+// ---- DISCONNECT and transactions ------------------------------------------------------------
+
+gateway_test! {
+    fn disconnect_with_a_receipt_across_two_rooms_gives_one_receipt_after_both() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        net.send(member, "SUBSCRIBE\nid:1\ndestination:/sub/chat/room/8\n\n\0");
+        net.settle();
+        net.made.clear();
+        net.send(member, "DISCONNECT\nreceipt:bye\n\n\0");
+        assert_eq!(net.events("7"), [(member, "DISCONNECT\nreceipt:bye\n".to_owned())]);
+        assert_eq!(net.events("8"), [(member, "DISCONNECT\nreceipt:bye\n".to_owned())]);
+        net.settle();
+        let receipt = "RECEIPT\nreceipt-id:bye\n\n\0";
+        let close = |member| Outgoing::Close { member, code: 1000, reason: "DISCONNECT".into() };
+        net.room_sends("7", vec![text(&[member], receipt), close(member)]);
+        assert!(net.received(member).is_empty(), "one room has answered, not both");
+        assert!(net.sockets.closed(member).is_none());
+        net.room_sends("8", vec![text(&[member], receipt), close(member)]);
+        assert_eq!(net.received(member), [receipt]);
+        assert_eq!(net.sockets.closed(member).map(|c| c.0), Some(1000));
+        net.settle();
+        assert!(net.made.is_empty(), "no Left: the rooms ended it on its DISCONNECT");
+    }
+}
+
+gateway_test! {
+    fn disconnect_without_rooms_is_answered_by_the_gateway() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "DISCONNECT\nreceipt:77\n\n\0");
+        assert_eq!(net.received(member), ["RECEIPT\nreceipt-id:77\n\n\0"]);
+        assert_eq!(net.sockets.closed(member).map(|c| c.0), Some(1000));
+        assert!(net.made.is_empty());
+    }
+}
+
+gateway_test! {
+    fn a_transaction_is_bound_to_its_first_frames_room_and_may_not_span_two() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "BEGIN\ntransaction:t\nreceipt:r\n\n\0");
+        assert_eq!(net.received(member), ["RECEIPT\nreceipt-id:r\n\n\0"], "BEGIN is kept at the gateway");
+        assert!(net.made.is_empty());
+        net.send(member, "SEND\ndestination:/sub/chat/room/7\ntransaction:t\n\none\0");
+        let events: Vec<String> = net.events("7").into_iter().map(|(_, e)| e).collect();
+        assert_eq!(events[2], "BEGIN\ntransaction:t\n");
+        assert!(events[3].starts_with("SEND\ndestination:/sub/chat/room/7\ntransaction:t\n"));
+        net.settle();
+        net.send(member, "SEND\ndestination:/sub/chat/room/8\ntransaction:t\n\ntwo\0");
+        let got = net.received(member);
+        assert!(got[0].starts_with("ERROR\n") && got[0].contains("message:transaction spans rooms"), "{got:?}");
+        assert!(net.sockets.closed(member).is_some());
+        assert_eq!(net.events("7"), [(member, "left".to_owned())]);
+        assert!(net.events("8").is_empty(), "nothing of it reached room 8");
+    }
+}
+
+gateway_test! {
+    fn commit_goes_to_the_transactions_room_and_an_unbound_one_is_answered_here() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "BEGIN\ntransaction:t\n\n\0");
+        net.send(member, "SEND\ndestination:/sub/chat/room/7\ntransaction:t\n\none\0");
+        net.settle();
+        net.made.clear();
+        net.send(member, "COMMIT\ntransaction:t\nreceipt:c\n\n\0");
+        assert_eq!(net.events("7"), [(member, "COMMIT\ntransaction:t\nreceipt:c\n".to_owned())]);
+        net.send(member, "BEGIN\ntransaction:u\n\n\0");
+        net.send(member, "ABORT\ntransaction:u\nreceipt:a\n\n\0");
+        assert_eq!(net.received(member), ["RECEIPT\nreceipt-id:a\n\n\0"]);
+        net.settle();
+        assert!(net.made.is_empty());
+    }
+}
+
+// ---- SockJS ------------------------------------------------------------------------------
+
+gateway_test! {
+    fn sockjs_sockets_are_framed_both_ways() {
+        let mut net = Net::new();
+        let member = net.open_sockjs();
+        assert_eq!(net.received(member), ["o"]);
+        net.send(member, r#"["CONNECT\naccept-version:1.2\n\n\u0000"]"#);
+        let got = net.received(member);
+        assert!(got[0].starts_with(r#"a["CONNECTED\n"#), "{got:?}");
+        net.send(member, r#"["SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\u0000"]"#);
+        net.settle();
+        let plain = net.connected();
+        net.send(plain, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        net.settle();
+        let message = "MESSAGE\nsubscription:0\nmessage-id:1\ndestination:/sub/chat/room/7\ncontent-length:2\n\nhi\0";
+        net.room_sends("7", vec![text(&[member, plain], message)]);
+        assert_eq!(net.received(plain), [message]);
+        assert_eq!(
+            net.received(member),
+            [stomp_rooms::sockjs::messages_frame([message])]
+        );
+        net.send(member, "not json");
+        assert_eq!(net.received(member), [r#"c[1002,"Broken framing."]"#]);
+        assert_eq!(net.sockets.closed(member).map(|c| c.0), Some(1002));
+    }
+}
+
+gateway_test! {
+    fn sockjs_clients_get_heart_beats_from_the_gateway() {
+        let mut net = Net::new();
+        let member = net.open_sockjs();
+        let connected_at = net.now;
+        net.send(member, r#"["CONNECT\naccept-version:1.2\nheart-beat:5000,5000\n\n\u0000"]"#);
+        net.received(member);
+        // Its pings come framed, and the platform answers only a bare "\n".
+        let due = connected_at + 5_000;
+        assert_eq!(net.alarm, Some(due));
+        net.alarm(due);
+        assert_eq!(net.received(member), [r#"a["\n"]"#]);
+    }
+}
+
+// ---- eviction -----------------------------------------------------------------------------
+
+gateway_test! {
+    fn a_session_survives_eviction_with_its_rooms_and_subscriptions() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\nack:client\n\n\0");
+        net.settle();
+        net.send(member, "SUBSCRIBE\nid:1\ndestination:/topic/news\n\n\0");
+        net.settle();
+        net.made.clear();
+        let message = "MESSAGE\nsubscription:0\nmessage-id:5\ndestination:/sub/chat/room/7\nack:a5\ncontent-length:0\n\n\0";
+        net.room_sends("7", vec![text(&[member], message)]);
+        assert_eq!(net.received(member), [message]);
+        // Room 7 is joined already: no second join, and the ack goes where it came from.
+        net.send(member, "ACK\nid:a5\n\n\0");
+        net.settle();
+        net.send(member, "UNSUBSCRIBE\nid:0\n\n\0");
+        net.settle();
+        assert_eq!(
+            net.events("7"),
+            [(member, "ACK\nid:a5\n".to_owned()), (member, "UNSUBSCRIBE\nid:0\n".to_owned())]
+        );
+        net.send(member, "SEND\ndestination:/topic/news\n\nx\0");
+        assert_eq!(net.events("ws-stomp").len(), 1, "joined before: the SEND alone");
+        net.settle();
+        if net.evict {
+            assert!(net.host.wakes() > 3, "woken {} times", net.host.wakes());
+        } else {
+            assert_eq!(net.host.wakes(), 1);
+        }
+    }
+}
+
+// ---- bounds -------------------------------------------------------------------------------
+
+gateway_test! {
+    fn a_rooms_outbox_is_bounded_while_its_call_is_in_flight() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        assert_eq!(net.calls_to("7").len(), 1, "in flight, and not answered");
+        let body = "x".repeat(1_000_000);
+        let send = format!("SEND\ndestination:/sub/chat/room/7\n\n{body}\0");
+        let fit = MAX_ROOM_OUTBOX_BYTES / (send.len() + 64);
+        for _ in 0..fit {
+            net.send(member, &send);
+        }
+        assert!(net.received(member).is_empty(), "{fit} frames fit");
+        net.send(member, &send);
+        let got = net.received(member);
+        assert!(got[0].starts_with("ERROR\n") && got[0].contains("message:room busy"), "{got:?}");
+        assert_eq!(net.sockets.closed(member).map(|c| c.0), Some(1013));
+        net.settle();
+        let queued = net.calls_to("7").concat();
+        assert_eq!(queued.len(), fit + 1, "the frames that fit, then its Left");
+        assert_eq!(queued.last(), Some(&MemberEvent::Left { member }));
+    }
+}
+
+gateway_test! {
+    fn the_ack_ids_remembered_are_bounded_and_the_oldest_fall_back() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\nack:client-individual\n\n\0");
+        net.settle();
+        let count = MAX_ACK_IDS + 4;
+        for id in 0..count {
+            let message = format!("MESSAGE\nsubscription:0\nmessage-id:{id}\ndestination:/sub/chat/room/7\nack:{id}-0\ncontent-length:0\n\n\0");
+            net.room_sends("7", vec![text(&[member], &message)]);
+        }
+        net.send(member, "SUBSCRIBE\nid:1\ndestination:/topic/news\n\n\0");
+        net.settle();
+        net.made.clear();
+        // The newest ack goes to room 7; the oldest was forgotten, and the socket uses two
+        // rooms: it goes to the gateway's own.
+        net.send(member, &format!("ACK\nid:{}-0\n\n\0", count - 1));
+        net.send(member, "ACK\nid:0-0\n\n\0");
+        assert_eq!(net.events("7").len(), 1);
+        assert_eq!(net.events("ws-stomp").len(), 1);
+        if let Some(session) = net.host.engine().and_then(|e| e.session(member)) {
+            assert!(session.acks.len() <= MAX_ACK_IDS);
+        }
+    }
+}
+
+gateway_test! {
+    fn connect_headers_kept_for_rooms_are_bounded() {
+        let mut net = Net::new();
+        let member = net.open();
+        let passcode = "p".repeat(MAX_KEPT_CONNECT_BYTES);
+        net.send(member, &format!("CONNECT\naccept-version:1.2\nlogin:a\npasscode:{passcode}\n\n\0"));
+        let got = net.received(member);
+        assert!(got[0].contains("message:CONNECT too large"), "{got:?}");
+        assert!(net.sockets.closed(member).is_some());
+    }
+}
+
+/// Lets everyone in until a fixed time, as a token would.
+struct ExpiresAt(u64);
+
+impl Authenticator for ExpiresAt {
+    fn authenticate(&self, _: &ConnectRequest) -> Result<Identity, String> {
+        Ok(Identity {
+            expires_ms: Some(self.0),
+            ..Identity::default()
+        })
+    }
+}
+
+gateway_test! {
+    fn a_connection_whose_token_expires_is_closed_by_the_gateway() {
+        let mut net = Net::with(endpoint(), settings(), Rc::new(ExpiresAt(50_000)));
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        net.settle();
+        net.made.clear();
+        while let Some(at) = net.alarm.filter(|&at| at < 50_000) {
+            net.alarm(at);
+        }
+        assert_eq!(net.alarm, Some(50_000));
+        net.alarm(50_000);
+        assert!(net.received(member)[0].contains("message:token expired"));
+        assert_eq!(net.sockets.closed(member).map(|c| c.0), Some(1008));
+        assert_eq!(net.events("7"), [(member, "left".to_owned())]);
+    }
+}
