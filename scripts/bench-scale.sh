@@ -14,8 +14,7 @@
 # 10 messages/s into 1,000 members, 1/s into 10,000), SCALE_PACED_SECONDS (10),
 # SCALE_UNPACED_DELIVERIES (200000: the unpaced phase's messages are this over the members),
 # SCALE_PLACEMENTS ("direct sharded": the servers the big room runs on; empty: none),
-# SCALE_SEED_APP (1; 0
-# leaves the Spring app out), SCALE_FILES_PER_MEMBER (4.5, below).
+# SCALE_SEED_APP (1; 0 leaves the Spring app out), SCALE_FILES_PER_MEMBER (4.5, below).
 #
 # How many members fit: under `wrangler dev` one workerd process holds about 4.3 open files
 # per WebSocket (6.4 over its two processes: 12,866 files for 2,001 sockets when measured), and
