@@ -303,7 +303,10 @@ def calls_per_message(run):
     if not run:
         return None
     before, after = gateway_calls(run.get("stats_before"))[0], gateway_calls(run.get("stats_after"))[0]
-    return (after - before) / run["messages"] if before is not None and after is not None and run.get("messages") else None
+    if after is None or not run.get("messages"):
+        return None
+    # The counter starts again when the room wakes: a smaller one counts from that wake.
+    return (after - (before or 0) if after >= (before or 0) else after) / run["messages"]
 
 
 def delivered_cell(run):
@@ -479,8 +482,9 @@ if scale_results or seed_results:
             before, after = r.get("rooms_stats_subscribed") or {}, r.get("rooms_stats_after") or {}
             if "gateway_calls_sent" not in after:
                 return "—"
-            sent = after["gateway_calls_sent"] - before.get("gateway_calls_sent", 0)
-            failed = after.get("gateway_calls_failed", 0) - before.get("gateway_calls_failed", 0)
+            # Counters start again when a room wakes; summed over rooms, a smaller sum counts from then.
+            sent, failed = (after.get(k, 0) - before.get(k, 0) if after.get(k, 0) >= before.get(k, 0) else after.get(k, 0)
+                            for k in ("gateway_calls_sent", "gateway_calls_failed"))
             return f"{fmt(sent)} ({fmt(sent / r['published'], 2)} per message)" + (f", {fmt(failed)} failed" if failed else "")
 
         def room_cells(room):
