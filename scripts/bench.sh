@@ -13,8 +13,9 @@
 # Then the scale scenarios (issue 21, scripts/bench-scale.sh), on two more stomp-rooms servers
 # of their own (`direct`: `scaling.members_per_object: 0`, a room never spreads over gateway
 # objects; `sharded`: the default `scaling` plus `room_destinations: ["/sub/chat/room/{room}"]`):
-#   6. one room, M members (SCALE_MEMBERS, "1000 5000 10000"; sizes the open-file limit cannot
-#      hold are skipped and say so) and one publisher, unpaced then paced, on each server;
+#   6. one room, M members (SCALE_MEMBERS, "1000 5000 10000"; a size the open-file limit cannot
+#      hold is recorded as not run, and the largest that fits runs instead) and one publisher,
+#      unpaced then paced, on each server;
 #   7. a Spring tutorial's app: 100 chat rooms x 10 members on the one endpoint /ws-stomp,
 #      subscribing /sub/chat/room/{i} and sending to /pub/chat/message with the room in the JSON
 #      body, each member 2 messages/s for 10 s: "before" on the direct server (the endpoint is
