@@ -880,3 +880,27 @@ gateway_test! {
         assert_eq!(net.events("7"), [(member, "left".to_owned())]);
     }
 }
+
+gateway_test! {
+    fn partly_arrived_frames_are_bounded_for_all_members_together() {
+        let mut settings = settings();
+        settings.broker.budget.max_partial_bytes = 1_000;
+        let mut net = Net::with(endpoint(), settings, Rc::new(AllowAll));
+        if net.evict {
+            // Partly-arrived frames live in memory only: an eviction (after 10 s of quiet)
+            // drops them, so there is nothing to count across one.
+            return;
+        }
+        let first = net.connected();
+        let second = net.connected();
+        let half = format!("SEND\ndestination:/topic/x\n\n{}", "x".repeat(600));
+        net.send(first, &half);
+        assert!(net.sockets.closed(first).is_none(), "600 bytes fit");
+        net.send(second, &half);
+        let got = net.received(second);
+        assert!(got[0].contains("message:gateway busy"), "{got:?}");
+        assert_eq!(net.sockets.closed(second).map(|c| c.0), Some(1013));
+        net.send(first, "\0");
+        assert_eq!(net.events("ws-stomp").len(), 3, "the first's frame completes");
+    }
+}

@@ -506,3 +506,39 @@ fn after_a_crash_a_stale_answer_is_ignored_and_the_next_message_goes_in_a_new_ca
     gateways.deliver(&mut room);
     assert_eq!(gateways.bodies(A, 1), ["after"]);
 }
+
+/// Kept in memory: an eviction commits what waits, so each evicted step would commit anyway.
+#[test]
+fn a_members_publishes_share_commits_as_a_sockets_do() {
+    let mut room = SimulatedRoom::new();
+    let mut gateways = SimulatedGateways::default();
+    gateways.join(&mut room, A, 1);
+    gateways.frame(
+        &mut room,
+        A,
+        1,
+        "SUBSCRIBE\nid:m\ndestination:/topic/chat\nreceipt:r",
+        "",
+    );
+    gateways.take(A, 1);
+    let before = room.store.commits.len();
+    for n in 0..10 {
+        gateways.frame(
+            &mut room,
+            A,
+            1,
+            "SEND\ndestination:/topic/chat",
+            &n.to_string(),
+        );
+    }
+    assert!(
+        room.store.commits.len() - before <= 2,
+        "{} commits for 10 messages",
+        room.store.commits.len() - before
+    );
+    room.restart();
+    room.connect(1, "");
+    room.publish(1, "/topic/chat", "still subscribed");
+    gateways.deliver(&mut room);
+    assert_eq!(gateways.bodies(A, 1).last().unwrap(), "still subscribed");
+}

@@ -28,6 +28,12 @@
 //! and a RECEIPT after them; the alarm is set after both, since setting it is a write too. No
 //! `RefCell` borrow is held across an `.await`: the engine's work is synchronous, and the one
 //! asynchronous call (setting the alarm) runs after the borrow ends.
+//!
+//! # Gateways
+//!
+//! A room may have members on gateway objects ([`crate::relay`]): their calls arrive as
+//! requests (`relay-to-room`), and the room's calls to them leave after each event, in the
+//! background (see [`gateways`]).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -55,6 +61,8 @@ use crate::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
 use crate::room::routes::Route;
 use crate::room::{self, AlarmChange, ConnId, Failed, Host, Opened, Peer, Turn};
 use crate::stomp::subprotocol;
+
+mod gateways;
 
 /// A STOMP heart-beat, and the auto-response that answers it.
 const HEART_BEAT: &str = "\n";
@@ -124,7 +132,12 @@ impl DurableObject for Room {
         };
         let settings = env::settings(&self.env).unwrap_or_default();
         match route {
-            Route::Socket { room, sockjs, .. } => self.open_socket(&req, room, sockjs).await,
+            Route::Socket {
+                room,
+                sockjs,
+                at_endpoint,
+            } => self.open_socket(&req, room, sockjs, at_endpoint).await,
+            Route::RelayToRoom { room } => self.relay_to_room(&mut req, &room).await,
             Route::Stats { room } => {
                 let request = http::read_request(&mut req, &room, "/stats", None).await?;
                 let stats_token = env::stats_token(&self.env);
@@ -198,14 +211,23 @@ impl DurableObject for Room {
         // once, so a slow receiver never holds back the room's next deadlines.
         if let Some(batch) = batch {
             let live = Rc::downgrade(&self.live);
-            wasm_bindgen_futures::spawn_local(deliver(batch, live, self.state.storage()));
+            let reach = self.reach();
+            wasm_bindgen_futures::spawn_local(deliver(batch, live, self.state.storage(), reach));
         }
         Response::ok("ok")
     }
 }
 
 impl Room {
-    async fn open_socket(&self, req: &Request, room: String, sockjs: bool) -> Result<Response> {
+    /// Opens a socket, or (a room's own socket, when the room holds as many as it may) answers
+    /// with the gateway the router sends it to instead.
+    async fn open_socket(
+        &self,
+        req: &Request,
+        room: String,
+        sockjs: bool,
+        at_endpoint: bool,
+    ) -> Result<Response> {
         let offered = req.headers().get("Sec-WebSocket-Protocol")?;
         let peer = Peer {
             room,
@@ -218,11 +240,23 @@ impl Room {
             ..Arrival::default()
         };
         let mut opened = None;
+        let mut placed = None;
         self.event(arrival, &mut |room, store, sockets, now| {
-            opened = Some(room.open(store, sockets, peer.clone(), now)?);
+            // An endpoint's socket stays: its SockJS framing and endpoint are the room's. (The
+            // room counts a socket it places on a gateway until it joins: asked only here.)
+            placed = match at_endpoint {
+                true => None,
+                false => gateways::placement(room),
+            };
+            if placed.is_none() {
+                opened = Some(room.open(store, sockets, peer.clone(), now)?);
+            }
             Ok(())
         })
         .await?;
+        if let Some(gateway) = placed {
+            return gateways::use_gateway(&gateway, sockjs);
+        }
         match opened {
             Some(Opened::Accepted(_)) => {}
             // Accepted for the refusal alone, never for hibernation: the runtime closes such a
@@ -272,6 +306,7 @@ impl Room {
                 Some(RequestGone {
                     live: Rc::downgrade(&self.live),
                     storage: Some(self.state.storage()),
+                    reach: Some(self.reach()),
                     listener: *listener,
                 })
             }
@@ -318,15 +353,18 @@ impl Room {
     /// A long poll's wait ran out: the room gives its empty answer and forgets it (a SockJS
     /// session then waits for its next poll, so the alarm may change).
     fn poll_timed_out(&self, listener: ListenerId) -> (HttpResponse, Option<AlarmChange>) {
-        let mut slot = self.live.borrow_mut();
         let now = now_ms();
-        let turn = slot.as_mut().and_then(|live| {
-            live.held.remove(&listener);
-            live.host
-                .in_memory(now, |engine| engine.http_timeout(listener, now))
-        });
-        if let Some(turn) = &turn {
+        let mut turn = {
+            let mut slot = self.live.borrow_mut();
+            slot.as_mut().and_then(|live| {
+                live.held.remove(&listener);
+                live.host
+                    .in_memory(now, |engine| engine.http_timeout(listener, now))
+            })
+        };
+        if let Some(turn) = &mut turn {
             logs::print(&turn.logs);
+            self.call_gateways(gateways::calls_of(turn));
         }
         match turn {
             Some(Turn {
@@ -375,7 +413,7 @@ impl Room {
     /// it asks for, for the caller to make.
     fn handle(&self, arrival: Arrival, work: &mut Work<'_>) -> Result<Option<AlarmChange>> {
         let now = now_ms();
-        let alarm = {
+        let (alarm, calls) = {
             let mut slot = self.live.borrow_mut();
             let live = self.awake(&mut slot)?;
             let sockets_before = live.sockets.len();
@@ -387,12 +425,14 @@ impl Room {
                 held: &mut live.held,
                 incoming_request: arrival.request,
             };
-            let turn = live.host.event(&mut live.store, &mut sockets, now, work);
+            let mut turn = live.host.event(&mut live.store, &mut sockets, now, work);
             // A failed event is among them, as the room logs it.
             logs::print(&turn.logs);
             registry::occupancy_changed(&self.state, &self.env, sockets_before, live.sockets.len());
-            turn.alarm
+            (turn.alarm, gateways::calls_of(&mut turn))
         };
+        // Sent after the event, in the background; their answers are events of their own.
+        self.call_gateways(calls);
         Ok(alarm)
     }
 
@@ -452,6 +492,7 @@ async fn deliver(
     batch: room::webhooks::Batch,
     live: Weak<RefCell<Option<Live>>>,
     storage: Storage,
+    reach: gateways::Reach,
 ) {
     let answer = webhooks::post(&batch).await;
     let Some(strong) = live.upgrade() else {
@@ -471,13 +512,14 @@ async fn deliver(
             engine.webhook_answered(store, &batch, answer, now)
         })
     };
-    let Some(turn) = turn else {
+    let Some(mut turn) = turn else {
         untold(&batch, "the room was not in memory");
         return;
     };
     // A failed delivery, or storing its answer failed (then the batch goes again): the room
     // logged it.
     logs::print(&turn.logs);
+    reach.call_gateways(gateways::calls_of(&mut turn));
     change_alarm_later(live, storage, turn.alarm);
 }
 
@@ -520,7 +562,7 @@ fn alarm_failed(live: &RefCell<Option<Live>>) {
 }
 
 /// Sets or deletes the platform's alarm as the engine asked; `false` if that failed.
-async fn change_alarm(storage: Storage, alarm: Option<AlarmChange>) -> bool {
+pub(super) async fn change_alarm(storage: Storage, alarm: Option<AlarmChange>) -> bool {
     let changed = match alarm {
         None => return true,
         // An absolute time: a bare integer would be taken as an offset from now.
@@ -548,6 +590,8 @@ struct RequestGone {
     live: Weak<RefCell<Option<Live>>>,
     /// To set the alarm the room then asks for (a cut-off SockJS session ends at once).
     storage: Option<Storage>,
+    /// To send the calls the room then makes to its gateways.
+    reach: Option<gateways::Reach>,
     listener: ListenerId,
 }
 
@@ -557,6 +601,7 @@ impl RequestGone {
         Self {
             live: Weak::new(),
             storage: None,
+            reach: None,
             listener,
         }
     }
@@ -582,11 +627,14 @@ impl Drop for RequestGone {
         let now = now_ms();
         live.held.remove(&self.listener);
         let listener = self.listener;
-        let turn = live
+        let mut turn = live
             .host
             .in_memory(now, |engine| engine.http_closed(listener, now));
-        if let Some(turn) = &turn {
+        if let Some(turn) = &mut turn {
             logs::print(&turn.logs);
+            if let Some(reach) = &self.reach {
+                reach.call_gateways(gateways::calls_of(turn));
+            }
         }
         if let (Some(storage), Some(turn)) = (self.storage.take(), turn) {
             change_alarm_later(self.live.clone(), storage, turn.alarm);

@@ -4,18 +4,27 @@
 //! checks a socket's `Origin`, and hands the rest to the room's Durable Object with the route
 //! attached, so the object never reads the path again. Everything else under `/` is a static file from
 //! `public/`, served by the assets binding before this code runs (see `wrangler.toml`).
+//!
+//! Sockets may land on gateway objects instead ([`crate::room::scaling`]): an endpoint's, when
+//! its rooms are named by destinations, on one of its gateways chosen at random; a room's,
+//! when the room holds as many as it may and answers with the gateway to use, on that one. The
+//! router sends the same upgrade there: no object stands in a socket's path but the one that
+//! holds it (an object in the path could not hibernate).
 
 use worker::{event, js_sys, Context, Env, Request, Response, Result};
 
 use super::http;
 use super::ROUTE_HEADER;
 use crate::room::http as room_http;
-use crate::room::routes::Route;
+use crate::room::routes::{Route, USE_GATEWAY_HEADER};
 use crate::room::sockjs as room_sockjs;
 use crate::room::Settings;
 
 /// The Durable Object namespace binding declared in `wrangler.toml`.
 pub const ROOMS_BINDING: &str = "ROOMS";
+
+/// The gateway objects' namespace binding declared in `wrangler.toml`.
+pub const GATEWAYS_BINDING: &str = "GATEWAYS";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
@@ -44,6 +53,13 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
             Some(refusal) => refusal,
             None => return to_room(req, &env, &route).await,
         },
+        Route::EndpointGateway { .. } => match refuse_socket(&req, &settings, true)? {
+            Some(refusal) => refusal,
+            None => match route.endpoint_gateway(&settings, random_u32()) {
+                Some(gateway) => return to_gateway(req, &env, &gateway).await,
+                None => return Response::error("no gateway for this endpoint", 500),
+            },
+        },
         Route::Destination { .. } | Route::Stats { .. } | Route::SockJs { .. } => {
             return to_room(req, &env, &route).await
         }
@@ -57,29 +73,63 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         }
         Route::SockJsInfo { room } => {
             let head = http::head_of(&req, room, "/info", method)?;
-            let entropy = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
+            let entropy = random_u32();
             let endpoint = room_sockjs::services::endpoint_of(&settings, room);
             room_sockjs::info(&settings, endpoint, &head, entropy)
         }
         Route::SockJsGreeting => room_sockjs::greeting(),
         Route::SockJsNotAnUpgrade => room_sockjs::not_an_upgrade(method),
         Route::Refused { status, text } => readable(&req, &settings, *status, text)?,
+        // Named by objects only, in the route header: no URL reads as these.
+        Route::GatewaySocket { .. } | Route::RelayToRoom { .. } | Route::RelayToGateway { .. } => {
+            readable(&req, &settings, 404, "not found")?
+        }
     };
     http::to_response(answer)
 }
 
-/// Hands the request to the object of the room its route names, with the route.
+/// Hands the request to the object of the room its route names, with the route. A room that
+/// holds as many sockets as it may answers a socket with the gateway to use instead
+/// ([`USE_GATEWAY_HEADER`]): the same upgrade goes there.
 async fn to_room(req: Request, env: &Env, route: &Route) -> Result<Response> {
     let Some(room) = route.room() else {
         return Response::error("the router answers this request itself", 500);
     };
+    let answer = forward(&req, env, ROOMS_BINDING, room, route).await?;
+    let gateway = match answer.headers().get(USE_GATEWAY_HEADER)? {
+        Some(header) if matches!(route, Route::Socket { .. }) => Route::from_use_gateway(&header),
+        _ => return Ok(answer),
+    };
+    match gateway {
+        Some(gateway) => to_gateway(req, env, &gateway).await,
+        None => Response::error("the room named no gateway it could be reached by", 502),
+    }
+}
+
+/// Hands a socket to the gateway object its route names, with the route (which tells the
+/// gateway its own name).
+async fn to_gateway(req: Request, env: &Env, route: &Route) -> Result<Response> {
+    let Some(gateway) = route.gateway() else {
+        return Response::error("the router answers this request itself", 500);
+    };
+    forward(&req, env, GATEWAYS_BINDING, gateway, route).await
+}
+
+/// The request, with its route attached, to the object of this name in this namespace.
+async fn forward(
+    req: &Request,
+    env: &Env,
+    binding: &str,
+    name: &str,
+    route: &Route,
+) -> Result<Response> {
     let mut forwarded = req.clone_mut()?;
     forwarded
         .headers_mut()?
         .set(ROUTE_HEADER, &route.to_header())?;
     let stub = env
-        .durable_object(ROOMS_BINDING)?
-        .id_from_name(room)?
+        .durable_object(binding)?
+        .id_from_name(name)?
         .get_stub()?;
     stub.fetch_with_request(forwarded).await
 }
@@ -112,6 +162,10 @@ fn refuse_socket(
 
 fn now_ms() -> u64 {
     worker::Date::now().as_millis()
+}
+
+fn random_u32() -> u32 {
+    (js_sys::Math::random() * f64::from(u32::MAX)) as u32
 }
 
 fn is_websocket_upgrade(req: &Request) -> Result<bool> {

@@ -16,17 +16,17 @@ const CONN_TAG_PREFIX: &str = "c";
 #[wasm_bindgen]
 extern "C" {
     /// The Durable Object state, typed for the one hibernation call workers-rs does not bind.
-    type HibernationState;
+    pub(crate) type HibernationState;
 
     /// `WebSocket.send` with a value already in JavaScript, so one string serves a fan-out.
-    type SharedSend;
+    pub(crate) type SharedSend;
 
     #[wasm_bindgen(method, catch, js_name = send)]
-    fn send_value(this: &SharedSend, data: &JsValue) -> Result<(), JsValue>;
+    pub(crate) fn send_value(this: &SharedSend, data: &JsValue) -> Result<(), JsValue>;
 
     /// When the runtime last answered this socket with the auto-response (a `Date`), or null.
     #[wasm_bindgen(method, catch, js_name = getWebSocketAutoResponseTimestamp)]
-    fn auto_response_timestamp(
+    pub(crate) fn auto_response_timestamp(
         this: &HibernationState,
         ws: &web_sys::WebSocket,
     ) -> Result<JsValue, JsValue>;
@@ -34,7 +34,7 @@ extern "C" {
     /// Accepts a socket for hibernation with tags; throws when the object holds as many as
     /// the platform allows (workers-rs's own binding would panic).
     #[wasm_bindgen(method, catch, js_name = acceptWebSocket)]
-    fn accept_hibernatable(
+    pub(crate) fn accept_hibernatable(
         this: &HibernationState,
         ws: &web_sys::WebSocket,
         tags: &js_sys::Array,

@@ -35,6 +35,10 @@ pub struct GatewayEngine {
     pub(super) outbox: Outbox,
     /// Members whose session changed in this event (saved at its end).
     pub(super) dirty: BTreeSet<MemberId>,
+    /// Bytes of partly-arrived frames held, per member and in all (within
+    /// `budget.max_partial_bytes`, as a room's).
+    partial: BTreeMap<MemberId, u64>,
+    partial_bytes: u64,
     liveness_swept_ms: u64,
     alarm_set: Option<u64>,
     pub(super) logs: Vec<LogLine>,
@@ -76,6 +80,8 @@ impl GatewayEngine {
             next_member,
             outbox: Outbox::default(),
             dirty: BTreeSet::new(),
+            partial: BTreeMap::new(),
+            partial_bytes: 0,
             liveness_swept_ms: 0,
             alarm_set: None,
             logs: Vec::new(),
@@ -217,6 +223,39 @@ impl GatewayEngine {
                 }
             }
         }
+        if let Err(error) = self.hold_partial(member) {
+            self.fail(sockets, member, error);
+        }
+    }
+
+    /// Counts what a member's decoder holds of a frame not yet whole against the budget of
+    /// partly-arrived frames for all members.
+    fn hold_partial(&mut self, member: MemberId) -> Result<(), ProtocolError> {
+        let held = self
+            .members
+            .get(&member)
+            .map_or(0, |m| m.decoder.pending().len() as u64);
+        let old = self.partial.get(&member).copied().unwrap_or(0);
+        let total = self.partial_bytes - old + held;
+        let max = self.settings.broker.budget.max_partial_bytes;
+        if held > old && total > max {
+            return Err(ProtocolError::new(
+                "gateway busy",
+                format!(
+                    "the gateway holds as many partly-arrived frames as it may ({max} bytes, \
+                     budget.max_partial_bytes); send each frame whole in one message, or try \
+                     again later"
+                ),
+            )
+            .with_close_code(crate::room::budget::TRY_AGAIN_LATER));
+        }
+        self.partial_bytes = total;
+        if held == 0 {
+            self.partial.remove(&member);
+        } else {
+            self.partial.insert(member, held);
+        }
+        Ok(())
     }
 
     /// The client closed its socket (or it failed): its rooms are told.
@@ -619,6 +658,7 @@ impl GatewayEngine {
             return;
         };
         self.dirty.remove(&member);
+        self.partial_bytes -= self.partial.remove(&member).unwrap_or(0);
         for room in held.session.rooms {
             self.outbox.push(&room, MemberEvent::Left { member });
         }

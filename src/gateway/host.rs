@@ -142,6 +142,12 @@ impl GatewayHost {
         self.engine = None;
     }
 
+    /// The object ends without warning: for a gateway the same as an eviction (it stores
+    /// nothing of its own; the sessions are with the sockets).
+    pub fn crash(&mut self) {
+        self.engine = None;
+    }
+
     fn event<S: GatewaySockets, T>(
         &mut self,
         sockets: &mut S,

@@ -25,7 +25,7 @@ pub mod testing;
 pub use engine::GatewayEngine;
 pub use host::{GatewayHost, GatewayTurn};
 pub use mode::GatewayMode;
-pub use outbox::MAX_ROOM_OUTBOX_BYTES;
+pub use outbox::{MAX_OUTBOX_BYTES, MAX_ROOM_OUTBOX_BYTES};
 pub use session::{
     MemberSession, MAX_ACK_IDS, MAX_DISCONNECT_RECEIPT_BYTES, MAX_KEPT_CONNECT_BYTES,
     MAX_ROOMS_PER_MEMBER, MAX_SESSION_BYTES,

@@ -10,6 +10,9 @@ use crate::relay::{MemberEvent, ToRoom};
 /// refused (its client is told to try again later).
 pub const MAX_ROOM_OUTBOX_BYTES: usize = 8 * 1024 * 1024;
 
+/// The bytes of events waiting for all rooms together (a socket may use many rooms).
+pub const MAX_OUTBOX_BYTES: usize = 32 * 1024 * 1024;
+
 /// The bytes an event takes in a call, as the outbox counts them.
 fn event_bytes(event: &MemberEvent) -> usize {
     16 + match event {
@@ -30,20 +33,24 @@ struct RoomLink {
 #[derive(Debug, Default)]
 pub(super) struct Outbox {
     links: BTreeMap<String, RoomLink>,
+    /// The bytes waiting for all rooms.
+    bytes: usize,
 }
 
 impl Outbox {
-    /// Whether `bytes` more fit in the room's outbox.
+    /// Whether `bytes` more fit in the room's outbox, and in all rooms'.
     pub fn fits(&self, room: &str, bytes: usize) -> bool {
         let held = self.links.get(room).map_or(0, |link| link.bytes);
-        held + bytes + 16 <= MAX_ROOM_OUTBOX_BYTES
+        held + bytes + 16 <= MAX_ROOM_OUTBOX_BYTES && self.bytes + bytes + 16 <= MAX_OUTBOX_BYTES
     }
 
     /// Queues an event for a room. `Left` is always queued (it frees the room's side); callers
     /// check [`fits`](Self::fits) before queuing a member's frames.
     pub fn push(&mut self, room: &str, event: MemberEvent) {
         let link = self.links.entry(room.to_owned()).or_default();
-        link.bytes += event_bytes(&event);
+        let bytes = event_bytes(&event);
+        link.bytes += bytes;
+        self.bytes += bytes;
         link.pending.push(event);
     }
 
@@ -56,6 +63,7 @@ impl Outbox {
                 continue;
             }
             link.in_flight = true;
+            self.bytes -= link.bytes;
             link.bytes = 0;
             let events = std::mem::take(&mut link.pending);
             let call = ToRoom {

@@ -7,6 +7,7 @@
 use super::engine::GatewayEngine;
 use super::frames;
 use super::mode::GatewayMode;
+use super::outbox::{MAX_OUTBOX_BYTES, MAX_ROOM_OUTBOX_BYTES};
 use super::session::{
     Disconnecting, RoutedSubscription, MAX_DISCONNECT_RECEIPT_BYTES, MAX_ROOMS_PER_MEMBER,
 };
@@ -374,7 +375,11 @@ impl GatewayEngine {
         if !self.outbox.fits(room, bytes.len()) {
             return Err(ProtocolError::new(
                 "room busy",
-                format!("room {room} is not keeping up with this gateway; try again later"),
+                format!(
+                    "room {room} is not keeping up with this gateway (it holds at most \
+                     {MAX_ROOM_OUTBOX_BYTES} bytes for a room, {MAX_OUTBOX_BYTES} for all); try \
+                     again later"
+                ),
             )
             .with_close_code(crate::room::budget::TRY_AGAIN_LATER));
         }

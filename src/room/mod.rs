@@ -82,6 +82,7 @@ pub use engine::{
     FLUSH_DELAY_MS, ID_HEADROOM,
 };
 pub use host::{Host, Turn};
+pub use members::{Placement, MAX_GATEWAY_OUTBOX_BYTES};
 pub use rate::{Cost, PublishRate, Throttle};
 pub use session::{AckMode, ConnId, Peer, Phase, Session, Subscription, Unacked};
 pub use settings::Settings;

@@ -13,11 +13,21 @@
 //! | `/healthz` | no | the health check |
 //!
 //! Everything else under `/` is a static file, served before the Worker runs.
+//!
+//! With `scaling.room_destinations` set, an endpoint's sockets land on its gateway objects
+//! ([`Route::EndpointGateway`]; README, "Scaling"). Some routes come from no URL at all: the
+//! router or an object names them in the route header ([`Route::to_header`]) when it hands a
+//! socket to a gateway ([`Route::GatewaySocket`]) or when a room and a gateway call each other
+//! ([`Route::RelayToRoom`], [`Route::RelayToGateway`]).
 
 use super::endpoints::{self, EndpointRequest};
 use super::http::{percent_decode, percent_encode, Method};
 use super::settings::Settings;
 use crate::room_name;
+
+/// The header of a room's response that sends a socket to a gateway instead (see
+/// [`Route::gateway_socket`]): only the router reads it, from a room object's answer.
+pub const USE_GATEWAY_HEADER: &str = "x-stomp-rooms-use-gateway";
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +39,20 @@ pub enum Route {
         sockjs: bool,
         at_endpoint: bool,
     },
+    /// A WebSocket to an endpoint whose rooms are named by destinations
+    /// (`scaling.room_destinations`): it lands on one of the endpoint's gateway objects,
+    /// which the router picks ([`Route::endpoint_gateway`]).
+    EndpointGateway { room: String, sockjs: bool },
+    /// A WebSocket handed to the gateway object of this name: by the router, for an endpoint's
+    /// socket, or for a room that holds as many sockets as it may (its answer, see
+    /// [`Route::gateway_socket`]). Never read from a URL.
+    GatewaySocket { gateway: String, sockjs: bool },
+    /// A gateway's call to a room (a [`ToRoom`](crate::relay::ToRoom) body). Never read from a
+    /// URL: only objects send it, to each other.
+    RelayToRoom { room: String },
+    /// A room's call to a gateway (a [`ToGateway`](crate::relay::ToGateway) body). Never read
+    /// from a URL.
+    RelayToGateway { gateway: String },
     /// A room's destination over HTTP (percent-decoded): the ladder's rungs.
     Destination { room: String, destination: String },
     /// A room's counters.
@@ -70,7 +94,7 @@ impl Route {
 
     /// The route as a header value, for the router to hand to the room's object: its kind and
     /// fields separated by spaces, each percent-escaped to printable ASCII (a header carries no
-    /// more, and a destination may be any UTF-8). Only the routes a room serves are carried
+    /// more, and a destination may be any UTF-8). Only the routes an object serves are carried
     /// (the others encode as `-`, which reads back as nothing). Written by hand: a serde
     /// derive for this enum costs the Worker kilobytes.
     pub fn to_header(&self) -> String {
@@ -84,6 +108,11 @@ impl Route {
             Self::Destination { room, destination } => vec!["destination", room, destination],
             Self::Stats { room } => vec!["stats", room],
             Self::SockJs { room, session_path } => vec!["sockjs", room, session_path],
+            Self::GatewaySocket { gateway, sockjs } => {
+                vec!["gateway-socket", gateway, flag(*sockjs)]
+            }
+            Self::RelayToRoom { room } => vec!["relay-to-room", room],
+            Self::RelayToGateway { gateway } => vec!["relay-to-gateway", gateway],
             _ => vec!["-"],
         };
         let escaped: Vec<String> = fields.iter().map(|field| percent_encode(field)).collect();
@@ -116,6 +145,14 @@ impl Route {
                 room: room.clone(),
                 session_path: session_path.clone(),
             },
+            [kind, gateway, sockjs] if kind == "gateway-socket" => Self::GatewaySocket {
+                gateway: gateway.clone(),
+                sockjs: flag(sockjs)?,
+            },
+            [kind, room] if kind == "relay-to-room" => Self::RelayToRoom { room: room.clone() },
+            [kind, gateway] if kind == "relay-to-gateway" => Self::RelayToGateway {
+                gateway: gateway.clone(),
+            },
             _ => return None,
         })
     }
@@ -129,6 +166,46 @@ impl Route {
             | Self::SockJs { room, .. } => Some(room),
             _ => None,
         }
+    }
+
+    /// The gateway object a socket is handed to, if it is handed to one.
+    pub fn gateway(&self) -> Option<&str> {
+        match self {
+            Self::GatewaySocket { gateway, .. } => Some(gateway),
+            _ => None,
+        }
+    }
+
+    /// Where the router sends an endpoint's socket ([`EndpointGateway`](Self::EndpointGateway)):
+    /// gateway `endpoint:{room}:{k}`, `k` one of `scaling.endpoint_gateways` chosen by
+    /// `entropy` (random), so an endpoint's sockets spread over that many objects. `None` for
+    /// any other route.
+    pub fn endpoint_gateway(&self, settings: &Settings, entropy: u32) -> Option<Self> {
+        let Self::EndpointGateway { room, sockjs } = self else {
+            return None;
+        };
+        let k = entropy % settings.scaling.endpoint_gateways.max(1);
+        Some(Self::GatewaySocket {
+            gateway: format!("endpoint:{room}:{k}"),
+            sockjs: *sockjs,
+        })
+    }
+
+    /// A room's answer to a socket it will not hold: the route the router sends the same
+    /// upgrade on with, to `gateway` (the room never carries a socket it does not hold: an
+    /// object in a socket's path could not hibernate). The room answers it in the
+    /// [`USE_GATEWAY_HEADER`] of its response, as a header value ([`to_header`](Self::to_header)).
+    pub fn gateway_socket(gateway: &str, sockjs: bool) -> Self {
+        Self::GatewaySocket {
+            gateway: gateway.to_owned(),
+            sockjs,
+        }
+    }
+
+    /// The gateway a room's answer sends the socket to (see
+    /// [`gateway_socket`](Self::gateway_socket)): the route, if the header names one.
+    pub fn from_use_gateway(header: &str) -> Option<Self> {
+        Self::from_header(header).filter(|route| route.gateway().is_some())
     }
 
     /// `/rooms/{rest}`.
@@ -177,7 +254,15 @@ impl Route {
         let Some((room, request)) = endpoints::route(settings, path, upgrade) else {
             return refused(404, "not found: rooms live at /rooms/{room}".to_owned());
         };
+        let gateways = settings.scaling.rooms_by_destination();
         match request {
+            EndpointRequest::PlainWebSocket if gateways => Self::EndpointGateway {
+                room,
+                sockjs: false,
+            },
+            EndpointRequest::SockJsWebSocket if gateways => {
+                Self::EndpointGateway { room, sockjs: true }
+            }
             EndpointRequest::PlainWebSocket => Self::Socket {
                 room,
                 sockjs: false,
@@ -188,6 +273,13 @@ impl Route {
                 sockjs: true,
                 at_endpoint: true,
             },
+            // A gateway carries SockJS's `websocket` transport only: a session over HTTP would
+            // live in the endpoint's own room and never see the rooms its destinations name.
+            EndpointRequest::SockJsHttp { .. } if gateways => refused(
+                404,
+                "this endpoint's rooms live in objects of their own (scaling.room_destinations):                  SockJS reaches them over its websocket transport only"
+                    .to_owned(),
+            ),
             EndpointRequest::SockJsHttp { session_path } if method == Method::Options => {
                 Self::Preflight {
                     room,
@@ -405,5 +497,158 @@ mod tests {
         assert_eq!(Route::from_header("socket lobby 2 0"), None);
         assert_eq!(Route::from_header("stats %ZZ"), None);
         assert_eq!(Route::from_header(&get("/ws-stomp/info").to_header()), None);
+    }
+
+    fn scaled() -> Settings {
+        let mut settings = spring();
+        settings.scaling.room_destinations = vec!["/sub/chat/room/{room}".into()];
+        settings.scaling.endpoint_gateways = 3;
+        settings
+    }
+
+    #[test]
+    fn an_endpoint_with_room_destinations_sends_its_sockets_to_gateways() {
+        let settings = scaled();
+        let plain = Route::parse(&settings, Method::Get, "/ws-stomp", true);
+        let sockjs = Route::parse(&settings, Method::Get, "/ws-stomp/1/a/websocket", true);
+        assert_eq!(
+            plain,
+            Route::EndpointGateway {
+                room: "ws-stomp".into(),
+                sockjs: false
+            }
+        );
+        assert_eq!(
+            sockjs,
+            Route::EndpointGateway {
+                room: "ws-stomp".into(),
+                sockjs: true
+            }
+        );
+        assert_eq!(plain.room(), None, "no room object serves it whole");
+        // The router picks one of the endpoint's gateways at random.
+        let names: Vec<String> = (0..6)
+            .map(|entropy| match plain.endpoint_gateway(&settings, entropy) {
+                Some(Route::GatewaySocket {
+                    gateway,
+                    sockjs: false,
+                }) => gateway,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [0, 1, 2, 0, 1, 2].map(|k| format!("endpoint:ws-stomp:{k}"))
+        );
+        assert_eq!(
+            sockjs.endpoint_gateway(&settings, u32::MAX),
+            Some(Route::gateway_socket("endpoint:ws-stomp:0", true))
+        );
+        assert_eq!(
+            upgrade("/ws-stomp").endpoint_gateway(&settings, 1),
+            None,
+            "a socket to the endpoint's own room is not one"
+        );
+    }
+
+    #[test]
+    fn an_endpoint_with_room_destinations_keeps_its_other_routes_but_sockjs_over_http() {
+        let settings = scaled();
+        let route = |method, path| Route::parse(&settings, method, path, false);
+        assert_eq!(route(Method::Get, "/ws-stomp/info"), get("/ws-stomp/info"));
+        assert_eq!(route(Method::Get, "/ws-stomp"), Route::SockJsGreeting);
+        // Its SockJS sessions over HTTP would live in the endpoint's room alone.
+        for (method, path) in [
+            (Method::Post, "/ws-stomp/1/a/xhr"),
+            (Method::Get, "/ws-stomp/1/a/eventsource"),
+            (Method::Options, "/ws-stomp/1/a/xhr_send"),
+        ] {
+            let Route::Refused { status, text } = route(method, path) else {
+                panic!("{path} was not refused");
+            };
+            assert_eq!(status, 404, "{path}");
+            assert!(text.contains("websocket transport only"), "{text}");
+        }
+        assert_eq!(
+            Route::parse(&settings, Method::Get, "/rooms/7", true),
+            upgrade("/rooms/7"),
+            "a room's own socket still reaches the room"
+        );
+    }
+
+    #[test]
+    fn gateway_and_relay_routes_travel_in_the_header_only() {
+        for route in [
+            Route::gateway_socket("endpoint:ws-stomp:3", true),
+            Route::gateway_socket("shard:lobby:0", false),
+            Route::RelayToRoom {
+                room: "lobby".into(),
+            },
+            Route::RelayToGateway {
+                gateway: "shard:caf\u{e9}:12".into(),
+            },
+        ] {
+            let header = route.to_header();
+            assert!(
+                header.bytes().all(|b| (0x20..0x7f).contains(&b)),
+                "a header value is printable ASCII: {header}"
+            );
+            assert_eq!(Route::from_header(&header), Some(route));
+        }
+        assert_eq!(
+            Route::from_header("relay-to-room lobby"),
+            Some(Route::RelayToRoom {
+                room: "lobby".into()
+            })
+        );
+        assert_eq!(Route::from_header("relay-to-gateway"), None);
+        assert_eq!(Route::from_header("gateway-socket g 2"), None);
+        // No URL names them, whatever it spells.
+        for path in [
+            "/relay-to-room/lobby",
+            "/rooms/lobby/relay-to-room",
+            "/gateway-socket/x",
+            "/rooms/relay-to-gateway",
+        ] {
+            for upgrade in [false, true] {
+                let route = Route::parse(&scaled(), Method::Post, path, upgrade);
+                assert!(
+                    !matches!(
+                        route,
+                        Route::RelayToRoom { .. }
+                            | Route::RelayToGateway { .. }
+                            | Route::GatewaySocket { .. }
+                    ),
+                    "{path}: {route:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_rooms_answer_names_the_gateway_the_router_sends_the_socket_to() {
+        let answer = Route::gateway_socket("shard:lobby:1", false).to_header();
+        assert_eq!(
+            Route::from_use_gateway(&answer),
+            Some(Route::GatewaySocket {
+                gateway: "shard:lobby:1".into(),
+                sockjs: false
+            })
+        );
+        assert_eq!(
+            Route::from_use_gateway(&Route::gateway_socket("shard:lobby:1", false).to_header())
+                .and_then(|route| route.gateway().map(str::to_owned)),
+            Some("shard:lobby:1".into())
+        );
+        // Only a socket's hand-over: no other route, nothing malformed.
+        assert_eq!(
+            Route::from_use_gateway(&upgrade("/rooms/lobby").to_header()),
+            None
+        );
+        assert_eq!(
+            Route::from_use_gateway("relay-to-gateway shard:lobby:1"),
+            None
+        );
+        assert_eq!(Route::from_use_gateway("gateway-socket %ZZ 0"), None);
     }
 }

@@ -9,6 +9,7 @@
 
 pub mod gateways;
 pub mod http;
+pub mod network;
 pub mod tokens;
 
 use std::cell::Cell;

@@ -138,16 +138,21 @@ impl RoomEngine {
     /// Where a socket opening to this room goes (see [`Placement`]): here, or the shard
     /// gateway with the fewest of the room's members once the room holds
     /// `scaling.members_per_object` direct sockets.
-    pub fn placement(&self) -> Placement {
+    /// A socket sent to a gateway counts there at once, before it joins.
+    pub fn placement(&mut self) -> Placement {
         let direct = self.broker.connections().count() - self.members.len();
         let scaling = &self.settings.scaling;
-        placement::place(
+        let placement = placement::place(
             self.logs.room().unwrap_or_default(),
             direct,
             scaling.members_per_object,
             scaling.members_per_gateway,
-            &self.members.counts(),
-        )
+            &self.members.expected(),
+        );
+        if let Placement::Gateway(gateway) = &placement {
+            self.members.placed(gateway);
+        }
+        placement
     }
 
     /// Calls to gateways not answered yet (the platform keeps the object in memory while one
@@ -227,16 +232,26 @@ impl RoomEngine {
             };
             // A member the broker let go whose close waits for the commit (a DISCONNECT's
             // RECEIPT first) leaves storage with this commit all the same.
-            let write = match self.broker.session(conn) {
-                Some(session) => Write::Member(StoredMember {
-                    conn,
-                    gateway: gateway.to_owned(),
-                    member,
-                    session: session.to_json(),
-                }),
-                None => Write::MemberGone { conn },
+            let Some(session) = self.broker.session(conn) else {
+                self.batch.push(Write::MemberGone { conn });
+                continue;
             };
-            self.batch.push(write);
+            let write = Write::Member(StoredMember {
+                conn,
+                gateway: gateway.to_owned(),
+                member,
+                session: session.to_json(),
+            });
+            // What a RECEIPT may promise (a subscription, an acknowledgement) is committed
+            // with the event; a publish rate's change alone waits for company, as a message's
+            // history row does, replacing the row still waiting.
+            if members.promises_changed(conn, session) {
+                self.batch.push(write);
+            } else {
+                self.deferred
+                    .retain(|w| !matches!(w, Write::Member(m) if m.conn == conn));
+                self.deferred.push(write);
+            }
         }
         Ok(())
     }

@@ -1,11 +1,15 @@
 //! The room's member table: which connection is which gateway's member, both ways, with each
 //! gateway's outbox and the calls made to gateways (for `/stats`).
 
+use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
 use super::outbox::Outbox;
 use super::ConnId;
 use crate::relay::{MemberId, ToGateway};
+use crate::room::rate::Throttle;
+use crate::room::session::Session;
 use crate::room::storage::StoredMember;
 
 /// How the room closes the members of a gateway it forgot: the gateway tells their clients to
@@ -30,6 +34,14 @@ pub struct Members {
     /// Members that left the table since the last calls were taken: what is still sent to
     /// them (nothing should be) is dropped, never taken for a socket's.
     departed: HashSet<ConnId>,
+    /// Sockets the room sent to each gateway that have not joined yet (in memory only: a
+    /// burst of sockets opening at once would otherwise all be placed on the same gateway,
+    /// since a socket joins only with its first frame).
+    placed: BTreeMap<String, usize>,
+    /// A digest of what each member's stored row promises (its session but for its publish
+    /// rate and when it was last heard), to tell a change that must be committed with its event
+    /// from one that may wait for company.
+    promised: HashMap<ConnId, u64>,
     /// Calls made to gateways, and how many of them failed, since the engine was built.
     pub calls_sent: u64,
     pub calls_failed: u64,
@@ -48,6 +60,7 @@ impl Members {
     pub fn reload(&mut self, rows: &[StoredMember]) {
         self.by_conn.clear();
         self.gone.clear();
+        self.promised.clear();
         for gateway in self.gateways.values_mut() {
             gateway.members.clear();
         }
@@ -58,6 +71,9 @@ impl Members {
 
     /// A gateway's member joins as connection `conn`.
     pub fn insert(&mut self, gateway: &str, member: MemberId, conn: ConnId) {
+        if let Some(placed) = self.placed.get_mut(gateway) {
+            *placed = placed.saturating_sub(1);
+        }
         self.gateways
             .entry(gateway.to_owned())
             .or_default()
@@ -108,12 +124,27 @@ impl Members {
     /// commit.
     pub fn remove(&mut self, conn: ConnId) -> Option<(String, MemberId)> {
         let (gateway, member) = self.by_conn.remove(&conn)?;
+        self.promised.remove(&conn);
         if let Some(entry) = self.gateways.get_mut(&gateway) {
             entry.members.remove(&member);
         }
         self.gone.push(conn);
         self.departed.insert(conn);
         Some((gateway, member))
+    }
+
+    /// Whether the member's session changed in what its stored row promises (a subscription,
+    /// an unacknowledged message, a transaction...) since it was last written so: then the
+    /// row goes with the event's own commit; otherwise (a publish rate, the time it was last
+    /// heard) it may wait for the next. Remembers the new digest.
+    pub fn promises_changed(&mut self, conn: ConnId, session: &Session) -> bool {
+        let mut promised = session.clone();
+        promised.throttle = Throttle::default();
+        promised.heard_ms = 0;
+        let mut hasher = DefaultHasher::new();
+        promised.to_json().hash(&mut hasher);
+        let digest = hasher.finish();
+        self.promised.insert(conn, digest) != Some(digest)
     }
 
     /// Members that left the table since the last take.
@@ -147,6 +178,7 @@ impl Members {
         let mut closing = Gateway::default();
         for &(conn, member) in &forgotten {
             self.by_conn.remove(&conn);
+            self.promised.remove(&conn);
             self.gone.push(conn);
             self.departed.insert(conn);
             closing.outbox.close(member, LOST_CODE, LOST_REASON);
@@ -193,6 +225,22 @@ impl Members {
             .values()
             .filter(|gateway| gateway.outbox.in_flight)
             .count()
+    }
+
+    /// A socket was sent to `gateway` and will join from there.
+    pub fn placed(&mut self, gateway: &str) {
+        *self.placed.entry(gateway.to_owned()).or_default() += 1;
+    }
+
+    /// Members by gateway, with the sockets sent there that have not joined yet: what
+    /// placement balances.
+    pub fn expected(&self) -> BTreeMap<String, usize> {
+        let mut counts = self.counts();
+        for (gateway, &placed) in &self.placed {
+            *counts.entry(gateway.clone()).or_default() += placed;
+        }
+        counts.retain(|_, count| *count > 0);
+        counts
     }
 
     /// Members by gateway.
