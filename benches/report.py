@@ -331,8 +331,8 @@ if scale_results or seed_results:
               "- **direct**: `scaling.members_per_object: 0`: every socket of a room is on the room's own object, as before "
               "rooms had gateways;",
               "- **sharded**: the default `scaling` (a room's object holds 1,000 sockets itself, `members_per_object`; the "
-              "next go to gateway objects of 1,000 each, `members_per_gateway`, which the room fans out to once per message "
-              "each) and `scaling.room_destinations: [\"/sub/chat/room/{room}\"]` (each chat room of an endpoint in an "
+              "next go to gateway objects of 1,000 each, `members_per_gateway`; the room sends a message to each gateway "
+              "once, for all of its members there, and one call may carry several messages) and `scaling.room_destinations: [\"/sub/chat/room/{room}\"]` (each chat room of an endpoint in an "
               "object of its own, its sockets on the endpoint's gateways).",
               "",
               "Every object of a server runs in its one workerd process, pinned to one core: here spreading a room over "
@@ -442,8 +442,9 @@ if scale_results or seed_results:
                   "yet delivered, is not counted). The counters of the endpoint's room (`/rooms/ws-stomp/stats`) and of the "
                   "100 chat rooms (`/rooms/bench-{i}/stats`, summed) are read once all are subscribed: their own sockets, "
                   "their members on gateways and the (chat room, gateway) pairs those are spread over. **gateway calls**: "
-                  "the chat rooms' calls to gateways from then until after the run (read once the rooms had answered "
-                  "everything queued), over the messages published.", "",
+                  "the chat rooms' calls to gateways from then until just after the run (a saturated server may still owe "
+                  "some), over the messages published: a call carries whatever the room had for that gateway meanwhile, "
+                  "so a busy room makes fewer calls than messages × gateways.", "",
                   "| | before: the endpoint is one object | after: one object per chat room |", "| --- | --- | --- |"]
 
         def stats_of(r, when, room):
