@@ -259,6 +259,259 @@ for s in SYSTEMS:
         woken, calls = "not applicable", "not applicable"
     lines.append(f"| {NAMES[s]} | {r['pings_sent']:,} | {r['heart_beats_received']:,} | {fmt(r['server_cpu_seconds'], 2)} | {woken} | {calls} |")
 
+# Issue 21's scenarios (scripts/bench-scale.sh; `bash scripts/bench.sh scale` runs them alone).
+PLACEMENTS = ("direct", "sharded")
+
+
+def run_of(r, mode):
+    """The unpaced or paced phase of a scale result."""
+    return next((run for run in (r or {}).get("runs") or [] if run.get("mode") == mode), None)
+
+
+def worker_seconds(run):
+    """The worker's CPU seconds (workerd: every object of the server) during a run, or None."""
+    if not run or not run.get("server_cpu_by_process"):
+        return None
+    return cpu_split(run)[1]
+
+
+def per_message_us(run, messages):
+    seconds = worker_seconds(run)
+    return 1e6 * seconds / messages if seconds is not None and messages else None
+
+
+def gateway_calls(stats):
+    """(sent, failed) room → gateway calls a room's counters report, or (None, None) before rooms
+    had gateways. `gateway_calls` is a number (sent) or an object with `sent` and `failed`."""
+    calls = (stats or {}).get("gateway_calls")
+    if isinstance(calls, dict):
+        return calls.get("sent"), calls.get("failed")
+    return (calls, None) if isinstance(calls, (int, float)) else (None, None)
+
+
+def gateway_members(stats):
+    """(members on gateways, gateways) from a room's counters, or (None, None) if it has none:
+    `members` is an object of counts by gateway (or a number of members)."""
+    members = (stats or {}).get("members")
+    if isinstance(members, dict):
+        counts = [v for v in members.values() if isinstance(v, (int, float))]
+        return sum(counts), len(counts)
+    return (members, None) if isinstance(members, (int, float)) else (None, None)
+
+
+def calls_per_message(run):
+    if not run:
+        return None
+    before, after = gateway_calls(run.get("stats_before"))[0], gateway_calls(run.get("stats_after"))[0]
+    if after is None or not run.get("messages"):
+        return None
+    # The counter starts again when the room wakes: a smaller one counts from that wake.
+    return (after - (before or 0) if after >= (before or 0) else after) / run["messages"]
+
+
+def delivered_cell(run):
+    if not run:
+        return "—"
+    return f"{run['delivered']:,} of {run['expected']:,}" + ("" if run["delivered"] >= run["expected"] else " (incomplete)")
+
+
+scale_results = pick("scale")
+seed_results = pick("seed-app")
+if scale_results or seed_results:
+    first = (scale_results or seed_results)[0]
+    # Sizes that ran somewhere (those the open-file limit left out are listed below the tables).
+    sizes = sorted({r["members"] for r in scale_results if r.get("members") and not r.get("skipped")})
+    lines += ["", "## One room past one object, and a Spring app's chat rooms (issue 21)", "",
+              f"Measured {first.get('measured_at', 'on an unrecorded date')} at commit {first.get('commit', 'not recorded')} "
+              "by `scripts/bench.sh` (alone: `bash scripts/bench.sh scale`), on the same machine, on two stomp-rooms servers "
+              "of their own (`wrangler dev`, CPU 0; the load generator on CPU 1), each with `LOAD_TEST_SETTINGS` and the "
+              "Spring tutorial's destinations (`destinations.topics: [\"/sub/\"]`, `destinations.application: "
+              "{\"/pub/chat/message\": \"/sub/chat/room/{roomId}\"}`):",
+              "",
+              "- **direct**: `scaling.members_per_object: 0`: every socket of a room is on the room's own object, as before "
+              "rooms had gateways;",
+              "- **sharded**: the default `scaling` (a room's object holds 1,000 sockets itself, `members_per_object`; the "
+              "next go to gateway objects of 1,000 each, `members_per_gateway`; the room sends a message to each gateway "
+              "once, for all of its members there, and one call may carry several messages) and `scaling.room_destinations: [\"/sub/chat/room/{room}\"]` (each chat room of an endpoint in an "
+              "object of its own, its sockets on the endpoint's gateways).",
+              "",
+              "Every object of a server runs in its one workerd process, pinned to one core: here spreading a room over "
+              "objects cannot add cores, so the sharded columns show what spreading costs (calls between objects, CPU per "
+              "message) and what one core still carries, not the parallelism separate machines give it in production. "
+              "The same process holds every socket of a server, about 4.3 open files each under `wrangler dev`, so its "
+              f"open-file limit ({fmt(first.get('open_file_limit'))} here) caps the members of a run: sizes past it are "
+              "listed below the tables as not run, and the largest size that fits runs in their place.",
+              "",
+              "### One room, M members and one publisher",
+              "",
+              "M members connect to `/rooms/{room}` (at most "
+              f"{first.get('parallel', 200)} opening at once) and subscribe to `/topic/chat`; one publisher, connected "
+              "first (so one of the room's own sockets in both servers), sends 100-byte messages. Unpaced: as fast as its "
+              "socket takes them, about 200,000 deliveries' worth (200,000 ÷ M messages: 200 into 1,000 members); "
+              "deliveries/s runs from the first send to the last delivery. **worker µs per message**: workerd's CPU during "
+              "the run (all of the server's objects, room and gateways) over the messages published; per delivery, over "
+              "the member count again.",
+              "",
+              "| members | direct deliveries/s | sharded deliveries/s | sharded ÷ direct | direct delivered | sharded delivered "
+              "| direct worker µs per message (per delivery) | sharded worker µs per message (per delivery) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for m in sizes:
+        r = {p: one("scale", placement=p, members=m) for p in PLACEMENTS}
+        run = {p: run_of(r[p], "unpaced") for p in PLACEMENTS}
+        rate = {p: (run[p] or {}).get("delivered_per_second") for p in PLACEMENTS}
+
+        def cpu(p):
+            us = per_message_us(run[p], (run[p] or {}).get("messages"))
+            return f"{fmt(us, 0)} ({fmt(us / m, 1)})" if us is not None else "—"
+        lines.append(f"| {m:,} | {fmt(rate['direct'])} | {fmt(rate['sharded'])} | {ratio(rate['sharded'], rate['direct'])} "
+                     f"| {delivered_cell(run['direct'])} | {delivered_cell(run['sharded'])} | {cpu('direct')} | {cpu('sharded')} |")
+
+    lines += ["", "Paced: the publisher sends at a steady rate for the run's seconds, about 10,000 deliveries a second "
+              "(10,000 ÷ M messages/s, rounded down: 10 into 1,000 members). Latency publish → delivery in ms "
+              "(p50 / p99 / p99.9). Worker µs per message here include the server's idle time between messages.", "",
+              "| members | messages/s | seconds | direct latency | sharded latency | direct delivered | sharded delivered "
+              "| direct worker µs per message | sharded worker µs per message |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for m in sizes:
+        r = {p: one("scale", placement=p, members=m) for p in PLACEMENTS}
+        run = {p: run_of(r[p], "paced") for p in PLACEMENTS}
+        some = run["direct"] or run["sharded"]
+        if not some:
+            continue
+
+        def latency(p):
+            l = (run[p] or {}).get("latency_ms")
+            return f"{fmt(l['p50'], 1)} / {fmt(l['p99'], 1)} / {fmt(l['p999'], 1)}" if l else "—"
+
+        def cpu(p):
+            return fmt(per_message_us(run[p], (run[p] or {}).get("messages")), 0)
+        lines.append(f"| {m:,} | {some['rate']} | {some['messages'] / some['rate']:g} | {latency('direct')} | {latency('sharded')} "
+                     f"| {delivered_cell(run['direct'])} | {delivered_cell(run['sharded'])} | {cpu('direct')} | {cpu('sharded')} |")
+
+    lines += ["", "What the room's counters (`GET /rooms/{room}/stats`) said once every member was subscribed, and what "
+              "follows from them per message. **room's own sockets**: its `sockets`, the WebSockets the runtime holds for "
+              "the room object itself (the publisher among them); the room writes each message to each of these itself, "
+              "so its WebSocket sends per message are this less the publisher. Its `connections` (STOMP sessions) count "
+              "these and its members on gateways. **members on gateways**: its `members`, by gateway. **gateway calls per message**: the room's "
+              "calls to its gateways during the run (`gateway_calls`, each a request between objects) over the messages "
+              "published, unpaced / paced; each call carries one WebSocket message for all of that gateway's members "
+              "that the message reached. A dash: the counter is absent (a room without gateways has none). "
+              "**connect**: seconds until all were subscribed, connects/s, and the worker's CPU seconds meanwhile. "
+              "**open files**: the busiest server process's open files once all were subscribed, and per member.", "",
+              "| members | placement | connect s (connects/s; worker CPU s) | room's own sockets | members on gateways (gateways) "
+              "| gateway calls per message (unpaced / paced) | failed gateway calls | open files (per member) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for m in sizes:
+        for p in PLACEMENTS:
+            r = one("scale", placement=p, members=m)
+            if not r or r.get("skipped") or r.get("failed"):
+                continue
+            stats = r.get("stats_connected") or {}
+            on_gateways, gateways = gateway_members(stats)
+            failed = gateway_calls((run_of(r, "paced") or run_of(r, "unpaced") or {}).get("stats_after"))[1]
+            connect_cpu = sum(v for k, v in (r.get("connect_server_cpu_by_process") or {}).items() if k == "workerd")
+            per = [calls_per_message(run_of(r, mode)) for mode in ("unpaced", "paced")]
+            files = max((r.get("server_open_files_connected") or {}).values(), default=None)
+            files_cell = f"{fmt(files)} ({fmt(files / r['connected'], 1)})" if files and r.get("connected") else "—"
+            lines.append(f"| {m:,} | {p} | {fmt(r['connect_seconds'], 1)} ({fmt(r['connects_per_second'])}; {fmt(connect_cpu, 1)}) "
+                         f"| {fmt(stats.get('sockets'))} | {fmt(on_gateways)}" + (f" ({gateways})" if gateways is not None else "")
+                         + f" | {' / '.join(fmt(x, 2) for x in per)} | {fmt(failed)} | {files_cell} |")
+    for r in scale_results:
+        if r.get("skipped"):
+            lines.append(f"\n{r['members']:,} members, {r.get('placement')}: not run ({r['skipped']}).")
+        elif r.get("failed"):
+            lines.append(f"\n{r['members']:,} members, {r.get('placement')}: the run failed; the end of its log: "
+                         f"`{r['failed'].strip().splitlines()[-1] if r['failed'].strip() else 'empty'}`.")
+        elif r.get("connect_failed") or r.get("members_lost"):
+            lines.append(f"\n{r['members']:,} members, {r.get('placement')}: {r.get('connect_failed', 0):,} failed to connect"
+                         f" (first: {r.get('connect_error') or 'no error recorded'}), {r.get('members_lost', 0):,} lost during the run.")
+
+    if seed_results:
+        seed = {v: one("seed-app", variant=v) for v in ("before", "after")}
+        lines += ["", "### A Spring tutorial's app: 100 chat rooms × 10 members on one endpoint", "",
+                  "1,000 clients connect to the one endpoint `/ws-stomp` (a plain WebSocket, STOMP 1.2), 10 for each of 100 "
+                  "chat rooms; each subscribes to `/sub/chat/room/{i}` and sends the tutorial's JSON chat message "
+                  "(`{\"type\": \"TALK\", \"roomId\": \"{i}\", \"sender\": …, \"message\": …}`) to `/pub/chat/message`, "
+                  "routed by its body, 2 messages/s each for 10 s (offsets spread over the interval). Each member hears every "
+                  "message of its room, its own included. **before**: on the direct server: no `scaling.room_destinations`, "
+                  "the endpoint is one object holding all 1,000 sockets and every chat room. **after**: on the sharded "
+                  "server, `scaling.room_destinations: [\"/sub/chat/room/{room}\"]`: each chat room is an object of its own "
+                  "and the sockets are on the endpoint's gateway objects. **worker CPU**: workerd's from the moment all were "
+                  "subscribed to the end (2 s after the last send), the share of that window it was busy, and its CPU over "
+                  "the messages delivered in that time (deliveries over 10: a saturated server's backlog, published but not "
+                  "yet delivered, is not counted). The counters of the endpoint's room (`/rooms/ws-stomp/stats`) and of the "
+                  "100 chat rooms (`/rooms/bench-{i}/stats`, summed) are read once all are subscribed: their own sockets, "
+                  "their members on gateways and the (chat room, gateway) pairs those are spread over. **gateway calls**: "
+                  "the chat rooms' calls to gateways from then until just after the run (a saturated server may still owe "
+                  "some), over the messages published: a call carries whatever the room had for that gateway meanwhile, "
+                  "so a busy room makes fewer calls than messages × gateways.", "",
+                  "| | before: the endpoint is one object | after: one object per chat room |", "| --- | --- | --- |"]
+
+        def stats_of(r, when, room):
+            return next((s.get("stats") or {} for s in (r or {}).get(when) or [] if s.get("url", "").endswith(f"/rooms/{room}/stats")), {})
+
+        def cell(v, f):
+            r = seed[v]
+            if not r:
+                return "—"
+            if r.get("failed"):
+                return "failed"
+            return f(r)
+
+        def latency_cells(r):
+            l = r.get("latency_ms") or {}
+            return f"{fmt(l.get('p50'), 1)} / {fmt(l.get('p99'), 1)} / {fmt(l.get('p999'), 1)}"
+
+        def cpu_cells(r):
+            seconds = worker_seconds(r)
+            handled = r["delivered"] / r["members"] if r.get("members") else None
+            per = 1e6 * seconds / handled if seconds is not None and handled else None
+            window = r.get("server_cpu_window_seconds")
+            busy = f" ({seconds / window:.0%} of {fmt(window, 1)} s)" if seconds is not None and window else ""
+            return f"{fmt(seconds, 2)} s{busy}; {fmt(per, 0)} µs per message delivered"
+
+        def chat_rooms_cells(r):
+            s = r.get("rooms_stats_subscribed") or {}
+            if not s:
+                return "—"
+            text = f"{fmt(s.get('sockets'))} own sockets in {fmt(s.get('rooms'))} rooms"
+            if s.get("members") is not None:
+                text += f", {fmt(s['members'])} members on gateways ({fmt(s.get('room_gateway_pairs'))} room–gateway pairs)"
+            return text + (f"; {fmt(s['unanswered'])} did not answer" if s.get("unanswered") else "")
+
+        def chat_calls_cells(r):
+            before, after = r.get("rooms_stats_subscribed") or {}, r.get("rooms_stats_after") or {}
+            if "gateway_calls_sent" not in after:
+                return "—"
+            # Counters start again when a room wakes; summed over rooms, a smaller sum counts from then.
+            sent, failed = (after.get(k, 0) - before.get(k, 0) if after.get(k, 0) >= before.get(k, 0) else after.get(k, 0)
+                            for k in ("gateway_calls_sent", "gateway_calls_failed"))
+            return f"{fmt(sent)} ({fmt(sent / r['published'], 2)} per message)" + (f", {fmt(failed)} failed" if failed else "")
+
+        def room_cells(room):
+            def f(r):
+                s = stats_of(r, "stats_subscribed", room)
+                on_gateways, gateways = gateway_members(s)
+                text = f"{fmt(s.get('sockets'))} own sockets"
+                if on_gateways is not None:
+                    text += f", {fmt(on_gateways)} members on gateways" + (f" ({gateways})" if gateways is not None else "")
+                return text
+            return f
+
+        rows = [
+            ("messages published", lambda r: fmt(r["published"])),
+            ("delivered (of published × 10)", lambda r: f"{r['delivered']:,} of {rooms_expected(r):,}"
+             + ("" if r["delivered"] >= rooms_expected(r) else " (incomplete)")),
+            ("deliveries/s", lambda r: fmt(r["delivered_per_second"])),
+            ("latency p50 / p99 / p99.9 ms", latency_cells),
+            ("worker CPU", cpu_cells),
+            ("`/rooms/ws-stomp` (the endpoint's room)", room_cells("ws-stomp")),
+            ("the 100 chat rooms, summed", chat_rooms_cells),
+            ("the chat rooms' gateway calls", chat_calls_cells),
+        ]
+        for name, f in rows:
+            lines.append(f"| {name} | {cell('before', f)} | {cell('after', f)} |")
+
 codec = one("codec")
 wasm = one("wasm")
 lines += ["", "## Codec (native, one core)", ""]

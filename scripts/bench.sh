@@ -10,13 +10,35 @@
 #      benches/webhook-receiver.mjs: the fan-out path with its outbox beside it.
 # It also runs the ladder (scripts/ladder.sh: short polling, long polling, SSE, WebSocket and
 # SockJS receivers of one stomp-rooms room) on the stomp-rooms server, writing docs/ladder.json.
-# The servers run on CPU 0 and the load generator on CPU 1 (taskset). Takes about 23 minutes.
+# Then the scale scenarios (issue 21, scripts/bench-scale.sh), on two more stomp-rooms servers
+# of their own (`direct`: `scaling.members_per_object: 0`, a room never spreads over gateway
+# objects; `sharded`: the default `scaling` plus `room_destinations: ["/sub/chat/room/{room}"]`):
+#   6. one room, M members (SCALE_MEMBERS, "1000 5000 10000"; a size the open-file limit cannot
+#      hold is recorded as not run, and the largest that fits runs instead) and one publisher,
+#      unpaced then paced, on each server;
+#   7. a Spring tutorial's app: 100 chat rooms x 10 members on the one endpoint /ws-stomp,
+#      subscribing /sub/chat/room/{i} and sending to /pub/chat/message with the room in the JSON
+#      body, each member 2 messages/s for 10 s: "before" on the direct server (the endpoint is
+#      one object), "after" on the sharded one (one object per chat room).
+# The servers run on CPU 0 and the load generator on CPU 1 (taskset). Takes about 35 minutes.
+#
+#   bash scripts/bench.sh          # everything, rewriting docs/benchmarks.{md,json} and the plots
+#   bash scripts/bench.sh scale    # only 6 and 7 (about 10 minutes): their results replace the
+#                                  # scale results in docs/benchmarks.json, and the report is
+#                                  # re-rendered with every other figure as it was
+#
 # Run `npm run setup` first (the README's setup); this script adds RabbitMQ and matplotlib.
 # Leave src/ and public/app/ alone while it runs: wrangler dev rebuilds and restarts the
 # servers when they change, which drops every connection mid-measurement.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
+
+ONLY="${1:-all}"
+case "$ONLY" in
+    all|scale) ;;
+    *) echo "usage: bash scripts/bench.sh [scale]   (no argument: everything; scale: only the scale scenarios)" >&2; exit 2 ;;
+esac
 
 WORK="$ROOT/.bench"
 RESULTS="$WORK/results.jsonl"
@@ -29,8 +51,9 @@ mkdir -p "$WORK"
 # Thousands of sockets on each side: raise the open-file limit as far as allowed.
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 
+step "open-file limit: $(ulimit -n)"
 step "installing what only the benchmark needs (rabbitmq-server, matplotlib), if missing"
-if ! command -v rabbitmq-server >/dev/null; then
+if [ "$ONLY" = all ] && ! command -v rabbitmq-server >/dev/null; then
     as_root apt-get update -q && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rabbitmq-server
 fi
 if [ ! -x "$WORK/venv/bin/python" ]; then
@@ -38,7 +61,8 @@ if [ ! -x "$WORK/venv/bin/python" ]; then
 fi
 
 step "building the load generator and the release Worker"
-cargo build --release --quiet --manifest-path benches/loadgen/Cargo.toml
+# Into its own target directory whatever CARGO_TARGET_DIR says: $LOADGEN is there.
+cargo build --release --quiet --manifest-path benches/loadgen/Cargo.toml --target-dir benches/loadgen/target
 bash scripts/build.sh >&2
 
 PIDS_TO_STOP=()
@@ -54,6 +78,32 @@ wait_http() { # url seconds
 }
 
 source "$ROOT/scripts/measure.sh"
+loadgen() { taskset -c 1 "$LOADGEN" "$@"; }
+# Appends the JSON on stdin to the results, with each JSON argument's fields added.
+record() { python3 -c 'import json,sys; d=json.load(sys.stdin); [d.update(json.loads(a)) for a in sys.argv[1:]]; print(json.dumps(d))' "$@" >> "$RESULTS"; }
+source "$ROOT/scripts/bench-scale.sh"
+
+if [ "$ONLY" = scale ]; then
+    RESULTS="$WORK/scale-results.jsonl"
+    : > "$RESULTS"
+    scale_scenarios
+    if [ -f docs/benchmarks.json ]; then
+        step "replacing the scale results in docs/benchmarks.json and re-rendering docs/benchmarks.md"
+        python3 - "$RESULTS" <<'EOF'
+import json, sys
+fresh = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+measured = {r.get("scenario") for r in fresh}  # a part left out (SCALE_PLACEMENTS=) keeps its results
+raw = json.load(open("docs/benchmarks.json"))
+raw["results"] = [r for r in raw["results"] if r.get("scenario") not in measured] + fresh
+open("docs/benchmarks.json", "w").write(json.dumps(raw, indent=1) + "\n")
+EOF
+        "$WORK/venv/bin/python" benches/report.py > /dev/null
+    else
+        step "docs/benchmarks.json is absent, so the report was not rendered: run scripts/bench.sh for all of it (results: $RESULTS)"
+    fi
+    step "done"
+    exit 0
+fi
 
 step "starting stomp-rooms (port $ROOMS_PORT), the floor (port $FLOOR_PORT) and the durable floor (port $DURABLE_PORT) on CPU 0"
 rm -rf "$WORK/state-rooms" "$WORK/state-floor" "$WORK/state-durable"
@@ -123,11 +173,8 @@ pids_of() {
         hooked) group_pids "$HOOKED_GROUP" ;;
     esac
 }
-loadgen() { taskset -c 1 "$LOADGEN" "$@"; }
 all_server_pids() { local flavor pids=""; for flavor in "${SYSTEMS[@]}"; do pids="$pids,$(pids_of "$flavor")"; done; echo "$pids"; }
 quiet() { wait_until_idle all_server_pids; }
-# Appends the JSON on stdin to the results, with each JSON argument's fields added.
-record() { python3 -c 'import json,sys; d=json.load(sys.stdin); [d.update(json.loads(a)) for a in sys.argv[1:]]; print(json.dumps(d))' "$@" >> "$RESULTS"; }
 
 : > "$RESULTS"
 SYSTEMS=(stomp floor durable rabbit)
@@ -213,6 +260,8 @@ quiet
 step "the ladder on stomp-rooms: short polling, long polling, SSE and WebSocket receivers (docs/ladder.json)"
 LADDER_SERVER_GROUP="$ROOMS_GROUP" LADDER_PORT="$ROOMS_PORT" bash scripts/ladder.sh \
     || step "the ladder failed (above); the report keeps the ladder of the previous docs/ladder.json, with its date"
+
+scale_scenarios
 
 step "codec micro-benchmarks"
 taskset -c 1 "$LOADGEN" codec | record '{}'

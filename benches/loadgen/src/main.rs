@@ -5,6 +5,9 @@
 //! ```text
 //! loadgen fanout --flavor stomp|rabbit|floor --url URL --subscribers N --messages M [--rate R]
 //! loadgen rooms  --flavor ... --url URL-with-{room} --rooms R --members K --rate R --seconds S
+//!                [--send-to DESTINATION --body json] [--stats URL,URL] [--room-stats URL-with-{room}]
+//! loadgen scale  --flavor ... --url URL --members M [--messages N] [--paced-rate R]
+//!                [--paced-seconds S] [--parallel P] [--stats URL] [--pids P,P]
 //! loadgen storm  --flavor ... --url URL --connections C [--pids P,P]
 //! loadgen idle   --flavor ... --url URL --clients N --seconds S [--pids P,P]
 //! loadgen codec
@@ -13,6 +16,8 @@
 mod client;
 mod codec_bench;
 mod measure;
+mod scale;
+mod stats;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -89,6 +94,7 @@ fn main() -> Result<(), Error> {
         match args.command.as_str() {
             "fanout" => fanout(&args).await,
             "rooms" => rooms(&args).await,
+            "scale" => scale::scale(&args).await,
             "storm" => storm(&args).await,
             "idle" => idle(&args).await,
             other => Err(format!(
@@ -191,11 +197,17 @@ async fn fanout(args: &Args) -> Result<Value, Error> {
     }))
 }
 
-/// Many rooms, every member publishing at a steady rate and hearing the others.
+/// Many rooms, every member publishing at a steady rate and hearing the others. Each member
+/// subscribes to `--destination` and publishes to `--send-to` (the same by default), both with
+/// `{room}` filled; `--body json` sends a Spring tutorial's JSON chat message naming its room
+/// (`roomId`), for destinations routed by the body. `--stats` URLs are read once everyone is
+/// subscribed and again at the end; so is `--room-stats` for every room, summed.
 async fn rooms(args: &Args) -> Result<Value, Error> {
     let flavor = args.flavor();
     let template = args.text("url", "");
     let destination_template = args.text("destination", "/topic/chat");
+    let send_template = args.text("send-to", &destination_template);
+    let json_bodies = args.text("body", "text") == "json";
     let (room_count, members) = (
         args.number("rooms", 100) as usize,
         args.number("members", 10) as usize,
@@ -203,24 +215,37 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
     let rate = args.number("rate", 2).max(1);
     let seconds = args.number("seconds", 10);
     let size = args.number("size", 100) as usize;
+    let stats_urls: Vec<String> = args
+        .text("stats", "")
+        .split(',')
+        .filter(|url| !url.is_empty())
+        .map(str::to_owned)
+        .collect();
     eprintln!(
         "rooms: {flavor:?} {room_count} rooms x {members} members, {rate} msg/s each, {seconds} s"
     );
     let total = room_count * members;
-    let ready = Arc::new(Barrier::new(total));
+    // Every member, and this task: `subscribed` once all are, then this task reads the
+    // counters and the CPU before `go` starts the clock.
+    let subscribed = Arc::new(Barrier::new(total + 1));
+    let ready = Arc::new(Barrier::new(total + 1));
     let limit = Arc::new(Semaphore::new(100));
     let mut tasks = Vec::new();
     for room in 0..room_count {
         for member in 0..members {
             let url = room_url(&template, room);
-            let destination = destination_template.replace("{room}", &format!("bench-{room}"));
-            let (ready, limit) = (ready.clone(), limit.clone());
+            let room_name = format!("bench-{room}");
+            let destination = destination_template.replace("{room}", &room_name);
+            let send_to = send_template.replace("{room}", &room_name);
+            let (subscribed, ready, limit) = (subscribed.clone(), ready.clone(), limit.clone());
             tasks.push(tokio::spawn(async move {
                 let permit = limit.acquire_owned().await;
-                let conn = Conn::open(flavor, &url, (0, 0), &format!("r{room}m{member}")).await;
+                let sender = format!("r{room}m{member}");
+                let conn = Conn::open(flavor, &url, (0, 0), &sender).await;
                 let mut conn = conn?;
                 conn.subscribe(&destination).await?;
                 drop(permit);
+                subscribed.wait().await;
                 ready.wait().await;
                 let (mut writer, mut reader) = conn.split();
                 let started = Instant::now();
@@ -237,9 +262,12 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
                             break;
                         }
                         tokio::time::sleep_until(due.into()).await;
-                        writer
-                            .publish(&destination, &measure::body(seq, size))
-                            .await?;
+                        let body = if json_bodies {
+                            measure::json_body(seq, size, &room_name, &sender)
+                        } else {
+                            measure::body(seq, size)
+                        };
+                        writer.publish(&send_to, &body).await?;
                         writer.flush().await?;
                         seq += 1;
                     }
@@ -260,6 +288,15 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
     }
     let pids = args.pids();
     let (server_before, client_before) = (ProcessSample::take(&pids), ProcessSample::own());
+    subscribed.wait().await;
+    let mut stats_subscribed = Vec::new();
+    for url in &stats_urls {
+        stats_subscribed.push(json!({ "url": url, "stats": stats::read(url).await }));
+    }
+    let room_stats = args.text("room-stats", "");
+    let rooms_subscribed = stats::sum_over_rooms(&room_stats, room_count).await;
+    let (server_subscribed, subscribed_at) = (ProcessSample::take(&pids), Instant::now());
+    ready.wait().await;
     let (mut sent, mut all) = (0, Latencies::default());
     for task in tasks {
         let (s, l) = task.await??;
@@ -267,13 +304,25 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
         all.merge(l);
     }
     let (server_after, client_after) = (ProcessSample::take(&pids), ProcessSample::own());
+    let measured_seconds = subscribed_at.elapsed().as_secs_f64();
+    let mut stats_after = Vec::new();
+    for url in &stats_urls {
+        stats_after.push(json!({ "url": url, "stats": stats::read(url).await }));
+    }
+    let rooms_after = stats::sum_over_rooms(&room_stats, room_count).await;
     eprintln!("rooms: {sent} published, {} delivered", all.count());
     Ok(json!({
         "scenario": "rooms", "flavor": flavor.name(), "rooms": room_count, "members": members, "rate": rate,
-        "seconds": seconds, "published": sent, "delivered": all.count(),
+        "seconds": seconds, "destination": destination_template, "send_to": send_template,
+        "published": sent, "delivered": all.count(),
         "delivered_per_second": all.count() as f64 / seconds as f64, "latency_ms": all.summary(),
         "server_cpu_seconds_incl_setup": server_after.cpu_seconds() - server_before.cpu_seconds(),
         "client_cpu_seconds_incl_setup": client_after.cpu_seconds() - client_before.cpu_seconds(),
+        "server_cpu_seconds": server_after.cpu_seconds() - server_subscribed.cpu_seconds(),
+        "server_cpu_by_process": server_after.cpu_by_process_since(&server_subscribed),
+        "server_cpu_window_seconds": measured_seconds,
+        "stats_subscribed": stats_subscribed, "stats_after": stats_after,
+        "rooms_stats_subscribed": rooms_subscribed, "rooms_stats_after": rooms_after,
     }))
 }
 

@@ -23,6 +23,28 @@ pub fn body(seq: u64, size: usize) -> Vec<u8> {
     body
 }
 
+/// A JSON chat message as a Spring tutorial's page sends it, with `{seq} {send time ns} `
+/// (padded to `size` bytes) as its text: `{"type":"TALK","roomId":…,"sender":…,"message":…}`.
+pub fn json_body(seq: u64, size: usize, room: &str, sender: &str) -> Vec<u8> {
+    let text = String::from_utf8(body(seq, size)).unwrap_or_default();
+    serde_json::json!({ "type": "TALK", "roomId": room, "sender": sender, "message": text })
+        .to_string()
+        .into_bytes()
+}
+
+/// The sequence number and send time a body carries (`body` or `json_body`).
+pub fn stamp(body: &[u8]) -> Option<(u64, u64)> {
+    let text = std::str::from_utf8(body).ok()?;
+    const MESSAGE: &str = "\"message\":\"";
+    let text = text
+        .find(MESSAGE)
+        .map_or(text, |at| &text[at + MESSAGE.len()..]);
+    let mut fields = text.split(' ');
+    let seq = fields.next()?.parse().ok()?;
+    let sent = fields.next()?.parse().ok()?;
+    Some((seq, sent))
+}
+
 /// Publish-to-delivery latencies in microseconds.
 #[derive(Default)]
 pub struct Latencies {
@@ -31,14 +53,15 @@ pub struct Latencies {
 
 impl Latencies {
     pub fn record_body(&mut self, body: &[u8]) {
-        let sent = std::str::from_utf8(body)
-            .ok()
-            .and_then(|text| text.split(' ').nth(1))
-            .and_then(|ns| ns.parse::<u64>().ok());
-        if let Some(sent) = sent {
-            self.micros
-                .push((now_ns().saturating_sub(sent) / 1000).min(u64::from(u32::MAX)) as u32);
+        if let Some((_, sent)) = stamp(body) {
+            self.record_sent(sent);
         }
+    }
+
+    /// A delivery of a message sent at `sent` (`now_ns()` then), arriving now.
+    pub fn record_sent(&mut self, sent: u64) {
+        self.micros
+            .push((now_ns().saturating_sub(sent) / 1000).min(u64::from(u32::MAX)) as u32);
     }
 
     pub fn count(&self) -> u64 {
@@ -122,6 +145,20 @@ impl ProcessSample {
             }
         }
         sample
+    }
+
+    /// Open files (sockets among them) of each process, as "{name} {pid}": what a connection
+    /// costs a server in file descriptors, against each process's open-file limit.
+    pub fn open_files(pids: &[u32]) -> Value {
+        let mut by_process = serde_json::Map::new();
+        for pid in pids {
+            let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+                continue;
+            };
+            let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            by_process.insert(format!("{} {pid}", name.trim()), entries.count().into());
+        }
+        Value::Object(by_process)
     }
 
     /// This process (the load generator itself).
