@@ -83,6 +83,22 @@ pub enum Outgoing {
         code: u16,
         reason: String,
     },
+    /// Which of these members does the gateway still hold, joined to the room? Those it does
+    /// not are answered `gone`. A gateway that crashed (or was deployed) lost its sockets
+    /// without close events, and the `Left`s it owed with them: the room asks, on waking and
+    /// at each liveness sweep, so such members never linger.
+    Probe { members: Vec<MemberId> },
+}
+
+impl Outgoing {
+    /// The bytes an item holds, as a room's outbox counts them.
+    pub fn bytes(&self) -> usize {
+        match self {
+            Self::Send { members, bytes, .. } => bytes.len() + members.len() * 8,
+            Self::Close { reason, .. } => reason.len() + 16,
+            Self::Probe { members } => members.len() * 8,
+        }
+    }
 }
 
 /// A room's call to a gateway.
@@ -96,13 +112,7 @@ pub struct ToGateway {
 impl ToGateway {
     /// The bytes of the frames it carries (what the room's outbox counts).
     pub fn bytes(&self) -> usize {
-        self.items
-            .iter()
-            .map(|item| match item {
-                Outgoing::Send { members, bytes, .. } => bytes.len() + members.len() * 8,
-                Outgoing::Close { reason, .. } => reason.len() + 16,
-            })
-            .sum()
+        self.items.iter().map(Outgoing::bytes).sum()
     }
 }
 
@@ -208,6 +218,10 @@ impl ToGateway {
                     out.number(u64::from(*code));
                     out.text(reason);
                 }
+                Outgoing::Probe { members } => {
+                    out.byte(2);
+                    out.members(members);
+                }
             }
         }
         out.0
@@ -230,6 +244,9 @@ impl ToGateway {
                     code: u16::try_from(input.number()?)
                         .map_err(|_| Malformed("a close code over 65535"))?,
                     reason: input.text()?,
+                },
+                2 => Outgoing::Probe {
+                    members: input.members()?,
                 },
                 _ => return Err(Malformed("an item of no known kind")),
             });
@@ -452,8 +469,17 @@ mod tests {
                     code: 1008,
                     reason: "token expired".into(),
                 },
+                Outgoing::Probe {
+                    members: vec![1, 300, u64::MAX],
+                },
+                Outgoing::Probe { members: vec![] },
             ],
         };
+        assert_eq!(
+            call.bytes(),
+            (12 + 3 * 8) + (13 + 16) + 3 * 8,
+            "what an outbox counts"
+        );
         assert_eq!(ToGateway::decode(&call.encode()), Ok(call));
         let answer = GatewayAnswer { gone: vec![9, 10] };
         assert_eq!(GatewayAnswer::decode(&answer.encode()), Ok(answer));

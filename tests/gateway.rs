@@ -549,6 +549,29 @@ gateway_test! {
 }
 
 gateway_test! {
+    fn a_probe_is_answered_with_the_members_not_held_in_that_room() {
+        let mut net = Net::new();
+        let joined = net.connected();
+        net.send(joined, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        net.settle();
+        let elsewhere = net.connected();
+        net.send(elsewhere, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/8\n\n\0");
+        net.settle();
+        let probe = Outgoing::Probe { members: vec![joined, elsewhere, 5] };
+        let answer = net.room_sends("7", vec![probe]);
+        assert_eq!(answer.gone, [5, elsewhere]);
+        assert!(net.received(joined).is_empty(), "a probe sends nothing");
+        assert_eq!(net.sockets.closed(joined), None);
+        // A restart drops every socket without close events: the gateway holds none.
+        net.host.crash();
+        net.sockets = MemoryGatewaySockets::default();
+        net.now += 1_000;
+        let answer = net.room_sends("7", vec![Outgoing::Probe { members: vec![joined] }]);
+        assert_eq!(answer.gone, [joined]);
+    }
+}
+
+gateway_test! {
     fn connected_from_a_room_is_dropped() {
         let mut net = Net::new();
         let member = net.connected();

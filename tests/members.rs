@@ -227,8 +227,17 @@ fn a_failed_call_forgets_only_that_gateways_members() {
     room.take(1);
     room.publish(1, "/queue/work", "job");
     let calls = std::mem::take(&mut room.gateway_calls);
-    assert_eq!(calls.len(), 1);
-    assert_eq!(calls[0].0, A, "the job went to A's first member");
+    let sends = |call: &stomp_rooms::relay::ToGateway| {
+        call.items.iter().any(|item| matches!(item, Outgoing::Send { .. }))
+    };
+    let (to_a, probes): (Vec<_>, Vec<_>) = calls.into_iter().partition(|(g, _)| g == A);
+    assert!(to_a.len() == 1 && sends(&to_a[0].1), "the job went to A's first member");
+    // Woken for the publish (evicted), the room probed B as well: B answers.
+    for (gateway, call) in probes {
+        assert!(!sends(&call), "{call:?}");
+        gateways.receive(&gateway, &call);
+        room.gateway_answered(&gateway, Ok(GatewayAnswer::default()));
+    }
     room.gateway_answered(A, Err("the gateway object is gone".to_owned()));
     // Both of A's members left; the job they held went to B's.
     let events = presence_events(&room.take(1));
@@ -541,4 +550,112 @@ fn a_members_publishes_share_commits_as_a_sockets_do() {
     room.publish(1, "/topic/chat", "still subscribed");
     gateways.deliver(&mut room);
     assert_eq!(gateways.bodies(A, 1).last().unwrap(), "still subscribed");
+}
+
+/// A member of A that holds an unacknowledged queue message, one of B that could take it, and
+/// a direct socket watching presence.
+fn a_job_held_by_a_member_of_a(room: &mut SimulatedRoom, gateways: &mut SimulatedGateways) {
+    room.connect(1, "");
+    room.subscribe(1, "p", "/presence");
+    gateways.join(room, A, 1);
+    gateways.frame(
+        room,
+        A,
+        1,
+        "SUBSCRIBE\nid:q\ndestination:/queue/work\nack:client-individual\nreceipt:r",
+        "",
+    );
+    gateways.take(A, 1);
+    room.frame(1, "SEND\ndestination:/queue/work\nreceipt:sent", "job");
+    gateways.deliver(room);
+    assert_eq!(gateways.bodies(A, 1), ["job"]);
+    gateways.join(room, B, 1);
+    gateways.frame(
+        room,
+        B,
+        1,
+        "SUBSCRIBE\nid:q\ndestination:/queue/work\nack:client-individual\nreceipt:r",
+        "",
+    );
+    gateways.take(B, 1);
+    room.take(1);
+}
+
+room_test! {
+fn members_of_a_gateway_that_restarted_leave_at_the_rooms_next_liveness_sweep() {
+    let mut room = SimulatedRoom::new();
+    let mut gateways = SimulatedGateways::default();
+    a_job_held_by_a_member_of_a(&mut room, &mut gateways);
+    // A's sockets went with its restart, and the `Left` it owed the room with them.
+    gateways.restart(A);
+    room.advance(Settings::default().liveness_check_ms);
+    gateways.deliver(&mut room);
+    let kinds: Vec<String> = presence_events(&room.take(1))
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(kinds, ["leave"]);
+    assert_eq!(gateways.bodies(B, 1), ["job"], "the job went to B's member");
+    assert_eq!(members_by_gateway(&mut room), BTreeMap::from([(B.to_owned(), 1)]));
+    assert_eq!(Storage::load(&room.store).unwrap().members.len(), 1);
+}
+}
+
+/// A deploy restarts the room and its gateways together: the room, woken, asks each gateway
+/// at once which of its members it still holds.
+#[test]
+fn members_of_a_gateway_that_restarted_leave_when_the_room_wakes() {
+    let mut room = SimulatedRoom::new();
+    let mut gateways = SimulatedGateways::default();
+    a_job_held_by_a_member_of_a(&mut room, &mut gateways);
+    gateways.restart(A);
+    room.restart();
+    gateways.frame(
+        &mut room,
+        B,
+        1,
+        "SEND\ndestination:/topic/x\nreceipt:w",
+        "wakes it",
+    );
+    let frames = gateways.take(B, 1);
+    let commands: Vec<Command> = frames.iter().map(|f| f.command).collect();
+    assert_eq!(commands, [Command::Receipt, Command::Message], "{frames:?}");
+    assert_eq!(frames[1].body, b"job");
+    assert_eq!(
+        members_by_gateway(&mut room),
+        BTreeMap::from([(B.to_owned(), 1)])
+    );
+}
+
+room_test! {
+fn a_probe_names_each_member_of_a_gateway_once_however_many_sweeps_pass() {
+    let mut room = SimulatedRoom::new();
+    let mut gateways = SimulatedGateways::default();
+    gateways.join(&mut room, A, 1);
+    gateways.join(&mut room, A, 2);
+    gateways.join(&mut room, B, 1);
+    // A's calls go unanswered meanwhile: the probes of later sweeps replace the waiting one.
+    room.advance(Settings::default().liveness_check_ms);
+    let first = std::mem::take(&mut room.gateway_calls);
+    room.advance(10 * Settings::default().liveness_check_ms);
+    let probes = |calls: &[(String, stomp_rooms::relay::ToGateway)], gateway: &str| {
+        calls
+            .iter()
+            .filter(|(g, _)| g == gateway)
+            .flat_map(|(_, call)| &call.items)
+            .filter_map(|item| match item {
+                Outgoing::Probe { members } => Some(members.clone()),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(probes(&first, A), [vec![1, 2]]);
+    assert_eq!(probes(&first, B), [vec![1]]);
+    assert!(room.gateway_calls.is_empty(), "one call in flight per gateway");
+    room.gateway_answered(A, Ok(GatewayAnswer::default()));
+    assert_eq!(probes(&room.gateway_calls, A), [vec![1, 2]], "one probe waited");
+    room.gateway_answered(B, Ok(GatewayAnswer::default()));
+    gateways.deliver(&mut room);
+    assert_eq!(members_by_gateway(&mut room).values().sum::<usize>(), 3);
+}
 }

@@ -280,6 +280,86 @@ fn a_member_that_leaves_a_gateway_leaves_every_room_it_joined() {
     }
 }
 
+/// A room with a presence watcher and a queue consumer of its own, and a member on a shard
+/// gateway holding the queue's only message unacknowledged; the gateway then crashes (its
+/// sockets dropped without close events, its `Left`s lost), and time passes before anything
+/// opens on it again. Returns the watcher, the consumer and the member.
+fn a_job_held_on_a_gateway_that_crashes(net: &mut Network) -> (Client, Client, Client) {
+    let clients: Vec<Client> = (0..3).map(|_| net.open_direct("big")).collect();
+    let (watcher, consumer, member) = (&clients[0], &clients[1], &clients[2]);
+    assert_eq!(where_is(member), "shard:big:0");
+    for client in &clients {
+        net.send(client, CONNECT);
+    }
+    net.send(
+        watcher,
+        &frame("SUBSCRIBE\nid:p\ndestination:/presence", ""),
+    );
+    let queue = "SUBSCRIBE\nid:q\ndestination:/queue/work\nack:client-individual\nreceipt:q";
+    net.send(member, &frame(queue, ""));
+    net.settle();
+    net.send(
+        watcher,
+        &frame("SEND\ndestination:/queue/work\nreceipt:s", "job"),
+    );
+    net.settle();
+    assert_eq!(bodies(net, member), ["job"]);
+    net.send(consumer, &frame(queue, ""));
+    net.settle();
+    for client in &clients {
+        net.take(client);
+    }
+    net.crash_gateway("shard:big:0");
+    net.advance(1_000);
+    assert!(!net.is_open(member));
+    (watcher.clone(), consumer.clone(), member.clone())
+}
+
+/// The presence events' types a client was sent since the last take.
+fn presence(net: &mut Network, client: &Client) -> Vec<String> {
+    bodies(net, client)
+        .iter()
+        .filter_map(|body| serde_json::from_str::<serde_json::Value>(body).ok())
+        .filter_map(|event| event["type"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn members_of(net: &Network, room: &str) -> serde_json::Value {
+    net.rooms[room]
+        .host
+        .engine()
+        .map(|engine| engine.stats()["members"].clone())
+        .unwrap_or_default()
+}
+
+#[test]
+fn members_of_a_crashed_gateway_leave_the_room_at_its_next_liveness_sweep() {
+    let mut net = Network::new(sharded()).with_seed(5);
+    let (watcher, consumer, _) = a_job_held_on_a_gateway_that_crashes(&mut net);
+    net.settle();
+    assert_eq!(members_of(&net, "big")["shard:big:0"], 1, "not yet");
+    net.advance(sharded().liveness_check_ms);
+    net.settle();
+    assert_eq!(presence(&mut net, &watcher), ["leave"]);
+    assert_eq!(bodies(&mut net, &consumer), ["job"]);
+    assert_eq!(members_of(&net, "big"), serde_json::json!({}));
+}
+
+#[test]
+fn members_of_a_crashed_gateway_leave_the_room_when_it_wakes() {
+    let mut net = Network::new(sharded()).with_seed(9);
+    let (watcher, consumer, _) = a_job_held_on_a_gateway_that_crashes(&mut net);
+    net.evict_quiet();
+    net.send(
+        &consumer,
+        &frame("SEND\ndestination:/topic/x", "wakes the room"),
+    );
+    net.settle();
+    assert_eq!(presence(&mut net, &watcher), ["leave"]);
+    assert_eq!(bodies(&mut net, &consumer), ["job"]);
+    assert_eq!(members_of(&net, "big"), serde_json::json!({}));
+}
+
 /// What a client saw, comparable between a room on one object and the same room sharded:
 /// frames as sent, less the headers that name a session (their numbering differs).
 fn comparable(frames: Vec<String>) -> Vec<String> {

@@ -271,8 +271,9 @@ impl GatewayEngine {
         self.end_member(member);
     }
 
-    /// A room's call: its sends and closes for members here, in order. Members it names that
-    /// the gateway no longer holds (or that never joined that room) are answered `gone`.
+    /// A room's call: its sends and closes for members here, in order, and its probes. Members
+    /// it names that the gateway no longer holds (or that never joined that room) are answered
+    /// `gone`.
     pub fn from_room(
         &mut self,
         sockets: &mut impl GatewaySockets,
@@ -313,6 +314,12 @@ impl GatewayEngine {
                     }
                     self.room_closed(sockets, room, *member, *code, reason);
                 }
+                // The room asks which of its members are still here (see `Outgoing::Probe`).
+                Outgoing::Probe { members } => gone.extend(
+                    members
+                        .iter()
+                        .filter(|m| !self.session(**m).is_some_and(|s| s.joined(room))),
+                ),
             }
         }
         GatewayAnswer {

@@ -22,7 +22,8 @@ pub struct Settings {
     /// silent one costs a wake; by default the room looks at most every 5 minutes, and a dead
     /// client is closed up to that late. 0 checks each client on time, at the end of its grace
     /// period (twice its heart-beat interval), at the cost of waking the room about that often
-    /// while clients are connected.
+    /// while clients are connected. A room with gateway members also asks their gateways this
+    /// often which members they still hold (every 5 minutes when 0).
     pub liveness_check_ms: u64,
     /// What a signed token must say besides its signature (used when keys are configured).
     pub auth: TokenRules,

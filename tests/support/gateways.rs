@@ -1,7 +1,7 @@
 //! Gateway objects as a room's tests see them: each member's end decodes what the room's calls
 //! carried to it, and the gateway answers each call (at once, or when the test says).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use stomp_rooms::relay::{GatewayAnswer, MemberEvent, MemberId, Outgoing, ToGateway, ToRoom};
 use stomp_rooms::stomp::{Command, Decoded, Decoder, Frame, Limits, Version};
@@ -28,6 +28,9 @@ pub struct SimulatedGateways {
     pub calls: Vec<(String, ToGateway)>,
     /// Members each gateway says it no longer holds, in its next answer.
     pub gone: BTreeMap<String, Vec<MemberId>>,
+    /// The members each gateway holds (joined, and neither left nor closed nor lost in a
+    /// restart): what it answers a probe with.
+    held: BTreeMap<String, BTreeSet<MemberId>>,
 }
 
 impl SimulatedGateways {
@@ -40,16 +43,18 @@ impl SimulatedGateways {
                 return;
             }
             for (gateway, call) in calls {
-                self.receive(&gateway, &call);
-                let gone = self.gone.remove(&gateway).unwrap_or_default();
+                let mut gone = self.receive(&gateway, &call);
+                gone.extend(self.gone.remove(&gateway).unwrap_or_default());
                 room.gateway_answered(&gateway, Ok(GatewayAnswer { gone }));
             }
         }
     }
 
-    /// A gateway receives a call (the test answers it itself).
-    pub fn receive(&mut self, gateway: &str, call: &ToGateway) {
+    /// A gateway receives a call (the test answers it itself); the members its probes named
+    /// that it does not hold are returned.
+    pub fn receive(&mut self, gateway: &str, call: &ToGateway) -> Vec<MemberId> {
         self.calls.push((gateway.to_owned(), call.clone()));
+        let mut gone = Vec::new();
         for item in &call.items {
             match item {
                 Outgoing::Send { members, bytes, .. } => {
@@ -64,9 +69,25 @@ impl SimulatedGateways {
                 } => {
                     self.closed
                         .insert(member(gateway, *id), (*code, reason.clone()));
+                    self.held.entry(gateway.to_owned()).or_default().remove(id);
+                }
+                Outgoing::Probe { members } => {
+                    let held = self.held.get(gateway);
+                    gone.extend(
+                        members
+                            .iter()
+                            .filter(|id| !held.is_some_and(|held| held.contains(id))),
+                    );
                 }
             }
         }
+        gone
+    }
+
+    /// A gateway restarts (a crash, a deploy): the platform dropped its sockets without close
+    /// events, so the rooms were told nothing.
+    pub fn restart(&mut self, gateway: &str) {
+        self.held.remove(gateway);
     }
 
     fn member_receives(&mut self, member: Member, bytes: &[u8]) {
@@ -108,6 +129,7 @@ impl SimulatedGateways {
         };
         let answer = room.gateway_call(&call).expect("the room took the call");
         assert!(answer.unknown.is_empty(), "{answer:?}");
+        self.held.entry(gateway.to_owned()).or_default().insert(id);
         self.deliver(room);
         let frames = self.take(gateway, id);
         assert_eq!(frames.len(), 1, "one answer to CONNECT: {frames:?}");
@@ -142,6 +164,7 @@ impl SimulatedGateways {
             gateway: gateway.to_owned(),
             events: vec![MemberEvent::Left { member: id }],
         };
+        self.held.entry(gateway.to_owned()).or_default().remove(&id);
         room.gateway_call(&call);
         self.deliver(room);
     }

@@ -4,7 +4,7 @@
 //! Calls of different pairs of objects arrive in any order; each pair keeps at most one in
 //! flight each way, as the engines promise. Objects are evicted while quiet (no call of
 //! theirs in transit: the platform keeps an object with a request under way in memory) and
-//! crash at any moment.
+//! crash at any moment. Rooms' alarms fire as time passes (gateways' are not simulated).
 
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -14,7 +14,7 @@ use stomp_rooms::gateway::{GatewayHost, GatewayMode, GatewayTurn};
 use stomp_rooms::relay::{MemberId, ToGateway, ToRoom};
 use stomp_rooms::room::members::Placement;
 use stomp_rooms::room::testing::{MemorySockets, MemoryStorage};
-use stomp_rooms::room::{AllowAll, ConnId, Host, Opened, Peer, Settings, Turn};
+use stomp_rooms::room::{AlarmChange, AllowAll, ConnId, Host, Opened, Peer, Settings, Turn};
 
 /// A client of the network: a socket on a room's own object, or on a gateway.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -27,6 +27,8 @@ pub struct RoomNode {
     pub host: Host,
     pub store: MemoryStorage,
     pub sockets: MemorySockets,
+    /// When the room's alarm is set for.
+    pub alarm: Option<u64>,
 }
 
 pub struct GatewayNode {
@@ -79,6 +81,7 @@ impl Network {
                 host: Host::new(settings, Rc::new(AllowAll)),
                 store: MemoryStorage::default(),
                 sockets: MemorySockets::default(),
+                alarm: None,
             })
     }
 
@@ -117,6 +120,11 @@ impl Network {
                 work(engine, store, sockets, now)
             },
         );
+        match turn.alarm {
+            Some(AlarmChange::Set(at)) => node.alarm = Some(at),
+            Some(AlarmChange::Delete) => node.alarm = None,
+            None => {}
+        }
         for (gateway, call) in turn.calls {
             self.transit.push(InTransit::ToGateway { gateway, call });
         }
@@ -355,7 +363,39 @@ impl Network {
         });
     }
 
+    /// A gateway's object ends without warning (a deploy, a crash): the platform drops its
+    /// sockets without close events, so what it owed its rooms for them (`Left`s in its
+    /// outbox, its calls under way) is lost with it. Calls to it reach its next instance.
+    pub fn crash_gateway(&mut self, gateway: &str) {
+        let node = self.gateway(gateway);
+        node.host.crash();
+        node.sockets = MemoryGatewaySockets::default();
+        self.transit.retain(|t| match t {
+            InTransit::ToRoom { call, .. } => call.gateway != gateway,
+            InTransit::ToGateway { .. } => true,
+        });
+    }
+
+    /// Time passes; each room's alarm fires when it is due on the way (the calls it makes
+    /// wait in transit).
     pub fn advance(&mut self, ms: u64) {
-        self.now += ms;
+        let until = self.now + ms;
+        loop {
+            let due = self
+                .rooms
+                .iter()
+                .filter_map(|(room, node)| Some((node.alarm.filter(|&at| at <= until)?, room)))
+                .min()
+                .map(|(at, room)| (at, room.clone()));
+            let Some((at, room)) = due else { break };
+            self.now = self.now.max(at);
+            if let Some(node) = self.rooms.get_mut(&room) {
+                node.alarm = None;
+            }
+            self.room_event(&room, |engine, store, sockets, now| {
+                engine.alarm(store, sockets, now)
+            });
+        }
+        self.now = until;
     }
 }

@@ -33,6 +33,10 @@ impl RoomEngine {
                     let ping = sockets.last_ping_ms(conn);
                     effects.extend(room.broker.liveness_deadline(conn, ping, now));
                 }
+                // Members have no heart-beats here: their gateways are asked instead.
+                if let Some(members) = sockets.members() {
+                    members.probe();
+                }
                 room.liveness_swept_ms = now;
                 room.batch.push(Write::Counter(Counter::LivenessSweep, now));
             }
@@ -117,9 +121,19 @@ impl RoomEngine {
         }
     }
 
+    /// When the room next sweeps: when its first client may have gone silent, at most every
+    /// `liveness_check_ms`; and, while it has members, every `liveness_check_ms` (5 minutes
+    /// when that is 0), to probe their gateways.
     pub(super) fn liveness_sweep_at(&self) -> Option<u64> {
-        let first = self.timers.next_liveness()?;
-        Some(first.max(self.liveness_swept_ms + self.settings.liveness_check_ms))
+        let check_ms = self.settings.liveness_check_ms;
+        let first = self.timers.next_liveness();
+        let sockets = first.map(|first| first.max(self.liveness_swept_ms + check_ms));
+        let probe_ms = match check_ms {
+            0 => Settings::default().liveness_check_ms,
+            ms => ms,
+        };
+        let members = (!self.members.is_empty()).then(|| self.liveness_swept_ms + probe_ms);
+        sockets.into_iter().chain(members).min()
     }
 
     /// Commits writes still pending from the wake (its counters), for a caller that reads

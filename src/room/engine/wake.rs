@@ -20,6 +20,9 @@ impl RoomEngine {
         room.with_sessions(sockets, now, |room, sockets| {
             room.finish_restore(effects, store, sockets)
         })?;
+        // Gateways that crashed or were deployed meanwhile (a deploy restarts every object)
+        // lost their sockets without telling the room: each is asked which members it holds.
+        room.members.probe();
         // What connections gone in a crash left stored (their transactions and partial
         // frames) is deleted at once, so storage holds no more than the room counts.
         // So is what the webhooks found changed (members a crash closed).

@@ -44,6 +44,23 @@ impl Outbox {
         }
     }
 
+    /// Queues a probe of these members (see [`Outgoing::Probe`]), replacing one still waiting:
+    /// however many sweeps pass while a call is in flight, one probe waits, naming at most
+    /// the gateway's members.
+    pub fn probe(&mut self, members: Vec<MemberId>) {
+        if let Some(at) = self
+            .items
+            .iter()
+            .position(|item| matches!(item, Outgoing::Probe { .. }))
+        {
+            self.bytes -= self.items.remove(at).bytes();
+        }
+        let probe = Outgoing::Probe { members };
+        if self.admit(probe.bytes()) {
+            self.items.push(probe);
+        }
+    }
+
     /// Counts `size` more bytes before anything is kept.
     fn admit(&mut self, size: usize) -> bool {
         if self.overfull || self.bytes + size > MAX_GATEWAY_OUTBOX_BYTES {
@@ -106,5 +123,20 @@ mod tests {
         assert_eq!(outbox.take_call("r"), None, "one in flight");
         outbox.in_flight = false;
         assert_eq!(outbox.take_call("r").unwrap().items.len(), 2);
+    }
+
+    #[test]
+    fn a_probe_alone_is_a_call_and_a_later_one_replaces_it() {
+        let mut outbox = Outbox::default();
+        outbox.probe(vec![1, 2]);
+        assert_eq!(outbox.take_call("r").unwrap().items.len(), 1);
+        outbox.probe(vec![1, 2]);
+        outbox.send(vec![1], false, b"a");
+        outbox.probe(vec![2]);
+        assert_eq!(outbox.bytes(), 1 + 8 + 8);
+        outbox.in_flight = false;
+        let items = outbox.take_call("r").unwrap().items;
+        assert_eq!(items.len(), 2);
+        assert_eq!(items[1], Outgoing::Probe { members: vec![2] });
     }
 }

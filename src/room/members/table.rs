@@ -189,6 +189,19 @@ impl Members {
         forgotten.into_iter().map(|(conn, _)| conn).collect()
     }
 
+    /// Asks each gateway which of its members it still holds: a gateway that crashed or was
+    /// deployed lost its sockets without telling the room. One probe per gateway, naming all
+    /// its members, replacing one still waiting; the answer's `gone` are forgotten.
+    pub fn probe(&mut self) {
+        for gateway in self.gateways.values_mut() {
+            if !gateway.members.is_empty() {
+                let mut members: Vec<MemberId> = gateway.members.keys().copied().collect();
+                members.sort_unstable();
+                gateway.outbox.probe(members);
+            }
+        }
+    }
+
     /// A call to a gateway was answered (or failed): the next may go. `false` when no call
     /// to it was in flight: the answer is to a call of an engine before a crash, and says
     /// nothing about this one's.
