@@ -145,7 +145,11 @@ impl RoomEngine {
     /// A socket sent to a gateway counts there at once, before it joins, until its CONNECT
     /// would have timed out; no more shards open than `max_connections` needs.
     pub fn placement(&mut self, now: u64) -> Placement {
-        let direct = (self.broker.connections().count()).saturating_sub(self.members.len());
+        let direct = self
+            .broker
+            .connections()
+            .count()
+            .saturating_sub(self.members.len());
         let scaling = &self.settings.scaling;
         let since = now.saturating_sub(self.settings.broker.connect_timeout_ms + PLACED_MARGIN_MS);
         let max_shards = placement::max_shards(
