@@ -938,3 +938,128 @@ gateway_test! {
         assert_eq!(net.events("ws-stomp").len(), 3, "the first's frame completes");
     }
 }
+
+gateway_test! {
+    fn sockets_past_the_rooms_connection_caps_are_refused_in_the_rooms_words() {
+        let mut settings = settings();
+        settings.broker.max_connections = 3;
+        settings.broker.max_connections_per_address = 2;
+        let mut net = Net::with(endpoint(), settings, Rc::new(AllowAll));
+        let first = net.open();
+        let second = net.open();
+        // A third from the same address, that never joins a room, is not held.
+        let third = net.open();
+        let got = net.received(third);
+        assert_eq!(got.len(), 1, "{got:?}");
+        assert!(got[0].starts_with("ERROR\n"), "{got:?}");
+        assert!(got[0].contains("message:too many connections\n"), "{got:?}");
+        assert!(got[0].contains("(max_connections_per_address)"), "{got:?}");
+        assert_eq!(net.sockets.closed(third).map(|c| c.0), Some(1013));
+        assert_eq!(net.sockets.closed(first), None);
+        assert_eq!(net.sockets.closed(second), None);
+        let turn = net
+            .host
+            .open(&mut net.sockets, Some("10.0.0.2".into()), false, net.now);
+        let other = net.turn(turn).expect("accepted");
+        assert_eq!(net.sockets.closed(other), None, "another address");
+        let turn = net
+            .host
+            .open(&mut net.sockets, Some("10.0.0.3".into()), false, net.now);
+        let fourth = net.turn(turn).expect("accepted");
+        let got = net.received(fourth);
+        assert!(got[0].contains("message:room full\n"), "{got:?}");
+        assert!(got[0].contains("(max_connections)"), "{got:?}");
+        assert_eq!(net.sockets.closed(fourth).map(|c| c.0), Some(1013));
+        // A socket that closes frees its place.
+        let turn = net.host.closed(&mut net.sockets, first, net.now);
+        net.turn(turn);
+        let again = net.open();
+        assert_eq!(net.sockets.closed(again), None);
+        let reply = net.connect(again);
+        assert!(reply.starts_with("CONNECTED\n"), "{reply}");
+    }
+}
+
+gateway_test! {
+    fn a_members_first_frame_for_a_room_counts_its_join_against_the_rooms_outbox() {
+        let subscribe = "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0";
+        let filler = |body: &str| format!("SEND\ndestination:/sub/chat/room/7\n\n{body}\0");
+        let body = "x".repeat(400_000);
+        // What each frame takes in a call, measured on another gateway.
+        let mut probe = Net::new();
+        let scout = probe.connected();
+        probe.send(scout, subscribe);
+        probe.settle();
+        probe.send(scout, &filler(&body));
+        probe.settle();
+        let sizes: Vec<usize> = probe
+            .calls_to("7")
+            .concat()
+            .into_iter()
+            .filter_map(|event| match event {
+                MemberEvent::Data { bytes, .. } => Some(bytes.len()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sizes.len(), 3, "CONNECT, SUBSCRIBE, SEND");
+        let (subscribe_len, filler_len) = (sizes[1], sizes[2]);
+        let overhead = filler_len - body.len();
+
+        let mut net = Net::new();
+        let filling = net.connected();
+        let newcomer = net.connected();
+        net.send(filling, subscribe);
+        assert_eq!(net.calls_to("7").len(), 1, "in flight, and not answered");
+        // Room 7's outbox is filled to leave room for the newcomer's SUBSCRIBE alone, not for
+        // its join and CONNECT too.
+        let gap = 16 + subscribe_len + 8;
+        let each = 16 + filler_len;
+        let whole = (MAX_ROOM_OUTBOX_BYTES - gap) / each - 1;
+        for _ in 0..whole {
+            net.send(filling, &filler(&body));
+        }
+        let rest = MAX_ROOM_OUTBOX_BYTES - gap - whole * each;
+        net.send(filling, &filler(&"x".repeat(rest - 16 - overhead)));
+        assert!(net.received(filling).is_empty(), "the filling fits");
+        net.send(newcomer, subscribe);
+        let got = net.received(newcomer);
+        assert!(
+            got.first().is_some_and(|f| f.starts_with("ERROR\n") && f.contains("message:room busy")),
+            "{got:?}"
+        );
+        assert_eq!(net.sockets.closed(newcomer).map(|c| c.0), Some(1013));
+        net.settle();
+        let joined = net.calls_to("7").concat();
+        assert!(
+            !joined.contains(&MemberEvent::Left { member: newcomer }),
+            "the newcomer never joined room 7"
+        );
+    }
+}
+
+gateway_test! {
+    fn a_call_to_a_room_unanswered_for_a_minute_counts_as_failed() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        assert_eq!(net.calls_to("7").len(), 1);
+        let sent = net.now;
+        assert!(
+            net.alarm.is_some_and(|at| at <= sent + 60_000),
+            "the alarm covers the call in flight: {:?}",
+            net.alarm
+        );
+        net.alarm(sent + 59_999);
+        assert!(net.received(member).is_empty());
+        assert_eq!(net.sockets.closed(member), None);
+        // Its answer never comes (lost on the way).
+        net.in_flight.clear();
+        net.alarm(sent + 60_000);
+        let got = net.received(member);
+        assert!(
+            got.first().is_some_and(|f| f.starts_with("ERROR\n") && f.contains("message:lost room 7")),
+            "{got:?}"
+        );
+        assert_eq!(net.sockets.closed(member).map(|c| c.0), Some(1011));
+    }
+}

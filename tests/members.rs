@@ -8,7 +8,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use stomp_rooms::relay::{GatewayAnswer, MemberEvent, Outgoing, RoomAnswer, ToRoom};
-use stomp_rooms::room::members::{Placement, MAX_GATEWAY_OUTBOX_BYTES};
+use stomp_rooms::room::members::{Placement, CALL_TIMEOUT_MS, MAX_GATEWAY_OUTBOX_BYTES};
 use stomp_rooms::room::{PublishRate, Settings, Storage};
 use stomp_rooms::stomp::Command;
 use support::gateways::{member, SimulatedGateways};
@@ -349,6 +349,7 @@ fn a_gateway_whose_outbox_passes_its_bound_is_forgotten() {
     room.publish(1, "/topic/big", &body);
     // A's call stays in flight; B answers every call.
     room.gateway_calls.retain(|(gateway, _)| gateway != A);
+    gateways.calls.clear();
     let sends = MAX_GATEWAY_OUTBOX_BYTES / body.len() + 1;
     for _ in 0..sends {
         room.publish(1, "/topic/big", &body);
@@ -376,11 +377,17 @@ fn a_gateway_whose_outbox_passes_its_bound_is_forgotten() {
         gateways.take(A, 1).is_empty(),
         "nothing more for A's member"
     );
+    assert!(
+        gateways.calls.iter().all(|(gateway, _)| gateway != A),
+        "no second call to A while its first is in flight"
+    );
+    room.gateway_answered(A, Ok(GatewayAnswer::default()));
+    gateways.deliver(&mut room);
     let closed: Vec<_> = gateways.closed.keys().cloned().collect();
     assert_eq!(
         closed,
         [member(A, 1)],
-        "A is told to close its member's socket"
+        "A is told to close its member's socket, once its call in flight is answered"
     );
 }
 
@@ -658,4 +665,107 @@ fn a_probe_names_each_member_of_a_gateway_once_however_many_sweeps_pass() {
     gateways.deliver(&mut room);
     assert_eq!(members_by_gateway(&mut room).values().sum::<usize>(), 3);
 }
+}
+
+/// Kept in memory: placements not yet joined are counted in memory only.
+#[test]
+fn a_socket_placed_on_a_shard_that_never_joins_stops_counting_there() {
+    let mut settings = Settings::default();
+    settings.scaling.members_per_object = 1;
+    settings.scaling.members_per_gateway = 2;
+    let timeout = settings.broker.connect_timeout_ms;
+    let mut room = SimulatedRoom::with_settings(settings);
+    room.connect(1, "");
+    let shard = |k: u32| Placement::Gateway(format!("shard:lobby:{k}"));
+    assert_eq!(room.placement(), shard(0));
+    assert_eq!(room.placement(), shard(0));
+    assert_eq!(room.placement(), shard(1), "two on their way to shard 0");
+    // None of them ever joins (their clients went, or never sent CONNECT).
+    room.advance(timeout + 10_001);
+    assert_eq!(
+        room.placement(),
+        shard(0),
+        "the ones that never came are let go"
+    );
+}
+
+#[test]
+fn no_more_shards_open_than_max_connections_needs() {
+    let mut settings = Settings::default();
+    settings.scaling.members_per_object = 1;
+    settings.scaling.members_per_gateway = 2;
+    settings.broker.max_connections = 4;
+    let mut room = SimulatedRoom::with_settings(settings);
+    room.connect(1, "");
+    let shard = |k: u32| Placement::Gateway(format!("shard:lobby:{k}"));
+    let placed: Vec<Placement> = (0..5).map(|_| room.placement()).collect();
+    assert_eq!(placed, [shard(0), shard(0), shard(1), shard(1), shard(0)]);
+}
+
+/// Kept in memory: placements not yet joined are counted in memory only.
+#[test]
+fn a_rebuild_after_a_failed_commit_keeps_the_sockets_on_their_way_to_a_shard() {
+    let mut settings = Settings::default();
+    settings.scaling.members_per_object = 1;
+    settings.scaling.members_per_gateway = 2;
+    let mut room = SimulatedRoom::with_settings(settings);
+    let mut gateways = SimulatedGateways::default();
+    room.connect(1, "");
+    gateways.join(&mut room, A, 1);
+    let shard = |k: u32| Placement::Gateway(format!("shard:lobby:{k}"));
+    assert_eq!(
+        room.placement(),
+        shard(0),
+        "one member there, one on its way"
+    );
+    room.store.fail_commits = 1;
+    gateways.frame(
+        &mut room,
+        A,
+        1,
+        "SUBSCRIBE\nid:m\ndestination:/topic/chat",
+        "",
+    );
+    room.publish(1, "/topic/chat", "after the failed commit");
+    assert_eq!(
+        members_by_gateway(&mut room),
+        BTreeMap::from([(A.to_owned(), 1)])
+    );
+    assert_eq!(
+        room.placement(),
+        shard(1),
+        "shard 0 still expects the one on its way"
+    );
+}
+
+/// Kept in memory: a call in flight keeps the object in memory.
+#[test]
+fn a_call_to_a_gateway_unanswered_for_a_minute_counts_as_failed() {
+    let mut room = SimulatedRoom::new();
+    let mut gateways = SimulatedGateways::default();
+    room.connect(1, "");
+    gateways.join(&mut room, A, 1);
+    gateways.frame(
+        &mut room,
+        A,
+        1,
+        "SUBSCRIBE\nid:m\ndestination:/topic/chat",
+        "",
+    );
+    room.publish(1, "/topic/chat", "its answer is lost");
+    let lost = std::mem::take(&mut room.gateway_calls);
+    assert_eq!(lost.len(), 1);
+    room.advance(CALL_TIMEOUT_MS - 1);
+    assert_eq!(room.stats()["gateway_calls"]["failed"], 0);
+    assert_eq!(
+        members_by_gateway(&mut room),
+        BTreeMap::from([(A.to_owned(), 1)])
+    );
+    room.advance(1);
+    assert_eq!(room.stats()["gateway_calls"]["failed"], 1);
+    assert_eq!(members_by_gateway(&mut room), BTreeMap::new());
+    // The gateway's next call closes the member's socket.
+    gateways.deliver(&mut room);
+    let closed: Vec<_> = gateways.closed.keys().cloned().collect();
+    assert_eq!(closed, [member(A, 1)]);
 }

@@ -246,7 +246,7 @@ impl Room {
             // room counts a socket it places on a gateway until it joins: asked only here.)
             placed = match at_endpoint {
                 true => None,
-                false => gateways::placement(room),
+                false => gateways::placement(room, now),
             };
             if placed.is_none() {
                 opened = Some(room.open(store, sockets, peer.clone(), now)?);

@@ -12,7 +12,7 @@ use super::session::{MemberSession, MAX_SESSION_BYTES};
 use super::sockets::GatewaySockets;
 use crate::relay::{GatewayAnswer, MemberEvent, MemberId, Outgoing, RoomAnswer, ToGateway, ToRoom};
 use crate::room::log::{Level, LogLine};
-use crate::room::{AlarmChange, Authenticator, Settings, HEART_BEAT_GRACE};
+use crate::room::{connection_refusal, AlarmChange, Authenticator, Settings, HEART_BEAT_GRACE};
 use crate::sockjs;
 use crate::stomp::{Command, Decoded, Decoder, ProtocolError};
 
@@ -125,6 +125,36 @@ impl GatewayEngine {
         }
         if sockjs {
             sockets.send(member, sockjs::OPEN.as_bytes(), false);
+        }
+        // The rooms' connection caps hold for the sockets a gateway holds for them (a socket
+        // that never joins a room is held here only).
+        let caps = &self.settings.broker;
+        let per_address = caps.max_connections_per_address as usize;
+        let from_address = address
+            .as_deref()
+            .filter(|_| per_address > 0)
+            .map(|address| {
+                let from = |m: &&Member| m.session.address.as_deref() == Some(address);
+                self.members.values().filter(from).count()
+            });
+        let held = self.members.len();
+        let max = caps.max_connections as usize;
+        if let Some(error) = connection_refusal(max, per_address, held, from_address) {
+            self.log(
+                Level::Warn,
+                serde_json::json!({
+                    "event": "refused", "member": member, "message": error.message,
+                    "detail": error.detail,
+                }),
+            );
+            let bytes = error.to_frame().encode(None);
+            sockets.send(member, &frames::for_socket(&bytes, sockjs), false);
+            if sockjs {
+                let close = sockjs::close_frame(error.close_code, &error.message);
+                sockets.send(member, close.as_bytes(), false);
+            }
+            sockets.close(member, error.close_code, &error.message);
+            return Some(member);
         }
         let session = MemberSession::new(member, address, sockjs, now);
         let decoder = Decoder::new(self.settings.broker.limits.clone());
@@ -453,6 +483,16 @@ impl GatewayEngine {
         }
     }
 
+    /// Calls to rooms unanswered past [`CALL_TIMEOUT_MS`](crate::room::members::CALL_TIMEOUT_MS)
+    /// count as failed (an answer lost would hold every later call to that room): their
+    /// members are told the room is lost, as for any failed call. Run before every event.
+    pub fn fail_overdue_calls(&mut self, sockets: &mut impl GatewaySockets, now: u64) {
+        for room in self.outbox.overdue(now) {
+            let error = format!("no answer in {} ms", crate::room::members::CALL_TIMEOUT_MS);
+            self.room_answered(sockets, &room, Err(error));
+        }
+    }
+
     /// The alarm fired: CONNECT timeouts, heart-beats owed, and (at most every
     /// `liveness_check_ms`) clients gone silent.
     pub fn alarm(&mut self, sockets: &mut impl GatewaySockets, now: u64) {
@@ -537,8 +577,8 @@ impl GatewayEngine {
     }
 
     /// The calls to rooms due now, each marked in flight until its room answers.
-    pub fn take_calls(&mut self) -> Vec<(String, ToRoom)> {
-        self.outbox.take_calls(&self.name)
+    pub fn take_calls(&mut self, now: u64) -> Vec<(String, ToRoom)> {
+        self.outbox.take_calls(&self.name, now)
     }
 
     /// The log lines since the last call, at or above `log_level`.
@@ -579,7 +619,8 @@ impl GatewayEngine {
                 Some(s.opened_ms + timeout)
             }
         });
-        per_member.chain(self.liveness_sweep_at()).min()
+        let deadlines = per_member.chain(self.liveness_sweep_at());
+        deadlines.chain(self.outbox.call_deadline()).min()
     }
 
     /// When silent clients are next looked for: when the first may be, but at most every

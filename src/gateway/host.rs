@@ -168,11 +168,12 @@ impl GatewayHost {
             }
         };
         let engine = self.engine.insert(engine);
+        engine.fail_overdue_calls(sockets, now);
         let result = work(engine, sockets);
         engine.save_sessions(sockets);
         GatewayTurn {
             result,
-            calls: engine.take_calls(),
+            calls: engine.take_calls(now),
             alarm: engine.alarm_change(now),
             logs: engine.take_logs(),
         }

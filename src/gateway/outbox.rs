@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use crate::relay::{MemberEvent, ToRoom};
+use crate::room::members::CALL_TIMEOUT_MS;
 
 /// The bytes of events waiting for one room; past it, a member's next frame for that room is
 /// refused (its client is told to try again later).
@@ -14,7 +15,7 @@ pub const MAX_ROOM_OUTBOX_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_OUTBOX_BYTES: usize = 32 * 1024 * 1024;
 
 /// The bytes an event takes in a call, as the outbox counts them.
-fn event_bytes(event: &MemberEvent) -> usize {
+pub(super) fn event_bytes(event: &MemberEvent) -> usize {
     16 + match event {
         MemberEvent::Joined { address, .. } => address.as_ref().map_or(0, String::len),
         MemberEvent::Data { bytes, .. } => bytes.len(),
@@ -27,6 +28,8 @@ struct RoomLink {
     pending: Vec<MemberEvent>,
     bytes: usize,
     in_flight: bool,
+    /// When the call in flight was taken to be sent.
+    sent_ms: u64,
 }
 
 /// The events waiting for each room, and which rooms have a call in flight.
@@ -56,13 +59,14 @@ impl Outbox {
 
     /// The calls due: every room with events waiting and no call in flight, each then marked
     /// in flight until [`answered`](Self::answered).
-    pub fn take_calls(&mut self, gateway: &str) -> Vec<(String, ToRoom)> {
+    pub fn take_calls(&mut self, gateway: &str, now: u64) -> Vec<(String, ToRoom)> {
         let mut calls = Vec::new();
         for (room, link) in &mut self.links {
             if link.in_flight || link.pending.is_empty() {
                 continue;
             }
             link.in_flight = true;
+            link.sent_ms = now;
             self.bytes -= link.bytes;
             link.bytes = 0;
             let events = std::mem::take(&mut link.pending);
@@ -83,6 +87,21 @@ impl Outbox {
                 self.links.remove(room);
             }
         }
+    }
+
+    /// When the earliest call in flight counts as failed, if one is in flight.
+    pub fn call_deadline(&self) -> Option<u64> {
+        let in_flight = self.links.values().filter(|link| link.in_flight);
+        in_flight.map(|link| link.sent_ms + CALL_TIMEOUT_MS).min()
+    }
+
+    /// The rooms whose call in flight went unanswered past its deadline at `now`.
+    pub fn overdue(&self, now: u64) -> Vec<String> {
+        self.links
+            .iter()
+            .filter(|(_, link)| link.in_flight && link.sent_ms + CALL_TIMEOUT_MS <= now)
+            .map(|(room, _)| room.clone())
+            .collect()
     }
 
     /// Whether a call to the room is in flight.

@@ -7,7 +7,7 @@
 use super::engine::GatewayEngine;
 use super::frames;
 use super::mode::GatewayMode;
-use super::outbox::{MAX_OUTBOX_BYTES, MAX_ROOM_OUTBOX_BYTES};
+use super::outbox::{event_bytes, MAX_OUTBOX_BYTES, MAX_ROOM_OUTBOX_BYTES};
 use super::session::{
     Disconnecting, RoutedSubscription, MAX_DISCONNECT_RECEIPT_BYTES, MAX_ROOMS_PER_MEMBER,
 };
@@ -386,7 +386,23 @@ impl GatewayEngine {
     ) -> Result<(), ProtocolError> {
         let session = self.session(member).ok_or_else(gone)?;
         let bytes = frame.encode(Some(session.version));
-        if !self.outbox.fits(room, bytes.len()) {
+        // A first frame for the room goes with the member's join and its CONNECT.
+        let joining = (!session.joined(room)).then(|| {
+            let joined = MemberEvent::Joined {
+                member,
+                address: session.address.clone(),
+            };
+            let connect = MemberEvent::Data {
+                member,
+                binary: false,
+                bytes: session.relayed_connect().encode(None),
+            };
+            (joined, connect)
+        });
+        let join_bytes = joining.as_ref().map_or(0, |(joined, connect)| {
+            event_bytes(joined) + event_bytes(connect)
+        });
+        if !self.outbox.fits(room, bytes.len() + join_bytes) {
             return Err(ProtocolError::new(
                 "room busy",
                 format!(
@@ -397,25 +413,15 @@ impl GatewayEngine {
             )
             .with_close_code(crate::room::budget::TRY_AGAIN_LATER));
         }
-        if !session.joined(room) {
+        if let Some((joined, connect)) = joining {
             if session.rooms.len() >= MAX_ROOMS_PER_MEMBER {
                 return Err(ProtocolError::new(
                     "too many rooms",
                     format!("a connection may use at most {MAX_ROOMS_PER_MEMBER} rooms at once"),
                 ));
             }
-            let address = session.address.clone();
-            let connect = session.relayed_connect().encode(None);
-            self.outbox
-                .push(room, MemberEvent::Joined { member, address });
-            self.outbox.push(
-                room,
-                MemberEvent::Data {
-                    member,
-                    binary: false,
-                    bytes: connect,
-                },
-            );
+            self.outbox.push(room, joined);
+            self.outbox.push(room, connect);
             if let Some(held) = self.members.get_mut(&member) {
                 held.session.rooms.push(room.to_owned());
                 self.dirty.insert(member);

@@ -99,11 +99,13 @@ impl Host {
         if let Err(failed) = &result {
             engine.log_event(storage_failed(failed));
         }
+        // Calls first: one now in flight is a deadline the alarm covers.
+        let calls = engine.take_gateway_calls(now);
         Turn {
             result,
             alarm: engine.alarm_change(now),
             logs: engine.take_logs(),
-            calls: engine.take_gateway_calls(),
+            calls,
         }
     }
 
@@ -117,11 +119,12 @@ impl Host {
     ) -> Option<Turn<T>> {
         let engine = self.engine.as_mut()?;
         let result = Ok(work(engine));
+        let calls = engine.take_gateway_calls(now);
         Some(Turn {
             result,
             alarm: engine.alarm_change(now),
             logs: engine.take_logs(),
-            calls: engine.take_gateway_calls(),
+            calls,
         })
     }
 

@@ -72,6 +72,7 @@ pub mod webhooks;
 
 pub mod auth;
 pub use auth::{AllowAll, Authenticator, Credentials, Gate};
+pub(crate) use broker::connection_refusal;
 pub use broker::{
     Broker, Config, Deadlines, Effect, QueuedMessage, ReplayRequest, HEART_BEAT_GRACE, TRIM_EVERY,
 };

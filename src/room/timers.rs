@@ -51,11 +51,13 @@ pub enum RoomTimer {
     WebhookDelivery,
     /// Send `room.vacated`: the occupied room has been empty for its grace.
     VacatedGrace,
+    /// A call to a gateway went unanswered too long: it counts as failed.
+    GatewayCalls,
 }
 
 impl RoomTimer {
     /// Slots in the table: the last kind's index, plus one.
-    const COUNT: usize = Self::VacatedGrace as usize + 1;
+    const COUNT: usize = Self::GatewayCalls as usize + 1;
 }
 
 #[derive(Debug, Default)]

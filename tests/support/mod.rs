@@ -644,8 +644,8 @@ impl SimulatedRoom {
     /// Where the room places a socket opening to it now.
     pub fn placement(&mut self) -> Placement {
         let mut placement = None;
-        self.event(|engine, _, _, _| {
-            placement = Some(engine.placement());
+        self.event(|engine, _, _, now| {
+            placement = Some(engine.placement(now));
             Ok(())
         });
         placement.expect("the room woke")

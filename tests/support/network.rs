@@ -145,7 +145,7 @@ impl Network {
             room: room.to_owned(),
             ..Peer::default()
         };
-        let placement = self.room_event(room, |engine, _, _, _| Ok(engine.placement()));
+        let placement = self.room_event(room, |engine, _, _, now| Ok(engine.placement(now)));
         match placement {
             Placement::Here => {
                 let opened = self.room_event(room, |engine, store, sockets, now| {

@@ -143,8 +143,8 @@ pub(super) fn use_gateway(gateway: &str, sockjs: bool) -> Result<Response> {
 // ---- The room engine's side, in one place. ----
 
 /// The gateway a new socket of the room goes to, if the room holds as many as it may.
-pub(super) fn placement(engine: &mut RoomEngine) -> Option<String> {
-    match engine.placement() {
+pub(super) fn placement(engine: &mut RoomEngine, now: u64) -> Option<String> {
+    match engine.placement(now) {
         Placement::Here => None,
         Placement::Gateway(gateway) => Some(gateway),
     }

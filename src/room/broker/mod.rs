@@ -266,32 +266,19 @@ impl Broker {
     /// and per-address caps. A socket refused as it opens is never accepted for hibernation
     /// (see [`RoomEngine::open`](crate::room::RoomEngine::open)).
     pub fn refusal(&self, address: Option<&str>) -> Option<ProtocolError> {
-        let (max, per_address) = (
+        let per_address = self.config.max_connections_per_address as usize;
+        let from_address = address.filter(|_| per_address > 0).map(|address| {
+            self.conns
+                .values()
+                .filter(|c| c.session.address.as_deref() == Some(address))
+                .count()
+        });
+        connection_refusal(
             self.config.max_connections as usize,
-            self.config.max_connections_per_address as usize,
-        );
-        if max > 0 && self.conns.len() >= max {
-            return Some(
-                ProtocolError::new(
-                    "room full",
-                    format!("the room holds its maximum of {max} connections (max_connections); try again later"),
-                )
-                .with_close_code(crate::room::budget::TRY_AGAIN_LATER),
-            );
-        }
-        let address = address.filter(|_| per_address > 0)?;
-        let from_address = self
-            .conns
-            .values()
-            .filter(|c| c.session.address.as_deref() == Some(address))
-            .count();
-        (from_address >= per_address).then(|| {
-            ProtocolError::new(
-                "too many connections",
-                format!("the room holds its maximum of {per_address} connections from your address (max_connections_per_address); close one or try again later"),
-            )
-            .with_close_code(crate::room::budget::TRY_AGAIN_LATER)
-        })
+            per_address,
+            self.conns.len(),
+            from_address,
+        )
     }
 
     /// Bytes arrived on a connection (one WebSocket message; `binary` if it was a binary one).
@@ -570,4 +557,33 @@ fn missing_header(command: Command, name: &str) -> ProtocolError {
 
 fn gone() -> ProtocolError {
     ProtocolError::new("not connected", "the connection is closed")
+}
+
+/// Why one more connection is refused, if it is, by the caps (`max_connections`,
+/// `max_connections_per_address`; 0: none) and what is held: `held` connections in all,
+/// `from_address` from the connecting client's address (when it has one). The room's sockets
+/// and a gateway object's are refused in the same words.
+pub fn connection_refusal(
+    max: usize,
+    per_address: usize,
+    held: usize,
+    from_address: Option<usize>,
+) -> Option<ProtocolError> {
+    if max > 0 && held >= max {
+        return Some(
+            ProtocolError::new(
+                "room full",
+                format!("the room holds its maximum of {max} connections (max_connections); try again later"),
+            )
+            .with_close_code(crate::room::budget::TRY_AGAIN_LATER),
+        );
+    }
+    let from_address = from_address.filter(|_| per_address > 0)?;
+    (from_address >= per_address).then(|| {
+        ProtocolError::new(
+            "too many connections",
+            format!("the room holds its maximum of {per_address} connections from your address (max_connections_per_address); close one or try again later"),
+        )
+        .with_close_code(crate::room::budget::TRY_AGAIN_LATER)
+    })
 }

@@ -53,6 +53,9 @@ impl RoomEngine {
             }
             // Deferred writes and id ceilings due now are committed with the event.
             let mut outbox = Outbox::default();
+            if room.timers.room_due(RoomTimer::GatewayCalls, now) {
+                room.fail_overdue_calls(store, sockets, &mut outbox, now)?;
+            }
             outbox.changed.extend(touched);
             room.finish_event(store, sockets, None, effects, outbox, now)
         })
@@ -115,6 +118,7 @@ impl RoomEngine {
             (RoomTimer::SockJsSessions, self.sockjs.next_deadline()),
             (RoomTimer::WebhookDelivery, self.webhooks.delivery_at()),
             (RoomTimer::VacatedGrace, self.webhooks.vacated_at()),
+            (RoomTimer::GatewayCalls, self.members.call_deadline()),
         ];
         for (timer, at) in slots {
             self.timers.set_room(timer, at);

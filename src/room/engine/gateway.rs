@@ -10,6 +10,10 @@ use crate::relay::{GatewayAnswer, MemberEvent, MemberId, RoomAnswer, ToGateway, 
 use crate::room::members::{placement, Members, Placement};
 use crate::room::storage::StoredMember;
 
+/// How long past the CONNECT timeout a socket sent to a gateway still counts there (its
+/// upgrade forwarded, its CONNECT's first frame on the way).
+const PLACED_MARGIN_MS: u64 = 10_000;
+
 impl RoomEngine {
     /// A gateway's call: each event in order. `Joined` opens a connection for the member (the
     /// room's caps count it as any socket), `Data` is what it sent, `Left` closes it. Members
@@ -88,9 +92,9 @@ impl RoomEngine {
 
     /// The calls due to gateways: each gateway with something waiting and no call in flight
     /// (it is then, until [`gateway_answered`](Self::gateway_answered)).
-    pub fn take_gateway_calls(&mut self) -> Vec<(String, ToGateway)> {
+    pub fn take_gateway_calls(&mut self, now: u64) -> Vec<(String, ToGateway)> {
         let room = self.logs.room().unwrap_or_default().to_owned();
-        self.members.take_calls(&room)
+        self.members.take_calls(&room, now)
     }
 
     /// A call to a gateway was answered, or failed. A failed call forgets every member of
@@ -138,19 +142,30 @@ impl RoomEngine {
     /// Where a socket opening to this room goes (see [`Placement`]): here, or the shard
     /// gateway with the fewest of the room's members once the room holds
     /// `scaling.members_per_object` direct sockets.
-    /// A socket sent to a gateway counts there at once, before it joins.
-    pub fn placement(&mut self) -> Placement {
-        let direct = self.broker.connections().count() - self.members.len();
+    /// A socket sent to a gateway counts there at once, before it joins, until its CONNECT
+    /// would have timed out; no more shards open than `max_connections` needs.
+    pub fn placement(&mut self, now: u64) -> Placement {
+        let direct = self
+            .broker
+            .connections()
+            .count()
+            .saturating_sub(self.members.len());
         let scaling = &self.settings.scaling;
+        let since = now.saturating_sub(self.settings.broker.connect_timeout_ms + PLACED_MARGIN_MS);
+        let max_shards = placement::max_shards(
+            self.settings.broker.max_connections,
+            scaling.members_per_gateway,
+        );
         let placement = placement::place(
             self.logs.room().unwrap_or_default(),
             direct,
             scaling.members_per_object,
             scaling.members_per_gateway,
-            &self.members.expected(),
+            max_shards,
+            &self.members.expected(since),
         );
         if let Placement::Gateway(gateway) = &placement {
-            self.members.placed(gateway);
+            self.members.placed(gateway, now);
         }
         placement
     }
@@ -182,6 +197,29 @@ impl RoomEngine {
                 "failed": self.members.calls_failed,
             },
         })
+    }
+
+    /// Calls to gateways unanswered past [`CALL_TIMEOUT_MS`](crate::room::members::CALL_TIMEOUT_MS)
+    /// count as failed (an answer lost would hold every later call to that gateway): their
+    /// gateways' members are forgotten as for any failed call.
+    pub(super) fn fail_overdue_calls(
+        &mut self,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        outbox: &mut Outbox,
+        now: u64,
+    ) -> Result<(), StorageError> {
+        let Some(members) = sockets.members() else {
+            return Ok(());
+        };
+        for gateway in members.overdue(now) {
+            if let Some(members) = sockets.members() {
+                members.answered(&gateway);
+                members.calls_failed += 1;
+            }
+            self.forget_gateway(store, sockets, &gateway, outbox, now)?;
+        }
+        Ok(())
     }
 
     /// Forgets a gateway's members: the broker closes each, as if its socket had gone.

@@ -15,7 +15,7 @@ pub mod outbox;
 pub mod placement;
 pub mod table;
 
-pub use outbox::{Outbox, MAX_GATEWAY_OUTBOX_BYTES};
+pub use outbox::{Outbox, CALL_TIMEOUT_MS, MAX_GATEWAY_OUTBOX_BYTES};
 pub use placement::{shard_gateway, Placement};
 pub use table::Members;
 

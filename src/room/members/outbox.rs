@@ -8,6 +8,10 @@ use crate::relay::{MemberId, Outgoing, ToGateway};
 /// slow (or gone) and the room forgets its members, so a slow gateway never grows the room.
 pub const MAX_GATEWAY_OUTBOX_BYTES: usize = 8 << 20;
 
+/// How long a call between a room and a gateway may go unanswered before it counts as failed
+/// (its answer lost, so the next call could never go), in either direction.
+pub const CALL_TIMEOUT_MS: u64 = 60_000;
+
 #[derive(Debug, Default)]
 pub struct Outbox {
     items: Vec<Outgoing>,
@@ -15,6 +19,8 @@ pub struct Outbox {
     bytes: usize,
     /// A call to the gateway is in flight (its answer has not come).
     pub in_flight: bool,
+    /// When the call in flight was taken to be sent.
+    pub sent_ms: u64,
     /// The outbox went past its bound: the gateway's members are to be forgotten.
     pub overfull: bool,
 }
@@ -74,16 +80,22 @@ impl Outbox {
     }
 
     /// The call due, if any: something waits and no call is in flight (it is then).
-    pub fn take_call(&mut self, room: &str) -> Option<ToGateway> {
+    pub fn take_call(&mut self, room: &str, now: u64) -> Option<ToGateway> {
         if self.in_flight || self.overfull || self.items.is_empty() {
             return None;
         }
         self.in_flight = true;
+        self.sent_ms = now;
         self.bytes = 0;
         Some(ToGateway {
             room: room.to_owned(),
             items: std::mem::take(&mut self.items),
         })
+    }
+
+    /// When the call in flight counts as failed, if one is.
+    pub fn call_deadline(&self) -> Option<u64> {
+        self.in_flight.then_some(self.sent_ms + CALL_TIMEOUT_MS)
     }
 
     /// Bytes waiting.
@@ -109,33 +121,33 @@ mod tests {
         outbox.send(vec![1], false, &big);
         assert!(outbox.overfull, "the second would pass the bound");
         assert!(outbox.is_empty(), "an overfull outbox keeps nothing");
-        assert_eq!(outbox.take_call("r"), None);
+        assert_eq!(outbox.take_call("r", 0), None);
     }
 
     #[test]
     fn one_call_in_flight_and_the_rest_waits_for_the_next() {
         let mut outbox = Outbox::default();
         outbox.send(vec![1, 2], false, b"a");
-        let call = outbox.take_call("r").unwrap();
+        let call = outbox.take_call("r", 0).unwrap();
         assert_eq!(call.items.len(), 1);
         outbox.send(vec![1], false, b"b");
         outbox.close(2, 1000, "bye");
-        assert_eq!(outbox.take_call("r"), None, "one in flight");
+        assert_eq!(outbox.take_call("r", 0), None, "one in flight");
         outbox.in_flight = false;
-        assert_eq!(outbox.take_call("r").unwrap().items.len(), 2);
+        assert_eq!(outbox.take_call("r", 0).unwrap().items.len(), 2);
     }
 
     #[test]
     fn a_probe_alone_is_a_call_and_a_later_one_replaces_it() {
         let mut outbox = Outbox::default();
         outbox.probe(vec![1, 2]);
-        assert_eq!(outbox.take_call("r").unwrap().items.len(), 1);
+        assert_eq!(outbox.take_call("r", 0).unwrap().items.len(), 1);
         outbox.probe(vec![1, 2]);
         outbox.send(vec![1], false, b"a");
         outbox.probe(vec![2]);
         assert_eq!(outbox.bytes(), 1 + 8 + 8);
         outbox.in_flight = false;
-        let items = outbox.take_call("r").unwrap().items;
+        let items = outbox.take_call("r", 0).unwrap().items;
         assert_eq!(items.len(), 2);
         assert_eq!(items[1], Outgoing::Probe { members: vec![2] });
     }

@@ -28,12 +28,14 @@ pub fn room_of_shard(gateway: &str) -> Option<&str> {
 /// Where the next direct socket goes: here while the room holds fewer than `per_object`
 /// direct sockets (0: always here), else the shard gateway with the fewest of its members
 /// under `per_gateway` (the lowest `k` among equals), or the next shard after those in use.
-/// `members` counts the room's members by gateway name.
+/// `members` counts the room's members by gateway name. With `max_shards` > 0 no more shards
+/// open than that: past it, the fullest are shared by the fewest-first rule.
 pub fn place(
     room: &str,
     direct: usize,
     per_object: u32,
     per_gateway: u32,
+    max_shards: u32,
     members: &BTreeMap<String, usize>,
 ) -> Placement {
     if per_object == 0 || direct < per_object as usize {
@@ -42,17 +44,31 @@ pub fn place(
     let per_gateway = per_gateway.max(1) as usize;
     let mut k = 0u32;
     let mut best: Option<(usize, u32)> = None;
-    loop {
+    let mut fewest: Option<(usize, u32)> = None;
+    while max_shards == 0 || k < max_shards {
         let name = shard_gateway(room, k);
         let Some(&count) = members.get(&name) else {
             break;
         };
-        if count < per_gateway && best.is_none_or(|(fewest, _)| count < fewest) {
+        if count < per_gateway && best.is_none_or(|(least, _)| count < least) {
             best = Some((count, k));
+        }
+        if fewest.is_none_or(|(least, _)| count < least) {
+            fewest = Some((count, k));
         }
         k += 1;
     }
-    Placement::Gateway(shard_gateway(room, best.map_or(k, |(_, k)| k)))
+    let k = match best {
+        Some((_, k)) => k,
+        None if max_shards > 0 && k >= max_shards => fewest.map_or(0, |(_, k)| k),
+        None => k,
+    };
+    Placement::Gateway(shard_gateway(room, k))
+}
+
+/// The most shards a room needs: enough for `max_connections` members (0: no cap).
+pub fn max_shards(max_connections: u32, per_gateway: u32) -> u32 {
+    max_connections.div_ceil(per_gateway.max(1))
 }
 
 #[cfg(test)]
@@ -62,22 +78,34 @@ mod tests {
     #[test]
     fn shards_fill_up_to_their_share_then_the_next_opens() {
         let mut members = BTreeMap::new();
-        assert_eq!(place("r", 1, 2, 2, &members), Placement::Here);
-        assert_eq!(place("r", 2, 0, 2, &members), Placement::Here, "0: never");
+        assert_eq!(place("r", 1, 2, 2, 0, &members), Placement::Here);
         assert_eq!(
-            place("r", 2, 2, 2, &members),
+            place("r", 2, 0, 2, 0, &members),
+            Placement::Here,
+            "0: never"
+        );
+        assert_eq!(
+            place("r", 2, 2, 2, 0, &members),
             Placement::Gateway("shard:r:0".into())
         );
         members.insert("shard:r:0".to_owned(), 1);
         assert_eq!(
-            place("r", 2, 2, 2, &members),
+            place("r", 2, 2, 2, 0, &members),
             Placement::Gateway("shard:r:0".into())
         );
         members.insert("shard:r:0".to_owned(), 2);
         assert_eq!(
-            place("r", 2, 2, 2, &members),
+            place("r", 2, 2, 2, 0, &members),
             Placement::Gateway("shard:r:1".into())
         );
+        members.insert("shard:r:1".to_owned(), 3);
+        assert_eq!(
+            place("r", 2, 2, 2, max_shards(4, 2), &members),
+            Placement::Gateway("shard:r:0".into()),
+            "past the cap of shards, the fewest"
+        );
+        assert_eq!(max_shards(0, 2), 0);
+        assert_eq!(max_shards(5, 2), 3);
         assert_eq!(room_of_shard("shard:a:b:3"), Some("a:b"));
         assert_eq!(room_of_shard("endpoint:a:3"), None);
     }

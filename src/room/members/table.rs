@@ -2,7 +2,7 @@
 //! gateway's outbox and the calls made to gateways (for `/stats`).
 
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 
 use super::outbox::Outbox;
@@ -36,8 +36,10 @@ pub struct Members {
     departed: HashSet<ConnId>,
     /// Sockets the room sent to each gateway that have not joined yet (in memory only: a
     /// burst of sockets opening at once would otherwise all be placed on the same gateway,
-    /// since a socket joins only with its first frame).
-    placed: BTreeMap<String, usize>,
+    /// since a socket joins only with its first frame), each with when it was sent, oldest
+    /// first: a socket that never joins (its client went, or never connected) stops counting
+    /// once its CONNECT would have timed out.
+    placed: BTreeMap<String, VecDeque<u64>>,
     /// A digest of what each member's stored row promises (its session but for its publish
     /// rate and when it was last heard), to tell a change that must be committed with its event
     /// from one that may wait for company.
@@ -65,15 +67,20 @@ impl Members {
             gateway.members.clear();
         }
         for row in rows {
-            self.insert(&row.gateway, row.member, row.conn);
+            self.add(&row.gateway, row.member, row.conn);
         }
     }
 
-    /// A gateway's member joins as connection `conn`.
+    /// A gateway's member joins as connection `conn`: one socket placed there has arrived.
     pub fn insert(&mut self, gateway: &str, member: MemberId, conn: ConnId) {
         if let Some(placed) = self.placed.get_mut(gateway) {
-            *placed = placed.saturating_sub(1);
+            placed.pop_front();
         }
+        self.add(gateway, member, conn);
+    }
+
+    /// Puts a member in the table (a join, or a stored row).
+    fn add(&mut self, gateway: &str, member: MemberId, conn: ConnId) {
         self.gateways
             .entry(gateway.to_owned())
             .or_default()
@@ -176,6 +183,9 @@ impl Members {
             .collect();
         forgotten.sort_unstable();
         let mut closing = Gateway::default();
+        // A call still in flight to it keeps the next from going before its answer.
+        closing.outbox.in_flight = entry.outbox.in_flight;
+        closing.outbox.sent_ms = entry.outbox.sent_ms;
         for &(conn, member) in &forgotten {
             self.by_conn.remove(&conn);
             self.promised.remove(&conn);
@@ -183,7 +193,7 @@ impl Members {
             self.departed.insert(conn);
             closing.outbox.close(member, LOST_CODE, LOST_REASON);
         }
-        if !closing.outbox.is_empty() {
+        if !closing.outbox.is_empty() || closing.outbox.in_flight {
             self.gateways.insert(gateway.to_owned(), closing);
         }
         forgotten.into_iter().map(|(conn, _)| conn).collect()
@@ -217,10 +227,10 @@ impl Members {
 
     /// The calls due: each gateway with something waiting and no call in flight. A gateway
     /// with neither members nor a call in flight nor anything waiting is let go.
-    pub fn take_calls(&mut self, room: &str) -> Vec<(String, ToGateway)> {
+    pub fn take_calls(&mut self, room: &str, now: u64) -> Vec<(String, ToGateway)> {
         let mut calls = Vec::new();
         for (name, gateway) in &mut self.gateways {
-            if let Some(call) = gateway.outbox.take_call(room) {
+            if let Some(call) = gateway.outbox.take_call(room, now) {
                 calls.push((name.clone(), call));
             }
         }
@@ -240,17 +250,44 @@ impl Members {
             .count()
     }
 
-    /// A socket was sent to `gateway` and will join from there.
-    pub fn placed(&mut self, gateway: &str) {
-        *self.placed.entry(gateway.to_owned()).or_default() += 1;
+    /// When the earliest call in flight counts as failed, if one is in flight.
+    pub fn call_deadline(&self) -> Option<u64> {
+        let deadlines = self
+            .gateways
+            .values()
+            .filter_map(|g| g.outbox.call_deadline());
+        deadlines.min()
     }
 
-    /// Members by gateway, with the sockets sent there that have not joined yet: what
-    /// placement balances.
-    pub fn expected(&self) -> BTreeMap<String, usize> {
+    /// The gateways whose call in flight went unanswered past its deadline at `now`.
+    pub fn overdue(&self, now: u64) -> Vec<String> {
+        self.gateways
+            .iter()
+            .filter(|(_, g)| g.outbox.call_deadline().is_some_and(|at| at <= now))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
+    /// A socket was sent to `gateway` at `now` and will join from there.
+    pub fn placed(&mut self, gateway: &str, now: u64) {
+        self.placed
+            .entry(gateway.to_owned())
+            .or_default()
+            .push_back(now);
+    }
+
+    /// Members by gateway, with the sockets sent there since `since` that have not joined
+    /// yet: what placement balances. Placements before `since` are let go.
+    pub fn expected(&mut self, since: u64) -> BTreeMap<String, usize> {
+        for placed in self.placed.values_mut() {
+            while placed.front().is_some_and(|&at| at < since) {
+                placed.pop_front();
+            }
+        }
+        self.placed.retain(|_, placed| !placed.is_empty());
         let mut counts = self.counts();
-        for (gateway, &placed) in &self.placed {
-            *counts.entry(gateway.clone()).or_default() += placed;
+        for (gateway, placed) in &self.placed {
+            *counts.entry(gateway.clone()).or_default() += placed.len();
         }
         counts.retain(|_, count| *count > 0);
         counts
