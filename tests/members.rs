@@ -279,11 +279,12 @@ fn members_the_gateway_no_longer_holds_are_forgotten() {
     gateways.gone.insert(A.to_owned(), vec![1]);
     room.publish(1, "/topic/chat", "hi");
     gateways.deliver(&mut room);
-    let kinds: Vec<String> = presence_events(&room.take(1))
+    let events = presence_events(&room.take(1));
+    let kinds: Vec<String> = events
         .iter()
         .map(|e| e["type"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(kinds, ["leave"]);
+    assert_eq!(kinds, ["leave"], "{events:?}");
     assert_eq!(room.stats()["members"], serde_json::json!({ A: 1 }));
 }
 }
@@ -397,8 +398,11 @@ fn members_have_no_heart_beats_and_are_never_closed_for_silence() {
     let mut gateways = SimulatedGateways::default();
     gateways.join(&mut room, A, 1);
     gateways.frame(&mut room, A, 1, "SUBSCRIBE\nid:m\ndestination:/topic/chat", "");
-    room.advance(3_600_000);
-    gateways.deliver(&mut room);
+    // An hour, the gateway answering the room's calls (its probes) as they come.
+    for _ in 0..120 {
+        room.advance(30_000);
+        gateways.deliver(&mut room);
+    }
     assert!(gateways.closed.is_empty(), "{:?}", gateways.closed);
     let beats = gateways.calls.iter().flat_map(|(_, call)| &call.items).any(|item| {
         matches!(item, Outgoing::Send { bytes, .. } if bytes.iter().all(|&b| b == b'\n'))
@@ -593,15 +597,20 @@ fn members_of_a_gateway_that_restarted_leave_at_the_rooms_next_liveness_sweep() 
     let mut room = SimulatedRoom::new();
     let mut gateways = SimulatedGateways::default();
     a_job_held_by_a_member_of_a(&mut room, &mut gateways);
+    gateways.deliver(&mut room);
     // A's sockets went with its restart, and the `Left` it owed the room with them.
     gateways.restart(A);
-    room.advance(Settings::default().liveness_check_ms);
-    gateways.deliver(&mut room);
-    let kinds: Vec<String> = presence_events(&room.take(1))
+    // Time passes to the next sweep, the gateways answering the room's calls as they come.
+    for _ in 0..10 {
+        room.advance(Settings::default().liveness_check_ms / 10);
+        gateways.deliver(&mut room);
+    }
+    let events = presence_events(&room.take(1));
+    let kinds: Vec<String> = events
         .iter()
         .map(|e| e["type"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(kinds, ["leave"]);
+    assert_eq!(kinds, ["leave"], "{events:?}");
     assert_eq!(gateways.bodies(B, 1), ["job"], "the job went to B's member");
     assert_eq!(members_by_gateway(&mut room), BTreeMap::from([(B.to_owned(), 1)]));
     assert_eq!(Storage::load(&room.store).unwrap().members.len(), 1);
@@ -615,6 +624,9 @@ fn members_of_a_gateway_that_restarted_leave_when_the_room_wakes() {
     let mut room = SimulatedRoom::new();
     let mut gateways = SimulatedGateways::default();
     a_job_held_by_a_member_of_a(&mut room, &mut gateways);
+    gateways.deliver(&mut room);
+    // Later than a sweep's moments ago, earlier than the next sweep.
+    room.advance(20_000);
     gateways.restart(A);
     room.restart();
     gateways.frame(
@@ -636,15 +648,21 @@ fn members_of_a_gateway_that_restarted_leave_when_the_room_wakes() {
 
 room_test! {
 fn a_probe_names_each_member_of_a_gateway_once_however_many_sweeps_pass() {
-    let mut room = SimulatedRoom::new();
+    // Sweeps every 5 s, so that several pass before an unanswered call counts as failed.
+    let sweep = 5_000;
+    let mut room = SimulatedRoom::with_settings(Settings {
+        liveness_check_ms: sweep,
+        ..Settings::default()
+    });
     let mut gateways = SimulatedGateways::default();
     gateways.join(&mut room, A, 1);
     gateways.join(&mut room, A, 2);
     gateways.join(&mut room, B, 1);
+    gateways.deliver(&mut room);
     // A's calls go unanswered meanwhile: the probes of later sweeps replace the waiting one.
-    room.advance(Settings::default().liveness_check_ms);
+    room.advance(sweep);
     let first = std::mem::take(&mut room.gateway_calls);
-    room.advance(10 * Settings::default().liveness_check_ms);
+    room.advance(10 * sweep);
     let probes = |calls: &[(String, stomp_rooms::relay::ToGateway)], gateway: &str| {
         calls
             .iter()

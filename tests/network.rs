@@ -349,6 +349,8 @@ fn members_of_a_crashed_gateway_leave_the_room_at_its_next_liveness_sweep() {
 fn members_of_a_crashed_gateway_leave_the_room_when_it_wakes() {
     let mut net = Network::new(sharded()).with_seed(9);
     let (watcher, consumer, _) = a_job_held_on_a_gateway_that_crashes(&mut net);
+    // Past the quiet spell an eviction needs, before the next sweep.
+    net.advance(20_000);
     net.evict_quiet();
     net.send(
         &consumer,

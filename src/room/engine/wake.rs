@@ -4,6 +4,10 @@
 #[allow(unused_imports)]
 use super::*;
 
+/// A wake asks the room's gateways which members they hold when the last sweep was at least
+/// this long ago (the quiet spell before an eviction).
+const WAKE_PROBE_AFTER_MS: u64 = 10_000;
+
 impl RoomEngine {
     /// Builds the room from storage and the sockets' kept sessions: after the object is
     /// created, on first use and after every eviction.
@@ -21,8 +25,13 @@ impl RoomEngine {
             room.finish_restore(effects, store, sockets)
         })?;
         // Gateways that crashed or were deployed meanwhile (a deploy restarts every object)
-        // lost their sockets without telling the room: each is asked which members it holds.
-        room.members.probe();
+        // lost their sockets without telling the room: each is asked which members it holds,
+        // unless the room's last sweep asked them moments ago (a room is evicted only after
+        // 10 s of quiet, so a wake soon after a sweep follows a crash the sweep came after,
+        // and the next sweep asks).
+        if now >= room.liveness_swept_ms + WAKE_PROBE_AFTER_MS {
+            room.members.probe();
+        }
         // What connections gone in a crash left stored (their transactions and partial
         // frames) is deleted at once, so storage holds no more than the room counts.
         // So is what the webhooks found changed (members a crash closed).
