@@ -477,14 +477,7 @@ fn a_members_unacknowledged_queue_message_is_still_its_own_after_a_crash() {
     let mut gateways = SimulatedGateways::default();
     room.connect(1, "");
     gateways.join(&mut room, A, 1);
-    gateways.frame(
-        &mut room,
-        A,
-        1,
-        "SUBSCRIBE\nid:q\ndestination:/queue/work\nack:client-individual\nreceipt:r",
-        "",
-    );
-    gateways.take(A, 1);
+    gateways.subscribe(&mut room, A, 1, "SUBSCRIBE\nid:q\ndestination:/queue/work\nack:client-individual\nreceipt:r");
     room.frame(1, "SEND\ndestination:/queue/work\nreceipt:sent", "job");
     gateways.deliver(&mut room);
     let job = gateways.take(A, 1);
@@ -508,14 +501,12 @@ fn after_a_crash_a_stale_answer_is_ignored_and_the_next_message_goes_in_a_new_ca
     let mut gateways = SimulatedGateways::default();
     room.connect(1, "");
     gateways.join(&mut room, A, 1);
-    gateways.frame(
+    gateways.subscribe(
         &mut room,
         A,
         1,
         "SUBSCRIBE\nid:m\ndestination:/topic/chat\nreceipt:r",
-        "",
     );
-    gateways.take(A, 1);
     room.publish(1, "/topic/chat", "lost in flight");
     let in_flight = std::mem::take(&mut room.gateway_calls);
     assert_eq!(in_flight.len(), 1);
@@ -533,14 +524,12 @@ fn a_members_publishes_share_commits_as_a_sockets_do() {
     let mut room = SimulatedRoom::new();
     let mut gateways = SimulatedGateways::default();
     gateways.join(&mut room, A, 1);
-    gateways.frame(
+    gateways.subscribe(
         &mut room,
         A,
         1,
         "SUBSCRIBE\nid:m\ndestination:/topic/chat\nreceipt:r",
-        "",
     );
-    gateways.take(A, 1);
     let before = room.store.commits.len();
     for n in 0..10 {
         gateways.frame(

@@ -37,6 +37,7 @@ use worker::{
 };
 
 use super::router::ROOMS_BINDING;
+use super::websockets::finish_close;
 use super::{env, logs, relay, ROUTE_HEADER};
 use crate::gateway::{GatewayHost, GatewayMode, GatewayTurn};
 use crate::relay::{RoomAnswer, ToGateway, ToRoom};
@@ -127,13 +128,7 @@ impl DurableObject for Gateway {
         _was_clean: bool,
     ) -> Result<()> {
         self.closed(&ws).await?;
-        // Complete the closing handshake; 1005 and 1006 are reserved and cannot be sent.
-        let code = if matches!(code, 1005 | 1006) {
-            1000
-        } else {
-            code as u16
-        };
-        let _ = ws.close(Some(code), Some(reason));
+        finish_close(&ws, code, reason);
         Ok(())
     }
 

@@ -55,7 +55,7 @@ use super::logs;
 use super::registry;
 use super::sqlite::SqliteStore;
 use super::webhooks;
-use super::websockets::{conn_of, RoomSockets};
+use super::websockets::{conn_of, finish_close, RoomSockets};
 use super::{env, ROUTE_HEADER};
 use crate::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
 use crate::room::routes::Route;
@@ -185,13 +185,7 @@ impl DurableObject for Room {
         _was_clean: bool,
     ) -> Result<()> {
         self.closed(&ws).await?;
-        // Complete the closing handshake; 1005 and 1006 are reserved and cannot be sent.
-        let code = if matches!(code, 1005 | 1006) {
-            1000
-        } else {
-            code as u16
-        };
-        let _ = ws.close(Some(code), Some(reason));
+        finish_close(&ws, code, reason);
         Ok(())
     }
 

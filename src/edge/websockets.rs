@@ -69,14 +69,7 @@ impl Sockets for RoomSockets<'_> {
         let Some(ws) = self.incoming.take() else {
             return false;
         };
-        let tags = js_sys::Array::of1(&JsValue::from_str(&format!("{CONN_TAG_PREFIX}{conn}")));
-        let state: &HibernationState = self.state.as_raw().unchecked_ref();
-        if let Err(error) = state.accept_hibernatable(ws.as_ref(), &tags) {
-            super::logs::platform_error(
-                "the runtime refused a socket",
-                None,
-                &format!("{error:?}"),
-            );
+        if !accept_tagged(self.state, &ws, &format!("{CONN_TAG_PREFIX}{conn}")) {
             return false;
         }
         self.open.insert(conn, ws);
@@ -84,37 +77,22 @@ impl Sockets for RoomSockets<'_> {
     }
 
     fn send(&mut self, conn: ConnId, bytes: &[u8], binary: bool) {
-        let Some(ws) = self.open.get(&conn) else {
-            return;
-        };
-        // A socket that is closing may refuse a send; its close event cleans up.
-        let _ = match std::str::from_utf8(bytes) {
-            Ok(text) if !binary => ws.send_with_str(text),
-            _ => ws.send_with_bytes(bytes),
-        };
+        if let Some(ws) = self.open.get(&conn) {
+            send_one(ws, bytes, binary);
+        }
     }
 
     fn send_many(&mut self, conns: &[ConnId], bytes: &[u8], binary: bool) {
-        // Crosses into JavaScript once, however many sockets it goes to.
-        let value: JsValue = match (binary, std::str::from_utf8(bytes)) {
-            (false, Ok(text)) => JsValue::from_str(text),
-            _ => js_sys::Uint8Array::from(bytes).into(),
-        };
-        for conn in conns {
-            if let Some(ws) = self.open.get(conn) {
-                let socket: &web_sys::WebSocket = ws.as_ref();
-                let _ = socket.unchecked_ref::<SharedSend>().send_value(&value);
-            }
-        }
+        send_to_each(
+            conns.iter().filter_map(|conn| self.open.get(conn)),
+            bytes,
+            binary,
+        );
     }
 
     fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
         if let Some(ws) = self.open.remove(&conn) {
-            // The runtime lists a closing socket until the client answers (seconds later); a
-            // wake meanwhile must not bring its session back to life. No session: the wake
-            // closes it again, harmlessly, and it counts for nothing.
-            let _ = ws.serialize_attachment(Option::<String>::None);
-            let _ = ws.close(Some(code), Some(reason));
+            close_without_session(&ws, code, reason);
         }
     }
 
@@ -200,4 +178,59 @@ impl Sockets for RoomSockets<'_> {
         let date = stamp.dyn_ref::<js_sys::Date>()?;
         Some(date.get_time() as u64)
     }
+}
+
+/// Accepts a socket as hibernatable, tagged `tag`; false (logged) if the runtime refuses it.
+pub(crate) fn accept_tagged(state: &State, ws: &WebSocket, tag: &str) -> bool {
+    let tags = js_sys::Array::of1(&JsValue::from_str(tag));
+    let state: &HibernationState = state.as_raw().unchecked_ref();
+    if let Err(error) = state.accept_hibernatable(ws.as_ref(), &tags) {
+        super::logs::platform_error("the runtime refused a socket", None, &format!("{error:?}"));
+        return false;
+    }
+    true
+}
+
+/// Sends one message: text unless `binary` (or not UTF-8).
+pub(crate) fn send_one(ws: &WebSocket, bytes: &[u8], binary: bool) {
+    // A socket that is closing may refuse a send; its close event cleans up.
+    let _ = match std::str::from_utf8(bytes) {
+        Ok(text) if !binary => ws.send_with_str(text),
+        _ => ws.send_with_bytes(bytes),
+    };
+}
+
+/// Sends one message to several sockets, crossing into JavaScript once however many they are.
+pub(crate) fn send_to_each<'a>(
+    sockets: impl Iterator<Item = &'a WebSocket>,
+    bytes: &[u8],
+    binary: bool,
+) {
+    let value: JsValue = match (binary, std::str::from_utf8(bytes)) {
+        (false, Ok(text)) => JsValue::from_str(text),
+        _ => js_sys::Uint8Array::from(bytes).into(),
+    };
+    for ws in sockets {
+        let socket: &web_sys::WebSocket = ws.as_ref();
+        let _ = socket.unchecked_ref::<SharedSend>().send_value(&value);
+    }
+}
+
+/// Closes a socket and drops its session first: the runtime lists a closing socket until the
+/// client answers (seconds later), and a wake meanwhile must not bring its session back to
+/// life. No session: the wake closes it again, harmlessly, and it counts for nothing.
+pub(crate) fn close_without_session(ws: &WebSocket, code: u16, reason: &str) {
+    let _ = ws.serialize_attachment(Option::<String>::None);
+    let _ = ws.close(Some(code), Some(reason));
+}
+
+/// Completes the closing handshake a client started, echoing its code; 1005 and 1006 are
+/// reserved and cannot be sent, so those are answered 1000.
+pub(crate) fn finish_close(ws: &WebSocket, code: usize, reason: String) {
+    let code = if matches!(code, 1005 | 1006) {
+        1000
+    } else {
+        code as u16
+    };
+    let _ = ws.close(Some(code), Some(reason));
 }

@@ -7,10 +7,11 @@ use super::engine::GatewayEngine;
 use super::session::{KEPT_CONNECT_HEADERS, MAX_KEPT_CONNECT_BYTES};
 use super::sockets::GatewaySockets;
 use crate::relay::MemberId;
-use crate::room::auth::{authorization_credentials, ConnectRequest};
-use crate::room::destinations;
 use crate::room::log::Level;
-use crate::stomp::{Command, Frame, HeartBeat, ProtocolError, Version};
+use crate::room::{
+    auth_refused, connect_request, connected_frame, negotiate_heart_beat, negotiate_version,
+};
+use crate::stomp::{Frame, HeartBeat, ProtocolError};
 
 impl GatewayEngine {
     pub(super) fn on_connect(
@@ -20,23 +21,10 @@ impl GatewayEngine {
         frame: &Frame,
         now: u64,
     ) -> Result<(), ProtocolError> {
-        let version = Version::negotiate(frame.header("accept-version")).ok_or_else(|| {
-            ProtocolError::new(
-                "unsupported version",
-                format!(
-                    "accept-version {:?} names no version this server speaks; supported: {}",
-                    frame.header("accept-version").unwrap_or_default(),
-                    Version::SUPPORTED
-                ),
-            )
-            .with_header("version", Version::SUPPORTED)
-        })?;
+        let version = negotiate_version(frame)?;
         let client_beat = HeartBeat::parse_header(frame.header("heart-beat"))?;
         let limits = &self.settings.broker.limits;
-        let login = frame.header("login");
-        if let Some(login) = login {
-            destinations::check_text("login", login, limits.max_id_bytes)?;
-        }
+        let request = connect_request(frame, self.mode.room(), limits.max_id_bytes, now)?;
         let kept: Vec<(String, String)> = frame
             .headers
             .iter()
@@ -52,28 +40,9 @@ impl GatewayEngine {
                 format!("the CONNECT's version and credential headers may take at most {MAX_KEPT_CONNECT_BYTES} bytes"),
             ));
         }
-        let bearer = frame
-            .header("Authorization")
-            .or(frame.header("authorization"))
-            .map(|value| authorization_credentials(value, "Bearer").unwrap_or(value.trim()));
-        let refused =
-            |reason| ProtocolError::new("authentication failed", reason).with_close_code(1008);
-        let identity = self
-            .auth
-            .authenticate(&ConnectRequest {
-                room: self.mode.room(),
-                login,
-                passcode: frame.header("passcode"),
-                bearer,
-                now_ms: now,
-            })
-            .map_err(refused)?;
+        let identity = self.auth.authenticate(&request).map_err(auth_refused)?;
         let min = self.settings.broker.heart_beat_min_ms;
-        let heart_beat = if version == Version::V1_0 {
-            HeartBeat::default()
-        } else {
-            HeartBeat::negotiate(client_beat, (min, min))
-        };
+        let heart_beat = negotiate_heart_beat(version, client_beat, min);
         // The platform answers each client ping itself: where those answers cover what the
         // client wants to hear, the gateway sends no heart-beats of its own. A SockJS client's
         // pings come framed (`["\n"]`), which the platform does not answer.
@@ -95,11 +64,7 @@ impl GatewayEngine {
         session.login = identity.login.filter(|login| login.len() <= max_id);
         session.expires_ms = identity.expires_ms;
         session.connect_headers = kept;
-        let connected = Frame::new(Command::Connected)
-            .with_header("version", version.as_str())
-            .with_header("heart-beat", &format!("{min},{min}"))
-            .with_header("session", &session.session_id())
-            .with_header("server", &server);
+        let connected = connected_frame(version, min, &session.session_id(), &server);
         self.dirty.insert(member);
         self.send(sockets, member, &connected.encode(Some(version)));
         self.log(

@@ -588,19 +588,7 @@ impl GatewayEngine {
 
     /// How the platform's alarm must change after an event, if at all (as the room's).
     pub fn alarm_change(&mut self, now: u64) -> Option<AlarmChange> {
-        match (self.next_alarm(), self.alarm_set) {
-            (None, None) => None,
-            (None, Some(set)) if set <= now + 10_000 => None,
-            (None, Some(_)) => {
-                self.alarm_set = None;
-                Some(AlarmChange::Delete)
-            }
-            (Some(wanted), Some(set)) if set <= wanted => None,
-            (Some(wanted), _) => {
-                self.alarm_set = Some(wanted);
-                Some(AlarmChange::Set(wanted))
-            }
-        }
+        AlarmChange::needed(self.next_alarm(), &mut self.alarm_set, now)
     }
 
     /// The caller could not change the alarm as asked: the next event asks again.

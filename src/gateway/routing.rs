@@ -13,7 +13,7 @@ use super::session::{
 };
 use super::sockets::GatewaySockets;
 use crate::relay::{MemberEvent, MemberId};
-use crate::room::destinations;
+use crate::room::{check_new_transaction, destinations, gone, missing_header, required};
 use crate::stomp::{Command, Frame, ProtocolError, Version};
 
 impl GatewayEngine {
@@ -219,18 +219,8 @@ impl GatewayEngine {
         let max = limits.max_transactions;
         let held = self.members.get_mut(&member).ok_or_else(gone)?;
         let session = &mut held.session;
-        if session.transactions.iter().any(|(t, _)| t == transaction) {
-            return Err(ProtocolError::new(
-                "duplicate transaction",
-                format!("transaction {transaction:?} is already open"),
-            ));
-        }
-        if session.transactions.len() >= max {
-            return Err(ProtocolError::new(
-                "too many transactions",
-                format!("a connection may have at most {max} open transactions (max_transactions)"),
-            ));
-        }
+        let open = session.transactions.iter().any(|(t, _)| t == transaction);
+        check_new_transaction(transaction, open, session.transactions.len(), max)?;
         session.transactions.push((transaction.to_owned(), None));
         let version = session.version;
         self.dirty.insert(member);
@@ -437,21 +427,4 @@ impl GatewayEngine {
         );
         Ok(())
     }
-}
-
-fn required<'a>(frame: &'a Frame, name: &str) -> Result<&'a str, ProtocolError> {
-    frame
-        .header(name)
-        .ok_or_else(|| missing_header(frame.command, name))
-}
-
-fn missing_header(command: Command, name: &str) -> ProtocolError {
-    ProtocolError::new(
-        format!("missing {name} header"),
-        format!("{command} frames must carry a {name} header"),
-    )
-}
-
-fn gone() -> ProtocolError {
-    ProtocolError::new("not connected", "the connection is closed")
 }

@@ -72,7 +72,12 @@ pub mod webhooks;
 
 pub mod auth;
 pub use auth::{AllowAll, Authenticator, Credentials, Gate};
+pub(crate) use broker::connect::{
+    auth_refused, connect_request, connected_frame, negotiate_heart_beat, negotiate_version,
+};
 pub(crate) use broker::connection_refusal;
+pub(crate) use broker::transactions::check_new_transaction;
+pub(crate) use broker::{gone, missing_header, required};
 pub use broker::{
     Broker, Config, Deadlines, Effect, QueuedMessage, ReplayRequest, HEART_BEAT_GRACE, TRIM_EVERY,
 };

@@ -158,6 +158,17 @@ impl SimulatedGateways {
         self.deliver(room);
     }
 
+    /// A member subscribes with a SUBSCRIBE whose `head` asks for a receipt, and its RECEIPT
+    /// is taken: the subscription holds from here.
+    pub fn subscribe(&mut self, room: &mut SimulatedRoom, gateway: &str, id: MemberId, head: &str) {
+        self.frame(room, gateway, id, head, "");
+        let answer = self.take(gateway, id);
+        assert!(
+            answer.iter().any(|frame| frame.command == Command::Receipt),
+            "{answer:?}"
+        );
+    }
+
     /// A member's socket closed at its gateway.
     pub fn leave(&mut self, room: &mut SimulatedRoom, gateway: &str, id: MemberId) {
         let call = ToRoom {

@@ -4,10 +4,12 @@
 
 use std::collections::HashMap;
 
-use wasm_bindgen::{JsCast, JsValue};
-use worker::{js_sys, web_sys, State, WebSocket};
+use wasm_bindgen::JsCast;
+use worker::{js_sys, State, WebSocket};
 
-use super::super::websockets::{HibernationState, SharedSend};
+use super::super::websockets::{
+    accept_tagged, close_without_session, send_one, send_to_each, HibernationState,
+};
 use crate::gateway::GatewaySockets;
 use crate::relay::MemberId;
 
@@ -38,15 +40,7 @@ impl GatewaySockets for GatewayObjectSockets<'_> {
         let Some(ws) = self.incoming.take() else {
             return false;
         };
-        let tag = format!("{MEMBER_TAG_PREFIX}{member}");
-        let tags = js_sys::Array::of1(&JsValue::from_str(&tag));
-        let state: &HibernationState = self.state.as_raw().unchecked_ref();
-        if let Err(error) = state.accept_hibernatable(ws.as_ref(), &tags) {
-            super::super::logs::platform_error(
-                "the runtime refused a socket",
-                None,
-                &format!("{error:?}"),
-            );
+        if !accept_tagged(self.state, &ws, &format!("{MEMBER_TAG_PREFIX}{member}")) {
             return false;
         }
         self.open.insert(member, ws);
@@ -54,35 +48,20 @@ impl GatewaySockets for GatewayObjectSockets<'_> {
     }
 
     fn send(&mut self, member: MemberId, bytes: &[u8], binary: bool) {
-        let Some(ws) = self.open.get(&member) else {
-            return;
-        };
-        // A socket that is closing may refuse a send; its close event cleans up.
-        let _ = match std::str::from_utf8(bytes) {
-            Ok(text) if !binary => ws.send_with_str(text),
-            _ => ws.send_with_bytes(bytes),
-        };
+        if let Some(ws) = self.open.get(&member) {
+            send_one(ws, bytes, binary);
+        }
     }
 
     /// One message to several members: crosses into JavaScript once.
     fn send_many(&mut self, members: &[MemberId], bytes: &[u8], binary: bool) {
-        let value: JsValue = match (binary, std::str::from_utf8(bytes)) {
-            (false, Ok(text)) => JsValue::from_str(text),
-            _ => js_sys::Uint8Array::from(bytes).into(),
-        };
-        for member in members {
-            if let Some(ws) = self.open.get(member) {
-                let socket: &web_sys::WebSocket = ws.as_ref();
-                let _ = socket.unchecked_ref::<SharedSend>().send_value(&value);
-            }
-        }
+        let open = members.iter().filter_map(|member| self.open.get(member));
+        send_to_each(open, bytes, binary);
     }
 
     fn close(&mut self, member: MemberId, code: u16, reason: &str) {
         if let Some(ws) = self.open.remove(&member) {
-            // As a room's: a wake before the client answers must not revive the session.
-            let _ = ws.serialize_attachment(Option::<String>::None);
-            let _ = ws.close(Some(code), Some(reason));
+            close_without_session(&ws, code, reason);
         }
     }
 

@@ -11,7 +11,7 @@
 
 mod acks;
 mod config;
-mod connect;
+pub(crate) mod connect;
 mod connections;
 mod deadlines;
 mod delivery;
@@ -22,7 +22,7 @@ mod publish;
 mod queues;
 mod restore;
 mod subscribe;
-mod transactions;
+pub(crate) mod transactions;
 
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -542,20 +542,20 @@ impl Broker {
     }
 }
 
-fn required<'a>(frame: &'a Frame, name: &str) -> Result<&'a str, ProtocolError> {
+pub(crate) fn required<'a>(frame: &'a Frame, name: &str) -> Result<&'a str, ProtocolError> {
     frame
         .header(name)
         .ok_or_else(|| missing_header(frame.command, name))
 }
 
-fn missing_header(command: Command, name: &str) -> ProtocolError {
+pub(crate) fn missing_header(command: Command, name: &str) -> ProtocolError {
     ProtocolError::new(
         format!("missing {name} header"),
         format!("{command} frames must carry a {name} header"),
     )
 }
 
-fn gone() -> ProtocolError {
+pub(crate) fn gone() -> ProtocolError {
     ProtocolError::new("not connected", "the connection is closed")
 }
 

@@ -22,18 +22,8 @@ impl Broker {
         destinations::check_text("transaction id", transaction, limits.max_id_bytes)?;
         let max = limits.max_transactions;
         let session = self.session_mut(conn).ok_or_else(super::gone)?;
-        if session.transactions.iter().any(|t| t == transaction) {
-            return Err(ProtocolError::new(
-                "duplicate transaction",
-                format!("transaction {transaction:?} is already open"),
-            ));
-        }
-        if session.transactions.len() >= max {
-            return Err(ProtocolError::new(
-                "too many transactions",
-                format!("a connection may have at most {max} open transactions (max_transactions)"),
-            ));
-        }
+        let open = session.transactions.iter().any(|t| t == transaction);
+        check_new_transaction(transaction, open, session.transactions.len(), max)?;
         session.transactions.push(transaction.to_owned());
         self.save(conn);
         Ok(())
@@ -158,4 +148,27 @@ fn unknown_transaction(transaction: &str) -> ProtocolError {
         "unknown transaction",
         format!("transaction {transaction:?} is not open; send BEGIN first"),
     )
+}
+
+/// BEGIN's checks on a connection's new transaction id: not one already `open`, and under
+/// `max` (`max_transactions`) with `count` open.
+pub(crate) fn check_new_transaction(
+    transaction: &str,
+    open: bool,
+    count: usize,
+    max: usize,
+) -> Result<(), ProtocolError> {
+    if open {
+        return Err(ProtocolError::new(
+            "duplicate transaction",
+            format!("transaction {transaction:?} is already open"),
+        ));
+    }
+    if count >= max {
+        return Err(ProtocolError::new(
+            "too many transactions",
+            format!("a connection may have at most {max} open transactions (max_transactions)"),
+        ));
+    }
+    Ok(())
 }

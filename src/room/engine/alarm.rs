@@ -69,34 +69,14 @@ impl RoomEngine {
 
     /// How the caller must change the platform's alarm after an event, if at all. Deadlines
     /// that must be met on time are; liveness is checked at most every `liveness_check_ms`
-    /// (see [`Settings`]). An alarm already set earlier than needed is kept (it will fire, meet
-    /// what is due and ask for the next one); one no longer needed at all is deleted unless it
-    /// is due within 10 s, so a room whose last deadline went away (a socket sent CONNECT) is
-    /// not woken for nothing half a minute later.
+    /// (see [`Settings`]). When an alarm already set is kept: [`AlarmChange::needed`].
     pub fn alarm_change(&mut self, now: u64) -> Option<AlarmChange> {
         // Writes deferred by an event that committed nothing (a count) wait from now.
         if !self.deferred.is_empty() && self.deferred_since.is_none() {
             self.deferred_since = Some(now);
         }
-        match (self.next_alarm(), self.alarm_set) {
-            (None, None) => None,
-            // Deleting is a write too: an alarm due within 10 s is left to fire (group commit
-            // sets one 2 s ahead whenever writes are deferred).
-            (None, Some(set)) if set <= now + 10_000 => None,
-            (None, Some(_)) => {
-                self.alarm_set = None;
-                Some(AlarmChange::Delete)
-            }
-            // An alarm asked for at or before the wanted time fires then, or, when that time
-            // has passed, as soon as the room is free: asking again would cost a storage
-            // write per event while it waits (a full webhook batch is due at once, and a busy
-            // room keeps its alarm waiting). The alarm's own event forgets it (`alarm_set`).
-            (Some(wanted), Some(set)) if set <= wanted => None,
-            (Some(wanted), _) => {
-                self.alarm_set = Some(wanted);
-                Some(AlarmChange::Set(wanted))
-            }
-        }
+        let wanted = self.next_alarm();
+        AlarmChange::needed(wanted, &mut self.alarm_set, now)
     }
 
     /// When the room next has a deadline to meet: the earliest slot of its timer table.
@@ -147,5 +127,34 @@ impl RoomEngine {
     pub fn flush(&mut self, store: &mut impl Storage) -> Result<(), Failed> {
         let now = u64::MAX - FLUSH_DEADLINE_MS;
         Ok(self.commit(store, now, true)?)
+    }
+}
+
+impl AlarmChange {
+    /// How the platform's alarm must change for an object (a room or a gateway) that next
+    /// wants it at `wanted`, given the alarm it last set (`alarm_set`, updated to match). An
+    /// alarm already set earlier than needed is kept (it will fire, meet what is due and ask for
+    /// the next one); one no longer needed at all is deleted unless it is due within 10 s, so an
+    /// object whose last deadline went away is not woken for nothing half a minute later.
+    pub fn needed(wanted: Option<u64>, alarm_set: &mut Option<u64>, now: u64) -> Option<Self> {
+        match (wanted, *alarm_set) {
+            (None, None) => None,
+            // Deleting is a write too: an alarm due within 10 s is left to fire (group commit
+            // sets one 2 s ahead whenever writes are deferred).
+            (None, Some(set)) if set <= now + 10_000 => None,
+            (None, Some(_)) => {
+                *alarm_set = None;
+                Some(AlarmChange::Delete)
+            }
+            // An alarm asked for at or before the wanted time fires then, or, when that time
+            // has passed, as soon as the object is free: asking again would cost a storage
+            // write per event while it waits (a full webhook batch is due at once, and a busy
+            // object keeps its alarm waiting). The alarm's own event forgets it (`alarm_set`).
+            (Some(wanted), Some(set)) if set <= wanted => None,
+            (Some(wanted), _) => {
+                *alarm_set = Some(wanted);
+                Some(AlarmChange::Set(wanted))
+            }
+        }
     }
 }
