@@ -37,6 +37,7 @@
 //! promised is stored; ids are never given twice ([`ids`]).
 
 mod alarm;
+mod coalesce;
 mod commit;
 mod gateway;
 mod history;
@@ -48,6 +49,7 @@ mod sockjs;
 mod wake;
 mod webhooks;
 
+pub use coalesce::{MAX_COALESCED_BYTES, MAX_COALESCED_FRAMES};
 pub use history::HistoryPage;
 pub use ids::ID_HEADROOM;
 

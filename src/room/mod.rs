@@ -85,14 +85,14 @@ pub use broker::{IdempotencyKey, Published, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_
 pub use budget::{Budget, HistoryUsage, QueueOverflow, Usage};
 pub use engine::{
     AlarmChange, EventCounts, Failed, Opened, RoomEngine, FLUSH_BATCH, FLUSH_DEADLINE_MS,
-    FLUSH_DELAY_MS, ID_HEADROOM,
+    FLUSH_DELAY_MS, ID_HEADROOM, MAX_COALESCED_BYTES, MAX_COALESCED_FRAMES,
 };
 pub use host::{Host, Turn};
 pub use members::{Placement, MAX_GATEWAY_OUTBOX_BYTES};
 pub use rate::{Cost, PublishRate, Throttle};
 pub use session::{AckMode, ConnId, Peer, Phase, Session, Subscription, Unacked};
 pub use settings::Settings;
-pub use sockets::Sockets;
+pub use sockets::{Frames, Sockets};
 pub use sockjs::max_payload as max_sockjs_payload;
 pub use storage::{
     Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, Storage, StorageError, Stored,

@@ -86,6 +86,14 @@ pub struct Received {
     pub binary: bool,
 }
 
+/// One WebSocket message a client received: how many frames it carried (heart-beats
+/// counted), and whether it was binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketMessage {
+    pub frames: usize,
+    pub binary: bool,
+}
+
 /// The name of the room every test opens sockets to.
 pub const ROOM: &str = "lobby";
 
@@ -107,6 +115,9 @@ pub struct SimulatedRoom {
     /// The room's connection ids → test ids of clients.
     clients: BTreeMap<ConnId, ConnId>,
     pub received: BTreeMap<ConnId, Vec<Received>>,
+    /// The WebSocket messages each plain client received, as messages (see
+    /// [`take_messages`](Self::take_messages)).
+    messages: BTreeMap<ConnId, Vec<SocketMessage>>,
     decoders: BTreeMap<ConnId, Decoder>,
     /// Events the room failed (storage refused a commit).
     pub failures: Vec<Failed>,
@@ -159,6 +170,7 @@ impl SimulatedRoom {
             conns: BTreeMap::new(),
             clients: BTreeMap::new(),
             received: BTreeMap::new(),
+            messages: BTreeMap::new(),
             decoders: BTreeMap::new(),
             failures: Vec::new(),
             logs: Vec::new(),
@@ -589,6 +601,12 @@ impl SimulatedRoom {
             .collect()
     }
 
+    /// Drains the WebSocket messages a plain client received (a SockJS client's are in
+    /// `sockjs_frames`), each with the frames it carried; its frames stay to be taken.
+    pub fn take_messages(&mut self, client: ConnId) -> Vec<SocketMessage> {
+        self.messages.remove(&client).unwrap_or_default()
+    }
+
     pub fn take_received(&mut self, conn: ConnId) -> Vec<Received> {
         self.received.remove(&conn).unwrap_or_default()
     }
@@ -666,7 +684,9 @@ impl SimulatedRoom {
                 if self.sockjs_clients.contains(&client) {
                     self.sockjs_client_receives(client, &bytes);
                 } else {
-                    self.client_receives(client, &bytes, binary);
+                    let frames = self.client_receives(client, &bytes, binary);
+                    let message = SocketMessage { frames, binary };
+                    self.messages.entry(client).or_default().push(message);
                 }
             }
         }
@@ -685,8 +705,10 @@ impl SimulatedRoom {
         self.sockjs_frames.entry(client).or_default().push(text);
     }
 
-    /// A client's end of the socket: decodes what the room sent it.
-    fn client_receives(&mut self, client: ConnId, bytes: &[u8], binary: bool) {
+    /// A client's end of the socket: decodes what the room sent it; how many frames (and
+    /// heart-beats) the message completed.
+    fn client_receives(&mut self, client: ConnId, bytes: &[u8], binary: bool) -> usize {
+        let mut completed = 0;
         let decoder = self
             .decoders
             .entry(client)
@@ -710,7 +732,9 @@ impl SimulatedRoom {
                 .entry(client)
                 .or_default()
                 .push(Received { frame, binary });
+            completed += 1;
         }
+        completed
     }
 }
 

@@ -1,6 +1,7 @@
 //! One event's work carried out: sends at once, writes gathered and committed together (or
 //! deferred, for group commit), then what waited for the commit.
 
+use super::coalesce::Coalescer;
 #[allow(unused_imports)]
 use super::*;
 
@@ -76,16 +77,22 @@ impl RoomEngine {
             let _ = self.rebuild_if_needed(store, sockets, now);
             return Err(Failed(error));
         }
+        // What waited for the commit keeps its order, coalesced as the live sends are.
+        let mut out = Coalescer::new(self.settings.coalesce_frames);
         for held in std::mem::take(&mut outbox.held) {
             match held {
                 Held::Send {
                     conn,
                     bytes,
                     binary,
-                } => sockets.send(conn, &bytes, binary),
-                Held::Close { conn, code, reason } => sockets.close(conn, code, &reason),
+                } => out.send(sockets, conn, bytes, binary),
+                Held::Close { conn, code, reason } => {
+                    out.flush(sockets);
+                    sockets.close(conn, code, &reason)
+                }
             }
         }
+        out.flush(sockets);
         self.refresh(sockets, &outbox);
         Ok(())
     }
@@ -101,12 +108,28 @@ impl RoomEngine {
         }
     }
 
+    /// Carries out effects: sends at once (coalesced, see [`Coalescer`]), writes gathered.
     pub(super) fn carry_out(
         &mut self,
         effects: Vec<Effect>,
         store: &mut impl Storage,
         sockets: &mut impl Sockets,
         outbox: &mut Outbox,
+    ) -> Result<(), StorageError> {
+        let mut out = Coalescer::new(self.settings.coalesce_frames);
+        let result = self.carry_out_each(effects, store, sockets, outbox, &mut out);
+        // Sent whether or not a read failed on the way, as they would have one by one.
+        out.flush(sockets);
+        result
+    }
+
+    fn carry_out_each(
+        &mut self,
+        effects: Vec<Effect>,
+        store: &mut impl Storage,
+        sockets: &mut impl Sockets,
+        outbox: &mut Outbox,
+        out: &mut Coalescer,
     ) -> Result<(), StorageError> {
         let mut pending: VecDeque<Effect> = effects.into();
         while let Some(effect) = pending.pop_front() {
@@ -123,7 +146,7 @@ impl RoomEngine {
                             binary,
                         });
                     } else {
-                        sockets.send(conn, &bytes, binary);
+                        out.send(sockets, conn, bytes, binary);
                     }
                 }
                 Effect::SendMany {
@@ -139,7 +162,9 @@ impl RoomEngine {
                             binary,
                         });
                     }
-                    sockets.send_many(&conns, &bytes, binary);
+                    if !conns.is_empty() {
+                        out.send_many(sockets, conns, bytes, binary);
+                    }
                 }
                 Effect::Receipt { conn, bytes } => {
                     let unstored = !self.batch.is_empty() || !self.deferred.is_empty();
@@ -151,10 +176,11 @@ impl RoomEngine {
                             binary: false,
                         });
                     } else {
-                        sockets.send(conn, &bytes, false);
+                        out.send(sockets, conn, bytes, false);
                     }
                 }
                 Effect::Close { conn, code, reason } => {
+                    out.flush(sockets);
                     let now = outbox.held_for != Some(conn);
                     if now {
                         sockets.close(conn, code, &reason);

@@ -8,7 +8,7 @@ use crate::relay::MemberId;
 use crate::room::http::{HttpResponse, ListenerId};
 use crate::room::members::Members;
 use crate::room::session::ConnId;
-use crate::room::sockets::Sockets;
+use crate::room::sockets::{Frames, Sockets};
 
 pub struct MemberSockets<'a, S: Sockets> {
     pub members: &'a mut Members,
@@ -54,6 +54,26 @@ impl<S: Sockets> Sockets for MemberSockets<'_, S> {
         for (gateway, members) in by_gateway {
             if let Some(outbox) = self.members.outbox_named(&gateway) {
                 outbox.send(members, binary, bytes);
+            }
+        }
+    }
+
+    /// Plain sockets get the frames as one message; members get them one by one, as before
+    /// (their gateway's call already carries all that waited, and what a gateway sends its
+    /// sockets is its own business).
+    fn send_frames(&mut self, conns: &[ConnId], frames: &Frames) {
+        if self.members.is_empty() {
+            return self.sockets.send_frames(conns, frames);
+        }
+        let (held, plain): (Vec<ConnId>, Vec<ConnId>) = conns.iter().partition(|&&conn| {
+            self.members.member_of(conn).is_some() || self.members.departed(conn)
+        });
+        if !plain.is_empty() {
+            self.sockets.send_frames(&plain, frames);
+        }
+        if !held.is_empty() {
+            for frame in frames.iter() {
+                self.send_many(&held, frame, frames.binary);
             }
         }
     }

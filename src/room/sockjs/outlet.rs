@@ -5,7 +5,7 @@
 use super::{Carrier, SockJsSessions};
 use crate::room::http::{HttpResponse, ListenerId};
 use crate::room::session::ConnId;
-use crate::room::sockets::Sockets;
+use crate::room::sockets::{Frames, Sockets};
 use crate::sockjs;
 
 pub struct SessionSockets<'a, S: Sockets> {
@@ -73,6 +73,38 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
         if !framed_conns.is_empty() {
             self.sockets
                 .send_many(&framed_conns, framed(bytes).as_bytes(), false);
+        }
+    }
+
+    /// Plain sockets get the frames as one message; a SockJS socket gets one SockJS frame
+    /// carrying them as separate messages (`a["…","…"]`), so its client hands STOMP one frame
+    /// at a time, as before; a session over HTTP queues them one by one (its receivers
+    /// already answer with all that waited).
+    fn send_frames(&mut self, conns: &[ConnId], frames: &Frames) {
+        if self.sessions.by_conn.is_empty() && self.sessions.framed.is_empty() {
+            return self.sockets.send_frames(conns, frames);
+        }
+        let mut plain = Vec::with_capacity(conns.len());
+        let mut framed_conns = Vec::new();
+        for &conn in conns {
+            if self.sessions.is_session(conn) {
+                for frame in frames.iter() {
+                    self.sessions.send(conn, frame, self.sockets, self.now);
+                }
+            } else if self.sessions.is_framed(conn) {
+                framed_conns.push(conn);
+            } else {
+                plain.push(conn);
+            }
+        }
+        if !plain.is_empty() {
+            self.sockets.send_frames(&plain, frames);
+        }
+        if !framed_conns.is_empty() {
+            let texts: Vec<_> = frames.iter().map(String::from_utf8_lossy).collect();
+            let message = sockjs::messages_frame(texts.iter().map(AsRef::as_ref));
+            self.sockets
+                .send_many(&framed_conns, message.as_bytes(), false);
         }
     }
 
