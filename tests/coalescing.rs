@@ -279,3 +279,47 @@ fn a_gateway_member_gets_a_replay_frame_by_frame_as_before() {
     assert_eq!(gateways.bodies("shard:lobby:0", 7), numbered(5));
 }
 }
+
+room_test! {
+fn one_fan_out_reaches_a_plain_socket_a_sockjs_socket_and_a_member_each_in_its_own_way() {
+    let mut room = SimulatedRoom::with_settings(unthrottled());
+    let mut gateways = SimulatedGateways::default();
+    room.connect(1, "");
+    room.connect(2, "");
+    room.subscribe(2, "s", "/topic/chat");
+    room.open_sockjs(3);
+    room.raw(3, &sockjs_message("CONNECT\naccept-version:1.2\n\n\0"));
+    room.raw(
+        3,
+        &sockjs_message("SUBSCRIBE\nid:s\ndestination:/topic/chat\n\n\0"),
+    );
+    gateways.join(&mut room, "shard:lobby:0", 7);
+    gateways.frame(&mut room, "shard:lobby:0", 7, "SUBSCRIBE\nid:s\ndestination:/topic/chat", "");
+    room.take_messages(2);
+    room.take(3);
+    let before = room.sockjs_frames[&3].len();
+    gateways.calls.clear();
+    room.raw(1, THREE_SENDS);
+    gateways.deliver(&mut room);
+    assert_eq!(room.take_messages(2), [text(3)], "a plain socket: one message");
+    assert_eq!(room.bodies(2), ["a", "b", "c"]);
+    let sockjs = room.sockjs_frames[&3][before..].to_vec();
+    assert_eq!(sockjs.len(), 1, "a SockJS socket: one SockJS frame: {sockjs:?}");
+    assert_eq!(room.bodies(3), ["a", "b", "c"]);
+    let member_sends = gateways
+        .calls
+        .iter()
+        .flat_map(|(_, call)| &call.items)
+        .filter(|item| matches!(item, Outgoing::Send { members, .. } if *members == [7]))
+        .count();
+    assert_eq!(member_sends, 3, "a member: one send per frame");
+    assert_eq!(gateways.bodies("shard:lobby:0", 7), ["a", "b", "c"]);
+}
+}
+
+#[test]
+fn coalescing_is_on_by_default_and_the_setting_switches_it_off() {
+    assert!(Settings::default().coalesce_frames);
+    let off: Settings = serde_json::from_str(r#"{"coalesce_frames": false}"#).unwrap();
+    assert!(!off.coalesce_frames);
+}
