@@ -4,9 +4,11 @@
 //! # An event, in order
 //!
 //! 1. The broker handles the event and returns effects.
-//! 2. Sends go out at once, in order; writes are gathered. A RECEIPT promises that what came
-//!    before it is stored, so once an event has writes, the RECEIPT (and anything after it to
-//!    the same connection) waits for the commit. No fan-out ever waits behind a write.
+//! 2. Sends go out at once, in order (frames due to the same connections one after another
+//!    leave as one WebSocket message: see [`coalesce`]); writes are gathered. A RECEIPT
+//!    promises that what came before it is stored, so once an event has writes, the RECEIPT
+//!    (and anything after it to the same connection) waits for the commit. No fan-out ever
+//!    waits behind a write.
 //! 3. The event's writes are committed together ([`Storage::commit`]): all or nothing.
 //!    Writes no client waits for (a history row without a RECEIPT, the connection counter)
 //!    are deferred to share a later commit: group commit, see [`FLUSH_BATCH`].
