@@ -8,7 +8,9 @@ mod support;
 
 use stomp_rooms::relay::Outgoing;
 use stomp_rooms::room::testing::SocketCall;
-use stomp_rooms::room::{PublishRate, Settings, MAX_COALESCED_BYTES, MAX_COALESCED_FRAMES};
+use stomp_rooms::room::{
+    PublishRate, Settings, BUSY_WITHIN_MS, MAX_COALESCED_BYTES, MAX_COALESCED_FRAMES,
+};
 use stomp_rooms::stomp::Command;
 use support::gateways::SimulatedGateways;
 use support::{SimulatedRoom, SocketMessage};
@@ -322,4 +324,148 @@ fn coalescing_is_on_by_default_and_the_setting_switches_it_off() {
     assert!(Settings::default().coalesce_frames);
     let off: Settings = serde_json::from_str(r#"{"coalesce_frames": false}"#).unwrap();
     assert!(!off.coalesce_frames);
+}
+
+// ---- across events: a busy room ------------------------------------------------------------
+
+/// A room with client 1 publishing and clients 2 and 3 subscribed to `/topic/chat`, their
+/// CONNECTED and RECEIPTs taken, and a quiet spell since.
+fn room_with_two_subscribers(settings: Settings) -> SimulatedRoom {
+    let mut room = SimulatedRoom::with_settings(settings);
+    room.connect(1, "");
+    for client in [2, 3] {
+        room.connect(client, "");
+        room.subscribe(client, "s", "/topic/chat");
+        room.take_messages(client);
+    }
+    room.now += 1_000;
+    room.take_log();
+    room
+}
+
+room_test! {
+fn a_burst_of_messages_reaches_each_subscriber_as_one_message_once_the_host_flushes() {
+    let mut room = room_with_two_subscribers(unthrottled());
+    room.burst(|room| {
+        for n in 1..=5 {
+            room.publish(1, "/topic/chat", &n.to_string());
+        }
+        // The first after the quiet spell left at once; the rest wait for the flush.
+        assert_eq!(room.take_messages(2), [text(1)]);
+    });
+    for client in [2, 3] {
+        assert_eq!(room.bodies(client), numbered(5), "client {client}");
+    }
+    assert_eq!(room.take_messages(2), [text(4)], "the four that waited, as one message");
+    let shared = room
+        .take_log()
+        .into_iter()
+        .filter(|call| matches!(call, SocketCall::SendMany { .. }))
+        .count();
+    assert_eq!(shared, 2, "one shared send for the first, one for the four");
+}
+}
+
+room_test! {
+fn messages_further_apart_than_the_busy_window_each_leave_at_once() {
+    let mut room = room_with_two_subscribers(unthrottled());
+    room.burst(|room| {
+        for n in 1..=3 {
+            room.now += BUSY_WITHIN_MS;
+            room.publish(1, "/topic/chat", &n.to_string());
+            assert_eq!(room.take_messages(2), [text(1)], "message {n} left at once");
+        }
+    });
+    assert_eq!(room.bodies(2), numbered(3));
+}
+}
+
+room_test! {
+fn with_coalescing_off_a_burst_leaves_one_message_per_frame_at_once() {
+    let mut room = room_with_two_subscribers(coalescing_off());
+    room.burst(|room| {
+        for n in 1..=4 {
+            room.publish(1, "/topic/chat", &n.to_string());
+        }
+        assert_eq!(room.take_messages(2), [text(1); 4]);
+    });
+    assert_eq!(room.bodies(3), numbered(4));
+}
+}
+
+room_test! {
+fn frames_waiting_from_a_burst_leave_before_a_write_and_before_a_receipt() {
+    let mut room = room_with_two_subscribers(unthrottled());
+    let to_2 = room.conn(2);
+    room.burst(|room| {
+        room.publish(1, "/topic/chat", "1");
+        room.publish(1, "/topic/chat", "2");
+        room.publish(1, "/topic/chat", "3");
+        let commits_before = room.store.commits.len();
+        room.frame(1, "SEND\ndestination:/topic/chat\nreceipt:r", "4");
+        let commit = room.store.commits[commits_before];
+        let sends_to_2: Vec<u64> = room
+            .sockets
+            .log
+            .iter()
+            .filter_map(|call| match call {
+                SocketCall::SendMany { conns, at, .. } if conns.contains(&to_2) => Some(*at),
+                SocketCall::Send { conn, at, .. } if *conn == to_2 => Some(*at),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            sends_to_2.iter().all(|&at| at < commit),
+            "every fan-out left before the write: {sends_to_2:?} vs {commit}"
+        );
+    });
+    assert_eq!(room.take(1)[0].header("receipt-id"), Some("r"));
+    assert_eq!(room.bodies(2), numbered(4));
+}
+}
+
+room_test! {
+fn a_burst_into_a_plain_and_a_sockjs_socket_coalesces_for_each_side_by_side() {
+    let mut room = SimulatedRoom::with_settings(unthrottled());
+    room.connect(1, "");
+    room.connect(2, "");
+    room.subscribe(2, "s", "/topic/chat");
+    room.open_sockjs(3);
+    room.raw(3, &sockjs_message("CONNECT\naccept-version:1.2\n\n\0"));
+    room.raw(3, &sockjs_message("SUBSCRIBE\nid:s\ndestination:/topic/chat\n\n\0"));
+    room.take_messages(2);
+    room.take(3);
+    room.now += 1_000;
+    let before = room.sockjs_frames[&3].len();
+    room.burst(|room| {
+        for n in 1..=4 {
+            room.publish(1, "/topic/chat", &n.to_string());
+        }
+    });
+    assert_eq!(room.take_messages(2), [text(1), text(3)]);
+    assert_eq!(room.bodies(2), numbered(4));
+    let sockjs = room.sockjs_frames[&3][before..].to_vec();
+    assert_eq!(sockjs.len(), 2, "the first alone, then three in one SockJS frame: {sockjs:?}");
+    assert_eq!(room.bodies(3), numbered(4));
+}
+}
+
+room_test! {
+fn a_burst_to_a_gateway_member_goes_in_the_call_made_when_the_host_flushes() {
+    let mut room = SimulatedRoom::with_settings(unthrottled());
+    let mut gateways = SimulatedGateways::default();
+    room.connect(1, "");
+    gateways.join(&mut room, "shard:lobby:0", 7);
+    gateways.frame(&mut room, "shard:lobby:0", 7, "SUBSCRIBE\nid:s\ndestination:/topic/chat", "");
+    gateways.deliver(&mut room);
+    room.now += 1_000;
+    gateways.calls.clear();
+    room.burst(|room| {
+        for n in 1..=3 {
+            room.publish(1, "/topic/chat", &n.to_string());
+        }
+    });
+    gateways.deliver(&mut room);
+    assert_eq!(gateways.bodies("shard:lobby:0", 7), numbered(3));
+}
 }

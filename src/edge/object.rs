@@ -83,6 +83,10 @@ struct Live {
     sockets: HashMap<ConnId, WebSocket>,
     /// HTTP requests the room holds open (long polls, event streams).
     held: HashMap<ListenerId, Outlet>,
+    /// The last event left frames waiting (see [`Host::flush_sends`]).
+    sends_waiting: bool,
+    /// An event waits to send them.
+    flush_scheduled: bool,
 }
 
 /// Which handler of the room an HTTP request is for.
@@ -392,7 +396,45 @@ impl Room {
     async fn event(&self, arrival: Arrival, work: &mut Work<'_>) -> Result<()> {
         let alarm = self.handle(arrival, work)?;
         self.change_alarm(alarm).await;
+        self.flush_sends_soon().await;
         Ok(())
+    }
+
+    /// Sends the frames a busy room's events left waiting, once the runtime has handed the
+    /// room the messages already waiting for it: a timer of 0 ms fires after those, and the
+    /// frames they leave join the run (see [`crate::room`]'s `coalesce`). One event waits;
+    /// the others return at once.
+    async fn flush_sends_soon(&self) {
+        {
+            let mut slot = self.live.borrow_mut();
+            let Some(live) = slot.as_mut() else {
+                return;
+            };
+            if !live.sends_waiting || live.flush_scheduled {
+                return;
+            }
+            live.flush_scheduled = true;
+        }
+        Delay::from(Duration::ZERO).await;
+        let mut slot = self.live.borrow_mut();
+        let Some(live) = slot.as_mut() else {
+            return;
+        };
+        live.flush_scheduled = false;
+        live.sends_waiting = false;
+        let mut sockets = RoomSockets {
+            state: &self.state,
+            open: &mut live.sockets,
+            incoming: None,
+            closing: None,
+            held: &mut live.held,
+            incoming_request: None,
+        };
+        let mut turn = live.host.flush_sends(&mut sockets, now_ms());
+        drop(slot);
+        logs::print(&turn.logs);
+        self.call_gateways(gateways::calls_of(&mut turn));
+        self.change_alarm(turn.alarm).await;
     }
 
     /// Sets or deletes the platform's alarm as the engine asked; if that fails, the engine
@@ -420,6 +462,7 @@ impl Room {
                 incoming_request: arrival.request,
             };
             let mut turn = live.host.event(&mut live.store, &mut sockets, now, work);
+            live.sends_waiting = turn.sends_waiting;
             // A failed event is among them, as the room logs it.
             logs::print(&turn.logs);
             registry::occupancy_changed(&self.state, &self.env, sockets_before, live.sockets.len());
@@ -450,6 +493,8 @@ impl Room {
             store,
             sockets: HashMap::new(),
             held: HashMap::new(),
+            sends_waiting: false,
+            flush_scheduled: false,
         }))
     }
 

@@ -38,6 +38,10 @@ pub struct Turn<T> {
     /// sends each, and hands its answer back through
     /// [`RoomEngine::gateway_answered`] as an event of its own.
     pub calls: Vec<(String, ToGateway)>,
+    /// Frames wait to be sent (the room is busy, see [`RoomEngine::sends_waiting`]): the
+    /// caller calls [`Host::flush_sends`] once the runtime has handed the room the messages
+    /// already waiting for it (those join the frames), and before anything else.
+    pub sends_waiting: bool,
 }
 
 impl Host {
@@ -89,6 +93,7 @@ impl Host {
                             alarm: None,
                             logs: logs.take(),
                             calls: Vec::new(),
+                            sends_waiting: false,
                         };
                     }
                 }
@@ -106,6 +111,31 @@ impl Host {
             alarm: engine.alarm_change(now),
             logs: engine.take_logs(),
             calls,
+            sends_waiting: engine.sends_waiting(),
+        }
+    }
+
+    /// Sends the frames earlier events left waiting (see [`Turn::sends_waiting`]), with the
+    /// calls to gateways that their members' frames make; nothing when the engine is not in
+    /// memory (they went with it).
+    pub fn flush_sends(&mut self, sockets: &mut impl Sockets, now: u64) -> Turn<()> {
+        let Some(engine) = self.engine.as_mut() else {
+            return Turn {
+                result: Ok(()),
+                alarm: None,
+                logs: Vec::new(),
+                calls: Vec::new(),
+                sends_waiting: false,
+            };
+        };
+        engine.flush_sends(sockets, now);
+        let calls = engine.take_gateway_calls(now);
+        Turn {
+            result: Ok(()),
+            alarm: engine.alarm_change(now),
+            logs: engine.take_logs(),
+            calls,
+            sends_waiting: false,
         }
     }
 
@@ -125,6 +155,7 @@ impl Host {
             alarm: engine.alarm_change(now),
             logs: engine.take_logs(),
             calls,
+            sends_waiting: engine.sends_waiting(),
         })
     }
 

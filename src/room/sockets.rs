@@ -29,6 +29,23 @@ pub trait Sockets {
             _ => self.send_many(conns, frames.joined(), frames.binary),
         }
     }
+    /// Sends one WebSocket message that stays a message of its own, never joined with frames
+    /// around it (a SockJS frame of the room's own, a test service's echo).
+    fn send_apart(&mut self, conn: ConnId, bytes: &[u8], binary: bool) {
+        self.send(conn, bytes, binary);
+    }
+    /// Sends a STOMP frame (or heart-beat) to SockJS sockets, as one SockJS message: by
+    /// default in an `a[...]` frame of its own.
+    fn send_sockjs(&mut self, conns: &[ConnId], frame: &[u8]) {
+        let message = crate::sockjs::stomp_message_frame(frame);
+        match conns {
+            [conn] => self.send(*conn, message.as_bytes(), false),
+            _ => self.send_many(conns, message.as_bytes(), false),
+        }
+    }
+    /// Sends at once whatever this view of the sockets holds back (frames being coalesced),
+    /// before a write: no fan-out waits behind one. The platform's sockets hold nothing back.
+    fn flush(&mut self) {}
     /// Closes the socket with a WebSocket close code and reason (after what was sent before).
     fn close(&mut self, conn: ConnId, code: u16, reason: &str);
     /// The client closed the socket (or it failed): let go of it.

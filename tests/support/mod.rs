@@ -142,6 +142,9 @@ pub struct SimulatedRoom {
     pub webhook_held: Vec<Batch>,
     /// The calls the room made to gateway objects, in order, not yet taken by the test.
     pub gateway_calls: Vec<(String, ToGateway)>,
+    /// Within [`burst`](Self::burst): frames a busy room leaves waiting stay waiting until
+    /// the burst ends, as they do while the runtime hands the room messages already queued.
+    bursting: bool,
 }
 
 impl SimulatedRoom {
@@ -184,6 +187,7 @@ impl SimulatedRoom {
             webhook_hold: false,
             webhook_held: Vec::new(),
             gateway_calls: Vec::new(),
+            bursting: false,
         }
     }
 
@@ -227,6 +231,23 @@ impl SimulatedRoom {
             Host::new(settings.clone(), auth)
         });
         let turn = host.event(&mut self.store, &mut self.sockets, now, work);
+        // The host's flush, as the edge's timer of 0 ms makes it: at once, unless the events
+        // of a burst are still arriving.
+        let flushed = (turn.sends_waiting && !self.bursting)
+            .then(|| host.flush_sends(&mut self.sockets, now));
+        self.absorb(turn);
+        if let Some(flushed) = flushed {
+            self.absorb(flushed);
+        }
+        // The runtime never evicts a room between messages it hands over back to back.
+        if self.eviction == Eviction::EveryStep && !self.bursting {
+            self.hibernate();
+        }
+        self.collect();
+    }
+
+    /// Carries out the platform's part of a turn: its logs, calls and alarm.
+    fn absorb<T>(&mut self, turn: room::Turn<T>) {
         self.logs.extend(turn.logs);
         self.gateway_calls.extend(turn.calls);
         match turn.alarm {
@@ -240,6 +261,18 @@ impl SimulatedRoom {
         // On failure the engine has rebuilt itself from storage (see `Failed`).
         if let Err(failed) = turn.result {
             self.failures.push(failed);
+        }
+    }
+
+    /// Runs `steps` as messages the runtime hands a busy room back to back: frames the room
+    /// leaves waiting are sent when the burst ends, by the host's flush.
+    pub fn burst(&mut self, steps: impl FnOnce(&mut Self)) {
+        self.bursting = true;
+        steps(self);
+        self.bursting = false;
+        if let Some(host) = self.host.as_mut() {
+            let flushed = host.flush_sends(&mut self.sockets, self.now);
+            self.absorb(flushed);
         }
         if self.eviction == Eviction::EveryStep {
             self.hibernate();
@@ -258,8 +291,12 @@ impl SimulatedRoom {
     /// with any is not evicted; nor is one with SockJS sessions over HTTP, whose clients come
     /// back within milliseconds (a session without them ends after 5 s, by the alarm).
     pub fn hibernate(&mut self) {
+        // A flush still to come is a timer: it keeps the object awake too.
         let awake = |e: &room::RoomEngine| {
-            e.open_requests() > 0 || e.sockjs_sessions() > 0 || e.gateway_calls_in_flight() > 0
+            e.open_requests() > 0
+                || e.sockjs_sessions() > 0
+                || e.gateway_calls_in_flight() > 0
+                || e.sends_waiting()
         };
         if self.host.as_ref().and_then(Host::engine).is_some_and(awake) {
             return;

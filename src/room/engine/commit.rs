@@ -1,7 +1,6 @@
 //! One event's work carried out: sends at once, writes gathered and committed together (or
 //! deferred, for group commit), then what waited for the commit.
 
-use super::coalesce::Coalescer;
 #[allow(unused_imports)]
 use super::*;
 
@@ -68,6 +67,10 @@ impl RoomEngine {
                 self.raise_webhook_events(&outbox, now);
                 // RECEIPTs waiting for the commit: it happens now.
                 let waited_for = !outbox.held.is_empty() || outbox.must_commit;
+                if self.commit_due(now, waited_for) {
+                    // Frames still being coalesced leave first: no fan-out waits for a write.
+                    sockets.flush();
+                }
                 self.commit(store, now, waited_for)
             });
         if let Err(error) = result {
@@ -77,22 +80,16 @@ impl RoomEngine {
             let _ = self.rebuild_if_needed(store, sockets, now);
             return Err(Failed(error));
         }
-        // What waited for the commit keeps its order, coalesced as the live sends are.
-        let mut out = Coalescer::new(self.settings.coalesce_frames);
         for held in std::mem::take(&mut outbox.held) {
             match held {
                 Held::Send {
                     conn,
                     bytes,
                     binary,
-                } => out.send(sockets, conn, bytes, binary),
-                Held::Close { conn, code, reason } => {
-                    out.flush(sockets);
-                    sockets.close(conn, code, &reason)
-                }
+                } => sockets.send(conn, &bytes, binary),
+                Held::Close { conn, code, reason } => sockets.close(conn, code, &reason),
             }
         }
-        out.flush(sockets);
         self.refresh(sockets, &outbox);
         Ok(())
     }
@@ -108,28 +105,12 @@ impl RoomEngine {
         }
     }
 
-    /// Carries out effects: sends at once (coalesced, see [`Coalescer`]), writes gathered.
     pub(super) fn carry_out(
         &mut self,
         effects: Vec<Effect>,
         store: &mut impl Storage,
         sockets: &mut impl Sockets,
         outbox: &mut Outbox,
-    ) -> Result<(), StorageError> {
-        let mut out = Coalescer::new(self.settings.coalesce_frames);
-        let result = self.carry_out_each(effects, store, sockets, outbox, &mut out);
-        // Sent whether or not a read failed on the way, as they would have one by one.
-        out.flush(sockets);
-        result
-    }
-
-    fn carry_out_each(
-        &mut self,
-        effects: Vec<Effect>,
-        store: &mut impl Storage,
-        sockets: &mut impl Sockets,
-        outbox: &mut Outbox,
-        out: &mut Coalescer,
     ) -> Result<(), StorageError> {
         let mut pending: VecDeque<Effect> = effects.into();
         while let Some(effect) = pending.pop_front() {
@@ -146,7 +127,7 @@ impl RoomEngine {
                             binary,
                         });
                     } else {
-                        out.send(sockets, conn, bytes, binary);
+                        sockets.send(conn, &bytes, binary);
                     }
                 }
                 Effect::SendMany {
@@ -162,9 +143,7 @@ impl RoomEngine {
                             binary,
                         });
                     }
-                    if !conns.is_empty() {
-                        out.send_many(sockets, conns, bytes, binary);
-                    }
+                    sockets.send_many(&conns, &bytes, binary);
                 }
                 Effect::Receipt { conn, bytes } => {
                     let unstored = !self.batch.is_empty() || !self.deferred.is_empty();
@@ -176,11 +155,10 @@ impl RoomEngine {
                             binary: false,
                         });
                     } else {
-                        out.send(sockets, conn, bytes, false);
+                        sockets.send(conn, &bytes, false);
                     }
                 }
                 Effect::Close { conn, code, reason } => {
-                    out.flush(sockets);
                     let now = outbox.held_for != Some(conn);
                     if now {
                         sockets.close(conn, code, &reason);
@@ -269,6 +247,19 @@ impl RoomEngine {
     /// [`FLUSH_BATCH`] are deferred; or their delay ran out; or an id was given above its
     /// stored ceiling). Each commit carries the id ceilings it needs (see [`ids`]), and the
     /// history trims after everything else.
+    /// Whether [`commit`](Self::commit) writes now.
+    pub(super) fn commit_due(&self, now: u64, now_needed: bool) -> bool {
+        let given = (self.broker.last_message_id(), self.last_conn);
+        now_needed
+            || !self.batch.is_empty()
+            || self.deferred.len() >= FLUSH_BATCH
+            || self
+                .deferred_since
+                .is_some_and(|since| now >= since + FLUSH_DELAY_MS)
+            || self.message_ids.due(given.0, now)
+            || self.conn_ids.due(given.1, now)
+    }
+
     pub(super) fn commit(
         &mut self,
         store: &mut impl Storage,
@@ -276,15 +267,7 @@ impl RoomEngine {
         now_needed: bool,
     ) -> Result<(), StorageError> {
         let given = (self.broker.last_message_id(), self.last_conn);
-        let due = now_needed
-            || !self.batch.is_empty()
-            || self.deferred.len() >= FLUSH_BATCH
-            || self
-                .deferred_since
-                .is_some_and(|since| now >= since + FLUSH_DELAY_MS)
-            || self.message_ids.due(given.0, now)
-            || self.conn_ids.due(given.1, now);
-        if !due {
+        if !self.commit_due(now, now_needed) {
             if !self.deferred.is_empty() && self.deferred_since.is_none() {
                 self.deferred_since = Some(now);
             }

@@ -78,6 +78,10 @@ impl<S: Sockets> Sockets for MemberSockets<'_, S> {
         }
     }
 
+    fn flush(&mut self) {
+        self.sockets.flush();
+    }
+
     /// A member's close goes to its gateway (which closes the socket after what was sent
     /// before), and the member leaves the table.
     fn close(&mut self, conn: ConnId, code: u16, reason: &str) {

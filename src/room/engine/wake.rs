@@ -78,6 +78,7 @@ impl RoomEngine {
             webhooks,
             broker,
             auth,
+            out: Coalescer::new(settings.coalesce_frames),
             settings,
             timers: Timers::default(),
             batch: Vec::new(),

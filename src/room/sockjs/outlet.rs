@@ -5,7 +5,7 @@
 use super::{Carrier, SockJsSessions};
 use crate::room::http::{HttpResponse, ListenerId};
 use crate::room::session::ConnId;
-use crate::room::sockets::{Frames, Sockets};
+use crate::room::sockets::Sockets;
 use crate::sockjs;
 
 pub struct SessionSockets<'a, S: Sockets> {
@@ -30,7 +30,8 @@ impl<S: Sockets> SessionSockets<'_, S> {
                     return false;
                 }
                 self.sessions.framed.insert(conn);
-                self.sockets.send(conn, sockjs::OPEN.as_bytes(), false);
+                self.sockets
+                    .send_apart(conn, sockjs::OPEN.as_bytes(), false);
                 true
             }
         }
@@ -47,7 +48,7 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
         if self.sessions.is_session(conn) {
             self.sessions.send(conn, bytes, self.sockets, self.now);
         } else if self.sessions.is_framed(conn) {
-            self.sockets.send(conn, framed(bytes).as_bytes(), false);
+            self.sockets.send_sockjs(&[conn], bytes);
         } else {
             self.sockets.send(conn, bytes, binary);
         }
@@ -71,41 +72,12 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
         }
         self.sockets.send_many(&plain, bytes, binary);
         if !framed_conns.is_empty() {
-            self.sockets
-                .send_many(&framed_conns, framed(bytes).as_bytes(), false);
+            self.sockets.send_sockjs(&framed_conns, bytes);
         }
     }
 
-    /// Plain sockets get the frames as one message; a SockJS socket gets one SockJS frame
-    /// carrying them as separate messages (`a["…","…"]`), so its client hands STOMP one frame
-    /// at a time, as before; a session over HTTP queues them one by one (its receivers
-    /// already answer with all that waited).
-    fn send_frames(&mut self, conns: &[ConnId], frames: &Frames) {
-        if self.sessions.by_conn.is_empty() && self.sessions.framed.is_empty() {
-            return self.sockets.send_frames(conns, frames);
-        }
-        let mut plain = Vec::with_capacity(conns.len());
-        let mut framed_conns = Vec::new();
-        for &conn in conns {
-            if self.sessions.is_session(conn) {
-                for frame in frames.iter() {
-                    self.sessions.send(conn, frame, self.sockets, self.now);
-                }
-            } else if self.sessions.is_framed(conn) {
-                framed_conns.push(conn);
-            } else {
-                plain.push(conn);
-            }
-        }
-        if !plain.is_empty() {
-            self.sockets.send_frames(&plain, frames);
-        }
-        if !framed_conns.is_empty() {
-            let texts: Vec<_> = frames.iter().map(String::from_utf8_lossy).collect();
-            let message = sockjs::messages_frame(texts.iter().map(AsRef::as_ref));
-            self.sockets
-                .send_many(&framed_conns, message.as_bytes(), false);
-        }
+    fn flush(&mut self) {
+        self.sockets.flush();
     }
 
     fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
@@ -116,7 +88,7 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
         }
         if self.sessions.framed.remove(&conn) {
             let frame = sockjs::close_frame(code, reason);
-            self.sockets.send(conn, frame.as_bytes(), false);
+            self.sockets.send_apart(conn, frame.as_bytes(), false);
         }
         self.sockets.close(conn, code, reason);
     }
@@ -168,10 +140,4 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
     fn members(&mut self) -> Option<&mut crate::room::members::Members> {
         self.sockets.members()
     }
-}
-
-/// A STOMP frame (or heart-beat) as one SockJS message. SockJS carries text only: a body that
-/// is not UTF-8 arrives with replacement characters (the README says so).
-pub(crate) fn framed(bytes: &[u8]) -> String {
-    sockjs::messages_frame([String::from_utf8_lossy(bytes).as_ref()])
 }
