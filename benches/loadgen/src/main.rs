@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use client::{Conn, Flavor};
+use client::{Conn, Counts, Flavor};
 use measure::{elapsed_ns, Latencies, ProcessSample};
 use serde_json::{json, Value};
 use tokio::sync::{Barrier, Semaphore};
@@ -139,6 +139,7 @@ async fn fanout(args: &Args) -> Result<Value, Error> {
             let mut conn = Conn::open(flavor, &url, (0, 0), &format!("sub{n}")).await?;
             conn.subscribe(&destination).await?;
             drop(permit);
+            let subscribed = conn.counts();
             ready.wait().await;
             let mut latencies = Latencies::default();
             let stop = Instant::now() + deadline;
@@ -148,7 +149,7 @@ async fn fanout(args: &Args) -> Result<Value, Error> {
                     _ => break,
                 }
             }
-            Ok::<_, Error>(latencies)
+            Ok::<_, Error>((latencies, conn.counts().since(subscribed)))
         }));
     }
     let mut publisher = Conn::open(flavor, &url, (0, 0), "publisher").await?;
@@ -173,17 +174,20 @@ async fn fanout(args: &Args) -> Result<Value, Error> {
     }
     publisher.flush().await?;
     let published_in = started.elapsed();
-    let mut all = Latencies::default();
+    let (mut all, mut received) = (Latencies::default(), Counts::default());
     for task in tasks {
-        all.merge(task.await??);
+        let (latencies, counts) = task.await??;
+        all.merge(latencies);
+        received.add(counts);
     }
     let elapsed = started.elapsed();
     let (server_after, client_after) = (ProcessSample::take(&pids), ProcessSample::own());
     let delivered = all.count();
     eprintln!(
-        "fanout: {delivered} of {} deliveries in {:.2} s",
+        "fanout: {delivered} of {} deliveries in {:.2} s, in {} WebSocket messages",
         messages * subscribers as u64,
-        elapsed.as_secs_f64()
+        elapsed.as_secs_f64(),
+        received.ws_messages
     );
     Ok(json!({
         "scenario": "fanout", "flavor": flavor.name(), "subscribers": subscribers, "messages": messages,
@@ -191,6 +195,9 @@ async fn fanout(args: &Args) -> Result<Value, Error> {
         "seconds": elapsed.as_secs_f64(), "publish_seconds": published_in.as_secs_f64(),
         "delivered_per_second": delivered as f64 / elapsed.as_secs_f64(),
         "latency_ms": all.summary(), "cdf_ms": all.cdf(200),
+        // At the subscribers: WebSocket messages received, and MESSAGE frames parsed from them.
+        "ws_messages": received.ws_messages, "message_frames": received.deliveries,
+        "ws_messages_per_delivery": received.ws_messages_per_delivery(),
         "server_cpu_seconds": server_after.cpu_seconds() - server_before.cpu_seconds(),
         "server_cpu_by_process": server_after.cpu_by_process_since(&server_before),
         "client_cpu_seconds": client_after.cpu_seconds() - client_before.cpu_seconds(),
@@ -245,6 +252,7 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
                 let mut conn = conn?;
                 conn.subscribe(&destination).await?;
                 drop(permit);
+                let counted_from = conn.counts();
                 subscribed.wait().await;
                 ready.wait().await;
                 let (mut writer, mut reader) = conn.split();
@@ -282,7 +290,7 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
                     latencies.record_body(&body);
                 }
                 let sent = write.await??;
-                Ok::<_, Error>((sent, latencies))
+                Ok::<_, Error>((sent, latencies, reader.counts().since(counted_from)))
             }));
         }
     }
@@ -297,11 +305,12 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
     let rooms_subscribed = stats::sum_over_rooms(&room_stats, room_count).await;
     let (server_subscribed, subscribed_at) = (ProcessSample::take(&pids), Instant::now());
     ready.wait().await;
-    let (mut sent, mut all) = (0, Latencies::default());
+    let (mut sent, mut all, mut received) = (0, Latencies::default(), Counts::default());
     for task in tasks {
-        let (s, l) = task.await??;
+        let (s, l, counts) = task.await??;
         sent += s;
         all.merge(l);
+        received.add(counts);
     }
     let (server_after, client_after) = (ProcessSample::take(&pids), ProcessSample::own());
     let measured_seconds = subscribed_at.elapsed().as_secs_f64();
@@ -316,6 +325,8 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
         "seconds": seconds, "destination": destination_template, "send_to": send_template,
         "published": sent, "delivered": all.count(),
         "delivered_per_second": all.count() as f64 / seconds as f64, "latency_ms": all.summary(),
+        "ws_messages": received.ws_messages, "message_frames": received.deliveries,
+        "ws_messages_per_delivery": received.ws_messages_per_delivery(),
         "server_cpu_seconds_incl_setup": server_after.cpu_seconds() - server_before.cpu_seconds(),
         "client_cpu_seconds_incl_setup": client_after.cpu_seconds() - client_before.cpu_seconds(),
         "server_cpu_seconds": server_after.cpu_seconds() - server_subscribed.cpu_seconds(),
