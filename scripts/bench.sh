@@ -31,7 +31,7 @@
 #   bash scripts/bench.sh scale    # only 6 and 7 (about 10 minutes): their results replace the
 #                                  # scale results in docs/benchmarks.json, and the report is
 #                                  # re-rendered with every other figure as it was
-#   bash scripts/bench.sh core     # quick, for iterating (about 10 minutes): only 1, 2 and 4, only
+#   bash scripts/bench.sh core     # quick, for iterating (about 6 minutes): only 1, 2 and 4, only
 #                                  # the unpaced fan-out, the storm and low load; writes
 #                                  # .bench/core.json and .bench/core.md (never docs/) and prints a
 #                                  # side-by-side table: ratios to the floor, ahead of RabbitMQ or
