@@ -27,7 +27,9 @@
 //! The engine sends a fan-out before it commits the event's writes (in one `transactionSync`),
 //! and a RECEIPT after them; the alarm is set after both, since setting it is a write too. No
 //! `RefCell` borrow is held across an `.await`: the engine's work is synchronous, and the one
-//! asynchronous call (setting the alarm) runs after the borrow ends.
+//! asynchronous call (setting the alarm) runs after the borrow ends. Frames a busy room's
+//! event leaves waiting to be coalesced are sent by a timer of 0 ms in the background (see
+//! [`Room::flush_sends`]), which also borrows only between awaits.
 //!
 //! # Gateways
 //!
@@ -395,16 +397,16 @@ impl Room {
     /// sets or deletes the alarm as it asks. The borrow ends before the one `.await`.
     async fn event(&self, arrival: Arrival, work: &mut Work<'_>) -> Result<()> {
         let alarm = self.handle(arrival, work)?;
+        self.flush_sends_soon();
         self.change_alarm(alarm).await;
-        self.flush_sends_soon().await;
         Ok(())
     }
 
     /// Sends the frames a busy room's events left waiting, once the runtime has handed the
     /// room the messages already waiting for it: a timer of 0 ms fires after those, and the
-    /// frames they leave join the run (see [`crate::room`]'s `coalesce`). One event waits;
-    /// the others return at once.
-    async fn flush_sends_soon(&self) {
+    /// frames they leave join the run (see [`crate::room`]'s `coalesce`). In the background,
+    /// so the event itself ends at once; one timer at a time.
+    fn flush_sends_soon(&self) {
         {
             let mut slot = self.live.borrow_mut();
             let Some(live) = slot.as_mut() else {
@@ -415,8 +417,19 @@ impl Room {
             }
             live.flush_scheduled = true;
         }
-        Delay::from(Duration::ZERO).await;
-        let mut slot = self.live.borrow_mut();
+        let reach = self.reach();
+        wasm_bindgen_futures::spawn_local(async move {
+            Delay::from(Duration::ZERO).await;
+            reach.flush_sends().await;
+        });
+    }
+
+    /// The frames left waiting, sent (see [`flush_sends_soon`](Self::flush_sends_soon)).
+    pub(super) async fn flush_sends(&self) {
+        // Never busy between events; were it, the next event's end clears the flags.
+        let Ok(mut slot) = self.live.try_borrow_mut() else {
+            return;
+        };
         let Some(live) = slot.as_mut() else {
             return;
         };
@@ -463,6 +476,7 @@ impl Room {
             };
             let mut turn = live.host.event(&mut live.store, &mut sockets, now, work);
             live.sends_waiting = turn.sends_waiting;
+            live.flush_scheduled &= turn.sends_waiting;
             // A failed event is among them, as the room logs it.
             logs::print(&turn.logs);
             registry::occupancy_changed(&self.state, &self.env, sockets_before, live.sockets.len());
