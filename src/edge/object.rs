@@ -57,11 +57,11 @@ use super::logs;
 use super::registry;
 use super::sqlite::SqliteStore;
 use super::webhooks;
-use super::websockets::{conn_of, finish_close, RoomSockets};
+use super::websockets::{conn_of, finish_close, OpenSockets, RoomSockets};
 use super::{env, ROUTE_HEADER};
 use crate::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
 use crate::room::routes::Route;
-use crate::room::{self, AlarmChange, ConnId, Failed, Host, Opened, Peer, Turn};
+use crate::room::{self, AlarmChange, Failed, Host, Opened, Peer, Turn};
 use crate::stomp::subprotocol;
 
 mod gateways;
@@ -82,7 +82,7 @@ struct Live {
     /// The engine's host, which wakes it from storage at the first event.
     host: Host,
     store: SqliteStore,
-    sockets: HashMap<ConnId, WebSocket>,
+    sockets: OpenSockets,
     /// HTTP requests the room holds open (long polls, event streams).
     held: HashMap<ListenerId, Outlet>,
     /// The last event left frames waiting (see [`Host::flush_sends`]).
@@ -505,7 +505,7 @@ impl Room {
         Ok(slot.insert(Live {
             host: Host::new(room::Settings::clone(&settings), auth),
             store,
-            sockets: HashMap::new(),
+            sockets: OpenSockets::default(),
             held: HashMap::new(),
             sends_waiting: false,
             flush_scheduled: false,
