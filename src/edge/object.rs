@@ -426,13 +426,19 @@ impl Room {
 
     /// The frames left waiting, sent (see [`flush_sends_soon`](Self::flush_sends_soon)).
     pub(super) async fn flush_sends(&self) {
+        let Some(mut turn) = self.flush_now() else {
+            return;
+        };
+        logs::print(&turn.logs);
+        self.call_gateways(gateways::calls_of(&mut turn));
+        self.change_alarm(turn.alarm).await;
+    }
+
+    /// The synchronous part of [`flush_sends`](Self::flush_sends).
+    fn flush_now(&self) -> Option<Turn<()>> {
         // Never busy between events; were it, the next event's end clears the flags.
-        let Ok(mut slot) = self.live.try_borrow_mut() else {
-            return;
-        };
-        let Some(live) = slot.as_mut() else {
-            return;
-        };
+        let mut slot = self.live.try_borrow_mut().ok()?;
+        let live = slot.as_mut()?;
         live.flush_scheduled = false;
         live.sends_waiting = false;
         let mut sockets = RoomSockets {
@@ -443,11 +449,7 @@ impl Room {
             held: &mut live.held,
             incoming_request: None,
         };
-        let mut turn = live.host.flush_sends(&mut sockets, now_ms());
-        drop(slot);
-        logs::print(&turn.logs);
-        self.call_gateways(gateways::calls_of(&mut turn));
-        self.change_alarm(turn.alarm).await;
+        Some(live.host.flush_sends(&mut sockets, now_ms()))
     }
 
     /// Sets or deletes the platform's alarm as the engine asked; if that fails, the engine
