@@ -469,3 +469,32 @@ fn a_burst_to_a_gateway_member_goes_in_the_call_made_when_the_host_flushes() {
     assert_eq!(gateways.bodies("shard:lobby:0", 7), numbered(3));
 }
 }
+
+room_test! {
+fn a_large_fan_out_widens_the_busy_window_by_its_own_time() {
+    // 40 subscribers: the busy window is 5 ms plus 2 ms for their 40 deliveries.
+    let mut room = SimulatedRoom::with_settings(unthrottled());
+    room.connect(1, "");
+    for client in 2..=41 {
+        room.connect(client, "");
+        room.subscribe(client, "s", "/topic/chat");
+        room.take_messages(client);
+    }
+    room.now += 1_000;
+    room.burst(|room| {
+        room.publish(1, "/topic/chat", "1");
+        assert_eq!(room.take_messages(2), [text(1)], "the first leaves at once");
+        room.now += BUSY_WITHIN_MS + 1;
+        room.publish(1, "/topic/chat", "2");
+        assert!(room.take_messages(2).is_empty(), "6 ms after a fan-out to 40: still busy");
+        room.now += BUSY_WITHIN_MS + 3;
+        room.publish(1, "/topic/chat", "3");
+        assert_eq!(
+            room.take_messages(2),
+            [text(1), text(1)],
+            "8 ms after a fan-out to 40: quiet; what waited leaves first"
+        );
+    });
+    assert_eq!(room.bodies(41), numbered(3));
+}
+}

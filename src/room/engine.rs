@@ -52,7 +52,6 @@ mod sockjs;
 mod wake;
 mod webhooks;
 
-pub use coalesce::{BUSY_WITHIN_MS, MAX_COALESCED_BYTES, MAX_COALESCED_FRAMES};
 pub use history::HistoryPage;
 pub use ids::ID_HEADROOM;
 
@@ -65,6 +64,7 @@ use ids::Ceiling;
 
 use super::auth::Authenticator;
 use super::broker::{Broker, Effect};
+use super::coalesce::Coalescer;
 use super::http::Listeners;
 use super::log::{CloseReason, LogEvent, LogLine, Logs, Refusal, Transport};
 use super::members::Members;
@@ -78,7 +78,7 @@ use super::storage::{Counter, ReadFrom, Storage, StorageError, Write};
 use super::timers::{RoomTimer, TimerKind, Timers};
 use super::webhooks::Webhooks;
 use crate::stomp::ProtocolError;
-use coalesce::{Coalescer, Coalescing};
+use coalesce::Coalescing;
 use member_sockets::MemberSockets;
 
 /// Writes that no client waits for are deferred and committed together: when this many are

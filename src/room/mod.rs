@@ -48,6 +48,7 @@
 pub mod base64;
 mod broker;
 pub mod budget;
+pub(crate) mod coalesce;
 pub mod destinations;
 pub mod endpoints;
 mod engine;
@@ -86,9 +87,10 @@ pub use broker::{
 };
 pub use broker::{IdempotencyKey, Published, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_BYTES};
 pub use budget::{Budget, HistoryUsage, QueueOverflow, Usage};
+pub use coalesce::{BUSY_WITHIN_MS, MAX_COALESCED_BYTES, MAX_COALESCED_FRAMES};
 pub use engine::{
-    AlarmChange, EventCounts, Failed, Opened, RoomEngine, BUSY_WITHIN_MS, FLUSH_BATCH,
-    FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, ID_HEADROOM, MAX_COALESCED_BYTES, MAX_COALESCED_FRAMES,
+    AlarmChange, EventCounts, Failed, Opened, RoomEngine, FLUSH_BATCH, FLUSH_DEADLINE_MS,
+    FLUSH_DELAY_MS, ID_HEADROOM,
 };
 pub use host::{Host, Turn};
 pub use members::{Placement, MAX_GATEWAY_OUTBOX_BYTES};

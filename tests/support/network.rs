@@ -229,7 +229,7 @@ impl Network {
         }
     }
 
-    /// What a client was sent since the last take, as text.
+    /// The frames a client was sent since the last take, as text, one by one.
     pub fn take(&mut self, client: &Client) -> Vec<String> {
         match client {
             Client::Direct { room, conn } => self
@@ -239,9 +239,13 @@ impl Network {
                 .into_iter()
                 .flat_map(|(bytes, _)| frames_of(&bytes))
                 .collect(),
-            Client::OnGateway { gateway, member } => {
-                self.gateway(gateway).sockets.take_text(*member)
-            }
+            Client::OnGateway { gateway, member } => self
+                .gateway(gateway)
+                .sockets
+                .take_text(*member)
+                .iter()
+                .flat_map(|text| frames_of(text.as_bytes()))
+                .collect(),
         }
     }
 
