@@ -441,19 +441,25 @@ test('several SENDs in one WebSocket message reach a raw, a @stomp/stompjs Clien
   const sender = await rawConnect(url);
   sender.send([1, 2, 3].map((i) => sendFrame(destination, i)).join(''));
   // A lone fourth, after the three: once it is in, nothing of the three can still be coming.
+  // It comes alone, or (the room busy, the two arriving back to back) in the same message.
   sender.send(sendFrame(destination, 4));
+  const threeThenOne = (counts, what) => assert.ok(
+    [[3, 1], [4]].some((shape) => JSON.stringify(shape) === JSON.stringify(counts)),
+    `${what}: the three in one message, the fourth alone or with them: ${JSON.stringify(counts)}`,
+  );
   for (const [name, inbox] of Object.entries(inboxes)) {
     await inbox.atLeast(4);
     assert.equal(inbox.items.length, 4, name);
     assertIntact(inbox.items, destination, { n: 4, replayed: false });
   }
-  const rawLive = await Promise.all([2, 3].map((n) => rawMessage(raw, n)));
-  assert.deepEqual(rawLive.map((m) => m.frames.length), [3, 1], 'raw: the three in one message, the fourth alone');
+  const rawLive = [await rawMessage(raw, 2)];
+  if (rawLive[0].frames.length < 4) rawLive.push(await rawMessage(raw, 3));
+  threeThenOne(rawLive.map((m) => m.frames.length), 'raw');
   assertIntact(rawLive.flatMap((m) => m.frames).map(asText), destination, { n: 4, replayed: false });
   for (const { messages } of recorded) {
-    assert.deepEqual(messageFramesPerSocketMessage(messages), [3, 1], 'a stomp.js socket: the three in one message');
+    threeThenOne(messageFramesPerSocketMessage(messages), 'a stomp.js socket');
   }
-  assert.deepEqual(sockjsMessageFrames(sockjs[0].sockjsFrames), [3, 1], 'SockJS: the three in one SockJS frame');
+  threeThenOne(sockjsMessageFrames(sockjs[0].sockjsFrames), 'SockJS');
   await Promise.all([client.deactivate(), overSockJs.deactivate(), new Promise((resolve) => compat.disconnect(resolve))]);
   await Promise.all([raw.close(), sender.close()]);
 });
