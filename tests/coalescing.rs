@@ -498,3 +498,50 @@ fn a_large_fan_out_widens_the_busy_window_by_its_own_time() {
     assert_eq!(room.bodies(41), numbered(3));
 }
 }
+
+room_test! {
+fn while_frames_wait_the_alarm_is_left_alone_and_the_flush_sets_it_after_them() {
+    let mut room = room_with_two_subscribers(unthrottled());
+    room.burst(|room| {
+        room.publish(1, "/topic/chat", "1");
+        let sets = room.alarm_sets;
+        // The second's history row waits to share a commit: the room wants its alarm, but
+        // setting it is a write, and frames wait.
+        room.publish(1, "/topic/chat", "2");
+        assert_eq!(room.alarm_sets, sets, "no alarm write while frames wait");
+    });
+    assert!(room.alarm.is_some(), "the flush set it");
+    assert_eq!(room.bodies(2), numbered(2));
+}
+}
+
+room_test! {
+fn frames_waiting_in_all_runs_together_stay_within_their_bound() {
+    // Five subscribers with subscription ids of their own: five runs, and 30 KiB messages.
+    let mut room = SimulatedRoom::with_settings(unthrottled());
+    room.connect(1, "");
+    for client in 2..=6 {
+        room.connect(client, "");
+        room.subscribe(client, &format!("s{client}"), "/topic/chat");
+        room.take_messages(client);
+    }
+    room.now += 1_000;
+    let big = "x".repeat(30 * 1024);
+    room.burst(|room| {
+        for _ in 0..3 {
+            room.publish(1, "/topic/chat", &big);
+        }
+        // The first left at once; the next two join each subscriber's run: 5 × 60 KiB.
+        let frames_sent: Vec<usize> = (2..=6)
+            .map(|client| room.take_messages(client).iter().map(|m| m.frames).sum())
+            .collect();
+        assert!(
+            frames_sent.contains(&3),
+            "past 256 KiB waiting, the oldest run left before the flush: {frames_sent:?}"
+        );
+    });
+    for client in 2..=6 {
+        assert_eq!(room.bodies(client).len(), 3, "client {client}");
+    }
+}
+}

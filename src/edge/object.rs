@@ -417,39 +417,48 @@ impl Room {
             }
             live.flush_scheduled = true;
         }
+        self.flush_after_timer();
+    }
+
+    fn flush_after_timer(&self) {
         let reach = self.reach();
         wasm_bindgen_futures::spawn_local(async move {
             Delay::from(Duration::ZERO).await;
-            reach.flush_sends().await;
+            reach.flush_sends_now();
         });
     }
 
-    /// The frames left waiting, sent (see [`flush_sends_soon`](Self::flush_sends_soon)).
-    pub(super) async fn flush_sends(&self) {
-        let Some(mut turn) = self.flush_now() else {
-            return;
+    /// Sends the frames left waiting now: at the timer (see
+    /// [`flush_sends_soon`](Self::flush_sends_soon)), and before work that writes outside an
+    /// event (a webhook's answer), since no fan-out waits behind a write. The alarm the flush
+    /// asks for is set in the background, after the sends.
+    pub(super) fn flush_sends_now(&self) {
+        let mut turn = {
+            let Ok(mut slot) = self.live.try_borrow_mut() else {
+                // Busy (never between events): the timer tries again.
+                return self.flush_after_timer();
+            };
+            let Some(live) = slot.as_mut() else {
+                return;
+            };
+            if !live.sends_waiting {
+                return;
+            }
+            live.flush_scheduled = false;
+            live.sends_waiting = false;
+            let mut sockets = RoomSockets {
+                state: &self.state,
+                open: &mut live.sockets,
+                incoming: None,
+                closing: None,
+                held: &mut live.held,
+                incoming_request: None,
+            };
+            live.host.flush_sends(&mut sockets, now_ms())
         };
         logs::print(&turn.logs);
         self.call_gateways(gateways::calls_of(&mut turn));
-        self.change_alarm(turn.alarm).await;
-    }
-
-    /// The synchronous part of [`flush_sends`](Self::flush_sends).
-    fn flush_now(&self) -> Option<Turn<()>> {
-        // Never busy between events; were it, the next event's end clears the flags.
-        let mut slot = self.live.try_borrow_mut().ok()?;
-        let live = slot.as_mut()?;
-        live.flush_scheduled = false;
-        live.sends_waiting = false;
-        let mut sockets = RoomSockets {
-            state: &self.state,
-            open: &mut live.sockets,
-            incoming: None,
-            closing: None,
-            held: &mut live.held,
-            incoming_request: None,
-        };
-        Some(live.host.flush_sends(&mut sockets, now_ms()))
+        change_alarm_later(Rc::downgrade(&self.live), self.state.storage(), turn.alarm);
     }
 
     /// Sets or deletes the platform's alarm as the engine asked; if that fails, the engine
@@ -550,6 +559,8 @@ async fn deliver(
     reach: gateways::Reach,
 ) {
     let answer = webhooks::post(&batch).await;
+    // Its answer is stored at once: frames waiting to coalesce leave first.
+    reach.flush_sends_now();
     let Some(strong) = live.upgrade() else {
         return;
     };

@@ -169,6 +169,11 @@ impl Coalescer {
         !self.runs.is_empty()
     }
 
+    /// The connections runs wait for.
+    pub(crate) fn conns(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.runs.iter().flat_map(|run| run.conns.iter().copied())
+    }
+
     /// One frame due to each of `conns`: joins their run, or begins one. `shared`: it came as
     /// a send to many (a lone frame leaves as it came); `sockjs`: for SockJS sockets.
     pub(crate) fn add(
@@ -186,7 +191,8 @@ impl Coalescer {
         }
         if let Some(at) = self.runs.iter().position(|run| run.conns == conns) {
             if self.runs[at].takes(conns, bytes, binary, sockjs) {
-                return self.runs[at].frames.push(bytes);
+                self.runs[at].frames.push(bytes);
+                return self.keep_within_bounds(sockets);
             }
             self.runs.remove(at).send(sockets);
         } else if !self.runs.is_empty() {
@@ -202,11 +208,31 @@ impl Coalescer {
         }
         self.runs
             .push(Run::new(conns, bytes, binary, shared, sockjs));
+        self.keep_within_bounds(sockets);
+    }
+
+    /// The oldest runs leave while more than [`MAX_RUNS`] or [`MAX_WAITING_BYTES`] wait.
+    fn keep_within_bounds(&mut self, sockets: &mut impl RunSink) {
         let mut waiting: usize = self.runs.iter().map(|run| run.frames.byte_len()).sum();
         while self.runs.len() > MAX_RUNS || waiting > MAX_WAITING_BYTES {
             let oldest = self.runs.remove(0);
             waiting -= oldest.frames.byte_len();
             oldest.send(sockets);
+        }
+    }
+
+    /// Sends the runs to any connection `pick` picks, keeping the others waiting.
+    pub(crate) fn flush_picked(
+        &mut self,
+        sockets: &mut impl RunSink,
+        pick: impl Fn(ConnId) -> bool,
+    ) {
+        let (picked, kept) = std::mem::take(&mut self.runs)
+            .into_iter()
+            .partition(|run: &Run| run.conns.iter().any(|&conn| pick(conn)));
+        self.runs = kept;
+        for run in picked {
+            run.send(sockets);
         }
     }
 

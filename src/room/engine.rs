@@ -467,7 +467,9 @@ impl RoomEngine {
                 now,
             },
         );
-        if !keep_run {
+        if keep_run {
+            coalescing.flush_members();
+        } else {
             coalescing.flush();
         }
         self.out = out;

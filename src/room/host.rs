@@ -106,12 +106,18 @@ impl Host {
         }
         // Calls first: one now in flight is a deadline the alarm covers.
         let calls = engine.take_gateway_calls(now);
+        // Setting the alarm is a write: while frames wait, the flush's turn sets it after them.
+        let sends_waiting = engine.sends_waiting();
         Turn {
             result,
-            alarm: engine.alarm_change(now),
+            alarm: if sends_waiting {
+                None
+            } else {
+                engine.alarm_change(now)
+            },
             logs: engine.take_logs(),
             calls,
-            sends_waiting: engine.sends_waiting(),
+            sends_waiting,
         }
     }
 
@@ -150,12 +156,17 @@ impl Host {
         let engine = self.engine.as_mut()?;
         let result = Ok(work(engine));
         let calls = engine.take_gateway_calls(now);
+        let sends_waiting = engine.sends_waiting();
         Some(Turn {
             result,
-            alarm: engine.alarm_change(now),
+            alarm: if sends_waiting {
+                None
+            } else {
+                engine.alarm_change(now)
+            },
             logs: engine.take_logs(),
             calls,
-            sends_waiting: engine.sends_waiting(),
+            sends_waiting,
         })
     }
 

@@ -264,16 +264,27 @@ impl SimulatedRoom {
         }
     }
 
+    /// The host's flush of frames waiting, as the edge's timer makes it, and as the edge makes
+    /// it before work that writes outside an event (a webhook's answer).
+    fn flush_waiting(&mut self) {
+        let waiting = self
+            .host
+            .as_ref()
+            .and_then(Host::engine)
+            .is_some_and(|e| e.sends_waiting());
+        if let (true, Some(host)) = (waiting, self.host.as_mut()) {
+            let flushed = host.flush_sends(&mut self.sockets, self.now);
+            self.absorb(flushed);
+        }
+    }
+
     /// Runs `steps` as messages the runtime hands a busy room back to back: frames the room
     /// leaves waiting are sent when the burst ends, by the host's flush.
     pub fn burst(&mut self, steps: impl FnOnce(&mut Self)) {
         self.bursting = true;
         steps(self);
         self.bursting = false;
-        if let Some(host) = self.host.as_mut() {
-            let flushed = host.flush_sends(&mut self.sockets, self.now);
-            self.absorb(flushed);
-        }
+        self.flush_waiting();
         if self.eviction == Eviction::EveryStep {
             self.hibernate();
         }
@@ -600,6 +611,7 @@ impl SimulatedRoom {
         if matches!(answer, Ok(200..=299)) {
             self.webhook_delivered.push(batch.clone());
         }
+        self.flush_waiting();
         self.event(|engine, store, _, now| engine.webhook_answered(store, &batch, answer, now));
         self.webhook_posts.push(batch);
     }
@@ -609,6 +621,7 @@ impl SimulatedRoom {
         if matches!(answer, Ok(200..=299)) {
             self.webhook_delivered.push(batch.clone());
         }
+        self.flush_waiting();
         self.event(|engine, store, _, now| engine.webhook_answered(store, batch, answer, now));
     }
 

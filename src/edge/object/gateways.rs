@@ -87,9 +87,9 @@ impl Reach {
     }
 
     /// Sends the frames the room's events left waiting, while it is in memory.
-    pub(super) async fn flush_sends(&self) {
+    pub(super) fn flush_sends_now(&self) {
         if let Some(room) = self.room() {
-            room.flush_sends().await;
+            room.flush_sends_now();
         }
     }
 

@@ -33,6 +33,28 @@ pub(super) struct Coalescing<'a, S: Sockets> {
     pub(super) sockets: &'a mut S,
 }
 
+impl<S: Sockets> Coalescing<'_, S> {
+    /// Sends the runs to gateways' members: their frames wait in the gateways' outboxes, whose
+    /// bounds the event that fills them checks, so they never wait past their event here.
+    pub(super) fn flush_members(&mut self) {
+        let Some(members) = self.sockets.members() else {
+            return;
+        };
+        if members.is_empty() {
+            return;
+        }
+        let held: std::collections::BTreeSet<ConnId> = self
+            .out
+            .conns()
+            .filter(|&conn| members.member_of(conn).is_some() || members.departed(conn))
+            .collect();
+        if !held.is_empty() {
+            self.out
+                .flush_picked(self.sockets, |conn| held.contains(&conn));
+        }
+    }
+}
+
 impl<S: Sockets> Sockets for Coalescing<'_, S> {
     fn flush(&mut self) {
         self.out.flush(self.sockets);

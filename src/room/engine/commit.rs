@@ -266,6 +266,9 @@ impl RoomEngine {
         now: u64,
         now_needed: bool,
     ) -> Result<(), StorageError> {
+        // During an event the runs are out of `self` (see `with_sockets`); outside one (a
+        // webhook's answer, an eviction) the caller has sent them first.
+        debug_assert!(!self.out.waiting(), "frames waiting behind a write");
         let given = (self.broker.last_message_id(), self.last_conn);
         if !self.commit_due(now, now_needed) {
             if !self.deferred.is_empty() && self.deferred_since.is_none() {
