@@ -104,21 +104,7 @@ impl Host {
         if let Err(failed) = &result {
             engine.log_event(storage_failed(failed));
         }
-        // Calls first: one now in flight is a deadline the alarm covers.
-        let calls = engine.take_gateway_calls(now);
-        // Setting the alarm is a write: while frames wait, the flush's turn sets it after them.
-        let sends_waiting = engine.sends_waiting();
-        Turn {
-            result,
-            alarm: if sends_waiting {
-                None
-            } else {
-                engine.alarm_change(now)
-            },
-            logs: engine.take_logs(),
-            calls,
-            sends_waiting,
-        }
+        turn_after(engine, result, now)
     }
 
     /// Sends the frames earlier events left waiting (see [`Turn::sends_waiting`]), with the
@@ -135,14 +121,7 @@ impl Host {
             };
         };
         engine.flush_sends(sockets, now);
-        let calls = engine.take_gateway_calls(now);
-        Turn {
-            result: Ok(()),
-            alarm: engine.alarm_change(now),
-            logs: engine.take_logs(),
-            calls,
-            sends_waiting: false,
-        }
+        turn_after(engine, Ok(()), now)
     }
 
     /// Runs work that needs neither storage nor sockets (a long poll's wait ran out, a held
@@ -155,19 +134,7 @@ impl Host {
     ) -> Option<Turn<T>> {
         let engine = self.engine.as_mut()?;
         let result = Ok(work(engine));
-        let calls = engine.take_gateway_calls(now);
-        let sends_waiting = engine.sends_waiting();
-        Some(Turn {
-            result,
-            alarm: if sends_waiting {
-                None
-            } else {
-                engine.alarm_change(now)
-            },
-            logs: engine.take_logs(),
-            calls,
-            sends_waiting,
-        })
+        Some(turn_after(engine, result, now))
     }
 
     /// The caller could not change the platform's alarm as asked: the engine asks again at its
@@ -201,6 +168,25 @@ impl Host {
     /// with nothing flushed.
     pub fn crash(&mut self) {
         self.engine = None;
+    }
+}
+
+/// What the engine leaves the caller after its work: calls first (one now in flight is a
+/// deadline the alarm covers), then the alarm, except while frames wait (setting it is a
+/// write, so the flush's turn sets it after them).
+fn turn_after<T>(engine: &mut RoomEngine, result: Result<T, Failed>, now: u64) -> Turn<T> {
+    let calls = engine.take_gateway_calls(now);
+    let sends_waiting = engine.sends_waiting();
+    Turn {
+        result,
+        alarm: if sends_waiting {
+            None
+        } else {
+            engine.alarm_change(now)
+        },
+        logs: engine.take_logs(),
+        calls,
+        sends_waiting,
     }
 }
 

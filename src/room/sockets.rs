@@ -77,6 +77,46 @@ pub trait Sockets {
     }
 }
 
+/// The methods a view of the room's sockets (SockJS's, the coalescer's, the members') passes
+/// on to the sockets under it, in its field `sockets`, as they are: what the transport knows
+/// of a socket, and the HTTP requests held open.
+macro_rules! pass_on_to_inner {
+    () => {
+        fn last_ping_ms(&self, conn: $crate::room::ConnId) -> Option<u64> {
+            self.sockets.last_ping_ms(conn)
+        }
+
+        fn hold(&mut self, listener: $crate::room::http::ListenerId) {
+            self.sockets.hold(listener);
+        }
+
+        fn answer(
+            &mut self,
+            listener: $crate::room::http::ListenerId,
+            response: $crate::room::http::HttpResponse,
+        ) {
+            self.sockets.answer(listener, response);
+        }
+
+        fn stream(
+            &mut self,
+            listener: $crate::room::http::ListenerId,
+            bytes: &[u8],
+        ) -> Option<usize> {
+            self.sockets.stream(listener, bytes)
+        }
+
+        fn unread(&self, listener: $crate::room::http::ListenerId) -> usize {
+            self.sockets.unread(listener)
+        }
+
+        fn end(&mut self, listener: $crate::room::http::ListenerId) {
+            self.sockets.end(listener);
+        }
+    };
+}
+pub(crate) use pass_on_to_inner;
+
 /// Frames due to the same connections, in order, each ended as STOMP ends it (a NUL, or a
 /// heart-beat's EOL): sent joined as one WebSocket message (see
 /// [`Sockets::send_frames`]), or one by one where a transport needs them apart. All binary

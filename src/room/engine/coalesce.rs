@@ -22,7 +22,6 @@
 //! that waited): everything the engine sends passes through it, so nothing overtakes a run.
 
 use crate::room::coalesce::Coalescer;
-use crate::room::http::{HttpResponse, ListenerId};
 use crate::room::members::Members;
 use crate::room::session::ConnId;
 use crate::room::sockets::{Frames, Sockets};
@@ -111,29 +110,7 @@ impl<S: Sockets> Sockets for Coalescing<'_, S> {
         self.sockets.sessions()
     }
 
-    fn last_ping_ms(&self, conn: ConnId) -> Option<u64> {
-        self.sockets.last_ping_ms(conn)
-    }
-
-    fn hold(&mut self, listener: ListenerId) {
-        self.sockets.hold(listener);
-    }
-
-    fn answer(&mut self, listener: ListenerId, response: HttpResponse) {
-        self.sockets.answer(listener, response);
-    }
-
-    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> Option<usize> {
-        self.sockets.stream(listener, bytes)
-    }
-
-    fn unread(&self, listener: ListenerId) -> usize {
-        self.sockets.unread(listener)
-    }
-
-    fn end(&mut self, listener: ListenerId) {
-        self.sockets.end(listener);
-    }
+    crate::room::sockets::pass_on_to_inner!();
 
     fn members(&mut self) -> Option<&mut Members> {
         self.sockets.members()

@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use crate::relay::MemberId;
-use crate::room::http::{HttpResponse, ListenerId};
 use crate::room::members::Members;
 use crate::room::session::ConnId;
 use crate::room::sockets::{Frames, Sockets};
@@ -115,30 +114,8 @@ impl<S: Sockets> Sockets for MemberSockets<'_, S> {
         self.sockets.sessions()
     }
 
-    /// A member has no socket here: its gateway keeps it alive.
-    fn last_ping_ms(&self, conn: ConnId) -> Option<u64> {
-        self.sockets.last_ping_ms(conn)
-    }
-
-    fn hold(&mut self, listener: ListenerId) {
-        self.sockets.hold(listener);
-    }
-
-    fn answer(&mut self, listener: ListenerId, response: HttpResponse) {
-        self.sockets.answer(listener, response);
-    }
-
-    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> Option<usize> {
-        self.sockets.stream(listener, bytes)
-    }
-
-    fn unread(&self, listener: ListenerId) -> usize {
-        self.sockets.unread(listener)
-    }
-
-    fn end(&mut self, listener: ListenerId) {
-        self.sockets.end(listener);
-    }
+    // A member has no socket here (its gateway keeps it alive): the rest as it is.
+    crate::room::sockets::pass_on_to_inner!();
 
     fn members(&mut self) -> Option<&mut Members> {
         Some(self.members)

@@ -3,7 +3,6 @@
 //! goes to the sockets as it is.
 
 use super::{Carrier, SockJsSessions};
-use crate::room::http::{HttpResponse, ListenerId};
 use crate::room::session::ConnId;
 use crate::room::sockets::Sockets;
 use crate::sockjs;
@@ -113,29 +112,7 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
         self.sockets.sessions()
     }
 
-    fn last_ping_ms(&self, conn: ConnId) -> Option<u64> {
-        self.sockets.last_ping_ms(conn)
-    }
-
-    fn hold(&mut self, listener: ListenerId) {
-        self.sockets.hold(listener);
-    }
-
-    fn answer(&mut self, listener: ListenerId, response: HttpResponse) {
-        self.sockets.answer(listener, response);
-    }
-
-    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> Option<usize> {
-        self.sockets.stream(listener, bytes)
-    }
-
-    fn unread(&self, listener: ListenerId) -> usize {
-        self.sockets.unread(listener)
-    }
-
-    fn end(&mut self, listener: ListenerId) {
-        self.sockets.end(listener);
-    }
+    crate::room::sockets::pass_on_to_inner!();
 
     fn members(&mut self) -> Option<&mut crate::room::members::Members> {
         self.sockets.members()
