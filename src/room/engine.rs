@@ -312,7 +312,7 @@ impl RoomEngine {
     /// Counters for operators: connections, wakes, handler calls since this wake, last id.
     pub fn stats(&self) -> serde_json::Value {
         let mut stats = serde_json::json!({
-            "connections": self.broker.connections().count(),
+            "connections": self.broker.connection_count(),
             "wakes": self.wakes,
             "events_since_wake": self.counts,
             "last_message_id": self.broker.last_message_id(),
