@@ -4,9 +4,11 @@ scripts/ladder.sh) into its section of the report and docs/ladder.png.
 
     python benches/report.py RESULTS.jsonl MACHINE VERSIONS   # scripts/bench.sh: fresh results
     python benches/report.py                                  # re-render from docs/benchmarks.json
+    python benches/report.py --core RESULTS.jsonl OUT.json MACHINE VERSIONS COMMIT
 
 The second form changes no figure: it re-renders the report from the raw data already in docs/
-(scripts/ladder.sh uses it to refresh the ladder's section)."""
+(scripts/ladder.sh uses it to refresh the ladder's section). The third (`scripts/bench.sh core`)
+writes OUT.json and prints the quick run's side-by-side table, touching nothing in docs/."""
 
 import datetime
 import json
@@ -20,7 +22,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 docs = Path(__file__).resolve().parent.parent / "docs"
-if len(sys.argv) == 4:
+core_out = None
+if len(sys.argv) == 7 and sys.argv[1] == "--core":
+    results_path, core_out, machine, versions, commit = sys.argv[2:]
+    results = [json.loads(line) for line in Path(results_path).read_text().splitlines() if line.strip()]
+    measured_on = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+elif len(sys.argv) == 4:
     results_path, machine, versions = sys.argv[1], sys.argv[2], sys.argv[3]
     results = [json.loads(line) for line in Path(results_path).read_text().splitlines() if line.strip()]
     measured_on = datetime.date.today().isoformat()
@@ -35,7 +42,8 @@ elif len(sys.argv) == 1:
     measured_on = raw.get("date") or (found and found.group(1)) or "on an unrecorded date"
 else:
     sys.exit("usage: report.py RESULTS.jsonl MACHINE VERSIONS (from scripts/bench.sh), or no arguments to "
-             "re-render docs/benchmarks.md from docs/benchmarks.json and docs/ladder.json")
+             "re-render docs/benchmarks.md from docs/benchmarks.json and docs/ladder.json, or "
+             "--core RESULTS.jsonl OUT.json MACHINE VERSIONS COMMIT (from scripts/bench.sh core)")
 NAMES = {
     "stomp-rooms": "stomp-rooms",
     "floor": "floor (raw rebroadcast DO)",
@@ -73,6 +81,148 @@ def fmt(value, digits=0):
 
 def ratio(a, b):
     return f"{a / b:.2f}×" if a and b else "—"
+
+
+HOOKED = "stomp-rooms-webhooks"
+
+
+def per_delivery(r):
+    """WebSocket messages per delivery at the subscribers (below 1 when several MESSAGE frames shared
+    one WebSocket message), or None for results from before the load generator counted them."""
+    return (r or {}).get("ws_messages_per_delivery")
+
+
+def fmt_per_delivery(r):
+    value = per_delivery(r)
+    return "—" if value is None else f"{value:.3f}"
+
+
+def per_delivery_lines():
+    """Every fan-out's WebSocket messages per delivery, by system, mode and fan-out size."""
+    systems = [s for s in SYSTEMS + [HOOKED] if pick("fanout", system=s)]
+    modes = [(m, n) for m in ("unpaced", "paced") for n in (10, 100, 1000) if any(one("fanout", system=s, subscribers=n, mode=m) for s in systems)]
+    if not modes:
+        return []
+    out = ["", "### WebSocket messages per delivery", "",
+           "Counted at the subscribers: the WebSocket messages they received over the STOMP MESSAGE frames (floors: text",
+           "messages) they parsed from them. 1.000 is one WebSocket message per delivery; below 1, several MESSAGE frames",
+           "shared one WebSocket message (coalescing). A dash: not counted in this run.", "",
+           "| fan-out | subscribers | " + " | ".join(NAMES.get(s, "stomp-rooms, webhooks on") for s in systems) + " |",
+           "| --- | --- | " + " | ".join("---" for _ in systems) + " |"]
+    for m, n in modes:
+        out.append(f"| {m} | {n:,} | " + " | ".join(fmt_per_delivery(one("fanout", system=s, subscribers=n, mode=m)) for s in systems) + " |")
+    return out
+
+
+# Low load (issue 24): 100 messages/s into 10 subscribers for 10 s, several runs per system.
+LOWLOAD = "100 messages/s into 10 subscribers for 10 s"
+
+
+def lowload_runs(system):
+    return sorted((r for r in pick("fanout", system=system, mode="lowload") if r.get("latency_ms")), key=lambda r: r.get("run", 0))
+
+
+def median(values):
+    values = sorted(v for v in values if v is not None)
+    if not values:
+        return None
+    middle = len(values) // 2
+    return values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
+
+
+def lowload_p99(system):
+    """(median p99, worst p99, runs) of a system's low-load runs, or None."""
+    runs = lowload_runs(system)
+    if not runs:
+        return None
+    p99s = [r["latency_ms"]["p99"] for r in runs]
+    return median(p99s), max(p99s), len(runs)
+
+
+def lowload_lines(systems):
+    systems = [s for s in systems if lowload_runs(s)]
+    if not systems:
+        return []
+    floor = lowload_p99("floor")
+    runs = max(len(lowload_runs(s)) for s in systems)
+    out = ["", f"### Low load: {LOWLOAD}", "",
+           f"One publisher, each message flushed as it is sent; the systems take turns, {runs} runs each, each run in a",
+           "fresh room. p99 varies from run to run, so every run's p99 is shown, then the medians over runs and the",
+           "worst max. **vs floor**: the median p99 less the floor's median p99.", "",
+           "| system | p99 ms of each run | median p50 ms | median p99 ms | worst max ms | vs floor (median p99) | delivered | WebSocket messages per delivery |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for s in systems:
+        rs = lowload_runs(s)
+        p99 = lowload_p99(s)
+        delivered, expected = sum(r["delivered"] for r in rs), sum(r["expected"] for r in rs)
+        versus = f"{p99[0] - floor[0]:+,.1f} ms" if floor and s != "floor" else "—"
+        frames = sum(r.get("message_frames") or 0 for r in rs)
+        ws = sum(r.get("ws_messages") or 0 for r in rs)
+        out.append(f"| {NAMES.get(s, s)} | {', '.join(fmt(r['latency_ms']['p99'], 1) for r in rs)} "
+                   f"| {fmt(median(r['latency_ms']['p50'] for r in rs), 1)} | {fmt(p99[0], 1)} "
+                   f"| {fmt(max(r['latency_ms']['max'] for r in rs), 1)} | {versus} "
+                   f"| {delivered:,} of {expected:,} | {f'{ws / frames:.3f}' if frames else '—'} |")
+    return out
+
+
+def core_report():
+    """The quick run (`scripts/bench.sh core`): stomp-rooms, the floor and RabbitMQ side by side,
+    against issue 24's targets."""
+    systems = ["stomp-rooms", "floor", "rabbitmq-web-stomp"]
+
+    def cells(values, digits=0):
+        return " | ".join(fmt(v, digits) for v in values)
+
+    def ahead(ours, rabbit, lower_is_better=False):
+        if ours is None or rabbit is None:
+            return "—"
+        return "yes" if (ours < rabbit if lower_is_better else ours > rabbit) else "no"
+
+    out = [f"# Quick benchmark (scripts/bench.sh core), {measured_on}", "",
+           f"Commit {commit}. {machine}. {versions}.", "",
+           "| scenario | stomp-rooms | floor | RabbitMQ | stomp-rooms ÷ floor | target | met | ahead of RabbitMQ "
+           "| WebSocket messages per delivery (stomp-rooms / floor / RabbitMQ) |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for n in (10, 100, 1000):
+        rs = [one("fanout", system=s, subscribers=n, mode="unpaced") for s in systems]
+        rate = [(r or {}).get("delivered_per_second") for r in rs]
+        notes = [f" (incomplete: {r['delivered']:,} of {r['expected']:,})" if r and r["delivered"] < r["expected"] else "" for r in rs]
+        met = "—" if not (rate[0] and rate[1]) else ("yes" if rate[0] >= 1.5 * rate[1] and (rate[2] is None or rate[0] > rate[2]) else "no")
+        out.append(f"| unpaced fan-out, {n:,} subscribers (deliveries/s) | " + " | ".join(fmt(v) + note for v, note in zip(rate, notes))
+                   + f" | {ratio(rate[0], rate[1])} | ≥ 1.5× floor, ahead of RabbitMQ | {met} | {ahead(rate[0], rate[2])} | "
+                   + " / ".join(fmt_per_delivery(r) for r in rs) + " |")
+    storm = [(one("storm", system=s) or {}).get("connects_per_second") for s in systems]
+    met = "—" if not (storm[0] and storm[1]) else ("yes" if storm[0] >= 0.8 * storm[1] else "no")
+    out.append(f"| connection storm, 2,000 (connects/s) | {cells(storm)} | {ratio(storm[0], storm[1])} | ≥ 0.8× floor | {met} "
+               f"| {ahead(storm[0], storm[2])} | — |")
+    low = [lowload_p99(s) for s in systems]
+    medians = [x and x[0] for x in low]
+    diff = f"{medians[0] - medians[1]:+,.1f} ms" if medians[0] is not None and medians[1] is not None else "—"
+    met = "—" if diff == "—" else ("yes" if medians[0] - medians[1] <= 5 else "no")
+
+    def low_per_delivery(s):
+        rs = lowload_runs(s)
+        frames, ws = sum(r.get("message_frames") or 0 for r in rs), sum(r.get("ws_messages") or 0 for r in rs)
+        return f"{ws / frames:.3f}" if frames else "—"
+    out.append(f"| low load, {LOWLOAD}: median p99 ms over {max((x[2] for x in low if x), default=0)} runs | {cells(medians, 1)} "
+               f"| {diff} | within 5 ms of floor | {met} | {ahead(medians[0], medians[2], lower_is_better=True)} | "
+               + " / ".join(low_per_delivery(s) for s in systems) + " |")
+    out += lowload_lines(systems)
+    out += ["", "| low-load run | " + " | ".join(f"{NAMES[s]} p99 ms" for s in systems) + " | stomp-rooms − floor |",
+            "| --- | " + " | ".join("---" for _ in systems) + " | --- |"]
+    by_run = {s: {r.get("run"): r for r in lowload_runs(s)} for s in systems}
+    for run in sorted({k for runs in by_run.values() for k in runs}):
+        p99 = [(by_run[s].get(run) or {}).get("latency_ms", {}).get("p99") for s in systems]
+        gap = f"{p99[0] - p99[1]:+,.1f} ms" if p99[0] is not None and p99[1] is not None else "—"
+        out.append(f"| {run} | {cells(p99, 1)} | {gap} |")
+    Path(core_out).write_text(json.dumps({"date": measured_on, "machine": machine, "versions": versions, "commit": commit,
+                                          "results": results}, indent=1) + "\n")
+    print("\n".join(out))
+
+
+if core_out:
+    core_report()
+    sys.exit(0)
 
 
 lines = [
@@ -173,7 +323,9 @@ for s in SYSTEMS:
         lines.append(f"| {NAMES[s]} | {n} | {r['delivered']:,} | {fmt(worker, 1)} ({label}) | {ratio(worker, floor and floor[1])}"
                      f" | {ratio(worker, durable and durable[1])} | {fmt(node, 1)} | {fmt(rest, 1)} |")
 
-HOOKED = "stomp-rooms-webhooks"
+lines += per_delivery_lines()
+lines += lowload_lines(SYSTEMS)
+
 hooked_runs = pick("fanout", system=HOOKED)
 if hooked_runs:
     lines += ["", "### With webhooks on for every message", "",
@@ -560,6 +712,14 @@ def complete_and_p99(ours, theirs, expected, times):
             delivered >= due and b > 0 and a <= times * b)
 
 
+def lowload_within(reference, ms):
+    ours, theirs = lowload_p99("stomp-rooms"), lowload_p99(reference)
+    if not (ours and theirs):
+        return None
+    return (f"{ours[0] - theirs[0]:+,.1f} ms (median p99 {fmt(ours[0], 1)} vs {fmt(theirs[0], 1)} ms over {ours[2]} and "
+            f"{theirs[2]} runs; worst {fmt(ours[1], 1)} vs {fmt(theirs[1], 1)} ms)", ours[0] - theirs[0] <= ms)
+
+
 def rooms_result(system):
     r = one("rooms", system=system)
     return r if r and r.get("latency_ms") else None
@@ -572,6 +732,8 @@ for n in (10, 100, 1000):
 TARGETS += [
     ("1,000 msgs/s into 10 subscribers: p99 within 5 ms of the reference's",
      lambda ref: p99_within(paced("stomp-rooms", 10), paced(ref, 10), 5)),
+    (f"low load, {LOWLOAD}: median p99 over runs within 5 ms of the reference's",
+     lambda ref: lowload_within(ref, 5)),
     ("1,000 msgs/s into 100 subscribers: every message delivered, p99 ≤ 2× the reference's",
      lambda ref: complete_and_p99(paced("stomp-rooms", 100), paced(ref, 100), lambda r: r["expected"], 2)),
     ("100 rooms × 10 members: every message delivered, p99 ≤ 2× the reference's",

@@ -8,6 +8,11 @@
 #   4. RabbitMQ Web-STOMP (Debian's rabbitmq-server with rabbitmq_web_stomp),
 #   5. stomp-rooms again with webhooks on for every message (fan-out only), POSTing to
 #      benches/webhook-receiver.mjs: the fan-out path with its outbox beside it.
+# Scenarios on 1-4: fan-out unpaced (10/100/1000 subscribers) and paced at 1,000/s (10/100),
+# 100 rooms x 10 members, a connection storm, low load (100 messages/s into 10 subscribers for
+# 10 s, LOWLOAD_RUNS times (default 5) per system, interleaved), and idle clients. Every fan-out
+# also counts, at its subscribers, the WebSocket messages received and the STOMP MESSAGE frames
+# parsed from them (one WebSocket message may carry several): `ws_messages_per_delivery`.
 # It also runs the ladder (scripts/ladder.sh: short polling, long polling, SSE, WebSocket and
 # SockJS receivers of one stomp-rooms room) on the stomp-rooms server, writing docs/ladder.json.
 # Then the scale scenarios (issue 21, scripts/bench-scale.sh), on two more stomp-rooms servers
@@ -20,12 +25,17 @@
 #      subscribing /sub/chat/room/{i} and sending to /pub/chat/message with the room in the JSON
 #      body, each member 2 messages/s for 10 s: "before" on the direct server (the endpoint is
 #      one object), "after" on the sharded one (one object per chat room).
-# The servers run on CPU 0 and the load generator on CPU 1 (taskset). Takes about 35 minutes.
+# The servers run on CPU 0 and the load generator on CPU 1 (taskset). Takes about 40 minutes.
 #
 #   bash scripts/bench.sh          # everything, rewriting docs/benchmarks.{md,json} and the plots
 #   bash scripts/bench.sh scale    # only 6 and 7 (about 10 minutes): their results replace the
 #                                  # scale results in docs/benchmarks.json, and the report is
 #                                  # re-rendered with every other figure as it was
+#   bash scripts/bench.sh core     # quick, for iterating (about 6 minutes): only 1, 2 and 4, only
+#                                  # the unpaced fan-out, the storm and low load; writes
+#                                  # .bench/core.json and .bench/core.md (never docs/) and prints a
+#                                  # side-by-side table: ratios to the floor, ahead of RabbitMQ or
+#                                  # not, WebSocket messages per delivery, every low-load run's p99
 #
 # Run `npm run setup` first (the README's setup); this script adds RabbitMQ and matplotlib.
 # Leave src/ and public/app/ alone while it runs: wrangler dev rebuilds and restarts the
@@ -36,8 +46,10 @@ cd "$ROOT"
 
 ONLY="${1:-all}"
 case "$ONLY" in
-    all|scale) ;;
-    *) echo "usage: bash scripts/bench.sh [scale]   (no argument: everything; scale: only the scale scenarios)" >&2; exit 2 ;;
+    all|scale|core) ;;
+    *) echo "usage: bash scripts/bench.sh [scale|core]   (no argument: everything; scale: only the scale scenarios;" \
+            "core: a quick run of the unpaced fan-out, the storm and low load for stomp-rooms, the floor and RabbitMQ)" >&2
+       exit 2 ;;
 esac
 
 WORK="$ROOT/.bench"
@@ -45,6 +57,11 @@ RESULTS="$WORK/results.jsonl"
 LOADGEN="$ROOT/benches/loadgen/target/release/stomp-rooms-loadgen"
 ROOMS_PORT=8811 FLOOR_PORT=8812 DURABLE_PORT=8813 HOOKED_PORT=8814 RECEIVER_PORT=8815 RABBIT_WS_PORT=15674
 step() { echo "bench: [$(date +%H:%M:%S)] $*" >&2; }
+# Progress through the measured scenarios, "(n of total)" when the total is known (core).
+SCENARIO=0 SCENARIOS_TOTAL=""
+scenario_step() { SCENARIO=$((SCENARIO + 1)); step "$*${SCENARIOS_TOTAL:+ ($SCENARIO of $SCENARIOS_TOTAL)}"; }
+LOWLOAD_RUNS="${LOWLOAD_RUNS:-5}"
+
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 mkdir -p "$WORK"
@@ -53,7 +70,7 @@ ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 
 step "open-file limit: $(ulimit -n)"
 step "installing what only the benchmark needs (rabbitmq-server, matplotlib), if missing"
-if [ "$ONLY" = all ] && ! command -v rabbitmq-server >/dev/null; then
+if [ "$ONLY" != scale ] && ! command -v rabbitmq-server >/dev/null; then
     as_root apt-get update -q && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends rabbitmq-server
 fi
 if [ ! -x "$WORK/venv/bin/python" ]; then
@@ -105,7 +122,7 @@ EOF
     exit 0
 fi
 
-step "starting stomp-rooms (port $ROOMS_PORT), the floor (port $FLOOR_PORT) and the durable floor (port $DURABLE_PORT) on CPU 0"
+step "starting stomp-rooms (port $ROOMS_PORT), the floor (port $FLOOR_PORT)$([ "$ONLY" = all ] && echo " and the durable floor (port $DURABLE_PORT)") on CPU 0"
 rm -rf "$WORK/state-rooms" "$WORK/state-floor" "$WORK/state-durable"
 setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev --port "$ROOMS_PORT" --inspector-port 9411 \
     --var "ROOM_SETTINGS:$LOAD_TEST_SETTINGS" \
@@ -114,23 +131,25 @@ ROOMS_GROUP=$!; PIDS_TO_STOP+=("$ROOMS_GROUP")
 (cd benches/floor && exec setsid taskset -c 0 wrangler dev --port "$FLOOR_PORT" --inspector-port 9412 \
     --persist-to "$WORK/state-floor" >"$WORK/floor.log" 2>&1) &
 FLOOR_GROUP=$!; PIDS_TO_STOP+=("$FLOOR_GROUP")
-# The same worker again, serving only /durable/{room} here: a process of its own keeps its CPU,
-# memory and idle figures apart from the plain floor's (the idle run drives all systems at once).
-(cd benches/floor && exec setsid taskset -c 0 wrangler dev --port "$DURABLE_PORT" --inspector-port 9413 \
-    --persist-to "$WORK/state-durable" >"$WORK/durable.log" 2>&1) &
-DURABLE_GROUP=$!; PIDS_TO_STOP+=("$DURABLE_GROUP")
+if [ "$ONLY" = all ]; then  # the durable floor and the webhooks run: the full run only
+    # The same worker again, serving only /durable/{room} here: a process of its own keeps its CPU,
+    # memory and idle figures apart from the plain floor's (the idle run drives all systems at once).
+    (cd benches/floor && exec setsid taskset -c 0 wrangler dev --port "$DURABLE_PORT" --inspector-port 9413 \
+        --persist-to "$WORK/state-durable" >"$WORK/durable.log" 2>&1) &
+    DURABLE_GROUP=$!; PIDS_TO_STOP+=("$DURABLE_GROUP")
 
-step "starting stomp-rooms with webhooks on for every message (port $HOOKED_PORT) on CPU 0, its receiver (port $RECEIVER_PORT) on CPU 1"
-rm -rf "$WORK/state-hooked"
-# The load-test settings, plus a webhook for every topic's messages to the receiver.
-HOOKED_SETTINGS="$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); s["webhooks"]={"url":sys.argv[2],"destinations":["/topic/**"]}; print(json.dumps(s))' \
-    "$LOAD_TEST_SETTINGS" "http://127.0.0.1:$RECEIVER_PORT/hooks")"
-setsid taskset -c 1 node benches/webhook-receiver.mjs "$RECEIVER_PORT" "$WORK/webhook-counts.json" >"$WORK/receiver.log" 2>&1 &
-RECEIVER_PID=$!; PIDS_TO_STOP+=("$RECEIVER_PID")
-setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev --port "$HOOKED_PORT" --inspector-port 9414 \
-    --var "ROOM_SETTINGS:$HOOKED_SETTINGS" --var "WEBHOOK_SECRET:whsec_$(head -c 32 /dev/urandom | base64)" \
-    --persist-to "$WORK/state-hooked" >"$WORK/hooked.log" 2>&1 &
-HOOKED_GROUP=$!; PIDS_TO_STOP+=("$HOOKED_GROUP")
+    step "starting stomp-rooms with webhooks on for every message (port $HOOKED_PORT) on CPU 0, its receiver (port $RECEIVER_PORT) on CPU 1"
+    rm -rf "$WORK/state-hooked"
+    # The load-test settings, plus a webhook for every topic's messages to the receiver.
+    HOOKED_SETTINGS="$(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); s["webhooks"]={"url":sys.argv[2],"destinations":["/topic/**"]}; print(json.dumps(s))' \
+        "$LOAD_TEST_SETTINGS" "http://127.0.0.1:$RECEIVER_PORT/hooks")"
+    setsid taskset -c 1 node benches/webhook-receiver.mjs "$RECEIVER_PORT" "$WORK/webhook-counts.json" >"$WORK/receiver.log" 2>&1 &
+    RECEIVER_PID=$!; PIDS_TO_STOP+=("$RECEIVER_PID")
+    setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev --port "$HOOKED_PORT" --inspector-port 9414 \
+        --var "ROOM_SETTINGS:$HOOKED_SETTINGS" --var "WEBHOOK_SECRET:whsec_$(head -c 32 /dev/urandom | base64)" \
+        --persist-to "$WORK/state-hooked" >"$WORK/hooked.log" 2>&1 &
+    HOOKED_GROUP=$!; PIDS_TO_STOP+=("$HOOKED_GROUP")
+fi
 
 step "starting RabbitMQ with Web-STOMP (port $RABBIT_WS_PORT) on CPU 0"
 # The server itself, not Debian's wrapper, which switches user and caps open files at 1024.
@@ -148,9 +167,11 @@ setsid taskset -c 0 env RABBITMQ_NODENAME=bench@localhost RABBITMQ_MNESIA_BASE="
 RABBIT_GROUP=$!; PIDS_TO_STOP+=("$RABBIT_GROUP")
 
 wait_http "http://127.0.0.1:$ROOMS_PORT/" 90
-wait_http "http://127.0.0.1:$HOOKED_PORT/" 90
 wait_http "http://127.0.0.1:$FLOOR_PORT/rooms/warmup/stats" 90
-wait_http "http://127.0.0.1:$DURABLE_PORT/durable/warmup/stats" 90
+if [ "$ONLY" = all ]; then
+    wait_http "http://127.0.0.1:$HOOKED_PORT/" 90
+    wait_http "http://127.0.0.1:$DURABLE_PORT/durable/warmup/stats" 90
+fi
 wait_http "http://127.0.0.1:$RABBIT_WS_PORT/ws" 120
 
 # Each system: the loadgen --flavor it speaks, its URL and destination, and what its results carry
@@ -176,18 +197,68 @@ pids_of() {
 all_server_pids() { local flavor pids=""; for flavor in "${SYSTEMS[@]}"; do pids="$pids,$(pids_of "$flavor")"; done; echo "$pids"; }
 quiet() { wait_until_idle all_server_pids; }
 
+# The scenarios that the full run and `core` share.
+fanout_unpaced() { # system subscribers
+    local system="$1" subscribers="$2" messages
+    messages=$(( 200000 / subscribers )); [ "$messages" -gt 5000 ] && messages=5000
+    quiet
+    scenario_step "fan-out, unpaced: $system, 1 -> $subscribers subscribers, $messages messages"
+    loadgen fanout --flavor "${FLAVOR[$system]}" --url "${URL[$system]/\{room\}/fan-$subscribers-$RANDOM}" \
+        --destination "${DEST[$system]/\{room\}/fan$subscribers}" --subscribers "$subscribers" \
+        --messages "$messages" --pids "$(pids_of "$system")" --timeout 120 | record '{"mode":"unpaced"}' "${TAG[$system]}"
+}
+connection_storm() { # system
+    local system="$1"
+    quiet
+    scenario_step "connection storm, 2000 connections: $system"
+    loadgen storm --flavor "${FLAVOR[$system]}" --url "${URL[$system]/\{room\}/storm-$RANDOM}" --connections 2000 \
+        --pids "$(pids_of "$system")" | record "${TAG[$system]}"
+}
+# The issue's low load: 100 messages/s into 10 subscribers for 10 s, each publish flushed at once.
+# Its p99 varies a lot from run to run, so it runs LOWLOAD_RUNS times, the systems taking turns
+# (a slow minute of the machine then falls on all of them), each run in a fresh room.
+lowload() { # systems...
+    local run system
+    for run in $(seq 1 "$LOWLOAD_RUNS"); do
+        for system in "$@"; do
+            quiet
+            scenario_step "low load, run $run of $LOWLOAD_RUNS: $system, 100 messages/s into 10 subscribers for 10 s"
+            loadgen fanout --flavor "${FLAVOR[$system]}" --url "${URL[$system]/\{room\}/low-$run-$RANDOM}" \
+                --destination "${DEST[$system]/\{room\}/low$run}" --subscribers 10 --messages 1000 --rate 100 \
+                --pids "$(pids_of "$system")" --timeout 60 | record "{\"mode\":\"lowload\",\"run\":$run}" "${TAG[$system]}"
+        done
+    done
+}
+describe_machine() {
+    MACHINE="$(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/Mem:/ {print $2}') GiB"
+    VERSIONS="workerd $(node_modules/.bin/workerd --version 2>/dev/null | awk '{print $2}'), wrangler $(wrangler --version 2>/dev/null | tail -1), RabbitMQ $(dpkg-query -W -f='${Version}' rabbitmq-server)"
+}
+
+if [ "$ONLY" = core ]; then
+    RESULTS="$WORK/core-results.jsonl"
+    : > "$RESULTS"
+    SYSTEMS=(stomp floor rabbit)
+    SCENARIOS_TOTAL=$(( ${#SYSTEMS[@]} * 4 + ${#SYSTEMS[@]} * LOWLOAD_RUNS ))
+    for system in "${SYSTEMS[@]}"; do
+        for subscribers in 10 100 1000; do fanout_unpaced "$system" "$subscribers"; done
+        connection_storm "$system"
+    done
+    lowload "${SYSTEMS[@]}"
+    describe_machine
+    COMMIT="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src || echo ' (src/ modified)')"
+    step "writing $WORK/core.json and $WORK/core.md"
+    "$WORK/venv/bin/python" benches/report.py --core "$RESULTS" "$WORK/core.json" "$MACHINE" "$VERSIONS" "$COMMIT" \
+        | tee "$WORK/core.md"
+    step "done"
+    exit 0
+fi
+
 : > "$RESULTS"
 SYSTEMS=(stomp floor durable rabbit)
-
 for system in "${SYSTEMS[@]}"; do
     flavor="${FLAVOR[$system]}"
     for subscribers in 10 100 1000; do
-        messages=$(( 200000 / subscribers )); [ "$messages" -gt 5000 ] && messages=5000
-        quiet
-        step "fan-out, unpaced: $system, 1 -> $subscribers subscribers, $messages messages"
-        loadgen fanout --flavor "$flavor" --url "${URL[$system]/\{room\}/fan-$subscribers-$RANDOM}" \
-            --destination "${DEST[$system]/\{room\}/fan$subscribers}" --subscribers "$subscribers" \
-            --messages "$messages" --pids "$(pids_of "$system")" --timeout 120 | record '{"mode":"unpaced"}' "${TAG[$system]}"
+        fanout_unpaced "$system" "$subscribers"
         # 1,000 msgs/s into 1,000 subscribers is a million deliveries a second: past every
         # system's ceiling here (each kept up with a tenth of it), so it measured only backlog.
         [ "$subscribers" = 1000 ] && continue
@@ -201,11 +272,9 @@ for system in "${SYSTEMS[@]}"; do
     step "100 rooms x 10 members, 2 msg/s each, 10 s: $system"
     loadgen rooms --flavor "$flavor" --url "${URL[$system]}" --destination "${DEST[$system]}" \
         --rooms 100 --members 10 --rate 2 --seconds 10 --pids "$(pids_of "$system")" | record "${TAG[$system]}"
-    quiet
-    step "connection storm, 2000 connections: $system"
-    loadgen storm --flavor "$flavor" --url "${URL[$system]/\{room\}/storm-$RANDOM}" --connections 2000 \
-        --pids "$(pids_of "$system")" | record "${TAG[$system]}"
+    connection_storm "$system"
 done
+lowload "${SYSTEMS[@]}"
 
 # Webhooks on for every message: the same unpaced and paced fan-outs as stomp-rooms' above.
 HOOKED_MESSAGES=0
@@ -270,7 +339,6 @@ wasm=build/index_bg.wasm
 echo "{\"scenario\": \"wasm\", \"raw_bytes\": $(stat -c %s "$wasm"), \"gzip_bytes\": $(gzip -9 -c "$wasm" | wc -c)}" >> "$RESULTS"
 
 step "writing docs/benchmarks.md, docs/benchmarks.json, docs/latency-cdf.png and docs/ladder.png"
-MACHINE="$(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/Mem:/ {print $2}') GiB"
-VERSIONS="workerd $(node_modules/.bin/workerd --version 2>/dev/null | awk '{print $2}'), wrangler $(wrangler --version 2>/dev/null | tail -1), RabbitMQ $(dpkg-query -W -f='${Version}' rabbitmq-server)"
+describe_machine
 "$WORK/venv/bin/python" benches/report.py "$RESULTS" "$MACHINE" "$VERSIONS"
 step "done"

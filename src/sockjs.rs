@@ -32,6 +32,12 @@ pub fn messages_frame<'a>(messages: impl IntoIterator<Item = &'a str>) -> String
     frame
 }
 
+/// A STOMP frame (or heart-beat) as one SockJS message in a frame of its own. SockJS carries
+/// text only: a body that is not UTF-8 arrives with replacement characters (the README says so).
+pub fn stomp_message_frame(bytes: &[u8]) -> String {
+    messages_frame([String::from_utf8_lossy(bytes).as_ref()])
+}
+
 /// A close frame: `c[code,"reason"]`.
 pub fn close_frame(code: u16, reason: &str) -> String {
     format!("c[{code},{}]", json_string(reason))

@@ -1619,3 +1619,17 @@ fn without_the_setting_spring_prefixes_are_unknown() {
     assert_eq!(error_message(&frames), Some("unknown destination"));
 }
 }
+
+room_test! {
+fn stats_count_the_connections_open_now() {
+    let mut room = SimulatedRoom::new();
+    for conn in 1..=3 {
+        room.connect(conn, "");
+    }
+    assert_eq!(room.stats()["connections"], 3);
+    room.close(2);
+    assert_eq!(room.stats()["connections"], 2);
+    room.connect(4, "");
+    assert_eq!(room.stats()["connections"], 3);
+}
+}

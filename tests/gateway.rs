@@ -549,6 +549,44 @@ gateway_test! {
 }
 
 gateway_test! {
+    fn a_call_carrying_several_frames_for_the_same_members_reaches_each_as_one_message() {
+        let mut net = Net::new();
+        let members: Vec<MemberId> = (0..2).map(|_| net.connected()).collect();
+        for &member in &members {
+            net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+            net.settle();
+        }
+        let message = |n: u32| {
+            format!("MESSAGE\nsubscription:0\nmessage-id:{n}\ndestination:/sub/chat/room/7\ncontent-length:2\n\nm{n}\0")
+        };
+        let items = (1..=3).map(|n| text(&members, &message(n))).collect();
+        net.room_sends("7", items);
+        for &member in &members {
+            assert_eq!(
+                net.received(member),
+                [format!("{}{}{}", message(1), message(2), message(3))],
+                "one WebSocket message of three frames, in order"
+            );
+        }
+    }
+}
+
+gateway_test! {
+    fn a_close_in_a_call_leaves_after_the_frames_before_it_and_alone() {
+        let mut net = Net::new();
+        let member = net.connected();
+        net.send(member, "SUBSCRIBE\nid:0\ndestination:/sub/chat/room/7\n\n\0");
+        net.settle();
+        let message = "MESSAGE\nsubscription:0\nmessage-id:1\ndestination:/sub/chat/room/7\ncontent-length:2\n\nhi\0";
+        let error = "ERROR\nmessage:bye\ncontent-length:0\n\n\0";
+        let close = Outgoing::Close { member, code: 1008, reason: "bye".to_owned() };
+        net.room_sends("7", vec![text(&[member], message), text(&[member], error), close]);
+        assert_eq!(net.received(member), [format!("{message}{error}")]);
+        assert!(net.sockets.closed(member).is_some(), "closed after them");
+    }
+}
+
+gateway_test! {
     fn a_probe_is_answered_with_the_members_not_held_in_that_room() {
         let mut net = Net::new();
         let joined = net.connected();

@@ -26,7 +26,6 @@
 //! an `.await`.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::rc::Rc;
 
 use wasm_bindgen::{JsCast, JsValue};
@@ -37,7 +36,7 @@ use worker::{
 };
 
 use super::router::ROOMS_BINDING;
-use super::websockets::finish_close;
+use super::websockets::{finish_close, OpenSockets};
 use super::{env, logs, relay, ROUTE_HEADER};
 use crate::gateway::{GatewayHost, GatewayMode, GatewayTurn};
 use crate::relay::{RoomAnswer, ToGateway, ToRoom};
@@ -66,7 +65,7 @@ struct Live {
     /// The gateway's name, as kept in its storage.
     name: String,
     host: GatewayHost,
-    sockets: HashMap<crate::relay::MemberId, WebSocket>,
+    sockets: OpenSockets,
 }
 
 /// A socket being opened or closed with an event.
@@ -271,7 +270,7 @@ impl Gateway {
             *slot = Some(Live {
                 name,
                 host: GatewayHost::new(mode, settings, auth),
-                sockets: HashMap::new(),
+                sockets: OpenSockets::default(),
             });
         }
         slot.as_mut()

@@ -27,7 +27,9 @@
 //! The engine sends a fan-out before it commits the event's writes (in one `transactionSync`),
 //! and a RECEIPT after them; the alarm is set after both, since setting it is a write too. No
 //! `RefCell` borrow is held across an `.await`: the engine's work is synchronous, and the one
-//! asynchronous call (setting the alarm) runs after the borrow ends.
+//! asynchronous call (setting the alarm) runs after the borrow ends. Frames a busy room's
+//! event leaves waiting to be coalesced are sent by a timer of 0 ms in the background (see
+//! [`Room::flush_sends`]), which also borrows only between awaits.
 //!
 //! # Gateways
 //!
@@ -55,11 +57,11 @@ use super::logs;
 use super::registry;
 use super::sqlite::SqliteStore;
 use super::webhooks;
-use super::websockets::{conn_of, finish_close, RoomSockets};
+use super::websockets::{conn_of, finish_close, OpenSockets, RoomSockets};
 use super::{env, ROUTE_HEADER};
 use crate::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
 use crate::room::routes::Route;
-use crate::room::{self, AlarmChange, ConnId, Failed, Host, Opened, Peer, Turn};
+use crate::room::{self, AlarmChange, Failed, Host, Opened, Peer, Turn};
 use crate::stomp::subprotocol;
 
 mod gateways;
@@ -80,9 +82,13 @@ struct Live {
     /// The engine's host, which wakes it from storage at the first event.
     host: Host,
     store: SqliteStore,
-    sockets: HashMap<ConnId, WebSocket>,
+    sockets: OpenSockets,
     /// HTTP requests the room holds open (long polls, event streams).
     held: HashMap<ListenerId, Outlet>,
+    /// The last event left frames waiting (see [`Host::flush_sends`]).
+    sends_waiting: bool,
+    /// An event waits to send them.
+    flush_scheduled: bool,
 }
 
 /// Which handler of the room an HTTP request is for.
@@ -391,8 +397,68 @@ impl Room {
     /// sets or deletes the alarm as it asks. The borrow ends before the one `.await`.
     async fn event(&self, arrival: Arrival, work: &mut Work<'_>) -> Result<()> {
         let alarm = self.handle(arrival, work)?;
+        self.flush_sends_soon();
         self.change_alarm(alarm).await;
         Ok(())
+    }
+
+    /// Sends the frames a busy room's events left waiting, once the runtime has handed the
+    /// room the messages already waiting for it: a timer of 0 ms fires after those, and the
+    /// frames they leave join the run (see [`crate::room`]'s `coalesce`). In the background,
+    /// so the event itself ends at once; one timer at a time.
+    fn flush_sends_soon(&self) {
+        {
+            let mut slot = self.live.borrow_mut();
+            let Some(live) = slot.as_mut() else {
+                return;
+            };
+            if !live.sends_waiting || live.flush_scheduled {
+                return;
+            }
+            live.flush_scheduled = true;
+        }
+        self.flush_after_timer();
+    }
+
+    fn flush_after_timer(&self) {
+        let reach = self.reach();
+        wasm_bindgen_futures::spawn_local(async move {
+            Delay::from(Duration::ZERO).await;
+            reach.flush_sends_now();
+        });
+    }
+
+    /// Sends the frames left waiting now: at the timer (see
+    /// [`flush_sends_soon`](Self::flush_sends_soon)), and before work that writes outside an
+    /// event (a webhook's answer), since no fan-out waits behind a write. The alarm the flush
+    /// asks for is set in the background, after the sends.
+    pub(super) fn flush_sends_now(&self) {
+        let mut turn = {
+            let Ok(mut slot) = self.live.try_borrow_mut() else {
+                // Busy (never between events): the timer tries again.
+                return self.flush_after_timer();
+            };
+            let Some(live) = slot.as_mut() else {
+                return;
+            };
+            if !live.sends_waiting {
+                return;
+            }
+            live.flush_scheduled = false;
+            live.sends_waiting = false;
+            let mut sockets = RoomSockets {
+                state: &self.state,
+                open: &mut live.sockets,
+                incoming: None,
+                closing: None,
+                held: &mut live.held,
+                incoming_request: None,
+            };
+            live.host.flush_sends(&mut sockets, now_ms())
+        };
+        logs::print(&turn.logs);
+        self.call_gateways(gateways::calls_of(&mut turn));
+        change_alarm_later(Rc::downgrade(&self.live), self.state.storage(), turn.alarm);
     }
 
     /// Sets or deletes the platform's alarm as the engine asked; if that fails, the engine
@@ -420,6 +486,8 @@ impl Room {
                 incoming_request: arrival.request,
             };
             let mut turn = live.host.event(&mut live.store, &mut sockets, now, work);
+            live.sends_waiting = turn.sends_waiting;
+            live.flush_scheduled &= turn.sends_waiting;
             // A failed event is among them, as the room logs it.
             logs::print(&turn.logs);
             registry::occupancy_changed(&self.state, &self.env, sockets_before, live.sockets.len());
@@ -448,8 +516,10 @@ impl Room {
         Ok(slot.insert(Live {
             host: Host::new(room::Settings::clone(&settings), auth),
             store,
-            sockets: HashMap::new(),
+            sockets: OpenSockets::default(),
             held: HashMap::new(),
+            sends_waiting: false,
+            flush_scheduled: false,
         }))
     }
 
@@ -489,6 +559,8 @@ async fn deliver(
     reach: gateways::Reach,
 ) {
     let answer = webhooks::post(&batch).await;
+    // Its answer is stored at once: frames waiting to coalesce leave first.
+    reach.flush_sends_now();
     let Some(strong) = live.upgrade() else {
         return;
     };

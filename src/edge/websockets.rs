@@ -1,5 +1,6 @@
 //! The room's [`Sockets`]: hibernatable WebSockets, each tagged with its connection id and
-//! carrying its session as its attachment.
+//! carrying its session as its attachment. A fan-out crosses from wasm into JavaScript once,
+//! however many sockets it reaches (see [`OpenSockets`]).
 
 use std::collections::HashMap;
 
@@ -18,12 +19,6 @@ extern "C" {
     /// The Durable Object state, typed for the one hibernation call workers-rs does not bind.
     pub(crate) type HibernationState;
 
-    /// `WebSocket.send` with a value already in JavaScript, so one string serves a fan-out.
-    pub(crate) type SharedSend;
-
-    #[wasm_bindgen(method, catch, js_name = send)]
-    pub(crate) fn send_value(this: &SharedSend, data: &JsValue) -> Result<(), JsValue>;
-
     /// When the runtime last answered this socket with the auto-response (a `Date`), or null.
     #[wasm_bindgen(method, catch, js_name = getWebSocketAutoResponseTimestamp)]
     pub(crate) fn auto_response_timestamp(
@@ -41,6 +36,90 @@ extern "C" {
     ) -> Result<(), JsValue>;
 }
 
+// The loop of a fan-out, in JavaScript: one call from wasm per message however many sockets
+// it reaches, where a loop in Rust pays a crossing (and its shim) per socket. `ids` and `bytes`
+// are views of wasm memory, read before anything else runs; the bytes are copied once, as a
+// socket may keep what it was given to send. A socket that is closing may refuse a send: its
+// close event cleans up, and the sockets after it still get theirs.
+#[wasm_bindgen(inline_js = r#"
+export function sendTextToEach(sockets, ids, text) {
+    sendToEach(sockets, ids, text);
+}
+export function sendBytesToEach(sockets, ids, bytes) {
+    sendToEach(sockets, ids, bytes.slice());
+}
+function sendToEach(sockets, ids, data) {
+    for (const id of ids) {
+        const ws = sockets.get(id);
+        if (ws === undefined) continue;
+        try {
+            ws.send(data);
+        } catch {}
+    }
+}
+"#)]
+extern "C" {
+    /// Sends `text` to each socket of `sockets` (a `Map` from id to socket) listed in `ids`.
+    #[wasm_bindgen(js_name = sendTextToEach)]
+    fn send_text_to_each(sockets: &js_sys::Map, ids: &[u64], text: &str);
+
+    /// Sends `bytes`, as a binary message, to each socket of `sockets` listed in `ids`.
+    #[wasm_bindgen(js_name = sendBytesToEach)]
+    fn send_bytes_to_each(sockets: &js_sys::Map, ids: &[u64], bytes: &[u8]);
+}
+
+/// The handles of an object's open sockets by the id each is tagged with (a room's connection
+/// ids, a gateway's member ids), kept between events. Each handle is also kept in a
+/// JavaScript `Map` by the same id (a `BigInt`: exact for any `u64`), so that a fan-out hands
+/// JavaScript its ids as one array instead of its sockets one by one. Both are changed only
+/// here, together; they are rebuilt with the object's memory at each wake.
+pub struct OpenSockets {
+    handles: HashMap<u64, WebSocket>,
+    by_id: js_sys::Map,
+}
+
+impl Default for OpenSockets {
+    fn default() -> Self {
+        Self {
+            handles: HashMap::new(),
+            by_id: js_sys::Map::new(),
+        }
+    }
+}
+
+impl OpenSockets {
+    pub fn insert(&mut self, id: u64, ws: WebSocket) {
+        self.by_id.set(&JsValue::from(id), ws.as_ref());
+        self.handles.insert(id, ws);
+    }
+
+    pub fn remove(&mut self, id: u64) -> Option<WebSocket> {
+        let ws = self.handles.remove(&id)?;
+        self.by_id.delete(&JsValue::from(id));
+        Some(ws)
+    }
+
+    pub fn get(&self, id: u64) -> Option<&WebSocket> {
+        self.handles.get(&id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// Sends one message to each open socket among `ids` (others are skipped): text unless
+    /// `binary` (or not UTF-8), as [`send_one`] sends it.
+    pub fn send_to_each(&self, ids: &[u64], bytes: &[u8], binary: bool) {
+        if ids.is_empty() {
+            return;
+        }
+        match std::str::from_utf8(bytes) {
+            Ok(text) if !binary => send_text_to_each(&self.by_id, ids, text),
+            _ => send_bytes_to_each(&self.by_id, ids, bytes),
+        }
+    }
+}
+
 /// The connection id a socket was tagged with.
 pub fn conn_of(state: &State, ws: &WebSocket) -> Option<ConnId> {
     state
@@ -52,8 +131,8 @@ pub fn conn_of(state: &State, ws: &WebSocket) -> Option<ConnId> {
 /// The sockets of one room, for the duration of one event.
 pub struct RoomSockets<'a> {
     pub state: &'a State,
-    /// The handles of the room's open sockets, kept between events.
-    pub open: &'a mut HashMap<ConnId, WebSocket>,
+    /// The room's open sockets, kept between events.
+    pub open: &'a mut OpenSockets,
     /// A socket being opened, accepted when the room gives it its id.
     pub incoming: Option<WebSocket>,
     /// A socket whose close is being handled: listed even if the runtime no longer lists it.
@@ -77,31 +156,27 @@ impl Sockets for RoomSockets<'_> {
     }
 
     fn send(&mut self, conn: ConnId, bytes: &[u8], binary: bool) {
-        if let Some(ws) = self.open.get(&conn) {
+        if let Some(ws) = self.open.get(conn) {
             send_one(ws, bytes, binary);
         }
     }
 
     fn send_many(&mut self, conns: &[ConnId], bytes: &[u8], binary: bool) {
-        send_to_each(
-            conns.iter().filter_map(|conn| self.open.get(conn)),
-            bytes,
-            binary,
-        );
+        self.open.send_to_each(conns, bytes, binary);
     }
 
     fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
-        if let Some(ws) = self.open.remove(&conn) {
+        if let Some(ws) = self.open.remove(conn) {
             close_without_session(&ws, code, reason);
         }
     }
 
     fn forget(&mut self, conn: ConnId) {
-        self.open.remove(&conn);
+        self.open.remove(conn);
     }
 
     fn save_session(&mut self, conn: ConnId, session: &str) {
-        if let Some(ws) = self.open.get(&conn) {
+        if let Some(ws) = self.open.get(conn) {
             if let Err(error) = ws.serialize_attachment(session) {
                 super::logs::platform_error(
                     "could not keep a connection's session",
@@ -172,7 +247,7 @@ impl Sockets for RoomSockets<'_> {
     }
 
     fn last_ping_ms(&self, conn: ConnId) -> Option<u64> {
-        let ws = self.open.get(&conn)?;
+        let ws = self.open.get(conn)?;
         let state: &HibernationState = self.state.as_raw().unchecked_ref();
         let stamp = state.auto_response_timestamp(ws.as_ref()).ok()?;
         let date = stamp.dyn_ref::<js_sys::Date>()?;
@@ -198,22 +273,6 @@ pub(crate) fn send_one(ws: &WebSocket, bytes: &[u8], binary: bool) {
         Ok(text) if !binary => ws.send_with_str(text),
         _ => ws.send_with_bytes(bytes),
     };
-}
-
-/// Sends one message to several sockets, crossing into JavaScript once however many they are.
-pub(crate) fn send_to_each<'a>(
-    sockets: impl Iterator<Item = &'a WebSocket>,
-    bytes: &[u8],
-    binary: bool,
-) {
-    let value: JsValue = match (binary, std::str::from_utf8(bytes)) {
-        (false, Ok(text)) => JsValue::from_str(text),
-        _ => js_sys::Uint8Array::from(bytes).into(),
-    };
-    for ws in sockets {
-        let socket: &web_sys::WebSocket = ws.as_ref();
-        let _ = socket.unchecked_ref::<SharedSend>().send_value(&value);
-    }
 }
 
 /// Closes a socket and drops its session first: the runtime lists a closing socket until the

@@ -9,8 +9,9 @@ use super::frames;
 use super::mode::GatewayMode;
 use super::outbox::Outbox;
 use super::session::{MemberSession, MAX_SESSION_BYTES};
-use super::sockets::GatewaySockets;
+use super::sockets::{CoalescedSockets, GatewaySockets};
 use crate::relay::{GatewayAnswer, MemberEvent, MemberId, Outgoing, RoomAnswer, ToGateway, ToRoom};
+use crate::room::coalesce::Coalescer;
 use crate::room::log::{Level, LogLine};
 use crate::room::{connection_refusal, AlarmChange, Authenticator, Settings, HEART_BEAT_GRACE};
 use crate::sockjs;
@@ -311,6 +312,9 @@ impl GatewayEngine {
     ) -> GatewayAnswer {
         let room = call.room.as_str();
         let mut gone = BTreeSet::new();
+        // Frames of the call to the same members leave as one message each (see
+        // `crate::room::coalesce`): a call carries all that waited at the room.
+        let mut out = Coalescer::new(self.settings.coalesce_frames);
         for item in &call.items {
             match item {
                 Outgoing::Send {
@@ -330,7 +334,7 @@ impl GatewayEngine {
                         })
                         .collect();
                     if !frames::is_connected(bytes) {
-                        self.deliver(sockets, room, &held, bytes, *binary);
+                        self.deliver(sockets, &mut out, room, &held, bytes, *binary);
                     }
                 }
                 Outgoing::Close {
@@ -342,6 +346,7 @@ impl GatewayEngine {
                         gone.insert(*member);
                         continue;
                     }
+                    out.flush(&mut CoalescedSockets(sockets));
                     self.room_closed(sockets, room, *member, *code, reason);
                 }
                 // The room asks which of its members are still here (see `Outgoing::Probe`).
@@ -352,6 +357,7 @@ impl GatewayEngine {
                 ),
             }
         }
+        out.flush(&mut CoalescedSockets(sockets));
         GatewayAnswer {
             gone: gone.into_iter().collect(),
         }
@@ -359,9 +365,10 @@ impl GatewayEngine {
 
     /// A room's message to members: to their sockets, once for all of the plain ones and once
     /// for all of the SockJS ones, less a DISCONNECT's RECEIPTs held back until the last.
-    fn deliver(
+    fn deliver<G: GatewaySockets>(
         &mut self,
-        sockets: &mut impl GatewaySockets,
+        sockets: &mut G,
+        out: &mut Coalescer,
         room: &str,
         members: &[MemberId],
         bytes: &[u8],
@@ -381,6 +388,7 @@ impl GatewayEngine {
             if let Some(bye) = &session.disconnecting {
                 let receipt = frames::decode_if(bytes, Command::Receipt, session.version);
                 if receipt.is_some_and(|r| r.header("receipt-id") == Some(bye.receipt.as_str())) {
+                    out.flush(&mut CoalescedSockets(&mut *sockets));
                     self.disconnect_answered(sockets, member, room);
                     continue;
                 }
@@ -395,11 +403,12 @@ impl GatewayEngine {
                 plain.push(member);
             }
         }
+        let mut sink = CoalescedSockets(sockets);
         if !plain.is_empty() {
-            sockets.send_many(&plain, bytes, binary);
+            out.add(&mut sink, &plain, bytes, binary, true, false);
         }
         if !framed.is_empty() {
-            sockets.send_many(&framed, &frames::for_socket(bytes, true), false);
+            out.add(&mut sink, &framed, bytes, false, true, true);
         }
     }
 

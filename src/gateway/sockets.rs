@@ -3,6 +3,7 @@
 //! memory ([`testing`](super::testing)).
 
 use crate::relay::MemberId;
+use crate::room::coalesce::RunSink;
 
 pub trait GatewaySockets {
     /// Accepts the socket that is opening, as `member`; `false` when the platform refuses it.
@@ -25,4 +26,18 @@ pub trait GatewaySockets {
     fn sessions(&mut self) -> Vec<(MemberId, Option<String>)>;
     /// When the platform last answered the client's heart-beat by itself, without the gateway.
     fn last_ping_ms(&self, member: MemberId) -> Option<u64>;
+}
+
+/// A gateway's sockets as the coalescer's way out (see [`crate::room::coalesce`]): what a
+/// room's call brings several members leaves as one message each where it can.
+pub(super) struct CoalescedSockets<'a, G: GatewaySockets>(pub &'a mut G);
+
+impl<G: GatewaySockets> RunSink for CoalescedSockets<'_, G> {
+    fn send(&mut self, member: MemberId, bytes: &[u8], binary: bool) {
+        self.0.send(member, bytes, binary);
+    }
+
+    fn send_many(&mut self, members: &[MemberId], bytes: &[u8], binary: bool) {
+        self.0.send_many(members, bytes, binary);
+    }
 }

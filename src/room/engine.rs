@@ -4,9 +4,12 @@
 //! # An event, in order
 //!
 //! 1. The broker handles the event and returns effects.
-//! 2. Sends go out at once, in order; writes are gathered. A RECEIPT promises that what came
-//!    before it is stored, so once an event has writes, the RECEIPT (and anything after it to
-//!    the same connection) waits for the commit. No fan-out ever waits behind a write.
+//! 2. Sends go out at once, in order (frames due to the same connections one after another
+//!    leave as one WebSocket message, and while the room is busy they may wait for the
+//!    host's flush right after the event: see [`coalesce`]); writes are gathered. A RECEIPT
+//!    promises that what came before it is stored, so once an event has writes, the RECEIPT
+//!    (and anything after it to the same connection) waits for the commit. No fan-out ever
+//!    waits behind a write.
 //! 3. The event's writes are committed together ([`Storage::commit`]): all or nothing.
 //!    Writes no client waits for (a history row without a RECEIPT, the connection counter)
 //!    are deferred to share a later commit: group commit, see [`FLUSH_BATCH`].
@@ -37,6 +40,7 @@
 //! promised is stored; ids are never given twice ([`ids`]).
 
 mod alarm;
+mod coalesce;
 mod commit;
 mod gateway;
 mod history;
@@ -60,6 +64,7 @@ use ids::Ceiling;
 
 use super::auth::Authenticator;
 use super::broker::{Broker, Effect};
+use super::coalesce::Coalescer;
 use super::http::Listeners;
 use super::log::{CloseReason, LogEvent, LogLine, Logs, Refusal, Transport};
 use super::members::Members;
@@ -73,6 +78,7 @@ use super::storage::{Counter, ReadFrom, Storage, StorageError, Write};
 use super::timers::{RoomTimer, TimerKind, Timers};
 use super::webhooks::Webhooks;
 use crate::stomp::ProtocolError;
+use coalesce::Coalescing;
 use member_sockets::MemberSockets;
 
 /// Writes that no client waits for are deferred and committed together: when this many are
@@ -132,7 +138,7 @@ impl Opened {
         let messages = if sockjs {
             vec![
                 crate::sockjs::OPEN.as_bytes().to_vec(),
-                super::sockjs::framed(&frame).into_bytes(),
+                crate::sockjs::stomp_message_frame(&frame).into_bytes(),
                 crate::sockjs::close_frame(error.close_code, &reason).into_bytes(),
             ]
         } else {
@@ -169,6 +175,8 @@ pub struct EventCounts {
 pub struct RoomEngine {
     broker: Broker,
     auth: Rc<dyn Authenticator>,
+    /// The run of frames not yet sent (see [`coalesce`]); out of `self` during an event.
+    out: Coalescer,
     settings: Settings,
     timers: Timers,
     /// Writes of the event in progress (and of the wake before it), committed at its end.
@@ -253,7 +261,8 @@ impl RoomEngine {
         binary: bool,
         now: u64,
     ) -> Result<(), Failed> {
-        self.with_sessions(sockets, now, |room, sockets| {
+        let busy = self.out.message_arrived(now);
+        self.with_sockets(sockets, now, busy, |room, sockets| {
             if let Some(handled) = room.sockjs_received(store, sockets, conn, data, binary, now) {
                 return handled;
             }
@@ -303,7 +312,7 @@ impl RoomEngine {
     /// Counters for operators: connections, wakes, handler calls since this wake, last id.
     pub fn stats(&self) -> serde_json::Value {
         let mut stats = serde_json::json!({
-            "connections": self.broker.connections().count(),
+            "connections": self.broker.connection_count(),
             "wakes": self.wakes,
             "events_since_wake": self.counts,
             "last_message_id": self.broker.last_message_id(),
@@ -417,25 +426,67 @@ impl RoomEngine {
         &mut self,
         sockets: &mut S,
         now: u64,
-        work: impl FnOnce(&mut Self, &mut SessionSockets<'_, MemberSockets<'_, S>>) -> T,
+        work: impl FnOnce(&mut Self, &mut SessionSockets<'_, Coalescing<'_, MemberSockets<'_, S>>>) -> T,
+    ) -> T {
+        self.with_sockets(sockets, now, false, work)
+    }
+
+    /// [`with_sessions`](Self::with_sessions) for a client's message, which continues a run
+    /// of frames left waiting, and leaves its own last run waiting for
+    /// [`flush_sends`](Self::flush_sends) when `keep_run` (the room is busy: see
+    /// [`coalesce`]).
+    fn with_sockets<S: Sockets, T>(
+        &mut self,
+        sockets: &mut S,
+        now: u64,
+        keep_run: bool,
+        work: impl FnOnce(&mut Self, &mut SessionSockets<'_, Coalescing<'_, MemberSockets<'_, S>>>) -> T,
     ) -> T {
         self.clock = now;
         let mut sessions = std::mem::take(&mut self.sockjs);
         let mut members = std::mem::take(&mut self.members);
+        let mut out = std::mem::take(&mut self.out);
+        let mut members_sockets = MemberSockets {
+            members: &mut members,
+            sockets,
+        };
+        let mut coalescing = Coalescing {
+            out: &mut out,
+            sockets: &mut members_sockets,
+        };
+        if !keep_run {
+            // Only a client's message continues a run left waiting: anything else may write
+            // before it sends, and no fan-out waits behind a write.
+            coalescing.flush();
+        }
         let result = work(
             self,
             &mut SessionSockets {
                 sessions: &mut sessions,
-                sockets: &mut MemberSockets {
-                    members: &mut members,
-                    sockets,
-                },
+                sockets: &mut coalescing,
                 now,
             },
         );
+        if keep_run {
+            coalescing.flush_members();
+        } else {
+            coalescing.flush();
+        }
+        self.out = out;
         self.sockjs = sessions;
         self.members = members;
         result
+    }
+
+    /// Frames wait to be sent: the caller calls [`flush_sends`](Self::flush_sends) once the
+    /// runtime has handed the room the messages already waiting for it (see [`coalesce`]).
+    pub fn sends_waiting(&self) -> bool {
+        self.out.waiting()
+    }
+
+    /// Sends the frames waiting (see [`sends_waiting`](Self::sends_waiting)).
+    pub fn flush_sends(&mut self, sockets: &mut impl Sockets, now: u64) {
+        self.with_sessions(sockets, now, |_, _| ());
     }
 
     pub(super) fn open_conn<S: Sockets>(

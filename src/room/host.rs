@@ -38,6 +38,10 @@ pub struct Turn<T> {
     /// sends each, and hands its answer back through
     /// [`RoomEngine::gateway_answered`] as an event of its own.
     pub calls: Vec<(String, ToGateway)>,
+    /// Frames wait to be sent (the room is busy, see [`RoomEngine::sends_waiting`]): the
+    /// caller calls [`Host::flush_sends`] once the runtime has handed the room the messages
+    /// already waiting for it (those join the frames), and before anything else.
+    pub sends_waiting: bool,
 }
 
 impl Host {
@@ -89,6 +93,7 @@ impl Host {
                             alarm: None,
                             logs: logs.take(),
                             calls: Vec::new(),
+                            sends_waiting: false,
                         };
                     }
                 }
@@ -99,14 +104,24 @@ impl Host {
         if let Err(failed) = &result {
             engine.log_event(storage_failed(failed));
         }
-        // Calls first: one now in flight is a deadline the alarm covers.
-        let calls = engine.take_gateway_calls(now);
-        Turn {
-            result,
-            alarm: engine.alarm_change(now),
-            logs: engine.take_logs(),
-            calls,
-        }
+        turn_after(engine, result, now)
+    }
+
+    /// Sends the frames earlier events left waiting (see [`Turn::sends_waiting`]), with the
+    /// calls to gateways that their members' frames make; nothing when the engine is not in
+    /// memory (they went with it).
+    pub fn flush_sends(&mut self, sockets: &mut impl Sockets, now: u64) -> Turn<()> {
+        let Some(engine) = self.engine.as_mut() else {
+            return Turn {
+                result: Ok(()),
+                alarm: None,
+                logs: Vec::new(),
+                calls: Vec::new(),
+                sends_waiting: false,
+            };
+        };
+        engine.flush_sends(sockets, now);
+        turn_after(engine, Ok(()), now)
     }
 
     /// Runs work that needs neither storage nor sockets (a long poll's wait ran out, a held
@@ -119,13 +134,7 @@ impl Host {
     ) -> Option<Turn<T>> {
         let engine = self.engine.as_mut()?;
         let result = Ok(work(engine));
-        let calls = engine.take_gateway_calls(now);
-        Some(Turn {
-            result,
-            alarm: engine.alarm_change(now),
-            logs: engine.take_logs(),
-            calls,
-        })
+        Some(turn_after(engine, result, now))
     }
 
     /// The caller could not change the platform's alarm as asked: the engine asks again at its
@@ -159,6 +168,25 @@ impl Host {
     /// with nothing flushed.
     pub fn crash(&mut self) {
         self.engine = None;
+    }
+}
+
+/// What the engine leaves the caller after its work: calls first (one now in flight is a
+/// deadline the alarm covers), then the alarm, except while frames wait (setting it is a
+/// write, so the flush's turn sets it after them).
+fn turn_after<T>(engine: &mut RoomEngine, result: Result<T, Failed>, now: u64) -> Turn<T> {
+    let calls = engine.take_gateway_calls(now);
+    let sends_waiting = engine.sends_waiting();
+    Turn {
+        result,
+        alarm: if sends_waiting {
+            None
+        } else {
+            engine.alarm_change(now)
+        },
+        logs: engine.take_logs(),
+        calls,
+        sends_waiting,
     }
 }
 

@@ -23,20 +23,23 @@
 //! let mut room = RoomEngine::wake(Settings::default(), Rc::new(AllowAll), &mut store, &mut sockets, 0).unwrap();
 //! let alice = room.open(&mut store, &mut sockets, Peer::default(), 0).unwrap().conn().unwrap();
 //! let bob = room.open(&mut store, &mut sockets, Peer::default(), 0).unwrap().conn().unwrap();
-//! for conn in [alice, bob] {
-//!     room.receive(&mut store, &mut sockets, conn, b"CONNECT\naccept-version:1.2\n\n\0", false, 0).unwrap();
+//! // Messages 10 ms apart: each event's frames leave at once (a busy room's may wait for
+//! // `flush_sends`, see `RoomEngine::sends_waiting`).
+//! for (conn, now) in [(alice, 0), (bob, 10)] {
+//!     room.receive(&mut store, &mut sockets, conn, b"CONNECT\naccept-version:1.2\n\n\0", false, now).unwrap();
 //! }
-//! room.receive(&mut store, &mut sockets, bob, b"SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0", false, 0).unwrap();
-//! room.receive(&mut store, &mut sockets, alice, b"SEND\ndestination:/topic/chat\n\nhello\0", false, 1).unwrap();
+//! room.receive(&mut store, &mut sockets, bob, b"SUBSCRIBE\nid:0\ndestination:/topic/chat\n\n\0", false, 20).unwrap();
+//! room.receive(&mut store, &mut sockets, alice, b"SEND\ndestination:/topic/chat\n\nhello\0", false, 30).unwrap();
+//! assert!(!room.sends_waiting());
 //! let to_bob = sockets.sent(bob).last().unwrap().clone();
 //! assert_eq!(
 //!     String::from_utf8(to_bob).unwrap(),
-//!     "MESSAGE\nsubscription:0\nmessage-id:1\ndestination:/topic/chat\nsender:s1\ntimestamp:1\ncontent-length:5\n\nhello\0"
+//!     "MESSAGE\nsubscription:0\nmessage-id:1\ndestination:/topic/chat\nsender:s1\ntimestamp:30\ncontent-length:5\n\nhello\0"
 //! );
 //! // The first message id after a quiet spell is covered by a stored ceiling at once, so its
 //! // history row goes with it; later ones need no ceiling and wait to share a commit.
 //! assert_eq!(store.history_of("/topic/chat").len(), 1);
-//! room.receive(&mut store, &mut sockets, alice, b"SEND\ndestination:/topic/chat\n\nagain\0", false, 2).unwrap();
+//! room.receive(&mut store, &mut sockets, alice, b"SEND\ndestination:/topic/chat\n\nagain\0", false, 40).unwrap();
 //! assert_eq!(store.history_of("/topic/chat").len(), 1, "no RECEIPT waits, so the write waits for company");
 //! room.flush(&mut store).unwrap();
 //! assert_eq!(store.history_of("/topic/chat").len(), 2);
@@ -45,6 +48,7 @@
 pub mod base64;
 mod broker;
 pub mod budget;
+pub(crate) mod coalesce;
 pub mod destinations;
 pub mod endpoints;
 mod engine;
@@ -83,6 +87,7 @@ pub use broker::{
 };
 pub use broker::{IdempotencyKey, Published, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_BYTES};
 pub use budget::{Budget, HistoryUsage, QueueOverflow, Usage};
+pub use coalesce::{BUSY_WITHIN_MS, MAX_COALESCED_BYTES, MAX_COALESCED_FRAMES};
 pub use engine::{
     AlarmChange, EventCounts, Failed, Opened, RoomEngine, FLUSH_BATCH, FLUSH_DEADLINE_MS,
     FLUSH_DELAY_MS, ID_HEADROOM,
@@ -92,7 +97,7 @@ pub use members::{Placement, MAX_GATEWAY_OUTBOX_BYTES};
 pub use rate::{Cost, PublishRate, Throttle};
 pub use session::{AckMode, ConnId, Peer, Phase, Session, Subscription, Unacked};
 pub use settings::Settings;
-pub use sockets::Sockets;
+pub use sockets::{Frames, Sockets};
 pub use sockjs::max_payload as max_sockjs_payload;
 pub use storage::{
     Counter, HistoryRead, PartialFrame, ReadFrom, StagedFrame, Storage, StorageError, Stored,

@@ -38,6 +38,11 @@ pub struct Settings {
     /// `/disabled_websocket_echo`, `/cookie_needed_echo`; see [`endpoints`](super::endpoints)),
     /// for running those tests against a test server. Never on in production. Default false.
     pub sockjs_test_services: bool,
+    /// Whether frames due to the same connections within one event leave as one WebSocket
+    /// message (a replay, a client's message carrying several SENDs; see the engine's
+    /// `coalesce`). A lone frame always leaves at once, alone. Default true; false sends one
+    /// message per frame.
+    pub coalesce_frames: bool,
     /// Limits of the HTTP rungs: open event streams and waiting polls.
     pub http: HttpSettings,
     /// What the room logs (see [`log`](super::log)): `"debug"`, `"info"` (the default:
@@ -115,6 +120,7 @@ impl Default for Settings {
             liveness_check_ms: 300_000,
             auth: TokenRules::default(),
             allowed_origins: Vec::new(),
+            coalesce_frames: true,
             http: HttpSettings::default(),
             webhooks: WebhookSettings::default(),
             scaling: ScalingSettings::default(),

@@ -443,6 +443,8 @@ pub enum SocketCall {
         conns: Vec<ConnId>,
         bytes: Vec<u8>,
         binary: bool,
+        /// The [`sequence`] number of the call.
+        at: u64,
     },
     Close {
         conn: ConnId,
@@ -647,6 +649,7 @@ impl Sockets for MemorySockets {
             conns: conns.to_vec(),
             bytes: bytes.to_vec(),
             binary,
+            at: sequence(),
         });
         for &conn in conns {
             self.deliver(conn, bytes, binary);

@@ -86,6 +86,14 @@ pub struct Received {
     pub binary: bool,
 }
 
+/// One WebSocket message a client received: how many frames it carried (heart-beats
+/// counted), and whether it was binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketMessage {
+    pub frames: usize,
+    pub binary: bool,
+}
+
 /// The name of the room every test opens sockets to.
 pub const ROOM: &str = "lobby";
 
@@ -107,6 +115,9 @@ pub struct SimulatedRoom {
     /// The room's connection ids → test ids of clients.
     clients: BTreeMap<ConnId, ConnId>,
     pub received: BTreeMap<ConnId, Vec<Received>>,
+    /// The WebSocket messages each plain client received, as messages (see
+    /// [`take_messages`](Self::take_messages)).
+    messages: BTreeMap<ConnId, Vec<SocketMessage>>,
     decoders: BTreeMap<ConnId, Decoder>,
     /// Events the room failed (storage refused a commit).
     pub failures: Vec<Failed>,
@@ -131,6 +142,9 @@ pub struct SimulatedRoom {
     pub webhook_held: Vec<Batch>,
     /// The calls the room made to gateway objects, in order, not yet taken by the test.
     pub gateway_calls: Vec<(String, ToGateway)>,
+    /// Within [`burst`](Self::burst): frames a busy room leaves waiting stay waiting until
+    /// the burst ends, as they do while the runtime hands the room messages already queued.
+    bursting: bool,
 }
 
 impl SimulatedRoom {
@@ -159,6 +173,7 @@ impl SimulatedRoom {
             conns: BTreeMap::new(),
             clients: BTreeMap::new(),
             received: BTreeMap::new(),
+            messages: BTreeMap::new(),
             decoders: BTreeMap::new(),
             failures: Vec::new(),
             logs: Vec::new(),
@@ -172,6 +187,7 @@ impl SimulatedRoom {
             webhook_hold: false,
             webhook_held: Vec::new(),
             gateway_calls: Vec::new(),
+            bursting: false,
         }
     }
 
@@ -215,6 +231,23 @@ impl SimulatedRoom {
             Host::new(settings.clone(), auth)
         });
         let turn = host.event(&mut self.store, &mut self.sockets, now, work);
+        // The host's flush, as the edge's timer of 0 ms makes it: at once, unless the events
+        // of a burst are still arriving.
+        let flushed = (turn.sends_waiting && !self.bursting)
+            .then(|| host.flush_sends(&mut self.sockets, now));
+        self.absorb(turn);
+        if let Some(flushed) = flushed {
+            self.absorb(flushed);
+        }
+        // The runtime never evicts a room between messages it hands over back to back.
+        if self.eviction == Eviction::EveryStep && !self.bursting {
+            self.hibernate();
+        }
+        self.collect();
+    }
+
+    /// Carries out the platform's part of a turn: its logs, calls and alarm.
+    fn absorb<T>(&mut self, turn: room::Turn<T>) {
         self.logs.extend(turn.logs);
         self.gateway_calls.extend(turn.calls);
         match turn.alarm {
@@ -229,6 +262,29 @@ impl SimulatedRoom {
         if let Err(failed) = turn.result {
             self.failures.push(failed);
         }
+    }
+
+    /// The host's flush of frames waiting, as the edge's timer makes it, and as the edge makes
+    /// it before work that writes outside an event (a webhook's answer).
+    fn flush_waiting(&mut self) {
+        let waiting = self
+            .host
+            .as_ref()
+            .and_then(Host::engine)
+            .is_some_and(|e| e.sends_waiting());
+        if let (true, Some(host)) = (waiting, self.host.as_mut()) {
+            let flushed = host.flush_sends(&mut self.sockets, self.now);
+            self.absorb(flushed);
+        }
+    }
+
+    /// Runs `steps` as messages the runtime hands a busy room back to back: frames the room
+    /// leaves waiting are sent when the burst ends, by the host's flush.
+    pub fn burst(&mut self, steps: impl FnOnce(&mut Self)) {
+        self.bursting = true;
+        steps(self);
+        self.bursting = false;
+        self.flush_waiting();
         if self.eviction == Eviction::EveryStep {
             self.hibernate();
         }
@@ -246,8 +302,12 @@ impl SimulatedRoom {
     /// with any is not evicted; nor is one with SockJS sessions over HTTP, whose clients come
     /// back within milliseconds (a session without them ends after 5 s, by the alarm).
     pub fn hibernate(&mut self) {
+        // A flush still to come is a timer: it keeps the object awake too.
         let awake = |e: &room::RoomEngine| {
-            e.open_requests() > 0 || e.sockjs_sessions() > 0 || e.gateway_calls_in_flight() > 0
+            e.open_requests() > 0
+                || e.sockjs_sessions() > 0
+                || e.gateway_calls_in_flight() > 0
+                || e.sends_waiting()
         };
         if self.host.as_ref().and_then(Host::engine).is_some_and(awake) {
             return;
@@ -551,6 +611,7 @@ impl SimulatedRoom {
         if matches!(answer, Ok(200..=299)) {
             self.webhook_delivered.push(batch.clone());
         }
+        self.flush_waiting();
         self.event(|engine, store, _, now| engine.webhook_answered(store, &batch, answer, now));
         self.webhook_posts.push(batch);
     }
@@ -560,6 +621,7 @@ impl SimulatedRoom {
         if matches!(answer, Ok(200..=299)) {
             self.webhook_delivered.push(batch.clone());
         }
+        self.flush_waiting();
         self.event(|engine, store, _, now| engine.webhook_answered(store, batch, answer, now));
     }
 
@@ -587,6 +649,12 @@ impl SimulatedRoom {
             .into_iter()
             .filter_map(|r| r.frame)
             .collect()
+    }
+
+    /// Drains the WebSocket messages a plain client received (a SockJS client's are in
+    /// `sockjs_frames`), each with the frames it carried; its frames stay to be taken.
+    pub fn take_messages(&mut self, client: ConnId) -> Vec<SocketMessage> {
+        self.messages.remove(&client).unwrap_or_default()
     }
 
     pub fn take_received(&mut self, conn: ConnId) -> Vec<Received> {
@@ -666,7 +734,9 @@ impl SimulatedRoom {
                 if self.sockjs_clients.contains(&client) {
                     self.sockjs_client_receives(client, &bytes);
                 } else {
-                    self.client_receives(client, &bytes, binary);
+                    let frames = self.client_receives(client, &bytes, binary);
+                    let message = SocketMessage { frames, binary };
+                    self.messages.entry(client).or_default().push(message);
                 }
             }
         }
@@ -685,8 +755,10 @@ impl SimulatedRoom {
         self.sockjs_frames.entry(client).or_default().push(text);
     }
 
-    /// A client's end of the socket: decodes what the room sent it.
-    fn client_receives(&mut self, client: ConnId, bytes: &[u8], binary: bool) {
+    /// A client's end of the socket: decodes what the room sent it; how many frames (and
+    /// heart-beats) the message completed.
+    fn client_receives(&mut self, client: ConnId, bytes: &[u8], binary: bool) -> usize {
+        let mut completed = 0;
         let decoder = self
             .decoders
             .entry(client)
@@ -710,7 +782,9 @@ impl SimulatedRoom {
                 .entry(client)
                 .or_default()
                 .push(Received { frame, binary });
+            completed += 1;
         }
+        completed
     }
 }
 

@@ -120,12 +120,21 @@ impl Network {
                 work(engine, store, sockets, now)
             },
         );
-        match turn.alarm {
-            Some(AlarmChange::Set(at)) => node.alarm = Some(at),
-            Some(AlarmChange::Delete) => node.alarm = None,
-            None => {}
+        let flushed = turn
+            .sends_waiting
+            .then(|| node.host.flush_sends(&mut node.sockets, now));
+        for turn_alarm in [Some(turn.alarm), flushed.as_ref().map(|f| f.alarm)]
+            .into_iter()
+            .flatten()
+        {
+            match turn_alarm {
+                Some(AlarmChange::Set(at)) => node.alarm = Some(at),
+                Some(AlarmChange::Delete) => node.alarm = None,
+                None => {}
+            }
         }
-        for (gateway, call) in turn.calls {
+        let flushed_calls = flushed.map(|f| f.calls).unwrap_or_default();
+        for (gateway, call) in turn.calls.into_iter().chain(flushed_calls) {
             self.transit.push(InTransit::ToGateway { gateway, call });
         }
         turn.result.expect("the room's storage works")
@@ -220,7 +229,7 @@ impl Network {
         }
     }
 
-    /// What a client was sent since the last take, as text.
+    /// The frames a client was sent since the last take, as text, one by one.
     pub fn take(&mut self, client: &Client) -> Vec<String> {
         match client {
             Client::Direct { room, conn } => self
@@ -228,11 +237,15 @@ impl Network {
                 .sockets
                 .take_received(*conn)
                 .into_iter()
-                .map(|(bytes, _)| String::from_utf8_lossy(&bytes).into_owned())
+                .flat_map(|(bytes, _)| frames_of(&bytes))
                 .collect(),
-            Client::OnGateway { gateway, member } => {
-                self.gateway(gateway).sockets.take_text(*member)
-            }
+            Client::OnGateway { gateway, member } => self
+                .gateway(gateway)
+                .sockets
+                .take_text(*member)
+                .iter()
+                .flat_map(|text| frames_of(text.as_bytes()))
+                .collect(),
         }
     }
 
@@ -398,4 +411,13 @@ impl Network {
         }
         self.now = until;
     }
+}
+
+/// The frames one WebSocket message carries, each with its NUL, as a STOMP client splits them
+/// (a message may carry several: see the room's coalescing). Bodies here have no NUL.
+fn frames_of(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split_inclusive(|&b| b == 0)
+        .map(|frame| String::from_utf8_lossy(frame).into_owned())
+        .collect()
 }

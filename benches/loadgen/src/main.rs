@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! loadgen fanout --flavor stomp|rabbit|floor --url URL --subscribers N --messages M [--rate R]
+//!                [--batch K]   (K SEND frames per WebSocket message from the publisher; STOMP)
 //! loadgen rooms  --flavor ... --url URL-with-{room} --rooms R --members K --rate R --seconds S
 //!                [--send-to DESTINATION --body json] [--stats URL,URL] [--room-stats URL-with-{room}]
 //! loadgen scale  --flavor ... --url URL --members M [--messages N] [--paced-rate R]
@@ -23,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use client::{Conn, Flavor};
+use client::{Conn, Counts, Flavor};
 use measure::{elapsed_ns, Latencies, ProcessSample};
 use serde_json::{json, Value};
 use tokio::sync::{Barrier, Semaphore};
@@ -122,6 +123,7 @@ async fn fanout(args: &Args) -> Result<Value, Error> {
     let rate = args.number("rate", 0);
     let size = args.number("size", 100) as usize;
     let deadline = Duration::from_secs(args.number("timeout", 120));
+    let batch = args.number("batch", 1).max(1) as usize;
     eprintln!("fanout: {flavor:?} {subscribers} subscribers, {messages} messages, rate {rate}/s");
 
     let ready = Arc::new(Barrier::new(subscribers + 1));
@@ -139,6 +141,7 @@ async fn fanout(args: &Args) -> Result<Value, Error> {
             let mut conn = Conn::open(flavor, &url, (0, 0), &format!("sub{n}")).await?;
             conn.subscribe(&destination).await?;
             drop(permit);
+            let subscribed = conn.counts();
             ready.wait().await;
             let mut latencies = Latencies::default();
             let stop = Instant::now() + deadline;
@@ -148,10 +151,11 @@ async fn fanout(args: &Args) -> Result<Value, Error> {
                     _ => break,
                 }
             }
-            Ok::<_, Error>(latencies)
+            Ok::<_, Error>((latencies, conn.counts().since(subscribed)))
         }));
     }
     let mut publisher = Conn::open(flavor, &url, (0, 0), "publisher").await?;
+    publisher.batch_sends(batch);
     ready.wait().await;
     eprintln!("fanout: all subscribed; publishing");
     let pids = args.pids();
@@ -166,31 +170,37 @@ async fn fanout(args: &Args) -> Result<Value, Error> {
         publisher
             .publish(&destination, &measure::body(seq, size))
             .await?;
-        if interval.is_some() {
-            // Paced: each message leaves now, or the latency would include batching.
+        if interval.is_some() && (seq + 1) % batch as u64 == 0 {
+            // Paced: each message (each batch) leaves now, or the latency would include waiting.
             publisher.flush().await?;
         }
     }
     publisher.flush().await?;
     let published_in = started.elapsed();
-    let mut all = Latencies::default();
+    let (mut all, mut received) = (Latencies::default(), Counts::default());
     for task in tasks {
-        all.merge(task.await??);
+        let (latencies, counts) = task.await??;
+        all.merge(latencies);
+        received.add(counts);
     }
     let elapsed = started.elapsed();
     let (server_after, client_after) = (ProcessSample::take(&pids), ProcessSample::own());
     let delivered = all.count();
     eprintln!(
-        "fanout: {delivered} of {} deliveries in {:.2} s",
+        "fanout: {delivered} of {} deliveries in {:.2} s, in {} WebSocket messages",
         messages * subscribers as u64,
-        elapsed.as_secs_f64()
+        elapsed.as_secs_f64(),
+        received.ws_messages
     );
     Ok(json!({
         "scenario": "fanout", "flavor": flavor.name(), "subscribers": subscribers, "messages": messages,
-        "rate": rate, "size": size, "expected": messages * subscribers as u64, "delivered": delivered,
+        "rate": rate, "size": size, "publisher_sends_per_ws_message": if flavor == Flavor::Floor { 1 } else { batch }, "expected": messages * subscribers as u64, "delivered": delivered,
         "seconds": elapsed.as_secs_f64(), "publish_seconds": published_in.as_secs_f64(),
         "delivered_per_second": delivered as f64 / elapsed.as_secs_f64(),
         "latency_ms": all.summary(), "cdf_ms": all.cdf(200),
+        // At the subscribers: WebSocket messages received, and MESSAGE frames parsed from them.
+        "ws_messages": received.ws_messages, "message_frames": received.deliveries,
+        "ws_messages_per_delivery": received.ws_messages_per_delivery(),
         "server_cpu_seconds": server_after.cpu_seconds() - server_before.cpu_seconds(),
         "server_cpu_by_process": server_after.cpu_by_process_since(&server_before),
         "client_cpu_seconds": client_after.cpu_seconds() - client_before.cpu_seconds(),
@@ -245,6 +255,7 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
                 let mut conn = conn?;
                 conn.subscribe(&destination).await?;
                 drop(permit);
+                let counted_from = conn.counts();
                 subscribed.wait().await;
                 ready.wait().await;
                 let (mut writer, mut reader) = conn.split();
@@ -282,7 +293,7 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
                     latencies.record_body(&body);
                 }
                 let sent = write.await??;
-                Ok::<_, Error>((sent, latencies))
+                Ok::<_, Error>((sent, latencies, reader.counts().since(counted_from)))
             }));
         }
     }
@@ -297,11 +308,12 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
     let rooms_subscribed = stats::sum_over_rooms(&room_stats, room_count).await;
     let (server_subscribed, subscribed_at) = (ProcessSample::take(&pids), Instant::now());
     ready.wait().await;
-    let (mut sent, mut all) = (0, Latencies::default());
+    let (mut sent, mut all, mut received) = (0, Latencies::default(), Counts::default());
     for task in tasks {
-        let (s, l) = task.await??;
+        let (s, l, counts) = task.await??;
         sent += s;
         all.merge(l);
+        received.add(counts);
     }
     let (server_after, client_after) = (ProcessSample::take(&pids), ProcessSample::own());
     let measured_seconds = subscribed_at.elapsed().as_secs_f64();
@@ -316,6 +328,8 @@ async fn rooms(args: &Args) -> Result<Value, Error> {
         "seconds": seconds, "destination": destination_template, "send_to": send_template,
         "published": sent, "delivered": all.count(),
         "delivered_per_second": all.count() as f64 / seconds as f64, "latency_ms": all.summary(),
+        "ws_messages": received.ws_messages, "message_frames": received.deliveries,
+        "ws_messages_per_delivery": received.ws_messages_per_delivery(),
         "server_cpu_seconds_incl_setup": server_after.cpu_seconds() - server_before.cpu_seconds(),
         "client_cpu_seconds_incl_setup": client_after.cpu_seconds() - client_before.cpu_seconds(),
         "server_cpu_seconds": server_after.cpu_seconds() - server_subscribed.cpu_seconds(),

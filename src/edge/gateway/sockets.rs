@@ -2,13 +2,11 @@
 //! its STOMP connection's session as its attachment (as a room's sockets carry theirs, see
 //! [`super::super::websockets`]).
 
-use std::collections::HashMap;
-
 use wasm_bindgen::JsCast;
 use worker::{js_sys, State, WebSocket};
 
 use super::super::websockets::{
-    accept_tagged, close_without_session, send_one, send_to_each, HibernationState,
+    accept_tagged, close_without_session, send_one, HibernationState, OpenSockets,
 };
 use crate::gateway::GatewaySockets;
 use crate::relay::MemberId;
@@ -27,8 +25,8 @@ pub fn member_of(state: &State, ws: &WebSocket) -> Option<MemberId> {
 /// The sockets of one gateway, for the duration of one event.
 pub struct GatewayObjectSockets<'a> {
     pub state: &'a State,
-    /// The handles of the gateway's open sockets, kept between events.
-    pub open: &'a mut HashMap<MemberId, WebSocket>,
+    /// The gateway's open sockets, kept between events.
+    pub open: &'a mut OpenSockets,
     /// A socket being opened, accepted when the gateway gives it its id.
     pub incoming: Option<WebSocket>,
     /// A socket whose close is being handled: listed even if the runtime no longer lists it.
@@ -48,29 +46,28 @@ impl GatewaySockets for GatewayObjectSockets<'_> {
     }
 
     fn send(&mut self, member: MemberId, bytes: &[u8], binary: bool) {
-        if let Some(ws) = self.open.get(&member) {
+        if let Some(ws) = self.open.get(member) {
             send_one(ws, bytes, binary);
         }
     }
 
     /// One message to several members: crosses into JavaScript once.
     fn send_many(&mut self, members: &[MemberId], bytes: &[u8], binary: bool) {
-        let open = members.iter().filter_map(|member| self.open.get(member));
-        send_to_each(open, bytes, binary);
+        self.open.send_to_each(members, bytes, binary);
     }
 
     fn close(&mut self, member: MemberId, code: u16, reason: &str) {
-        if let Some(ws) = self.open.remove(&member) {
+        if let Some(ws) = self.open.remove(member) {
             close_without_session(&ws, code, reason);
         }
     }
 
     fn forget(&mut self, member: MemberId) {
-        self.open.remove(&member);
+        self.open.remove(member);
     }
 
     fn save_session(&mut self, member: MemberId, session: &str) {
-        if let Some(ws) = self.open.get(&member) {
+        if let Some(ws) = self.open.get(member) {
             if let Err(error) = ws.serialize_attachment(session) {
                 super::super::logs::platform_error(
                     "could not keep a gateway connection's session",
@@ -107,7 +104,7 @@ impl GatewaySockets for GatewayObjectSockets<'_> {
     }
 
     fn last_ping_ms(&self, member: MemberId) -> Option<u64> {
-        let ws = self.open.get(&member)?;
+        let ws = self.open.get(member)?;
         let state: &HibernationState = self.state.as_raw().unchecked_ref();
         let stamp = state.auto_response_timestamp(ws.as_ref()).ok()?;
         let date = stamp.dyn_ref::<js_sys::Date>()?;

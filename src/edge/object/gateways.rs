@@ -86,6 +86,13 @@ impl Reach {
         }
     }
 
+    /// Sends the frames the room's events left waiting, while it is in memory.
+    pub(super) fn flush_sends_now(&self) {
+        if let Some(room) = self.room() {
+            room.flush_sends_now();
+        }
+    }
+
     /// Another handle to the room's object, while it is in memory.
     fn room(&self) -> Option<Room> {
         Some(Room {

@@ -200,6 +200,11 @@ impl Broker {
         self.conns.keys().copied()
     }
 
+    /// How many connections are open, without walking them: placement asks on every upgrade.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
     /// The highest message id given out; persist it so ids stay monotonic across restarts.
     pub fn last_message_id(&self) -> u64 {
         self.last_message_id

@@ -67,6 +67,10 @@ impl RoomEngine {
                 self.raise_webhook_events(&outbox, now);
                 // RECEIPTs waiting for the commit: it happens now.
                 let waited_for = !outbox.held.is_empty() || outbox.must_commit;
+                if self.commit_due(now, waited_for) {
+                    // Frames still being coalesced leave first: no fan-out waits for a write.
+                    sockets.flush();
+                }
                 self.commit(store, now, waited_for)
             });
         if let Err(error) = result {
@@ -243,22 +247,30 @@ impl RoomEngine {
     /// [`FLUSH_BATCH`] are deferred; or their delay ran out; or an id was given above its
     /// stored ceiling). Each commit carries the id ceilings it needs (see [`ids`]), and the
     /// history trims after everything else.
-    pub(super) fn commit(
-        &mut self,
-        store: &mut impl Storage,
-        now: u64,
-        now_needed: bool,
-    ) -> Result<(), StorageError> {
+    /// Whether [`commit`](Self::commit) writes now.
+    pub(super) fn commit_due(&self, now: u64, now_needed: bool) -> bool {
         let given = (self.broker.last_message_id(), self.last_conn);
-        let due = now_needed
+        now_needed
             || !self.batch.is_empty()
             || self.deferred.len() >= FLUSH_BATCH
             || self
                 .deferred_since
                 .is_some_and(|since| now >= since + FLUSH_DELAY_MS)
             || self.message_ids.due(given.0, now)
-            || self.conn_ids.due(given.1, now);
-        if !due {
+            || self.conn_ids.due(given.1, now)
+    }
+
+    pub(super) fn commit(
+        &mut self,
+        store: &mut impl Storage,
+        now: u64,
+        now_needed: bool,
+    ) -> Result<(), StorageError> {
+        // During an event the runs are out of `self` (see `with_sockets`); outside one (a
+        // webhook's answer, an eviction) the caller has sent them first.
+        debug_assert!(!self.out.waiting(), "frames waiting behind a write");
+        let given = (self.broker.last_message_id(), self.last_conn);
+        if !self.commit_due(now, now_needed) {
             if !self.deferred.is_empty() && self.deferred_since.is_none() {
                 self.deferred_since = Some(now);
             }

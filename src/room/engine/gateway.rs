@@ -147,8 +147,7 @@ impl RoomEngine {
     pub fn placement(&mut self, now: u64) -> Placement {
         let direct = self
             .broker
-            .connections()
-            .count()
+            .connection_count()
             .saturating_sub(self.members.len());
         let scaling = &self.settings.scaling;
         let since = now.saturating_sub(self.settings.broker.connect_timeout_ms + PLACED_MARGIN_MS);

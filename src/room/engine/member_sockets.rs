@@ -5,10 +5,9 @@
 use std::collections::BTreeMap;
 
 use crate::relay::MemberId;
-use crate::room::http::{HttpResponse, ListenerId};
 use crate::room::members::Members;
 use crate::room::session::ConnId;
-use crate::room::sockets::Sockets;
+use crate::room::sockets::{Frames, Sockets};
 
 pub struct MemberSockets<'a, S: Sockets> {
     pub members: &'a mut Members,
@@ -58,6 +57,30 @@ impl<S: Sockets> Sockets for MemberSockets<'_, S> {
         }
     }
 
+    /// Plain sockets get the frames as one message; members get them one by one, as before
+    /// (their gateway's call already carries all that waited, and what a gateway sends its
+    /// sockets is its own business).
+    fn send_frames(&mut self, conns: &[ConnId], frames: &Frames) {
+        if self.members.is_empty() {
+            return self.sockets.send_frames(conns, frames);
+        }
+        let (held, plain): (Vec<ConnId>, Vec<ConnId>) = conns.iter().partition(|&&conn| {
+            self.members.member_of(conn).is_some() || self.members.departed(conn)
+        });
+        if !plain.is_empty() {
+            self.sockets.send_frames(&plain, frames);
+        }
+        if !held.is_empty() {
+            for frame in frames.iter() {
+                self.send_many(&held, frame, frames.binary);
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        self.sockets.flush();
+    }
+
     /// A member's close goes to its gateway (which closes the socket after what was sent
     /// before), and the member leaves the table.
     fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
@@ -91,30 +114,8 @@ impl<S: Sockets> Sockets for MemberSockets<'_, S> {
         self.sockets.sessions()
     }
 
-    /// A member has no socket here: its gateway keeps it alive.
-    fn last_ping_ms(&self, conn: ConnId) -> Option<u64> {
-        self.sockets.last_ping_ms(conn)
-    }
-
-    fn hold(&mut self, listener: ListenerId) {
-        self.sockets.hold(listener);
-    }
-
-    fn answer(&mut self, listener: ListenerId, response: HttpResponse) {
-        self.sockets.answer(listener, response);
-    }
-
-    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> Option<usize> {
-        self.sockets.stream(listener, bytes)
-    }
-
-    fn unread(&self, listener: ListenerId) -> usize {
-        self.sockets.unread(listener)
-    }
-
-    fn end(&mut self, listener: ListenerId) {
-        self.sockets.end(listener);
-    }
+    // A member has no socket here (its gateway keeps it alive): the rest as it is.
+    crate::room::sockets::pass_on_to_inner!();
 
     fn members(&mut self) -> Option<&mut Members> {
         Some(self.members)

@@ -153,7 +153,7 @@ impl RoomEngine {
             return Some(self.sockjs_framed(store, sockets, conn, data, binary, now));
         }
         if self.echoes(conn) {
-            sockets.send(conn, data, binary);
+            sockets.send_apart(conn, data, binary);
             return Some(Ok(()));
         }
         None

@@ -78,6 +78,7 @@ impl RoomEngine {
             webhooks,
             broker,
             auth,
+            out: Coalescer::new(settings.coalesce_frames),
             settings,
             timers: Timers::default(),
             batch: Vec::new(),
@@ -226,7 +227,9 @@ impl RoomEngine {
         // Connection ids given out since the last stored one stay taken too.
         fresh.last_conn = fresh.last_conn.max(self.last_conn);
         // Stored at once (their ceilings), so ids given out before the failure stay taken
-        // even if the room is evicted before its next event.
+        // even if the room is evicted before its next event; what the restore sent leaves
+        // first (no fan-out waits behind a write).
+        sockets.flush();
         fresh.commit(store, now, true)?;
         fresh.counts = std::mem::take(&mut self.counts);
         // Open requests live in memory only, and are still open. (SockJS sessions are out of

@@ -38,7 +38,6 @@ pub use answers::{
     answer, greeting, http_date, info, method_of, not_an_upgrade, preflight, refuse_broken_upgrade,
     with_cors,
 };
-pub(crate) use outlet::framed;
 pub use outlet::SessionSockets;
 
 use super::http::{HttpResponse, ListenerId};

@@ -3,7 +3,6 @@
 //! goes to the sockets as it is.
 
 use super::{Carrier, SockJsSessions};
-use crate::room::http::{HttpResponse, ListenerId};
 use crate::room::session::ConnId;
 use crate::room::sockets::Sockets;
 use crate::sockjs;
@@ -30,7 +29,8 @@ impl<S: Sockets> SessionSockets<'_, S> {
                     return false;
                 }
                 self.sessions.framed.insert(conn);
-                self.sockets.send(conn, sockjs::OPEN.as_bytes(), false);
+                self.sockets
+                    .send_apart(conn, sockjs::OPEN.as_bytes(), false);
                 true
             }
         }
@@ -47,7 +47,7 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
         if self.sessions.is_session(conn) {
             self.sessions.send(conn, bytes, self.sockets, self.now);
         } else if self.sessions.is_framed(conn) {
-            self.sockets.send(conn, framed(bytes).as_bytes(), false);
+            self.sockets.send_sockjs(&[conn], bytes);
         } else {
             self.sockets.send(conn, bytes, binary);
         }
@@ -71,9 +71,12 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
         }
         self.sockets.send_many(&plain, bytes, binary);
         if !framed_conns.is_empty() {
-            self.sockets
-                .send_many(&framed_conns, framed(bytes).as_bytes(), false);
+            self.sockets.send_sockjs(&framed_conns, bytes);
         }
+    }
+
+    fn flush(&mut self) {
+        self.sockets.flush();
     }
 
     fn close(&mut self, conn: ConnId, code: u16, reason: &str) {
@@ -84,7 +87,7 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
         }
         if self.sessions.framed.remove(&conn) {
             let frame = sockjs::close_frame(code, reason);
-            self.sockets.send(conn, frame.as_bytes(), false);
+            self.sockets.send_apart(conn, frame.as_bytes(), false);
         }
         self.sockets.close(conn, code, reason);
     }
@@ -109,37 +112,9 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
         self.sockets.sessions()
     }
 
-    fn last_ping_ms(&self, conn: ConnId) -> Option<u64> {
-        self.sockets.last_ping_ms(conn)
-    }
-
-    fn hold(&mut self, listener: ListenerId) {
-        self.sockets.hold(listener);
-    }
-
-    fn answer(&mut self, listener: ListenerId, response: HttpResponse) {
-        self.sockets.answer(listener, response);
-    }
-
-    fn stream(&mut self, listener: ListenerId, bytes: &[u8]) -> Option<usize> {
-        self.sockets.stream(listener, bytes)
-    }
-
-    fn unread(&self, listener: ListenerId) -> usize {
-        self.sockets.unread(listener)
-    }
-
-    fn end(&mut self, listener: ListenerId) {
-        self.sockets.end(listener);
-    }
+    crate::room::sockets::pass_on_to_inner!();
 
     fn members(&mut self) -> Option<&mut crate::room::members::Members> {
         self.sockets.members()
     }
-}
-
-/// A STOMP frame (or heart-beat) as one SockJS message. SockJS carries text only: a body that
-/// is not UTF-8 arrives with replacement characters (the README says so).
-pub(crate) fn framed(bytes: &[u8]) -> String {
-    sockjs::messages_frame([String::from_utf8_lossy(bytes).as_ref()])
 }
