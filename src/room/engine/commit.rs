@@ -242,11 +242,6 @@ impl RoomEngine {
         Ok(())
     }
 
-    /// Commits the event's writes with the deferred ones, when anything must be committed
-    /// now (`now_needed`: a RECEIPT waits; or the event has writes that are not deferrable; or
-    /// [`FLUSH_BATCH`] are deferred; or their delay ran out; or an id was given above its
-    /// stored ceiling). Each commit carries the id ceilings it needs (see [`ids`]), and the
-    /// history trims after everything else.
     /// Whether [`commit`](Self::commit) writes now.
     pub(super) fn commit_due(&self, now: u64, now_needed: bool) -> bool {
         let given = (self.broker.last_message_id(), self.last_conn);
@@ -260,6 +255,11 @@ impl RoomEngine {
             || self.conn_ids.due(given.1, now)
     }
 
+    /// Commits the event's writes with the deferred ones, when anything must be committed
+    /// now (`now_needed`: a RECEIPT waits; or the event has writes that are not deferrable; or
+    /// [`FLUSH_BATCH`] are deferred; or their delay ran out; or an id was given above its
+    /// stored ceiling). Each commit carries the id ceilings it needs (see [`ids`]), and the
+    /// history trims after everything else.
     pub(super) fn commit(
         &mut self,
         store: &mut impl Storage,
