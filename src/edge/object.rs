@@ -85,10 +85,17 @@ struct Live {
     sockets: OpenSockets,
     /// HTTP requests the room holds open (long polls, event streams).
     held: HashMap<ListenerId, Outlet>,
-    /// The last event left frames waiting (see [`Host::flush_sends`]).
-    sends_waiting: bool,
-    /// An event waits to send them.
+    /// A timer waits to send the frames an event left waiting (see [`Host::flush_sends`]).
     flush_scheduled: bool,
+}
+
+impl Live {
+    /// An event left frames waiting to be coalesced (see [`Host::flush_sends`]).
+    fn sends_waiting(&self) -> bool {
+        self.host
+            .engine()
+            .is_some_and(room::RoomEngine::sends_waiting)
+    }
 }
 
 /// Which handler of the room an HTTP request is for.
@@ -412,7 +419,7 @@ impl Room {
             let Some(live) = slot.as_mut() else {
                 return;
             };
-            if !live.sends_waiting || live.flush_scheduled {
+            if !live.sends_waiting() || live.flush_scheduled {
                 return;
             }
             live.flush_scheduled = true;
@@ -441,11 +448,10 @@ impl Room {
             let Some(live) = slot.as_mut() else {
                 return;
             };
-            if !live.sends_waiting {
+            if !live.sends_waiting() {
                 return;
             }
             live.flush_scheduled = false;
-            live.sends_waiting = false;
             let mut sockets = RoomSockets {
                 state: &self.state,
                 open: &mut live.sockets,
@@ -486,7 +492,6 @@ impl Room {
                 incoming_request: arrival.request,
             };
             let mut turn = live.host.event(&mut live.store, &mut sockets, now, work);
-            live.sends_waiting = turn.sends_waiting;
             live.flush_scheduled &= turn.sends_waiting;
             // A failed event is among them, as the room logs it.
             logs::print(&turn.logs);
@@ -518,7 +523,6 @@ impl Room {
             store,
             sockets: OpenSockets::default(),
             held: HashMap::new(),
-            sends_waiting: false,
             flush_scheduled: false,
         }))
     }
