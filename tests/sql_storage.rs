@@ -439,6 +439,44 @@ fn a_commit_of_one_statement_needs_no_transaction() {
     assert_eq!(database.transactions(), begun + 2);
 }
 
+/// A group commit of 33 archives (over two destinations, a queued message among them) is
+/// three INSERTs of history rows, within the platform's 100 parameters each, not 33: each
+/// statement is a call across to the runtime. Every row is kept, in order.
+#[test]
+fn a_group_commit_inserts_its_archives_sixteen_rows_to_a_statement() {
+    let database = NativeSql::new();
+    let mut store = database.open();
+    let destination = |id: u64| if id % 2 == 0 { "/topic/a" } else { "/topic/b" };
+    let mut writes: Vec<Write> = (1..=20)
+        .map(|id| Write::Archive(message(id, destination(id), &format!("m{id}"))))
+        .collect();
+    writes.push(Write::Enqueue(message(21, "/queue/q", "queued")));
+    writes.extend(
+        (22..=34).map(|id| Write::Archive(message(id, destination(id), &format!("m{id}")))),
+    );
+    let before = database.statements();
+    store.commit(&writes).expect("commit");
+    // 16 + 4 archives, the enqueue, 13 archives; then each destination's summary (2 each).
+    assert_eq!(database.statements() - before, 3 + 1 + 4);
+    for name in ["/topic/a", "/topic/b"] {
+        let ids: Vec<u64> = oldest_first(&store, name).iter().map(|m| m.id).collect();
+        let expected: Vec<u64> = (1..=34)
+            .filter(|&id| id != 21 && destination(id) == name)
+            .collect();
+        assert_eq!(ids, expected, "{name}");
+        let bodies: Vec<Vec<u8>> = oldest_first(&store, name)
+            .into_iter()
+            .map(|m| m.body)
+            .collect();
+        let written: Vec<Vec<u8>> = expected
+            .iter()
+            .map(|id| format!("m{id}").into_bytes())
+            .collect();
+        assert_eq!(bodies, written, "{name}");
+    }
+    assert_eq!(store.message_counts(), Ok((33, 1)));
+}
+
 /// The native database refuses what the platform's does, so the store is not tested on SQL
 /// the Durable Object would refuse.
 #[test]

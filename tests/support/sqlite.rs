@@ -44,6 +44,8 @@ pub struct NativeSql {
     admin: Arc<AtomicBool>,
     /// Transactions begun, for tests of when the store needs one.
     transactions: Rc<Cell<u64>>,
+    /// Statements run (each a call across to the runtime in a Durable Object).
+    statements: Rc<Cell<u64>>,
 }
 
 impl Default for NativeSql {
@@ -83,6 +85,7 @@ impl NativeSql {
             connection: Rc::new(connection),
             admin,
             transactions: Rc::new(Cell::new(0)),
+            statements: Rc::new(Cell::new(0)),
         }
     }
 
@@ -101,6 +104,11 @@ impl NativeSql {
         self.transactions.get()
     }
 
+    /// Statements run by [`SqlDatabase::query`], alone or in a transaction.
+    pub fn statements(&self) -> u64 {
+        self.statements.get()
+    }
+
     fn as_admin(&self, sql: &str) -> Result<(), StorageError> {
         self.admin.store(true, Ordering::Relaxed);
         let outcome = self.connection.execute_batch(sql).map_err(refusal);
@@ -116,6 +124,7 @@ pub fn sql_store() -> SqlStore<NativeSql> {
 
 impl SqlDatabase for NativeSql {
     fn query(&self, sql: &str, params: Vec<SqlValue>) -> Result<Vec<Vec<SqlValue>>, StorageError> {
+        self.statements.set(self.statements.get() + 1);
         let mut batch = Batch::new(&self.connection, sql);
         let mut rows = Vec::new();
         let mut statements = 0;

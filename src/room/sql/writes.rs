@@ -1,5 +1,6 @@
-//! The statements of a commit: one or two per [`Write`], then the history summary of each
-//! destination whose history changed, recounted in the same transaction.
+//! The statements of a commit: one or two per [`Write`] (a run of archives shares an INSERT),
+//! then the history summary of each destination whose history changed, recounted in the same
+//! transaction.
 
 use super::schema::{HISTORY_DROPPED_KEY, SET_META};
 use super::{SqlValue, Statement};
@@ -27,20 +28,43 @@ const TRIMMED_IDS: &str = "SELECT id FROM (
 const FORGET_EMPTY_SUMMARY: &str =
     "DELETE FROM history_summary WHERE destination = ?1 AND rows = 0";
 
+/// History rows one INSERT carries: six parameters each, within the platform's 100 per
+/// statement. A group commit's archives go in as few statements as that allows, since each
+/// statement is a call across to the runtime with its own fixed cost.
+pub(super) const ARCHIVES_PER_INSERT: usize = 16;
+
 /// The statements that apply `writes`, in order.
 pub(super) fn statements_of(writes: &[Write]) -> Vec<Statement> {
     let mut statements = Vec::with_capacity(writes.len() + 1);
     let mut summarized: Vec<&str> = Vec::new();
-    for write in writes {
-        statements.extend(statements_of_one(write));
-        if let Write::Archive(Message { destination, .. })
-        | Write::TrimHistory { destination, .. }
-        | Write::DropHistory { destination } = write
-        {
-            if !summarized.contains(&destination.as_str()) {
-                summarized.push(destination);
+    let mut rest = writes;
+    while let Some(write) = rest.first() {
+        let archives: Vec<&Message> = rest
+            .iter()
+            .map_while(|write| match write {
+                Write::Archive(message) => Some(message),
+                _ => None,
+            })
+            .take(ARCHIVES_PER_INSERT)
+            .collect();
+        let taken = if archives.is_empty() {
+            statements.extend(statements_of_one(write));
+            1
+        } else {
+            statements.push(archive(&archives));
+            archives.len()
+        };
+        for write in &rest[..taken] {
+            if let Write::Archive(Message { destination, .. })
+            | Write::TrimHistory { destination, .. }
+            | Write::DropHistory { destination } = write
+            {
+                if !summarized.contains(&destination.as_str()) {
+                    summarized.push(destination);
+                }
             }
         }
+        rest = &rest[taken..];
     }
     for destination in summarized {
         statements.push(Statement::new(SUMMARIZE, vec![destination.into()]));
@@ -57,10 +81,7 @@ fn statements_of_one(write: &Write) -> Vec<Statement> {
     let one = |sql: &'static str, params: Vec<SqlValue>| vec![Statement::new(sql, params)];
     match write {
         Write::Counter(counter, value) => one(SET_META, vec![counter.key().into(), (*value).into()]),
-        Write::Archive(message) => one(
-            "INSERT OR REPLACE INTO history (id, destination, headers, body, is_binary, size) VALUES (?, ?, ?, ?, ?, ?)",
-            [message_values(message), vec![record::message_row_bytes(message).into()]].concat(),
-        ),
+        Write::Archive(message) => vec![archive(&[message])],
         // Keeps the newest `keep_rows` within `keep_bytes`, and always the newest; the
         // summary remembers the highest id it deletes.
         Write::TrimHistory {
@@ -234,6 +255,24 @@ fn statements_of_one(write: &Write) -> Vec<Statement> {
             vec![name.as_str().into()],
         ),
     }
+}
+
+/// One INSERT of topic messages into their history, in order.
+fn archive(messages: &[&Message]) -> Statement {
+    let mut sql = String::from(
+        "INSERT OR REPLACE INTO history (id, destination, headers, body, is_binary, size) VALUES ",
+    );
+    let mut params = Vec::with_capacity(messages.len() * 6);
+    for (index, message) in messages.iter().enumerate() {
+        sql.push_str(if index == 0 {
+            "(?, ?, ?, ?, ?, ?)"
+        } else {
+            ", (?, ?, ?, ?, ?, ?)"
+        });
+        params.extend(message_values(message));
+        params.push(record::message_row_bytes(message).into());
+    }
+    Statement::new(sql, params)
 }
 
 /// A message's `id, destination, headers, body, is_binary`, its headers as the room lays them
