@@ -49,9 +49,14 @@ pub const BUSY_WITHIN_MS: u64 = 5;
 
 /// A message's fan-out takes time of its own, during which the clock the room sees stands
 /// still: the busy window grows by one millisecond per this many deliveries the last message
-/// made (50 µs each, about what a delivery costs the runtime here), so a fan-out to 1,000
-/// subscribers counts the next message within 55 ms as queued behind it.
-pub const DELIVERIES_PER_BUSY_MS: usize = 20;
+/// made (200 µs each), so a fan-out to 1,000 subscribers counts the next message within
+/// 205 ms as queued behind it. A delivery sent alone cost the runtime about 50 µs here; a
+/// window of exactly that cost put a 1,000-subscriber room on a knife's edge: sent one frame
+/// at a time, a fan-out took a little longer than the window, so the next message found the
+/// room quiet and was sent one frame at a time too, and the room never caught up (20,000
+/// deliveries/s instead of 160,000). A window too wide costs little: what waits leaves at the
+/// next 0 ms timer.
+pub const DELIVERIES_PER_BUSY_MS: usize = 5;
 
 /// The most runs waiting at once, to lists of connections no two of which share one.
 pub const MAX_RUNS: usize = 16;

@@ -87,7 +87,9 @@ pub use broker::{
 };
 pub use broker::{IdempotencyKey, Published, IDEMPOTENCY_HEADER, MAX_IDEMPOTENCY_KEY_BYTES};
 pub use budget::{Budget, HistoryUsage, QueueOverflow, Usage};
-pub use coalesce::{BUSY_WITHIN_MS, MAX_COALESCED_BYTES, MAX_COALESCED_FRAMES};
+pub use coalesce::{
+    BUSY_WITHIN_MS, DELIVERIES_PER_BUSY_MS, MAX_COALESCED_BYTES, MAX_COALESCED_FRAMES,
+};
 pub use engine::{
     AlarmChange, EventCounts, Failed, Opened, RoomEngine, FLUSH_BATCH, FLUSH_DEADLINE_MS,
     FLUSH_DELAY_MS, ID_HEADROOM,
