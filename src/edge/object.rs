@@ -27,7 +27,8 @@
 //! The engine sends a fan-out before it commits the event's writes (in one `transactionSync`),
 //! and a RECEIPT after them; the alarm is set after both, since setting it is a write too. No
 //! `RefCell` borrow is held across an `.await`: the engine's work is synchronous, and the one
-//! asynchronous call (setting the alarm) runs after the borrow ends. Frames a busy room's
+//! asynchronous call (setting the alarm) runs after the borrow ends, in the background after a
+//! socket's message, which is handled with no promise of its own (see [`exports`]). Frames a busy room's
 //! event leaves waiting to be coalesced are sent by a timer of 0 ms in the background (see
 //! [`Room::flush_sends`]), which also borrows only between awaits.
 //!
@@ -48,8 +49,7 @@ use futures::StreamExt;
 use wasm_bindgen::JsValue;
 use worker::{
     durable_object, js_sys, wasm_bindgen_futures, Delay, DurableObject, Env, Request, Response,
-    Result, ScheduledTime, State, Storage, WebSocket, WebSocketIncomingMessage, WebSocketPair,
-    WebSocketRequestResponsePair,
+    Result, ScheduledTime, State, Storage, WebSocket, WebSocketPair, WebSocketRequestResponsePair,
 };
 
 use super::http::{self, Outlet, Push};
@@ -57,19 +57,21 @@ use super::logs;
 use super::registry;
 use super::sqlite::SqliteStore;
 use super::webhooks;
-use super::websockets::{conn_of, finish_close, OpenSockets, RoomSockets};
+use super::websockets::{conn_of, OpenSockets, RoomSockets};
 use super::{env, ROUTE_HEADER};
 use crate::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
 use crate::room::routes::Route;
 use crate::room::{self, AlarmChange, Failed, Host, Opened, Peer, Turn};
 use crate::stomp::subprotocol;
 
+mod exports;
 mod gateways;
 
 /// A STOMP heart-beat, and the auto-response that answers it.
 const HEART_BEAT: &str = "\n";
 
-#[durable_object]
+/// `fetch` comes through workers-rs; the other handlers are exported in [`exports`].
+#[durable_object(fetch)]
 pub struct Room {
     state: State,
     env: Env,
@@ -169,59 +171,6 @@ impl DurableObject for Room {
             }
             _ => Response::error("the router answers this request itself", 400),
         }
-    }
-
-    async fn websocket_message(
-        &self,
-        ws: WebSocket,
-        message: WebSocketIncomingMessage,
-    ) -> Result<()> {
-        let Some(conn) = conn_of(&self.state, &ws) else {
-            let _ = ws.close(Some(1011), Some("unknown connection"));
-            return Ok(());
-        };
-        let (data, binary): (&[u8], bool) = match &message {
-            WebSocketIncomingMessage::String(text) => (text.as_bytes(), false),
-            WebSocketIncomingMessage::Binary(bytes) => (bytes, true),
-        };
-        self.event(Arrival::default(), &mut |room, store, sockets, now| {
-            room.receive(store, sockets, conn, data, binary, now)
-        })
-        .await
-    }
-
-    async fn websocket_close(
-        &self,
-        ws: WebSocket,
-        code: usize,
-        reason: String,
-        _was_clean: bool,
-    ) -> Result<()> {
-        self.closed(&ws).await?;
-        finish_close(&ws, code, reason);
-        Ok(())
-    }
-
-    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
-        self.closed(&ws).await
-    }
-
-    async fn alarm(&self) -> Result<Response> {
-        let mut batch = None;
-        self.event(Arrival::default(), &mut |room, store, sockets, now| {
-            room.alarm(store, sockets, now)?;
-            batch = room.webhook_batch(store, now)?;
-            Ok(())
-        })
-        .await?;
-        // The webhook POST goes out after the event, in the background: the alarm returns at
-        // once, so a slow receiver never holds back the room's next deadlines.
-        if let Some(batch) = batch {
-            let live = Rc::downgrade(&self.live);
-            let reach = self.reach();
-            wasm_bindgen_futures::spawn_local(deliver(batch, live, self.state.storage(), reach));
-        }
-        Response::ok("ok")
     }
 }
 
