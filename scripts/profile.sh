@@ -36,7 +36,8 @@ esac
 mkdir -p "$OUT_DIR"
 
 step "building the load generator and the release Worker"
-cargo build --release --quiet --manifest-path benches/loadgen/Cargo.toml
+# Into its own target directory whatever CARGO_TARGET_DIR says: $LOADGEN is there.
+cargo build --release --quiet --manifest-path benches/loadgen/Cargo.toml --target-dir benches/loadgen/target
 if [ "${PROFILE_NAMES:-}" = 1 ]; then
     step "PROFILE_NAMES=1: building without wasm-opt, keeping function names"
     STOMP_ROOMS_NO_OPT=1 bash scripts/build.sh >&2
