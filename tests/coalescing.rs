@@ -345,6 +345,36 @@ fn room_with_two_subscribers(settings: Settings) -> SimulatedRoom {
 }
 
 room_test! {
+/// A gateway's member among the subscribers gets each frame in its gateway's call at once;
+/// the room's own sockets still get the burst coalesced (a run shared with a member used to
+/// be sent whole at the end of every event, so one subscriber on a gateway turned coalescing
+/// off for the whole room).
+fn a_burst_reaches_sockets_coalesced_though_a_member_subscribes_too() {
+    let mut room = room_with_two_subscribers(unthrottled());
+    let mut gateways = SimulatedGateways::default();
+    gateways.join(&mut room, "shard:lobby:0", 7);
+    gateways.frame(&mut room, "shard:lobby:0", 7, "SUBSCRIBE\nid:s\ndestination:/topic/chat", "");
+    gateways.deliver(&mut room);
+    gateways.calls.clear();
+    room.now += 1_000;
+    room.burst(|room| {
+        for n in 1..=5 {
+            room.publish(1, "/topic/chat", &n.to_string());
+        }
+        assert_eq!(room.take_messages(2), [text(1)], "the rest wait for the flush");
+        gateways.deliver(room);
+    });
+    for client in [2, 3] {
+        assert_eq!(room.bodies(client), numbered(5), "client {client}");
+    }
+    assert_eq!(room.take_messages(2), [text(4)], "the four that waited, as one message");
+    assert_eq!(room.take_messages(3), [text(1), text(4)]);
+    gateways.deliver(&mut room);
+    assert_eq!(gateways.bodies("shard:lobby:0", 7), numbered(5));
+}
+}
+
+room_test! {
 fn a_burst_of_messages_reaches_each_subscriber_as_one_message_once_the_host_flushes() {
     let mut room = room_with_two_subscribers(unthrottled());
     room.burst(|room| {

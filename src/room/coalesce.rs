@@ -174,11 +174,6 @@ impl Coalescer {
         !self.runs.is_empty()
     }
 
-    /// The connections runs wait for.
-    pub(crate) fn conns(&self) -> impl Iterator<Item = ConnId> + '_ {
-        self.runs.iter().flat_map(|run| run.conns.iter().copied())
-    }
-
     /// One frame due to each of `conns`: joins their run, or begins one. `shared`: it came as
     /// a send to many (a lone frame leaves as it came); `sockjs`: for SockJS sockets.
     pub(crate) fn add(
@@ -223,21 +218,6 @@ impl Coalescer {
             let oldest = self.runs.remove(0);
             waiting -= oldest.frames.byte_len();
             oldest.send(sockets);
-        }
-    }
-
-    /// Sends the runs to any connection `pick` picks, keeping the others waiting.
-    pub(crate) fn flush_picked(
-        &mut self,
-        sockets: &mut impl RunSink,
-        pick: impl Fn(ConnId) -> bool,
-    ) {
-        let (picked, kept) = std::mem::take(&mut self.runs)
-            .into_iter()
-            .partition(|run: &Run| run.conns.iter().any(|&conn| pick(conn)));
-        self.runs = kept;
-        for run in picked {
-            run.send(sockets);
         }
     }
 

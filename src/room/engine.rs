@@ -467,9 +467,7 @@ impl RoomEngine {
                 now,
             },
         );
-        if keep_run {
-            coalescing.flush_members();
-        } else {
+        if !keep_run {
             coalescing.flush();
         }
         self.out = out;

@@ -18,8 +18,11 @@
 //! Below SockJS's adapter ([`SessionSockets`](crate::room::sockjs::SessionSockets), which hands
 //! a SockJS socket's frames over with [`Sockets::send_sockjs`] and its own frames with
 //! [`Sockets::send_apart`]) and above the gateways' members
-//! ([`MemberSockets`](super::member_sockets::MemberSockets), whose calls already carry all
-//! that waited): everything the engine sends passes through it, so nothing overtakes a run.
+//! ([`MemberSockets`](super::member_sockets::MemberSockets)): everything the engine sends
+//! passes through it, so nothing overtakes a run. What is due to members passes straight on
+//! to their gateways' outboxes, whose calls already carry all that waited.
+
+use std::borrow::Cow;
 
 use crate::room::coalesce::Coalescer;
 use crate::room::members::Members;
@@ -33,24 +36,30 @@ pub(super) struct Coalescing<'a, S: Sockets> {
 }
 
 impl<S: Sockets> Coalescing<'_, S> {
-    /// Sends the runs to gateways' members: their frames wait in the gateways' outboxes, whose
-    /// bounds the event that fills them checks, so they never wait past their event here.
-    pub(super) fn flush_members(&mut self) {
-        let Some(members) = self.sockets.members() else {
-            return;
+    /// `conns` without the gateways' members among them, who are handed the frame at once:
+    /// it waits in their gateways' outboxes, whose calls already carry all that waited, and
+    /// whose bounds the event that fills them checks. Kept out of the runs, a member never
+    /// holds a run to the end of its event, so the room's own sockets are coalesced whoever
+    /// else subscribes.
+    fn without_members<'c>(
+        &mut self,
+        conns: &'c [ConnId],
+        bytes: &[u8],
+        binary: bool,
+    ) -> Cow<'c, [ConnId]> {
+        let Some(members) = self.sockets.members().filter(|members| !members.is_empty()) else {
+            return Cow::Borrowed(conns);
         };
-        if members.is_empty() {
-            return;
+        let held = |conn: &ConnId| members.member_of(*conn).is_some() || members.departed(*conn);
+        if !conns.iter().any(held) {
+            return Cow::Borrowed(conns);
         }
-        let held: std::collections::BTreeSet<ConnId> = self
-            .out
-            .conns()
-            .filter(|&conn| members.member_of(conn).is_some() || members.departed(conn))
-            .collect();
-        if !held.is_empty() {
-            self.out
-                .flush_picked(self.sockets, |conn| held.contains(&conn));
+        let (held, own): (Vec<ConnId>, Vec<ConnId>) = conns.iter().partition(|conn| held(conn));
+        match held.as_slice() {
+            [conn] => self.sockets.send(*conn, bytes, binary),
+            _ => self.sockets.send_many(&held, bytes, binary),
         }
+        Cow::Owned(own)
     }
 }
 
@@ -64,14 +73,18 @@ impl<S: Sockets> Sockets for Coalescing<'_, S> {
     }
 
     fn send(&mut self, conn: ConnId, bytes: &[u8], binary: bool) {
-        self.out
-            .add(self.sockets, &[conn], bytes, binary, false, false);
+        let one = [conn];
+        let own = self.without_members(&one, bytes, binary);
+        if !own.is_empty() {
+            self.out
+                .add(self.sockets, &own, bytes, binary, false, false);
+        }
     }
 
     fn send_many(&mut self, conns: &[ConnId], bytes: &[u8], binary: bool) {
-        if !conns.is_empty() {
-            self.out
-                .add(self.sockets, conns, bytes, binary, true, false);
+        let own = self.without_members(conns, bytes, binary);
+        if !own.is_empty() {
+            self.out.add(self.sockets, &own, bytes, binary, true, false);
         }
     }
 
