@@ -102,11 +102,15 @@ fn statements_of_one(write: &Write) -> Vec<Statement> {
                          ON CONFLICT (destination) DO UPDATE
                          SET trimmed = max(trimmed, excluded.trimmed)"
                     ),
-                    params.clone(),
-                ),
-                Statement::new(
-                    format!("DELETE FROM history WHERE destination = ?1 AND id IN ({TRIMMED_IDS})"),
                     params,
+                ),
+                // What the trim takes is every id up to its newest (rows are counted from the
+                // newest back), which the statement before kept as `trimmed`: an index range,
+                // not the window over the history a second time.
+                Statement::new(
+                    "DELETE FROM history WHERE destination = ?1
+                     AND id <= (SELECT trimmed FROM history_summary WHERE destination = ?1)",
+                    vec![destination.as_str().into()],
                 ),
             ]
         }
