@@ -95,10 +95,20 @@ fn statements_of_one(write: &Write) -> Vec<Statement> {
                 (*keep_bytes).into(),
             ];
             vec![
+                // The trim's newest id is the newer of two: the row `keep_rows` back from the
+                // newest (an index lookup), and, only when the history holds more than
+                // `keep_bytes` in all, the newest row the bytes condition takes (the window).
                 Statement::new(
                     format!(
                         "INSERT INTO history_summary (destination, rows, bytes, newest, trimmed)
-                         SELECT ?1, 0, 0, 0, coalesce(max(id), 0) FROM ({TRIMMED_IDS}) WHERE true
+                         SELECT ?1, 0, 0, 0, max(
+                             coalesce((SELECT id FROM history WHERE destination = ?1
+                                       ORDER BY id DESC LIMIT 1 OFFSET max(?2, 1)), 0),
+                             CASE WHEN (SELECT coalesce(sum(size), 0) FROM history
+                                        WHERE destination = ?1) > ?3
+                                  THEN coalesce((SELECT max(id) FROM ({TRIMMED_IDS})), 0)
+                                  ELSE 0 END)
+                         WHERE true
                          ON CONFLICT (destination) DO UPDATE
                          SET trimmed = max(trimmed, excluded.trimmed)"
                     ),
