@@ -72,10 +72,13 @@ extern "C" {
 /// ids, a gateway's member ids), kept between events. Each handle is also kept in a
 /// JavaScript `Map` by the same id (a `BigInt`: exact for any `u64`), so that a fan-out hands
 /// JavaScript its ids as one array instead of its sockets one by one. Both are changed only
-/// here, together; they are rebuilt with the object's memory at each wake.
+/// here, together; they are rebuilt with the object's memory at each wake. A `WeakMap` from
+/// each socket back to its id answers which connection a message came on without asking the
+/// runtime for the socket's tags (a call that copies out an array of strings to parse).
 pub struct OpenSockets {
     handles: HashMap<u64, WebSocket>,
     by_id: js_sys::Map,
+    ids: js_sys::WeakMap,
 }
 
 impl Default for OpenSockets {
@@ -83,20 +86,35 @@ impl Default for OpenSockets {
         Self {
             handles: HashMap::new(),
             by_id: js_sys::Map::new(),
+            ids: js_sys::WeakMap::new(),
         }
     }
 }
 
+/// A socket's handle as the key of a `WeakMap`.
+fn key_of(ws: &WebSocket) -> &js_sys::Object {
+    let handle: &JsValue = ws.as_ref();
+    handle.unchecked_ref()
+}
+
 impl OpenSockets {
     pub fn insert(&mut self, id: u64, ws: WebSocket) {
-        self.by_id.set(&JsValue::from(id), ws.as_ref());
+        let id_value = JsValue::from(id);
+        self.by_id.set(&id_value, ws.as_ref());
+        self.ids.set(key_of(&ws), &id_value);
         self.handles.insert(id, ws);
     }
 
     pub fn remove(&mut self, id: u64) -> Option<WebSocket> {
         let ws = self.handles.remove(&id)?;
         self.by_id.delete(&JsValue::from(id));
+        self.ids.delete(key_of(&ws));
         Some(ws)
+    }
+
+    /// The id a socket is kept under, if it is kept here.
+    pub fn id_of(&self, ws: &WebSocket) -> Option<u64> {
+        u64::try_from(self.ids.get(key_of(ws))).ok()
     }
 
     pub fn get(&self, id: u64) -> Option<&WebSocket> {
