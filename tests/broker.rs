@@ -1356,6 +1356,44 @@ fn identical_frames_are_encoded_once_for_many_subscribers() {
 }
 }
 
+room_test! {
+fn a_fan_out_over_many_subscription_ids_gives_each_its_own_frame() {
+    // 12 subscription ids (more than a fan-out looks through one by one), 3 subscribers each,
+    // interleaved: 12 frames, each shared by its 3, each naming its own subscription.
+    let mut room = SimulatedRoom::new();
+    let id_of = |conn: u64| format!("s{}", conn % 12);
+    for conn in 1..=36 {
+        room.connect(conn, "");
+        room.subscribe(conn, &id_of(conn), "/topic/chat");
+    }
+    room.take_log();
+    room.publish(1, "/topic/chat", "hello");
+    let shared: Vec<usize> = room
+        .take_log()
+        .iter()
+        .filter_map(|call| match call {
+            SocketCall::SendMany { conns, .. } => Some(conns.len()),
+            SocketCall::Send { .. } => Some(1),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(shared, vec![3; 12], "one frame per subscription id, each to its 3");
+    for conn in 1..=36 {
+        let messages: Vec<Frame> = room
+            .take(conn)
+            .into_iter()
+            .filter(|frame| frame.command == Command::Message)
+            .collect();
+        assert_eq!(messages.len(), 1, "connection {conn}");
+        assert_eq!(
+            messages[0].header("subscription"),
+            Some(id_of(conn).as_str()),
+            "connection {conn}"
+        );
+    }
+}
+}
+
 // ---- eviction and storage ----------------------------------------------------------------
 
 room_test! {

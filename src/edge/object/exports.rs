@@ -69,7 +69,11 @@ impl Room {
 impl Room {
     /// Handles a socket's message now; the alarm change it asks for follows in the background.
     fn message_arrived(&self, ws: &WebSocket, data: &[u8], binary: bool) -> Result<()> {
-        let kept = self.live.borrow().as_ref().and_then(|live| live.sockets.id_of(ws));
+        let kept = self
+            .live
+            .borrow()
+            .as_ref()
+            .and_then(|live| live.sockets.id_of(ws));
         let Some(conn) = kept.or_else(|| conn_of(&self.state, ws)) else {
             let _ = ws.close(Some(1011), Some("unknown connection"));
             return Ok(());

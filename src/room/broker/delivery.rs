@@ -24,10 +24,7 @@ impl Broker {
     ) {
         let max_unacked = self.config.limits.max_unacked;
         let is_queue = matches!(delivery, Delivery::Queue { .. });
-        let mut groups: Vec<(MessageFrameKey, Vec<ConnId>)> = Vec::new();
-        // Keyed by frame shape, then subscription id, so a repeat target clones nothing.
-        let mut group_of: HashMap<(Version, Option<u32>, bool), HashMap<String, usize>> =
-            HashMap::new();
+        let mut groups = Groups::default();
         // Sessions this delivery changed (a message tracked, a mark delivered): saved after.
         let mut changed = Vec::new();
         for &(conn, handle) in targets {
@@ -46,22 +43,8 @@ impl Broker {
             let tracked = subscription.ack != AckMode::Auto;
             let replay_incomplete = subscription.replay_incomplete;
             let ack_handle = (session.version == Version::V1_2 && tracked).then_some(handle);
-            let by_id = group_of
-                .entry((session.version, ack_handle, replay_incomplete))
-                .or_default();
-            match by_id.get(subscription.id.as_str()) {
-                Some(&group) => groups[group].1.push(conn),
-                None => {
-                    by_id.insert(subscription.id.clone(), groups.len());
-                    let key = MessageFrameKey {
-                        version: session.version,
-                        subscription: subscription.id.clone(),
-                        ack_handle,
-                        replay_incomplete,
-                    };
-                    groups.push((key, vec![conn]));
-                }
-            }
+            let shape = (session.version, ack_handle, replay_incomplete);
+            groups.add(conn, shape, &subscription.id, targets.len());
             if replay_incomplete {
                 // Said once, on this message: the subscription owes it no more.
                 if let Some(subscription) = session.subscription_by_handle_mut(handle) {
@@ -87,7 +70,7 @@ impl Broker {
             }
         }
         let binary = message.binary;
-        for (key, conns) in groups {
+        for (key, conns) in groups.groups {
             let bytes = encode_message(message, &key, delivery);
             self.out.push(match conns.as_slice() {
                 [conn] => Effect::Send {
@@ -179,4 +162,61 @@ impl Broker {
 /// on it (see [`Session::sent`]).
 fn sent_by(session: &Session, message: &Message) -> bool {
     Sender::stamped_on(message).is_some_and(|(sender, verified)| session.sent(sender, verified))
+}
+
+/// What tells one MESSAGE frame of a fan-out from another, besides the subscription id.
+type Shape = (Version, Option<u32>, bool);
+
+/// Frame shapes a fan-out looks through one by one before it indexes them: most fan-outs have
+/// one (stomp.js names every client's first subscription `sub-0`), and an index costs a
+/// hash per target.
+const SHAPES_SCANNED: usize = 8;
+
+/// A fan-out's targets grouped by the frame each gets, in the order the groups were found.
+#[derive(Default)]
+struct Groups {
+    groups: Vec<(MessageFrameKey, Vec<ConnId>)>,
+    /// The groups by shape, then subscription id, once there are more than [`SHAPES_SCANNED`].
+    index: HashMap<Shape, HashMap<String, usize>>,
+}
+
+impl Groups {
+    /// Adds a target to its frame's group, or begins one (the first with room for every
+    /// target, as most fan-outs have one group).
+    fn add(&mut self, conn: ConnId, shape: Shape, subscription: &str, targets: usize) {
+        let found = if self.groups.len() <= SHAPES_SCANNED {
+            self.groups.iter().position(|(key, _)| {
+                (key.version, key.ack_handle, key.replay_incomplete) == shape
+                    && key.subscription == subscription
+            })
+        } else {
+            let by_id = self.index.get(&shape);
+            by_id.and_then(|by_id| by_id.get(subscription)).copied()
+        };
+        if let Some(group) = found {
+            return self.groups[group].1.push(conn);
+        }
+        let (version, ack_handle, replay_incomplete) = shape;
+        let key = MessageFrameKey {
+            version,
+            subscription: subscription.to_owned(),
+            ack_handle,
+            replay_incomplete,
+        };
+        let mut conns = Vec::with_capacity(if self.groups.is_empty() { targets } else { 1 });
+        conns.push(conn);
+        self.groups.push((key, conns));
+        if self.groups.len() > SHAPES_SCANNED {
+            let from = if self.index.is_empty() {
+                0
+            } else {
+                self.groups.len() - 1
+            };
+            for (at, (key, _)) in self.groups.iter().enumerate().skip(from) {
+                let shape = (key.version, key.ack_handle, key.replay_incomplete);
+                let by_id = self.index.entry(shape).or_default();
+                by_id.insert(key.subscription.clone(), at);
+            }
+        }
+    }
 }
