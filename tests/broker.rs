@@ -6,7 +6,7 @@ use stomp_rooms::room::auth::{Grants, MAX_GRANT_BYTES};
 use stomp_rooms::room::testing::{SocketCall, ATTACHMENT_LIMIT};
 use stomp_rooms::room::{
     AckMode, Config, Phase, PublishRate, Session, Settings, Subscription, Throttle, Unacked,
-    FLUSH_BATCH, FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, TRIM_EVERY,
+    FLUSH_BATCH, FLUSH_BYTES, FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, TRIM_EVERY,
 };
 use stomp_rooms::stomp::{Command, Frame, HeartBeat, Limits, Version};
 use support::{Eviction, SimulatedRoom};
@@ -1522,7 +1522,11 @@ fn an_alarm_no_longer_needed_is_deleted() {
 #[test]
 fn history_writes_no_receipt_waits_for_share_a_commit() {
     support::with_eviction(support::Eviction::Never, || {
-        let mut room = SimulatedRoom::new();
+        // A batch's worth of messages at once, and history holding all of them.
+        let mut settings = Settings::default();
+        settings.broker.publish_rate = PublishRate::UNLIMITED;
+        settings.broker.history_limit = 1_000;
+        let mut room = SimulatedRoom::with_settings(settings);
         room.connect(1, "");
         room.connect(2, "");
         room.subscribe(2, "s", "/topic/chat");
@@ -1588,6 +1592,33 @@ fn history_writes_no_receipt_waits_for_share_a_commit() {
             1 + FLUSH_BATCH + 4,
             "a RECEIPT commits what waited before it too"
         );
+    });
+}
+
+/// In a room kept in memory (an evicted room has committed everything first).
+#[test]
+fn deferred_history_is_committed_once_its_rows_reach_flush_bytes() {
+    support::with_eviction(support::Eviction::Never, || {
+        let mut room = SimulatedRoom::new();
+        room.connect(1, "");
+        room.connect(2, "");
+        room.subscribe(2, "s", "/topic/chat");
+        room.advance(FLUSH_DEADLINE_MS);
+        room.publish(1, "/topic/chat", "first");
+        let commits = room.store.commits.len();
+        // Four messages whose rows add up to past FLUSH_BYTES: far fewer than FLUSH_BATCH.
+        let body = "x".repeat(FLUSH_BYTES as usize / 4 + 1);
+        for _ in 0..3 {
+            room.publish(1, "/topic/chat", &body);
+        }
+        assert_eq!(room.store.commits.len(), commits, "three wait for company");
+        room.publish(1, "/topic/chat", &body);
+        assert_eq!(
+            room.store.commits.len(),
+            commits + 1,
+            "the fourth passes FLUSH_BYTES"
+        );
+        assert_eq!(room.history("/topic/chat").len(), 5);
     });
 }
 

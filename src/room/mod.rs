@@ -91,8 +91,8 @@ pub use coalesce::{
     BUSY_WITHIN_MS, DELIVERIES_PER_BUSY_MS, MAX_COALESCED_BYTES, MAX_COALESCED_FRAMES,
 };
 pub use engine::{
-    AlarmChange, EventCounts, Failed, Opened, RoomEngine, FLUSH_BATCH, FLUSH_DEADLINE_MS,
-    FLUSH_DELAY_MS, ID_HEADROOM,
+    AlarmChange, EventCounts, Failed, Opened, RoomEngine, FLUSH_BATCH, FLUSH_BYTES,
+    FLUSH_DEADLINE_MS, FLUSH_DELAY_MS, ID_HEADROOM,
 };
 pub use host::{Host, Turn};
 pub use members::{Placement, MAX_GATEWAY_OUTBOX_BYTES};

@@ -248,6 +248,7 @@ impl RoomEngine {
         now_needed
             || !self.batch.is_empty()
             || self.deferred.len() >= FLUSH_BATCH
+            || self.deferred_bytes() >= FLUSH_BYTES
             || self
                 .deferred_since
                 .is_some_and(|since| now >= since + FLUSH_DELAY_MS)
@@ -255,9 +256,14 @@ impl RoomEngine {
             || self.conn_ids.due(given.1, now)
     }
 
+    /// The bytes of the rows the deferred writes add.
+    fn deferred_bytes(&self) -> u64 {
+        self.deferred.iter().filter_map(Write::row_bytes).sum()
+    }
+
     /// Commits the event's writes with the deferred ones, when anything must be committed
     /// now (`now_needed`: a RECEIPT waits; or the event has writes that are not deferrable; or
-    /// [`FLUSH_BATCH`] are deferred; or their delay ran out; or an id was given above its
+    /// [`FLUSH_BATCH`] are deferred, or [`FLUSH_BYTES`] of them; or their delay ran out; or an id was given above its
     /// stored ceiling). Each commit carries the id ceilings it needs (see [`ids`]), and the
     /// history trims after everything else.
     pub(super) fn commit(
