@@ -1324,6 +1324,17 @@ fn a_partly_arrived_frame_survives_eviction() {
 }
 }
 
+/// How many connections each send of the log went to, in order.
+fn sends_by_size(log: Vec<SocketCall>) -> Vec<usize> {
+    log.iter()
+        .filter_map(|call| match call {
+            SocketCall::SendMany { conns, .. } => Some(conns.len()),
+            SocketCall::Send { .. } => Some(1),
+            _ => None,
+        })
+        .collect()
+}
+
 room_test! {
 fn identical_frames_are_encoded_once_for_many_subscribers() {
     let mut room = SimulatedRoom::new();
@@ -1335,16 +1346,7 @@ fn identical_frames_are_encoded_once_for_many_subscribers() {
     room.subscribe(51, "other-id", "/topic/chat");
     room.take_log();
     room.publish(1, "/topic/chat", "hello");
-    let fan_out: Vec<usize> = room
-        .take_log()
-        .iter()
-        .filter_map(|call| match call {
-            SocketCall::SendMany { conns, .. } => Some(conns.len()),
-            SocketCall::Send { .. } => Some(1),
-            _ => None,
-        })
-        .take(2)
-        .collect();
+    let fan_out: Vec<usize> = sends_by_size(room.take_log()).into_iter().take(2).collect();
     assert_eq!(
         fan_out,
         [50, 1],
@@ -1368,15 +1370,7 @@ fn a_fan_out_over_many_subscription_ids_gives_each_its_own_frame() {
     }
     room.take_log();
     room.publish(1, "/topic/chat", "hello");
-    let shared: Vec<usize> = room
-        .take_log()
-        .iter()
-        .filter_map(|call| match call {
-            SocketCall::SendMany { conns, .. } => Some(conns.len()),
-            SocketCall::Send { .. } => Some(1),
-            _ => None,
-        })
-        .collect();
+    let shared = sends_by_size(room.take_log());
     assert_eq!(shared, vec![3; 12], "one frame per subscription id, each to its 3");
     for conn in 1..=36 {
         let messages: Vec<Frame> = room

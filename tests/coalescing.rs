@@ -332,9 +332,14 @@ fn coalescing_is_on_by_default_and_the_setting_switches_it_off() {
 /// A room with client 1 publishing and clients 2 and 3 subscribed to `/topic/chat`, their
 /// CONNECTED and RECEIPTs taken, and a quiet spell since.
 fn room_with_two_subscribers(settings: Settings) -> SimulatedRoom {
+    room_with_subscribers(settings, 2)
+}
+
+/// The same with clients 2 to `subscribers + 1` subscribed.
+fn room_with_subscribers(settings: Settings, subscribers: u64) -> SimulatedRoom {
     let mut room = SimulatedRoom::with_settings(settings);
     room.connect(1, "");
-    for client in [2, 3] {
+    for client in 2..=subscribers + 1 {
         room.connect(client, "");
         room.subscribe(client, "s", "/topic/chat");
         room.take_messages(client);
@@ -506,14 +511,7 @@ fn a_large_fan_out_widens_the_busy_window_by_its_own_time() {
     // 40 subscribers: the busy window is 5 ms plus 1 ms per DELIVERIES_PER_BUSY_MS of them.
     let widened = (40 / DELIVERIES_PER_BUSY_MS) as u64;
     assert!(widened >= 2, "the window widens by more than the test's steps");
-    let mut room = SimulatedRoom::with_settings(unthrottled());
-    room.connect(1, "");
-    for client in 2..=41 {
-        room.connect(client, "");
-        room.subscribe(client, "s", "/topic/chat");
-        room.take_messages(client);
-    }
-    room.now += 1_000;
+    let mut room = room_with_subscribers(unthrottled(), 40);
     room.burst(|room| {
         room.publish(1, "/topic/chat", "1");
         assert_eq!(room.take_messages(2), [text(1)], "the first leaves at once");
@@ -538,14 +536,7 @@ room_test! {
 /// (twice what one took here, as under a profiler or on a busier machine) must still find the
 /// room busy, or every message is sent apart and the room never catches up.
 fn a_fan_out_to_1000_sent_at_100_us_a_frame_still_finds_the_room_busy() {
-    let mut room = SimulatedRoom::with_settings(unthrottled());
-    room.connect(1, "");
-    for client in 2..=1_001 {
-        room.connect(client, "");
-        room.subscribe(client, "s", "/topic/chat");
-        room.take_messages(client);
-    }
-    room.now += 1_000;
+    let mut room = room_with_subscribers(unthrottled(), 1_000);
     room.burst(|room| {
         room.publish(1, "/topic/chat", "1");
         assert_eq!(room.take_messages(2), [text(1)], "the first leaves at once");
