@@ -24,9 +24,14 @@ pub trait Sockets {
     /// one message): by default the frames joined, as [`send`](Self::send) or
     /// [`send_many`](Self::send_many) would send one.
     fn send_frames(&mut self, conns: &[ConnId], frames: &Frames) {
+        self.send_to(conns, frames.joined(), frames.binary);
+    }
+    /// Sends one message to `conns` as the room sends it to them: a send to the one
+    /// connection, or one send to many.
+    fn send_to(&mut self, conns: &[ConnId], bytes: &[u8], binary: bool) {
         match conns {
-            [conn] => self.send(*conn, frames.joined(), frames.binary),
-            _ => self.send_many(conns, frames.joined(), frames.binary),
+            [conn] => self.send(*conn, bytes, binary),
+            _ => self.send_many(conns, bytes, binary),
         }
     }
     /// Sends one WebSocket message that stays a message of its own, never joined with frames
@@ -38,10 +43,7 @@ pub trait Sockets {
     /// default in an `a[...]` frame of its own.
     fn send_sockjs(&mut self, conns: &[ConnId], frame: &[u8]) {
         let message = crate::sockjs::stomp_message_frame(frame);
-        match conns {
-            [conn] => self.send(*conn, message.as_bytes(), false),
-            _ => self.send_many(conns, message.as_bytes(), false),
-        }
+        self.send_to(conns, message.as_bytes(), false);
     }
     /// Sends at once whatever this view of the sockets holds back (frames being coalesced),
     /// before a write: no fan-out waits behind one. The platform's sockets hold nothing back.

@@ -55,10 +55,7 @@ impl<S: Sockets> Coalescing<'_, S> {
             return Cow::Borrowed(conns);
         }
         let (held, own): (Vec<ConnId>, Vec<ConnId>) = conns.iter().partition(|conn| held(conn));
-        match held.as_slice() {
-            [conn] => self.sockets.send(*conn, bytes, binary),
-            _ => self.sockets.send_many(&held, bytes, binary),
-        }
+        self.sockets.send_to(&held, bytes, binary);
         Cow::Owned(own)
     }
 }
