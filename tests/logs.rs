@@ -59,13 +59,6 @@ fn a_frame_over_max_frame_bytes_is_logged_as_a_refusal_naming_the_limit_and_the_
     let big = "x".repeat(300);
     room.frame(1, "SEND\ndestination:/topic/chat", &big);
     let lines = lines(&room);
-    let opened = with_message(&lines, "connection opened");
-    assert_eq!(opened.len(), 1, "{lines:?}");
-    assert_eq!(opened[0]["level"], "info");
-    assert_eq!(opened[0]["room"], "lobby");
-    assert_eq!(opened[0]["transport"], "websocket");
-    assert_eq!(opened[0]["address"], ADDRESS);
-    assert_eq!(opened[0]["verified"], false);
     let refused = with_message(&lines, "refused");
     assert_eq!(refused.len(), 1, "{lines:?}");
     let refused = refused[0];
@@ -74,9 +67,14 @@ fn a_frame_over_max_frame_bytes_is_logged_as_a_refusal_naming_the_limit_and_the_
     assert_eq!(refused["reason"], "too_large");
     assert_eq!(refused["limit"], "max_frame_bytes");
     assert_eq!(refused["address"], ADDRESS);
-    assert_eq!(refused["conn"], opened[0]["conn"]);
     let closed = with_message(&lines, "connection closed");
     assert_eq!(closed.len(), 1, "{lines:?}");
+    assert_eq!(closed[0]["level"], "info");
+    assert_eq!(closed[0]["room"], "lobby");
+    assert_eq!(closed[0]["transport"], "websocket");
+    assert_eq!(closed[0]["address"], ADDRESS);
+    assert_eq!(closed[0]["verified"], false);
+    assert_eq!(closed[0]["conn"], refused["conn"]);
     assert_eq!(closed[0]["reason"], "refused");
     assert_eq!(closed[0]["refusal"], "too_large");
     assert_eq!(closed[0]["duration_ms"], 1_500);
@@ -103,6 +101,34 @@ fn a_connection_s_close_says_why_and_how_long_it_lived() {
         reasons,
         vec![(&json!("disconnect"), &json!(700)), (&json!("socket_closed"), &json!(1_000))]
     );
+}
+}
+
+room_test! {
+fn at_info_a_connection_is_one_line_when_it_ends_and_its_opening_is_a_debug_line() {
+    let mut room = SimulatedRoom::new();
+    room.open_from(1, Some(ADDRESS));
+    room.raw(1, b"CONNECT\naccept-version:1.2\n\n\0");
+    room.take(1);
+    assert!(
+        lines(&room).is_empty(),
+        "nothing at info while it is open (a storm of connects prints nothing): {:?}",
+        lines(&room)
+    );
+    room.advance(250);
+    room.close(1);
+    let lines = lines(&room);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["message"], "connection closed");
+    assert_eq!(lines[0]["address"], ADDRESS);
+    assert_eq!(lines[0]["duration_ms"], 250);
+    assert_eq!(LogEvent::Connected {
+        conn: 1,
+        transport: stomp_rooms::room::log::Transport::WebSocket,
+        address: None,
+        verified: false,
+        login: None,
+    }.level(), Level::Debug);
 }
 }
 
@@ -151,12 +177,20 @@ fn no_line_carries_a_body_a_token_or_a_passcode() {
     ] {
         assert!(!all.contains(secret), "{secret} logged in {all}");
     }
+    room.close(2);
+    room.close(3);
     let lines = lines(&room);
-    let opened = with_message(&lines, "connection opened");
+    let closed = with_message(&lines, "connection closed");
     // A verified login is named; an unverified one would be only a display name.
-    assert_eq!(opened[0]["login"], "alice");
-    assert_eq!(opened[0]["verified"], true);
-    assert_eq!(opened[1]["login"], "carol");
+    let named: Vec<(&Value, &Value)> = closed.iter().map(|l| (&l["login"], &l["verified"])).collect();
+    assert_eq!(
+        named,
+        vec![
+            (&Value::Null, &json!(false)),
+            (&json!("alice"), &json!(true)),
+            (&json!("carol"), &json!(true)),
+        ]
+    );
     let refusals: Vec<&Value> = with_message(&lines, "refused").iter().map(|l| &l["reason"]).collect();
     assert_eq!(refusals, vec!["authentication", "authentication"]);
 }
@@ -166,10 +200,12 @@ room_test! {
 fn a_claimed_login_is_not_logged() {
     let mut room = SimulatedRoom::new();
     room.connect(1, "login:mallory-claims-this");
+    room.close(1);
     let lines = lines(&room);
-    let opened = with_message(&lines, "connection opened");
-    assert_eq!(opened[0]["verified"], false);
-    assert!(opened[0].get("login").is_none(), "{:?}", opened[0]);
+    let closed = with_message(&lines, "connection closed");
+    assert_eq!(closed[0]["verified"], false);
+    assert!(closed[0].get("login").is_none(), "{:?}", closed[0]);
+    assert!(!room.logs.iter().any(|l| l.json.contains("mallory")), "{:?}", room.logs);
 }
 }
 
@@ -196,10 +232,7 @@ fn the_level_keeps_lines_at_it_and_above() {
         messages(&at_level(Level::Debug)),
         ["socket opened", "connection opened", "refused", "connection closed"]
     );
-    assert_eq!(
-        messages(&at_level(Level::Info)),
-        ["connection opened", "refused", "connection closed"]
-    );
+    assert_eq!(messages(&at_level(Level::Info)), ["refused", "connection closed"]);
     assert_eq!(messages(&at_level(Level::Warn)), ["refused"]);
     assert!(messages(&at_level(Level::Error)).is_empty());
     assert!(messages(&at_level(Level::Off)).is_empty());
@@ -442,15 +475,12 @@ fn a_sockjs_session_over_http_is_logged_as_sockjs() {
     let lines = lines(&room);
     let transports: Vec<(&Value, &Value)> = lines
         .iter()
-        .filter(|l| l["message"] == "connection opened" || l["message"] == "connection closed")
+        .filter(|l| l["message"] == "connection closed")
         .map(|l| (&l["message"], &l["transport"]))
         .collect();
     assert_eq!(
         transports,
-        vec![
-            (&json!("connection opened"), &json!("sockjs")),
-            (&json!("connection closed"), &json!("sockjs")),
-        ]
+        vec![(&json!("connection closed"), &json!("sockjs"))]
     );
 }
 

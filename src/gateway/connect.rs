@@ -67,8 +67,9 @@ impl GatewayEngine {
         let connected = connected_frame(version, min, &session.session_id(), &server);
         self.dirty.insert(member);
         self.send(sockets, member, &connected.encode(Some(version)));
+        // At debug, as a room's own connections: the close is the one line at info.
         self.log(
-            Level::Info,
+            Level::Debug,
             serde_json::json!({ "event": "connected", "member": member, "version": version.as_str() }),
         );
         Ok(())

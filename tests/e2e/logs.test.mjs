@@ -52,17 +52,18 @@ test('a frame over max_frame_bytes prints one JSON line naming the refusal, the 
   await socket.closed;
 
   await until(() => linesOf(room, 'connection closed').length === 1, 'the closed line');
-  const [opened] = linesOf(room, 'connection opened');
-  assert.equal(opened.level, 'info');
-  assert.equal(opened.transport, 'websocket');
-  assert.equal(opened.verified, false);
+  assert.deepEqual(linesOf(room, 'connection opened'), [], 'the opening is a debug line, not printed at info');
   const [refused] = linesOf(room, 'refused');
   assert.equal(refused.level, 'warn');
   assert.equal(refused.reason, 'too_large');
   assert.equal(refused.limit, 'max_frame_bytes');
-  assert.equal(refused.conn, opened.conn);
   assert.equal(typeof refused.address, 'string', 'the client address is named');
   const [closed] = linesOf(room, 'connection closed');
+  assert.equal(closed.level, 'info');
+  assert.equal(closed.transport, 'websocket');
+  assert.equal(closed.verified, false);
+  assert.equal(closed.conn, refused.conn);
+  assert.equal(closed.address, refused.address);
   assert.deepEqual([closed.reason, closed.refusal], ['refused', 'too_large']);
   assert.ok(Number.isInteger(closed.duration_ms) && closed.duration_ms >= 0);
   assert.ok(!server.log.includes(marker), 'no body in the log');

@@ -90,12 +90,17 @@ pub enum LogEvent {
         verified: bool,
         login: Option<String>,
     },
-    /// A connection ended, `duration_ms` after its socket opened.
+    /// A connection ended, `duration_ms` after its socket opened: the one line a connection
+    /// logs at `info`, like an access log's, so it names who it was too (`login` only when
+    /// verified).
     Closed {
         conn: ConnId,
         transport: Transport,
         reason: CloseReason,
         duration_ms: u64,
+        address: Option<String>,
+        verified: bool,
+        login: Option<String>,
     },
     /// A client was refused, naming the setting that refused it when one did. `login` and
     /// `verified` are the session's (a connection refused as it opened, or a request over
@@ -131,6 +136,9 @@ impl LogEvent {
             transport: Transport::of(session),
             reason,
             duration_ms: now_ms.saturating_sub(session.opened_ms),
+            address: session.address.clone(),
+            verified: session.verified,
+            login: session.login.clone().filter(|_| session.verified),
         }
     }
 
@@ -220,8 +228,10 @@ impl LogEvent {
 
     pub fn level(&self) -> Level {
         match self {
-            Self::SocketOpened { .. } => Level::Debug,
-            Self::Connected { .. } | Self::Closed { .. } => Level::Info,
+            // A line per CONNECT would double what the close says, and costs the connect
+            // path a print: a storm of connects printed half as fast with it.
+            Self::SocketOpened { .. } | Self::Connected { .. } => Level::Debug,
+            Self::Closed { .. } => Level::Info,
             Self::Refused { .. } | Self::WebhookFailed { .. } => Level::Warn,
             Self::StorageFailed { .. } => Level::Error,
         }
@@ -269,6 +279,9 @@ impl LogEvent {
                 transport,
                 reason,
                 duration_ms,
+                address,
+                verified,
+                login,
             } => {
                 line.number("conn", *conn);
                 line.text("transport", transport.as_str());
@@ -277,6 +290,9 @@ impl LogEvent {
                     line.text("refusal", refusal.as_str());
                 }
                 line.number("duration_ms", *duration_ms);
+                line.maybe("address", address.as_deref());
+                line.flag("verified", *verified);
+                line.maybe("login", login.as_deref());
             }
             Self::Refused {
                 conn,

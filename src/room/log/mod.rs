@@ -26,9 +26,9 @@ pub use refusal::{limit_named, Refusal};
 /// How much the room logs (`log_level` in the settings): lines at this level and above.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
-    /// Everything below, and each socket that opens before it sends CONNECT.
+    /// Everything below, and each socket as it opens and as its CONNECT is accepted.
     Debug,
-    /// Connections opened and closed.
+    /// Connections, one line each as it ends (who, how, why and how long).
     #[default]
     Info,
     /// Refusals: a client was refused and why.
