@@ -31,8 +31,8 @@ use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::worker_sys::DurableObjectState;
 use worker::{
-    durable_object, wasm_bindgen_futures, DurableObject, Env, Request, Response, Result, State,
-    WebSocket, WebSocketIncomingMessage, WebSocketPair, WebSocketRequestResponsePair,
+    wasm_bindgen_futures, Env, Headers, Request, Response, Result, State, WebSocket, WebSocketPair,
+    WebSocketRequestResponsePair,
 };
 
 use super::router::ROOMS_BINDING;
@@ -43,6 +43,7 @@ use crate::relay::{RoomAnswer, ToGateway, ToRoom};
 use crate::room::routes::Route;
 use crate::stomp::subprotocol;
 
+mod exports;
 mod sockets;
 
 use sockets::{member_of, GatewayObjectSockets};
@@ -53,7 +54,9 @@ const HEART_BEAT: &str = "\n";
 /// Where the gateway keeps its name.
 const NAME_KEY: &str = "gateway-name";
 
-#[durable_object]
+/// The runtime's class for a gateway's Durable Object: its handlers are exported in
+/// [`exports`].
+#[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen)]
 pub struct Gateway {
     state: State,
     env: Env,
@@ -75,7 +78,7 @@ struct Arrival {
     closing: Option<WebSocket>,
 }
 
-impl DurableObject for Gateway {
+impl Gateway {
     fn new(state: State, env: Env) -> Self {
         Self {
             state,
@@ -88,8 +91,7 @@ impl DurableObject for Gateway {
         let route = req.headers().get(ROUTE_HEADER)?;
         match route.as_deref().and_then(Route::from_header) {
             Some(Route::GatewaySocket { gateway, sockjs }) => {
-                self.learn_name(&gateway).await?;
-                self.open_socket(&req, sockjs).await
+                self.open_socket(req.headers(), &gateway, sockjs).await
             }
             Some(Route::RelayToGateway { gateway }) => {
                 self.learn_name(&gateway).await?;
@@ -99,18 +101,10 @@ impl DurableObject for Gateway {
         }
     }
 
-    async fn websocket_message(
-        &self,
-        ws: WebSocket,
-        message: WebSocketIncomingMessage,
-    ) -> Result<()> {
+    async fn websocket_message(&self, ws: WebSocket, data: &[u8], binary: bool) -> Result<()> {
         let Some(member) = member_of(&self.state, &ws) else {
             let _ = ws.close(Some(1011), Some("unknown connection"));
             return Ok(());
-        };
-        let (data, binary): (&[u8], bool) = match &message {
-            WebSocketIncomingMessage::String(text) => (text.as_bytes(), false),
-            WebSocketIncomingMessage::Binary(bytes) => (bytes, true),
         };
         self.event(Arrival::default(), |host, sockets, now| {
             host.receive(sockets, member, data, binary, now)
@@ -131,7 +125,7 @@ impl DurableObject for Gateway {
         Ok(())
     }
 
-    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+    async fn websocket_error(&self, ws: WebSocket) -> Result<()> {
         self.closed(&ws).await
     }
 
@@ -145,9 +139,11 @@ impl DurableObject for Gateway {
 }
 
 impl Gateway {
-    async fn open_socket(&self, req: &Request, sockjs: bool) -> Result<Response> {
-        let offered = req.headers().get("Sec-WebSocket-Protocol")?;
-        let address = req.headers().get("CF-Connecting-IP")?;
+    /// Opens a socket the router sent (the route names the gateway, which it keeps).
+    async fn open_socket(&self, headers: &Headers, name: &str, sockjs: bool) -> Result<Response> {
+        self.learn_name(name).await?;
+        let offered = headers.get("Sec-WebSocket-Protocol")?;
+        let address = headers.get("CF-Connecting-IP")?;
         let pair = WebSocketPair::new()?;
         let arrival = Arrival {
             incoming: Some(pair.server.clone()),

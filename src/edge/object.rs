@@ -48,8 +48,8 @@ use futures::StreamExt;
 
 use wasm_bindgen::JsValue;
 use worker::{
-    durable_object, js_sys, wasm_bindgen_futures, Delay, DurableObject, Env, Request, Response,
-    Result, ScheduledTime, State, Storage, WebSocket, WebSocketPair, WebSocketRequestResponsePair,
+    js_sys, wasm_bindgen_futures, Delay, Env, Headers, Request, Response, Result, ScheduledTime,
+    State, Storage, WebSocket, WebSocketPair, WebSocketRequestResponsePair,
 };
 
 use super::http::{self, Outlet, Push};
@@ -70,8 +70,8 @@ mod gateways;
 /// A STOMP heart-beat, and the auto-response that answers it.
 const HEART_BEAT: &str = "\n";
 
-/// `fetch` comes through workers-rs; the other handlers are exported in [`exports`].
-#[durable_object(fetch)]
+/// The runtime's class for a room's Durable Object: its handlers are exported in [`exports`].
+#[wasm_bindgen::prelude::wasm_bindgen(wasm_bindgen = ::worker::wasm_bindgen)]
 pub struct Room {
     state: State,
     env: Env,
@@ -126,7 +126,7 @@ type Work<'a> = dyn FnMut(
     ) -> std::result::Result<(), Failed>
     + 'a;
 
-impl DurableObject for Room {
+impl Room {
     fn new(state: State, env: Env) -> Self {
         Self {
             state,
@@ -135,6 +135,8 @@ impl DurableObject for Room {
         }
     }
 
+    /// A request the router (or the registry) sent. A socket's upgrade needs only its headers
+    /// (see [`exports`]); everything else is read as a `Request`.
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         // Between rooms and the registry of active rooms (see `registry`).
         if let Some(answer) = registry::internal(&self.state, &self.env, &req).await {
@@ -151,7 +153,10 @@ impl DurableObject for Room {
                 room,
                 sockjs,
                 at_endpoint,
-            } => self.open_socket(&req, room, sockjs, at_endpoint).await,
+            } => {
+                self.open_socket(req.headers(), room, sockjs, at_endpoint)
+                    .await
+            }
             Route::RelayToRoom { room } => self.relay_to_room(&mut req, &room).await,
             Route::Stats { room } => {
                 let request = http::read_request(&mut req, &room, "/stats", None).await?;
@@ -179,15 +184,15 @@ impl Room {
     /// with the gateway the router sends it to instead.
     async fn open_socket(
         &self,
-        req: &Request,
+        headers: &Headers,
         room: String,
         sockjs: bool,
         at_endpoint: bool,
     ) -> Result<Response> {
-        let offered = req.headers().get("Sec-WebSocket-Protocol")?;
+        let offered = headers.get("Sec-WebSocket-Protocol")?;
         let peer = Peer {
             room,
-            address: req.headers().get("CF-Connecting-IP")?,
+            address: headers.get("CF-Connecting-IP")?,
             sockjs,
         };
         let pair = WebSocketPair::new()?;

@@ -310,9 +310,33 @@ fn refused(status: u16, text: String) -> Route {
     Route::Refused { status, text }
 }
 
+/// The path of a URL as the runtime serializes it (`scheme://host[:port]/path[?query]`),
+/// without its query: the first `/` after the host begins it (such a URL always has one).
+pub fn path_of_url(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    let rest = &url[after_scheme..];
+    let path = rest.find('/').map_or("/", |at| &rest[at..]);
+    path.split(['?', '#']).next().unwrap_or(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_url_s_path_is_what_follows_its_host_up_to_its_query() {
+        assert_eq!(
+            path_of_url("https://chat.example/rooms/lobby?x=1#y"),
+            "/rooms/lobby"
+        );
+        assert_eq!(
+            path_of_url("http://127.0.0.1:8787/rooms/a%3Fb/topic/c"),
+            "/rooms/a%3Fb/topic/c"
+        );
+        assert_eq!(path_of_url("https://chat.example"), "/");
+        assert_eq!(path_of_url("https://chat.example/"), "/");
+        assert_eq!(path_of_url("https://chat.example/?q"), "/");
+    }
 
     fn spring() -> Settings {
         Settings {

@@ -1,21 +1,51 @@
-//! The room object's handlers for its sockets and its alarm, exported to the runtime here
-//! rather than by workers-rs's `#[durable_object]`, which makes every handler `async`. A
-//! message on a socket is the room's most frequent event and its work is synchronous, so it
-//! is handled within the runtime's call: no promise, future or microtask of its own. The
-//! alarm change it may ask for is made in the background, as after a flush.
+//! The room object's class as the runtime sees it, exported here rather than by workers-rs's
+//! `#[durable_object]`, which makes every handler `async` and turns every request into
+//! workers-rs's `Request`. A message on a socket is the room's most frequent event and its
+//! work is synchronous, so it is handled within the runtime's call: no promise, future or
+//! microtask of its own; the alarm change it may ask for is made in the background, as after a
+//! flush. A socket's upgrade is read from the runtime's request as it came: a `Request` would
+//! read the request's `cf` properties, which the runtime builds for each read.
 
 use std::rc::Rc;
 
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::worker_sys::web_sys;
-use worker::{js_sys, wasm_bindgen_futures, Response, Result, WebSocket};
+use worker::{js_sys, wasm_bindgen_futures, Env, Headers, Request, Response, Result, State};
+use worker::{worker_sys, WebSocket};
 
 use super::super::websockets::{conn_of, finish_close};
+use super::super::ROUTE_HEADER;
 use super::{change_alarm_later, deliver, Arrival, Room};
+use crate::room::routes::Route;
 
 #[wasm_bindgen(wasm_bindgen_futures = ::worker::wasm_bindgen_futures)]
 impl Room {
+    #[wasm_bindgen(constructor)]
+    pub fn constructed(state: worker_sys::DurableObjectState, env: Env) -> Room {
+        Room::new(State::from(state), env)
+    }
+
+    #[wasm_bindgen(js_name = fetch)]
+    pub async fn fetch_request(
+        &self,
+        req: web_sys::Request,
+    ) -> std::result::Result<JsValue, JsValue> {
+        let headers = Headers(req.headers());
+        let route = headers.get(ROUTE_HEADER).map_err(JsValue::from)?;
+        let answer = match route.as_deref().and_then(Route::from_header) {
+            Some(Route::Socket {
+                room,
+                sockjs,
+                at_endpoint,
+            }) => self.open_socket(&headers, room, sockjs, at_endpoint).await,
+            _ => self.fetch(Request::from(req)).await,
+        };
+        answer
+            .map(|answer| web_sys::Response::from(answer).into())
+            .map_err(JsValue::from)
+    }
+
     /// A message on one of the room's sockets: text, or an `ArrayBuffer` for binary.
     #[wasm_bindgen(js_name = webSocketMessage)]
     pub fn web_socket_message(
