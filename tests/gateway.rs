@@ -1101,3 +1101,42 @@ gateway_test! {
         assert_eq!(net.sockets.closed(member).map(|c| c.0), Some(1011));
     }
 }
+
+gateway_test! {
+fn the_alarm_follows_the_earliest_member_deadline_as_members_open_connect_beat_and_leave() {
+    let mut net = Net::new();
+    let timeout = settings().broker.connect_timeout_ms;
+    let first_opened = net.now;
+    let first = net.open();
+    assert_eq!(net.alarm, Some(first_opened + timeout), "the first's CONNECT deadline");
+    net.now += 2_000;
+    let second_opened = net.now;
+    let second = net.open();
+    assert_eq!(net.alarm, Some(first_opened + timeout), "the earlier deadline stays first");
+    // The first connects without heart-beats: it has no deadline left, so when the alarm
+    // fires it asks for the second's CONNECT deadline next.
+    assert!(net.connect(first).starts_with("CONNECTED\n"));
+    net.alarm(first_opened + timeout);
+    assert_eq!(net.sockets.closed(first), None);
+    assert_eq!(net.sockets.closed(second), None, "not due yet");
+    assert_eq!(net.alarm, Some(second_opened + timeout));
+    // The second connects asking for a heart-beat every 5 s: the alarm set for its CONNECT
+    // fires, finds it connected, and asks for the heart-beat it is owed.
+    let beat_due = net.now + 5_000;
+    net.send(second, "CONNECT\naccept-version:1.2\nhost:x\nheart-beat:0,5000\n\n\0");
+    assert!(net.received(second)[0].starts_with("CONNECTED\n"));
+    net.alarm(second_opened + timeout);
+    assert_eq!(net.sockets.closed(second), None);
+    assert_eq!(net.alarm, Some(beat_due));
+    net.alarm(beat_due);
+    assert_eq!(net.received(second), vec!["\n".to_owned()], "the heart-beat it was owed");
+    assert_eq!(net.alarm, Some(beat_due + 5_000), "and the next one");
+    // Once the second leaves, no member has a deadline: the next alarm asks for none.
+    let turn = net.host.closed(&mut net.sockets, second, net.now);
+    net.turn(turn);
+    let turn = net.host.alarm(&mut net.sockets, beat_due + 5_000);
+    assert_eq!(turn.alarm, None, "no alarm is asked for");
+    net.turn(turn);
+    assert!(net.received(first).is_empty());
+}
+}

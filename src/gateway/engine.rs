@@ -13,7 +13,9 @@ use super::sockets::{CoalescedSockets, GatewaySockets};
 use crate::relay::{GatewayAnswer, MemberEvent, MemberId, Outgoing, RoomAnswer, ToGateway, ToRoom};
 use crate::room::coalesce::Coalescer;
 use crate::room::log::{Level, LogLine};
-use crate::room::{connection_refusal, AlarmChange, Authenticator, Settings, HEART_BEAT_GRACE};
+use crate::room::timers::Timers;
+use crate::room::HEART_BEAT_GRACE;
+use crate::room::{connection_refusal, AlarmChange, Authenticator, Deadlines, Settings};
 use crate::sockjs;
 use crate::stomp::{Command, Decoded, Decoder, ProtocolError};
 
@@ -34,8 +36,12 @@ pub struct GatewayEngine {
     pub(super) members: BTreeMap<MemberId, Member>,
     next_member: MemberId,
     pub(super) outbox: Outbox,
-    /// Members whose session changed in this event (saved at its end).
+    /// Members whose session changed in this event (saved, and their deadlines indexed, at
+    /// its end).
     pub(super) dirty: BTreeSet<MemberId>,
+    /// The members' deadlines, by time (as a room's): the next alarm without a walk over
+    /// every member at each event, which made a storm of connects quadratic.
+    timers: Timers,
     /// Bytes of partly-arrived frames held, per member and in all (within
     /// `budget.max_partial_bytes`, as a room's).
     partial: BTreeMap<MemberId, u64>,
@@ -72,6 +78,11 @@ impl GatewayEngine {
                 _ => sockets.close(member, LOST_ROOM, "session lost; reconnect"),
             }
         }
+        let mut timers = Timers::default();
+        let timeout = settings.broker.connect_timeout_ms;
+        for (&member, held) in &members {
+            timers.set(member, deadlines_of(&held.session, timeout));
+        }
         Self {
             name: mode.name(),
             mode,
@@ -81,6 +92,7 @@ impl GatewayEngine {
             next_member,
             outbox: Outbox::default(),
             dirty: BTreeSet::new(),
+            timers,
             partial: BTreeMap::new(),
             partial_bytes: 0,
             liveness_swept_ms: 0,
@@ -564,13 +576,17 @@ impl GatewayEngine {
 
     // ---- after each event ---------------------------------------------------------------
 
-    /// Saves the sessions the event changed with their sockets. A session grown past what an
-    /// attachment holds ends its member (the bounds keep it from happening).
+    /// Saves the sessions the event changed with their sockets, and indexes their deadlines.
+    /// A session grown past what an attachment holds ends its member (the bounds keep it from
+    /// happening).
     pub fn save_sessions(&mut self, sockets: &mut impl GatewaySockets) {
+        let timeout = self.settings.broker.connect_timeout_ms;
         while let Some(member) = self.dirty.pop_first() {
             let Some(held) = self.members.get(&member) else {
                 continue;
             };
+            self.timers
+                .set(member, deadlines_of(&held.session, timeout));
             let json = held.session.to_json();
             if json.len() > MAX_SESSION_BYTES {
                 let error = ProtocolError::new(
@@ -607,30 +623,20 @@ impl GatewayEngine {
 
     /// When the gateway next has a deadline to meet.
     pub fn next_alarm(&self) -> Option<u64> {
-        let timeout = self.settings.broker.connect_timeout_ms;
-        let per_member = self.members.values().filter_map(|m| {
-            let s = &m.session;
-            if s.connected {
-                [s.beat_due_ms, s.expires_ms].into_iter().flatten().min()
-            } else {
-                Some(s.opened_ms + timeout)
-            }
-        });
-        let deadlines = per_member.chain(self.liveness_sweep_at());
-        deadlines.chain(self.outbox.call_deadline()).min()
+        [
+            self.timers.next_on_time(),
+            self.liveness_sweep_at(),
+            self.outbox.call_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// When silent clients are next looked for: when the first may be, but at most every
     /// `liveness_check_ms`.
     fn liveness_sweep_at(&self) -> Option<u64> {
-        let first = self
-            .members
-            .values()
-            .filter(|m| m.session.connected && m.session.heart_beat.receive_ms > 0)
-            .map(|m| {
-                m.session.heard_ms + u64::from(m.session.heart_beat.receive_ms) * HEART_BEAT_GRACE
-            })
-            .min()?;
+        let first = self.timers.next_liveness()?;
         Some(first.max(self.liveness_swept_ms + self.settings.liveness_check_ms))
     }
 
@@ -692,6 +698,7 @@ impl GatewayEngine {
             return;
         };
         self.dirty.remove(&member);
+        self.timers.remove(member);
         self.partial_bytes -= self.partial.remove(&member).unwrap_or(0);
         for room in held.session.rooms {
             self.outbox.push(&room, MemberEvent::Left { member });
@@ -721,5 +728,23 @@ fn truncate(text: &mut String, max: usize) {
             end -= 1;
         }
         text.truncate(end);
+    }
+}
+
+/// A member's deadlines, from its session: its CONNECT's until it connects; then the
+/// heart-beat it is owed, its token's expiry, and when it counts as silent.
+fn deadlines_of(session: &MemberSession, connect_timeout_ms: u64) -> Deadlines {
+    if !session.connected {
+        return Deadlines {
+            connect: Some(session.opened_ms + connect_timeout_ms),
+            ..Deadlines::default()
+        };
+    }
+    let rx = u64::from(session.heart_beat.receive_ms);
+    Deadlines {
+        connect: None,
+        heart_beat: session.beat_due_ms,
+        liveness: (rx > 0).then(|| session.heard_ms + rx * HEART_BEAT_GRACE),
+        token: session.expires_ms,
     }
 }

@@ -71,7 +71,7 @@ pub mod sockjs;
 pub mod sql;
 mod storage;
 pub mod testing;
-mod timers;
+pub(crate) mod timers;
 pub mod webhooks;
 
 pub mod auth;
