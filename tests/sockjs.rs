@@ -265,6 +265,73 @@ fn xhr_streaming_sends_its_prelude_then_frames_and_ends_at_the_response_limit() 
     );
 }
 
+/// The chunks streamed to `listener` since last looked at, each as its text.
+fn stream_chunks(room: &mut SimulatedRoom, listener: u64) -> Vec<String> {
+    let mut chunks = Vec::new();
+    room.sockets.log.retain(|call| match call {
+        SocketCall::Stream {
+            listener: to,
+            bytes,
+        } if *to == listener => {
+            chunks.push(String::from_utf8_lossy(bytes).into_owned());
+            false
+        }
+        _ => true,
+    });
+    chunks
+}
+
+#[test]
+fn a_replay_to_a_streaming_session_leaves_as_one_sockjs_frame_in_one_write() {
+    let mut room = SimulatedRoom::new();
+    room.connect(1, "");
+    for n in 1..=5 {
+        room.publish(1, "/topic/chat", &format!("stored {n}"));
+    }
+    let Some(HttpOutcome::Stream { listener, .. }) =
+        room.sockjs(request(Method::Post, "s1", "xhr_streaming", ""))
+    else {
+        panic!("a streaming receiver streams");
+    };
+    respond(room.sockjs(send("s1", &["CONNECT\naccept-version:1.2\n\n\0"])));
+    stream_chunks(&mut room, listener);
+    // One xhr_send: a SUBSCRIBE replaying five stored messages, and its RECEIPT.
+    respond(room.sockjs(send(
+        "s1",
+        &["SUBSCRIBE\nid:0\ndestination:/topic/chat\nreplay-last:5\nreceipt:r\n\n\0"],
+    )));
+    // The replay leaves before the event's write (no fan-out waits behind one), the RECEIPT
+    // once it is stored: two writes, the five messages one SockJS frame.
+    let chunks = stream_chunks(&mut room, listener);
+    assert_eq!(chunks.len(), 2, "{chunks:?}");
+    let frames = messages(chunks[0].trim_end_matches('\n'));
+    let bodies: Vec<&str> = frames
+        .iter()
+        .filter_map(|frame| frame.strip_prefix("MESSAGE\n"))
+        .map(|frame| {
+            frame
+                .split("\n\n")
+                .nth(1)
+                .unwrap_or_default()
+                .trim_end_matches('\0')
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        ["stored 1", "stored 2", "stored 3", "stored 4", "stored 5"]
+    );
+    let receipt = messages(chunks[1].trim_end_matches('\n'));
+    assert!(
+        receipt.len() == 1 && receipt[0].starts_with("RECEIPT\n"),
+        "{receipt:?}"
+    );
+    // A lone live message leaves within its own event, as before.
+    room.publish(1, "/topic/chat", "live");
+    let chunks = stream_chunks(&mut room, listener);
+    assert_eq!(chunks.len(), 1, "{chunks:?}");
+    assert_eq!(messages(chunks[0].trim_end_matches('\n')).len(), 1);
+}
+
 #[test]
 fn eventsource_carries_frames_as_events_with_percent_escaping() {
     let mut room = SimulatedRoom::new();
@@ -716,7 +783,8 @@ fn the_echo_test_service_sends_each_message_back_and_ends_streams_at_4096_bytes(
     assert_eq!(sent.status, 204);
     assert_eq!(
         room.streamed(listener),
-        "o\na[\"one\"]\na[\"two \\u2028\"]\n"
+        "o\na[\"one\",\"two \\u2028\"]\n",
+        "both, sent back in the event that brought them: one frame"
     );
     let big = "x".repeat(128);
     let mut frames = 2;
@@ -725,7 +793,7 @@ fn the_echo_test_service_sends_each_message_back_and_ends_streams_at_4096_bytes(
         frames += 1;
         assert!(frames < 100, "never ended");
     }
-    // 25 bytes, then lines of 134: the 31st takes the answer past 4096 bytes, and it ends.
+    // 24 bytes, then lines of 134: the 31st takes the answer past 4096 bytes, and it ends.
     assert_eq!(frames - 2, 31, "ended at the test services' 4096 bytes");
     assert_eq!(
         room.stats()["connections"],

@@ -10,7 +10,7 @@ use futures::channel::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use futures::{future, stream, StreamExt};
 use worker::{Delay, Headers, Method as HttpMethod, Request, Response, Result};
 
-use crate::room::http::{query_pairs, HttpRequest, HttpResponse, Method};
+use crate::room::http::{query_pairs, HttpRequest, HttpResponse, Joined, Method, MAX_JOINED_BYTES};
 use crate::room::Peer;
 
 /// What the room pushes into an open request.
@@ -146,7 +146,8 @@ pub fn to_response(answer: HttpResponse) -> Result<Response> {
 }
 
 /// An event stream: the head's body first, then what the room pushes until it pushes
-/// [`Push::End`] (it does when the stream's token expires, too), with `keep_alive` every
+/// [`Push::End`] (it does when the stream's token expires, too), pushes that are ready
+/// together joined into one write ([`Joined`]), with `keep_alive` every
 /// `keep_alive_ms` so proxies keep an idle stream open. What the room pushed stops counting
 /// as unread once the response passes it on. `keep` lives as long as the stream.
 pub fn stream_response(
@@ -168,6 +169,8 @@ pub fn stream_response(
             Push::Answer(_) => None,
         })
     });
+    // Pushes ready together leave as one write (see `Joined`).
+    let events = Joined::new(events, MAX_JOINED_BYTES);
     let (keep_alive, keep_alive_ms) = keep_alive;
     let keep_alive = stream::unfold(keep_alive, move |bytes| async move {
         Delay::from(Duration::from_millis(keep_alive_ms.max(1000))).await;

@@ -474,6 +474,9 @@ impl RoomEngine {
                 now,
             },
         );
+        // A SockJS session over HTTP gets what the event sent it now, as one frame: its
+        // receiver is an HTTP answer, which no later event's frames could join.
+        sessions.hand_over_due(&mut coalescing, now);
         if !keep_run {
             coalescing.flush();
         }

@@ -12,6 +12,7 @@
 
 mod cors;
 mod credentials;
+mod joined;
 mod json;
 mod listeners;
 mod request;
@@ -19,6 +20,7 @@ mod request;
 pub use crate::room::message_json::message_json;
 pub use cors::{allow_origin, preflight, readable};
 pub use credentials::HttpCredentials;
+pub use joined::{Joined, MAX_JOINED_BYTES};
 pub use json::sse_event;
 pub use listeners::{Listener, ListenerId, ListenerKind, Listeners};
 pub use request::{percent_decode, percent_encode, query_pairs, HttpRequest, HttpResponse, Method};

@@ -32,7 +32,7 @@ mod answers;
 mod outlet;
 pub mod services;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 pub use answers::{
     answer, greeting, http_date, info, method_of, not_an_upgrade, preflight, refuse_broken_upgrade,
@@ -40,6 +40,7 @@ pub use answers::{
 };
 pub use outlet::SessionSockets;
 
+use super::coalesce::MAX_COALESCED_BYTES;
 use super::http::{HttpResponse, ListenerId};
 use super::session::ConnId;
 use super::sockets::Sockets;
@@ -163,6 +164,9 @@ pub struct SockJsSessions {
     waiting_bytes: usize,
     /// Sockets that carry SockJS frames (the `websocket` transport).
     framed: HashSet<ConnId>,
+    /// Connections of sessions with a receiver whose frames wait for the end of the event's
+    /// sends ([`hand_over_due`](Self::hand_over_due)), to leave as one `a[…]` frame.
+    due: BTreeSet<ConnId>,
 }
 
 impl SockJsSessions {
@@ -367,17 +371,30 @@ impl SockJsSessions {
         !self.by_conn.is_empty() && self.by_conn.contains_key(&conn)
     }
 
-    /// The room sends a message to a session's connection.
+    /// The room sends a message to a session's connection. It waits in the session, and a
+    /// session with a receiver is handed what waits when the event's sends end, so that what
+    /// one event sends it leaves as one `a[…]` frame, in one write (as a socket's frames are
+    /// coalesced, [`crate::room::coalesce`]); early, past [`MAX_COALESCED_BYTES`], or before
+    /// a bound would end a session whose receiver can take what waits.
     fn send(&mut self, conn: ConnId, bytes: &[u8], sockets: &mut impl Sockets, now: u64) {
         let Some(id) = self.by_conn.get(&conn).cloned() else {
             return;
         };
-        let Some(session) = self.by_id.get_mut(&id) else {
+        if self.waiting_bytes + bytes.len() > MAX_ROOM_WAITING_BYTES {
+            self.hand_over_due(sockets, now);
+        }
+        let Some(session) = self.by_id.get(&id) else {
             return;
         };
         if session.closed.is_some() {
             return;
         }
+        if session.waiting_bytes + bytes.len() > MAX_WAITING_BYTES && self.due.remove(&conn) {
+            self.hand_over(conn, sockets, now);
+        }
+        let Some(session) = self.by_id.get_mut(&id) else {
+            return;
+        };
         if session.waiting_bytes + bytes.len() > MAX_WAITING_BYTES {
             self.end_unread(&id, now);
             self.hand_over(conn, sockets, now);
@@ -389,7 +406,14 @@ impl SockJsSessions {
             .waiting
             .push(String::from_utf8_lossy(bytes).into_owned());
         self.waiting_bytes += bytes.len();
-        self.hand_over(conn, sockets, now);
+        if session.receiver.is_some() {
+            if session.waiting_bytes >= MAX_COALESCED_BYTES {
+                self.due.remove(&conn);
+                self.hand_over(conn, sockets, now);
+            } else {
+                self.due.insert(conn);
+            }
+        }
         while self.waiting_bytes > MAX_ROOM_WAITING_BYTES {
             let fullest = self
                 .by_id
@@ -399,6 +423,13 @@ impl SockJsSessions {
                 .map(|(id, _)| id.clone());
             let Some(fullest) = fullest else { break };
             self.end_unread(&fullest, now);
+        }
+    }
+
+    /// Hands the sessions with a receiver what this event sent them (see [`send`](Self::send)).
+    pub fn hand_over_due(&mut self, sockets: &mut impl Sockets, now: u64) {
+        while let Some(conn) = self.due.pop_first() {
+            self.hand_over(conn, sockets, now);
         }
     }
 

@@ -75,7 +75,9 @@ impl<S: Sockets> Sockets for SessionSockets<'_, S> {
         }
     }
 
+    /// What waits leaves: the sessions' frames of this event, then the coalesced runs.
     fn flush(&mut self) {
+        self.sessions.hand_over_due(self.sockets, self.now);
         self.sockets.flush();
     }
 
