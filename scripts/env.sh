@@ -17,6 +17,12 @@ export WRANGLER_SEND_METRICS=false
 # wrangler dev fetches a sample `Request.cf` object from workers.cloudflare.com at every start,
 # and offline prints a stack trace for each try; the Worker reads nothing from `cf`.
 export CLOUDFLARE_CF_FETCH_ENABLED=false
+# wrangler dev streams every invocation of the Worker to a local observability collector (a
+# tail worker of its own, for its local explorer). It is not the platform: it cost the room
+# three quarters of its CPU in an unpaced fan-out, and under storage writes it fails by the
+# thousand ("trace-stream ... tail session was canceled"), printing each failure. Off unless
+# asked for: `X_LOCAL_OBSERVABILITY=true npm start`.
+export X_LOCAL_OBSERVABILITY="${X_LOCAL_OBSERVABILITY:-false}"
 
 # Benchmarks and profiles drive a room from one load generator on one address, publishing as
 # fast as it can: they lift the per-connection publish rate and the connection caps, which

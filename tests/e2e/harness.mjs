@@ -67,6 +67,7 @@ export class DevServer {
         STOMP_ROOMS_SKIP_BUILD: '1',
         WRANGLER_SEND_METRICS: 'false',
         CLOUDFLARE_CF_FETCH_ENABLED: 'false', // see scripts/env.sh
+        X_LOCAL_OBSERVABILITY: 'false', // see scripts/env.sh
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
