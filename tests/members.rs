@@ -8,6 +8,7 @@ mod support;
 use std::collections::BTreeMap;
 
 use stomp_rooms::relay::{GatewayAnswer, MemberEvent, Outgoing, RoomAnswer, ToRoom};
+use stomp_rooms::room::members::LEASED_SOCKETS;
 use stomp_rooms::room::members::{Placement, CALL_TIMEOUT_MS, MAX_GATEWAY_OUTBOX_BYTES};
 use stomp_rooms::room::{PublishRate, Settings, Storage};
 use stomp_rooms::stomp::Command;
@@ -694,6 +695,39 @@ fn a_socket_placed_on_a_shard_that_never_joins_stops_counting_there() {
         shard(0),
         "the ones that never came are let go"
     );
+}
+
+/// Kept in memory: placements (and so leases) are counted in memory only.
+#[test]
+fn a_room_lends_the_router_a_shard_s_next_sockets_within_its_share_counted_as_placed() {
+    let mut settings = Settings::default();
+    settings.scaling.members_per_object = 1;
+    settings.scaling.members_per_gateway = 20;
+    let timeout = settings.broker.connect_timeout_ms;
+    let mut room = SimulatedRoom::with_settings(settings);
+    room.connect(1, "");
+    let shard = |k: u32| Placement::Gateway(format!("shard:lobby:{k}"));
+    assert_eq!(room.placement(), shard(0));
+    assert_eq!(
+        room.lease("shard:lobby:0"),
+        LEASED_SOCKETS,
+        "16 more, 17 of 20 on their way"
+    );
+    assert_eq!(room.placement(), shard(0), "the 18th");
+    assert_eq!(
+        room.lease("shard:lobby:0"),
+        2,
+        "no more than its share of 20"
+    );
+    assert_eq!(
+        room.placement(),
+        shard(1),
+        "shard 0 has its 20 on their way"
+    );
+    assert_eq!(room.lease("shard:lobby:1"), LEASED_SOCKETS);
+    // Lent sockets that never come are let go as any placed socket is.
+    room.advance(timeout + 10_001);
+    assert_eq!(room.placement(), shard(0));
 }
 
 #[test]

@@ -215,8 +215,8 @@ impl Room {
             Ok(())
         })
         .await?;
-        if let Some(gateway) = placed {
-            return gateways::use_gateway(&gateway, sockjs);
+        if let Some((gateway, lent)) = placed {
+            return gateways::use_gateway(&gateway, sockjs, lent);
         }
         match opened {
             Some(Opened::Accepted(_)) => {}

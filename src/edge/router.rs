@@ -7,9 +7,10 @@
 //!
 //! Sockets may land on gateway objects instead ([`crate::room::scaling`]): an endpoint's, when
 //! its rooms are named by destinations, on one of its gateways chosen at random; a room's,
-//! when the room holds as many as it may and answers with the gateway to use, on that one. The
-//! router sends the same upgrade there: no object stands in a socket's path but the one that
-//! holds it (an object in the path could not hibernate).
+//! when the room holds as many as it may and answers with the gateway to use, on that one (and,
+//! for a short while, the next few sockets the room lent it there, without asking the room:
+//! [`crate::room::members::lease`]). The router sends the same upgrade there: no object stands
+//! in a socket's path but the one that holds it (an object in the path could not hibernate).
 
 use wasm_bindgen::JsCast;
 use worker::worker_sys::{web_sys, DurableObjectNamespace};
@@ -19,7 +20,8 @@ use worker::{Response, Result};
 use super::http;
 use super::ROUTE_HEADER;
 use crate::room::http as room_http;
-use crate::room::routes::{path_of_url, Route, USE_GATEWAY_HEADER};
+use crate::room::members::Leases;
+use crate::room::routes::{path_of_url, Route, LEASE_HEADER, USE_GATEWAY_HEADER};
 use crate::room::sockjs as room_sockjs;
 use crate::room::Settings;
 
@@ -28,6 +30,11 @@ pub const ROOMS_BINDING: &str = "ROOMS";
 
 /// The gateway objects' namespace binding declared in `wrangler.toml`.
 pub const GATEWAYS_BINDING: &str = "GATEWAYS";
+
+thread_local! {
+    /// The leases rooms lent this isolate's router (see [`to_room`]).
+    static LEASES: std::cell::RefCell<Leases> = std::cell::RefCell::new(Leases::default());
+}
 
 // The runtime's request as it came, not workers-rs's `Request`: making one reads the request's
 // `cf` properties, which the runtime builds for each read, and a socket's upgrade needs only
@@ -108,17 +115,37 @@ async fn to_room(req: &web_sys::Request, env: &Env, route: &Route) -> Result<web
     let Some(room) = route.room() else {
         return Response::error("the router answers this request itself", 500).map(Into::into);
     };
+    // A socket to a room that lent this router its next sockets on a gateway goes there
+    // without asking the room ([`Leases`]).
+    let socket = match route {
+        Route::Socket {
+            sockjs,
+            at_endpoint: false,
+            ..
+        } => Some(*sockjs),
+        _ => None,
+    };
+    if let Some(sockjs) = socket {
+        let leased = LEASES.with_borrow_mut(|leases| leases.take(room, sockjs, now_ms()));
+        if let Some(gateway) = leased {
+            return to_gateway(req, env, &Route::gateway_socket(&gateway, sockjs)).await;
+        }
+    }
     let answer = forward(req, env, ROOMS_BINDING, room, route).await?;
     let gateway = match answer.headers().get(USE_GATEWAY_HEADER)? {
         Some(header) if matches!(route, Route::Socket { .. }) => Route::from_use_gateway(&header),
         _ => return Ok(answer),
     };
-    match gateway {
-        Some(gateway) => to_gateway(req, env, &gateway).await,
-        None => {
-            Response::error("the room named no gateway it could be reached by", 502).map(Into::into)
-        }
+    let Some(gateway) = gateway else {
+        return Response::error("the room named no gateway it could be reached by", 502)
+            .map(Into::into);
+    };
+    let lent = answer.headers().get(LEASE_HEADER)?;
+    let lent = lent.and_then(|n| n.parse::<u32>().ok());
+    if let (Some(sockjs), Some(lent), Some(name)) = (socket, lent, gateway.gateway()) {
+        LEASES.with_borrow_mut(|leases| leases.lend(room, sockjs, name, lent, now_ms()));
     }
+    to_gateway(req, env, &gateway).await
 }
 
 /// Hands a socket to the gateway object its route names, with the route (which tells the

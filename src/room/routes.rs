@@ -29,6 +29,10 @@ use crate::room_name;
 /// [`Route::gateway_socket`]): only the router reads it, from a room object's answer.
 pub const USE_GATEWAY_HEADER: &str = "x-stomp-rooms-use-gateway";
 
+/// The header beside [`USE_GATEWAY_HEADER`] saying how many more sockets the router may send
+/// to that gateway without asking the room ([`crate::room::members::lease`]).
+pub const LEASE_HEADER: &str = "x-stomp-rooms-lease";
+
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {

@@ -719,6 +719,16 @@ impl SimulatedRoom {
         placement.expect("the room woke")
     }
 
+    /// The sockets the room lends the router on `gateway` (see `RoomEngine::lease`).
+    pub fn lease(&mut self, gateway: &str) -> u32 {
+        let mut lent = None;
+        self.event(|engine, _, _, now| {
+            lent = Some(engine.lease(gateway, now));
+            Ok(())
+        });
+        lent.expect("the room woke")
+    }
+
     /// The socket calls made so far (drained).
     pub fn take_log(&mut self) -> Vec<SocketCall> {
         std::mem::take(&mut self.sockets.log)

@@ -19,7 +19,7 @@ use super::{Arrival, Live, Room};
 use crate::edge::relay;
 use crate::edge::router::GATEWAYS_BINDING;
 use crate::relay::{GatewayAnswer, RoomAnswer, ToGateway, ToRoom};
-use crate::room::routes::{Route, USE_GATEWAY_HEADER};
+use crate::room::routes::{Route, LEASE_HEADER, USE_GATEWAY_HEADER};
 use crate::room::{Failed, Placement, RoomEngine, Turn};
 
 use super::super::sqlite::SqliteStore;
@@ -137,23 +137,31 @@ async fn call_gateway(room: Room, gateway: String, call: ToGateway) {
 }
 
 /// The answer that sends a socket to a gateway instead: the router reads its header and sends
-/// the same upgrade there (a client reached without the router sees a refusal).
-pub(super) fn use_gateway(gateway: &str, sockjs: bool) -> Result<Response> {
+/// the same upgrade there (a client reached without the router sees a refusal), and the next
+/// `lent` sockets too, without asking.
+pub(super) fn use_gateway(gateway: &str, sockjs: bool, lent: u32) -> Result<Response> {
     let route = Route::gateway_socket(gateway, sockjs);
     let answer = Response::error("this room's sockets are served by its gateways", 503)?;
     answer
         .headers()
         .set(USE_GATEWAY_HEADER, &route.to_header())?;
+    if lent > 0 {
+        answer.headers().set(LEASE_HEADER, &lent.to_string())?;
+    }
     Ok(answer)
 }
 
 // ---- The room engine's side, in one place. ----
 
-/// The gateway a new socket of the room goes to, if the room holds as many as it may.
-pub(super) fn placement(engine: &mut RoomEngine, now: u64) -> Option<String> {
+/// The gateway a new socket of the room goes to, if the room holds as many as it may, with
+/// the sockets lent the router on it.
+pub(super) fn placement(engine: &mut RoomEngine, now: u64) -> Option<(String, u32)> {
     match engine.placement(now) {
         Placement::Here => None,
-        Placement::Gateway(gateway) => Some(gateway),
+        Placement::Gateway(gateway) => {
+            let lent = engine.lease(&gateway, now);
+            Some((gateway, lent))
+        }
     }
 }
 

@@ -7,7 +7,7 @@
 use super::*;
 
 use crate::relay::{GatewayAnswer, MemberEvent, MemberId, RoomAnswer, ToGateway, ToRoom};
-use crate::room::members::{placement, Members, Placement};
+use crate::room::members::{placement, Members, Placement, LEASED_SOCKETS};
 use crate::room::storage::StoredMember;
 
 /// How long past the CONNECT timeout a socket sent to a gateway still counts there (its
@@ -167,6 +167,26 @@ impl RoomEngine {
             self.members.placed(gateway, now);
         }
         placement
+    }
+
+    /// Lends the router the next sockets for `gateway`, which [`placement`](Self::placement)
+    /// just named (see [`crate::room::members::lease`]): up to [`LEASED_SOCKETS`], within the
+    /// gateway's share (`scaling.members_per_gateway`), each counted as placed there now.
+    /// Returns how many.
+    pub fn lease(&mut self, gateway: &str, now: u64) -> u32 {
+        let since = now.saturating_sub(self.settings.broker.connect_timeout_ms + PLACED_MARGIN_MS);
+        let expected = self
+            .members
+            .expected(since)
+            .get(gateway)
+            .copied()
+            .unwrap_or(0);
+        let share = self.settings.scaling.members_per_gateway.max(1) as usize;
+        let lent = share.saturating_sub(expected).min(LEASED_SOCKETS as usize);
+        for _ in 0..lent {
+            self.members.placed(gateway, now);
+        }
+        lent as u32
     }
 
     /// Calls to gateways not answered yet (the platform keeps the object in memory while one

@@ -11,10 +11,12 @@
 //! table): members' sends go to their gateways' outboxes, and the broker sees no difference.
 //! * [`placement`]: where a direct socket goes when the room holds as many as it may.
 
+pub mod lease;
 pub mod outbox;
 pub mod placement;
 pub mod table;
 
+pub use lease::{Leases, LEASED_SOCKETS, LEASE_MS};
 pub use outbox::{Outbox, CALL_TIMEOUT_MS, MAX_GATEWAY_OUTBOX_BYTES};
 pub use placement::{shard_gateway, Placement};
 pub use table::Members;
