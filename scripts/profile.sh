@@ -35,6 +35,23 @@ case "$SCENARIO" in
 esac
 mkdir -p "$OUT_DIR"
 
+# The load generator's options as it acts on them: the scenario's defaults, each replaced by
+# the same option given on the command line (it takes an option's last value), then the rest.
+effective_load() {
+    local -A given=()
+    local args=("$@") i name out=("${LOAD[0]}")
+    for ((i = 0; i < ${#args[@]}; i++)); do
+        if [[ ${args[i]} == --* ]]; then given[${args[i]}]="${args[i + 1]:-}"; fi
+    done
+    for ((i = 1; i < ${#LOAD[@]}; i += 2)); do
+        name=${LOAD[i]}
+        out+=("$name" "${given[$name]:-${LOAD[i + 1]}}")
+        unset "given[$name]"
+    done
+    for name in "${!given[@]}"; do out+=("$name" "${given[$name]}"); done
+    echo "${out[*]}"
+}
+
 step "building the load generator and the release Worker"
 # Into its own target directory whatever CARGO_TARGET_DIR says: $LOADGEN is there.
 cargo build --release --quiet --manifest-path benches/loadgen/Cargo.toml --target-dir benches/loadgen/target
@@ -61,13 +78,13 @@ LABEL="${PROFILE_LABEL:-$SCENARIO}"
 ROOM="profile-$SCENARIO-$RANDOM"
 URL="ws://127.0.0.1:$PORT/rooms/$ROOM"
 [ "$SCENARIO" = rooms ] && URL="ws://127.0.0.1:$PORT/rooms/{room}"
-step "profiling: loadgen ${LOAD[*]} $*"
+step "profiling: loadgen $(effective_load "$@")"
 node scripts/profile.mjs --inspector "$INSPECTOR" --out "$OUT_DIR/$LABEL" -- \
     taskset -c 1 "$LOADGEN" "${LOAD[@]}" --flavor stomp --url "$URL" --destination /topic/chat \
     --pids "$(pgrep -g "$SERVER" | paste -sd, -)" --timeout 120 "$@"
 if [ "${PROFILE_DOCS:-}" = 1 ]; then
     {
-        echo "### $LABEL: \`loadgen ${LOAD[*]} $*\`"
+        echo "### $LABEL: \`loadgen $(effective_load "$@")\`"
         echo
         echo "Profiled $(date +%Y-%m-%d) by \`scripts/profile.sh\` (V8 sampling every 100 µs, which slows the"
         echo "Worker; compare shares, not absolute times, with the benchmark). Build: $([ "${PROFILE_NAMES:-}" = 1 ] && echo 'without wasm-opt, names kept' || echo 'release, as deployed')."
