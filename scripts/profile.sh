@@ -91,9 +91,16 @@ if [ "${PROFILE_DOCS:-}" = 1 ]; then
         python3 - "$OUT_DIR/$LABEL.loadgen.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-count = d.get("delivered", d.get("connected"))
-rate = d.get("delivered_per_second", d.get("connects_per_second", 0))
-print("Meanwhile the load generator saw %s deliveries or connections, %s/s (slowed by the sampling)." % (format(count, ","), format(round(rate), ",")))
+if "delivered" in d:
+    what = "%s deliveries" % format(d["delivered"], ",")
+    if d.get("ws_messages"):
+        what += " in %s WebSocket messages (%.3f per delivery)" % (
+            format(d["ws_messages"], ","), d["ws_messages_per_delivery"])
+    rate = d.get("delivered_per_second", 0)
+else:
+    what = "%s connections" % format(d.get("connected", 0), ",")
+    rate = d.get("connects_per_second", 0)
+print("Meanwhile the load generator saw %s, %s/s (slowed by the sampling)." % (what, format(round(rate), ",")))
 PY
         echo
         cat "$OUT_DIR/$LABEL.md"
