@@ -136,9 +136,10 @@ fn an_event_stream_replays_after_last_event_id_then_goes_live() {
         "last-event-id",
         &first.to_string(),
     );
-    let Some(HttpOutcome::Stream { listener, head, keep_alive_ms, .. }) = room.http(resume) else {
+    let Some(HttpOutcome::Stream { listener, head, keep_alive_ms, join_writes, .. }) = room.http(resume) else {
         panic!("expected a stream");
     };
+    assert!(join_writes, "events ready together may leave as one write");
     assert_eq!(head.status, 200);
     assert_eq!(head.header("content-type"), Some("text/event-stream"));
     assert_eq!(keep_alive_ms, 15_000);

@@ -190,11 +190,15 @@ fn xhr_streaming_sends_its_prelude_then_frames_and_ends_at_the_response_limit() 
         head,
         keep_alive_ms,
         keep_alive,
-        ..
+        join_writes,
     }) = room.sockjs(request(Method::Post, "s1", "xhr_streaming", ""))
     else {
         panic!("a streaming receiver streams");
     };
+    assert!(
+        !join_writes,
+        "one frame per write, as SockJS's protocol tests read them"
+    );
     assert_eq!(
         text(&head),
         format!("{}\n", "h".repeat(2048)),
@@ -975,6 +979,52 @@ fn all_sessions_together_hold_at_most_16_mib_the_fullest_end_first() {
     assert!(
         held <= MAX_ROOM_WAITING_BYTES + 4096,
         "the rest fit: {held} bytes"
+    );
+}
+
+#[test]
+fn a_session_whose_receiver_is_open_is_never_ended_for_the_rooms_bound() {
+    let mut settings = Settings::default();
+    settings.broker.publish_rate = PublishRate::UNLIMITED;
+    let mut room = SimulatedRoom::with_settings(settings);
+    let Some(HttpOutcome::Stream { listener, .. }) =
+        room.sockjs(request(Method::Post, "live", "xhr_streaming", ""))
+    else {
+        panic!("a streaming receiver streams");
+    };
+    respond(room.sockjs(send("live", &["CONNECT\naccept-version:1.2\n\n\0"])));
+    respond(room.sockjs(send(
+        "live",
+        &["SUBSCRIBE\nid:0\ndestination:/topic/big\n\n\0"],
+    )));
+    // Sessions whose clients stopped polling, enough that one 40 KB message to each passes
+    // the room's 16 MiB: some of them end, fullest first; the live one waits for nothing.
+    let idle = MAX_ROOM_WAITING_BYTES / 40_000 + 2;
+    for n in 0..idle {
+        let id = format!("idle{n}");
+        open_and_connect(&mut room, &id, "");
+        respond(room.sockjs(send(
+            &id,
+            &["SUBSCRIBE\nid:0\ndestination:/topic/big\n\n\0"],
+        )));
+    }
+    room.connect(1, "");
+    stream_chunks(&mut room, listener);
+    room.publish(1, "/topic/big", &"x".repeat(40_000));
+    room.publish(1, "/topic/big", "after");
+    let streamed = stream_chunks(&mut room, listener).concat();
+    assert!(
+        !streamed.contains("c[1013"),
+        "the live session was not ended"
+    );
+    assert!(!ended(&room, listener));
+    assert_eq!(streamed.matches("MESSAGE").count(), 2, "and lost nothing");
+    let ended_idle = (0..idle)
+        .filter(|n| text(&respond(room.sockjs(poll(&format!("idle{n}"))))).starts_with("c[1013,"))
+        .count();
+    assert!(
+        ended_idle >= 1,
+        "the bound was passed, and idle sessions ended for it"
     );
 }
 

@@ -8,10 +8,29 @@ use std::time::Duration;
 
 use futures::channel::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use futures::{future, stream, StreamExt};
+use wasm_bindgen::JsValue;
+use worker::worker_sys::web_sys;
 use worker::{Delay, Headers, Method as HttpMethod, Request, Response, Result};
 
 use crate::room::http::{query_pairs, HttpRequest, HttpResponse, Joined, Method, MAX_JOINED_BYTES};
+use crate::room::routes::Route;
 use crate::room::Peer;
+
+/// A request as an object has it from the runtime: its headers, and the route the router (or
+/// another object) attached, read without making workers-rs's `Request`, which reads the
+/// request's `cf` properties (see the objects' `exports`).
+pub fn attached_route(req: &web_sys::Request) -> Result<(Headers, Option<Route>)> {
+    let headers = Headers(req.headers());
+    let route = headers.get(super::ROUTE_HEADER)?;
+    Ok((headers, route.as_deref().and_then(Route::from_header)))
+}
+
+/// A handler's answer as the runtime takes it.
+pub fn to_runtime(answer: Result<Response>) -> std::result::Result<JsValue, JsValue> {
+    answer
+        .map(|answer| web_sys::Response::from(answer).into())
+        .map_err(JsValue::from)
+}
 
 /// What the room pushes into an open request.
 pub enum Push {
@@ -147,13 +166,14 @@ pub fn to_response(answer: HttpResponse) -> Result<Response> {
 
 /// An event stream: the head's body first, then what the room pushes until it pushes
 /// [`Push::End`] (it does when the stream's token expires, too), pushes that are ready
-/// together joined into one write ([`Joined`]), with `keep_alive` every
+/// together joined into one write when `join_writes` ([`Joined`]), with `keep_alive` every
 /// `keep_alive_ms` so proxies keep an idle stream open. What the room pushed stops counting
 /// as unread once the response passes it on. `keep` lives as long as the stream.
 pub fn stream_response(
     head: HttpResponse,
     pushed: Pushed,
     keep_alive: (Vec<u8>, u64),
+    join_writes: bool,
     keep: impl Sized + 'static,
 ) -> Result<Response> {
     let headers = headers_of(&head)?;
@@ -169,8 +189,8 @@ pub fn stream_response(
             Push::Answer(_) => None,
         })
     });
-    // Pushes ready together leave as one write (see `Joined`).
-    let events = Joined::new(events, MAX_JOINED_BYTES);
+    // Pushes ready together leave as one write (see `Joined`); a bound of one push, each alone.
+    let events = Joined::new(events, if join_writes { MAX_JOINED_BYTES } else { 0 });
     let (keep_alive, keep_alive_ms) = keep_alive;
     let keep_alive = stream::unfold(keep_alive, move |bytes| async move {
         Delay::from(Duration::from_millis(keep_alive_ms.max(1000))).await;

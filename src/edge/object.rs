@@ -285,9 +285,11 @@ impl Room {
                 head,
                 keep_alive_ms,
                 keep_alive,
+                join_writes,
             }) => {
                 let gone = held.unwrap_or_else(|| RequestGone::unarmed(listener));
-                http::stream_response(head, pushed, (keep_alive, keep_alive_ms), gone)
+                let keep_alive = (keep_alive, keep_alive_ms);
+                http::stream_response(head, pushed, keep_alive, join_writes, gone)
             }
             Some(HttpOutcome::Wait {
                 listener,

@@ -734,17 +734,13 @@ fn truncate(text: &mut String, max: usize) {
 /// A member's deadlines, from its session: its CONNECT's until it connects; then the
 /// heart-beat it is owed, its token's expiry, and when it counts as silent.
 fn deadlines_of(session: &MemberSession, connect_timeout_ms: u64) -> Deadlines {
-    if !session.connected {
-        return Deadlines {
-            connect: Some(session.opened_ms + connect_timeout_ms),
-            ..Deadlines::default()
-        };
-    }
-    let rx = u64::from(session.heart_beat.receive_ms);
-    Deadlines {
-        connect: None,
-        heart_beat: session.beat_due_ms,
-        liveness: (rx > 0).then(|| session.heard_ms + rx * HEART_BEAT_GRACE),
-        token: session.expires_ms,
+    match session.connected {
+        false => Deadlines::awaiting_connect(session.opened_ms, connect_timeout_ms),
+        true => Deadlines::connected(
+            session.beat_due_ms,
+            session.heard_ms,
+            session.heart_beat.receive_ms,
+            session.expires_ms,
+        ),
     }
 }

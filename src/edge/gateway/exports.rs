@@ -6,9 +6,9 @@
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::worker_sys::{web_sys, DurableObjectState};
-use worker::{js_sys, Env, Headers, Request, State, WebSocket};
+use worker::{js_sys, Env, Request, State, WebSocket};
 
-use super::super::ROUTE_HEADER;
+use super::super::http;
 use super::Gateway;
 use crate::room::routes::Route;
 
@@ -24,17 +24,14 @@ impl Gateway {
         &self,
         req: web_sys::Request,
     ) -> std::result::Result<JsValue, JsValue> {
-        let headers = Headers(req.headers());
-        let route = headers.get(ROUTE_HEADER).map_err(JsValue::from)?;
-        let answer = match route.as_deref().and_then(Route::from_header) {
+        let (headers, route) = http::attached_route(&req).map_err(JsValue::from)?;
+        let answer = match route {
             Some(Route::GatewaySocket { gateway, sockjs }) => {
                 self.open_socket(&headers, &gateway, sockjs).await
             }
             _ => self.fetch(Request::from(req)).await,
         };
-        answer
-            .map(|answer| web_sys::Response::from(answer).into())
-            .map_err(JsValue::from)
+        http::to_runtime(answer)
     }
 
     /// A message on one of the gateway's sockets: text, or an `ArrayBuffer` for binary.
@@ -83,7 +80,6 @@ impl Gateway {
 
     #[wasm_bindgen(js_name = alarm)]
     pub async fn alarm_fired(&self) -> std::result::Result<JsValue, JsValue> {
-        let response = self.alarm().await.map_err(JsValue::from)?;
-        Ok(web_sys::Response::from(response).into())
+        http::to_runtime(self.alarm().await)
     }
 }

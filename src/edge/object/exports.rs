@@ -11,11 +11,11 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
 use worker::worker_sys::web_sys;
-use worker::{js_sys, wasm_bindgen_futures, Env, Headers, Request, Response, Result, State};
+use worker::{js_sys, wasm_bindgen_futures, Env, Request, Response, Result, State};
 use worker::{worker_sys, WebSocket};
 
+use super::super::http;
 use super::super::websockets::{conn_of, finish_close};
-use super::super::ROUTE_HEADER;
 use super::{change_alarm_later, deliver, Arrival, Room};
 use crate::room::routes::Route;
 
@@ -31,9 +31,8 @@ impl Room {
         &self,
         req: web_sys::Request,
     ) -> std::result::Result<JsValue, JsValue> {
-        let headers = Headers(req.headers());
-        let route = headers.get(ROUTE_HEADER).map_err(JsValue::from)?;
-        let answer = match route.as_deref().and_then(Route::from_header) {
+        let (headers, route) = http::attached_route(&req).map_err(JsValue::from)?;
+        let answer = match route {
             Some(Route::Socket {
                 room,
                 sockjs,
@@ -41,9 +40,7 @@ impl Room {
             }) => self.open_socket(&headers, room, sockjs, at_endpoint).await,
             _ => self.fetch(Request::from(req)).await,
         };
-        answer
-            .map(|answer| web_sys::Response::from(answer).into())
-            .map_err(JsValue::from)
+        http::to_runtime(answer)
     }
 
     /// A message on one of the room's sockets: text, or an `ArrayBuffer` for binary.
@@ -91,8 +88,7 @@ impl Room {
 
     #[wasm_bindgen(js_name = alarm)]
     pub async fn alarm_fired(&self) -> std::result::Result<JsValue, JsValue> {
-        let response = self.alarm().await.map_err(JsValue::from)?;
-        Ok(web_sys::Response::from(response).into())
+        http::to_runtime(self.alarm().await)
     }
 }
 

@@ -11,19 +11,15 @@ impl Broker {
             return Deadlines::default();
         };
         match session.phase {
-            Phase::AwaitingConnect => Deadlines {
-                connect: Some(session.opened_ms + self.config.connect_timeout_ms),
-                ..Deadlines::default()
-            },
-            Phase::Connected => {
-                let rx = u64::from(session.heart_beat.receive_ms);
-                Deadlines {
-                    connect: None,
-                    heart_beat: session.beat_due_ms,
-                    liveness: (rx > 0).then(|| session.heard_ms + rx * HEART_BEAT_GRACE),
-                    token: session.expires_ms,
-                }
+            Phase::AwaitingConnect => {
+                Deadlines::awaiting_connect(session.opened_ms, self.config.connect_timeout_ms)
             }
+            Phase::Connected => Deadlines::connected(
+                session.beat_due_ms,
+                session.heard_ms,
+                session.heart_beat.receive_ms,
+                session.expires_ms,
+            ),
         }
     }
 

@@ -28,6 +28,34 @@ pub struct Deadlines {
     pub token: Option<u64>,
 }
 
+impl Deadlines {
+    /// A socket's before its CONNECT: the CONNECT's, `connect_timeout_ms` after it opened.
+    pub fn awaiting_connect(opened_ms: u64, connect_timeout_ms: u64) -> Self {
+        Self {
+            connect: Some(opened_ms + connect_timeout_ms),
+            ..Self::default()
+        }
+    }
+
+    /// A connection's once connected: the heart-beat it is owed, when it counts as silent
+    /// (`HEART_BEAT_GRACE` times the heart-beat it promised after it was last heard, if it
+    /// promised one), and its token's expiry.
+    pub fn connected(
+        beat_due_ms: Option<u64>,
+        heard_ms: u64,
+        receive_ms: u32,
+        expires_ms: Option<u64>,
+    ) -> Self {
+        let rx = u64::from(receive_ms);
+        Self {
+            connect: None,
+            heart_beat: beat_due_ms,
+            liveness: (rx > 0).then(|| heard_ms + rx * super::HEART_BEAT_GRACE),
+            token: expires_ms,
+        }
+    }
+}
+
 /// Work for the caller, to be carried out in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {

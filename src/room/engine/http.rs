@@ -170,11 +170,13 @@ impl RoomEngine {
                 head,
                 keep_alive_ms,
                 keep_alive,
+                join_writes,
             }) => HttpOutcome::Stream {
                 listener,
                 head: with_cors(head, origin.as_deref()),
                 keep_alive_ms,
                 keep_alive,
+                join_writes,
             },
             Ok(wait) => wait,
         })
@@ -590,6 +592,7 @@ impl RoomEngine {
             head,
             keep_alive_ms: u64::from(self.settings.http.keep_alive_s) * 1000,
             keep_alive: KEEP_ALIVE.to_vec(),
+            join_writes: true,
         })
     }
 

@@ -135,6 +135,7 @@ impl RoomEngine {
             head: sessions::answer(kind.prelude(), kind, origin),
             keep_alive_ms: HEART_BEAT_MS,
             keep_alive,
+            join_writes: false,
         })
     }
 
@@ -311,11 +312,13 @@ fn with_session_cookie(outcome: HttpOutcome, request: &HttpRequest) -> HttpOutco
             head,
             keep_alive_ms,
             keep_alive,
+            join_writes,
         } => HttpOutcome::Stream {
             listener,
             head: head.with_header("set-cookie", &cookie),
             keep_alive_ms,
             keep_alive,
+            join_writes,
         },
         wait @ HttpOutcome::Wait { .. } => wait,
     }

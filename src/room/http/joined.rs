@@ -139,6 +139,16 @@ mod tests {
     }
 
     #[test]
+    fn a_bound_of_zero_passes_each_push_alone() {
+        let (pushes, mut stream) = joined(0);
+        push(&pushes, "o\n");
+        push(&pushes, "c[3000,\"Go away!\"]\n");
+        assert_eq!(ready(&mut stream), Some(Some(Some(b"o\n".to_vec()))));
+        let close = b"c[3000,\"Go away!\"]\n".to_vec();
+        assert_eq!(ready(&mut stream), Some(Some(Some(close))));
+    }
+
+    #[test]
     fn the_end_follows_the_chunk_before_it_and_is_never_joined() {
         let (pushes, mut stream) = joined(1024);
         push(&pushes, "a[\"x\"]\n");

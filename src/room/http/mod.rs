@@ -50,6 +50,11 @@ pub enum HttpOutcome {
         keep_alive_ms: u64,
         /// [`KEEP_ALIVE`] for the ladder's event streams; SockJS's heart-beat frame for its.
         keep_alive: Vec<u8>,
+        /// Whether what the room pushes while the response is still passing on its last write
+        /// may leave as one write ([`Joined`]): an event stream's events, yes; a SockJS
+        /// receiver's frames, no (its protocol tests read one frame per chunk, and the room
+        /// already hands a session what one event sent it as one frame).
+        join_writes: bool,
     },
 }
 

@@ -34,13 +34,16 @@ struct Lease {
 }
 
 impl Leases {
-    /// The room lent `count` sockets on the gateway object named `gateway`. Kept unless
-    /// [`MAX_LEASES`] rooms hold an unexpired lease already.
+    /// The room lent `count` sockets on the gateway object named `gateway`, replacing its
+    /// lease before. A room with none is kept unless [`MAX_LEASES`] rooms hold an unexpired
+    /// lease already.
     pub fn lend(&mut self, room: &str, sockjs: bool, gateway: &str, count: u32, now: u64) {
         if count == 0 {
             return;
         }
-        if self.by_room.len() >= MAX_LEASES {
+        let key = (room.to_owned(), sockjs);
+        // A room's new lease replaces its old one whatever the bound: the room counts it.
+        if self.by_room.len() >= MAX_LEASES && !self.by_room.contains_key(&key) {
             self.by_room
                 .retain(|_, lease| lease.until > now && lease.left > 0);
             if self.by_room.len() >= MAX_LEASES {
@@ -52,7 +55,7 @@ impl Leases {
             left: count,
             until: now + LEASE_MS,
         };
-        self.by_room.insert((room.to_owned(), sockjs), lease);
+        self.by_room.insert(key, lease);
     }
 
     /// The gateway a socket to `room` goes to without asking the room, if a lease holds one
@@ -127,6 +130,12 @@ mod tests {
         assert_eq!(
             leases.take(&format!("room-{}", MAX_LEASES + 5), false, 1_001),
             None
+        );
+        leases.lend("room-3", false, &shard(1), 2, 1_001);
+        assert_eq!(
+            leases.take("room-3", false, 1_002),
+            Some(shard(1)),
+            "its own is replaced"
         );
         // Once they expire, new ones are kept again.
         leases.lend("late", false, &shard(0), 1, 1_000 + LEASE_MS);

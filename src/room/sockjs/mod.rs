@@ -380,9 +380,6 @@ impl SockJsSessions {
         let Some(id) = self.by_conn.get(&conn).cloned() else {
             return;
         };
-        if self.waiting_bytes + bytes.len() > MAX_ROOM_WAITING_BYTES {
-            self.hand_over_due(sockets, now);
-        }
         let Some(session) = self.by_id.get(&id) else {
             return;
         };
@@ -413,6 +410,10 @@ impl SockJsSessions {
             } else {
                 self.due.insert(conn);
             }
+        }
+        if self.waiting_bytes > MAX_ROOM_WAITING_BYTES {
+            // Sessions with a receiver take what waits for them before any session is ended.
+            self.hand_over_due(sockets, now);
         }
         while self.waiting_bytes > MAX_ROOM_WAITING_BYTES {
             let fullest = self
