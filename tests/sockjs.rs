@@ -269,22 +269,6 @@ fn xhr_streaming_sends_its_prelude_then_frames_and_ends_at_the_response_limit() 
     );
 }
 
-/// The chunks streamed to `listener` since last looked at, each as its text.
-fn stream_chunks(room: &mut SimulatedRoom, listener: u64) -> Vec<String> {
-    let mut chunks = Vec::new();
-    room.sockets.log.retain(|call| match call {
-        SocketCall::Stream {
-            listener: to,
-            bytes,
-        } if *to == listener => {
-            chunks.push(String::from_utf8_lossy(bytes).into_owned());
-            false
-        }
-        _ => true,
-    });
-    chunks
-}
-
 #[test]
 fn a_replay_to_a_streaming_session_leaves_as_one_sockjs_frame_in_one_write() {
     let mut room = SimulatedRoom::new();
@@ -298,7 +282,7 @@ fn a_replay_to_a_streaming_session_leaves_as_one_sockjs_frame_in_one_write() {
         panic!("a streaming receiver streams");
     };
     respond(room.sockjs(send("s1", &["CONNECT\naccept-version:1.2\n\n\0"])));
-    stream_chunks(&mut room, listener);
+    room.stream_chunks(listener);
     // One xhr_send: a SUBSCRIBE replaying five stored messages, and its RECEIPT.
     respond(room.sockjs(send(
         "s1",
@@ -306,7 +290,7 @@ fn a_replay_to_a_streaming_session_leaves_as_one_sockjs_frame_in_one_write() {
     )));
     // The replay leaves before the event's write (no fan-out waits behind one), the RECEIPT
     // once it is stored: two writes, the five messages one SockJS frame.
-    let chunks = stream_chunks(&mut room, listener);
+    let chunks = room.stream_chunks(listener);
     assert_eq!(chunks.len(), 2, "{chunks:?}");
     let frames = messages(chunks[0].trim_end_matches('\n'));
     let bodies: Vec<&str> = frames
@@ -331,7 +315,7 @@ fn a_replay_to_a_streaming_session_leaves_as_one_sockjs_frame_in_one_write() {
     );
     // A lone live message leaves within its own event, as before.
     room.publish(1, "/topic/chat", "live");
-    let chunks = stream_chunks(&mut room, listener);
+    let chunks = room.stream_chunks(listener);
     assert_eq!(chunks.len(), 1, "{chunks:?}");
     assert_eq!(messages(chunks[0].trim_end_matches('\n')).len(), 1);
 }
@@ -1009,10 +993,10 @@ fn a_session_whose_receiver_is_open_is_never_ended_for_the_rooms_bound() {
         )));
     }
     room.connect(1, "");
-    stream_chunks(&mut room, listener);
+    room.stream_chunks(listener);
     room.publish(1, "/topic/big", &"x".repeat(40_000));
     room.publish(1, "/topic/big", "after");
-    let streamed = stream_chunks(&mut room, listener).concat();
+    let streamed = room.stream_chunks(listener).concat();
     assert!(
         !streamed.contains("c[1013"),
         "the live session was not ended"

@@ -477,18 +477,23 @@ impl SimulatedRoom {
 
     /// Drains what went to an event stream, as text.
     pub fn streamed(&mut self, listener: ListenerId) -> String {
-        let mut text = String::new();
+        self.stream_chunks(listener).concat()
+    }
+
+    /// Drains what went to an event stream, each write as its text.
+    pub fn stream_chunks(&mut self, listener: ListenerId) -> Vec<String> {
+        let mut chunks = Vec::new();
         self.sockets.log.retain(|call| match call {
             SocketCall::Stream {
                 listener: to,
                 bytes,
             } if *to == listener => {
-                text.push_str(&String::from_utf8_lossy(bytes));
+                chunks.push(String::from_utf8_lossy(bytes).into_owned());
                 false
             }
             _ => true,
         });
-        text
+        chunks
     }
 
     /// Opens and connects with STOMP 1.2 and the given extra CONNECT headers ("k:v\n" lines).
