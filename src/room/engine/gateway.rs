@@ -150,7 +150,7 @@ impl RoomEngine {
             .connection_count()
             .saturating_sub(self.members.len());
         let scaling = &self.settings.scaling;
-        let since = now.saturating_sub(self.settings.broker.connect_timeout_ms + PLACED_MARGIN_MS);
+        let since = self.placed_since(now);
         let max_shards = placement::max_shards(
             self.settings.broker.max_connections,
             scaling.members_per_gateway,
@@ -169,12 +169,18 @@ impl RoomEngine {
         placement
     }
 
+    /// From when a socket sent to a gateway and not joined yet still counts there: until its
+    /// CONNECT could no longer arrive.
+    fn placed_since(&self, now: u64) -> u64 {
+        now.saturating_sub(self.settings.broker.connect_timeout_ms + PLACED_MARGIN_MS)
+    }
+
     /// Lends the router the next sockets for `gateway`, which [`placement`](Self::placement)
     /// just named (see [`crate::room::members::lease`]): up to [`LEASED_SOCKETS`], within the
     /// gateway's share (`scaling.members_per_gateway`), each counted as placed there now.
     /// Returns how many.
     pub fn lease(&mut self, gateway: &str, now: u64) -> u32 {
-        let since = now.saturating_sub(self.settings.broker.connect_timeout_ms + PLACED_MARGIN_MS);
+        let since = self.placed_since(now);
         let expected = self
             .members
             .expected(since)

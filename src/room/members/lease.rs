@@ -61,6 +61,10 @@ impl Leases {
     /// The gateway a socket to `room` goes to without asking the room, if a lease holds one
     /// more.
     pub fn take(&mut self, room: &str, sockjs: bool, now: u64) -> Option<String> {
+        // Asked for every socket the router sends a room: no key is made while none is lent.
+        if self.by_room.is_empty() {
+            return None;
+        }
         let key = (room.to_owned(), sockjs);
         let lease = self.by_room.get_mut(&key)?;
         if lease.until <= now || lease.left == 0 {
