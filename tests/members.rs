@@ -8,8 +8,8 @@ mod support;
 use std::collections::BTreeMap;
 
 use stomp_rooms::relay::{GatewayAnswer, MemberEvent, Outgoing, RoomAnswer, ToRoom};
-use stomp_rooms::room::members::LEASED_SOCKETS;
 use stomp_rooms::room::members::{Placement, CALL_TIMEOUT_MS, MAX_GATEWAY_OUTBOX_BYTES};
+use stomp_rooms::room::members::{LEASED_SOCKETS, LEASE_MS, MAX_LEASED_SOCKETS};
 use stomp_rooms::room::{PublishRate, Settings, Storage};
 use stomp_rooms::stomp::Command;
 use support::gateways::{member, SimulatedGateways};
@@ -714,9 +714,11 @@ fn a_room_lends_the_router_a_shard_s_next_sockets_within_its_share_counted_as_pl
         "16 more, 17 of 20 on their way"
     );
     assert_eq!(room.placement(), shard(0), "the 18th");
+    room.advance(LEASE_MS);
+    assert_eq!(room.placement(), shard(0), "the 19th");
     assert_eq!(
         room.lease("shard:lobby:0"),
-        2,
+        1,
         "no more than its share of 20"
     );
     assert_eq!(
@@ -728,6 +730,69 @@ fn a_room_lends_the_router_a_shard_s_next_sockets_within_its_share_counted_as_pl
     // Lent sockets that never come are let go as any placed socket is.
     room.advance(timeout + 10_001);
     assert_eq!(room.placement(), shard(0));
+}
+
+/// The router holds one lease of a room's at a time and asks the room again only once it is
+/// used up; while a lease is out, every other socket that asks (a burst, or another router) is
+/// placed alone. Lending to each of them would count as on their way a lease's worth of
+/// sockets per ask, that never come: a storm of 1,000 sockets past a full room's own was
+/// spread over 11 shards instead of 1. Kept in memory: placements and leases are.
+#[test]
+fn a_burst_of_sockets_past_a_full_room_is_lent_once_per_lease_and_stays_on_one_shard() {
+    let mut settings = Settings::default();
+    settings.scaling.members_per_object = 1;
+    let mut room = SimulatedRoom::with_settings(settings);
+    room.connect(1, "");
+    let shard = |k: u32| Placement::Gateway(format!("shard:lobby:{k}"));
+    // 200 sockets ask at once, as a router sends them while the first answer is under way.
+    let mut lent = Vec::new();
+    for _ in 0..200 {
+        assert_eq!(room.placement(), shard(0), "1,000 fit on shard 0");
+        lent.push(room.lease("shard:lobby:0"));
+    }
+    assert_eq!(
+        lent[0], LEASED_SOCKETS,
+        "the first is lent the next sockets"
+    );
+    assert!(
+        lent[1..].iter().all(|&n| n == 0),
+        "the others are placed alone while that lease lasts: {lent:?}"
+    );
+    for _ in 0..(1_000 - 200 - LEASED_SOCKETS) {
+        assert_eq!(room.placement(), shard(0));
+    }
+    assert_eq!(room.placement(), shard(1), "shard 0 holds its 1,000");
+}
+
+/// A lease is as large as the asks the last one left uncovered (a router past its lease asks
+/// for each socket), within [`MAX_LEASED_SOCKETS`] and the shard's share: a steady storm is
+/// soon one hop per socket, not two.
+#[test]
+fn a_room_lends_as_many_sockets_as_it_was_asked_for_since_its_last_lease() {
+    let mut settings = Settings::default();
+    settings.scaling.members_per_object = 1;
+    settings.scaling.members_per_gateway = 10_000;
+    let mut room = SimulatedRoom::with_settings(settings);
+    room.connect(1, "");
+    let ask = |room: &mut SimulatedRoom| {
+        room.placement();
+        room.lease("shard:lobby:0")
+    };
+    assert_eq!(ask(&mut room), LEASED_SOCKETS);
+    for _ in 0..99 {
+        assert_eq!(ask(&mut room), 0);
+    }
+    room.advance(LEASE_MS);
+    assert_eq!(ask(&mut room), 100, "the 99 asked alone and this one");
+    for _ in 0..999 {
+        ask(&mut room);
+    }
+    room.advance(LEASE_MS);
+    assert_eq!(
+        ask(&mut room),
+        MAX_LEASED_SOCKETS,
+        "a bound on sockets lent at once"
+    );
 }
 
 #[test]

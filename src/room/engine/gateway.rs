@@ -7,7 +7,7 @@
 use super::*;
 
 use crate::relay::{GatewayAnswer, MemberEvent, MemberId, RoomAnswer, ToGateway, ToRoom};
-use crate::room::members::{placement, Members, Placement, LEASED_SOCKETS};
+use crate::room::members::{placement, Members, Placement};
 use crate::room::storage::StoredMember;
 
 /// How long past the CONNECT timeout a socket sent to a gateway still counts there (its
@@ -165,6 +165,7 @@ impl RoomEngine {
         );
         if let Placement::Gateway(gateway) = &placement {
             self.members.placed(gateway, now);
+            self.members.lending().asked(gateway);
         }
         placement
     }
@@ -176,10 +177,11 @@ impl RoomEngine {
     }
 
     /// Lends the router the next sockets for `gateway`, which [`placement`](Self::placement)
-    /// just named (see [`crate::room::members::lease`]): up to [`LEASED_SOCKETS`], within the
-    /// gateway's share (`scaling.members_per_gateway`), each counted as placed there now.
-    /// Returns how many.
+    /// just named (see [`crate::room::members::lease`]): none while the last lease is out,
+    /// otherwise as many as asked since it ([`Lending`](crate::room::members::Lending)), within the gateway's share
+    /// (`scaling.members_per_gateway`), each counted as placed there now. Returns how many.
     pub fn lease(&mut self, gateway: &str, now: u64) -> u32 {
+        let wanted = self.members.lending().lend(gateway, now);
         let since = self.placed_since(now);
         let expected = self
             .members
@@ -188,7 +190,7 @@ impl RoomEngine {
             .copied()
             .unwrap_or(0);
         let share = self.settings.scaling.members_per_gateway.max(1) as usize;
-        let lent = share.saturating_sub(expected).min(LEASED_SOCKETS as usize);
+        let lent = share.saturating_sub(expected).min(wanted as usize);
         for _ in 0..lent {
             self.members.placed(gateway, now);
         }

@@ -1,18 +1,23 @@
 //! Leases: a room that sends a socket to one of its shard gateways lends the router the next
-//! few sockets for that gateway too, counted as placed there at once, so that a storm of
-//! connects to a full room costs the room one call per [`LEASED_SOCKETS`] sockets rather than
-//! one each (every socket past `scaling.members_per_object` was two hops: router to room,
-//! then router to gateway).
+//! sockets for that gateway too, counted as placed there at once, so that a storm of connects
+//! to a full room costs the room one call per lease rather than one per socket (every socket
+//! past `scaling.members_per_object` was two hops: router to room, then router to gateway).
 //!
-//! A lease is short ([`LEASE_MS`]) and in memory only, at both ends. The room lets its
+//! One lease per gateway is out at a time ([`Lending`]): while it is, the room places every
+//! other socket that asks alone. The next is as large as the asks the last one left uncovered,
+//! from [`LEASED_SOCKETS`] to [`MAX_LEASED_SOCKETS`], so a steady storm soon comes one hop per
+//! socket. A lease is short ([`LEASE_MS`]) and in memory only, at both ends. The room lets its
 //! placements go once a CONNECT could no longer arrive (as for any socket it placed), so a
 //! lease the router never used costs the gateway's share nothing for long; a socket that
 //! comes by an old lease after the room was evicted is a member of the gateway like any other.
 
 use std::collections::HashMap;
 
-/// The most sockets one answer lends the router, within the gateway's share.
+/// The fewest sockets one answer lends the router, within the gateway's share.
 pub const LEASED_SOCKETS: u32 = 16;
+
+/// The most sockets one answer lends the router.
+pub const MAX_LEASED_SOCKETS: u32 = 256;
 
 /// How long the router may use a lease (ms).
 pub const LEASE_MS: u64 = 1_000;
@@ -73,6 +78,46 @@ impl Leases {
         }
         lease.left -= 1;
         Some(lease.gateway.clone())
+    }
+}
+
+/// What a room lent routers, by gateway: when it last lent one (that lease is out until
+/// [`LEASE_MS`] after) and how many sockets were placed there by asking the room since, which
+/// sizes the next. While a lease is out every other ask is placed alone: a router asks again
+/// only once its lease is used up, and lending to each ask of a burst would count a lease's
+/// worth of sockets on their way per ask, sockets that never come.
+#[derive(Debug, Default)]
+pub struct Lending {
+    by_gateway: HashMap<String, Lent>,
+}
+
+#[derive(Debug, Default)]
+struct Lent {
+    at: Option<u64>,
+    asked: u32,
+}
+
+impl Lending {
+    /// A socket asked the room and was placed on `gateway`.
+    pub fn asked(&mut self, gateway: &str) {
+        let lent = self.by_gateway.entry(gateway.to_owned()).or_default();
+        lent.asked = lent.asked.saturating_add(1);
+    }
+
+    /// How many sockets a lease for `gateway` may lend now, before the gateway's share: none
+    /// while the last one is out; otherwise as many as asked since it, at least
+    /// [`LEASED_SOCKETS`] and at most [`MAX_LEASED_SOCKETS`]. The lease is out from now.
+    pub fn lend(&mut self, gateway: &str, now: u64) -> u32 {
+        let lent = self.by_gateway.entry(gateway.to_owned()).or_default();
+        if lent.at.is_some_and(|at| now < at.saturating_add(LEASE_MS)) {
+            return 0;
+        }
+        let count = lent.asked.clamp(LEASED_SOCKETS, MAX_LEASED_SOCKETS);
+        *lent = Lent {
+            at: Some(now),
+            asked: 0,
+        };
+        count
     }
 }
 

@@ -16,7 +16,7 @@ pub mod outbox;
 pub mod placement;
 pub mod table;
 
-pub use lease::{Leases, LEASED_SOCKETS, LEASE_MS};
+pub use lease::{Leases, Lending, LEASED_SOCKETS, LEASE_MS, MAX_LEASED_SOCKETS};
 pub use outbox::{Outbox, CALL_TIMEOUT_MS, MAX_GATEWAY_OUTBOX_BYTES};
 pub use placement::{shard_gateway, Placement};
 pub use table::Members;

@@ -5,6 +5,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 
+use super::lease::Lending;
 use super::outbox::Outbox;
 use super::ConnId;
 use crate::relay::{MemberId, ToGateway};
@@ -40,6 +41,9 @@ pub struct Members {
     /// first: a socket that never joins (its client went, or never connected) stops counting
     /// once its CONNECT would have timed out.
     placed: BTreeMap<String, VecDeque<u64>>,
+    /// The leases the room lent routers for each gateway ([`Lending`]); in memory only, as
+    /// placements are.
+    lending: Lending,
     /// A digest of what each member's stored row promises (its session but for its publish
     /// rate and when it was last heard), to tell a change that must be committed with its event
     /// from one that may wait for company.
@@ -274,6 +278,11 @@ impl Members {
             .entry(gateway.to_owned())
             .or_default()
             .push_back(now);
+    }
+
+    /// The leases lent for the room's gateways.
+    pub fn lending(&mut self) -> &mut Lending {
+        &mut self.lending
     }
 
     /// Members by gateway, with the sockets sent there since `since` that have not joined
