@@ -37,7 +37,7 @@ use worker::{
 
 use super::router::ROOMS_BINDING;
 use super::websockets::{finish_close, OpenSockets};
-use super::{env, logs, relay, ROUTE_HEADER};
+use super::{env, logs, now_ms, relay, ROUTE_HEADER};
 use crate::gateway::{GatewayHost, GatewayMode, GatewayTurn};
 use crate::relay::{RoomAnswer, ToGateway, ToRoom};
 use crate::room::routes::Route;
@@ -334,8 +334,4 @@ async fn call_room(gateway: Gateway, room: String, call: ToRoom) {
             &error.to_string(),
         );
     }
-}
-
-fn now_ms() -> u64 {
-    worker::Date::now().as_millis()
 }

@@ -25,3 +25,9 @@ mod websockets;
 /// the room's (or a gateway's) object. Only the router reaches an object from outside, and it
 /// always sets it; objects set it on their calls to each other.
 const ROUTE_HEADER: &str = "x-stomp-rooms-route";
+
+/// Milliseconds since the epoch by the runtime's clock (which, in a Worker, moves only between
+/// I/O): read without making a `Date`.
+fn now_ms() -> u64 {
+    worker::js_sys::Date::now() as u64
+}

@@ -58,7 +58,7 @@ use super::registry;
 use super::sqlite::SqliteStore;
 use super::webhooks;
 use super::websockets::{conn_of, OpenSockets, RoomSockets};
-use super::{env, ROUTE_HEADER};
+use super::{env, now_ms, ROUTE_HEADER};
 use crate::room::http::{HttpOutcome, HttpRequest, HttpResponse, ListenerId};
 use crate::room::routes::Route;
 use crate::room::{self, AlarmChange, Failed, Host, Opened, Peer, Turn};
@@ -670,8 +670,4 @@ impl Drop for RequestGone {
 
 fn storage_error(error: crate::room::StorageError) -> worker::Error {
     worker::Error::RustError(format!("the room's storage failed: {error}"))
-}
-
-fn now_ms() -> u64 {
-    worker::Date::now().as_millis()
 }

@@ -8,8 +8,8 @@
 use serde_json::json;
 use worker::{wasm_bindgen_futures, web_sys, Env, Method, Request, Response, Result, State, Stub};
 
-use super::http;
 use super::sqlite::DurableObjectSql;
+use super::{http, now_ms};
 use crate::room::http::{self as room_http, HttpResponse};
 use crate::room::registry::{self, ActiveRooms, Listing, Occupancy, REGISTRY_NAME};
 
@@ -190,8 +190,4 @@ fn json_response(body: &serde_json::Value) -> Result<Response> {
 
 fn text(status: u16, text: &str) -> Result<Response> {
     http::to_response(HttpResponse::text(status, text))
-}
-
-fn now_ms() -> u64 {
-    worker::Date::now().as_millis()
 }

@@ -18,7 +18,7 @@ use worker::{event, js_sys, wasm_bindgen_futures::JsFuture, Context, Env, Header
 use worker::{Response, Result};
 
 use super::http;
-use super::ROUTE_HEADER;
+use super::{now_ms, ROUTE_HEADER};
 use crate::room::http as room_http;
 use crate::room::members::Leases;
 use crate::room::routes::{path_of_url, Route, LEASE_HEADER, USE_GATEWAY_HEADER};
@@ -199,10 +199,6 @@ fn refuse_socket(
         origin.unwrap_or_default()
     );
     readable(headers, settings, 403, &text).map(Some)
-}
-
-fn now_ms() -> u64 {
-    worker::Date::now().as_millis()
 }
 
 fn random_u32() -> u32 {
