@@ -139,6 +139,42 @@ def lowload_p99(system):
     return median(p99s), max(p99s), len(runs)
 
 
+# The connection storm (issue 24): several runs per system, the systems taking turns.
+STORM = "2,000 WebSockets, 200 at a time"
+STORM_NAMES = {"floor": "floor (its clients send nothing once open)",
+               "floor-connect": "floor with CONNECT (its clients wait for the CONNECTED it answers)"}
+
+
+def storm_runs(system):
+    return sorted((r for r in pick("storm", system=system) if r.get("connects_per_second") is not None),
+                  key=lambda r: r.get("run", 0))
+
+
+def storm_rate(system):
+    """The median of a system's storm runs, in connects/s, or None."""
+    return median([r["connects_per_second"] for r in storm_runs(system)])
+
+
+def storm_lines(systems):
+    """Each storm run of each system, with the median and its ratio to the floor's."""
+    systems = [s for s in systems if storm_runs(s)]
+    if not systems:
+        return []
+    floor = storm_rate("floor")
+    out = ["| system | connects/s of each run | median connects/s | ÷ floor's median | server CPU s of each run | server RSS MiB before → after (last run) |",
+           "| --- | --- | --- | --- | --- | --- |"]
+    for s in systems:
+        runs = storm_runs(s)
+        rates = ", ".join(fmt(r["connects_per_second"]) for r in runs)
+        cpu = ", ".join(fmt(r.get("server_cpu_seconds"), 2) for r in runs)
+        last = runs[-1]
+        failed = sum(r.get("failed") or 0 for r in runs)
+        note = f" ({failed:,} failed)" if failed else ""
+        out.append(f"| {STORM_NAMES.get(s, NAMES.get(s, s))} | {rates}{note} | {fmt(storm_rate(s))} | {ratio(storm_rate(s), floor)} "
+                   f"| {cpu} | {fmt(last.get('server_rss_mb_before'))} → {fmt(last.get('server_rss_mb_after'))} |")
+    return out
+
+
 def lowload_lines(systems):
     systems = [s for s in systems if lowload_runs(s)]
     if not systems:
@@ -191,10 +227,14 @@ def core_report():
         out.append(f"| unpaced fan-out, {n:,} subscribers (deliveries/s) | " + " | ".join(fmt(v) + note for v, note in zip(rate, notes))
                    + f" | {ratio(rate[0], rate[1])} | ≥ 1.5× floor, ahead of RabbitMQ | {met} | {ahead(rate[0], rate[2])} | "
                    + " / ".join(fmt_per_delivery(r) for r in rs) + " |")
-    storm = [(one("storm", system=s) or {}).get("connects_per_second") for s in systems]
+    storm = [storm_rate(s) for s in systems]
+    runs = max((len(storm_runs(s)) for s in systems), default=0)
     met = "—" if not (storm[0] and storm[1]) else ("yes" if storm[0] >= 0.8 * storm[1] else "no")
-    out.append(f"| connection storm, 2,000 (connects/s) | {cells(storm)} | {ratio(storm[0], storm[1])} | ≥ 0.8× floor | {met} "
-               f"| {ahead(storm[0], storm[2])} | — |")
+    out.append(f"| connection storm, {STORM}: median connects/s over {runs} runs | {cells(storm)} | {ratio(storm[0], storm[1])} "
+               f"| ≥ 0.8× floor | {met} | {ahead(storm[0], storm[2])} | — |")
+    connect_floor = storm_rate("floor-connect")
+    out.append(f"| the same storm, the floor's clients sending CONNECT | {fmt(storm[0])} | {fmt(connect_floor)} | {fmt(storm[2])} "
+               f"| {ratio(storm[0], connect_floor)} | (context) | — | {ahead(storm[0], storm[2])} | — |")
     low = [lowload_p99(s) for s in systems]
     medians = [x and x[0] for x in low]
     diff = f"{medians[0] - medians[1]:+,.1f} ms" if medians[0] is not None and medians[1] is not None else "—"
@@ -207,6 +247,7 @@ def core_report():
     out.append(f"| low load, {LOWLOAD}: median p99 ms over {max((x[2] for x in low if x), default=0)} runs | {cells(medians, 1)} "
                f"| {diff} | within 5 ms of floor | {met} | {ahead(medians[0], medians[2], lower_is_better=True)} | "
                + " / ".join(low_per_delivery(s) for s in systems) + " |")
+    out += ["", f"### Connection storm: {STORM}, each run", ""] + storm_lines(systems[:2] + ["floor-connect"] + systems[2:])
     out += lowload_lines(systems)
     out += ["", "| low-load run | " + " | ".join(f"{NAMES[s]} p99 ms" for s in systems) + " | stomp-rooms − floor |",
             "| --- | " + " | ".join("---" for _ in systems) + " | --- |"]
@@ -381,13 +422,12 @@ for s in SYSTEMS:
         lines.append(f"| {NAMES[s]} | {r['published']:,} | {r['delivered']:,} (of {rooms_expected(r):,}) | {fmt(r['delivered_per_second'])} | {fmt(l.get('p50'), 1)} | {fmt(l.get('p99'), 1)} | {fmt(l.get('p999'), 1)} |")
 lines += ["", "stomp-rooms and RabbitMQ deliver each message to its sender too (it subscribes to its room); the floors do not.", ""]
 
-lines += ["## Connection storm: 2,000 WebSockets, each through CONNECT/CONNECTED (200 at a time)", "",
-          "| system | connected | seconds | connects/s | server RSS before → after (MiB) | server CPU s |", "| --- | --- | --- | --- | --- | --- |"]
-for s in SYSTEMS:
-    r = one("storm", system=s)
-    if r:
-        lines.append(f"| {NAMES[s]} | {r['connected']:,} of {r['connections']:,} | {fmt(r['seconds'], 2)} | {fmt(r['connects_per_second'])} | {fmt(r['server_rss_mb_before'])} → {fmt(r['server_rss_mb_after'])} | {fmt(r['server_cpu_seconds'], 2)} |")
-lines += ["", "The floors need no CONNECT; their figures are WebSocket opens only.", ""]
+lines += [f"## Connection storm: {STORM}, each through CONNECT/CONNECTED", "",
+          "The systems take turns, each run in a fresh room; the figure compared is each system's median.",
+          "The floor's clients send nothing once their socket is open; the floor with CONNECT is the same",
+          "floor, its clients sending CONNECT and waiting for the CONNECTED frame it answers with (one event",
+          "and one send, no STOMP work), as stomp-rooms' and RabbitMQ's clients do.", ""]
+lines += storm_lines(["stomp-rooms", "floor", "floor-connect", "floor-durable", "rabbitmq-web-stomp"]) + [""]
 
 lines += ["## Idle: 1,000 stomp.js-style clients (10 s heart-beats, \"\\n\" pings) for 120 s", "",
           "Room counters are read twice, 70 s apart, while the clients only ping. A wake is counted each time the",
@@ -748,9 +788,8 @@ TARGETS += [
      lambda ref: complete_and_p99(paced("stomp-rooms", 100), paced(ref, 100), lambda r: r["expected"], 2)),
     ("100 rooms × 10 members: every message delivered, p99 ≤ 2× the reference's",
      lambda ref: complete_and_p99(rooms_result("stomp-rooms"), rooms_result(ref), rooms_expected, 2)),
-    ("connection storm (with CONNECT): connects/s ≥ 0.8× the reference's",
-     lambda ref: throughput_target((one("storm", system="stomp-rooms") or {}).get("connects_per_second"),
-                                   (one("storm", system=ref) or {}).get("connects_per_second"), 0.8, "connects/s")),
+    ("connection storm (with CONNECT), median of the runs: connects/s ≥ 0.8× the reference's",
+     lambda ref: throughput_target(storm_rate("stomp-rooms"), storm_rate(ref), 0.8, "connects/s")),
 ]
 
 

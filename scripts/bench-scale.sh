@@ -65,7 +65,7 @@ scale_scenarios() {
     for placement in direct sharded; do
         step "starting stomp-rooms '$placement' for the scale scenarios (port ${port[$placement]}) on CPU 0"
         rm -rf "$WORK/state-scale-$placement"
-        setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev --port "${port[$placement]}" \
+        setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev -c "$(measurement_config)" --port "${port[$placement]}" \
             --inspector-port "$(( ${port[$placement]} + 600 ))" --var "ROOM_SETTINGS:${settings[$placement]}" \
             --persist-to "$WORK/state-scale-$placement" >"$WORK/scale-$placement.log" 2>&1 &
         group[$placement]=$!; PIDS_TO_STOP+=("${group[$placement]}")

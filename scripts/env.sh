@@ -29,6 +29,21 @@ export X_LOCAL_OBSERVABILITY="${X_LOCAL_OBSERVABILITY:-false}"
 # would otherwise refuse it (docs/benchmarks.md says so beside the figures).
 LOAD_TEST_SETTINGS='{"publish_rate":{"messages_per_s":0,"frames_per_s":0,"bytes_per_s":0},"max_connections":0,"max_connections_per_address":0,"endpoints":["/ws-stomp"]}'
 
+# The config the benchmarks and profiles serve the Worker with: wrangler.toml without its static
+# files (and without its build step: they build once, up front). With `[assets]`, `wrangler dev`
+# runs its emulation of Cloudflare's asset routing (a router worker, and for paths not listed in
+# `run_worker_first` an asset worker's lookup) in the Worker's own process, on the Worker's core,
+# for every request; on Cloudflare that routing runs before the Worker, not in its isolate. It
+# took over a third of the Worker's CPU in a storm of connects. The floors have no static files.
+# Prints the config's path (written under .bench/).
+measurement_config() {
+    local config="$ROOT/.bench/wrangler.measure.toml"
+    mkdir -p "$ROOT/.bench"
+    awk '/^\[/ { skip = ($0 == "[assets]" || $0 == "[build]") } !skip' "$ROOT/wrangler.toml" \
+        | sed 's|^main = "build/|main = "../build/|' > "$config"
+    echo "$config"
+}
+
 # The Debian packages that supply a wasm-capable Rust when the active toolchain has no wasm32 std.
 DEBIAN_WASM_PACKAGES=(rustc-web cargo-web rust-web-src lld-22)
 DEBIAN_WASM_LINKER=/usr/bin/wasm-ld-22

@@ -63,7 +63,7 @@ else
 
     step "starting stomp-rooms under wrangler dev on CPU 0 (port $PORT)"
     rm -rf "$WORK/state-ladder"
-    setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev --port "$PORT" --inspector-port 9411 \
+    setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev -c "$(measurement_config)" --port "$PORT" --inspector-port 9411 \
         --var "ROOM_SETTINGS:$LOAD_TEST_SETTINGS" \
         --persist-to "$WORK/state-ladder" >"$WORK/ladder-server.log" 2>&1 &
     GROUP=$!

@@ -65,7 +65,7 @@ fi
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" || true
 rm -rf "$OUT_DIR/state"
 step "starting wrangler dev on port $PORT (CPU 0), inspector on $INSPECTOR"
-setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev --port "$PORT" --inspector-port "$INSPECTOR" \
+setsid taskset -c 0 env STOMP_ROOMS_SKIP_BUILD=1 wrangler dev -c "$(measurement_config)" --port "$PORT" --inspector-port "$INSPECTOR" \
     --var "ROOM_SETTINGS:$LOAD_TEST_SETTINGS" \
     --persist-to "$OUT_DIR/state" --show-interactive-dev-session=false >"$OUT_DIR/wrangler.log" 2>&1 &
 SERVER=$!

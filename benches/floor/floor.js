@@ -11,6 +11,11 @@
 //                     commit, which is the platform's cost of durability. History is trimmed
 //                     like the product's: every 32 messages, one DELETE keeps the newest 100.
 //   .../stats         the object's wake count (stored) and handler calls since it last woke.
+//
+// A STOMP CONNECT (or STOMP) frame is answered with a CONNECTED frame, to its sender only and
+// rebroadcast to nobody: the handshake a STOMP client waits for, at the platform's cost of one
+// event and one send, with no STOMP work. The storm measures the floor's opens both without it
+// (its clients send nothing) and with it ("floor with CONNECT": the clients stomp-rooms' use).
 
 import { DurableObject } from 'cloudflare:workers';
 
@@ -32,11 +37,18 @@ export class FloorRoom extends DurableObject {
     this.events.connects++;
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
-    return new Response(null, { status: 101, webSocket: client });
+    // A STOMP client offers its versions as subprotocols; the first is taken, as a server would.
+    const offered = request.headers.get('Sec-WebSocket-Protocol');
+    const headers = offered ? { 'Sec-WebSocket-Protocol': offered.split(',')[0].trim() } : {};
+    return new Response(null, { status: 101, webSocket: client, headers });
   }
 
   webSocketMessage(ws, message) {
     this.events.messages++;
+    if (typeof message === 'string' && (message.startsWith('CONNECT\n') || message.startsWith('STOMP\n'))) {
+      ws.send('CONNECTED\nversion:1.2\nheart-beat:0,0\n\n\0');
+      return;
+    }
     for (const other of this.ctx.getWebSockets()) {
       if (other !== ws) {
         try { other.send(message); } catch { /* closing */ }
