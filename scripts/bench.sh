@@ -211,38 +211,41 @@ fanout_unpaced() { # system subscribers
         --destination "${DEST[$system]/\{room\}/fan$subscribers}" --subscribers "$subscribers" \
         --messages "$messages" --pids "$(pids_of "$system")" --timeout 120 | record '{"mode":"unpaced"}' "${TAG[$system]}"
 }
-# The connection storm, STORM_RUNS times (default 3) per system, the systems taking turns, each run
-# in a fresh room; the report takes each system's median (the floor's rate varied from 438 to 618
-# connects/s between single runs). The floor's clients send nothing once their socket is open;
-# `floorconnect` is the same floor, its clients sending CONNECT and waiting for the CONNECTED it
-# answers with no STOMP work, as stomp-rooms' and RabbitMQ's clients do.
+# Runs `scenario RUN SYSTEM` RUNS times for each system, the systems taking turns: a slow minute
+# of the machine then falls on all of them.
+take_turns() { # runs scenario systems...
+    local runs="$1" scenario="$2" run system
+    shift 2
+    for run in $(seq 1 "$runs"); do
+        for system in "$@"; do
+            quiet
+            "$scenario" "$run" "$system"
+        done
+    done
+}
+# The connection storm, STORM_RUNS times (default 3) per system, each run in a fresh room; the
+# report takes each system's median (the floor's rate varied from 438 to 618 connects/s between
+# single runs). The floor's clients send nothing once their socket is open; `floorconnect` is the
+# same floor, its clients sending CONNECT and waiting for the CONNECTED it answers with no STOMP
+# work, as stomp-rooms' and RabbitMQ's clients do.
 STORM_RUNS="${STORM_RUNS:-3}"
-connection_storms() { # systems...
-    local run system
-    for run in $(seq 1 "$STORM_RUNS"); do
-        for system in "$@"; do
-            quiet
-            scenario_step "connection storm, run $run of $STORM_RUNS, 2000 connections: $system"
-            loadgen storm --flavor "${FLAVOR[$system]}" --url "${URL[$system]/\{room\}/storm-$run-$RANDOM}" \
-                --connections 2000 --pids "$(pids_of "$system")" | record "{\"run\":$run}" "${TAG[$system]}"
-        done
-    done
+storm_run() { # run system
+    local run="$1" system="$2"
+    scenario_step "connection storm, run $run of $STORM_RUNS, 2000 connections: $system"
+    loadgen storm --flavor "${FLAVOR[$system]}" --url "${URL[$system]/\{room\}/storm-$run-$RANDOM}" \
+        --connections 2000 --pids "$(pids_of "$system")" | record "{\"run\":$run}" "${TAG[$system]}"
 }
+connection_storms() { take_turns "$STORM_RUNS" storm_run "$@"; } # systems...
 # The issue's low load: 100 messages/s into 10 subscribers for 10 s, each publish flushed at once.
-# Its p99 varies a lot from run to run, so it runs LOWLOAD_RUNS times, the systems taking turns
-# (a slow minute of the machine then falls on all of them), each run in a fresh room.
-lowload() { # systems...
-    local run system
-    for run in $(seq 1 "$LOWLOAD_RUNS"); do
-        for system in "$@"; do
-            quiet
-            scenario_step "low load, run $run of $LOWLOAD_RUNS: $system, 100 messages/s into 10 subscribers for 10 s"
-            loadgen fanout --flavor "${FLAVOR[$system]}" --url "${URL[$system]/\{room\}/low-$run-$RANDOM}" \
-                --destination "${DEST[$system]/\{room\}/low$run}" --subscribers 10 --messages 1000 --rate 100 \
-                --pids "$(pids_of "$system")" --timeout 60 | record "{\"mode\":\"lowload\",\"run\":$run}" "${TAG[$system]}"
-        done
-    done
+# Its p99 varies a lot from run to run, so it runs LOWLOAD_RUNS times, each in a fresh room.
+lowload_run() { # run system
+    local run="$1" system="$2"
+    scenario_step "low load, run $run of $LOWLOAD_RUNS: $system, 100 messages/s into 10 subscribers for 10 s"
+    loadgen fanout --flavor "${FLAVOR[$system]}" --url "${URL[$system]/\{room\}/low-$run-$RANDOM}" \
+        --destination "${DEST[$system]/\{room\}/low$run}" --subscribers 10 --messages 1000 --rate 100 \
+        --pids "$(pids_of "$system")" --timeout 60 | record "{\"mode\":\"lowload\",\"run\":$run}" "${TAG[$system]}"
 }
+lowload() { take_turns "$LOWLOAD_RUNS" lowload_run "$@"; } # systems...
 describe_machine() {
     MACHINE="$(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)), $(free -g | awk '/Mem:/ {print $2}') GiB"
     VERSIONS="workerd $(node_modules/.bin/workerd --version 2>/dev/null | awk '{print $2}'), wrangler $(wrangler --version 2>/dev/null | tail -1), RabbitMQ $(dpkg-query -W -f='${Version}' rabbitmq-server)"
