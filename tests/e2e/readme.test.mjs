@@ -50,10 +50,12 @@ test('the Node client of "Connecting a client", saved as client.mjs in the check
 });
 
 test('the Spring settings of "Coming from Spring", merged into wrangler.toml as the README says, serve a Spring tutorial\'s client', async () => {
-  const [endpointLine, tables] = blocks('## Coming from Spring', 'toml');
+  const [endpointLine, workerFirstLine, tables] = blocks('## Coming from Spring', 'toml');
   const original = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
   assert.match(original, /^endpoints = \[\]$/m, 'wrangler.toml has the line the README says to change');
-  const merged = `${original.replace(/^endpoints = \[\]$/m, endpointLine.trim())}\n${tables}`;
+  assert.match(original, /^run_worker_first = .*$/m, 'wrangler.toml has the run_worker_first line the README says to replace');
+  const merged = `${original.replace(/^endpoints = \[\]$/m, endpointLine.trim())
+    .replace(/^run_worker_first = .*$/m, workerFirstLine.trim())}\n${tables}`;
   const config = join(ROOT, `.readme-spring-${process.pid}.toml`);
   writeFileSync(config, merged);
   made.push(config);
