@@ -178,10 +178,16 @@ impl RoomEngine {
 
     /// Lends the router the next sockets for `gateway`, which [`placement`](Self::placement)
     /// just named (see [`crate::room::members::lease`]): none while the last lease is out,
-    /// otherwise as many as asked since it ([`Lending`](crate::room::members::Lending)), within the gateway's share
-    /// (`scaling.members_per_gateway`), each counted as placed there now. Returns how many.
+    /// otherwise as many as asked since it ([`Lending`](crate::room::members::Lending)), within
+    /// the gateway's share (`scaling.members_per_gateway`), each counted as placed there now.
+    /// Returns how many.
     pub fn lease(&mut self, gateway: &str, now: u64) -> u32 {
         let wanted = self.members.lending().lend(gateway, now);
+        // Most asks of a burst, while a lease is out: no need to count the gateway's members
+        // again (placement just did).
+        if wanted == 0 {
+            return 0;
+        }
         let since = self.placed_since(now);
         let expected = self
             .members
